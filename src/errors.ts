@@ -1,0 +1,78 @@
+/**
+ * Domain errors. Handlers and modules throw these; the server maps them to gRPC status codes
+ * in one place (`src/server/instrument.ts`). Anything else becomes INTERNAL.
+ *
+ * Messages are in sentence case, no final period, values quoted: `Cannot find pod "abc"`.
+ *
+ * @module
+ */
+
+/** Base class of every error that maps to a specific gRPC status. */
+export class OcidError extends Error {
+  /** The gRPC status name this error maps to. */
+  readonly code: GrpcCodeName;
+  constructor(code: GrpcCodeName, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = "OcidError";
+  }
+}
+
+/** gRPC status names that domain errors may carry. */
+export type GrpcCodeName =
+  | "INVALID_ARGUMENT"
+  | "NOT_FOUND"
+  | "ALREADY_EXISTS"
+  | "FAILED_PRECONDITION"
+  | "UNAVAILABLE"
+  | "DEADLINE_EXCEEDED"
+  | "UNAUTHENTICATED"
+  | "PERMISSION_DENIED"
+  | "RESOURCE_EXHAUSTED"
+  | "UNIMPLEMENTED"
+  | "INTERNAL"
+  | "CANCELLED";
+
+/** A request names something that does not exist. */
+export class NotFoundError extends OcidError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("NOT_FOUND", message, options);
+    this.name = "NotFoundError";
+  }
+}
+
+/** A request would create something that already exists (a reserved name, a duplicate ID). */
+export class AlreadyExistsError extends OcidError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("ALREADY_EXISTS", message, options);
+    this.name = "AlreadyExistsError";
+  }
+}
+
+/** A request is malformed or asks for something that can never be valid. */
+export class InvalidArgumentError extends OcidError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("INVALID_ARGUMENT", message, options);
+    this.name = "InvalidArgumentError";
+  }
+}
+
+/** A request is valid but the object is not in a state that allows it. */
+export class FailedPreconditionError extends OcidError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("FAILED_PRECONDITION", message, options);
+    this.name = "FailedPreconditionError";
+  }
+}
+
+/** An external program (runc, conmon, a CNI plugin) failed; carries its stderr in the message. */
+export class CommandError extends Error {
+  readonly exitCode: number;
+  readonly stderr: string;
+  constructor(command: string, exitCode: number, stderr: string, options?: ErrorOptions) {
+    super(`Command "${command}" failed with exit code ${exitCode}: ${stderr.trim()}`, options);
+    this.name = "CommandError";
+    this.exitCode = exitCode;
+    this.stderr = stderr;
+  }
+}
