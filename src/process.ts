@@ -45,18 +45,27 @@ export const denoRunner: Runner = {
       stderr: "piped",
       ...(env ? { env, clearEnv: true } : {}),
       ...(cwd ? { cwd } : {}),
-      signal: AbortSignal.timeout(timeoutMs),
     });
     const child = command.spawn();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    }, timeoutMs);
     if (stdin !== undefined) {
       const writer = child.stdin.getWriter();
       try {
         await writer.write(typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin);
-      } finally {
+      } catch { /* the program closed stdin early; its exit status tells */ } finally {
         await writer.close().catch(() => {});
       }
     }
-    const out = await child.output();
+    const out = await child.output().finally(() => clearTimeout(timer));
+    if (timedOut) {
+      throw new CommandError(`${cmd} ${args.join(" ")}`, out.code, `timed out after ${timeoutMs} ms`);
+    }
     const result = { code: out.code, stdout: out.stdout, stderr: out.stderr };
     if (check && out.code !== 0) {
       throw new CommandError(

@@ -1,0 +1,117 @@
+/**
+ * The CNI result cache: what ADD returned, with the exact configuration list used, so that
+ * DEL can run with the same plugins and `prevResult` even after the config changed or the
+ * daemon restarted. One JSON file per pod sandbox, written atomically (temp file + rename).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { InvalidArgumentError } from "../errors.ts";
+
+/** One network attached to a pod: the list used and the ADD result. */
+export interface CachedAttachment {
+  /** The network name. */
+  network: string;
+  /** `CNI_IFNAME` used on ADD. */
+  ifName: string;
+  /** The configuration list as it was on ADD (parsed JSON). */
+  config: Record<string, unknown>;
+  /** The path of the file the list came from (informational). */
+  configPath: string;
+  /** The result of the last plugin on ADD. */
+  result: unknown;
+  /** The capability args (`runtimeConfig`, e.g. portMappings) given on ADD; DEL needs them. */
+  capabilityArgs?: Record<string, unknown>;
+}
+
+/** The cache entry of one pod sandbox. */
+export interface CacheEntry {
+  /** The pod sandbox ID. */
+  id: string;
+  /** The `CNI_NETNS` used on ADD. */
+  netns: string;
+  /** Attachments in ADD order. */
+  attachments: CachedAttachment[];
+}
+
+/** Stores ADD results per pod sandbox ID. */
+export interface ResultCache {
+  /** The entry of `id`, or undefined when there is none (or it is unreadable). */
+  get(id: string): Promise<CacheEntry | undefined>;
+  /** Writes the entry of `entry.id` atomically. */
+  put(entry: CacheEntry): Promise<void>;
+  /** Removes the entry of `id`; no error when there is none. */
+  remove(id: string): Promise<void>;
+}
+
+const FORMAT = "ocid-cni-cache/v1";
+
+/**
+ * Creates the default cache: `<dir>/<id>.json`.
+ *
+ * @param dir The cache dir, e.g. `<root>/cni-cache`; created on first write.
+ */
+export function createFileResultCache(dir: string): ResultCache {
+  return new FileResultCache(dir);
+}
+
+class FileResultCache implements ResultCache {
+  #dir: string;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  async get(id: string): Promise<CacheEntry | undefined> {
+    let raw: string;
+    try {
+      raw = await Deno.readTextFile(this.#path(id));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+    try {
+      const parsed = JSON.parse(raw) as { format?: unknown } & Partial<CacheEntry>;
+      if (parsed.format !== FORMAT || !Array.isArray(parsed.attachments)) return undefined;
+      return { id, netns: String(parsed.netns ?? ""), attachments: parsed.attachments };
+    } catch {
+      // A torn or foreign file: treat as missing; DEL falls back to the current config.
+      return undefined;
+    }
+  }
+
+  async put(entry: CacheEntry): Promise<void> {
+    const path = this.#path(entry.id);
+    await Deno.mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    const tmp = `${path}.tmp-${crypto.randomUUID()}`;
+    try {
+      const bytes = new TextEncoder().encode(JSON.stringify({ format: FORMAT, ...entry }));
+      const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+      try {
+        for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
+        await file.syncData();
+      } finally {
+        file.close();
+      }
+      await Deno.rename(tmp, path);
+    } catch (e) {
+      await Deno.remove(tmp).catch(() => {});
+      throw e;
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await Deno.remove(this.#path(id));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+
+  #path(id: string): string {
+    if (id === "" || id.includes("/") || id === "." || id === "..") {
+      throw new InvalidArgumentError(`Invalid pod sandbox ID "${id}" for the CNI cache`);
+    }
+    return join(this.#dir, `${id}.json`);
+  }
+}

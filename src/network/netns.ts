@@ -1,0 +1,190 @@
+/**
+ * Network namespaces that outlive processes, pinned by bind mounts in a dir such as
+ * `<runroot>/netns`. Like `ip netns` does for /run/netns, the dir is made a bind mount of
+ * itself (private) so the nsfs mounts under it do not propagate elsewhere.
+ *
+ * create: touch `<dir>/<id>`, then `unshare --net=<file> true` (util-linux) mounts a new
+ * network namespace on it. remove: `umount --lazy` while mounted, then unlink.
+ *
+ * @module
+ */
+import { basename, dirname, join, resolve } from "node:path";
+import { AlreadyExistsError, InvalidArgumentError } from "../errors.ts";
+import type { Runner } from "../process.ts";
+import { denoRunner } from "../process.ts";
+
+/** Creates, removes and lists pinned network namespaces. */
+export interface NetnsManager {
+  /**
+   * Creates a network namespace pinned at `<dir>/<id>`.
+   *
+   * @returns Its path (for `CNI_NETNS` and the OCI spec).
+   * @throws {AlreadyExistsError} When a namespace of that name exists.
+   */
+  create(id: string): Promise<string>;
+  /** Unmounts and deletes a pinned namespace; no error when it is already gone. */
+  remove(path: string): Promise<void>;
+  /** Paths of the pinned namespaces in the dir. */
+  list(): Promise<string[]>;
+}
+
+/** Options of {@linkcode createNetnsManager}. */
+export interface NetnsManagerOptions {
+  /** The dir holding the namespace files, e.g. `<runroot>/netns`. */
+  dir: string;
+  /** Runs `mount`, `umount` and `unshare`. @default denoRunner */
+  runner?: Runner;
+  /** Returns the text of /proc/self/mountinfo (tests pass a fake). */
+  readMountInfo?: () => Promise<string>;
+  /** @default "unshare" */
+  unshareBinary?: string;
+  /** @default "mount" */
+  mountBinary?: string;
+  /** @default "umount" */
+  umountBinary?: string;
+}
+
+/**
+ * Creates the default manager.
+ *
+ * @param options The dir and the runner.
+ */
+export function createNetnsManager(options: NetnsManagerOptions): NetnsManager {
+  return new BindMountNetnsManager(options);
+}
+
+/**
+ * Returns the mount points listed in a mountinfo text (field 5, octal escapes decoded).
+ *
+ * @param mountinfo The text of /proc/self/mountinfo.
+ */
+export function mountPoints(mountinfo: string): string[] {
+  const points: string[] = [];
+  for (const line of mountinfo.split("\n")) {
+    const field = line.split(" ")[4];
+    if (field) {
+      points.push(
+        field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))),
+      );
+    }
+  }
+  return points;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+class BindMountNetnsManager implements NetnsManager {
+  #dir: string;
+  #runner: Runner;
+  #readMountInfo: () => Promise<string>;
+  #unshare: string;
+  #mount: string;
+  #umount: string;
+  #ready: Promise<void> | undefined;
+
+  constructor(options: NetnsManagerOptions) {
+    this.#dir = resolve(options.dir);
+    this.#runner = options.runner ?? denoRunner;
+    this.#readMountInfo = options.readMountInfo ??
+      (() => Deno.readTextFile("/proc/self/mountinfo"));
+    this.#unshare = options.unshareBinary ?? "unshare";
+    this.#mount = options.mountBinary ?? "mount";
+    this.#umount = options.umountBinary ?? "umount";
+  }
+
+  async create(id: string): Promise<string> {
+    if (!ID_PATTERN.test(id) || id.length > 200) {
+      throw new InvalidArgumentError(`Invalid network namespace name "${id}"`);
+    }
+    await this.#ensureDir();
+    const path = join(this.#dir, id);
+    try {
+      const file = await Deno.open(path, { write: true, createNew: true, mode: 0o444 });
+      file.close();
+    } catch (e) {
+      if (e instanceof Deno.errors.AlreadyExists) {
+        throw new AlreadyExistsError(`Network namespace "${path}" already exists`, { cause: e });
+      }
+      throw e;
+    }
+    try {
+      await this.#runner.run(this.#unshare, [`--net=${path}`, "true"], { timeoutMs: 30_000 });
+    } catch (e) {
+      await this.remove(path).catch(() => {});
+      throw new Error(`Cannot create network namespace "${path}": ${errorText(e)}`, { cause: e });
+    }
+    return path;
+  }
+
+  async remove(path: string): Promise<void> {
+    const abs = resolve(path);
+    if (dirname(abs) !== this.#dir) {
+      throw new InvalidArgumentError(
+        `Refusing to remove "${path}": not a network namespace in "${this.#dir}"`,
+      );
+    }
+    // A file may carry stacked mounts; unmount until none is left.
+    for (let i = 0; i < 8 && (await this.#isMountPoint(abs)); i++) {
+      await this.#runner.run(this.#umount, ["--lazy", abs], { timeoutMs: 30_000 });
+    }
+    try {
+      await Deno.remove(abs);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+
+  async list(): Promise<string[]> {
+    const paths: string[] = [];
+    try {
+      for await (const entry of Deno.readDir(this.#dir)) {
+        if (!entry.isDirectory) paths.push(join(this.#dir, entry.name));
+      }
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return [];
+      throw e;
+    }
+    return paths.sort();
+  }
+
+  #ensureDir(): Promise<void> {
+    this.#ready ??= this.#makeDirMount().catch((e) => {
+      this.#ready = undefined;
+      throw e;
+    });
+    return this.#ready;
+  }
+
+  async #makeDirMount(): Promise<void> {
+    await Deno.mkdir(this.#dir, { recursive: true, mode: 0o755 });
+    if (await this.#isMountPoint(this.#dir)) return;
+    try {
+      await this.#runner.run(this.#mount, ["--bind", this.#dir, this.#dir], { timeoutMs: 30_000 });
+    } catch (e) {
+      throw new Error(`Cannot bind-mount netns dir "${this.#dir}": ${errorText(e)}`, { cause: e });
+    }
+    try {
+      await this.#runner.run(this.#mount, ["--make-private", this.#dir], { timeoutMs: 30_000 });
+    } catch (e) {
+      await this.#runner.run(this.#umount, [this.#dir], { check: false, timeoutMs: 30_000 });
+      throw new Error(`Cannot make netns dir "${this.#dir}" private: ${errorText(e)}`, {
+        cause: e,
+      });
+    }
+  }
+
+  /** Whether `path` is a mount point; symlinks in its dir are resolved as mountinfo does. */
+  async #isMountPoint(path: string): Promise<boolean> {
+    let real = path;
+    try {
+      real = join(await Deno.realPath(dirname(path)), basename(path));
+    } catch {
+      // Dir gone: compare the path as given.
+    }
+    return mountPoints(await this.#readMountInfo()).includes(real);
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
