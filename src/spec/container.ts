@@ -1,0 +1,462 @@
+/**
+ * The OCI spec of a workload container, from `CreateContainer`'s `ContainerConfig`, the
+ * image config and the sandbox it joins. Pure apart from two injectable readers (device
+ * nodes, Localhost seccomp profiles).
+ *
+ * @module
+ */
+import { InvalidArgumentError } from "../errors.ts";
+import type { ContainerConfig, Device as CriDevice, Mount as CriMount } from "../cri/types.ts";
+import * as keys from "./annotations.ts";
+import { buildCapabilities } from "./capabilities.ts";
+import { cgroupsPath } from "./cgroup.ts";
+import { DEFAULT_PATH, defaultSpec } from "./default.ts";
+import { int64 } from "./_int.ts";
+import { bindMount, setMount } from "./_mounts.ts";
+import { toLinuxResources } from "./resources.ts";
+import { type ProfileLoader, resolveSeccomp } from "./seccomp_profile.ts";
+import type { Device, Mount, Namespace, Spec } from "./types.ts";
+import type { ResolvedUser } from "./user.ts";
+
+/** The parts of an OCI image config (`config` of the image JSON) a container uses. */
+export interface ImageConfig {
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  Env?: string[] | null;
+  WorkingDir?: string;
+  User?: string;
+  StopSignal?: string;
+}
+
+/**
+ * Namespaces of the sandbox to join, by path (`/proc/<infraPid>/ns/net`, the netns file,
+ * ...). A namespace the pod shares with the host is left undefined.
+ */
+export interface SandboxNamespacePaths {
+  network?: string;
+  ipc?: string;
+  uts?: string;
+  /** The sandbox's pid namespace, joined when the container's pid mode is POD. */
+  pid?: string;
+  /** The target container's pid namespace, joined when the pid mode is TARGET. */
+  targetPid?: string;
+  /** The sandbox's user namespace, when the pod has one. */
+  user?: string;
+}
+
+/** A host device node, as {@linkcode ContainerSpecOptions.statDevice} reports it. */
+export interface DeviceInfo {
+  type: "c" | "b";
+  major: number;
+  minor: number;
+  /** Permission bits. */
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/** Identity of the sandbox, for annotations. */
+export interface SandboxRef {
+  id: string;
+  name: string;
+  namespace: string;
+  uid: string;
+}
+
+/** Options of {@linkcode buildContainerSpec}. */
+export interface ContainerSpecOptions {
+  /** The container ID. */
+  id: string;
+  /** The sandbox the container joins. */
+  sandbox: SandboxRef;
+  /** The container's rootfs (the mounted image layers). */
+  rootfs: string;
+  /** The image config. */
+  image: ImageConfig;
+  /** The user, resolved by the caller (see `resolveContainerUser` in `user.ts`). */
+  user: ResolvedUser;
+  /** The sandbox's namespaces. */
+  namespaces: SandboxNamespacePaths;
+  /** The pod's hostname, exported as `HOSTNAME`. */
+  hostname?: string;
+  /** The sandbox's hostname, resolv.conf and hosts files, bound into the container. */
+  hostnamePath?: string;
+  resolvPath?: string;
+  hostsPath?: string;
+  /** The pod's /dev/shm tmpfs; undefined when the pod uses the host IPC namespace. */
+  shmPath?: string;
+  /** The pod's cgroup parent. */
+  cgroupParent?: string;
+  /** @default "cgroupfs" */
+  cgroupManager?: "cgroupfs" | "systemd";
+  /** oom_score_adj clamped by the caller; overrides `resources.oom_score_adj`. */
+  oomScoreAdj?: number;
+  /** Whether the sandbox is privileged; a privileged container needs one. @default false */
+  sandboxPrivileged?: boolean;
+  /** More annotations (ocid's own keys); they win over the request's. */
+  annotations?: Readonly<Record<string, string>>;
+  /** Reads Localhost seccomp profiles. @default Deno.readTextFileSync */
+  loadSeccompProfile?: ProfileLoader;
+  /** Describes a host device node. @default Deno.statSync */
+  statDevice?: (path: string) => DeviceInfo;
+}
+
+/** Annotation holding the container's stop signal, when the image or request sets one. */
+export const STOP_SIGNAL = "io.ocid.stop-signal";
+
+const FIELD_SC = "linux.security_context";
+const PROPAGATION = {
+  PROPAGATION_PRIVATE: "rprivate",
+  PROPAGATION_HOST_TO_CONTAINER: "rslave",
+  PROPAGATION_BIDIRECTIONAL: "rshared",
+} as const;
+
+/**
+ * Builds a container's spec.
+ *
+ * @param config The `CreateContainer` request's config.
+ * @param options The image config, resolved user, sandbox namespaces and paths.
+ * @returns A new spec, ready to be written as `config.json`.
+ * @throws {InvalidArgumentError} For missing metadata, no command, a relative working dir
+ * or mount path, bad env names, devices, resources, capabilities, unsupported namespace
+ * modes or mount kinds, an unknown seccomp profile, or a privileged container in an
+ * unprivileged sandbox.
+ * @example
+ * ```ts
+ * const spec = buildContainerSpec(req.config, {
+ *   id, sandbox, rootfs, image: imageConfig, user,
+ *   namespaces: { network: netnsPath, ipc: `/proc/${pid}/ns/ipc`, uts: `/proc/${pid}/ns/uts`,
+ *     pid: `/proc/${pid}/ns/pid` },
+ * });
+ * ```
+ */
+export function buildContainerSpec(config: ContainerConfig, options: ContainerSpecOptions): Spec {
+  const meta = config.metadata;
+  if (meta === null || meta.name === "") {
+    throw new InvalidArgumentError("ContainerConfig.metadata.name is required");
+  }
+  const sc = config.linux?.security_context ?? null;
+  const privileged = sc?.privileged ?? false;
+  if (privileged && !options.sandboxPrivileged) {
+    throw new InvalidArgumentError(
+      `Container "${meta.name}" asks for ${FIELD_SC}.privileged but its sandbox is not privileged`,
+    );
+  }
+  const spec = defaultSpec();
+  const process = spec.process!;
+  const linux = spec.linux!;
+  const image = options.image;
+
+  // root and process
+  spec.root = { path: options.rootfs, readonly: sc?.readonly_rootfs ?? false };
+  process.args = commandLine(config, image);
+  process.env = environment(config, image, options.hostname);
+  process.cwd = workingDir(config, image);
+  process.terminal = config.tty;
+  process.user = { uid: options.user.uid, gid: options.user.gid };
+  if (options.user.additionalGids.length > 0) {
+    process.user.additionalGids = [...options.user.additionalGids];
+  }
+  process.capabilities = buildCapabilities(sc?.capabilities ?? null, {
+    privileged,
+    field: `${FIELD_SC}.capabilities`,
+  });
+  process.noNewPrivileges = sc?.no_new_privs ?? false;
+
+  // namespaces
+  linux.namespaces = namespaces(sc?.namespace_options ?? null, options.namespaces);
+  const hostNetwork = !linux.namespaces.some((n) => n.type === "network");
+  const hostIpc = !linux.namespaces.some((n) => n.type === "ipc");
+
+  // mounts: defaults, then the sandbox's files, then the request's (which win)
+  const rw = !(sc?.readonly_rootfs ?? false);
+  if (hostNetwork) {
+    setMount(
+      spec,
+      bindMount("/sys", "/sys", { readonly: !privileged, extra: ["nosuid", "noexec", "nodev"] }),
+    );
+  }
+  const shm = options.shmPath ?? (hostIpc ? "/dev/shm" : undefined);
+  if (shm !== undefined) {
+    setMount(
+      spec,
+      bindMount(shm, "/dev/shm", { readonly: false, extra: ["nosuid", "noexec", "nodev"] }),
+    );
+  }
+  for (
+    const [path, dest] of [
+      [options.hostnamePath, "/etc/hostname"],
+      [options.resolvPath, "/etc/resolv.conf"],
+      [options.hostsPath, "/etc/hosts"],
+    ] as const
+  ) {
+    if (path !== undefined) setMount(spec, bindMount(path, dest, { readonly: !rw }));
+  }
+  const propagations = new Set<string>();
+  for (const [i, m] of sortMounts(config.mounts).entries()) {
+    const mount = toMount(m, `mounts[${i}]`);
+    propagations.add(mount.options![1]!);
+    setMount(spec, mount);
+  }
+  if (propagations.has("rshared")) linux.rootfsPropagation = "rshared";
+  else if (propagations.has("rslave")) linux.rootfsPropagation = "rslave";
+
+  // devices and resources
+  const deviceRules = privileged
+    ? [{ allow: true, access: "rwm" }]
+    : [...(linux.resources?.devices ?? [])];
+  const devices: Device[] = [];
+  for (const [i, d] of config.devices.entries()) {
+    const { device, access } = toDevice(d, `devices[${i}]`, options.statDevice ?? statDevice);
+    devices.push(device);
+    if (!privileged) {
+      deviceRules.push({
+        allow: true,
+        type: device.type,
+        major: device.major!,
+        minor: device.minor!,
+        access,
+      });
+    }
+  }
+  if (devices.length > 0) linux.devices = devices;
+  const res = config.linux?.resources ?? null;
+  linux.resources = {
+    ...(res ? toLinuxResources(res, "linux.resources") : {}),
+    devices: deviceRules,
+  };
+  const oom = options.oomScoreAdj ??
+    (res ? int64(res.oom_score_adj, "linux.resources.oom_score_adj") : undefined);
+  if (oom !== undefined && (oom !== 0 || options.oomScoreAdj !== undefined)) {
+    if (oom < -1000 || oom > 1000) {
+      throw new InvalidArgumentError(
+        `linux.resources.oom_score_adj must be between -1000 and 1000, got ${oom}`,
+      );
+    }
+    process.oomScoreAdj = oom;
+  }
+  linux.cgroupsPath = cgroupsPath(options.cgroupParent ?? "", options.id, {
+    manager: options.cgroupManager ?? "cgroupfs",
+  });
+
+  // privileged, masked and read-only paths
+  if (privileged) {
+    delete linux.maskedPaths;
+    delete linux.readonlyPaths;
+    for (const m of spec.mounts ?? []) {
+      if (m.type === "sysfs" || m.type === "cgroup") {
+        m.options = (m.options ?? []).filter((o) => o !== "ro");
+      }
+    }
+  } else {
+    if (sc && sc.masked_paths.length > 0) linux.maskedPaths = [...sc.masked_paths];
+    if (sc && sc.readonly_paths.length > 0) linux.readonlyPaths = [...sc.readonly_paths];
+  }
+
+  // seccomp
+  const seccomp = resolveSeccomp(sc, {
+    field: FIELD_SC,
+    capabilities: process.capabilities.bounding ?? [],
+    privileged,
+    ...(options.loadSeccompProfile ? { loadProfile: options.loadSeccompProfile } : {}),
+  });
+  if (seccomp) linux.seccomp = seccomp;
+
+  // annotations
+  const annotations: Record<string, string> = {
+    ...config.annotations,
+    [keys.CONTAINER_TYPE]: keys.CONTAINER_TYPE_CONTAINER,
+    [keys.SANDBOX_ID]: options.sandbox.id,
+    [keys.SANDBOX_NAME]: options.sandbox.name,
+    [keys.SANDBOX_NAMESPACE]: options.sandbox.namespace,
+    [keys.SANDBOX_UID]: options.sandbox.uid,
+    [keys.CONTAINER_NAME]: meta.name,
+    [keys.IMAGE_NAME]: config.image?.user_specified_image || config.image?.image || "",
+    [keys.OCID_LABELS]: JSON.stringify(config.labels),
+    [keys.OCID_ANNOTATIONS]: JSON.stringify(config.annotations),
+    [keys.OCID_METADATA]: JSON.stringify(meta),
+  };
+  const stop = config.stop_signal !== "RUNTIME_DEFAULT" ? config.stop_signal : image.StopSignal;
+  if (stop) annotations[STOP_SIGNAL] = stop;
+  spec.annotations = { ...annotations, ...options.annotations };
+  return spec;
+}
+
+/**
+ * The process's argv with Kubernetes rules: `command` replaces the image's Entrypoint and
+ * drops its Cmd; `args` replace the Cmd.
+ */
+function commandLine(config: ContainerConfig, image: ImageConfig): string[] {
+  const entrypoint = config.command.length > 0 ? config.command : image.Entrypoint ?? [];
+  const args = config.args.length > 0
+    ? config.args
+    : config.command.length > 0
+    ? []
+    : image.Cmd ?? [];
+  const argv = [...entrypoint, ...args];
+  if (argv.length === 0 || argv[0] === "") {
+    throw new InvalidArgumentError(
+      `No command for container "${config.metadata?.name}": set command or args, or use an ` +
+        `image with an Entrypoint or Cmd`,
+    );
+  }
+  return argv;
+}
+
+/**
+ * The environment: `HOSTNAME`, the image's `Env`, then the request's `envs` (a request
+ * variable replaces the image's in place); `PATH` defaulted, `TERM=xterm` with a tty.
+ */
+function environment(config: ContainerConfig, image: ImageConfig, hostname?: string): string[] {
+  const env = new Map<string, string>();
+  if (hostname) env.set("HOSTNAME", hostname);
+  for (const kv of image.Env ?? []) {
+    const i = kv.indexOf("=");
+    if (i > 0) env.set(kv.slice(0, i), kv.slice(i + 1));
+  }
+  for (const [i, { key, value }] of config.envs.entries()) {
+    if (key === "" || key.includes("=") || key.includes("\0") || value.includes("\0")) {
+      throw new InvalidArgumentError(
+        `Invalid environment variable ${JSON.stringify(key)} in envs[${i}]: the name must be ` +
+          `non-empty without "=" or NUL`,
+      );
+    }
+    env.set(key, value);
+  }
+  if (!env.has("PATH")) env.set("PATH", DEFAULT_PATH);
+  if (config.tty && !env.has("TERM")) env.set("TERM", "xterm");
+  return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+function workingDir(config: ContainerConfig, image: ImageConfig): string {
+  const dir = config.working_dir || image.WorkingDir || "/";
+  if (!dir.startsWith("/")) {
+    throw new InvalidArgumentError(
+      `Invalid working_dir ${JSON.stringify(dir)}: it must be an absolute path`,
+    );
+  }
+  return dir;
+}
+
+/** Namespaces from the container's `NamespaceOption` and the sandbox's paths. */
+function namespaces(
+  opts: { network: string; pid: string; ipc: string } | null,
+  paths: SandboxNamespacePaths,
+): Namespace[] {
+  const field = `${FIELD_SC}.namespace_options`;
+  const network = opts?.network ?? "POD";
+  const pid = opts?.pid ?? "POD";
+  const ipc = opts?.ipc ?? "POD";
+  const join = (type: Namespace["type"], path: string | undefined, what: string): Namespace => {
+    if (path === undefined) {
+      throw new TypeError(`namespaces.${what} is needed to join the pod's ${type} namespace`);
+    }
+    return { type, path };
+  };
+  const out: Namespace[] = [{ type: "mount" }];
+  if (network === "POD") {
+    out.push(join("network", paths.network, "network"));
+    out.push(join("uts", paths.uts, "uts"));
+  } else if (network !== "NODE") {
+    throw new InvalidArgumentError(`Unsupported ${field}.network ${network}: use POD or NODE`);
+  }
+  if (ipc === "POD") out.push(join("ipc", paths.ipc, "ipc"));
+  else if (ipc !== "NODE") {
+    throw new InvalidArgumentError(`Unsupported ${field}.ipc ${ipc}: use POD or NODE`);
+  }
+  if (pid === "POD") out.push(join("pid", paths.pid, "pid"));
+  else if (pid === "CONTAINER") out.push({ type: "pid" });
+  else if (pid === "TARGET") out.push(join("pid", paths.targetPid, "targetPid"));
+  else if (pid !== "NODE") {
+    throw new InvalidArgumentError(`Unsupported ${field}.pid ${pid}`);
+  }
+  if (paths.user !== undefined) out.push({ type: "user", path: paths.user });
+  return out;
+}
+
+/** Sorts mounts so that a parent directory is mounted before what lies under it. */
+function sortMounts(mounts: readonly CriMount[]): CriMount[] {
+  const depth = (m: CriMount) => m.container_path.split("/").filter((s) => s !== "").length;
+  return [...mounts].sort((a, b) => depth(a) - depth(b));
+}
+
+function toMount(m: CriMount, field: string): Mount {
+  if (!m.container_path.startsWith("/")) {
+    throw new InvalidArgumentError(
+      `Invalid ${field}.container_path ${JSON.stringify(m.container_path)}: it must be absolute`,
+    );
+  }
+  if (!m.host_path.startsWith("/")) {
+    throw new InvalidArgumentError(
+      `Invalid ${field}.host_path ${JSON.stringify(m.host_path)}: it must be absolute`,
+    );
+  }
+  if (m.image !== null && m.image.image !== "") {
+    throw new InvalidArgumentError(`Image volume mounts (${field}.image) are not supported`);
+  }
+  if (m.uidMappings.length > 0 || m.gidMappings.length > 0) {
+    throw new InvalidArgumentError(`ID-mapped mounts (${field}.uidMappings) are not supported`);
+  }
+  const propagation: string = PROPAGATION[m.propagation];
+  if (propagation === undefined) {
+    throw new InvalidArgumentError(`Unknown ${field}.propagation ${m.propagation}`);
+  }
+  if (m.recursive_read_only && !m.readonly) {
+    throw new InvalidArgumentError(`${field}.recursive_read_only needs readonly`);
+  }
+  const options = ["rbind", propagation, m.readonly ? "ro" : "rw"];
+  if (m.recursive_read_only) options.push("rro");
+  return { destination: m.container_path, type: "bind", source: m.host_path, options };
+}
+
+function toDevice(
+  d: CriDevice,
+  field: string,
+  stat: (path: string) => DeviceInfo,
+): { device: Device; access: string } {
+  const access = d.permissions === "" ? "rwm" : d.permissions;
+  if (!/^[rwm]{1,3}$/.test(access) || new Set(access).size !== access.length) {
+    throw new InvalidArgumentError(
+      `Invalid ${field}.permissions ${JSON.stringify(d.permissions)}: use letters of "rwm"`,
+    );
+  }
+  const path = d.container_path || d.host_path;
+  if (!path.startsWith("/") || !d.host_path.startsWith("/")) {
+    throw new InvalidArgumentError(
+      `Invalid ${field}: host_path and container_path must be absolute`,
+    );
+  }
+  let info: DeviceInfo;
+  try {
+    info = stat(d.host_path);
+  } catch (error) {
+    throw new InvalidArgumentError(
+      `Cannot use device "${d.host_path}" (${field}.host_path): ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  return {
+    device: {
+      type: info.type,
+      path,
+      major: info.major,
+      minor: info.minor,
+      fileMode: info.mode & 0o777,
+      uid: info.uid,
+      gid: info.gid,
+    },
+    access,
+  };
+}
+
+/** The default {@linkcode ContainerSpecOptions.statDevice}, on `Deno.statSync`. */
+export function statDevice(path: string): DeviceInfo {
+  const st = Deno.statSync(path);
+  const type = st.isCharDevice ? "c" : st.isBlockDevice ? "b" : undefined;
+  if (type === undefined || st.rdev === null) throw new Error("not a device node");
+  const rdev = st.rdev;
+  // glibc's gnu_dev_major/minor, on numbers small enough for doubles
+  const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+  const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff & 0xfff00);
+  return { type, major, minor, mode: st.mode ?? 0o600, uid: st.uid ?? 0, gid: st.gid ?? 0 };
+}
