@@ -1,0 +1,364 @@
+/**
+ * Applies one layer tar to its own directory in overlayfs form: whiteouts `.wh.name` become
+ * character devices 0:0 and opaque markers `.wh..wh..opq` become the
+ * `trusted.overlay.opaque=y` xattr on the directory. Deno has neither mknod nor setxattr, so
+ * device nodes, fifos, whiteouts and the xattr go through the Runner (`mknod` from coreutils,
+ * `setfattr` from the Debian package `attr`).
+ *
+ * Safety: no entry may leave the layer directory. Names with `..` that escape, hardlinks to
+ * outside and writes through a symlink inside the layer are rejected; symlinks themselves are
+ * created as they are (an absolute target is resolved inside the container at run time,
+ * never followed here).
+ *
+ * @module
+ */
+import { posix } from "node:path";
+import { lchown, lutimes } from "node:fs/promises";
+import tar from "tar-stream";
+import { InvalidArgumentError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { Runner } from "../process.ts";
+
+/** Prefix of a whiteout file name in a layer tar. */
+export const WHITEOUT_PREFIX = ".wh.";
+/** Name of the opaque-directory marker in a layer tar. */
+export const OPAQUE_MARKER = ".wh..wh..opq";
+
+/** Options of {@linkcode applyLayer}. */
+export interface LayerApplyOptions {
+  /** Runs `mknod` and `setfattr`. */
+  runner: Runner;
+  logger?: Logger;
+  /** Layer name for messages (its digest). */
+  name: string;
+  /** Diff dirs of the layers below, top first: hardlink targets are copied up from them. */
+  lowerDirs?: readonly string[];
+  /** Apply uid/gid from the tar. @default true when running as root */
+  chown?: boolean;
+}
+
+/** What applying a layer produced. */
+export interface AppliedLayer {
+  /** Bytes of regular file content written. */
+  size: number;
+  /** Paths (relative, no leading slash) turned into whiteouts. */
+  whiteouts: string[];
+  /** Directories (relative) marked opaque. */
+  opaques: string[];
+}
+
+interface Header {
+  name: string;
+  type: string | null;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  mtime?: Date;
+  linkname?: string | null;
+  devmajor?: number;
+  devminor?: number;
+  size?: number;
+}
+
+interface TarEntry extends AsyncIterable<Uint8Array> {
+  header: Header;
+  resume(): void;
+}
+
+/**
+ * Normalises a tar entry name to a relative path inside the layer.
+ *
+ * @returns The relative path ("" for the layer root).
+ * @throws {InvalidArgumentError} When the name escapes the layer.
+ */
+export function safeRelative(name: string, layer: string): string {
+  if (name.includes("\0")) throw escape(layer, name);
+  const norm = posix.normalize("/" + name).slice(1).replace(/\/+$/, "");
+  // posix.normalize("/" + x) never goes above "/", so look at the raw components too.
+  let depth = 0;
+  for (const part of name.split("/")) {
+    if (part === "..") depth--;
+    else if (part !== "" && part !== ".") depth++;
+    if (depth < 0) throw escape(layer, name);
+  }
+  return norm;
+}
+
+function escape(layer: string, name: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    `Layer "${layer}" has an entry "${name}" that escapes the layer directory; refusing the image`,
+  );
+}
+
+async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.lstat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+}
+
+/** Whether every component of `rel` below `root` is a real directory (no symlink). */
+async function realDirChain(root: string, rel: string): Promise<boolean> {
+  let cur = root;
+  for (const part of rel.split("/")) {
+    if (part === "" || part === ".") continue;
+    cur = `${cur}/${part}`;
+    const info = await lstatOrUndefined(cur);
+    if (!info || !info.isDirectory) return false;
+  }
+  return true;
+}
+
+async function writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
+}
+
+/**
+ * Extracts an uncompressed layer tar into `dir` (which must exist and be empty).
+ *
+ * @param stream The uncompressed tar bytes.
+ * @param dir The layer's diff directory.
+ * @param options Runner, names, lower dirs.
+ * @returns Sizes, whiteouts and opaque dirs, for the layer record.
+ * @throws {InvalidArgumentError} When an entry escapes the layer or is malformed.
+ */
+export async function applyLayer(
+  stream: ReadableStream<Uint8Array>,
+  dir: string,
+  options: LayerApplyOptions,
+): Promise<AppliedLayer> {
+  const applier = new Applier(dir, options);
+  const extract = tar.extract();
+  const feed = (async () => {
+    try {
+      for await (const chunk of stream) {
+        if (!extract.write(chunk)) {
+          await new Promise<void>((resolve, reject) => {
+            const onDrain = () => {
+              extract.off("error", onError);
+              resolve();
+            };
+            const onError = (e: unknown) => {
+              extract.off("drain", onDrain);
+              reject(e);
+            };
+            extract.once("drain", onDrain);
+            extract.once("error", onError);
+          });
+        }
+      }
+      (extract as unknown as { end(): void }).end();
+    } catch (err) {
+      extract.destroy(err as Error);
+    }
+  })();
+  try {
+    for await (const entry of extract as unknown as AsyncIterable<TarEntry>) {
+      await applier.entry(entry);
+    }
+  } catch (err) {
+    await stream.cancel().catch(() => {});
+    extract.destroy();
+    await feed;
+    throw err instanceof InvalidArgumentError ? err : new InvalidArgumentError(
+      `Cannot apply layer "${options.name}": ${err instanceof Error ? err.message : err}`,
+      { cause: err },
+    );
+  }
+  await feed;
+  await applier.finish();
+  return applier.result;
+}
+
+class Applier {
+  #dir: string;
+  #opts: LayerApplyOptions;
+  #chown: boolean;
+  #goodDirs = new Set<string>([""]);
+  #dirTimes: [string, Date][] = [];
+  result: AppliedLayer = { size: 0, whiteouts: [], opaques: [] };
+
+  constructor(dir: string, opts: LayerApplyOptions) {
+    this.#dir = dir;
+    this.#opts = opts;
+    this.#chown = opts.chown ?? Deno.uid() === 0;
+  }
+
+  async entry(entry: TarEntry): Promise<void> {
+    const h = entry.header;
+    const layer = this.#opts.name;
+    const rel = safeRelative(h.name, layer);
+    if (rel === "") {
+      entry.resume();
+      return;
+    }
+    const base = posix.basename(rel);
+    const parentRel = posix.dirname(rel) === "." ? "" : posix.dirname(rel);
+    await this.#ensureDir(parentRel, h.name);
+    const parent = parentRel === "" ? this.#dir : `${this.#dir}/${parentRel}`;
+    if (base === OPAQUE_MARKER) {
+      entry.resume();
+      await this.#opts.runner.run("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", parent]);
+      this.result.opaques.push(parentRel);
+      return;
+    }
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      entry.resume();
+      const target = base.slice(WHITEOUT_PREFIX.length);
+      if (target === "" || target === "." || target === "..") throw escape(layer, h.name);
+      const path = `${parent}/${target}`;
+      await this.#remove(path);
+      await this.#opts.runner.run("mknod", ["-m", "0", path, "c", "0", "0"]);
+      this.result.whiteouts.push(parentRel === "" ? target : `${parentRel}/${target}`);
+      return;
+    }
+    const path = `${this.#dir}/${rel}`;
+    const existing = await lstatOrUndefined(path);
+    const mode = (h.mode ?? 0o644) & 0o7777;
+    switch (h.type) {
+      case "directory": {
+        entry.resume();
+        if (existing && !existing.isDirectory) await this.#remove(path);
+        if (!existing || !existing.isDirectory) await Deno.mkdir(path);
+        this.#goodDirs.add(rel);
+        await this.#attrs(path, h, mode, false);
+        if (h.mtime) this.#dirTimes.push([path, h.mtime]);
+        return;
+      }
+      case "file":
+      case "contiguous-file":
+      case null: {
+        if (existing) await this.#remove(path);
+        const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
+        try {
+          for await (const chunk of entry) {
+            await writeAll(file, chunk);
+            this.result.size += chunk.byteLength;
+          }
+        } finally {
+          file.close();
+        }
+        await this.#attrs(path, h, mode, false);
+        return;
+      }
+      case "symlink": {
+        entry.resume();
+        if (existing) await this.#remove(path);
+        await Deno.symlink(h.linkname ?? "", path);
+        await this.#attrs(path, h, mode, true);
+        return;
+      }
+      case "link": {
+        entry.resume();
+        const targetRel = safeRelative(h.linkname ?? "", layer);
+        if (targetRel === "") throw escape(layer, `${h.name} -> ${h.linkname}`);
+        await this.#ensureDir(
+          posix.dirname(targetRel) === "." ? "" : posix.dirname(targetRel),
+          h.name,
+        );
+        const target = `${this.#dir}/${targetRel}`;
+        let info = await lstatOrUndefined(target);
+        if (!info) info = await this.#copyUp(targetRel, h.name);
+        if (info.isDirectory) {
+          throw new InvalidArgumentError(
+            `Layer "${layer}" has a hardlink "${h.name}" to the directory "${h.linkname}"`,
+          );
+        }
+        if (existing) await this.#remove(path);
+        await Deno.link(target, path);
+        return;
+      }
+      case "character-device":
+      case "block-device":
+      case "fifo": {
+        entry.resume();
+        if (existing) await this.#remove(path);
+        const args = h.type === "fifo" ? ["-m", mode.toString(8), path, "p"] : [
+          "-m",
+          mode.toString(8),
+          path,
+          h.type === "character-device" ? "c" : "b",
+          String(h.devmajor ?? 0),
+          String(h.devminor ?? 0),
+        ];
+        await this.#opts.runner.run("mknod", args);
+        await this.#attrs(path, h, mode, false);
+        return;
+      }
+      default:
+        entry.resume();
+        this.#opts.logger?.warn("Skipping unsupported tar entry", {
+          layer,
+          name: h.name,
+          type: h.type,
+        });
+    }
+  }
+
+  async finish(): Promise<void> {
+    // Children change their directory's mtime: set directory times last, deepest first.
+    this.#dirTimes.sort((a, b) => b[0].length - a[0].length);
+    for (const [path, mtime] of this.#dirTimes) await Deno.utime(path, mtime, mtime);
+  }
+
+  /** Makes sure `rel` is a real directory inside the layer, creating missing parents. */
+  async #ensureDir(rel: string, entryName: string): Promise<void> {
+    if (this.#goodDirs.has(rel)) return;
+    let cur = "";
+    for (const part of rel.split("/")) {
+      cur = cur === "" ? part : `${cur}/${part}`;
+      if (this.#goodDirs.has(cur)) continue;
+      const path = `${this.#dir}/${cur}`;
+      const info = await lstatOrUndefined(path);
+      if (!info) {
+        await Deno.mkdir(path, { mode: 0o755 });
+      } else if (info.isSymlink) {
+        throw escape(this.#opts.name, `${entryName}" (through the symlink "${cur}`);
+      } else if (!info.isDirectory) {
+        throw new InvalidArgumentError(
+          `Layer "${this.#opts.name}" has an entry "${entryName}" below the non-directory "${cur}"`,
+        );
+      }
+      this.#goodDirs.add(cur);
+    }
+  }
+
+  async #remove(path: string): Promise<void> {
+    const info = await lstatOrUndefined(path);
+    if (!info) return;
+    if (info.isDirectory || info.isSymlink) this.#goodDirs.clear(), this.#goodDirs.add("");
+    await Deno.remove(path, { recursive: true });
+  }
+
+  async #attrs(path: string, h: Header, mode: number, symlink: boolean): Promise<void> {
+    if (this.#chown) await lchown(path, h.uid ?? 0, h.gid ?? 0);
+    // chown clears setuid bits: chmod after it. Symlinks have no mode of their own.
+    if (!symlink) await Deno.chmod(path, mode);
+    if (h.mtime && !h.type?.startsWith("dir")) {
+      if (symlink) await lutimes(path, h.mtime, h.mtime);
+      else await Deno.utime(path, h.mtime, h.mtime);
+    }
+  }
+
+  /** A hardlink to a file of a lower layer: copy it into this layer first. */
+  async #copyUp(rel: string, entryName: string): Promise<Deno.FileInfo> {
+    for (const lower of this.#opts.lowerDirs ?? []) {
+      if (!(await realDirChain(lower, posix.dirname(rel)))) continue;
+      const src = `${lower}/${rel}`;
+      const info = await lstatOrUndefined(src);
+      if (!info || !info.isFile) continue;
+      const dst = `${this.#dir}/${rel}`;
+      await Deno.copyFile(src, dst);
+      if (this.#chown) await lchown(dst, info.uid ?? 0, info.gid ?? 0);
+      await Deno.chmod(dst, (info.mode ?? 0o644) & 0o7777);
+      if (info.mtime) await Deno.utime(dst, info.atime ?? info.mtime, info.mtime);
+      return await Deno.lstat(dst);
+    }
+    throw new InvalidArgumentError(
+      `Layer "${this.#opts.name}" has a hardlink "${entryName}" to "${rel}", which does not exist in the layer or below`,
+    );
+  }
+}

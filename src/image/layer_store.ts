@@ -1,0 +1,121 @@
+/**
+ * Unpacked layers, one directory per chain ID shared by every image that has it:
+ * `<images>/layers/<chain hex>/diff` plus `layer.json`. A layer is built in
+ * `<images>/layers/.tmp-…` and renamed into place when complete, so a half-applied layer is
+ * never visible; the same layer built twice at once is built once.
+ *
+ * @module
+ */
+import { digestHex } from "./digest.ts";
+
+/** What is known of a stored layer. */
+export interface LayerRecord {
+  chainId: string;
+  diffId: string;
+  /** Chain ID of the layer below, if any. */
+  parent?: string;
+  /** Bytes of file content. */
+  size: number;
+  /** Whiteouts and opaque dirs (relative paths), for the vfs driver. */
+  whiteouts: string[];
+  opaques: string[];
+}
+
+const TMP_PREFIX = ".tmp-";
+
+/** The directory of unpacked layers. */
+export class LayerStore {
+  #dir: string;
+  #inflight = new Map<string, Promise<LayerRecord>>();
+
+  /** @param dir `<images>/layers`. */
+  constructor(dir: string) {
+    this.#dir = dir;
+  }
+
+  /** Creates the directory and removes half-built layers left by a crash. */
+  async init(): Promise<void> {
+    await Deno.mkdir(this.#dir, { recursive: true });
+    for await (const e of Deno.readDir(this.#dir)) {
+      if (e.name.startsWith(TMP_PREFIX)) {
+        await Deno.remove(`${this.#dir}/${e.name}`, { recursive: true });
+      }
+    }
+  }
+
+  /** The diff directory of a layer. */
+  diffDir(chainId: string): string {
+    return `${this.#dir}/${digestHex(chainId)}/diff`;
+  }
+
+  /** The record of a stored layer, or undefined. */
+  async get(chainId: string): Promise<LayerRecord | undefined> {
+    try {
+      const text = await Deno.readTextFile(`${this.#dir}/${digestHex(chainId)}/layer.json`);
+      return JSON.parse(text) as LayerRecord;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Returns the stored layer or builds it with `build`, which fills the given diff dir.
+   * Concurrent calls for the same chain ID share one build.
+   *
+   * @param chainId The layer's chain ID.
+   * @param build Fills `diffDir` and returns the record fields.
+   */
+  async getOrCreate(
+    chainId: string,
+    build: (diffDir: string) => Promise<Omit<LayerRecord, "chainId">>,
+  ): Promise<LayerRecord> {
+    const running = this.#inflight.get(chainId);
+    if (running) return await running;
+    const p = (async () => {
+      const have = await this.get(chainId);
+      if (have) return have;
+      const hex = digestHex(chainId);
+      const tmp = `${this.#dir}/${TMP_PREFIX}${hex}-${crypto.randomUUID()}`;
+      try {
+        await Deno.mkdir(`${tmp}/diff`, { recursive: true, mode: 0o755 });
+        const rec: LayerRecord = { chainId, ...(await build(`${tmp}/diff`)) };
+        await Deno.writeTextFile(`${tmp}/layer.json`, JSON.stringify(rec));
+        await Deno.rename(tmp, `${this.#dir}/${hex}`);
+        return rec;
+      } catch (err) {
+        await Deno.remove(tmp, { recursive: true }).catch(() => {});
+        throw err;
+      }
+    })();
+    this.#inflight.set(chainId, p);
+    try {
+      return await p;
+    } finally {
+      this.#inflight.delete(chainId);
+    }
+  }
+
+  /** Deletes a layer; absent is fine. */
+  async remove(chainId: string): Promise<void> {
+    const dir = `${this.#dir}/${digestHex(chainId)}`;
+    // Rename first so a crash never leaves a layer.json beside a half-deleted diff.
+    const doomed = `${this.#dir}/${TMP_PREFIX}rm-${crypto.randomUUID()}`;
+    try {
+      await Deno.rename(dir, doomed);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return;
+      throw err;
+    }
+    await Deno.remove(doomed, { recursive: true });
+  }
+
+  /** Chain IDs of all stored layers. */
+  async list(): Promise<string[]> {
+    const out: string[] = [];
+    for await (const e of Deno.readDir(this.#dir)) {
+      if (!e.name.startsWith(TMP_PREFIX)) out.push(`sha256:${e.name}`);
+    }
+    return out;
+  }
+}

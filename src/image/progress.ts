@@ -1,0 +1,104 @@
+/**
+ * `fetch` with a no-progress timeout: the request fails when the server sends nothing for
+ * `timeoutMs`, whether it stalls before the headers or in the middle of the body. The timer
+ * is reset on every chunk, so a slow but steady download never times out.
+ *
+ * @module
+ */
+import { OcidError } from "../errors.ts";
+
+/** The `fetch` function; tests may pass their own. */
+export type FetchFn = (input: string | URL, init?: RequestInit) => Promise<Response>;
+
+/** Options of {@linkcode fetchWithProgressTimeout}. */
+export interface ProgressFetchOptions {
+  /** Milliseconds without a byte before the request is aborted. */
+  timeoutMs: number;
+  /** The caller's cancellation. */
+  signal?: AbortSignal | undefined;
+  fetch?: FetchFn;
+}
+
+/**
+ * Fetches `url`, aborting when no progress is made for `options.timeoutMs`. The returned
+ * response's body must be consumed or cancelled (that stops the timer).
+ *
+ * @param url The URL.
+ * @param init Request options (its `signal` is replaced).
+ * @param options Timeout, caller signal and fetch implementation.
+ * @returns A response whose body stream carries the same timeout.
+ * @throws {OcidError} DEADLINE_EXCEEDED when the timeout fires; the caller's abort reason
+ *   when it aborts.
+ */
+export async function fetchWithProgressTimeout(
+  url: string,
+  init: RequestInit,
+  options: ProgressFetchOptions,
+): Promise<Response> {
+  const { timeoutMs, signal } = options;
+  const doFetch = options.fetch ?? fetch;
+  const ac = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      ac.abort(
+        new OcidError(
+          "DEADLINE_EXCEEDED",
+          `No progress from "${url}" for ${timeoutMs / 1000} s; giving up (pull_progress_timeout)`,
+        ),
+      );
+    }, timeoutMs);
+  };
+  const onAbort = () => ac.abort(signal?.reason);
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  };
+  if (signal?.aborted) throw signal.reason;
+  signal?.addEventListener("abort", onAbort, { once: true });
+  arm();
+  let res: Response;
+  try {
+    res = await doFetch(url, { ...init, signal: ac.signal });
+  } catch (err) {
+    finish();
+    if (ac.signal.aborted) throw ac.signal.reason;
+    throw err;
+  }
+  if (res.body === null) {
+    finish();
+    return res;
+  }
+  arm();
+  const reader = res.body.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          finish();
+          controller.close();
+          return;
+        }
+        arm();
+        controller.enqueue(value);
+      } catch (err) {
+        finish();
+        controller.error(ac.signal.aborted ? ac.signal.reason : err);
+      }
+    },
+    async cancel(reason) {
+      finish();
+      await reader.cancel(reason).catch(() => {});
+    },
+  });
+  return new Response(body, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
+}

@@ -1,0 +1,256 @@
+/**
+ * Container root filesystems over image layers, under `<root>/containers/<id>/`:
+ * overlay (`lowerdir` = layer diffs top first, `upper/` and `work/` beside `merged/`) or,
+ * with the vfs driver, a full copy of the layers in `merged/` with whiteouts applied.
+ *
+ * @module
+ */
+import { posix } from "node:path";
+import { lchown } from "node:fs/promises";
+import type { Runner } from "../process.ts";
+import type { LayerRecord } from "./layer_store.ts";
+
+/** A layer as the rootfs builder needs it: its diff dir and whiteout lists. */
+export interface RootfsLayer {
+  diffDir: string;
+  record: LayerRecord;
+}
+
+/** Options of {@linkcode RootfsManager}. */
+export interface RootfsManagerOptions {
+  /** `<root>/containers`. */
+  dir: string;
+  driver: "overlay" | "vfs";
+  runner: Runner;
+}
+
+/** Writable-layer usage of one container. */
+export interface WritableLayerUsage {
+  containerId: string;
+  /** The directory measured (overlay upper dir or vfs rootfs). */
+  path: string;
+  usedBytes: number;
+  inodesUsed: number;
+}
+
+/** Unescapes the octal escapes of /proc/self/mountinfo. */
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** Whether `path` is a mount point (from /proc/self/mountinfo). */
+export async function isMountPoint(path: string): Promise<boolean> {
+  const text = await Deno.readTextFile("/proc/self/mountinfo");
+  return text.split("\n").some((line) => unescapeMount(line.split(" ")[4] ?? "") === path);
+}
+
+/**
+ * Counts bytes (allocated blocks) and inodes below `path`; hardlinked files count once.
+ */
+export async function diskUsage(path: string): Promise<{ bytes: number; inodes: number }> {
+  const seen = new Set<number>();
+  let bytes = 0;
+  let inodes = 0;
+  const visit = async (p: string) => {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(p);
+    } catch {
+      return;
+    }
+    const ino = info.ino ?? -1;
+    if (ino >= 0 && seen.has(ino)) return;
+    if (ino >= 0) seen.add(ino);
+    inodes++;
+    bytes += (info.blocks ?? 0) * 512;
+    if (info.isDirectory) {
+      for await (const e of Deno.readDir(p)) await visit(`${p}/${e.name}`);
+    }
+  };
+  await visit(path);
+  return { bytes, inodes };
+}
+
+/** Creates, unmounts and removes container root filesystems. */
+export class RootfsManager {
+  #opts: RootfsManagerOptions;
+
+  constructor(options: RootfsManagerOptions) {
+    this.#opts = options;
+  }
+
+  /** `<root>/containers/<id>`. */
+  containerDir(containerId: string): string {
+    if (!/^[\w.-]+$/.test(containerId) || containerId.startsWith(".")) {
+      throw new TypeError(`Invalid container id "${containerId}"`);
+    }
+    return `${this.#opts.dir}/${containerId}`;
+  }
+
+  /**
+   * Mounts (overlay) or copies (vfs) the rootfs; idempotent when already mounted.
+   *
+   * @param containerId The container.
+   * @param layers The image layers, bottom first.
+   * @param options `readonly` mounts the overlay read-only.
+   * @returns The rootfs path (`…/merged`).
+   */
+  async mount(
+    containerId: string,
+    layers: readonly RootfsLayer[],
+    options: { readonly?: boolean } = {},
+  ): Promise<string> {
+    const dir = this.containerDir(containerId);
+    const merged = `${dir}/merged`;
+    await Deno.mkdir(merged, { recursive: true, mode: 0o755 });
+    if (this.#opts.driver === "vfs") {
+      if (await exists(`${dir}/vfs.done`)) return merged;
+      for (const layer of layers) await copyLayer(layer, merged, this.#opts.runner);
+      await Deno.writeTextFile(`${dir}/vfs.done`, "");
+      return merged;
+    }
+    if (await isMountPoint(merged)) return merged;
+    await Deno.mkdir(`${dir}/upper`, { recursive: true, mode: 0o755 });
+    await Deno.mkdir(`${dir}/work`, { recursive: true, mode: 0o700 });
+    const lower = layers.map((l) => l.diffDir).reverse();
+    if (lower.length === 0) {
+      // An image without layers: an empty lower dir.
+      await Deno.mkdir(`${dir}/empty`, { recursive: true });
+      lower.push(`${dir}/empty`);
+    }
+    const data = `lowerdir=${lower.join(":")},upperdir=${dir}/upper,workdir=${dir}/work`;
+    const args = ["-t", "overlay", "overlay", "-o", data, merged];
+    if (options.readonly) args.splice(4, 0, "-o", "ro");
+    await this.#opts.runner.run("mount", args);
+    return merged;
+  }
+
+  /** Unmounts the overlay; idempotent. */
+  async unmount(containerId: string): Promise<void> {
+    const merged = `${this.containerDir(containerId)}/merged`;
+    if (this.#opts.driver === "vfs") return;
+    if (!(await isMountPoint(merged))) return;
+    await this.#opts.runner.run("umount", [merged]);
+  }
+
+  /** Unmounts and deletes `<root>/containers/<id>/{upper,work,merged}`; idempotent. */
+  async remove(containerId: string): Promise<void> {
+    const dir = this.containerDir(containerId);
+    const merged = `${dir}/merged`;
+    if (await isMountPoint(merged)) await this.#opts.runner.run("umount", [merged]);
+    for (const name of ["merged", "upper", "work", "empty", "vfs.done"]) {
+      await Deno.remove(`${dir}/${name}`, { recursive: true }).catch((err) => {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      });
+    }
+    // The container dir itself goes when nothing else (bundle files of others) is in it.
+    await Deno.remove(dir).catch(() => {});
+  }
+
+  /** Usage of every container's writable layer. */
+  async usage(): Promise<WritableLayerUsage[]> {
+    const out: WritableLayerUsage[] = [];
+    let entries: Deno.DirEntry[] = [];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(this.#opts.dir));
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return out;
+      throw err;
+    }
+    for (const e of entries) {
+      const dir = `${this.#opts.dir}/${e.name}`;
+      const path = this.#opts.driver === "vfs" ? `${dir}/merged` : `${dir}/upper`;
+      if (!(await exists(path))) continue;
+      const { bytes, inodes } = await diskUsage(path);
+      out.push({ containerId: e.name, path, usedBytes: bytes, inodesUsed: inodes });
+    }
+    return out;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether every component of `rel` below `root` is a real directory. */
+async function realDirs(root: string, rel: string): Promise<boolean> {
+  let cur = root;
+  for (const part of rel.split("/")) {
+    if (part === "" || part === ".") continue;
+    cur = `${cur}/${part}`;
+    try {
+      if (!(await Deno.lstat(cur)).isDirectory) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** vfs: applies one layer's diff onto `dest`, never following a symlink in `dest`. */
+async function copyLayer(layer: RootfsLayer, dest: string, runner: Runner): Promise<void> {
+  const { record, diffDir } = layer;
+  const removeIn = async (rel: string, keepDir: boolean) => {
+    if (!(await realDirs(dest, posix.dirname(rel)))) return;
+    const p = `${dest}/${rel}`;
+    if (keepDir) {
+      if (!(await realDirs(dest, rel))) return;
+      for await (const e of Deno.readDir(p)) {
+        await Deno.remove(`${p}/${e.name}`, { recursive: true });
+      }
+    } else {
+      await Deno.remove(p, { recursive: true }).catch(() => {});
+    }
+  };
+  for (const o of record.opaques) if (o !== "") await removeIn(o, true);
+  for (const w of record.whiteouts) await removeIn(w, false);
+  const whiteouts = new Set(record.whiteouts);
+  const links = new Map<number, string>();
+  const walk = async (rel: string) => {
+    for await (const e of Deno.readDir(rel === "" ? diffDir : `${diffDir}/${rel}`)) {
+      const r = rel === "" ? e.name : `${rel}/${e.name}`;
+      if (whiteouts.has(r)) continue;
+      const src = `${diffDir}/${r}`;
+      const dst = `${dest}/${r}`;
+      const info = await Deno.lstat(src);
+      let cur: Deno.FileInfo | undefined;
+      try {
+        cur = await Deno.lstat(dst);
+      } catch { /* absent */ }
+      if (cur && !(cur.isDirectory && info.isDirectory)) {
+        await Deno.remove(dst, { recursive: true });
+        cur = undefined;
+      }
+      if (info.isDirectory) {
+        if (!cur) await Deno.mkdir(dst);
+        await lchown(dst, info.uid ?? 0, info.gid ?? 0);
+        await Deno.chmod(dst, (info.mode ?? 0o755) & 0o7777);
+        await walk(r);
+        if (info.mtime) await Deno.utime(dst, info.atime ?? info.mtime, info.mtime);
+        continue;
+      }
+      const first = info.ino !== null && (info.nlink ?? 1) > 1 ? links.get(info.ino) : undefined;
+      if (first) {
+        await Deno.link(first, dst);
+      } else if (info.isFile) {
+        await Deno.copyFile(src, dst);
+        await lchown(dst, info.uid ?? 0, info.gid ?? 0);
+        await Deno.chmod(dst, (info.mode ?? 0o644) & 0o7777);
+        if (info.mtime) await Deno.utime(dst, info.atime ?? info.mtime, info.mtime);
+      } else if (info.isSymlink) {
+        await Deno.symlink(await Deno.readLink(src), dst);
+        await lchown(dst, info.uid ?? 0, info.gid ?? 0);
+      } else {
+        // Devices, fifos, sockets: cp copies the node with its owner and mode.
+        await runner.run("cp", ["-a", "--no-target-directory", src, dst]);
+      }
+      if (info.ino !== null && (info.nlink ?? 1) > 1) links.set(info.ino, dst);
+    }
+  };
+  await walk("");
+}

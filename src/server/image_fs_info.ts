@@ -1,0 +1,32 @@
+/**
+ * ImageFsInfo: bytes and inodes of the image store, and of the containers' writable layers
+ * (summed into one filesystem entry, `<root>/containers`).
+ *
+ * @module
+ */
+import type * as cri from "../cri/types.ts";
+import type { Deps } from "./deps.ts";
+
+/** Answers ImageFsInfo. */
+export async function imageFsInfo(
+  deps: Pick<Deps, "images" | "config">,
+  _req: cri.ImageFsInfoRequest,
+): Promise<cri.ImageFsInfoResponseInit> {
+  const info = await deps.images.fsInfo();
+  const layers = await deps.images.writableLayerUsage();
+  const nanos = (ms: number) => (BigInt(ms) * 1_000_000n).toString();
+  return {
+    image_filesystems: [{
+      timestamp: nanos(info.timestamp),
+      fs_id: { mountpoint: info.mountpoint },
+      used_bytes: { value: info.usedBytes },
+      inodes_used: { value: info.inodesUsed },
+    }],
+    container_filesystems: [{
+      timestamp: nanos(Date.now()),
+      fs_id: { mountpoint: `${deps.config.root}/containers` },
+      used_bytes: { value: layers.reduce((n, l) => n + l.usedBytes, 0) },
+      inodes_used: { value: layers.reduce((n, l) => n + l.inodesUsed, 0) },
+    }],
+  };
+}

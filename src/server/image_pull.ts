@@ -1,0 +1,38 @@
+/**
+ * PullImage: pulls through the image service with the request's credentials and returns
+ * the image id (config digest) as `image_ref`.
+ *
+ * @module
+ */
+import type * as cri from "../cri/types.ts";
+import { InvalidArgumentError } from "../errors.ts";
+import type { RegistryAuth } from "../image/mod.ts";
+import type { Deps } from "./deps.ts";
+
+/** The image service's credentials from a CRI AuthConfig (empty fields dropped). */
+export function toRegistryAuth(auth: cri.AuthConfig | null | undefined): RegistryAuth | undefined {
+  if (!auth) return undefined;
+  const out: RegistryAuth = {};
+  if (auth.username) out.username = auth.username;
+  if (auth.password) out.password = auth.password;
+  if (auth.auth) out.auth = auth.auth;
+  if (auth.registry_token) out.registryToken = auth.registry_token;
+  if (auth.identity_token) out.identityToken = auth.identity_token;
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** Answers PullImage. */
+export async function pullImage(
+  deps: Pick<Deps, "images" | "log">,
+  req: cri.PullImageRequest,
+  options: { signal?: AbortSignal } = {},
+): Promise<cri.PullImageResponseInit> {
+  const ref = req.image?.image;
+  if (!ref) throw new InvalidArgumentError("Missing image.image in PullImage");
+  deps.log.info("Pulling image", { image: ref });
+  const rec = await deps.images.pull(ref, {
+    auth: toRegistryAuth(req.auth),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  return { image_ref: rec.id };
+}

@@ -1,0 +1,480 @@
+/**
+ * Integration tests of the image service against the real docker-registry (pushed with
+ * skopeo) and a fake registry for faults. Needs root (overlay mounts, chown, mknod).
+ */
+import assert from "node:assert/strict";
+import type { Config } from "../../src/config/types.ts";
+import { OcidError } from "../../src/errors.ts";
+import { denoRunner } from "../../src/process.ts";
+import { ImageService, isMountPoint } from "../../src/image/mod.ts";
+import {
+  buildImage,
+  buildIndex,
+  buildLayer,
+  busyboxImage,
+  digestOf,
+  imageBlobs,
+  largeImage,
+  layeredImage,
+  skopeoPush,
+  type TestImage,
+  writeOciLayout,
+} from "../helpers/images.ts";
+import { startFakeRegistry, startRegistry } from "../helpers/registry.ts";
+
+function testConfig(
+  root: string,
+  extra: Partial<Config["image"]> = {},
+): Pick<Config, "root" | "image"> {
+  return {
+    root,
+    image: {
+      registriesConf: `${root}/registries.conf`,
+      insecureRegistries: ["localhost", "127.0.0.1"],
+      pullProgressTimeoutSeconds: 30,
+      storageDriver: "overlay",
+      ...extra,
+    },
+  };
+}
+
+async function push(
+  image: TestImage,
+  options: { host: string; repo: string; tag: string; creds?: string },
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "ocid-layout-" });
+  try {
+    await writeOciLayout(dir, { top: image.manifest, blobs: imageBlobs(image), tag: options.tag });
+    await skopeoPush(dir, {
+      tag: options.tag,
+      dest: `${options.host}/${options.repo}:${options.tag}`,
+      ...(options.creds ? { creds: options.creds } : {}),
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Lists every path below `dir` (relative). */
+async function tree(dir: string, rel = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(rel ? `${dir}/${rel}` : dir)) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    out.push(r);
+    if (e.isDirectory) out.push(...(await tree(dir, r)));
+  }
+  return out.sort();
+}
+
+/** The store holds nothing but empty directories: no temp files, layers, records, blobs. */
+async function assertStoreEmpty(svc: ImageService): Promise<void> {
+  const left = (await tree(svc.directory)).filter((p) =>
+    !["blobs", "blobs/sha256", "layers", "records", "tmp"].includes(p)
+  );
+  assert.deepEqual(left, [], "the image store should hold nothing");
+}
+
+async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix: "ocid-images-" });
+  try {
+    await fn(root);
+  } finally {
+    // Unmount anything a failed test left behind, then delete.
+    const mounts = await Deno.readTextFile("/proc/self/mountinfo");
+    for (const line of mounts.split("\n")) {
+      const mp = line.split(" ")[4];
+      if (mp?.startsWith(root)) await denoRunner.run("umount", ["-l", mp], { check: false });
+    }
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, re: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof OcidError, `expected an OcidError, got ${err}`);
+    assert.equal(err.code, code, err.message);
+    assert.match(err.message, re);
+    return true;
+  });
+}
+
+Deno.test("ImageService pulls, lists, mounts, removes and pulls again from docker-registry", async (t) => {
+  await using reg = await startRegistry();
+  const busybox = await busyboxImage();
+  const layered = await layeredImage();
+  await push(busybox, { host: reg.host, repo: "test/busybox", tag: "1" });
+  await push(layered, { host: reg.host, repo: "test/layered", tag: "v2" });
+  await withRoot(async (root) => {
+    let svc = await ImageService.open({ config: testConfig(root), runner: denoRunner });
+    const bbRef = `${reg.host}/test/busybox:1`;
+    await t.step("pull() stores the image with tags and digests", async () => {
+      const rec = await svc.pull(bbRef);
+      assert.equal(rec.id, busybox.config.digest);
+      assert.deepEqual(rec.repoTags, [bbRef]);
+      assert.deepEqual(rec.repoDigests, [`${reg.host}/test/busybox@${busybox.manifest.digest}`]);
+      assert.ok(rec.size > 500_000);
+    });
+    await t.step("list() and status() find it by tag, id, prefix and digest", () => {
+      assert.equal(svc.list().length, 1);
+      const id = busybox.config.digest;
+      assert.equal(svc.status(bbRef)?.id, id);
+      assert.equal(svc.status(id)?.id, id);
+      assert.equal(svc.status(id.slice(7, 19))?.id, id);
+      assert.equal(svc.status(`${reg.host}/test/busybox@${busybox.manifest.digest}`)?.id, id);
+      assert.equal(svc.status(`${reg.host}/test/busybox:2`), undefined);
+      assert.deepEqual(svc.list({ image: "nothing:here" }), []);
+    });
+    await t.step("records survive a restart", async () => {
+      svc = await ImageService.open({ config: testConfig(root), runner: denoRunner });
+      assert.equal(svc.status(bbRef)?.id, busybox.config.digest);
+    });
+    await t.step("concurrent pulls of the same image share one download", async () => {
+      const ref = `${reg.host}/test/layered:v2`;
+      const [a, b] = await Promise.all([svc.pull(ref), svc.pull(ref)]);
+      assert.equal(a.id, layered.config.digest);
+      assert.equal(b.id, a.id);
+      assert.equal(a.uid, 1000);
+      // The busybox layer is not the lower layer of `layered` (different content), so 3 layers.
+      assert.equal((await Array.fromAsync(Deno.readDir(`${svc.directory}/layers`))).length, 3);
+    });
+    await t.step(
+      "the overlay rootfs shows whiteouts, opaque dirs, hardlinks and modes",
+      async () => {
+        const rootfs = await svc.mountRootfs("ctr1", layered.config.digest);
+        try {
+          assert.ok(await isMountPoint(rootfs));
+          const read = (p: string) => Deno.readTextFile(`${rootfs}/${p}`);
+          assert.equal(await read("data/keep"), "keep\n");
+          assert.equal(await read("data/replaced"), "new\n");
+          await assert.rejects(Deno.lstat(`${rootfs}/data/gone`), Deno.errors.NotFound);
+          await assert.rejects(Deno.lstat(`${rootfs}/data/dir-gone`), Deno.errors.NotFound);
+          assert.deepEqual(
+            (await Array.fromAsync(Deno.readDir(`${rootfs}/opq`))).map((e) => e.name),
+            ["new"],
+          );
+          const orig = await Deno.lstat(`${rootfs}/links/original`);
+          const hard = await Deno.lstat(`${rootfs}/links/hard`);
+          assert.equal(hard.ino, orig.ino);
+          assert.equal(orig.nlink, 2);
+          assert.equal(await Deno.readLink(`${rootfs}/links/soft`), "/data/keep");
+          const suid = await Deno.lstat(`${rootfs}/modes/setuid`);
+          assert.equal(suid.mode! & 0o7777, 0o4755);
+          assert.equal(suid.uid, 1000);
+          assert.equal((await Deno.lstat(`${rootfs}/modes/ro`)).mode! & 0o7777, 0o444);
+          assert.equal((await Deno.lstat(`${rootfs}/modes`)).mode! & 0o7777, 0o700);
+          assert.equal((await Deno.lstat(`${rootfs}/opq`)).mode! & 0o7777, 0o750);
+          assert.equal((await Deno.lstat(`${rootfs}/tmp`)).mode! & 0o7777, 0o1777);
+          assert.ok((await Deno.lstat(`${rootfs}/links/fifo`)).isFifo);
+          assert.equal((await Deno.lstat(`${rootfs}/data/replaced`)).mode! & 0o777, 0o600);
+          await Deno.writeTextFile(`${rootfs}/written`, "hello");
+          const usage = await svc.writableLayerUsage();
+          assert.equal(usage.length, 1);
+          assert.equal(usage[0]!.containerId, "ctr1");
+          assert.ok(usage[0]!.inodesUsed >= 2);
+          const out = await denoRunner.run("chroot", [rootfs, "/bin/sh", "-c", "cat /data/keep"]);
+          assert.equal(new TextDecoder().decode(out.stdout), "keep\n");
+        } finally {
+          await svc.unmountRootfs("ctr1");
+          await svc.unmountRootfs("ctr1");
+        }
+        assert.ok(!(await isMountPoint(rootfs)));
+        await svc.removeRootfs("ctr1");
+        await svc.removeRootfs("ctr1");
+        await assert.rejects(Deno.lstat(`${root}/containers/ctr1`), Deno.errors.NotFound);
+      },
+    );
+    await t.step("remove() refuses an image in use, then frees only unused layers", async () => {
+      const inUse = new Set([busybox.config.digest]);
+      svc = await ImageService.open({
+        config: testConfig(root),
+        runner: denoRunner,
+        isInUse: (id) => inUse.has(id),
+      });
+      await rejectsWith(svc.remove(bbRef), "FAILED_PRECONDITION", /a container uses it/);
+      inUse.clear();
+      assert.equal(await svc.remove(bbRef), true);
+      assert.equal(await svc.remove(bbRef), false);
+      assert.equal(svc.status(bbRef), undefined);
+      assert.equal((await Array.fromAsync(Deno.readDir(`${svc.directory}/layers`))).length, 2);
+      const info = await svc.fsInfo();
+      assert.ok(info.usedBytes > 0 && info.inodesUsed > 0);
+      assert.equal(await svc.remove(layered.config.digest), true);
+      await assertStoreEmpty(svc);
+    });
+    await t.step("pull() again after remove()", async () => {
+      const rec = await svc.pull(bbRef);
+      assert.equal(rec.id, busybox.config.digest);
+      assert.equal(await svc.remove(rec.id), true);
+      await assertStoreEmpty(svc);
+    });
+  });
+});
+
+Deno.test("ImageService picks this machine's platform from a multi-arch index", async () => {
+  await using reg = await startRegistry();
+  const amd = await busyboxImage({ architecture: "amd64" });
+  const arm = buildImage([await buildLayer([{ name: "arm", content: "arm64\n" }])], {
+    architecture: "arm64",
+  });
+  const index = buildIndex([
+    { image: amd, architecture: "amd64" },
+    { image: arm, architecture: "arm64", variant: "v8" },
+  ]);
+  const dir = await Deno.makeTempDir({ prefix: "ocid-layout-" });
+  try {
+    await writeOciLayout(dir, {
+      top: index,
+      blobs: [...imageBlobs(amd), ...imageBlobs(arm)],
+      tag: "multi",
+    });
+    await skopeoPush(dir, { tag: "multi", dest: `${reg.host}/test/multi:multi` });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  await withRoot(async (root) => {
+    const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner });
+    const rec = await svc.pull(`${reg.host}/test/multi:multi`);
+    const want = Deno.build.arch === "aarch64" ? arm : amd;
+    assert.equal(rec.id, want.config.digest);
+    assert.equal(rec.manifestDigest, want.manifest.digest);
+    assert.deepEqual(rec.repoDigests, [`${reg.host}/test/multi@${index.digest}`]);
+    // By digest of the index too.
+    const again = await svc.pull(`${reg.host}/test/multi@${index.digest}`);
+    assert.equal(again.id, rec.id);
+    assert.equal(await svc.remove(rec.id), true);
+    await assertStoreEmpty(svc);
+  });
+});
+
+Deno.test("ImageService pulls with basic credentials and refuses wrong ones", async () => {
+  await using reg = await startRegistry({ auth: true });
+  const img = await busyboxImage();
+  await push(img, { host: reg.host, repo: "private/bb", tag: "1", creds: reg.creds! });
+  const [username, password] = reg.creds!.split(":") as [string, string];
+  await withRoot(async (root) => {
+    const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner });
+    const ref = `${reg.host}/private/bb:1`;
+    await rejectsWith(svc.pull(ref), "UNAUTHENTICATED", /needs credentials/);
+    await rejectsWith(
+      svc.pull(ref, { auth: { username, password: "wrong" } }),
+      "UNAUTHENTICATED",
+      /refused the credentials/,
+    );
+    await assertStoreEmpty(svc);
+    const rec = await svc.pull(ref, { auth: { auth: btoa(`${username}:${password}`) } });
+    assert.equal(rec.id, img.config.digest);
+    await svc.remove(ref);
+    await assertStoreEmpty(svc);
+  });
+});
+
+Deno.test("ImageService pulls through bearer token auth", async () => {
+  const img = await busyboxImage();
+  await using fake = startFakeRegistry({
+    manifests: { "tok/bb:1": img.manifest },
+    blobs: imageBlobs(img),
+    bearer: { user: "u", password: "p" },
+  });
+  await withRoot(async (root) => {
+    const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner });
+    await rejectsWith(svc.pull(`${fake.host}/tok/bb:1`), "UNAUTHENTICATED", /no credentials given/);
+    const rec = await svc.pull(`${fake.host}/tok/bb:1`, { auth: { username: "u", password: "p" } });
+    assert.equal(rec.id, img.config.digest);
+  });
+});
+
+Deno.test("ImageService fails clearly and leaves nothing on disk for bad input", async (t) => {
+  const good = await busyboxImage();
+  const good2 = buildImage([good.layers[0]!, await buildLayer([{ name: "two", content: "2" }])]);
+  const evilLayers = {
+    dotdot: await buildLayer([{ name: "../../escape", content: "x" }]),
+    "symlink-parent": await buildLayer([
+      { name: "etc", type: "symlink", linkname: "/tmp" },
+      { name: "etc/owned", content: "x" },
+    ]),
+    "hardlink-out": await buildLayer([{
+      name: "h",
+      type: "link",
+      linkname: "../../../etc/passwd",
+    }]),
+    "whiteout-out": await buildLayer([{ name: ".wh..", content: "" }]),
+  };
+  const evil = Object.fromEntries(
+    Object.entries(evilLayers).map(([k, l]) => [k, buildImage([good.layers[0]!, l])]),
+  ) as Record<keyof typeof evilLayers, TestImage>;
+  const manifests: Record<string, TestImage["manifest"]> = {
+    "good/bb:1": good.manifest,
+    "corrupt/bb:1": good.manifest,
+    "stall/bb:1": good.manifest,
+    "good/bb2:1": good2.manifest,
+  };
+  for (const [k, img] of Object.entries(evil)) manifests[`evil/${k}:1`] = img.manifest;
+  const blobs = [
+    ...imageBlobs(good),
+    ...imageBlobs(good2),
+    ...Object.values(evil).flatMap(imageBlobs),
+  ];
+  await using corrupt = startFakeRegistry({
+    manifests,
+    blobs,
+    corrupt: [good.layers[0]!.blob.digest],
+  });
+  await using stall = startFakeRegistry({ manifests, blobs, stall: [good.layers[0]!.blob.digest] });
+  await using fake = startFakeRegistry({ manifests, blobs });
+  await withRoot(async (root) => {
+    const svc = await ImageService.open({
+      config: testConfig(root, { pullProgressTimeoutSeconds: 1 }),
+      runner: denoRunner,
+    });
+    await t.step("unknown image → NOT_FOUND", async () => {
+      await rejectsWith(svc.pull(`${fake.host}/good/nope:1`), "NOT_FOUND", /Cannot find manifest/);
+    });
+    await t.step("unreachable registry → UNAVAILABLE", async () => {
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = (l.addr as Deno.NetAddr).port;
+      l.close();
+      await rejectsWith(
+        svc.pull(`127.0.0.1:${port}/x/y:1`),
+        "UNAVAILABLE",
+        /Cannot reach registry/,
+      );
+    });
+    await t.step("corrupted blob → digest mismatch", async () => {
+      await rejectsWith(svc.pull(`${corrupt.host}/corrupt/bb:1`), "INTERNAL", /should have digest/);
+    });
+    await t.step("stalled registry → DEADLINE_EXCEEDED", async () => {
+      await rejectsWith(svc.pull(`${stall.host}/stall/bb:1`), "DEADLINE_EXCEEDED", /No progress/);
+    });
+    for (const k of Object.keys(evilLayers)) {
+      await t.step(`malicious layer (${k}) → INVALID_ARGUMENT`, async () => {
+        await rejectsWith(svc.pull(`${fake.host}/evil/${k}:1`), "INVALID_ARGUMENT", /escapes/);
+        assert.ok(
+          !(await Deno.lstat("/tmp/owned").catch(() => undefined)),
+          "wrote through a symlink",
+        );
+      });
+    }
+    await t.step("failed pulls leave nothing on disk", async () => {
+      assert.deepEqual(svc.list(), []);
+      await assertStoreEmpty(svc);
+    });
+    await t.step("a layer already present is not downloaded again", async () => {
+      const layer = good.layers[0]!.blob.digest;
+      const first = fake.blobRequests.get(layer) ?? 0;
+      const [rec, recB] = await Promise.all([
+        svc.pull(`${fake.host}/good/bb:1`),
+        svc.pull(`${fake.host}/good/bb:1`),
+      ]);
+      assert.equal(recB.id, rec.id);
+      const before = fake.blobRequests.get(layer);
+      assert.equal(before, first + 1, "concurrent pulls download the layer once");
+      const rec2 = await svc.pull(`${fake.host}/good/bb2:1`);
+      assert.equal(fake.blobRequests.get(layer), before);
+      assert.equal(rec2.chainIds[0], rec.chainIds[0]);
+      await svc.remove(rec.id);
+      assert.ok(await Deno.lstat(`${svc.directory}/layers/${rec.chainIds[0]!.slice(7)}`));
+      await svc.remove(rec2.id);
+      await assertStoreEmpty(svc);
+    });
+  });
+});
+
+Deno.test("ImageService builds a vfs rootfs with whiteouts applied", async () => {
+  const layered = await layeredImage();
+  await using fake = startFakeRegistry({
+    manifests: { "l/l:1": layered.manifest },
+    blobs: imageBlobs(layered),
+  });
+  await withRoot(async (root) => {
+    const svc = await ImageService.open({
+      config: testConfig(root, { storageDriver: "vfs" }),
+      runner: denoRunner,
+    });
+    const rec = await svc.pull(`${fake.host}/l/l:1`);
+    const rootfs = await svc.mountRootfs("v1", rec.id);
+    assert.equal(await Deno.readTextFile(`${rootfs}/data/replaced`), "new\n");
+    await assert.rejects(Deno.lstat(`${rootfs}/data/gone`), Deno.errors.NotFound);
+    await assert.rejects(Deno.lstat(`${rootfs}/opq/old`), Deno.errors.NotFound);
+    assert.equal(
+      (await Deno.lstat(`${rootfs}/links/hard`)).ino,
+      (await Deno.lstat(`${rootfs}/links/original`)).ino,
+    );
+    assert.equal((await Deno.lstat(`${rootfs}/modes/setuid`)).mode! & 0o7777, 0o4755);
+    await svc.removeRootfs("v1");
+    await svc.remove(rec.id);
+    await assertStoreEmpty(svc);
+  });
+});
+
+Deno.test("ImageService pulls a larger multi-layer image", async () => {
+  await using reg = await startRegistry();
+  const big = await largeImage({ layers: 3, filesPerLayer: 20 });
+  await push(big, { host: reg.host, repo: "test/big", tag: "1" });
+  await withRoot(async (root) => {
+    const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner });
+    const rec = await svc.pull(`${reg.host}/test/big:1`);
+    assert.equal(rec.chainIds.length, 4);
+    await svc.remove(rec.id);
+    await assertStoreEmpty(svc);
+  });
+});
+
+Deno.test("ImageService follows registries.conf: mirrors, fallback to upstream, blocked", async () => {
+  const img = await busyboxImage();
+  await using mirror = startFakeRegistry({
+    manifests: { "m/bb:1": img.manifest },
+    blobs: imageBlobs(img),
+  });
+  await using upstream = startFakeRegistry({
+    manifests: { "u/bb:1": img.manifest },
+    blobs: imageBlobs(img),
+  });
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closed = `127.0.0.1:${(l.addr as Deno.NetAddr).port}`;
+  l.close();
+  await withRoot(async (root) => {
+    await Deno.writeTextFile(
+      `${root}/registries.conf`,
+      `
+[[registry]]
+prefix = "${upstream.host}/u"
+location = "${upstream.host}/u"
+[[registry.mirror]]
+location = "${closed}/m"
+[[registry.mirror]]
+location = "${mirror.host}/m"
+
+[[registry]]
+location = "blocked.invalid"
+blocked = true
+`,
+    );
+    const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner });
+    const rec = await svc.pull(`${upstream.host}/u/bb:1`);
+    assert.equal(rec.id, img.config.digest);
+    assert.deepEqual(
+      rec.repoTags,
+      [`${upstream.host}/u/bb:1`],
+      "tags name the upstream, not the mirror",
+    );
+    assert.equal(mirror.blobRequests.size, 2, "layer and config came from the working mirror");
+    assert.equal(upstream.blobRequests.size, 0);
+    await rejectsWith(svc.pull("blocked.invalid/x:1"), "PERMISSION_DENIED", /blocked/);
+    await svc.remove(rec.id);
+    await assertStoreEmpty(svc);
+  });
+});
+
+Deno.test("ImageService refuses zstd layers with UNIMPLEMENTED", async () => {
+  const img = await busyboxImage();
+  const manifest = JSON.parse(new TextDecoder().decode(img.manifest.bytes));
+  manifest.layers[0].mediaType = "application/vnd.oci.image.layer.v1.tar+zstd";
+  const bytes = new TextEncoder().encode(JSON.stringify(manifest));
+  const zstd = { bytes, digest: digestOf(bytes), mediaType: img.manifest.mediaType };
+  await using fake = startFakeRegistry({ manifests: { "z/z:1": zstd }, blobs: imageBlobs(img) });
+  await withRoot(async (root) => {
+    const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner });
+    await rejectsWith(svc.pull(`${fake.host}/z/z:1`), "UNIMPLEMENTED", /zstd/);
+    await assertStoreEmpty(svc);
+  });
+});
