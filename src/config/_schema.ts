@@ -1,0 +1,219 @@
+/**
+ * The one table of configuration keys: TOML name, place in {@linkcode Config}, value kind
+ * and a one-line description. `load.ts` validates with it, `toml.ts` prints with it, so a new
+ * key is one new row here (plus its field in `types.ts` and its default in `defaults.ts`).
+ *
+ * @module
+ */
+import { isAbsolute } from "node:path";
+import type { Config } from "./types.ts";
+
+/** What values a key accepts. */
+export type FieldKind =
+  | { type: "path" }
+  | { type: "paths" }
+  | { type: "socket" }
+  | { type: "strings" }
+  | { type: "string" }
+  | { type: "bool" }
+  | { type: "seconds" }
+  | { type: "enum"; values: readonly string[] };
+
+/** One configuration key. */
+export interface FieldSpec {
+  /** Dotted TOML key: `root`, `runtime.name`. */
+  key: string;
+  /** Table (`""` for the top level) and key inside it, in TOML spelling. */
+  table: string;
+  name: string;
+  /** Place in {@linkcode Config}: one or two property names. */
+  path: readonly [string] | readonly [string, string];
+  kind: FieldKind;
+  /** One line for `ocid.conf.example` and `ocid config`. */
+  doc: string;
+}
+
+/** Log levels accepted by `log_level` and `conmon.log_level`. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+
+function field(
+  key: string,
+  path: FieldSpec["path"],
+  kind: FieldKind,
+  doc: string,
+): FieldSpec {
+  const dot = key.indexOf(".");
+  const table = dot < 0 ? "" : key.slice(0, dot);
+  const name = dot < 0 ? key : key.slice(dot + 1);
+  return { key, table, name, path, kind, doc };
+}
+
+const path: FieldKind = { type: "path" };
+
+/** Every key, top-level keys first, then tables in printing order. */
+export const FIELDS: readonly FieldSpec[] = [
+  field("root", ["root"], path, "Persistent state: records of pods and containers, images."),
+  field("runroot", ["runroot"], path, "Volatile state: socket, runtime state, exit files."),
+  field(
+    "listen",
+    ["listen"],
+    { type: "socket" },
+    "Path of the CRI unix socket (a `unix://` URL also works). Default: <runroot>/ocid.sock.",
+  ),
+  field("log_level", ["logLevel"], { type: "enum", values: LOG_LEVELS }, "Daemon log level."),
+  field("pod_log_dir", ["podLogDir"], path, "Pod log directory base when a request gives none."),
+  field(
+    "cgroup_manager",
+    ["cgroupManager"],
+    { type: "enum", values: ["cgroupfs", "systemd"] },
+    'Default: "systemd" when systemd is PID 1, else "cgroupfs".',
+  ),
+  field(
+    "restrict_oom_score_adj",
+    ["restrictOomScoreAdj"],
+    { type: "bool" },
+    "Clamp a requested oom_score_adj to the daemon's own. Default: on without CAP_SYS_RESOURCE.",
+  ),
+  field(
+    "runtime.name",
+    ["runtime", "name"],
+    { type: "enum", values: ["runc", "crun"] },
+    "OCI runtime.",
+  ),
+  field("runtime.path", ["runtime", "path"], path, "Runtime binary. Default follows the name."),
+  field("runtime.root", ["runtime", "root"], path, "Runtime state dir. Default: <runroot>/<name>."),
+  field("conmon.path", ["conmon", "path"], path, "conmon binary."),
+  field(
+    "conmon.log_level",
+    ["conmon", "logLevel"],
+    { type: "enum", values: LOG_LEVELS },
+    "Log level passed to conmon.",
+  ),
+  field("pause.binary", ["pause", "binary"], path, "Copied into the infra rootfs as /pause."),
+  field("pause.args", ["pause", "args"], { type: "strings" }, "Arguments after /pause."),
+  field(
+    "pause.image",
+    ["pause", "image"],
+    { type: "string" },
+    'Pause image from a registry instead of the binary; "" for the binary.',
+  ),
+  field(
+    "cni.config_dir",
+    ["cni", "configDir"],
+    path,
+    "CNI network configs; ocid never writes here.",
+  ),
+  field("cni.plugin_dirs", ["cni", "pluginDirs"], { type: "paths" }, "Where CNI plugins are."),
+  field(
+    "image.registries_conf",
+    ["image", "registriesConf"],
+    path,
+    "containers-registries.conf(5) file.",
+  ),
+  field(
+    "image.insecure_registries",
+    ["image", "insecureRegistries"],
+    { type: "strings" },
+    "Registry hosts reached over plain HTTP (any port).",
+  ),
+  field(
+    "image.pull_progress_timeout",
+    ["image", "pullProgressTimeoutSeconds"],
+    { type: "seconds" },
+    "Seconds without progress before a pull fails.",
+  ),
+  field(
+    "image.storage_driver",
+    ["image", "storageDriver"],
+    { type: "enum", values: ["overlay", "vfs"] },
+    "Image layer storage driver.",
+  ),
+];
+
+/** TOML table names, in printing order. */
+export const TABLES: readonly string[] = [...new Set(FIELDS.map((f) => f.table))].filter(
+  (t) => t !== "",
+);
+
+/** Describes what a kind accepts, for error messages: `expected "runc" or "crun"`. */
+export function describeKind(kind: FieldKind): string {
+  switch (kind.type) {
+    case "path":
+      return "expected an absolute path";
+    case "paths":
+      return "expected an array of absolute paths";
+    case "socket":
+      return 'expected an absolute path or a "unix://" URL';
+    case "strings":
+      return "expected an array of strings";
+    case "string":
+      return "expected a string";
+    case "bool":
+      return "expected true or false";
+    case "seconds":
+      return "expected a positive whole number of seconds";
+    case "enum": {
+      const quoted = kind.values.map((v) => `"${v}"`);
+      return quoted.length <= 2
+        ? `expected ${quoted.join(" or ")}`
+        : `expected one of ${quoted.join(", ")}`;
+    }
+  }
+}
+
+/**
+ * Checks one value against a kind.
+ *
+ * @returns the value (a fresh array for array kinds), or `undefined` when it does not fit
+ */
+export function checkValue(kind: FieldKind, value: unknown): unknown {
+  const isAbsPath = (v: unknown): v is string =>
+    typeof v === "string" && v !== "" && isAbsolute(v) && !v.includes("\0");
+  switch (kind.type) {
+    case "path":
+      return isAbsPath(value) ? value : undefined;
+    case "paths":
+      return Array.isArray(value) && value.every(isAbsPath) ? [...value] : undefined;
+    case "socket": {
+      const p = typeof value === "string" ? socketPath(value) : undefined;
+      return isAbsPath(p) ? p : undefined;
+    }
+    case "strings":
+      return Array.isArray(value) && value.every((v) => typeof v === "string")
+        ? [...value]
+        : undefined;
+    case "string":
+      return typeof value === "string" ? value : undefined;
+    case "bool":
+      return typeof value === "boolean" ? value : undefined;
+    case "seconds":
+      return typeof value === "number" && Number.isSafeInteger(value) && value > 0
+        ? value
+        : undefined;
+    case "enum":
+      return typeof value === "string" && kind.values.includes(value) ? value : undefined;
+  }
+}
+
+/** Reads a field's value out of a config. */
+export function getField(config: Config, spec: FieldSpec): unknown {
+  let v: unknown = config;
+  for (const p of spec.path) v = (v as Record<string, unknown>)[p];
+  return v;
+}
+
+/** Sets a field's value in a (partial) config object, creating the table object. */
+export function setField(target: Record<string, unknown>, spec: FieldSpec, value: unknown): void {
+  const [first, second] = spec.path;
+  if (second === undefined) {
+    target[first] = value;
+    return;
+  }
+  const table = (target[first] ??= {}) as Record<string, unknown>;
+  table[second] = value;
+}
+
+/** The path of a `unix://` URL (`unix:///run/ocid/ocid.sock`), or the string itself. */
+export function socketPath(listen: string): string {
+  return listen.startsWith("unix://") ? listen.slice("unix://".length) : listen;
+}

@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { capEffHas, defaultConfig } from "../../../src/config/mod.ts";
+import { plainHost, systemdHost } from "./_fakes.ts";
+
+Deno.test("defaultConfig() returns the documented defaults", () => {
+  const config = defaultConfig({ host: plainHost });
+  assert.deepEqual(config, {
+    root: "/var/lib/ocid",
+    runroot: "/run/ocid",
+    listen: "/run/ocid/ocid.sock",
+    logLevel: "info",
+    podLogDir: "/var/log/ocid/pods",
+    runtime: { name: "runc", path: "/usr/sbin/runc", root: "/run/ocid/runc" },
+    conmon: { path: "/usr/bin/conmon", logLevel: "info" },
+    pause: { binary: "/usr/bin/catatonit", args: ["-P"], image: "" },
+    cni: { configDir: "/etc/cni/net.d", pluginDirs: ["/usr/lib/cni", "/opt/cni/bin"] },
+    cgroupManager: "cgroupfs",
+    restrictOomScoreAdj: true,
+    image: {
+      registriesConf: "/etc/containers/registries.conf",
+      insecureRegistries: ["localhost", "127.0.0.1"],
+      pullProgressTimeoutSeconds: 60,
+      storageDriver: "overlay",
+    },
+  });
+});
+
+Deno.test("defaultConfig() picks systemd and no oom restriction on a capable systemd host", () => {
+  const config = defaultConfig({ host: systemdHost });
+  assert.equal(config.cgroupManager, "systemd");
+  assert.equal(config.restrictOomScoreAdj, false);
+});
+
+Deno.test("defaultConfig() returns a fresh object each call", () => {
+  const a = defaultConfig({ host: plainHost });
+  a.pause.args.push("-x");
+  assert.deepEqual(defaultConfig({ host: plainHost }).pause.args, ["-P"]);
+});
+
+Deno.test("capEffHas() reads bit 24 of CapEff", () => {
+  const status = (capEff: string) => `Name:\tdeno\nCapInh:\t0000000000000000\nCapEff:\t${capEff}\n`;
+  assert.equal(capEffHas(status("000001ffffffffff"), 24n), true);
+  assert.equal(capEffHas(status("000001fffeffffff"), 24n), false);
+  assert.equal(capEffHas(status("0000000001000000"), 24n), true);
+  assert.equal(capEffHas("Name:\tdeno\n", 24n), false);
+});
+
+Deno.test("defaultConfig() on this machine agrees with /proc/self/status", async () => {
+  const status = await Deno.readTextFile("/proc/self/status");
+  const config = defaultConfig();
+  assert.equal(config.restrictOomScoreAdj, !capEffHas(status, 24n));
+});
