@@ -1,0 +1,105 @@
+/**
+ * ocid as a benchmark target: started by the harness from this work tree with its own
+ * root, runroot, socket and CNI config dir (bridge `ocidbo0`, 10.234.9.0/24), the pause
+ * binary and image from its default config, and the real Deno binary (not the npm wrapper).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type BenchNetwork, writeConflist } from "../_cni.ts";
+import { denoRunner, text } from "../../src/process.ts";
+import {
+  type Daemon,
+  deleteLink,
+  findMonitors,
+  killPids,
+  removeTree,
+  startDaemon,
+} from "../_proc.ts";
+
+/** Options of {@linkcode startOcid}. */
+export interface OcidOptions {
+  /** @default "ocidbo0" */
+  bridge?: string;
+  /** @default "10.234.9.0/24" */
+  subnet?: string;
+  /** @default Deno.execPath() */
+  deno?: string;
+  /** @default "/usr/sbin/runc" (used only to clean up leftovers) */
+  runc?: string;
+}
+
+/** A running ocid. */
+export interface OcidPeer extends AsyncDisposable {
+  /** `unix:///.../ocid.sock` */
+  readonly endpoint: string;
+  readonly dir: string;
+  readonly daemon: Daemon;
+  /** Pids of this instance's conmon processes. */
+  monitors(): number[];
+  close(): Promise<void>;
+}
+
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+
+/**
+ * Starts ocid in a new temp dir. Does not wait for it: a CRI target waits for Version.
+ *
+ * @returns the peer; `close()` stops ocid, kills its conmons, deletes leftover runc
+ *   containers under its runroot, unmounts, removes the dir and the bridge
+ */
+export async function startOcid(options: OcidOptions = {}): Promise<OcidPeer> {
+  const dir = await Deno.makeTempDir({ prefix: "ocid-bench-ocid-" });
+  const net: BenchNetwork = {
+    name: "ocid-bench-ocid",
+    bridge: options.bridge ?? "ocidbo0",
+    subnet: options.subnet ?? "10.234.9.0/24",
+    ipamDataDir: join(dir, "cni-ipam"),
+  };
+  const cniDir = join(dir, "net.d");
+  await writeConflist(cniDir, net);
+  const root = join(dir, "root");
+  const runroot = join(dir, "run");
+  const socket = join(dir, "ocid.sock");
+  const daemon = startDaemon(options.deno ?? Deno.execPath(), [
+    "run",
+    "-A",
+    "src/main.ts",
+    "--root",
+    root,
+    "--runroot",
+    runroot,
+    "--listen",
+    socket,
+    "--cni-config-dir",
+    cniDir,
+    "--cni-plugin-dir",
+    "/usr/lib/cni",
+  ], { logPath: join(dir, "ocid.log"), cwd: REPO });
+  const monitors = () => findMonitors(["conmon"], dir);
+  const close = async () => {
+    await daemon.stop(15_000);
+    killPids(monitors());
+    const runc = options.runc ?? "/usr/sbin/runc";
+    for (const name of ["runc", "crun"]) {
+      const rroot = join(runroot, name);
+      const list = await denoRunner.run(runc, ["--root", rroot, "list", "-q"], { check: false });
+      for (const id of text(list.stdout).split("\n")) {
+        if (id) {
+          await denoRunner.run(runc, ["--root", rroot, "delete", "--force", id], { check: false });
+        }
+      }
+    }
+    await removeTree(dir);
+    await deleteLink(net.bridge);
+  };
+  return {
+    endpoint: `unix://${socket}`,
+    dir,
+    daemon,
+    monitors,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
