@@ -1,0 +1,126 @@
+/**
+ * Builds and runs `test/go-client`, a Go gRPC client that dials a unix socket the way kubelet,
+ * crictl and critest before 1.31 do (the socket path becomes the HTTP/2 `:authority`) and calls
+ * any unary method with raw protobuf bytes.
+ *
+ * Needs Debian's `golang-go` and `golang-google-grpc-dev` (grpc-go 1.33 under
+ * /usr/share/gocode, built in GOPATH mode).
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { denoRunner, text } from "../../src/process.ts";
+
+/** What one call returned: the gRPC status code (0 is OK), its message and the response. */
+export interface GoInvokeResult {
+  code: number;
+  message: string;
+  response: Uint8Array;
+}
+
+/** Options of {@linkcode goInvoke}. */
+export interface GoInvokeOptions {
+  /** Deadline of all calls, dial included, in milliseconds. @default 10000 */
+  timeoutMs?: number;
+  /**
+   * Make the call this many times on one connection, so later requests reuse HPACK
+   * dynamic-table entries; the last result (or the first failure) is returned. @default 1
+   */
+  count?: number;
+}
+
+const SOURCE = fileURLToPath(new URL("../go-client/", import.meta.url));
+const APT_HINT = "install the Debian packages golang-go and golang-google-grpc-dev";
+let built: Promise<string> | undefined;
+
+/**
+ * Builds the Go client once per process into a temporary directory (removed at exit).
+ * @returns The path of the binary.
+ * @throws {Error} When `go` is missing or the build fails (with the compiler's output).
+ */
+export function buildGoClient(): Promise<string> {
+  built ??= build();
+  return built;
+}
+
+async function build(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "ocid-go-client-" });
+  globalThis.addEventListener("unload", () => {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch { /* already gone */ }
+  });
+  const bin = `${dir}/go-client`;
+  const env: Record<string, string> = {
+    ...Deno.env.toObject(),
+    GOPATH: "/usr/share/gocode",
+    GO111MODULE: "off",
+    GOFLAGS: "",
+  };
+  if (!env.HOME && !env.GOCACHE) env.GOCACHE = `${dir}/cache`;
+  let result;
+  try {
+    result = await denoRunner.run("go", ["build", "-o", bin, "."], {
+      cwd: SOURCE,
+      env,
+      check: false,
+      timeoutMs: 300_000,
+    });
+  } catch (error) {
+    throw new Error(`Cannot run "go" to build the Go test client: ${APT_HINT}`, { cause: error });
+  }
+  if (result.code !== 0) {
+    throw new Error(
+      `Cannot build the Go test client (go build exited ${result.code}); ${APT_HINT}:\n` +
+        text(result.stderr),
+    );
+  }
+  return bin;
+}
+
+/**
+ * Calls one unary method through the Go client.
+ *
+ * @param bin The binary from {@linkcode buildGoClient}.
+ * @param socket The unix socket path, used as is as the gRPC target (and so as `:authority`).
+ * @param method The full method, like `/runtime.v1.RuntimeService/Version`.
+ * @param request The serialized request message.
+ * @returns The status and the serialized response (empty on error).
+ * @throws {Error} When the client cannot run or prints no result (a usage or dial error).
+ */
+export async function goInvoke(
+  bin: string,
+  socket: string,
+  method: string,
+  request: Uint8Array,
+  options: GoInvokeOptions = {},
+): Promise<GoInvokeResult> {
+  const { timeoutMs = 10_000, count = 1 } = options;
+  const args = [`-timeout=${timeoutMs}ms`, `-count=${count}`, socket, method, "-"];
+  const result = await denoRunner.run(bin, args, {
+    stdin: toHex(request),
+    check: false,
+    timeoutMs: timeoutMs + 10_000,
+  });
+  const stdout = text(result.stdout).trim();
+  let parsed: { code: number; message: string; response: string };
+  try {
+    parsed = JSON.parse(stdout);
+  } catch {
+    throw new Error(
+      `Go client gave no result for "${method}" on "${socket}" (exit ${result.code}): ` +
+        (text(result.stderr).trim() || stdout),
+    );
+  }
+  return { code: parsed.code, message: parsed.message, response: fromHex(parsed.response) };
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function fromHex(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
