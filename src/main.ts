@@ -1,0 +1,63 @@
+/**
+ * ocid: a Kubernetes CRI runtime on conmon and runc.
+ *
+ * `ocid [serve|config|version|help] [flags]` — parses the command line, loads the
+ * configuration, and hands over to the daemon. Console output happens here only.
+ *
+ * @module
+ */
+import { configToToml, loadConfig, parseCommandLine, usage } from "./config/mod.ts";
+import { createLogger } from "./log.ts";
+import { startDaemon } from "./daemon.ts";
+import { VERSION } from "./version.ts";
+
+async function main(args: string[]): Promise<number> {
+  let commandLine;
+  try {
+    commandLine = parseCommandLine(args);
+  } catch (err) {
+    console.error(`ocid: ${(err as Error).message}\n\n${usage()}`);
+    return 2;
+  }
+  const { command, flags } = commandLine;
+  if (command === "help") {
+    console.log(usage());
+    return 0;
+  }
+  if (command === "version") {
+    console.log(`ocid ${VERSION} (CRI v1, Deno ${Deno.version.deno})`);
+    return 0;
+  }
+  let config;
+  try {
+    config = await loadConfig({ ...(flags.config ? { configPath: flags.config } : {}), flags });
+  } catch (err) {
+    console.error(`ocid: ${(err as Error).message}`);
+    return 2;
+  }
+  if (command === "config") {
+    console.log(configToToml(config));
+    return 0;
+  }
+  const log = createLogger(config.logLevel);
+  let daemon;
+  try {
+    daemon = await startDaemon(config, { logger: log });
+  } catch (err) {
+    log.error("Cannot start ocid", { error: err as Error });
+    return 1;
+  }
+  const stop = new Promise<string>((resolve) => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      Deno.addSignalListener(signal, () => resolve(signal));
+    }
+  });
+  const signal = await stop;
+  log.info("Shutting down; containers keep running", { signal });
+  await daemon.close();
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,494 @@
+/**
+ * The OCI runtime (runc or crun) behind one interface. `create` goes through conmon, which
+ * stays as the container's monitor (logs, exit file, attach); the other verbs run the
+ * runtime directly through the {@linkcode Runner} seam: `<runtime> --root <dir> <verb> ...`.
+ *
+ * @module
+ */
+import { basename, dirname, join } from "node:path";
+import { NotFoundError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { nullLogger } from "../log.ts";
+import { denoRunner, type Runner, text } from "../process.ts";
+import { type CappedRunner, denoCappedRunner } from "./capped_run.ts";
+import { conmonCreateArgs, conmonPidFile, containerPidFile } from "./conmon_args.ts";
+import { type SpawnConmon, spawnConmon as defaultSpawnConmon } from "./conmon_spawn.ts";
+import { CtlMessage, writeCtl } from "./ctl.ts";
+import { isNotExist, OciRuntimeError } from "./runtime_error.ts";
+
+/** What `<runtime> state` reports. */
+export interface RuntimeState {
+  id: string;
+  /** Pid of the container's init; 0 when stopped. */
+  pid: number;
+  /** `creating`, `created`, `running`, `paused` or `stopped`. */
+  status: string;
+  bundle: string;
+  /** RFC 3339 creation time. */
+  created?: string;
+  annotations?: Record<string, string>;
+}
+
+/** Options of {@linkcode OciRuntime.create}. */
+export interface CreateOptions {
+  /** Container id; the runtime's name for it. */
+  id: string;
+  /** Bundle dir holding config.json and rootfs. */
+  bundle: string;
+  /** conmon `--persist-dir`: gets `exit`, `oom` and `conmon-pidfile`. Created if missing. */
+  persistDir: string;
+  /** Container log (CRI format). Its dir is created if missing. */
+  logPath: string;
+  /** conmon `-n`. @default id */
+  name?: string;
+  /** Allocate a terminal. */
+  terminal?: boolean;
+  /** Keep stdin open for attach. */
+  stdin?: boolean;
+  /** Close stdin after the first attach ends. */
+  stdinOnce?: boolean;
+  /** Log size limit in bytes. */
+  logSizeMax?: number;
+  /**
+   * Cgroup parent of the pod. Recorded for the caller; conmon itself is not moved into it
+   * (no start pipe yet): the container's cgroup comes from config.json.
+   */
+  cgroupParent?: string;
+}
+
+/** Options of {@linkcode OciRuntime.execSync}. */
+export interface ExecSyncOptions {
+  /** Command and arguments. */
+  args: string[];
+  /** `KEY=value` list; the container's env when absent. */
+  env?: string[];
+  /** Working dir; the container's when absent. */
+  cwd?: string;
+  /** User; the container's when absent. */
+  user?: { uid: number; gid: number; additionalGids?: number[] };
+  /** Kill the process after this many milliseconds. */
+  timeoutMs: number;
+  /** Cap on stdout plus stderr. @default 16 MiB */
+  maxOutputBytes?: number;
+  /** The container's bundle; looked up with `state` when absent. */
+  bundle?: string;
+}
+
+/** What {@linkcode OciRuntime.execSync} returns. */
+export interface ExecSyncResult {
+  /** The process's exit code (128 + signal when killed, e.g. 137 after a timeout). */
+  exitCode: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  /** The timeout passed; the process was killed. */
+  timedOut: boolean;
+  /** The output passed the cap; the process was killed and the output cut. */
+  truncated: boolean;
+}
+
+/** Options of {@linkcode OciRuntime.reopenLog}. */
+export interface ReopenLogOptions {
+  /** The container's bundle; looked up with `state` when absent. */
+  bundle?: string;
+  /** When given, wait until conmon has re-created this file. */
+  logPath?: string;
+  /** Bound on that wait. @default 5000 */
+  timeoutMs?: number;
+}
+
+/** An OCI runtime driven through conmon. */
+export interface OciRuntime {
+  /** Runtime name for messages: `runc` or `crun`. */
+  readonly name: string;
+  /**
+   * Creates the container under a new conmon; the process waits in the `created` state.
+   * On failure nothing is left: no runtime state, no conmon.
+   *
+   * @throws {OciRuntimeError} With the runtime's message.
+   */
+  create(opts: CreateOptions): Promise<{ pid: number; conmonPid: number }>;
+  /** Starts a created container. @throws {NotFoundError} @throws {OciRuntimeError} */
+  start(id: string): Promise<void>;
+  /**
+   * Sends a signal (`SIGTERM`, `KILL`, `9`, ...). A container no longer running is fine.
+   *
+   * @throws {NotFoundError} When the runtime does not know the container.
+   */
+  kill(id: string, signal: string, opts?: { all?: boolean }): Promise<void>;
+  /** Deletes the runtime's state of the container; an unknown container is fine. */
+  delete(id: string, opts?: { force?: boolean }): Promise<void>;
+  /** The runtime's state of the container, or undefined when it does not know it. */
+  state(id: string): Promise<RuntimeState | undefined>;
+  /** Every container the runtime knows under its root. */
+  list(): Promise<RuntimeState[]>;
+  /** Applies OCI `linux.resources` (`update --resources -`). */
+  updateResources(id: string, resources: object): Promise<void>;
+  /** Runs a process in the container and collects its capped output. */
+  execSync(id: string, opts: ExecSyncOptions): Promise<ExecSyncResult>;
+  /** Asks conmon to reopen the container's log file (after rotation). */
+  reopenLog(id: string, opts?: ReopenLogOptions): Promise<void>;
+  /** Whether a conmon process with this pid is alive. */
+  conmonAlive(conmonPid: number): Promise<boolean>;
+}
+
+/** Options of {@linkcode createOciRuntime}. */
+export interface OciRuntimeOptions {
+  /** Path of runc or crun. */
+  runtimePath: string;
+  /** The runtime's state dir (`--root`). */
+  runtimeRoot: string;
+  /** Path of conmon. */
+  conmonPath: string;
+  /** Where conmon writes exit files. */
+  exitDir: string;
+  /** Where conmon links attach sockets. */
+  socketDir: string;
+  /** conmon `--log-level`. */
+  logLevel: string;
+  runner?: Runner;
+  cappedRunner?: CappedRunner;
+  spawnConmon?: SpawnConmon;
+  logger?: Logger;
+  /** Timeout of each runtime verb. @default 30000 */
+  verbTimeoutMs?: number;
+  /** Timeout of conmon + `create`. @default 120000 */
+  createTimeoutMs?: number;
+}
+
+/** Default cap of ExecSync output (CRI-O's, CVE-2022-1708). */
+export const DEFAULT_EXEC_OUTPUT_CAP = 16 * 1024 * 1024;
+
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/**
+ * Creates an {@linkcode OciRuntime} for runc or crun.
+ *
+ * @param options Binaries, dirs and seams.
+ * @returns The runtime.
+ */
+export function createOciRuntime(options: OciRuntimeOptions): OciRuntime {
+  return new ConmonOciRuntime(options);
+}
+
+class ConmonOciRuntime implements OciRuntime {
+  readonly name: string;
+  #opts: OciRuntimeOptions;
+  #runner: Runner;
+  #capped: CappedRunner;
+  #spawn: SpawnConmon;
+  #logger: Logger;
+  #verbTimeoutMs: number;
+
+  constructor(options: OciRuntimeOptions) {
+    this.#opts = options;
+    this.name = basename(options.runtimePath);
+    this.#runner = options.runner ?? denoRunner;
+    this.#capped = options.cappedRunner ?? denoCappedRunner;
+    this.#spawn = options.spawnConmon ?? defaultSpawnConmon;
+    this.#logger = options.logger ?? nullLogger;
+    this.#verbTimeoutMs = options.verbTimeoutMs ?? 30_000;
+  }
+
+  async create(opts: CreateOptions): Promise<{ pid: number; conmonPid: number }> {
+    const { id, bundle, persistDir, logPath } = opts;
+    const o = this.#opts;
+    await Promise.all(
+      [persistDir, o.exitDir, o.socketDir, dirname(logPath)].map((d) =>
+        Deno.mkdir(d, { recursive: true })
+      ),
+    );
+    // Stale files from an earlier attempt would report a false exit or pid.
+    await Promise.all(
+      [
+        join(o.exitDir, id),
+        join(persistDir, "exit"),
+        join(persistDir, "oom"),
+        conmonPidFile(persistDir),
+        containerPidFile(bundle),
+      ].map(removeIfExists),
+    );
+    const args = conmonCreateArgs({
+      id,
+      bundle,
+      persistDir,
+      logPath,
+      runtimePath: o.runtimePath,
+      runtimeRoot: o.runtimeRoot,
+      exitDir: o.exitDir,
+      socketDir: o.socketDir,
+      logLevel: o.logLevel,
+      ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(opts.terminal !== undefined ? { terminal: opts.terminal } : {}),
+      ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}),
+      ...(opts.stdinOnce !== undefined ? { stdinOnce: opts.stdinOnce } : {}),
+      ...(opts.logSizeMax !== undefined ? { logSizeMax: opts.logSizeMax } : {}),
+    });
+    this.#logger.debug("Spawning conmon", { id, args: args.join(" ") });
+    let result;
+    try {
+      result = await this.#spawn(o.conmonPath, args, {
+        env: { PATH: Deno.env.get("PATH") ?? DEFAULT_PATH },
+        cwd: bundle,
+        timeoutMs: o.createTimeoutMs ?? 120_000,
+      });
+    } catch (err) {
+      await this.#cleanupFailedCreate(id, await readPidFile(conmonPidFile(persistDir)));
+      throw new OciRuntimeError(
+        { runtime: this.name, verb: "create", id, stderr: errorMessage(err) },
+        { cause: err },
+      );
+    }
+    const { syncMessage, conmonPid } = result;
+    const pid = syncMessage.data ?? syncMessage.pid;
+    if (pid === undefined || pid <= 0) {
+      await this.#cleanupFailedCreate(id, conmonPid);
+      throw new OciRuntimeError({
+        runtime: this.name,
+        verb: "create",
+        id,
+        stderr: syncMessage.message ?? "conmon closed the sync pipe without reporting a pid",
+      });
+    }
+    return { pid, conmonPid };
+  }
+
+  async #cleanupFailedCreate(id: string, conmonPid: number): Promise<void> {
+    if (conmonPid > 0 && await this.conmonAlive(conmonPid)) {
+      try {
+        Deno.kill(conmonPid, "SIGKILL");
+      } catch { /* exited meanwhile */ }
+    }
+    try {
+      await this.delete(id, { force: true });
+    } catch (err) {
+      this.#logger.warn("Cannot clean up after failed create", { id, err });
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    await this.#verb("start", id, [id]);
+  }
+
+  async kill(id: string, signal: string, opts: { all?: boolean } = {}): Promise<void> {
+    const res = await this.#exec(opts.all ? ["kill", "--all", id, signal] : ["kill", id, signal]);
+    if (res.code === 0) return;
+    const stderr = text(res.stderr);
+    if (/not running|already finished|process already|no such process/i.test(stderr)) return;
+    throw this.#error("kill", id, stderr);
+  }
+
+  async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    const res = await this.#exec(opts.force ? ["delete", "--force", id] : ["delete", id]);
+    if (res.code === 0) return;
+    const stderr = text(res.stderr);
+    if (isNotExist(stderr)) return;
+    throw this.#error("delete", id, stderr);
+  }
+
+  async state(id: string): Promise<RuntimeState | undefined> {
+    const res = await this.#exec(["state", id]);
+    if (res.code !== 0) {
+      const stderr = text(res.stderr);
+      if (isNotExist(stderr)) return undefined;
+      throw new OciRuntimeError({ runtime: this.name, verb: "state", id, stderr });
+    }
+    return parseState(text(res.stdout), `${this.name} state "${id}"`);
+  }
+
+  async list(): Promise<RuntimeState[]> {
+    const res = await this.#exec(["list", "--format", "json"]);
+    if (res.code !== 0) {
+      throw new OciRuntimeError({
+        runtime: this.name,
+        verb: "list",
+        id: "",
+        stderr: text(res.stderr),
+      });
+    }
+    const out = text(res.stdout).trim();
+    if (out === "" || out === "null") return [];
+    const raw = JSON.parse(out) as unknown;
+    if (!Array.isArray(raw)) throw new Error(`${this.name} list printed no JSON array: ${out}`);
+    return raw.map((r) => toState(r as Record<string, unknown>));
+  }
+
+  async updateResources(id: string, resources: object): Promise<void> {
+    await this.#verb("update", id, ["--resources", "-", id], JSON.stringify(resources));
+  }
+
+  async execSync(id: string, opts: ExecSyncOptions): Promise<ExecSyncResult> {
+    const bundle = opts.bundle ?? (await this.#requireState(id, "exec")).bundle;
+    const config = JSON.parse(await Deno.readTextFile(join(bundle, "config.json"))) as {
+      process?: Record<string, unknown>;
+    };
+    const proc: Record<string, unknown> = { ...(config.process ?? {}) };
+    proc.terminal = false;
+    proc.args = opts.args;
+    if (opts.env) proc.env = opts.env;
+    if (opts.cwd) proc.cwd = opts.cwd;
+    if (opts.user) proc.user = { ...opts.user };
+    delete proc.consoleSize;
+
+    const dir = await Deno.makeTempDir({ prefix: "ocid-exec-" });
+    try {
+      const processFile = join(dir, "process.json");
+      const pidFile = join(dir, "pid");
+      await Deno.writeTextFile(processFile, JSON.stringify(proc));
+      const res = await this.#capped.run(
+        this.#opts.runtimePath,
+        [
+          "--root",
+          this.#opts.runtimeRoot,
+          "exec",
+          "--process",
+          processFile,
+          "--pid-file",
+          pidFile,
+          id,
+        ],
+        {
+          timeoutMs: opts.timeoutMs,
+          maxOutputBytes: opts.maxOutputBytes ?? DEFAULT_EXEC_OUTPUT_CAP,
+          beforeKill: () => killExecProcess(pidFile),
+        },
+      );
+      return {
+        exitCode: res.code,
+        stdout: res.stdout,
+        stderr: res.stderr,
+        timedOut: res.timedOut,
+        truncated: res.truncated,
+      };
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  }
+
+  async reopenLog(id: string, opts: ReopenLogOptions = {}): Promise<void> {
+    const bundle = opts.bundle ?? (await this.#requireState(id, "reopen log")).bundle;
+    writeCtl(bundle, { type: CtlMessage.reopenLog });
+    if (opts.logPath === undefined) return;
+    const deadline = Date.now() + (opts.timeoutMs ?? 5_000);
+    for (;;) {
+      try {
+        await Deno.stat(opts.logPath);
+        return;
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      }
+      if (Date.now() > deadline) {
+        throw new OciRuntimeError({
+          runtime: "conmon",
+          verb: "reopen log",
+          id,
+          stderr: `log file "${opts.logPath}" was not re-created`,
+        });
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  async conmonAlive(conmonPid: number): Promise<boolean> {
+    if (!(conmonPid > 0)) return false;
+    try {
+      const stat = await Deno.readTextFile(`/proc/${conmonPid}/stat`);
+      const open = stat.indexOf("(");
+      const close = stat.lastIndexOf(")");
+      const comm = stat.slice(open + 1, close);
+      const state = stat.slice(close + 2, close + 3);
+      return comm === "conmon" && state !== "Z" && state !== "X";
+    } catch {
+      return false;
+    }
+  }
+
+  async #requireState(id: string, verb: string): Promise<RuntimeState> {
+    const st = await this.state(id);
+    if (!st) throw new NotFoundError(`Cannot ${verb}: ${this.name} has no container "${id}"`);
+    return st;
+  }
+
+  /** Runs a verb that must succeed; "does not exist" becomes NotFoundError. */
+  async #verb(verb: string, id: string, rest: string[], stdin?: string): Promise<void> {
+    const res = await this.#exec([verb, ...rest], stdin);
+    if (res.code !== 0) throw this.#error(verb, id, text(res.stderr) || text(res.stdout));
+  }
+
+  #error(verb: string, id: string, stderr: string): Error {
+    const err = new OciRuntimeError({ runtime: this.name, verb, id, stderr });
+    if (isNotExist(stderr)) {
+      return new NotFoundError(`Cannot ${verb} container "${id}": ${this.name} does not know it`, {
+        cause: err,
+      });
+    }
+    return err;
+  }
+
+  #exec(args: string[], stdin?: string) {
+    return this.#runner.run(this.#opts.runtimePath, ["--root", this.#opts.runtimeRoot, ...args], {
+      timeoutMs: this.#verbTimeoutMs,
+      check: false,
+      ...(stdin !== undefined ? { stdin } : {}),
+    });
+  }
+}
+
+function parseState(out: string, what: string): RuntimeState {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(out);
+  } catch (err) {
+    throw new Error(`${what} printed no JSON: ${out.trim()}`, { cause: err });
+  }
+  return toState(raw as Record<string, unknown>);
+}
+
+function toState(raw: Record<string, unknown>): RuntimeState {
+  const state: RuntimeState = {
+    id: String(raw.id ?? ""),
+    pid: typeof raw.pid === "number" ? raw.pid : 0,
+    status: String(raw.status ?? "unknown"),
+    bundle: String(raw.bundle ?? ""),
+  };
+  if (typeof raw.created === "string") state.created = raw.created;
+  if (raw.annotations && typeof raw.annotations === "object") {
+    state.annotations = raw.annotations as Record<string, string>;
+  }
+  return state;
+}
+
+/** Kills the exec'd process (and its group when it leads one) from runc's pidfile. */
+async function killExecProcess(pidFile: string): Promise<void> {
+  const pid = await readPidFile(pidFile);
+  if (pid <= 0) return;
+  let target = pid;
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) === pid) target = -pid; // pgid === pid: kill the whole group
+  } catch { /* gone */ }
+  try {
+    Deno.kill(target, "SIGKILL");
+  } catch { /* gone */ }
+}
+
+async function readPidFile(path: string): Promise<number> {
+  try {
+    const n = Number.parseInt((await Deno.readTextFile(path)).trim(), 10);
+    return Number.isFinite(n) && n > 0 ? n : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function removeIfExists(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,55 @@
+/**
+ * RemoveContainer: a running container is killed first; then its runtime state, rootfs mount,
+ * writable layer, dirs and record go. Idempotent: an unknown ID succeeds.
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+import type * as cri from "../cri/types.ts";
+import { NotFoundError } from "../errors.ts";
+import type { Deps } from "./deps.ts";
+import { type StopContainerDeps, stopContainerProcess } from "./container_stop.ts";
+
+/** What RemoveContainer uses. */
+export type RemoveContainerDeps = StopContainerDeps & Pick<Deps, "images" | "config">;
+
+/** Answers RemoveContainer. */
+export async function removeContainer(
+  deps: RemoveContainerDeps,
+  req: cri.RemoveContainerRequest,
+): Promise<cri.RemoveContainerResponseInit> {
+  let id: string;
+  try {
+    id = deps.containers.get(req.container_id).id;
+  } catch (err) {
+    if (err instanceof NotFoundError) return {};
+    throw err;
+  }
+  using _ = await deps.locks.lock(`container:${id}`);
+  if (deps.containers.has(id)) await removeContainerEverything(deps, id);
+  return {};
+}
+
+/** Removes container `id` and all it owns; the caller holds its lock (or its sandbox's). */
+export async function removeContainerEverything(
+  deps: RemoveContainerDeps,
+  id: string,
+): Promise<void> {
+  const container = deps.containers.get(id);
+  await stopContainerProcess(deps, id, 0);
+  await deps.runtime.delete(id, { force: true });
+  await deps.images.unmountRootfs(id);
+  await deps.images.removeRootfs(id);
+  await deps.containers.delete(id);
+  await Deno.remove(container.metadata.bundle, { recursive: true }).catch(ignoreNotFound);
+  // <root>/containers/<id>: empty now that the rootfs and the bundle are gone.
+  await Deno.remove(dirname(container.metadata.bundle)).catch(ignoreNotFound);
+  // conmon's exit file, so the exit dir does not grow forever.
+  await Deno.remove(join(deps.config.runroot, "exits", id)).catch(ignoreNotFound);
+  deps.exits.forget(id);
+  deps.log.info("Container removed", { id, name: container.name });
+}
+
+function ignoreNotFound(err: unknown): void {
+  if (!(err instanceof Deno.errors.NotFound)) throw err;
+}

@@ -1,0 +1,65 @@
+/**
+ * StopContainer: the image's stop signal (or SIGTERM), SIGKILL after the timeout. Idempotent:
+ * stopping an exited container succeeds. The exit comes from conmon's exit file.
+ *
+ * @module
+ */
+import type * as cri from "../cri/types.ts";
+import { InvalidArgumentError } from "../errors.ts";
+import type { Deps } from "./deps.ts";
+import { recordExit } from "./exits.ts";
+
+/** What StopContainer uses. */
+export type StopContainerDeps = Pick<
+  Deps,
+  "log" | "locks" | "runtime" | "sandboxes" | "containers" | "exits"
+>;
+
+/** How long to wait for the exit after SIGKILL before asking the runtime. */
+const KILL_WAIT_MS = 10_000;
+
+/** Answers StopContainer. */
+export async function stopContainer(
+  deps: StopContainerDeps,
+  req: cri.StopContainerRequest,
+): Promise<cri.StopContainerResponseInit> {
+  if (!req.container_id) throw new InvalidArgumentError("Missing container_id");
+  const container = deps.containers.get(req.container_id);
+  using _ = await deps.locks.lock(`container:${container.id}`);
+  await stopContainerProcess(deps, container.id, Number(req.timeout ?? 0));
+  return {};
+}
+
+/**
+ * Ends the container's process: its stop signal, then SIGKILL after `timeoutSeconds`; records
+ * the exit. A container that is not running is left as it is.
+ */
+export async function stopContainerProcess(
+  deps: StopContainerDeps,
+  id: string,
+  timeoutSeconds: number,
+): Promise<void> {
+  const container = deps.containers.get(id);
+  const state = container.status.state;
+  if (state === "CONTAINER_EXITED") return;
+  if (state === "CONTAINER_CREATED") {
+    // Never started: conmon still waits on the runtime's created process; end it.
+    await deps.runtime.kill(id, "KILL").catch(() => {});
+  } else {
+    const signal = container.metadata.stopSignal || "TERM";
+    if (timeoutSeconds > 0) {
+      await deps.runtime.kill(id, signal).catch(() => {});
+      const exit = await deps.exits.wait(id, timeoutSeconds * 1000);
+      if (exit) return await recordExit(deps, id, exit);
+      deps.log.info("Container did not stop in time, sending SIGKILL", { id, timeoutSeconds });
+    }
+    await deps.runtime.kill(id, "KILL", { all: true }).catch(() => {});
+  }
+  const exit = await deps.exits.wait(id, KILL_WAIT_MS);
+  if (exit) return await recordExit(deps, id, exit);
+  const now = await deps.runtime.state(id).catch(() => undefined);
+  if (now && now.status !== "stopped") {
+    throw new Error(`Cannot stop container "${id}": the runtime still reports it ${now.status}`);
+  }
+  await recordExit(deps, id, { exitCode: 137, finishedAt: new Date() });
+}

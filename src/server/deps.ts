@@ -1,0 +1,34 @@
+/**
+ * Everything the RPC handlers may use. The composition root (`src/daemon.ts`) builds one;
+ * each handler declares the subset it needs with `Pick<Deps, ...>`, so a test can pass fakes.
+ *
+ * @module
+ */
+import type { Config } from "../config/types.ts";
+import type { Logger } from "../log.ts";
+import type { Runner } from "../process.ts";
+import type { KeyedMutex } from "../lock.ts";
+import type { OciRuntime } from "../oci/mod.ts";
+import type { NetnsManager, NetworkPlugin } from "../network/mod.ts";
+import type { ContainerStore, SandboxStore } from "../store/mod.ts";
+import type { ExitHub } from "../exit_hub.ts";
+import type { ImageService } from "../image/mod.ts";
+
+/** The daemon's parts, as handlers see them. */
+export interface Deps {
+  config: Config;
+  log: Logger;
+  runner: Runner;
+  locks: KeyedMutex;
+  runtime: OciRuntime;
+  network: NetworkPlugin;
+  netns: NetnsManager;
+  sandboxes: SandboxStore;
+  containers: ContainerStore;
+  exits: ExitHub;
+  images: ImageService;
+  /** The shared read-only infra rootfs. */
+  infraRootfs: string;
+  /** Our own oom_score_adj, the floor for requested values when restricted. */
+  ownOomScoreAdj: number;
+}

@@ -1,0 +1,62 @@
+/**
+ * The table of implemented RPCs: each name bound to its handler and the parts it uses.
+ *
+ * @module
+ */
+import type { Deps } from "./deps.ts";
+import type { HandlerTable } from "./mod.ts";
+import type { UnaryHandler } from "./instrument.ts";
+import { version } from "./version.ts";
+import { status } from "./status.ts";
+import { runtimeConfig } from "./runtime_config.ts";
+import { runPodSandbox } from "./sandbox_run.ts";
+import { stopPodSandbox } from "./sandbox_stop.ts";
+import { removePodSandbox } from "./sandbox_remove.ts";
+import { podSandboxStatus } from "./sandbox_status.ts";
+import { listPodSandbox } from "./sandbox_list.ts";
+import { stopContainer } from "./container_stop.ts";
+import { removeContainer } from "./container_remove.ts";
+import { createContainer } from "./container_create.ts";
+import { startContainer } from "./container_start.ts";
+import { containerStatus } from "./container_status.ts";
+import { listContainers } from "./container_list.ts";
+import { execSync } from "./container_exec_sync.ts";
+import { updateContainerResources } from "./container_update_resources.ts";
+import { reopenContainerLog } from "./container_reopen_log.ts";
+import { pullImage } from "./image_pull.ts";
+import { listImages } from "./image_list.ts";
+import { imageStatus } from "./image_status.ts";
+import { removeImage } from "./image_remove.ts";
+import { imageFsInfo } from "./image_fs_info.ts";
+
+// deno-lint-ignore no-explicit-any
+type AnyHandler = (deps: Deps, req: any, ctx: any) => Promise<unknown>;
+
+/** Binds every implemented RPC to `deps`. */
+export function handlerTable(deps: Deps): HandlerTable {
+  const bind = (fn: AnyHandler): UnaryHandler => (req, ctx) => fn(deps, req, ctx);
+  return {
+    Version: bind(version),
+    Status: bind(status),
+    RuntimeConfig: bind(runtimeConfig),
+    RunPodSandbox: bind(runPodSandbox),
+    StopPodSandbox: bind(stopPodSandbox),
+    RemovePodSandbox: bind(removePodSandbox),
+    PodSandboxStatus: bind(podSandboxStatus),
+    ListPodSandbox: bind(listPodSandbox),
+    StopContainer: bind(stopContainer),
+    RemoveContainer: bind(removeContainer),
+    CreateContainer: bind(createContainer),
+    StartContainer: bind(startContainer),
+    ContainerStatus: bind(containerStatus),
+    ListContainers: bind(listContainers),
+    ExecSync: bind(execSync),
+    UpdateContainerResources: bind(updateContainerResources),
+    ReopenContainerLog: bind(reopenContainerLog),
+    PullImage: bind(pullImage),
+    ListImages: bind(listImages),
+    ImageStatus: bind(imageStatus),
+    RemoveImage: bind(removeImage),
+    ImageFsInfo: bind(imageFsInfo),
+  };
+}

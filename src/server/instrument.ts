@@ -1,0 +1,87 @@
+/**
+ * The one wrapper around every RPC: logs entry and exit, measures latency, and maps errors to
+ * gRPC status codes in one place. Handlers throw domain errors (src/errors.ts); anything else
+ * becomes INTERNAL with its message, never a crash.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { OcidError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+
+/** What a handler learns about its call besides the request. */
+export interface CallContext {
+  /** Aborted when the client cancels or the deadline passes. */
+  signal: AbortSignal;
+  /** The RPC's name, e.g. "RunPodSandbox". */
+  method: string;
+}
+
+/** A unary RPC handler. */
+export type UnaryHandler<Req = unknown, Res = unknown> = (
+  request: Req,
+  ctx: CallContext,
+) => Promise<Res>;
+
+/** A gRPC error as grpc-js expects it in a callback. */
+export interface StatusError {
+  code: grpc.status;
+  details: string;
+  metadata?: grpc.Metadata;
+}
+
+/** Maps any thrown value to a gRPC status. */
+export function toStatusError(err: unknown): StatusError {
+  if (err instanceof OcidError) {
+    return { code: grpc.status[err.code], details: err.message };
+  }
+  if (err instanceof Error) {
+    return { code: grpc.status.INTERNAL, details: err.message };
+  }
+  return { code: grpc.status.INTERNAL, details: String(err) };
+}
+
+/** Options of {@linkcode instrument}. */
+export interface InstrumentOptions {
+  logger: Logger;
+  /** RPCs logged at debug level only (frequent polls such as ListContainers). */
+  quiet?: ReadonlySet<string>;
+}
+
+/** Wraps a handler into a grpc-js unary call handler. */
+export function instrument(
+  method: string,
+  handler: UnaryHandler,
+  options: InstrumentOptions,
+): grpc.handleUnaryCall<unknown, unknown> {
+  const { logger, quiet } = options;
+  const log = quiet?.has(method) ? logger.debug : logger.info;
+  return (call, callback) => {
+    const controller = new AbortController();
+    call.on("cancelled", () => controller.abort(new Error(`${method} was cancelled by the client`)));
+    const started = performance.now();
+    log(`${method} request`);
+    let result: Promise<unknown>;
+    try {
+      result = handler(call.request, { signal: controller.signal, method });
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result.then(
+      (response) => {
+        log(`${method} done`, { ms: (performance.now() - started).toFixed(1) });
+        callback(null, response);
+      },
+      (err: unknown) => {
+        const status = toStatusError(err);
+        const level = status.code === grpc.status.INTERNAL ? logger.error : logger.info;
+        level(`${method} failed`, {
+          code: grpc.status[status.code],
+          error: status.details,
+          ms: (performance.now() - started).toFixed(1),
+        });
+        callback(status as grpc.ServiceError, null);
+      },
+    );
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * The CRI gRPC server: every RuntimeService and ImageService RPC of proto/api.proto registered,
+ * each through the one instrumenting wrapper; RPCs ocid does not implement answer UNIMPLEMENTED.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { loadCri } from "../cri/proto.ts";
+import { OcidError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { instrument, type UnaryHandler } from "./instrument.ts";
+
+/** Handlers by RPC name (e.g. "RunPodSandbox"). */
+export type HandlerTable = Record<string, UnaryHandler>;
+
+/** RPCs the kubelet calls every few seconds: logged at debug level. */
+const QUIET = new Set([
+  "Version",
+  "Status",
+  "ListPodSandbox",
+  "ListContainers",
+  "PodSandboxStatus",
+  "ContainerStatus",
+  "ListImages",
+  "ImageStatus",
+  "ImageFsInfo",
+  "ContainerStats",
+  "ListContainerStats",
+  "ListPodSandboxStats",
+  "PodSandboxStats",
+]);
+
+/** Builds a grpc-js server serving `handlers`; call `listenUnix` to put it on a socket. */
+export function createCriServer(handlers: HandlerTable, logger: Logger): grpc.Server {
+  const { runtimeService, imageService } = loadCri();
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": 16 * 1024 * 1024,
+    "grpc.max_send_message_length": 16 * 1024 * 1024,
+  });
+  for (const service of [runtimeService, imageService]) {
+    const impl: grpc.UntypedServiceImplementation = {};
+    for (const [name, method] of Object.entries(service)) {
+      if (method.requestStream || method.responseStream) {
+        impl[name] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          call.emit("error", {
+            code: grpc.status.UNIMPLEMENTED,
+            details: `${name} is not implemented by ocid`,
+          });
+        };
+        continue;
+      }
+      const handler = handlers[name] ?? unimplemented(name);
+      impl[name] = instrument(name, handler, { logger, quiet: QUIET });
+    }
+    server.addService(service, impl);
+  }
+  return server;
+}
+
+function unimplemented(name: string): UnaryHandler {
+  return () => Promise.reject(new OcidError("UNIMPLEMENTED", `${name} is not implemented by ocid`));
+}

@@ -1,0 +1,45 @@
+/**
+ * RemovePodSandbox: stop the sandbox if needed, remove its containers, the infra container's
+ * runtime state, its mounts and dirs, and its record. Idempotent: an unknown ID succeeds.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type * as cri from "../cri/types.ts";
+import { unmount } from "../mounts.ts";
+import type { Deps } from "./deps.ts";
+import { findOrUndefined, type StopPodSandboxDeps, stopSandbox } from "./sandbox_stop.ts";
+import { removeContainerEverything } from "./container_remove.ts";
+
+/** What RemovePodSandbox uses. */
+export type RemovePodSandboxDeps = StopPodSandboxDeps & Pick<Deps, "images" | "config">;
+
+/** Removes a pod sandbox; see the module doc. */
+export async function removePodSandbox(
+  deps: RemovePodSandboxDeps,
+  req: cri.RemovePodSandboxRequest,
+): Promise<cri.RemovePodSandboxResponseInit> {
+  const sandbox = findOrUndefined(deps, req.pod_sandbox_id);
+  if (!sandbox) return {};
+  const id = sandbox.id;
+  using _ = await deps.locks.lock(`sandbox:${id}`);
+  if (!deps.sandboxes.has(id)) return {};
+  await stopSandbox(deps, id);
+  for (const container of deps.containers.list()) {
+    if (container.metadata.sandboxId === id) await removeContainerEverything(deps, container.id);
+  }
+  await deps.runtime.delete(id, { force: true });
+  const meta = sandbox.metadata;
+  if (meta.shmPath) await unmount(deps.runner, meta.shmPath);
+  await Deno.remove(meta.runDir, { recursive: true }).catch(ignoreNotFound);
+  await deps.sandboxes.delete(id);
+  await Deno.remove(meta.bundle, { recursive: true }).catch(ignoreNotFound);
+  await Deno.remove(join(deps.config.runroot, "exits", id)).catch(ignoreNotFound);
+  deps.exits.forget(id);
+  deps.log.info("Sandbox removed", { id, name: sandbox.name });
+  return {};
+}
+
+function ignoreNotFound(err: unknown): void {
+  if (!(err instanceof Deno.errors.NotFound)) throw err;
+}

@@ -1,0 +1,62 @@
+/**
+ * PodSandboxStatus: the sandbox's state, network and namespaces from the store; no process is
+ * spawned. With `verbose`, `info` carries a JSON document of ocid's own view.
+ *
+ * @module
+ */
+import type * as cri from "../cri/types.ts";
+import { InvalidArgumentError } from "../errors.ts";
+import type { SandboxRecord } from "../store/sandbox.ts";
+import type { Deps } from "./deps.ts";
+
+/** Answers PodSandboxStatus. */
+export function podSandboxStatus(
+  deps: Pick<Deps, "sandboxes">,
+  req: cri.PodSandboxStatusRequest,
+): Promise<cri.PodSandboxStatusResponseInit> {
+  if (!req.pod_sandbox_id) throw new InvalidArgumentError("Missing pod_sandbox_id");
+  const sandbox = deps.sandboxes.get(req.pod_sandbox_id);
+  const response: cri.PodSandboxStatusResponseInit = { status: sandboxStatus(sandbox), info: {} };
+  if (req.verbose) {
+    response.info = {
+      info: JSON.stringify({
+        pid: sandbox.status.pid,
+        conmonPid: sandbox.status.conmonPid,
+        netnsPath: sandbox.metadata.netnsPath,
+        bundle: sandbox.metadata.bundle,
+        runtimeHandler: sandbox.metadata.runtimeHandler,
+        image: "",
+        config: sandbox.metadata.config,
+        networkResult: sandbox.status.networkResult ?? null,
+      }),
+    };
+  }
+  return Promise.resolve(response);
+}
+
+/** The CRI PodSandboxStatus of a record. */
+export function sandboxStatus(sandbox: SandboxRecord): cri.PodSandboxStatusInit {
+  const config = sandbox.metadata.config;
+  const [ip = "", ...more] = sandbox.status.ips;
+  return {
+    id: sandbox.id,
+    metadata: config.metadata,
+    state: sandbox.status.state,
+    created_at: sandbox.metadata.createdAt,
+    network: { ip, additional_ips: more.map((ip) => ({ ip })) },
+    linux: {
+      namespaces: {
+        options: config.linux?.security_context?.namespace_options ?? {
+          network: "POD",
+          pid: "CONTAINER",
+          ipc: "POD",
+          target_id: "",
+          userns_options: null,
+        },
+      },
+    },
+    labels: config.labels ?? {},
+    annotations: config.annotations ?? {},
+    runtime_handler: sandbox.metadata.runtimeHandler,
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * StopPodSandbox: stop the pod's containers, end the infra process (SIGTERM, then SIGKILL),
+ * tear the network down (CNI DEL, netns removed), unmount /dev/shm, mark NOTREADY. Idempotent:
+ * stopping a stopped or unknown sandbox succeeds.
+ *
+ * @module
+ */
+import type * as cri from "../cri/types.ts";
+import { NotFoundError } from "../errors.ts";
+import { unmount } from "../mounts.ts";
+import type { SandboxRecord } from "../store/sandbox.ts";
+import type { Deps } from "./deps.ts";
+import { stopContainerProcess } from "./container_stop.ts";
+
+/** What StopPodSandbox uses. */
+export type StopPodSandboxDeps = Pick<
+  Deps,
+  "log" | "runner" | "locks" | "runtime" | "network" | "netns" | "sandboxes" | "containers" | "exits"
+>;
+
+/** How long the infra process gets to end after SIGTERM. */
+const INFRA_STOP_TIMEOUT_MS = 5_000;
+
+/** Stops a pod sandbox; see the module doc. */
+export async function stopPodSandbox(
+  deps: StopPodSandboxDeps,
+  req: cri.StopPodSandboxRequest,
+): Promise<cri.StopPodSandboxResponseInit> {
+  const sandbox = findOrUndefined(deps, req.pod_sandbox_id);
+  if (!sandbox) {
+    deps.log.info("StopPodSandbox: no such sandbox, nothing to do", { id: req.pod_sandbox_id });
+    return {};
+  }
+  using _ = await deps.locks.lock(`sandbox:${sandbox.id}`);
+  await stopSandbox(deps, sandbox.id);
+  return {};
+}
+
+/** Stops the sandbox `id` (its containers, infra, network); the caller holds its lock. */
+export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise<void> {
+  for (const container of deps.containers.list()) {
+    if (container.metadata.sandboxId !== id) continue;
+    await stopContainerProcess(deps, container.id, 0);
+  }
+
+  const sandbox = deps.sandboxes.get(id);
+  if (!sandbox.status.infraExited) {
+    await endInfra(deps, sandbox);
+  }
+  const meta = sandbox.metadata;
+  if (meta.netnsPath && !sandbox.status.networkTornDown) {
+    await deps.network.tearDown({
+      id,
+      netnsPath: meta.netnsPath,
+      podName: meta.config.metadata?.name ?? "",
+      podNamespace: meta.config.metadata?.namespace ?? "",
+      podUid: meta.config.metadata?.uid ?? "",
+    });
+    await deps.netns.remove(meta.netnsPath);
+  }
+  if (meta.shmPath) await unmount(deps.runner, meta.shmPath);
+  await deps.sandboxes.update(id, (s) => ({
+    ...s,
+    state: "SANDBOX_NOTREADY",
+    networkTornDown: true,
+    infraExited: true,
+  }));
+}
+
+async function endInfra(deps: StopPodSandboxDeps, sandbox: SandboxRecord): Promise<void> {
+  const id = sandbox.id;
+  if (deps.exits.exited(id)) return;
+  await deps.runtime.kill(id, "TERM").catch(() => {});
+  if (await deps.exits.wait(id, INFRA_STOP_TIMEOUT_MS)) return;
+  deps.log.warn("Infra process ignored SIGTERM, sending SIGKILL", { id });
+  await deps.runtime.kill(id, "KILL").catch(() => {});
+  if (await deps.exits.wait(id, INFRA_STOP_TIMEOUT_MS)) return;
+  const state = await deps.runtime.state(id).catch(() => undefined);
+  if (state && state.status !== "stopped") {
+    throw new Error(`Cannot stop the infra process of sandbox "${id}": it is still ${state.status}`);
+  }
+}
+
+/** The sandbox named by an ID or unique prefix, or undefined when none matches. */
+export function findOrUndefined(
+  deps: Pick<Deps, "sandboxes">,
+  idOrPrefix: string,
+): SandboxRecord | undefined {
+  if (!idOrPrefix) return undefined;
+  try {
+    return deps.sandboxes.get(idOrPrefix);
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
+}
