@@ -1,0 +1,71 @@
+/** Fakes of the seams of src/oci for unit tests. */
+import type { Runner, RunOptions, RunResult } from "../../../src/process.ts";
+import type {
+  CappedRunner,
+  CappedRunOptions,
+  CappedRunResult,
+} from "../../../src/oci/capped_run.ts";
+import type { SpawnConmon, SpawnConmonResult } from "../../../src/oci/conmon_spawn.ts";
+
+const enc = new TextEncoder();
+
+/** One recorded call of the fake runner. */
+export interface Call {
+  cmd: string;
+  args: string[];
+  options: RunOptions | undefined;
+}
+
+/** A Runner answering from a script keyed by the runtime verb (the arg after `--root R`). */
+export class FakeRunner implements Runner {
+  calls: Call[] = [];
+  #answers = new Map<string, { code?: number; stdout?: string; stderr?: string }[]>();
+
+  /** Queues an answer for the next call of `verb`. */
+  answer(verb: string, a: { code?: number; stdout?: string; stderr?: string }): this {
+    const q = this.#answers.get(verb) ?? [];
+    q.push(a);
+    this.#answers.set(verb, q);
+    return this;
+  }
+
+  run(cmd: string, args: string[], options?: RunOptions): Promise<RunResult> {
+    this.calls.push({ cmd, args, options });
+    const verb = args[2] ?? "";
+    const a = this.#answers.get(verb)?.shift() ?? {};
+    return Promise.resolve({
+      code: a.code ?? 0,
+      stdout: enc.encode(a.stdout ?? ""),
+      stderr: enc.encode(a.stderr ?? ""),
+    });
+  }
+
+  /** Args of every call, for compact assertions. */
+  argv(): string[][] {
+    return this.calls.map((c) => c.args);
+  }
+}
+
+/** A CappedRunner that records its call and returns a fixed result. */
+export class FakeCappedRunner implements CappedRunner {
+  calls: { cmd: string; args: string[]; options: CappedRunOptions; process: unknown }[] = [];
+  constructor(readonly result: CappedRunResult) {}
+  async run(cmd: string, args: string[], options: CappedRunOptions): Promise<CappedRunResult> {
+    const file = args[args.indexOf("--process") + 1]!;
+    const process = JSON.parse(await Deno.readTextFile(file));
+    this.calls.push({ cmd, args, options, process });
+    return this.result;
+  }
+}
+
+/** A spawnConmon fake returning `result` (or throwing `error`) and recording its args. */
+export function fakeSpawn(
+  result: SpawnConmonResult | Error,
+): SpawnConmon & { calls: { path: string; args: string[]; cwd: string }[] } {
+  const calls: { path: string; args: string[]; cwd: string }[] = [];
+  const fn = (path: string, args: string[], options: { cwd: string }) => {
+    calls.push({ path, args, cwd: options.cwd });
+    return result instanceof Error ? Promise.reject(result) : Promise.resolve(result);
+  };
+  return Object.assign(fn, { calls });
+}

@@ -1,0 +1,335 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { createOciRuntime, type OciRuntimeOptions } from "../../../src/oci/runtime.ts";
+import { OciRuntimeError } from "../../../src/oci/runtime_error.ts";
+import { NotFoundError } from "../../../src/errors.ts";
+import type { SpawnConmon } from "../../../src/oci/conmon_spawn.ts";
+import { FakeCappedRunner, FakeRunner, fakeSpawn } from "./fakes.ts";
+
+const RUNC_NOT_EXIST = 'time="2026-11-27T03:17:09Z" level=error msg="container does not exist"\n';
+
+async function setup(
+  extra: Partial<OciRuntimeOptions> & { spawnConmon?: SpawnConmon } = {},
+) {
+  const dir = await Deno.makeTempDir({ prefix: "ocid-oci-unit-" });
+  const runner = new FakeRunner();
+  const runtime = createOciRuntime({
+    runtimePath: "/usr/sbin/runc",
+    runtimeRoot: "/run/test/runc",
+    conmonPath: "/usr/bin/conmon",
+    exitDir: join(dir, "exits"),
+    socketDir: join(dir, "sockets"),
+    logLevel: "debug",
+    runner,
+    ...extra,
+  });
+  return {
+    dir,
+    runner,
+    runtime,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+Deno.test("OciRuntime.start() runs `runc --root R start <id>` with a timeout", async () => {
+  await using s = await setup({ verbTimeoutMs: 1234 });
+  await s.runtime.start("abc");
+  assert.deepEqual(s.runner.argv(), [["--root", "/run/test/runc", "start", "abc"]]);
+  assert.equal(s.runner.calls[0]?.cmd, "/usr/sbin/runc");
+  assert.equal(s.runner.calls[0]?.options?.timeoutMs, 1234);
+  assert.equal(s.runner.calls[0]?.options?.check, false);
+});
+
+Deno.test("OciRuntime.start() names runtime, verb, id and stderr in its error", async () => {
+  await using s = await setup();
+  s.runner.answer("start", {
+    code: 1,
+    stderr: 'time="x" level=error msg="cannot start a container that has stopped"\n',
+  });
+  await assert.rejects(s.runtime.start("abc"), (err: unknown) => {
+    assert.ok(err instanceof OciRuntimeError);
+    assert.equal(
+      err.message,
+      'runc start "abc" failed: cannot start a container that has stopped',
+    );
+    assert.equal(err.verb, "start");
+    assert.equal(err.id, "abc");
+    return true;
+  });
+});
+
+Deno.test("OciRuntime.start() of an unknown container throws NotFoundError", async () => {
+  await using s = await setup();
+  s.runner.answer("start", { code: 1, stderr: RUNC_NOT_EXIST });
+  await assert.rejects(s.runtime.start("abc"), NotFoundError);
+});
+
+Deno.test("OciRuntime.kill() passes the signal and --all", async () => {
+  await using s = await setup();
+  await s.runtime.kill("abc", "SIGTERM");
+  await s.runtime.kill("abc", "KILL", { all: true });
+  assert.deepEqual(s.runner.argv(), [
+    ["--root", "/run/test/runc", "kill", "abc", "SIGTERM"],
+    ["--root", "/run/test/runc", "kill", "--all", "abc", "KILL"],
+  ]);
+});
+
+Deno.test("OciRuntime.kill() accepts a stopped container and rejects an unknown one", async () => {
+  await using s = await setup();
+  s.runner.answer("kill", { code: 1, stderr: 'level=error msg="container not running"' });
+  await s.runtime.kill("abc", "SIGTERM");
+  s.runner.answer("kill", { code: 1, stderr: RUNC_NOT_EXIST });
+  await assert.rejects(s.runtime.kill("abc", "SIGTERM"), NotFoundError);
+  s.runner.answer("kill", { code: 1, stderr: "permission denied" });
+  await assert.rejects(s.runtime.kill("abc", "SIGTERM"), OciRuntimeError);
+});
+
+Deno.test("OciRuntime.delete() is idempotent for runc and crun wording", async () => {
+  await using s = await setup();
+  s.runner.answer("delete", { code: 1, stderr: RUNC_NOT_EXIST });
+  s.runner.answer("delete", {
+    code: 1,
+    stderr: "error opening file `/run/crun/abc/status`: No such file or directory",
+  });
+  await s.runtime.delete("abc");
+  await s.runtime.delete("abc", { force: true });
+  assert.deepEqual(s.runner.argv(), [
+    ["--root", "/run/test/runc", "delete", "abc"],
+    ["--root", "/run/test/runc", "delete", "--force", "abc"],
+  ]);
+  s.runner.answer("delete", { code: 1, stderr: "cannot delete running container" });
+  await assert.rejects(s.runtime.delete("abc"), /runc delete "abc" failed: cannot delete/);
+});
+
+Deno.test("OciRuntime.state() parses runc state and is undefined for an unknown id", async () => {
+  await using s = await setup();
+  s.runner.answer("state", {
+    stdout: JSON.stringify({
+      ociVersion: "1.0.2-dev",
+      id: "abc",
+      pid: 42,
+      status: "running",
+      bundle: "/b",
+      created: "2026-11-27T03:06:22Z",
+    }),
+  });
+  s.runner.answer("state", { code: 1, stderr: RUNC_NOT_EXIST });
+  assert.deepEqual(await s.runtime.state("abc"), {
+    id: "abc",
+    pid: 42,
+    status: "running",
+    bundle: "/b",
+    created: "2026-11-27T03:06:22Z",
+  });
+  assert.equal(await s.runtime.state("abc"), undefined);
+  assert.deepEqual(s.runner.argv()[0], ["--root", "/run/test/runc", "state", "abc"]);
+});
+
+Deno.test("OciRuntime.list() reads JSON and treats null as empty", async () => {
+  await using s = await setup();
+  s.runner.answer("list", { stdout: "null\n" });
+  s.runner.answer("list", {
+    stdout: JSON.stringify([{ id: "a", pid: 1, status: "created", bundle: "/a" }]),
+  });
+  assert.deepEqual(await s.runtime.list(), []);
+  assert.deepEqual(await s.runtime.list(), [{ id: "a", pid: 1, status: "created", bundle: "/a" }]);
+  assert.deepEqual(s.runner.argv()[0], ["--root", "/run/test/runc", "list", "--format", "json"]);
+});
+
+Deno.test("OciRuntime.updateResources() sends the resources as JSON on stdin", async () => {
+  await using s = await setup();
+  const resources = { cpu: { shares: 512 }, memory: { limit: 1048576 } };
+  await s.runtime.updateResources("abc", resources);
+  assert.deepEqual(s.runner.argv(), [
+    ["--root", "/run/test/runc", "update", "--resources", "-", "abc"],
+  ]);
+  assert.deepEqual(JSON.parse(String(s.runner.calls[0]?.options?.stdin)), resources);
+});
+
+Deno.test("OciRuntime.create() spawns conmon with CRI-O's arguments and returns the pids", async () => {
+  const spawn = fakeSpawn({ syncMessage: { data: 4242 }, conmonPid: 77 });
+  await using s = await setup({ spawnConmon: spawn });
+  const bundle = join(s.dir, "bundle");
+  const persistDir = join(s.dir, "persist");
+  const logPath = join(s.dir, "logs", "c.log");
+  await Deno.mkdir(bundle);
+  await Deno.mkdir(join(s.dir, "exits"));
+  await Deno.writeTextFile(join(s.dir, "exits", "abc"), "0"); // stale exit file
+  const res = await s.runtime.create({ id: "abc", bundle, persistDir, logPath, name: "k8s_x" });
+  assert.deepEqual(res, { pid: 4242, conmonPid: 77 });
+  assert.equal(spawn.calls[0]?.path, "/usr/bin/conmon");
+  assert.equal(spawn.calls[0]?.cwd, bundle);
+  const args = spawn.calls[0]?.args ?? [];
+  const flag = (f: string) => args[args.indexOf(f) + 1];
+  assert.equal(flag("-b"), bundle);
+  assert.equal(flag("-c"), "abc");
+  assert.equal(flag("-u"), "abc");
+  assert.equal(flag("-n"), "k8s_x");
+  assert.equal(flag("-r"), "/usr/sbin/runc");
+  assert.equal(flag("--runtime-arg"), "--root=/run/test/runc");
+  assert.equal(flag("-p"), join(bundle, "pidfile"));
+  assert.equal(flag("-P"), join(persistDir, "conmon-pidfile"));
+  assert.equal(flag("--persist-dir"), persistDir);
+  assert.equal(flag("--exit-dir"), join(s.dir, "exits"));
+  assert.equal(flag("-l"), `k8s-file:${logPath}`);
+  assert.equal(flag("--log-level"), "debug");
+  assert.equal(flag("--socket-dir-path"), join(s.dir, "sockets"));
+  assert.equal(flag("--api-version"), "1");
+  assert.ok(!args.includes("--syslog"));
+  assert.ok(!args.includes("-t") && !args.includes("-i"));
+  await assert.rejects(Deno.stat(join(s.dir, "exits", "abc")), Deno.errors.NotFound);
+  assert.ok((await Deno.stat(join(s.dir, "logs"))).isDirectory);
+  assert.ok((await Deno.stat(persistDir)).isDirectory);
+});
+
+Deno.test("OciRuntime.create() with a runtime error cleans up and throws its message", async () => {
+  const spawn = fakeSpawn({
+    syncMessage: {
+      data: -1,
+      message: 'time="x" level=error msg="runc create failed: exec: \\"/nope\\": not found"\n',
+    },
+    conmonPid: 0,
+  });
+  await using s = await setup({ spawnConmon: spawn });
+  await Deno.mkdir(join(s.dir, "b"));
+  await assert.rejects(
+    s.runtime.create({
+      id: "abc",
+      bundle: join(s.dir, "b"),
+      persistDir: join(s.dir, "p"),
+      logPath: join(s.dir, "l.log"),
+    }),
+    (err: unknown) => {
+      assert.ok(err instanceof OciRuntimeError);
+      assert.equal(
+        err.message,
+        'runc create "abc" failed: runc create failed: exec: "/nope": not found',
+      );
+      return true;
+    },
+  );
+  assert.deepEqual(s.runner.argv(), [["--root", "/run/test/runc", "delete", "--force", "abc"]]);
+});
+
+Deno.test("OciRuntime.create() when conmon itself fails wraps its error", async () => {
+  const spawn = fakeSpawn(new Error("conmon failed with exit code 1: bad option"));
+  await using s = await setup({ spawnConmon: spawn });
+  await Deno.mkdir(join(s.dir, "b"));
+  await assert.rejects(
+    s.runtime.create({
+      id: "abc",
+      bundle: join(s.dir, "b"),
+      persistDir: join(s.dir, "p"),
+      logPath: join(s.dir, "l.log"),
+      terminal: true,
+    }),
+    /runc create "abc" failed: conmon failed with exit code 1: bad option/,
+  );
+  assert.ok(spawn.calls[0]?.args.includes("-t"));
+  assert.deepEqual(s.runner.argv(), [["--root", "/run/test/runc", "delete", "--force", "abc"]]);
+});
+
+Deno.test("OciRuntime.execSync() runs exec --process with the container's process edited", async () => {
+  const capped = new FakeCappedRunner({
+    code: 7,
+    stdout: new TextEncoder().encode("out"),
+    stderr: new Uint8Array(),
+    timedOut: false,
+    truncated: false,
+  });
+  await using s = await setup({ cappedRunner: capped });
+  const bundle = join(s.dir, "b");
+  await Deno.mkdir(bundle);
+  await Deno.writeTextFile(
+    join(bundle, "config.json"),
+    JSON.stringify({
+      process: {
+        terminal: true,
+        args: ["sleep", "1"],
+        env: ["A=1"],
+        cwd: "/",
+        user: { uid: 0, gid: 0 },
+        capabilities: { bounding: ["CAP_KILL"] },
+      },
+    }),
+  );
+  s.runner.answer("state", {
+    stdout: JSON.stringify({ id: "abc", pid: 9, status: "running", bundle }),
+  });
+  const res = await s.runtime.execSync("abc", {
+    args: ["echo", "hi"],
+    cwd: "/tmp",
+    timeoutMs: 5000,
+  });
+  assert.deepEqual(res, {
+    exitCode: 7,
+    stdout: new TextEncoder().encode("out"),
+    stderr: new Uint8Array(),
+    timedOut: false,
+    truncated: false,
+  });
+  const call = capped.calls[0]!;
+  assert.equal(call.cmd, "/usr/sbin/runc");
+  assert.deepEqual(call.args.slice(0, 4), ["--root", "/run/test/runc", "exec", "--process"]);
+  assert.equal(call.args[5], "--pid-file");
+  assert.equal(call.args.at(-1), "abc");
+  assert.equal(call.options.timeoutMs, 5000);
+  assert.equal(call.options.maxOutputBytes, 16 * 1024 * 1024);
+  assert.deepEqual(call.process, {
+    terminal: false,
+    args: ["echo", "hi"],
+    env: ["A=1"],
+    cwd: "/tmp",
+    user: { uid: 0, gid: 0 },
+    capabilities: { bounding: ["CAP_KILL"] },
+  });
+  // The process file is removed afterwards.
+  await assert.rejects(Deno.stat(call.args[4]!), Deno.errors.NotFound);
+});
+
+Deno.test("OciRuntime.execSync() of an unknown container throws NotFoundError", async () => {
+  await using s = await setup();
+  s.runner.answer("state", { code: 1, stderr: RUNC_NOT_EXIST });
+  await assert.rejects(
+    s.runtime.execSync("abc", { args: ["true"], timeoutMs: 100 }),
+    NotFoundError,
+  );
+});
+
+Deno.test("OciRuntime.reopenLog() fails fast when no conmon reads the ctl fifo", async () => {
+  await using s = await setup();
+  const bundle = join(s.dir, "b");
+  await Deno.mkdir(bundle);
+  const mk = await new Deno.Command("mkfifo", { args: [join(bundle, "ctl")] }).output();
+  assert.ok(mk.success, "mkfifo works");
+  await assert.rejects(
+    s.runtime.reopenLog("abc", { bundle }),
+    /Cannot write to control fifo ".*ctl": conmon is not running/,
+  );
+});
+
+Deno.test('OciRuntime.reopenLog() writes "2 0 0" to the ctl fifo', async () => {
+  await using s = await setup();
+  const bundle = join(s.dir, "b");
+  await Deno.mkdir(bundle);
+  const fifo = join(bundle, "ctl");
+  const mk = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+  assert.ok(mk.success, "mkfifo works");
+  // Read end opened read-write so it does not block and stays a reader.
+  const reader = await Deno.open(fifo, { read: true, write: true });
+  try {
+    await s.runtime.reopenLog("abc", { bundle });
+    const buf = new Uint8Array(16);
+    const n = await reader.read(buf);
+    assert.equal(new TextDecoder().decode(buf.subarray(0, n ?? 0)), "2 0 0\n");
+  } finally {
+    reader.close();
+  }
+});
+
+Deno.test("OciRuntime.conmonAlive() is false for a pid that is not conmon", async () => {
+  await using s = await setup();
+  assert.equal(await s.runtime.conmonAlive(Deno.pid), false);
+  assert.equal(await s.runtime.conmonAlive(0), false);
+  assert.equal(await s.runtime.conmonAlive(-5), false);
+});
