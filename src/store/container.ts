@@ -27,7 +27,7 @@
  */
 import { FailedPreconditionError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { ContainerConfig } from "../cri/types.ts";
+import type { ContainerConfig, LinuxContainerResources } from "../cri/types.ts";
 import { type RawRecord, type RecordFs, RecordStore, type StoreRecord } from "./store.ts";
 
 /** A container's CRI state. */
@@ -55,6 +55,8 @@ export interface ContainerMetadata {
   createdAt: string;
   /** Signal name for StopContainer (from the image's StopSignal), e.g. "TERM"; "" for TERM. */
   stopSignal?: string;
+  /** The process's resolved user (numeric ids), for ContainerStatus.user. */
+  user?: { uid: number; gid: number; additionalGids: number[] };
 }
 
 /** What changes about a container. */
@@ -75,6 +77,8 @@ export interface ContainerStatus {
   reason: string;
   /** Human-readable details; "" when none. */
   message: string;
+  /** The CRI resources last applied by UpdateContainerResources; absent: those of the config. */
+  resources?: LinuxContainerResources;
 }
 
 /** A stored container. */

@@ -1,0 +1,353 @@
+/**
+ * CreateContainer: inside a ready sandbox, reserve the container's name, mount its rootfs over
+ * the image's layers, resolve its user, build its OCI spec (process, mounts, devices, the pod's
+ * namespaces and files, resources, security context), create it through conmon and record it as
+ * CREATED. Every step registers its undo; a failure anywhere runs them in reverse and leaves
+ * nothing behind.
+ *
+ * @module
+ */
+import { dirname, join, normalize } from "node:path";
+import type * as cri from "../cri/types.ts";
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors.ts";
+import { clampOomScoreAdj } from "../oci/oom.ts";
+import {
+  type AccountFiles,
+  buildContainerSpec,
+  type ImageConfig,
+  resolveContainerUser,
+  type SandboxNamespacePaths,
+  STOP_SIGNAL,
+} from "../spec/mod.ts";
+import { writeFileAtomic } from "../store/atomic.ts";
+import { type ContainerRecord, newContainerStatus } from "../store/container.ts";
+import { assertSandboxReady, type SandboxRecord } from "../store/sandbox.ts";
+import type { Deps } from "./deps.ts";
+import { containerName, newId } from "./naming.ts";
+import { nowNs } from "./time.ts";
+
+/** What CreateContainer uses. */
+export type CreateContainerDeps = Pick<
+  Deps,
+  | "config"
+  | "log"
+  | "locks"
+  | "runtime"
+  | "sandboxes"
+  | "containers"
+  | "images"
+  | "ownOomScoreAdj"
+>;
+
+/** Creates a container; see the module doc. */
+export async function createContainer(
+  deps: CreateContainerDeps,
+  req: cri.CreateContainerRequest,
+): Promise<cri.CreateContainerResponseInit> {
+  const config = req.config;
+  if (!config || !config.metadata || !config.metadata.name) {
+    throw new InvalidArgumentError("Missing config.metadata.name in CreateContainerRequest");
+  }
+  if (!config.image || !config.image.image) {
+    throw new InvalidArgumentError("Missing config.image.image in CreateContainerRequest");
+  }
+  if (!req.pod_sandbox_id) throw new InvalidArgumentError("Missing pod_sandbox_id");
+  const found = deps.sandboxes.get(req.pod_sandbox_id);
+  using _ = await deps.locks.lock(`sandbox:${found.id}`);
+  // The sandbox may have been stopped or removed while we waited for its lock.
+  const sandbox = deps.sandboxes.get(found.id);
+  assertSandboxReady(sandbox);
+  const podMeta = sandbox.metadata.config.metadata;
+  if (!podMeta) throw new FailedPreconditionError(`Pod sandbox "${sandbox.id}" has no metadata`);
+  const name = containerName(config.metadata, podMeta);
+  const image = deps.images.resolve(config.image.image);
+  const logPath = containerLogPath(sandbox.metadata.logDirectory, config.log_path, config);
+  await checkMountSources(config.mounts);
+
+  const started = performance.now();
+  const id = newId();
+  await using stack = new AsyncDisposableStack();
+  deps.containers.reserveName(name, id);
+  stack.defer(() => deps.containers.releaseName(name));
+
+  // The bundle sits beside the rootfs the image service keeps in <root>/containers/<id>/.
+  const bundle = join(deps.config.root, "containers", id, "bundle");
+  await Deno.mkdir(bundle, { recursive: true, mode: 0o700 });
+  stack.defer(async () => {
+    await deps.images.removeRootfs(id).catch((err) =>
+      deps.log.warn("Cannot remove rootfs", { id, err })
+    );
+    await Deno.remove(join(deps.config.root, "containers", id), { recursive: true })
+      .catch(() => {});
+  });
+  const rootfs = await deps.images.mountRootfs(id, image.id);
+  stack.defer(() => deps.images.unmountRootfs(id));
+
+  const imageConfig = toImageConfig(image.config);
+  const sc = config.linux?.security_context ?? null;
+  const user = resolveContainerUser(sc, {
+    imageUser: imageConfig.User ?? "",
+    files: await accountFiles(rootfs),
+  });
+
+  const requestedOom = oomScoreAdj(config.linux?.resources ?? null);
+  const effective = withPodNamespaceOptions(config, sandbox);
+  const spec = buildContainerSpec(effective, {
+    id,
+    sandbox: {
+      id: sandbox.id,
+      name: podMeta.name,
+      namespace: podMeta.namespace,
+      uid: podMeta.uid,
+    },
+    rootfs,
+    image: imageConfig,
+    user,
+    namespaces: namespacePaths(deps, sandbox, effective),
+    ...(sandbox.metadata.hostname ? { hostname: sandbox.metadata.hostname } : {}),
+    hostnamePath: join(sandbox.metadata.bundle, "hostname"),
+    resolvPath: join(sandbox.metadata.bundle, "resolv.conf"),
+    hostsPath: join(sandbox.metadata.bundle, "hosts"),
+    ...(sandbox.metadata.shmPath ? { shmPath: sandbox.metadata.shmPath } : {}),
+    cgroupParent: sandbox.metadata.cgroupParent,
+    cgroupManager: deps.config.cgroupManager,
+    ...(requestedOom === undefined ? {} : {
+      oomScoreAdj: clampOomScoreAdj(
+        requestedOom,
+        deps.ownOomScoreAdj,
+        deps.config.restrictOomScoreAdj,
+      ),
+    }),
+    sandboxPrivileged: sandbox.metadata.config.linux?.security_context?.privileged ?? false,
+  });
+  await writeFileAtomic(join(bundle, "config.json"), JSON.stringify(spec, null, 2));
+
+  const logDir = dirname(logPath);
+  if (!(await Deno.stat(logDir).then(() => true, () => false))) {
+    await Deno.mkdir(logDir, { recursive: true, mode: 0o755 });
+    if (logDir !== sandbox.metadata.logDirectory) {
+      stack.defer(() => Deno.remove(logDir, { recursive: true }).catch(() => {}));
+    }
+  }
+  const createdAt = nowNs();
+  const created = await deps.runtime.create({
+    id,
+    bundle,
+    persistDir: bundle,
+    logPath,
+    name,
+    terminal: config.tty,
+    stdin: config.stdin,
+    stdinOnce: config.stdin_once,
+  });
+  stack.defer(async () => {
+    await deps.runtime.kill(id, "KILL").catch(() => {});
+    await deps.runtime.delete(id, { force: true });
+  });
+
+  const record: ContainerRecord = {
+    id,
+    name,
+    metadata: {
+      sandboxId: sandbox.id,
+      config,
+      imageRef: config.image.image,
+      imageId: image.id,
+      logPath,
+      bundle,
+      createdAt,
+      stopSignal: spec.annotations?.[STOP_SIGNAL] ?? "",
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+    },
+    status: newContainerStatus({ pid: created.pid, conmonPid: created.conmonPid }),
+  };
+  await deps.containers.add(record);
+  stack.move();
+  deps.log.info("Container created", {
+    id,
+    name,
+    pid: created.pid,
+    ms: (performance.now() - started).toFixed(1),
+  });
+  return { container_id: id };
+}
+
+/**
+ * The container's log file: `log_path` relative to the pod's log directory (`<id>.log` when the
+ * request names none).
+ *
+ * @throws {InvalidArgumentError} when `log_path` is absolute or leaves the log directory
+ */
+export function containerLogPath(
+  logDirectory: string,
+  logPath: string,
+  config: { metadata: { name: string; attempt: number } | null },
+): string {
+  const rel = logPath ||
+    `${config.metadata?.name ?? "container"}_${config.metadata?.attempt ?? 0}.log`;
+  const clean = normalize(rel);
+  if (rel.startsWith("/") || clean.startsWith("..") || rel.includes("\0")) {
+    throw new InvalidArgumentError(
+      `Invalid log_path ${JSON.stringify(logPath)}: it must be relative to the pod's log directory`,
+    );
+  }
+  return join(logDirectory, clean);
+}
+
+/**
+ * Every bind mount's host path must exist (ocid does not create missing ones).
+ *
+ * @throws {InvalidArgumentError} naming the mount whose source is missing
+ */
+async function checkMountSources(mounts: readonly cri.Mount[]): Promise<void> {
+  for (const [i, m] of mounts.entries()) {
+    if (!m.host_path.startsWith("/")) continue; // buildContainerSpec names the error
+    try {
+      await Deno.stat(m.host_path);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) {
+        throw new InvalidArgumentError(
+          `Cannot find host_path "${m.host_path}" of mounts[${i}] (container_path ` +
+            `"${m.container_path}"): create it first`,
+        );
+      }
+      throw err;
+    }
+  }
+}
+
+/** The requested oom_score_adj, checked; undefined when no resources are given. */
+function oomScoreAdj(res: cri.LinuxContainerResources | null): number | undefined {
+  if (!res) return undefined;
+  const n = Number(res.oom_score_adj);
+  if (!/^-?\d+$/.test(String(res.oom_score_adj)) || n < -1000 || n > 1000) {
+    throw new InvalidArgumentError(
+      `linux.resources.oom_score_adj must be an integer between -1000 and 1000, got ` +
+        `${JSON.stringify(res.oom_score_adj)}`,
+    );
+  }
+  return n;
+}
+
+/** The runtime part of a stored image config, as the spec builder reads it. */
+function toImageConfig(c: Record<string, unknown>): ImageConfig {
+  const strings = (v: unknown) =>
+    Array.isArray(v) && v.every((s) => typeof s === "string") ? (v as string[]) : undefined;
+  const str = (v: unknown) => (typeof v === "string" ? v : undefined);
+  const out: ImageConfig = {};
+  const entrypoint = strings(c["Entrypoint"]);
+  const cmd = strings(c["Cmd"]);
+  const env = strings(c["Env"]);
+  const workingDir = str(c["WorkingDir"]);
+  const user = str(c["User"]);
+  const stopSignal = str(c["StopSignal"]);
+  if (entrypoint) out.Entrypoint = entrypoint;
+  if (cmd) out.Cmd = cmd;
+  if (env) out.Env = env;
+  if (workingDir) out.WorkingDir = workingDir;
+  if (user) out.User = user;
+  if (stopSignal) out.StopSignal = stopSignal;
+  return out;
+}
+
+/** The rootfs's /etc/passwd and /etc/group; "" for a file that is absent or not regular. */
+async function accountFiles(rootfs: string): Promise<AccountFiles> {
+  const read = async (rel: string) => {
+    const path = join(rootfs, rel);
+    try {
+      // A symlink could point at the host's files: only a regular file counts.
+      const st = await Deno.lstat(path);
+      if (!st.isFile) return "";
+      return await Deno.readTextFile(path);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
+        return "";
+      }
+      throw err;
+    }
+  };
+  return { passwd: await read("etc/passwd"), group: await read("etc/group") };
+}
+
+/**
+ * The config with the pod's namespace modes: network and IPC are always the pod's (a container
+ * cannot leave them); the PID mode is the container's when given, else derived from the pod's.
+ * kubelet always sends the modes; other clients (crictl) often do not.
+ */
+function withPodNamespaceOptions(
+  config: cri.ContainerConfig,
+  sandbox: SandboxRecord,
+): cri.ContainerConfig {
+  const sc = config.linux?.security_context ?? null;
+  const own = sc?.namespace_options ?? null;
+  const pod = sandbox.metadata.config.linux?.security_context?.namespace_options ?? null;
+  const options: cri.NamespaceOption = {
+    network: pod?.network === "NODE" ? "NODE" : "POD",
+    // A pod without a pod-level PID namespace gives each container its own.
+    pid: own?.pid ?? (pod?.pid === "POD" || pod?.pid === "NODE" ? pod.pid : "CONTAINER"),
+    ipc: pod?.ipc === "NODE" ? "NODE" : "POD",
+    target_id: own?.target_id ?? "",
+    userns_options: own?.userns_options ?? null,
+  };
+  const baseSc: cri.LinuxContainerSecurityContext = sc ?? {
+    capabilities: null,
+    privileged: false,
+    namespace_options: null,
+    selinux_options: null,
+    run_as_user: null,
+    run_as_group: null,
+    run_as_username: "",
+    readonly_rootfs: false,
+    supplemental_groups: [],
+    supplemental_groups_policy: "Merge",
+    no_new_privs: false,
+    masked_paths: [],
+    readonly_paths: [],
+    seccomp: null,
+    apparmor: null,
+    apparmor_profile: "",
+    seccomp_profile_path: "",
+  };
+  return {
+    ...config,
+    linux: {
+      resources: config.linux?.resources ?? null,
+      security_context: { ...baseSc, namespace_options: options },
+    },
+  };
+}
+
+/** Paths of the sandbox's namespaces (and a TARGET container's PID namespace). */
+function namespacePaths(
+  deps: Pick<Deps, "containers">,
+  sandbox: SandboxRecord,
+  config: cri.ContainerConfig,
+): SandboxNamespacePaths {
+  const infra = sandbox.status.pid;
+  if (!infra) {
+    throw new FailedPreconditionError(
+      `Pod sandbox "${sandbox.id}" has no running infra process to join`,
+    );
+  }
+  const paths: SandboxNamespacePaths = {
+    ipc: `/proc/${infra}/ns/ipc`,
+    uts: `/proc/${infra}/ns/uts`,
+    pid: `/proc/${infra}/ns/pid`,
+  };
+  if (sandbox.metadata.netnsPath) paths.network = sandbox.metadata.netnsPath;
+  const targetId = config.linux?.security_context?.namespace_options?.target_id;
+  if (config.linux?.security_context?.namespace_options?.pid === "TARGET") {
+    if (!targetId) {
+      throw new InvalidArgumentError("namespace_options.pid is TARGET but target_id is empty");
+    }
+    const target = deps.containers.find(targetId);
+    if (!target || target.metadata.sandboxId !== sandbox.id) {
+      throw new NotFoundError(`Cannot find target container "${targetId}" in the pod`);
+    }
+    if (target.status.state !== "CONTAINER_RUNNING" || !target.status.pid) {
+      throw new FailedPreconditionError(`Target container "${targetId}" is not running`);
+    }
+    paths.targetPid = `/proc/${target.status.pid}/ns/pid`;
+  }
+  return paths;
+}

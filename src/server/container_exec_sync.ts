@@ -1,0 +1,66 @@
+/**
+ * ExecSync: runs a command in a running container with the container's environment, working
+ * directory, user and privileges, and returns its stdout, stderr and exit code. The timeout is
+ * honoured (DEADLINE_EXCEEDED, which kubelet reports as a probe timeout), and the output is
+ * capped so a flood cannot exhaust the daemon's memory (CRI-O caps at 16 MiB since
+ * CVE-2022-1708): past the cap the process is killed and what was kept is returned.
+ *
+ * @module
+ */
+import type * as cri from "../cri/types.ts";
+import { FailedPreconditionError, InvalidArgumentError, OcidError } from "../errors.ts";
+import { canExecInContainer } from "../store/container.ts";
+import type { Deps } from "./deps.ts";
+
+/** What ExecSync uses. */
+export type ExecSyncDeps = Pick<Deps, "log" | "runtime" | "containers">;
+
+/** The most output kept, stdout and stderr together. */
+export const EXEC_SYNC_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+
+/** The timeout when the request gives none (0 means "no timeout" in the CRI). */
+const NO_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+
+/** Answers ExecSync. */
+export async function execSync(
+  deps: ExecSyncDeps,
+  req: cri.ExecSyncRequest,
+): Promise<cri.ExecSyncResponseInit> {
+  if (!req.container_id) throw new InvalidArgumentError("Missing container_id");
+  if (req.cmd.length === 0 || req.cmd[0] === "") {
+    throw new InvalidArgumentError("Missing cmd in ExecSyncRequest");
+  }
+  const timeout = Number(req.timeout || 0);
+  if (!Number.isSafeInteger(timeout) || timeout < 0) {
+    throw new InvalidArgumentError(`Invalid timeout ${JSON.stringify(req.timeout)}`);
+  }
+  const container = deps.containers.get(req.container_id);
+  const id = container.id;
+  if (!canExecInContainer(container.status)) {
+    throw new FailedPreconditionError(
+      `Cannot exec in container "${id}": it is ${container.status.state}, not running`,
+    );
+  }
+  const started = performance.now();
+  // The process runs as the container's (env, cwd, user, capabilities, no_new_privs): the
+  // runtime reads them from the bundle's config.json; passing the bundle spares a `state`.
+  const result = await deps.runtime.execSync(id, {
+    args: [...req.cmd],
+    bundle: container.metadata.bundle,
+    timeoutMs: timeout > 0 ? timeout * 1000 : NO_TIMEOUT_MS,
+    maxOutputBytes: EXEC_SYNC_MAX_OUTPUT_BYTES,
+  });
+  deps.log.debug("ExecSync done", {
+    id,
+    exitCode: result.exitCode,
+    truncated: result.truncated,
+    ms: (performance.now() - started).toFixed(1),
+  });
+  if (result.timedOut) {
+    throw new OcidError(
+      "DEADLINE_EXCEEDED",
+      `Command ${JSON.stringify(req.cmd)} in container "${id}" timed out after ${timeout} s`,
+    );
+  }
+  return { stdout: result.stdout, stderr: result.stderr, exit_code: result.exitCode };
+}

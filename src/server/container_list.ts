@@ -1,0 +1,45 @@
+/**
+ * ListContainers: the containers in the store, filtered by ID prefix, state, pod sandbox ID
+ * (or prefix) and label selector (every label must match). Answered from memory: no process is
+ * spawned and no file is read, however many containers there are.
+ *
+ * @module
+ */
+import type * as cri from "../cri/types.ts";
+import type { Deps } from "./deps.ts";
+import { matchesLabels } from "./filters.ts";
+import { imageRef } from "./container_status.ts";
+
+/** What ListContainers uses. */
+export type ListContainersDeps = Pick<Deps, "containers" | "images">;
+
+/** Answers ListContainers. */
+export function listContainers(
+  deps: ListContainersDeps,
+  req: cri.ListContainersRequest,
+): Promise<cri.ListContainersResponseInit> {
+  const filter = req.filter;
+  const containers: cri.ContainerInit[] = [];
+  for (const c of deps.containers.list()) {
+    if (filter?.id && !c.id.startsWith(filter.id)) continue;
+    if (filter?.state && c.status.state !== filter.state.state) continue;
+    if (filter?.pod_sandbox_id && !c.metadata.sandboxId.startsWith(filter.pod_sandbox_id)) {
+      continue;
+    }
+    const config = c.metadata.config;
+    if (!matchesLabels(config.labels ?? {}, filter?.label_selector)) continue;
+    containers.push({
+      id: c.id,
+      pod_sandbox_id: c.metadata.sandboxId,
+      metadata: config.metadata,
+      image: { image: c.metadata.imageRef },
+      image_ref: imageRef(deps, c.metadata.imageId),
+      image_id: c.metadata.imageId,
+      state: c.status.state,
+      created_at: c.metadata.createdAt,
+      labels: config.labels ?? {},
+      annotations: config.annotations ?? {},
+    });
+  }
+  return Promise.resolve({ containers });
+}

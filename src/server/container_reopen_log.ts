@@ -1,0 +1,34 @@
+/**
+ * ReopenContainerLog: asks the container's conmon, through its ctl fifo, to reopen the log file
+ * (after log rotation moved it away). Only a running container has a conmon to ask.
+ *
+ * @module
+ */
+import type * as cri from "../cri/types.ts";
+import { FailedPreconditionError, InvalidArgumentError } from "../errors.ts";
+import type { Deps } from "./deps.ts";
+
+/** What ReopenContainerLog uses. */
+export type ReopenContainerLogDeps = Pick<Deps, "log" | "locks" | "runtime" | "containers">;
+
+/** Answers ReopenContainerLog. */
+export async function reopenContainerLog(
+  deps: ReopenContainerLogDeps,
+  req: cri.ReopenContainerLogRequest,
+): Promise<cri.ReopenContainerLogResponseInit> {
+  if (!req.container_id) throw new InvalidArgumentError("Missing container_id");
+  const id = deps.containers.get(req.container_id).id;
+  using _ = await deps.locks.lock(`container:${id}`);
+  const container = deps.containers.get(id);
+  if (container.status.state !== "CONTAINER_RUNNING") {
+    throw new FailedPreconditionError(
+      `Cannot reopen the log of container "${id}": it is ${container.status.state}, not running`,
+    );
+  }
+  await deps.runtime.reopenLog(id, {
+    bundle: container.metadata.bundle,
+    logPath: container.metadata.logPath,
+  });
+  deps.log.info("Container log reopened", { id, logPath: container.metadata.logPath });
+  return {};
+}

@@ -1,0 +1,68 @@
+/**
+ * StartContainer: `<runtime> start` on a CREATED container, then record it RUNNING. A start
+ * that fails leaves the container EXITED with reason StartError. A process that exits at once
+ * may be recorded EXITED before the RUNNING update: then only its start time is added.
+ *
+ * @module
+ */
+import type * as cri from "../cri/types.ts";
+import { FailedPreconditionError, InvalidArgumentError } from "../errors.ts";
+import { canStartContainer, containerExited } from "../store/container.ts";
+import type { Deps } from "./deps.ts";
+import { recordExit } from "./exits.ts";
+import { nowNs } from "./time.ts";
+
+/** What StartContainer uses. */
+export type StartContainerDeps = Pick<
+  Deps,
+  "log" | "locks" | "runtime" | "sandboxes" | "containers" | "exits"
+>;
+
+/** Answers StartContainer. */
+export async function startContainer(
+  deps: StartContainerDeps,
+  req: cri.StartContainerRequest,
+): Promise<cri.StartContainerResponseInit> {
+  if (!req.container_id) throw new InvalidArgumentError("Missing container_id");
+  const id = deps.containers.get(req.container_id).id;
+  using _ = await deps.locks.lock(`container:${id}`);
+  const container = deps.containers.get(id);
+  if (!canStartContainer(container.status)) {
+    throw new FailedPreconditionError(
+      `Cannot start container "${id}": it is ${container.status.state}, only a created ` +
+        `container can start`,
+    );
+  }
+  const sandbox = deps.sandboxes.find(container.metadata.sandboxId);
+  if (!sandbox || sandbox.status.state !== "SANDBOX_READY") {
+    throw new FailedPreconditionError(
+      `Cannot start container "${id}": its pod sandbox "${container.metadata.sandboxId}" is ` +
+        `not ready`,
+    );
+  }
+  const started = performance.now();
+  // Taken before the start: the process may exit (exit file mtime) before `start` returns.
+  const startedAt = nowNs();
+  try {
+    await deps.runtime.start(id);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    await deps.containers.update(id, (s) =>
+      containerExited(s, {
+        exitCode: 128,
+        finishedAt: nowNs(),
+        reason: "StartError",
+        message,
+      }));
+    throw err;
+  }
+  await deps.containers.update(id, (s) => {
+    if (s.state === "CONTAINER_CREATED") return { ...s, state: "CONTAINER_RUNNING", startedAt };
+    return s.startedAt === "0" ? { ...s, startedAt } : s;
+  });
+  // An exit delivered before the record was RUNNING is applied now (recordExit is idempotent).
+  const exit = deps.exits.exited(id);
+  if (exit) await recordExit(deps, id, exit);
+  deps.log.info("Container started", { id, ms: (performance.now() - started).toFixed(1) });
+  return {};
+}

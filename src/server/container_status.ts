@@ -1,0 +1,90 @@
+/**
+ * ContainerStatus: the container's state, times, exit, image, mounts and log path, all from the
+ * store; no process is spawned. With `verbose`, `info.info` carries a JSON document of ocid's
+ * own view (pids, bundle, sandbox, and the OCI spec read from the bundle).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type * as cri from "../cri/types.ts";
+import { InvalidArgumentError } from "../errors.ts";
+import type { ContainerRecord } from "../store/container.ts";
+import type { Deps } from "./deps.ts";
+
+/** What ContainerStatus uses. */
+export type ContainerStatusDeps = Pick<Deps, "containers" | "images">;
+
+/** Answers ContainerStatus. */
+export async function containerStatus(
+  deps: ContainerStatusDeps,
+  req: cri.ContainerStatusRequest,
+): Promise<cri.ContainerStatusResponseInit> {
+  if (!req.container_id) throw new InvalidArgumentError("Missing container_id");
+  const container = deps.containers.get(req.container_id);
+  const response: cri.ContainerStatusResponseInit = {
+    status: toCriStatus(deps, container),
+    info: {},
+  };
+  if (req.verbose) {
+    const spec = await Deno.readTextFile(join(container.metadata.bundle, "config.json"))
+      .then((t) => JSON.parse(t) as unknown, () => null);
+    response.info = {
+      info: JSON.stringify({
+        sandboxID: container.metadata.sandboxId,
+        pid: container.status.pid,
+        conmonPid: container.status.conmonPid,
+        bundle: container.metadata.bundle,
+        imageId: container.metadata.imageId,
+        runtimeSpec: spec,
+      }),
+    };
+  }
+  return response;
+}
+
+/** The image reference the CRI reports: a repo digest when the image has one, else its ID. */
+export function imageRef(deps: Pick<Deps, "images">, imageId: string): string {
+  return deps.images.status(imageId)?.repoDigests[0] ?? imageId;
+}
+
+/** The CRI ContainerStatus of a record. */
+export function toCriStatus(
+  deps: Pick<Deps, "images">,
+  container: ContainerRecord,
+): cri.ContainerStatusInit {
+  const { metadata: meta, status } = container;
+  const config = meta.config;
+  const resources = status.resources ?? config.linux?.resources ?? null;
+  const user = meta.user;
+  return {
+    id: container.id,
+    metadata: config.metadata,
+    state: status.state,
+    created_at: meta.createdAt,
+    started_at: status.startedAt,
+    finished_at: status.finishedAt,
+    exit_code: status.exitCode,
+    image: { image: meta.imageRef, user_specified_image: config.image?.user_specified_image ?? "" },
+    image_ref: imageRef(deps, meta.imageId),
+    image_id: meta.imageId,
+    reason: status.reason,
+    message: status.message,
+    labels: config.labels ?? {},
+    annotations: config.annotations ?? {},
+    mounts: config.mounts ?? [],
+    log_path: meta.logPath,
+    resources: resources ? { linux: resources } : null,
+    ...(user
+      ? {
+        user: {
+          linux: {
+            uid: user.uid,
+            gid: user.gid,
+            supplemental_groups: user.additionalGids,
+          },
+        },
+      }
+      : {}),
+    stop_signal: config.stop_signal ?? "RUNTIME_DEFAULT",
+  };
+}

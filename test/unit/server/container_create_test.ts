@@ -1,0 +1,251 @@
+/**
+ * CreateContainer and StartContainer with a fake runtime and image service: the spec written
+ * into the bundle, and bad input that fails with the right code and leaves nothing behind.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type * as cri from "../../../src/cri/types.ts";
+import { OcidError } from "../../../src/errors.ts";
+import { createContainer } from "../../../src/server/container_create.ts";
+import { startContainer } from "../../../src/server/container_start.ts";
+import { addSandbox, decode, type TestDeps, testDeps } from "./container_fakes_test.ts";
+
+function request(
+  sandboxId: string,
+  config: cri.ContainerConfigInit = {},
+): cri.CreateContainerRequest {
+  return decode("CreateContainer", {
+    pod_sandbox_id: sandboxId,
+    config: {
+      metadata: { name: "app", attempt: 1 },
+      image: { image: "127.0.0.1:5000/busybox:latest" },
+      log_path: "app/1.log",
+      ...config,
+    },
+  });
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return err instanceof OcidError ? err.code : `other: ${(err as Error).message}`;
+  }
+  return "OK";
+}
+
+async function listDir(path: string): Promise<string[]> {
+  try {
+    return (await Array.fromAsync(Deno.readDir(path))).map((e) => e.name).sort();
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return [];
+    throw err;
+  }
+}
+
+async function withDeps(fn: (deps: TestDeps) => Promise<void>): Promise<void> {
+  const deps = await testDeps();
+  try {
+    await fn(deps);
+  } finally {
+    await Deno.remove(deps.dir, { recursive: true });
+  }
+}
+
+Deno.test("createContainer() writes a spec that joins the pod and records a CREATED container", () =>
+  withDeps(async (deps) => {
+    const sandboxId = await addSandbox(deps, { pid: "POD" });
+    const hostDir = join(deps.dir, "data");
+    await Deno.mkdir(hostDir);
+    const res = await createContainer(
+      deps,
+      request(sandboxId, {
+        args: ["echo", "hi"],
+        envs: [{ key: "GREETING", value: "hello" }],
+        labels: { app: "x" },
+        mounts: [{ container_path: "/data", host_path: hostDir, readonly: true }],
+        linux: {
+          resources: { cpu_shares: 512, memory_limit_in_bytes: 64 << 20, oom_score_adj: -100 },
+          security_context: { readonly_rootfs: true, run_as_user: { value: 1000 } },
+        },
+      }),
+    );
+    const id = res.container_id!;
+    assert.match(id, /^[0-9a-f]{64}$/);
+    const c = deps.containers.get(id);
+    assert.equal(c.name, "k8s_app_pod_ns_uid-pod_1");
+    assert.equal(c.status.state, "CONTAINER_CREATED");
+    assert.equal(c.status.pid, 4242);
+    assert.equal(c.metadata.stopSignal, "SIGQUIT");
+    assert.equal(c.metadata.logPath, join(deps.dir, "logs", sandboxId, "app/1.log"));
+    assert.deepEqual(c.metadata.user, { uid: 1000, gid: 0, additionalGids: [] });
+    const spec = JSON.parse(await Deno.readTextFile(join(c.metadata.bundle, "config.json")));
+    assert.deepEqual(spec.process.args, ["echo", "hi"]);
+    assert.ok(spec.process.env.includes("GREETING=hello"));
+    assert.equal(spec.process.user.uid, 1000);
+    // Restricted (no CAP_SYS_RESOURCE): -100 is clamped to the daemon's own 0.
+    assert.equal(spec.process.oomScoreAdj, 0);
+    assert.equal(spec.root.readonly, true);
+    const ns = Object.fromEntries(
+      spec.linux.namespaces.map((n: { type: string; path?: string }) => [n.type, n.path ?? ""]),
+    );
+    assert.equal(ns.network, `/run/netns/test-${sandboxId.slice(0, 8)}`);
+    assert.equal(ns.ipc, "/proc/777/ns/ipc");
+    assert.equal(ns.uts, "/proc/777/ns/uts");
+    assert.equal(ns.pid, "/proc/777/ns/pid");
+    const dests = spec.mounts.map((m: { destination: string }) => m.destination);
+    for (const d of ["/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/dev/shm", "/data"]) {
+      assert.ok(dests.includes(d), `mount ${d}`);
+    }
+    assert.equal(spec.linux.resources.cpu.shares, 512);
+    assert.equal(spec.linux.resources.memory.limit, 64 << 20);
+    assert.equal(spec.linux.cgroupsPath, `/ocid-unit/ocid-${id}`);
+    assert.equal(spec.annotations["io.kubernetes.cri.sandbox-id"], sandboxId);
+    const create = deps.fakeRuntime.calls.find((c) => c.verb === "create")!;
+    assert.deepEqual(
+      { ...(create.args[0] as Record<string, unknown>) },
+      {
+        id,
+        bundle: c.metadata.bundle,
+        persistDir: c.metadata.bundle,
+        logPath: c.metadata.logPath,
+        name: c.name,
+        terminal: false,
+        stdin: false,
+        stdinOnce: false,
+      },
+    );
+    assert.equal(deps.countingRunner.runs.length, 0);
+  }));
+
+Deno.test("createContainer() without namespace options takes the pod's", () =>
+  withDeps(async (deps) => {
+    const sandboxId = await addSandbox(deps, { pid: "CONTAINER" });
+    const { container_id } = await createContainer(deps, request(sandboxId));
+    const c = deps.containers.get(container_id!);
+    const spec = JSON.parse(await Deno.readTextFile(join(c.metadata.bundle, "config.json")));
+    const pid = spec.linux.namespaces.find((n: { type: string }) => n.type === "pid");
+    assert.deepEqual(pid, { type: "pid" }, "a new PID namespace, not the infra's");
+    assert.deepEqual(spec.process.args, ["/bin/sh"]);
+  }));
+
+Deno.test("createContainer() rejects bad input with the right code and leaves nothing", async (t) => {
+  await withDeps(async (deps) => {
+    const sandboxId = await addSandbox(deps);
+    const notReady = await addSandbox(deps, { name: "stopped", ready: false });
+    const cases: [string, cri.CreateContainerRequest, string][] = [
+      ["no such sandbox", request("f".repeat(64)), "NOT_FOUND"],
+      ["sandbox not ready", request(notReady), "FAILED_PRECONDITION"],
+      [
+        "unknown image",
+        request(sandboxId, { image: { image: "127.0.0.1:5000/nope:1" } }),
+        "NOT_FOUND",
+      ],
+      ["no metadata", decode("CreateContainer", { pod_sandbox_id: sandboxId }), "INVALID_ARGUMENT"],
+      [
+        "missing mount source",
+        request(sandboxId, {
+          mounts: [{ container_path: "/x", host_path: join(deps.dir, "does-not-exist") }],
+        }),
+        "INVALID_ARGUMENT",
+      ],
+      [
+        "relative mount destination",
+        request(sandboxId, { mounts: [{ container_path: "x", host_path: deps.dir }] }),
+        "INVALID_ARGUMENT",
+      ],
+      [
+        "negative memory limit",
+        request(sandboxId, { linux: { resources: { memory_limit_in_bytes: -1 } } }),
+        "INVALID_ARGUMENT",
+      ],
+      [
+        "oom_score_adj out of range",
+        request(sandboxId, { linux: { resources: { oom_score_adj: -5000 } } }),
+        "INVALID_ARGUMENT",
+      ],
+      [
+        "bad cpuset",
+        request(sandboxId, { linux: { resources: { cpuset_cpus: "0-x" } } }),
+        "INVALID_ARGUMENT",
+      ],
+      ["log path escaping", request(sandboxId, { log_path: "../../etc/x" }), "INVALID_ARGUMENT"],
+      [
+        "unknown user",
+        request(sandboxId, { linux: { security_context: { run_as_username: "nobody" } } }),
+        "INVALID_ARGUMENT",
+      ],
+    ];
+    for (const [what, req, code] of cases) {
+      await t.step(what, async () => {
+        assert.equal(await codeOf(createContainer(deps, req)), code);
+        assert.equal(deps.containers.size, 0);
+        assert.deepEqual(await listDir(join(deps.config.root, "containers")), []);
+        assert.deepEqual(deps.fakeImages.mounted.size, 0);
+        assert.deepEqual(deps.fakeRuntime.calls, []);
+        assert.equal(deps.locks.size, 0);
+      });
+    }
+    await t.step("a runtime failure undoes the rootfs and frees the name", async () => {
+      deps.fakeRuntime.fail.create = new Error("runc create failed: exec: no such file");
+      assert.match(await codeOf(createContainer(deps, request(sandboxId))), /runc create failed/);
+      delete deps.fakeRuntime.fail.create;
+      assert.equal(deps.containers.size, 0);
+      assert.deepEqual(await listDir(join(deps.config.root, "containers")), []);
+      assert.equal(deps.fakeImages.mounted.size, 0);
+      const ok = await createContainer(deps, request(sandboxId));
+      assert.ok(ok.container_id);
+    });
+    await t.step("a duplicate name is ALREADY_EXISTS and changes nothing", async () => {
+      const before = await listDir(join(deps.config.root, "containers"));
+      const calls = deps.fakeRuntime.calls.length;
+      assert.equal(await codeOf(createContainer(deps, request(sandboxId))), "ALREADY_EXISTS");
+      assert.deepEqual(await listDir(join(deps.config.root, "containers")), before);
+      assert.equal(deps.fakeRuntime.calls.length, calls);
+      assert.equal(deps.containers.size, 1);
+    });
+  });
+});
+
+Deno.test("startContainer() moves CREATED to RUNNING once; a failed start is StartError", () =>
+  withDeps(async (deps) => {
+    const sandboxId = await addSandbox(deps);
+    const { container_id: id } = await createContainer(deps, request(sandboxId));
+    await startContainer(deps, { container_id: id!.slice(0, 12) });
+    const c = deps.containers.get(id!);
+    assert.equal(c.status.state, "CONTAINER_RUNNING");
+    assert.notEqual(c.status.startedAt, "0");
+    assert.equal(
+      await codeOf(startContainer(deps, { container_id: id! })),
+      "FAILED_PRECONDITION",
+    );
+
+    const { container_id: other } = await createContainer(
+      deps,
+      request(sandboxId, { metadata: { name: "other", attempt: 0 } }),
+    );
+    deps.fakeRuntime.fail.start = new Error("runc start: boom");
+    assert.notEqual(await codeOf(startContainer(deps, { container_id: other! })), "OK");
+    const failed = deps.containers.get(other!);
+    assert.equal(failed.status.state, "CONTAINER_EXITED");
+    assert.equal(failed.status.reason, "StartError");
+    assert.match(failed.status.message, /boom/);
+  }));
+
+Deno.test("startContainer() keeps an exit that arrived before the RUNNING update", () =>
+  withDeps(async (deps) => {
+    const sandboxId = await addSandbox(deps);
+    const { container_id: id } = await createContainer(deps, request(sandboxId));
+    // The exit event lands while runc start is still answering.
+    deps.fakeRuntime.start = (cid: string) => {
+      deps.exits.deliver(cid, { exitCode: 3, finishedAt: new Date() });
+      return Promise.resolve();
+    };
+    deps.exits.onExit(() => {}); // no store listener: startContainer must apply it itself
+    await startContainer(deps, { container_id: id! });
+    const c = deps.containers.get(id!);
+    assert.equal(c.status.state, "CONTAINER_EXITED");
+    assert.equal(c.status.exitCode, 3);
+    assert.equal(c.status.reason, "Error");
+    assert.notEqual(c.status.startedAt, "0");
+  }));
