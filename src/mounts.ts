@@ -5,7 +5,6 @@
  * @module
  */
 import type { Runner } from "./process.ts";
-import { text } from "./process.ts";
 
 /** Mount points below `prefix` (or all), from /proc/self/mountinfo, deepest first. */
 export async function mountPoints(prefix = "/"): Promise<string[]> {
@@ -15,7 +14,10 @@ export async function mountPoints(prefix = "/"): Promise<string[]> {
     const field = line.split(" ")[4];
     if (!field) continue;
     // mountinfo escapes space, tab, newline and backslash as octal.
-    const point = field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    const point = field.replace(
+      /\\([0-7]{3})/g,
+      (_, o: string) => String.fromCharCode(parseInt(o, 8)),
+    );
     if (point === prefix || point.startsWith(prefix.endsWith("/") ? prefix : prefix + "/")) {
       points.push(point);
     }
@@ -29,7 +31,11 @@ export async function isMountPoint(path: string): Promise<boolean> {
 }
 
 /** Mounts a tmpfs for a pod's /dev/shm at `path` (created if missing). */
-export async function mountShm(runner: Runner, path: string, sizeBytes = 64 * 1024 * 1024): Promise<void> {
+export async function mountShm(
+  runner: Runner,
+  path: string,
+  sizeBytes = 64 * 1024 * 1024,
+): Promise<void> {
   await Deno.mkdir(path, { recursive: true });
   await runner.run("mount", [
     "-t",

@@ -58,13 +58,19 @@ export const denoRunner: Runner = {
       const writer = child.stdin.getWriter();
       try {
         await writer.write(typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin);
-      } catch { /* the program closed stdin early; its exit status tells */ } finally {
+      } catch {
+        /* the program closed stdin early; its exit status tells */
+      } finally {
         await writer.close().catch(() => {});
       }
     }
     const out = await child.output().finally(() => clearTimeout(timer));
     if (timedOut) {
-      throw new CommandError(`${cmd} ${args.join(" ")}`, out.code, `timed out after ${timeoutMs} ms`);
+      throw new CommandError(
+        `${cmd} ${args.join(" ")}`,
+        out.code,
+        `timed out after ${timeoutMs} ms`,
+      );
     }
     const result = { code: out.code, stdout: out.stdout, stderr: out.stderr };
     if (check && out.code !== 0) {

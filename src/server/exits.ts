@@ -18,7 +18,10 @@ export async function recordExit(
   if (deps.containers.has(id)) {
     const container = deps.containers.get(id);
     if (container.status.state === "CONTAINER_EXITED") return;
-    const oom = await Deno.stat(join(container.metadata.bundle, "oom")).then(() => true, () => false);
+    const oom = await Deno.stat(join(container.metadata.bundle, "oom")).then(
+      () => true,
+      () => false,
+    );
     const reason = oom ? "OOMKilled" : event.exitCode === 0 ? "Completed" : "Error";
     await deps.containers.update(id, (s) => ({
       ...s,

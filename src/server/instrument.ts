@@ -58,7 +58,10 @@ export function instrument(
   const log = quiet?.has(method) ? logger.debug : logger.info;
   return (call, callback) => {
     const controller = new AbortController();
-    call.on("cancelled", () => controller.abort(new Error(`${method} was cancelled by the client`)));
+    call.on(
+      "cancelled",
+      () => controller.abort(new Error(`${method} was cancelled by the client`)),
+    );
     const started = performance.now();
     log(`${method} request`);
     let result: Promise<unknown>;
