@@ -10,6 +10,7 @@ import { unmount } from "../mounts.ts";
 import type { Deps } from "./deps.ts";
 import { findOrUndefined, type StopPodSandboxDeps, stopSandbox } from "./sandbox_stop.ts";
 import { removeContainerEverything } from "./container_remove.ts";
+import { crashPoint } from "../crash.ts";
 
 /** What RemovePodSandbox uses. */
 export type RemovePodSandboxDeps = StopPodSandboxDeps & Pick<Deps, "images" | "config">;
@@ -25,14 +26,17 @@ export async function removePodSandbox(
   using _ = await deps.locks.lock(`sandbox:${id}`);
   if (!deps.sandboxes.has(id)) return {};
   await stopSandbox(deps, id);
+  crashPoint("sandbox_remove:after_stop");
   for (const container of deps.containers.list()) {
     if (container.metadata.sandboxId === id) await removeContainerEverything(deps, container.id);
   }
   await deps.runtime.delete(id, { force: true });
+  await deps.images.removeRootfs(id); // the pause image rootfs, when one was used
   const meta = sandbox.metadata;
   if (meta.shmPath) await unmount(deps.runner, meta.shmPath);
   await Deno.remove(meta.runDir, { recursive: true }).catch(ignoreNotFound);
   await deps.sandboxes.delete(id);
+  crashPoint("sandbox_remove:after_record");
   await Deno.remove(meta.bundle, { recursive: true }).catch(ignoreNotFound);
   await Deno.remove(join(deps.config.runroot, "exits", id)).catch(ignoreNotFound);
   deps.exits.forget(id);
