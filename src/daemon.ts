@@ -13,6 +13,7 @@ import type { Logger } from "./log.ts";
 import { createCniPlugin, createNetnsManager } from "./network/mod.ts";
 import { createOciRuntime, ExitWatcher, ownOomScoreAdj } from "./oci/mod.ts";
 import { denoRunner, type Runner } from "./process.ts";
+import { timedRunner } from "./timed_runner.ts";
 import { ensureInfraRootfs } from "./sandbox/infra.ts";
 import type { Deps } from "./server/deps.ts";
 import { recordExit } from "./server/exits.ts";
@@ -21,6 +22,10 @@ import { createCriServer } from "./server/mod.ts";
 import { handlerTable } from "./server/handlers.ts";
 import { createContainerStore, createSandboxStore } from "./store/mod.ts";
 import { recover } from "./recovery.ts";
+import { sweep, type SweepReport } from "./gc.ts";
+import { OcidError } from "./errors.ts";
+import type { HandlerTable } from "./server/mod.ts";
+import { sandboxesInCreation } from "./server/sandbox_run.ts";
 
 /** Options of {@linkcode startDaemon}. */
 export interface DaemonOptions {
@@ -31,14 +36,56 @@ export interface DaemonOptions {
 /** A running daemon. */
 export interface Daemon {
   deps: Deps;
-  /** Stops serving; containers keep running. */
-  close(): Promise<void>;
+  /** Removes what no record owns (see src/gc.ts); leaves traces younger than a minute alone. */
+  sweep(): Promise<SweepReport>;
+  /**
+   * Stops serving; containers keep running. New RPCs are refused with UNAVAILABLE, RPCs in
+   * flight get up to `graceMs` to finish, then the socket closes.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
+}
+
+/** How long in-flight RPCs get to finish on shutdown. */
+const SHUTDOWN_GRACE_MS = 30_000;
+
+/** Wraps every handler so shutdown can refuse new calls and wait for those in flight. */
+function drainable(table: HandlerTable): {
+  table: HandlerTable;
+  drain(graceMs: number): Promise<number>;
+} {
+  const inFlight = new Set<Promise<unknown>>();
+  let draining = false;
+  const wrapped: HandlerTable = {};
+  for (const [name, handler] of Object.entries(table)) {
+    wrapped[name] = (req, ctx) => {
+      if (draining) {
+        return Promise.reject(new OcidError("UNAVAILABLE", "ocid is shutting down; retry later"));
+      }
+      const p = handler(req, ctx);
+      inFlight.add(p);
+      p.then(() => inFlight.delete(p), () => inFlight.delete(p));
+      return p;
+    };
+  }
+  return {
+    table: wrapped,
+    async drain(graceMs) {
+      draining = true;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<void>((r) => timer = setTimeout(r, graceMs));
+      await Promise.race([Promise.allSettled([...inFlight]), timeout]);
+      clearTimeout(timer);
+      return inFlight.size;
+    },
+  };
 }
 
 /** Builds the daemon from `config` and starts serving. */
 export async function startDaemon(config: Config, options: DaemonOptions): Promise<Daemon> {
   const log = options.logger;
-  const runner = options.runner ?? denoRunner;
+  const baseRunner = options.runner ?? denoRunner;
+  // At debug level every program run is timed (profiling: child time vs ocid's own).
+  const runner = config.logLevel === "debug" ? timedRunner(baseRunner, log) : baseRunner;
   const started = performance.now();
   await Deno.mkdir(config.root, { recursive: true, mode: 0o700 });
   await Deno.mkdir(config.runroot, { recursive: true, mode: 0o700 });
@@ -103,8 +150,12 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   });
   await watcher.start();
   await recover(deps);
+  const inCreation = sandboxesInCreation(sandboxes);
+  const sweepDeps = { config, log, runtime, network, netns, images, sandboxes, containers };
+  await sweep(sweepDeps, { runner });
 
-  const server = createCriServer(handlerTable(deps), log);
+  const handlers = drainable(handlerTable(deps));
+  const server = createCriServer(handlers.table, log);
   const listener = await listenUnix(server, config.listen, { logger: log });
   log.info("ocid is serving", {
     socket: config.listen,
@@ -115,7 +166,11 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
 
   return {
     deps,
-    async close() {
+    sweep: () =>
+      sweep(sweepDeps, { runner, isInFlight: (id) => inCreation.has(id), minAgeMs: 60_000 }),
+    async close(options = {}) {
+      const left = await handlers.drain(options.graceMs ?? SHUTDOWN_GRACE_MS);
+      if (left > 0) log.warn("Closing with RPCs still in flight", { count: left });
       await listener.close();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await watcher.close();

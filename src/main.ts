@@ -47,14 +47,30 @@ async function main(args: string[]): Promise<number> {
     log.error("Cannot start ocid", { error: err as Error });
     return 1;
   }
+  // SIGTERM/SIGINT: refuse new RPCs, let those in flight finish, leave containers running. A
+  // second signal exits at once. SIGUSR1: sweep garbage now.
   const stop = new Promise<string>((resolve) => {
+    let stopping = false;
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
-      Deno.addSignalListener(signal, () => resolve(signal));
+      Deno.addSignalListener(signal, () => {
+        if (stopping) {
+          log.warn("Second signal: exiting without waiting", { signal });
+          Deno.exit(1);
+        }
+        stopping = true;
+        resolve(signal);
+      });
     }
   });
+  const onSweep = () => {
+    daemon.sweep().catch((err) => log.error("Garbage sweep failed", { error: err as Error }));
+  };
+  Deno.addSignalListener("SIGUSR1", onSweep);
   const signal = await stop;
+  Deno.removeSignalListener("SIGUSR1", onSweep);
   log.info("Shutting down; containers keep running", { signal });
   await daemon.close();
+  log.info("ocid stopped");
   return 0;
 }
 

@@ -49,6 +49,10 @@ export type SpawnConmon = (
 
 const MAX_CAPTURE = 64 * 1024;
 
+/** bash: close fds > 3 (the sync pipe), then exec `$0 "$@"` (conmon and its args). */
+const CLOSE_FDS_AND_EXEC = "for f in /proc/$$/fd/*; do n=${f##*/}; " +
+  '[ "$n" -gt 3 ] 2>/dev/null && eval "exec $n>&-"; done; exec "$0" "$@"';
+
 /**
  * Spawns conmon in its own process group, waits for its first process to exit and for the
  * sync-pipe message, and leaves the daemon running unreferenced (ocid may exit before it).
@@ -67,7 +71,17 @@ export function spawnConmon(
 ): Promise<SpawnConmonResult> {
   const { env, cwd, timeoutMs = 60_000 } = options;
   const pidFile = conmonPidFileOf(args);
-  const child = spawn(path, args, {
+  try {
+    Deno.statSync(path);
+  } catch (err) {
+    return Promise.reject(
+      new Error(`Cannot spawn conmon "${path}": ENOENT: ${(err as Error).message}`, { cause: err }),
+    );
+  }
+  // Deno's node:net listening socket (the CRI socket) and other daemon fds lack FD_CLOEXEC, so
+  // a long-lived conmon would inherit them: after a kill -9 of ocid it keeps the CRI socket
+  // "served" and the restart fails. Close every fd above the sync pipe, then exec conmon.
+  const child = spawn("/bin/bash", ["-c", CLOSE_FDS_AND_EXEC, path, ...args], {
     stdio: ["pipe", "pipe", "pipe", "pipe"],
     env: { ...env, _OCI_SYNCPIPE: "3" },
     cwd,

@@ -46,6 +46,10 @@ export async function removeContainerEverything(
   await Deno.remove(dirname(container.metadata.bundle)).catch(ignoreNotFound);
   // conmon's exit file, so the exit dir does not grow forever.
   await Deno.remove(join(deps.config.runroot, "exits", id)).catch(ignoreNotFound);
+  // conmon's attach socket dir (leak found by the recovery test).
+  await Deno.remove(join(deps.config.runroot, "socket", id), { recursive: true }).catch(
+    ignoreNotFound,
+  );
   deps.exits.forget(id);
   deps.log.info("Container removed", { id, name: container.name });
 }

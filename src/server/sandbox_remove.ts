@@ -31,6 +31,7 @@ export async function removePodSandbox(
     if (container.metadata.sandboxId === id) await removeContainerEverything(deps, container.id);
   }
   await deps.runtime.delete(id, { force: true });
+  crashPoint("sandbox_remove:after_runtime_delete");
   await deps.images.removeRootfs(id); // the pause image rootfs, when one was used
   const meta = sandbox.metadata;
   if (meta.shmPath) await unmount(deps.runner, meta.shmPath);
@@ -39,6 +40,15 @@ export async function removePodSandbox(
   crashPoint("sandbox_remove:after_record");
   await Deno.remove(meta.bundle, { recursive: true }).catch(ignoreNotFound);
   await Deno.remove(join(deps.config.runroot, "exits", id)).catch(ignoreNotFound);
+  // The pod log dir ocid made itself (kubelet names its own, which it removes).
+  const defaultLogDir = join(deps.config.podLogDir, id);
+  if (meta.logDirectory === defaultLogDir) {
+    await Deno.remove(defaultLogDir, { recursive: true }).catch(ignoreNotFound);
+  }
+  // conmon's attach socket dir.
+  await Deno.remove(join(deps.config.runroot, "socket", id), { recursive: true }).catch(
+    ignoreNotFound,
+  );
   deps.exits.forget(id);
   deps.log.info("Sandbox removed", { id, name: sandbox.name });
   return {};

@@ -11,11 +11,20 @@ import { unmount } from "../mounts.ts";
 import type { SandboxRecord } from "../store/sandbox.ts";
 import type { Deps } from "./deps.ts";
 import { stopContainerProcess } from "./container_stop.ts";
+import { crashPoint } from "../crash.ts";
 
 /** What StopPodSandbox uses. */
 export type StopPodSandboxDeps = Pick<
   Deps,
-  "log" | "runner" | "locks" | "runtime" | "network" | "netns" | "sandboxes" | "containers" | "exits"
+  | "log"
+  | "runner"
+  | "locks"
+  | "runtime"
+  | "network"
+  | "netns"
+  | "sandboxes"
+  | "containers"
+  | "exits"
 >;
 
 /** How long the infra process gets to end after SIGTERM. */
@@ -42,11 +51,13 @@ export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise
     if (container.metadata.sandboxId !== id) continue;
     await stopContainerProcess(deps, container.id, 0);
   }
+  crashPoint("sandbox_stop:after_containers");
 
   const sandbox = deps.sandboxes.get(id);
   if (!sandbox.status.infraExited) {
     await endInfra(deps, sandbox);
   }
+  crashPoint("sandbox_stop:after_infra");
   const meta = sandbox.metadata;
   if (meta.netnsPath && !sandbox.status.networkTornDown) {
     await deps.network.tearDown({
@@ -56,6 +67,7 @@ export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise
       podNamespace: meta.config.metadata?.namespace ?? "",
       podUid: meta.config.metadata?.uid ?? "",
     });
+    crashPoint("sandbox_stop:after_cni");
     await deps.netns.remove(meta.netnsPath);
   }
   if (meta.shmPath) await unmount(deps.runner, meta.shmPath);
@@ -77,7 +89,9 @@ async function endInfra(deps: StopPodSandboxDeps, sandbox: SandboxRecord): Promi
   if (await deps.exits.wait(id, INFRA_STOP_TIMEOUT_MS)) return;
   const state = await deps.runtime.state(id).catch(() => undefined);
   if (state && state.status !== "stopped") {
-    throw new Error(`Cannot stop the infra process of sandbox "${id}": it is still ${state.status}`);
+    throw new Error(
+      `Cannot stop the infra process of sandbox "${id}": it is still ${state.status}`,
+    );
   }
 }
 

@@ -1,0 +1,58 @@
+/**
+ * The crash test hook: `crashPoint("sandbox_run:after_cni")` kills the daemon with SIGKILL at
+ * that step when the environment says so, so that integration tests can check that a restart
+ * repairs what a `kill -9` at any step leaves behind. Honoured only when `OCID_TEST_HOOKS=1`
+ * and `OCID_CRASH_AT` names the step (a comma-separated list names several); a no-op otherwise.
+ *
+ * @module
+ */
+
+/** Every step a test may crash at, `<rpc file>:<step>`. */
+export const CRASH_POINTS = [
+  "sandbox_run:after_dirs",
+  "sandbox_run:after_shm",
+  "sandbox_run:after_netns",
+  "sandbox_run:after_cni",
+  "sandbox_run:after_create",
+  "sandbox_run:after_start",
+  "sandbox_run:after_record",
+  "sandbox_stop:after_containers",
+  "sandbox_stop:after_infra",
+  "sandbox_stop:after_cni",
+  "sandbox_remove:after_stop",
+  "sandbox_remove:after_runtime_delete",
+  "sandbox_remove:after_record",
+  "container_create:after_rootfs",
+  "container_create:after_create",
+  "container_start:before_start",
+  "container_start:after_start",
+  "image_pull:after_blob",
+] as const;
+
+/** A crash point's name. */
+export type CrashPointName = typeof CRASH_POINTS[number];
+
+let armed: Set<string> | undefined;
+
+function readEnv(): Set<string> {
+  try {
+    if (Deno.env.get("OCID_TEST_HOOKS") !== "1") return new Set();
+    const at = Deno.env.get("OCID_CRASH_AT") ?? "";
+    return new Set(at.split(",").map((s) => s.trim()).filter((s) => s !== ""));
+  } catch {
+    // No env permission: hooks are off.
+    return new Set();
+  }
+}
+
+/**
+ * Kills the daemon with SIGKILL when `name` is armed by the environment (see the module doc).
+ *
+ * @param name the step, e.g. `sandbox_run:after_cni`
+ */
+export function crashPoint(name: CrashPointName): void {
+  armed ??= readEnv();
+  if (armed.size === 0 || !armed.has(name)) return;
+  console.error(`ocid: crash hook: SIGKILL at "${name}"`);
+  Deno.kill(Deno.pid, "SIGKILL");
+}

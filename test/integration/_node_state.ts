@@ -1,0 +1,172 @@
+/**
+ * Shared by the recovery, crash, concurrency and cycles tests: pod and container configs,
+ * polling, and a snapshot of everything a daemon can leave on the node (netns, mounts, CNI
+ * allocations, processes, runtime state, dirs) to compare before and after.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { call, type CriClients } from "../../src/cri/proto.ts";
+import type * as cri from "../../src/cri/types.ts";
+import { mountsUnder, pidsMentioning, type TestDirs } from "../helpers/daemon.ts";
+import { busyboxImage, imageBlobs, skopeoPush, writeOciLayout } from "../helpers/images.ts";
+
+/** A pod config on the POD network with its own /dev/shm. */
+export function podConfig(name: string, namespace: string): cri.PodSandboxConfigInit {
+  return {
+    metadata: { name, namespace, uid: `uid-${namespace}-${name}`, attempt: 0 },
+    hostname: name,
+    linux: {
+      cgroup_parent: `/ocid-${namespace}`,
+      security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
+    },
+  };
+}
+
+/** Runs a pod and returns its ID. */
+export async function runPod(clients: CriClients, config: cri.PodSandboxConfigInit) {
+  return (await call(clients.runtime, "RunPodSandbox", { config }, { deadlineMs: 120_000 }))
+    .pod_sandbox_id;
+}
+
+/** Stops and removes every pod the daemon knows. */
+export async function removeAllPods(clients: CriClients): Promise<void> {
+  const pods = (await call(clients.runtime, "ListPodSandbox", {})).items;
+  for (const pod of pods) {
+    await call(clients.runtime, "StopPodSandbox", { pod_sandbox_id: pod.id }, {
+      deadlineMs: 60_000,
+    });
+    await call(clients.runtime, "RemovePodSandbox", { pod_sandbox_id: pod.id }, {
+      deadlineMs: 60_000,
+    });
+  }
+}
+
+/** Polls `fn` until it returns a value other than undefined; fails with `what` after 30 s. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}: ${last ?? ""}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Whether `pid` runs (a zombie does not count). */
+export function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const state = stat.slice(stat.lastIndexOf(")") + 2)[0];
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+/** Entry names of a dir, sorted; [] when it does not exist. */
+export async function listDir(path: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(path)) names.push(e.name);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  return names.sort();
+}
+
+/** host-local keeps one file per allocated IP in `<dataDir>/<network>/`. */
+export async function allocatedIps(dataDir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const net of await listDir(dataDir)) {
+    for (const f of await listDir(join(dataDir, net))) {
+      if (/^\d+\.\d+\.\d+\.\d+$/.test(f)) out.push(f);
+    }
+  }
+  return out.sort();
+}
+
+/** Everything a daemon's pods can leave on the node. */
+export interface NodeState {
+  netns: string[];
+  mounts: string[];
+  ips: string[];
+  /** Processes (other than the daemon) whose command line names the test's dirs. */
+  processes: string[];
+  runtimeState: string[];
+  sandboxDirs: string[];
+  runSandboxDirs: string[];
+  containerDirs: string[];
+  containerMetaDirs: string[];
+  cniCache: string[];
+  exitFiles: string[];
+  socketDirs: string[];
+  imageTmp: string[];
+}
+
+/** Takes a {@linkcode NodeState} of the daemon on `dirs` (whose pid is `daemonPid`). */
+export async function nodeState(dirs: TestDirs, daemonPid = 0): Promise<NodeState> {
+  const processes: string[] = [];
+  for (const pid of await pidsMentioning(dirs.base)) {
+    if (pid === daemonPid || !alive(pid)) continue;
+    const cmd = await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => "");
+    // The daemon itself and its children that are not pods' (none expected) are excluded.
+    if (cmd.includes("src/main.ts")) continue;
+    if (cmd !== "") processes.push(`${pid} ${cmd.replaceAll("\0", " ").slice(0, 120)}`);
+  }
+  return {
+    netns: await listDir(join(dirs.runroot, "netns")),
+    mounts: (await mountsUnder(dirs.base)).filter((m) => m !== join(dirs.runroot, "netns")),
+    ips: await allocatedIps(dirs.cniDataDir),
+    processes,
+    runtimeState: await listDir(join(dirs.runroot, "runc")),
+    sandboxDirs: await listDir(join(dirs.root, "sandboxes")),
+    runSandboxDirs: await listDir(join(dirs.runroot, "sandboxes")),
+    containerDirs: await listDir(join(dirs.root, "containers")),
+    containerMetaDirs: await listDir(join(dirs.root, "containers-meta")),
+    cniCache: await listDir(join(dirs.root, "cni-cache")),
+    exitFiles: await listDir(join(dirs.runroot, "exits")),
+    socketDirs: await listDir(join(dirs.runroot, "socket")),
+    imageTmp: await listDir(join(dirs.root, "images", "tmp")),
+  };
+}
+
+/** Asserts that nothing of any pod is left on the node. */
+export async function assertNodeClean(dirs: TestDirs, daemonPid: number, what: string) {
+  const state = await nodeState(dirs, daemonPid);
+  const empty: NodeState = {
+    netns: [],
+    mounts: [],
+    ips: [],
+    processes: [],
+    runtimeState: [],
+    sandboxDirs: [],
+    runSandboxDirs: [],
+    containerDirs: [],
+    containerMetaDirs: [],
+    cniCache: [],
+    exitFiles: [],
+    socketDirs: [],
+    imageTmp: [],
+  };
+  assert.deepEqual(state, empty, `${what}: the node is not clean`);
+}
+
+/** Pushes the test busybox image to `host` as `<host>/<repo>:1` and returns the reference. */
+export async function pushBusybox(host: string, repo: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "ocid-it5-layout-" });
+  try {
+    const image = await busyboxImage();
+    await writeOciLayout(dir, { top: image.manifest, blobs: imageBlobs(image), tag: "1" });
+    await skopeoPush(dir, { tag: "1", dest: `${host}/${repo}:1` });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  return `${host}/${repo}:1`;
+}
