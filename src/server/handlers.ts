@@ -28,6 +28,11 @@ import { listImages } from "./image_list.ts";
 import { imageStatus } from "./image_status.ts";
 import { removeImage } from "./image_remove.ts";
 import { imageFsInfo } from "./image_fs_info.ts";
+import { containerStats, StatsCollector } from "./container_stats.ts";
+import { listContainerStats } from "./container_stats_list.ts";
+import { podSandboxStats } from "./sandbox_stats.ts";
+import { listPodSandboxStats } from "./sandbox_stats_list.ts";
+import { updateRuntimeConfig } from "./update_runtime_config.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyHandler = (deps: Deps, req: any, ctx: any) => Promise<unknown>;
@@ -35,6 +40,11 @@ type AnyHandler = (deps: Deps, req: any, ctx: any) => Promise<unknown>;
 /** Binds every implemented RPC to `deps`. */
 export function handlerTable(deps: Deps): HandlerTable {
   const bind = (fn: AnyHandler): UnaryHandler => (req, ctx) => fn(deps, req, ctx);
+  // The stats RPCs share one collector: previous CPU samples and the writable-layer cache.
+  const statsDeps = { ...deps, stats: new StatsCollector(deps.images) };
+  // deno-lint-ignore no-explicit-any
+  type StatsHandler = (d: typeof statsDeps, req: any) => Promise<unknown>;
+  const bindStats = (fn: StatsHandler): UnaryHandler => (req) => fn(statsDeps, req);
   return {
     Version: bind(version),
     Status: bind(status),
@@ -58,5 +68,10 @@ export function handlerTable(deps: Deps): HandlerTable {
     ImageStatus: bind(imageStatus),
     RemoveImage: bind(removeImage),
     ImageFsInfo: bind(imageFsInfo),
+    ContainerStats: bindStats(containerStats),
+    ListContainerStats: bindStats(listContainerStats),
+    PodSandboxStats: bindStats(podSandboxStats),
+    ListPodSandboxStats: bindStats(listPodSandboxStats),
+    UpdateRuntimeConfig: bind(updateRuntimeConfig),
   };
 }

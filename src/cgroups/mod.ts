@@ -1,0 +1,26 @@
+/**
+ * Cgroup statistics read from files: where the hierarchies are mounted
+ * ({@linkcode detectCgroupLayout}), where a container's cgroup is ({@linkcode cgroupDir}),
+ * its CPU, memory and process counters ({@linkcode readCgroupStats}), and CPU rates from
+ * successive samples ({@linkcode CpuRate}). Supports cgroup v1, v2 and hybrid machines.
+ *
+ * @module
+ */
+export {
+  type CgroupLayout,
+  controllerVersion,
+  detectCgroupLayout,
+  parseCgroupMounts,
+} from "./layout.ts";
+export { cgroupDir, expandSlice, parentDir } from "./path.ts";
+export {
+  type CgroupFs,
+  type CgroupStats,
+  denoCgroupFs,
+  type MemoryStats,
+  parseFlatKeyed,
+  readCgroupStats,
+  type ReadCgroupStatsOptions,
+  sumCgroupStats,
+} from "./stats.ts";
+export { CpuRate, type CpuRateOptions } from "./cpu_rate.ts";

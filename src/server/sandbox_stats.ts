@@ -1,0 +1,155 @@
+/**
+ * PodSandboxStats: a pod's CPU, memory and process count from its cgroup, network counters
+ * from its network namespace (`/proc/<infra pid>/net/dev`), and its containers' stats. Files
+ * only; no process is spawned.
+ *
+ * The pod's cgroup is its cgroup parent (the kubelet's `/kubepods/.../pod<uid>` or slice),
+ * which holds the infra and every container. A pod run without a cgroup parent has no cgroup
+ * of its own: its CPU, memory and processes are then the sum of its infra's and containers'.
+ * A pod that is not ready reports its attributes and containers only.
+ *
+ * @module
+ */
+import type * as cri from "../cri/types.ts";
+import { InvalidArgumentError } from "../errors.ts";
+import { type CgroupStats, parentDir, sumCgroupStats } from "../cgroups/mod.ts";
+import { cgroupsPath } from "../spec/cgroup.ts";
+import type { SandboxRecord } from "../store/sandbox.ts";
+import {
+  type ContainerStatsDeps,
+  containerStatsOf,
+  toCpuUsage,
+  toMemoryUsage,
+} from "./container_stats.ts";
+
+/** What PodSandboxStats uses. */
+export type PodSandboxStatsDeps = ContainerStatsDeps;
+
+/** The interface the CRI reports as the pod's default one. */
+const DEFAULT_INTERFACE = "eth0";
+
+/** Answers PodSandboxStats. */
+export async function podSandboxStats(
+  deps: PodSandboxStatsDeps,
+  req: cri.PodSandboxStatsRequest,
+): Promise<cri.PodSandboxStatsResponseInit> {
+  if (!req.pod_sandbox_id) throw new InvalidArgumentError("Missing pod_sandbox_id");
+  const sandbox = deps.sandboxes.get(req.pod_sandbox_id);
+  return { stats: await sandboxStatsOf(deps, sandbox) };
+}
+
+/** One interface's counters from `/proc/net/dev`. */
+export interface NetDevEntry {
+  name: string;
+  rxBytes: number;
+  rxErrors: number;
+  txBytes: number;
+  txErrors: number;
+}
+
+/**
+ * Parses `/proc/<pid>/net/dev` (two header lines, then `name: 8 receive and 8 transmit
+ * counters`).
+ */
+export function parseNetDev(text: string): NetDevEntry[] {
+  const out: NetDevEntry[] = [];
+  for (const line of text.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon < 0) continue;
+    const name = line.slice(0, colon).trim();
+    const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    if (!name || f.length < 16 || f.some((n) => !Number.isFinite(n))) continue;
+    out.push({ name, rxBytes: f[0]!, rxErrors: f[2]!, txBytes: f[8]!, txErrors: f[10]! });
+  }
+  return out;
+}
+
+function toInterfaceUsage(e: NetDevEntry): cri.NetworkInterfaceUsageInit {
+  return {
+    name: e.name,
+    rx_bytes: { value: String(e.rxBytes) },
+    rx_errors: { value: String(e.rxErrors) },
+    tx_bytes: { value: String(e.txBytes) },
+    tx_errors: { value: String(e.txErrors) },
+  };
+}
+
+/** The network usage of a pod's namespace, or undefined with host networking or no infra. */
+async function networkUsage(
+  deps: PodSandboxStatsDeps,
+  sandbox: SandboxRecord,
+): Promise<cri.NetworkUsageInit | undefined> {
+  const { pid } = sandbox.status;
+  if (!sandbox.metadata.netnsPath || pid <= 0) return undefined;
+  const text = await deps.stats.netDev(pid);
+  if (text === undefined) return undefined; // the infra process is gone
+  const entries = parseNetDev(text).filter((e) => e.name !== "lo");
+  const main = entries.find((e) => e.name === DEFAULT_INTERFACE);
+  return {
+    timestamp: deps.stats.now().toString(),
+    ...(main ? { default_interface: toInterfaceUsage(main) } : {}),
+    interfaces: entries.map(toInterfaceUsage),
+  };
+}
+
+/** The stats of the pod's cgroup, or of its infra and containers added up. */
+async function podCgroupStats(
+  deps: PodSandboxStatsDeps,
+  sandbox: SandboxRecord,
+): Promise<CgroupStats | undefined> {
+  const parent = sandbox.metadata.cgroupParent;
+  if (parent && parent !== "/") {
+    return await deps.stats.cgroup(parentDir(parent, deps.config.cgroupManager));
+  }
+  const infraDir = await deps.stats.cgroupDirOf(sandbox.id, {
+    bundle: sandbox.metadata.bundle,
+    fallback: () => cgroupsPath("", sandbox.id, { manager: deps.config.cgroupManager }),
+  });
+  const dirs = [infraDir];
+  for (const c of deps.containers.list()) {
+    if (c.metadata.sandboxId !== sandbox.id || c.status.state === "CONTAINER_EXITED") continue;
+    dirs.push(
+      await deps.stats.cgroupDirOf(c.id, {
+        bundle: c.metadata.bundle,
+        fallback: () => cgroupsPath("", c.id, { manager: deps.config.cgroupManager }),
+      }),
+    );
+  }
+  const all = await Promise.all(dirs.map((d) => deps.stats.cgroup(d)));
+  return sumCgroupStats(all.filter((s): s is CgroupStats => s !== undefined));
+}
+
+/** The CRI stats of one pod sandbox. */
+export async function sandboxStatsOf(
+  deps: PodSandboxStatsDeps,
+  sandbox: SandboxRecord,
+): Promise<cri.PodSandboxStatsInit> {
+  const config = sandbox.metadata.config;
+  const containers = deps.containers.list().filter((c) => c.metadata.sandboxId === sandbox.id);
+  const ready = sandbox.status.state === "SANDBOX_READY";
+  const [containerStats, cgroup, network] = await Promise.all([
+    Promise.all(containers.map((c) => containerStatsOf(deps, c))),
+    ready ? podCgroupStats(deps, sandbox) : undefined,
+    ready ? networkUsage(deps, sandbox) : undefined,
+  ]);
+  const at = deps.stats.now();
+  const linux: cri.LinuxPodSandboxStatsInit = { containers: containerStats };
+  if (cgroup?.cpu) linux.cpu = toCpuUsage(deps.stats, sandbox.id, { at, cpu: cgroup.cpu });
+  if (cgroup?.memory) linux.memory = toMemoryUsage(at, cgroup.memory);
+  if (cgroup?.pids) {
+    linux.process = {
+      timestamp: at.toString(),
+      process_count: { value: String(cgroup.pids.current) },
+    };
+  }
+  if (network) linux.network = network;
+  return {
+    attributes: {
+      id: sandbox.id,
+      metadata: config.metadata,
+      labels: config.labels ?? {},
+      annotations: config.annotations ?? {},
+    },
+    linux,
+  };
+}

@@ -1,0 +1,253 @@
+/**
+ * The stats RPCs and UpdateRuntimeConfig end to end, against the real daemon with real conmon,
+ * runc, CNI bridge and the test registry. Root only. Network: bridge "ocidt15",
+ * 10.234.15.0/24; the only traffic is a ping from the pod to its gateway on that bridge.
+ *
+ * The pod runs under a cgroup parent of its own, so PodSandboxStats reads a real pod cgroup;
+ * the test removes that parent cgroup from every hierarchy at the end.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { call } from "../../src/cri/proto.ts";
+import type * as cri from "../../src/cri/types.ts";
+import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { busyboxImage, imageBlobs, skopeoPush, writeOciLayout } from "../helpers/images.ts";
+import { startRegistry } from "../helpers/registry.ts";
+
+const BRIDGE = "ocidt15";
+const SUBNET = "10.234.15.0/24";
+const GATEWAY = "10.234.15.1";
+const CGROUP_PARENT = `/ocid-it15-${crypto.randomUUID().slice(0, 8)}`;
+
+async function grpcCode(p: Promise<unknown>): Promise<number> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as grpc.ServiceError).code;
+  }
+  return grpc.status.OK;
+}
+
+/** Polls `fn` until it returns a value other than undefined; fails with `what` after 30 s. */
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}: ${last ?? ""}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function pushBusybox(host: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "ocid-it15-layout-" });
+  try {
+    const image = await busyboxImage();
+    await writeOciLayout(dir, { top: image.manifest, blobs: imageBlobs(image), tag: "1" });
+    await skopeoPush(dir, { tag: "1", dest: `${host}/it15/busybox:1` });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  return `${host}/it15/busybox:1`;
+}
+
+/** Removes the pod's parent cgroup from every hierarchy (after its children are gone). */
+async function removeParentCgroups(): Promise<string[]> {
+  const left: string[] = [];
+  for await (const e of Deno.readDir("/sys/fs/cgroup")) {
+    const dir = join("/sys/fs/cgroup", e.name, CGROUP_PARENT);
+    try {
+      await Deno.remove(dir);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) left.push(`${dir}: ${err}`);
+    }
+  }
+  return left;
+}
+
+const big = (v: { value: string } | null | undefined) => BigInt(v?.value ?? "-1");
+
+Deno.test({
+  name: "Stats RPCs report real cgroup, writable-layer and network usage",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    await using registry = await startRegistry();
+    let daemon: TestDaemon | undefined;
+    try {
+      const image = await pushBusybox(registry.host);
+      daemon = await startDaemon({ bridge: BRIDGE, subnet: SUBNET });
+      const runtime = daemon.clients.runtime;
+      await call(daemon.clients.image, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
+      const podConfig: cri.PodSandboxConfigInit = {
+        metadata: { name: "stats", namespace: "it15", uid: "uid-stats", attempt: 0 },
+        hostname: "stats",
+        labels: { suite: "stats" },
+        linux: {
+          cgroup_parent: CGROUP_PARENT,
+          security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
+        },
+      };
+      const podId = (await call(runtime, "RunPodSandbox", { config: podConfig }, {
+        deadlineMs: 60_000,
+      })).pod_sandbox_id;
+      const create = async (name: string, config: cri.ContainerConfigInit) => {
+        const res = await call(runtime, "CreateContainer", {
+          pod_sandbox_id: podId,
+          sandbox_config: podConfig,
+          config: {
+            metadata: { name, attempt: 0 },
+            image: { image },
+            log_path: `${name}/0.log`,
+            labels: { role: name },
+            ...config,
+          },
+        }, { deadlineMs: 60_000 });
+        await call(runtime, "StartContainer", { container_id: res.container_id });
+        return res.container_id;
+      };
+      const stats = async (id: string) =>
+        (await call(runtime, "ContainerStats", { container_id: id })).stats!;
+
+      // Writes 200 kB to its writable layer, holds ~30 MB in a shell variable, then spins.
+      const hog = await create("hog", {
+        command: [
+          "/bin/sh",
+          "-c",
+          "/bin/busybox head -c 200000 /dev/zero > /written; " +
+          "x=$(/bin/busybox head -c 30000000 /dev/zero | /bin/busybox tr '\\0' a); " +
+          "echo allocated; i=0; while true; do i=$((i+1)); done",
+        ],
+      });
+      const idle = await create("idle", {
+        command: ["/bin/sleep", "3600"],
+        linux: { security_context: { capabilities: { add_capabilities: ["NET_RAW"] } } },
+      });
+
+      await t.step("a container allocating memory shows its memory usage", async () => {
+        const s = await waitFor("the hog's memory to grow past 25 MB", async () => {
+          const s = await stats(hog);
+          return big(s.memory?.usage_bytes) > 25_000_000n ? s : undefined;
+        });
+        assert.equal(s.attributes?.id, hog);
+        assert.equal(s.attributes?.metadata?.name, "hog");
+        assert.deepEqual(s.attributes?.labels, { role: "hog" });
+        assert.ok(big(s.memory?.working_set_bytes) > 0n, JSON.stringify(s.memory));
+        assert.ok(big(s.memory?.rss_bytes) > 0n, JSON.stringify(s.memory));
+        assert.ok(big(s.memory?.page_faults) > 0n, JSON.stringify(s.memory));
+        assert.ok(BigInt(s.memory!.timestamp) > 0n);
+      });
+
+      await t.step("its CPU usage increases between two calls, and has a rate", async () => {
+        const first = await stats(hog);
+        const c1 = big(first.cpu?.usage_core_nano_seconds);
+        assert.ok(c1 > 0n, JSON.stringify(first.cpu));
+        // A rate needs a previous sample at least 100 ms older: poll until one is given.
+        const second = await waitFor("CPU time to increase, with a rate", async () => {
+          const s = await stats(hog);
+          return big(s.cpu?.usage_core_nano_seconds) > c1 && s.cpu?.usage_nano_cores
+            ? s
+            : undefined;
+        });
+        assert.ok(BigInt(second.cpu!.timestamp) > BigInt(first.cpu!.timestamp));
+        assert.ok(big(second.cpu?.usage_nano_cores) > 0n, JSON.stringify(second.cpu));
+      });
+
+      await t.step("the writable layer shows what the container wrote", async () => {
+        const s = await waitFor("the writable layer to count /written", async () => {
+          const s = await stats(hog);
+          return big(s.writable_layer?.used_bytes) >= 200_000n ? s : undefined;
+        });
+        assert.ok(big(s.writable_layer?.inodes_used) >= 1n);
+        assert.equal(s.writable_layer?.fs_id?.mountpoint, `${daemon!.dirs.root}/containers`);
+      });
+
+      await t.step("ListContainerStats filters by ID prefix, pod and labels", async () => {
+        const list = async (filter: cri.ContainerStatsFilterInit | null) =>
+          (await call(runtime, "ListContainerStats", { filter })).stats.map((s) => s.attributes!.id)
+            .sort();
+        assert.deepEqual(await list(null), [hog, idle].sort());
+        assert.deepEqual(await list({ id: hog.slice(0, 12) }), [hog]);
+        assert.deepEqual(await list({ pod_sandbox_id: podId.slice(0, 12) }), [hog, idle].sort());
+        assert.deepEqual(await list({ pod_sandbox_id: "0000ffff" }), []);
+        assert.deepEqual(await list({ label_selector: { role: "idle" } }), [idle]);
+        assert.deepEqual(await list({ id: idle, label_selector: { role: "hog" } }), []);
+      });
+
+      await t.step("PodSandboxStats shows the pod's traffic to its gateway", async () => {
+        const podStats = async () =>
+          (await call(runtime, "PodSandboxStats", { pod_sandbox_id: podId })).stats!;
+        const before = await podStats();
+        const eth0 = before.linux?.network?.default_interface;
+        assert.equal(eth0?.name, "eth0", JSON.stringify(before.linux?.network));
+        const ping = await call(runtime, "ExecSync", {
+          container_id: idle,
+          cmd: ["/bin/busybox", "ping", "-c", "3", "-W", "2", GATEWAY],
+          timeout: 20,
+        }, { deadlineMs: 30_000 });
+        assert.equal(
+          ping.exit_code,
+          0,
+          new TextDecoder().decode(ping.stdout) + new TextDecoder().decode(ping.stderr),
+        );
+        const after = await podStats();
+        const eth0After = after.linux!.network!.default_interface!;
+        // Three echo requests and replies of 84 bytes of IP each, plus the Ethernet headers.
+        assert.ok(big(eth0After.tx_bytes) >= big(eth0!.tx_bytes) + 3n * 84n, "tx grew");
+        assert.ok(big(eth0After.rx_bytes) >= big(eth0!.rx_bytes) + 3n * 84n, "rx grew");
+        assert.equal(after.attributes?.id, podId);
+        assert.deepEqual(after.attributes?.labels, { suite: "stats" });
+        const linux = after.linux!;
+        assert.ok(big(linux.cpu?.usage_core_nano_seconds) > 0n, JSON.stringify(linux.cpu));
+        assert.ok(big(linux.memory?.usage_bytes) > 25_000_000n, JSON.stringify(linux.memory));
+        // pause, the hog's shell and sleep at least.
+        assert.ok(big(linux.process?.process_count) >= 3n, JSON.stringify(linux.process));
+        assert.deepEqual(linux.containers.map((c) => c.attributes!.id).sort(), [hog, idle].sort());
+      });
+
+      await t.step("ListPodSandboxStats lists the pod, filtered by labels", async () => {
+        const all = await call(runtime, "ListPodSandboxStats", { filter: null });
+        assert.deepEqual(all.stats.map((s) => s.attributes!.id), [podId]);
+        const none = await call(runtime, "ListPodSandboxStats", {
+          filter: { label_selector: { suite: "other" } },
+        });
+        assert.deepEqual(none.stats, []);
+      });
+
+      await t.step("unknown IDs give NOT_FOUND", async () => {
+        assert.equal(
+          await grpcCode(call(runtime, "ContainerStats", { container_id: "ffffffff0000" })),
+          grpc.status.NOT_FOUND,
+        );
+        assert.equal(
+          await grpcCode(call(runtime, "PodSandboxStats", { pod_sandbox_id: "ffffffff0000" })),
+          grpc.status.NOT_FOUND,
+        );
+      });
+
+      await t.step("UpdateRuntimeConfig accepts the pod CIDR", async () => {
+        await call(runtime, "UpdateRuntimeConfig", {
+          runtime_config: { network_config: { pod_cidr: SUBNET } },
+        });
+        // The daemon's stderr arrives asynchronously: wait for the line.
+        await waitFor("the pod CIDR in the daemon log", () =>
+          Promise.resolve(
+            /Pod CIDR received.*10\.234\.15\.0\/24/.test(daemon!.output()) || undefined,
+          ));
+      });
+
+      await call(runtime, "StopPodSandbox", { pod_sandbox_id: podId }, { deadlineMs: 60_000 });
+      await call(runtime, "RemovePodSandbox", { pod_sandbox_id: podId }, { deadlineMs: 60_000 });
+    } finally {
+      await daemon?.cleanup();
+      const left = await removeParentCgroups();
+      assert.deepEqual(left, [], "the pod's parent cgroup is removed");
+    }
+  },
+});
