@@ -28,6 +28,10 @@ export interface OcidOptions {
   deno?: string;
   /** @default "/usr/sbin/runc" (used only to clean up leftovers) */
   runc?: string;
+  /** Flags for `deno run` before the script, e.g. `--inspect=127.0.0.1:9230`. @default [] */
+  denoFlags?: string[];
+  /** More ocid flags, e.g. `["--log-level", "debug"]`. @default [] */
+  args?: string[];
 }
 
 /** A running ocid. */
@@ -65,6 +69,7 @@ export async function startOcid(options: OcidOptions = {}): Promise<OcidPeer> {
   const daemon = startDaemon(options.deno ?? Deno.execPath(), [
     "run",
     "-A",
+    ...(options.denoFlags ?? []),
     "src/main.ts",
     "--root",
     root,
@@ -76,6 +81,7 @@ export async function startOcid(options: OcidOptions = {}): Promise<OcidPeer> {
     cniDir,
     "--cni-plugin-dir",
     "/usr/lib/cni",
+    ...(options.args ?? []),
   ], { logPath: join(dir, "ocid.log"), cwd: REPO });
   const monitors = () => findMonitors(["conmon"], dir);
   const close = async () => {

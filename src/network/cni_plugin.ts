@@ -133,19 +133,26 @@ export class CniNetworkPlugin implements NetworkPlugin {
 
     let mainResult: unknown;
     try {
-      for (const step of steps) {
-        let result: unknown;
-        try {
-          result = await this.#exec.add(step.list, step.rt);
-        } catch (e) {
+      // `lo` and the pod's interface are independent: ADD both lists at once.
+      const outcomes = await Promise.allSettled(
+        steps.map((step) => this.#exec.add(step.list, step.rt)),
+      );
+      let failure: { reason: unknown } | undefined;
+      for (const [i, outcome] of outcomes.entries()) {
+        const step = steps[i]!;
+        if (outcome.status === "fulfilled") {
+          attached.push({ ...step, result: outcome.value });
+          mainResult = outcome.value;
+        } else {
           // The failed list may have done part of its work: DEL it too (unless a binary was
           // missing, in which case the executor ran nothing).
-          if (!(e instanceof CniPluginNotFoundError)) attached.push({ ...step, result: undefined });
-          throw e;
+          if (!(outcome.reason instanceof CniPluginNotFoundError)) {
+            attached.push({ ...step, result: undefined });
+          }
+          failure ??= { reason: outcome.reason };
         }
-        attached.push({ ...step, result });
-        mainResult = result;
       }
+      if (failure) throw failure.reason;
       const entry: CacheEntry = {
         id: req.id,
         netns: req.netnsPath,
@@ -183,20 +190,23 @@ export class CniNetworkPlugin implements NetworkPlugin {
     const netns = await existingPath(req.netnsPath);
     const entry = await this.#cache.get(req.id);
     const errors: unknown[] = [];
+    // Attachments are independent: DEL them all at once (each list's chain runs in reverse).
     if (entry) {
-      for (const att of [...entry.attachments].reverse()) {
-        try {
-          const list = parseNetworkConfig(
-            att.configPath,
-            new TextEncoder().encode(JSON.stringify(att.config)),
-          );
-          const rt = runtimeConf({ ...req, netnsPath: netns }, att.ifName, []);
-          if (att.capabilityArgs) rt.capabilityArgs = att.capabilityArgs;
-          await this.#exec.del(list, rt, att.result);
-        } catch (e) {
-          errors.push(e);
-        }
-      }
+      await Promise.all(
+        [...entry.attachments].reverse().map(async (att) => {
+          try {
+            const list = parseNetworkConfig(
+              att.configPath,
+              new TextEncoder().encode(JSON.stringify(att.config)),
+            );
+            const rt = runtimeConf({ ...req, netnsPath: netns }, att.ifName, []);
+            if (att.capabilityArgs) rt.capabilityArgs = att.capabilityArgs;
+            await this.#exec.del(list, rt, att.result);
+          } catch (e) {
+            errors.push(e);
+          }
+        }),
+      );
     } else {
       // No cache (lost, or ADD never finished): DEL with the current config, no prevResult.
       const loaded = await this.#source.load();
@@ -219,13 +229,13 @@ export class CniNetworkPlugin implements NetworkPlugin {
           rt: runtimeConf({ ...req, netnsPath: netns }, "lo", []),
         });
       }
-      for (const step of steps) {
+      await Promise.all(steps.map(async (step) => {
         try {
           await this.#exec.del(step.list, step.rt);
         } catch (e) {
           errors.push(e);
         }
-      }
+      }));
     }
     if (errors.length > 0) {
       // Keep the cache so that a retry runs DEL with the same config and result.
@@ -244,17 +254,19 @@ export class CniNetworkPlugin implements NetworkPlugin {
     req: SetUpRequest,
     attached: { list: NetworkConfigList; rt: RuntimeConf; result: unknown }[],
   ): Promise<void> {
-    for (const a of [...attached].reverse()) {
-      try {
-        await this.#exec.del(a.list, a.rt, a.result);
-      } catch (e) {
-        this.#log.error("Rolling back pod network failed", {
-          id: req.id,
-          network: a.list.name,
-          error: errorText(e),
-        });
-      }
-    }
+    await Promise.all(
+      [...attached].reverse().map(async (a) => {
+        try {
+          await this.#exec.del(a.list, a.rt, a.result);
+        } catch (e) {
+          this.#log.error("Rolling back pod network failed", {
+            id: req.id,
+            network: a.list.name,
+            error: errorText(e),
+          });
+        }
+      }),
+    );
     await this.#cache.remove(req.id).catch(() => {});
   }
 }

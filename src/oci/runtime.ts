@@ -224,6 +224,7 @@ class ConmonOciRuntime implements OciRuntime {
       ...(opts.logSizeMax !== undefined ? { logSizeMax: opts.logSizeMax } : {}),
     });
     this.#logger.debug("Spawning conmon", { id, args: args.join(" ") });
+    const spawnStarted = performance.now();
     let result;
     try {
       result = await this.#spawn(o.conmonPath, args, {
@@ -239,6 +240,11 @@ class ConmonOciRuntime implements OciRuntime {
       );
     }
     const { syncMessage, conmonPid } = result;
+    this.#logger.debug("Ran program", {
+      cmd: "conmon",
+      verb: "create",
+      ms: (performance.now() - spawnStarted).toFixed(2),
+    });
     const pid = syncMessage.data ?? syncMessage.pid;
     if (pid === undefined || pid <= 0) {
       await this.#cleanupFailedCreate(id, conmonPid);
@@ -334,6 +340,7 @@ class ConmonOciRuntime implements OciRuntime {
       const processFile = join(dir, "process.json");
       const pidFile = join(dir, "pid");
       await Deno.writeTextFile(processFile, JSON.stringify(proc));
+      const execStarted = performance.now();
       const res = await this.#capped.run(
         this.#opts.runtimePath,
         [
@@ -352,6 +359,11 @@ class ConmonOciRuntime implements OciRuntime {
           beforeKill: () => killExecProcess(pidFile),
         },
       );
+      this.#logger.debug("Ran program", {
+        cmd: this.name,
+        verb: "exec",
+        ms: (performance.now() - execStarted).toFixed(2),
+      });
       return {
         exitCode: res.code,
         stdout: res.stdout,
