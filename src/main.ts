@@ -65,9 +65,22 @@ async function main(args: string[]): Promise<number> {
   const onSweep = () => {
     daemon.sweep().catch((err) => log.error("Garbage sweep failed", { error: err as Error }));
   };
+  // SIGUSR2: log memory use (after a full GC when started with --v8-flags=--expose-gc).
+  const onMemory = () => {
+    (globalThis as { gc?: () => void }).gc?.();
+    const m = Deno.memoryUsage();
+    log.info("Memory", {
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      heapTotal: m.heapTotal,
+      external: m.external,
+    });
+  };
   Deno.addSignalListener("SIGUSR1", onSweep);
+  Deno.addSignalListener("SIGUSR2", onMemory);
   const signal = await stop;
   Deno.removeSignalListener("SIGUSR1", onSweep);
+  Deno.removeSignalListener("SIGUSR2", onMemory);
   log.info("Shutting down; containers keep running", { signal });
   await daemon.close();
   log.info("ocid stopped");

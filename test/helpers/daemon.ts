@@ -23,6 +23,8 @@ export interface TestDaemonOptions {
   flags?: string[];
   /** Extra environment variables for the daemon. */
   env?: Record<string, string>;
+  /** Flags for `deno run` before the script, e.g. `--v8-flags=--expose-gc`. */
+  denoFlags?: string[];
   /** Reuse these dirs (a restart of an earlier daemon). */
   dirs?: TestDirs;
 }
@@ -100,6 +102,7 @@ export async function startDaemon(options: TestDaemonOptions): Promise<TestDaemo
   const args = [
     "run",
     "-A",
+    ...(options.denoFlags ?? []),
     join(ROOT, "src/main.ts"),
     "--root",
     dirs.root,
