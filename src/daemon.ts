@@ -148,6 +148,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     onExit: (id, event) => exits.deliver(id, event),
     logger: log,
   });
+  exits.onForget((id) => watcher.forget(id));
   await watcher.start();
   await recover(deps);
   const inCreation = sandboxesInCreation(sandboxes);

@@ -17,6 +17,7 @@ export class ExitHub {
   #seen = new Map<string, ExitEvent>();
   #listeners: ((id: string, e: ExitEvent) => void | Promise<void>)[] = [];
   #pending = new Set<Promise<void>>();
+  #forgetListeners: ((id: string) => void)[] = [];
 
   /** Registers a listener called for every exit (store updates). */
   onExit(listener: (id: string, e: ExitEvent) => void | Promise<void>): void {
@@ -44,9 +45,15 @@ export class ExitHub {
     return this.#seen.get(id);
   }
 
-  /** Forgets `id` (when its object is removed). */
+  /** Forgets `id` (when its object is removed), here and in the forget listeners. */
   forget(id: string): void {
     this.#seen.delete(id);
+    for (const listener of this.#forgetListeners) listener(id);
+  }
+
+  /** Registers a listener called by {@linkcode ExitHub.forget} (the exit-dir watcher's memory). */
+  onForget(listener: (id: string) => void): void {
+    this.#forgetListeners.push(listener);
   }
 
   /**

@@ -186,85 +186,92 @@ async function createSandbox(
     crashPoint("sandbox_run:after_shm");
   }
 
-  // Network: a namespace that outlives the infra process, wired by CNI.
+  // Network: a namespace that outlives the infra process. CNI wires it while the infra
+  // container is created: the spec needs only the netns path, and the hosts file (bind-mounted
+  // by path) is rewritten in place once the IPs are known.
   let netnsPath: string | undefined;
-  let ips: { address: string; family: 4 | 6 }[] = [];
-  let networkResult: unknown = undefined;
   if (!hostNetwork) {
     netnsPath = await deps.netns.create(id);
     const path = netnsPath;
     stack.defer(() => deps.netns.remove(path));
     crashPoint("sandbox_run:after_netns");
+  }
+  await Deno.writeTextFile(hostsPath, hostsFile(hostname));
+
+  const createdAt = nowNs();
+  const cgroupParent = linux?.cgroup_parent ?? "";
+  const podRef = {
+    id,
+    podName: meta.name,
+    podNamespace: meta.namespace,
+    podUid: meta.uid,
+  };
+  const wireNetwork = async () => {
+    if (netnsPath === undefined) return undefined;
     const portMappings = (config.port_mappings ?? []).map((p) => ({
       protocol: p.protocol,
       containerPort: p.container_port,
       hostPort: p.host_port,
       hostIp: p.host_ip,
     }));
-    const network = await deps.network.setUp({
+    return await deps.network.setUp({ ...podRef, netnsPath, portMappings });
+  };
+  const createInfra = async () => {
+    let infra = { rootfs: deps.infraRootfs, args: ["/pause", ...deps.config.pause.args] };
+    if (deps.config.pause.image) {
+      const root = await pauseImageRoot(deps.images, { id, image: deps.config.pause.image });
+      stack.defer(() => root.release());
+      infra = root;
+    }
+    const spec = buildSandboxSpec(config, {
       id,
-      netnsPath: path,
-      podName: meta.name,
-      podNamespace: meta.namespace,
-      podUid: meta.uid,
-      portMappings,
+      rootfs: infra.rootfs,
+      pauseArgs: infra.args,
+      hostnamePath,
+      resolvPath,
+      hostsPath,
+      ...(shmPath ? { shmPath } : {}),
+      ...(netnsPath ? { netnsPath } : {}),
+      cgroupParent,
+      cgroupManager: deps.config.cgroupManager,
+      oomScoreAdj: clampOomScoreAdj(
+        INFRA_OOM_SCORE_ADJ,
+        deps.ownOomScoreAdj,
+        deps.config.restrictOomScoreAdj,
+      ),
+      annotations: { [SANDBOX_LOG_DIRECTORY]: logDirectory },
     });
-    stack.defer(() =>
-      deps.network.tearDown({
-        id,
-        netnsPath: path,
-        podName: meta.name,
-        podNamespace: meta.namespace,
-        podUid: meta.uid,
-      })
-    );
+    await writeFileAtomic(join(dir, "config.json"), JSON.stringify(spec));
+    return await deps.runtime.create({
+      id,
+      bundle: dir,
+      persistDir: dir,
+      logPath: join(dir, "infra.log"),
+      name,
+    });
+  };
+  const [network, infra] = await Promise.allSettled([wireNetwork(), createInfra()]);
+  // Register the undo of whatever succeeded before failing on what did not.
+  if (network.status === "fulfilled" && netnsPath !== undefined) {
+    const path = netnsPath;
+    stack.defer(() => deps.network.tearDown({ ...podRef, netnsPath: path }));
     crashPoint("sandbox_run:after_cni");
-    ips = network.ips;
-    networkResult = network.result;
   }
-  await Deno.writeTextFile(hostsPath, hostsFile(hostname, { ips: ips.map((ip) => ip.address) }));
-
-  // The infra container.
-  const createdAt = nowNs();
-  const cgroupParent = linux?.cgroup_parent ?? "";
-  let infra = { rootfs: deps.infraRootfs, args: ["/pause", ...deps.config.pause.args] };
-  if (deps.config.pause.image) {
-    const root = await pauseImageRoot(deps.images, { id, image: deps.config.pause.image });
-    stack.defer(() => root.release());
-    infra = root;
+  if (infra.status === "fulfilled") {
+    stack.defer(async () => {
+      await deps.runtime.kill(id, "KILL").catch(() => {});
+      await deps.runtime.delete(id, { force: true });
+    });
+    crashPoint("sandbox_run:after_create");
   }
-  const spec = buildSandboxSpec(config, {
-    id,
-    rootfs: infra.rootfs,
-    pauseArgs: infra.args,
-    hostnamePath,
-    resolvPath,
-    hostsPath,
-    ...(shmPath ? { shmPath } : {}),
-    ...(netnsPath ? { netnsPath } : {}),
-    cgroupParent,
-    cgroupManager: deps.config.cgroupManager,
-    oomScoreAdj: clampOomScoreAdj(
-      INFRA_OOM_SCORE_ADJ,
-      deps.ownOomScoreAdj,
-      deps.config.restrictOomScoreAdj,
-    ),
-    annotations: { [SANDBOX_LOG_DIRECTORY]: logDirectory },
-  });
-  await writeFileAtomic(join(dir, "config.json"), JSON.stringify(spec, null, 2));
-
-  const created = await deps.runtime.create({
-    id,
-    bundle: dir,
-    persistDir: dir,
-    logPath: join(dir, "infra.log"),
-    name,
-  });
-  stack.defer(async () => {
-    await deps.runtime.kill(id, "KILL").catch(() => {});
-    await deps.runtime.delete(id, { force: true });
-  });
-  crashPoint("sandbox_run:after_create");
+  if (network.status === "rejected") throw network.reason;
+  if (infra.status === "rejected") throw infra.reason;
+  const created = infra.value;
+  const ips = network.value?.ips ?? [];
+  const networkResult = network.value?.result;
+  if (ips.length > 0) {
+    await Deno.writeTextFile(hostsPath, hostsFile(hostname, { ips: ips.map((ip) => ip.address) }));
+  }
   await deps.runtime.start(id);
   crashPoint("sandbox_run:after_start");
 
