@@ -42,6 +42,8 @@ export interface RecordFs {
   readTextFile(path: string): Promise<string>;
   /** Names of the subdirectories of a directory. Throws `Deno.errors.NotFound` when missing. */
   readDirNames(path: string): Promise<string[]>;
+  /** Names of the files in a directory. */
+  readFileNames(path: string): Promise<string[]>;
   /** Removes a file or an empty directory. Throws `Deno.errors.NotFound` when missing. */
   remove(path: string): Promise<void>;
 }
@@ -54,6 +56,11 @@ export const denoRecordFs: RecordFs = {
   async readDirNames(path) {
     const names: string[] = [];
     for await (const e of Deno.readDir(path)) if (e.isDirectory) names.push(e.name);
+    return names;
+  },
+  async readFileNames(path) {
+    const names: string[] = [];
+    for await (const e of Deno.readDir(path)) if (e.isFile) names.push(e.name);
     return names;
   },
   remove: (path) => Deno.remove(path),
@@ -361,8 +368,17 @@ export class RecordStore<M, S> {
       } catch (err) {
         if (!(err instanceof Deno.errors.NotFound)) throw err;
       }
+      // A write cut short by a crash leaves its temp file (`.<file>.<n>.tmp`); no write of
+      // this record is in flight now (the queue), so any such file is stale.
+      const dir = this.recordDir(id);
+      const temp = `.${this.#file}.`;
+      for (const name of await this.#fs.readFileNames(dir).catch(() => [] as string[])) {
+        if (name.startsWith(temp) && name.endsWith(".tmp")) {
+          await this.#fs.remove(join(dir, name)).catch(() => {});
+        }
+      }
       try {
-        await this.#fs.remove(this.recordDir(id));
+        await this.#fs.remove(dir);
       } catch (err) {
         // Other modules may keep files in the record's directory; they remove them.
         if (!(err instanceof Deno.errors.NotFound)) {

@@ -142,7 +142,9 @@ Deno.test("CniNetworkPlugin.setUp() rolls back with DEL when a plugin fails", as
       "bridge DEL",
       "loopback DEL",
     ]);
-    const portmapDel = runner.calls[3]!;
+    const portmapDel = runner.calls.find((c) =>
+      c.name === "portmap" && c.options.env?.CNI_COMMAND === "DEL"
+    )!;
     assert.deepEqual(portmapDel.stdinJson?.runtimeConfig, { portMappings: CNI_PORTS });
     assert.equal(portmapDel.stdinJson?.prevResult, undefined, "no result of the failed chain");
     await assert.rejects(Deno.stat(join(env.cacheDir, "pod1.json")), Deno.errors.NotFound);

@@ -43,6 +43,13 @@ export class FakeRecordFs implements RecordFs {
     return Promise.resolve(names);
   }
 
+  readFileNames(path: string): Promise<string[]> {
+    const names = [...this.files.keys()]
+      .filter((f) => f.startsWith(path + "/") && !f.slice(path.length + 1).includes("/"))
+      .map((f) => f.slice(path.length + 1));
+    return Promise.resolve(names);
+  }
+
   remove(path: string): Promise<void> {
     if (this.files.delete(path)) return Promise.resolve();
     if (this.dirs.has(path)) {

@@ -235,6 +235,19 @@ Deno.test("RecordStore.delete() keeps other files in the record directory", asyn
   assert.equal(fs.files.get(`${DIR}/a1/exit`), "0");
 });
 
+Deno.test("RecordStore.delete() removes the temp file a crash left mid-write", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ocid-store-" });
+  try {
+    const store = new RecordStore<Meta, Status>(dir, { kind: "thing", file: "thing.json" });
+    await store.add(rec("a1"));
+    await Deno.writeTextFile(`${dir}/a1/.thing.json.123.tmp`, "{");
+    await store.delete("a1");
+    await assert.rejects(Deno.stat(`${dir}/a1`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("RecordStore persists to disk and load() reads it back", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ocid-store-" });
   try {
