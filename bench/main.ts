@@ -24,6 +24,7 @@ import { buildReport, formatReport } from "./report.ts";
 import { DEFAULT_SCENARIO, QUICK_SCENARIO, runScenario, type ScenarioOptions } from "./scenario.ts";
 import type { Target } from "./target.ts";
 import { tail } from "./_proc.ts";
+import { formatSummary, runPullBench } from "./pull.ts";
 
 const ALL_TARGETS = ["ocid", "containerd", "floor"] as const;
 
@@ -44,6 +45,11 @@ Sizes (defaults: the full scenario; --quick: a tiny one):
   --concurrency A,B        pods/s concurrency levels (${DEFAULT_SCENARIO.concurrency})
   --throughput-pods N      pods per pods/s run (${DEFAULT_SCENARIO.throughputPods})
   --loaded-pods N          pods running for the RSS figures (${DEFAULT_SCENARIO.loadedPods})
+
+Image pull (ocid against skopeo copy, see bench/pull.ts; on by default with the full
+scenario on all targets):
+  --pull / --no-pull       run / skip the pull benchmark after the CRI scenario
+  --pull-runs N            alternations of the pull benchmark (5)
 
 Output:
   --out FILE               JSON path (default bench/results/<timestamp>.json)
@@ -87,6 +93,9 @@ export async function main(argv: string[]): Promise<number> {
       "throughput-pods": { type: "string" },
       "loaded-pods": { type: "string" },
       out: { type: "string" },
+      pull: { type: "boolean" },
+      "no-pull": { type: "boolean" },
+      "pull-runs": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -213,6 +222,19 @@ export async function main(argv: string[]): Promise<number> {
     console.log(formatReport(report));
     console.log(`\nJSON: ${out}`);
     for (const f of startFailures) console.log(`\nNot started: ${f}`);
+    const fullRun = !values.quick && !values.endpoint && !values.targets;
+    if (values.pull || (fullRun && !values["no-pull"])) {
+      await cleanup(); // the CRI peers stop first: the pull runs on a quiet machine
+      log("image pull benchmark: ocid against skopeo copy");
+      const pull = await runPullBench({
+        runs: values["pull-runs"] ? positiveInt(values["pull-runs"]) : 5,
+        log,
+      });
+      const pullOut = out.replace(/\.json$/, "-pull.json");
+      await Deno.writeTextFile(pullOut, JSON.stringify(pull, null, 2) + "\n");
+      console.log(`\nImage pull (ocid against skopeo copy)\n${formatSummary(pull)}`);
+      console.log(`\nJSON: ${pullOut}`);
+    }
     return startFailures.length || results.some((r) => r.errors.length) ? 1 : 0;
   } finally {
     await cleanup();
