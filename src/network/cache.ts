@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { InvalidArgumentError } from "../errors.ts";
+import { writeFileAtomic } from "../store/atomic.ts";
 
 /** One network attached to a pod: the list used and the ADD result. */
 export interface CachedAttachment {
@@ -83,21 +84,7 @@ class FileResultCache implements ResultCache {
   async put(entry: CacheEntry): Promise<void> {
     const path = this.#path(entry.id);
     await Deno.mkdir(this.#dir, { recursive: true, mode: 0o700 });
-    const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-    try {
-      const bytes = new TextEncoder().encode(JSON.stringify({ format: FORMAT, ...entry }));
-      const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
-      try {
-        for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
-        await file.syncData();
-      } finally {
-        file.close();
-      }
-      await Deno.rename(tmp, path);
-    } catch (e) {
-      await Deno.remove(tmp).catch(() => {});
-      throw e;
-    }
+    await writeFileAtomic(path, JSON.stringify({ format: FORMAT, ...entry }));
   }
 
   async remove(id: string): Promise<void> {
