@@ -10,59 +10,15 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { call } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
+import { alive, grpcCode, listDir, pushBusybox, waitFor } from "../helpers/checks.ts";
 import { mountsUnder, pidsMentioning, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { busyboxImage, imageBlobs, skopeoPush, writeOciLayout } from "../helpers/images.ts";
 import { startRegistry } from "../helpers/registry.ts";
 
 const BRIDGE = "ocidt4";
 const SUBNET = "10.234.4.0/24";
 const CGROUP_PARENT = "/ocid-it4";
-
-async function grpcCode(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as grpc.ServiceError).code;
-  }
-  return grpc.status.OK;
-}
-
-/** Whether `pid` runs (a zombie does not count). */
-function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const state = stat.slice(stat.lastIndexOf(")") + 2)[0];
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
-}
-
-async function listDir(path: string): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(path)) names.push(e.name);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
-  return names.sort();
-}
-
-/** Polls `fn` until it returns a value other than undefined; fails with `what` after 20 s. */
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 20_000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}: ${last ?? ""}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** This suite polls for at most 20 s. */
+const WAIT = { timeoutMs: 20_000 };
 
 /** The cgroup v1 directory of `pid` for `controller` (from /proc/<pid>/cgroup). */
 async function cgroupDir(pid: number, controller: string): Promise<string> {
@@ -163,24 +119,12 @@ async function waitExited(ctx: Ctx, id: string) {
   return await waitFor(`container ${id} to exit`, async () => {
     const st = await status(ctx, id);
     return st.status!.state === "CONTAINER_EXITED" ? st.status! : undefined;
-  });
+  }, WAIT);
 }
 
 async function logText(ctx: Ctx, id: string): Promise<string> {
   const path = (await status(ctx, id)).status!.log_path;
   return await Deno.readTextFile(path);
-}
-
-async function pushBusybox(host: string): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "ocid-it4-layout-" });
-  try {
-    const image = await busyboxImage();
-    await writeOciLayout(dir, { top: image.manifest, blobs: imageBlobs(image), tag: "1" });
-    await skopeoPush(dir, { tag: "1", dest: `${host}/it4/busybox:1` });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-  return `${host}/it4/busybox:1`;
 }
 
 /** A runc wrapper that logs each invocation (its name must contain "runc"). */
@@ -210,7 +154,7 @@ Deno.test({
     const counter = await countingRuntime(toolDir);
     let daemon: TestDaemon | undefined;
     try {
-      const image = await pushBusybox(registry.host);
+      const image = await pushBusybox(registry.host, "it4/busybox");
       daemon = await startDaemon({
         bridge: BRIDGE,
         subnet: SUBNET,
@@ -256,7 +200,11 @@ Deno.test({
         await start(ctx, id);
         const { pid } = await info(ctx, id);
         assert.ok(alive(pid));
-        await waitFor("ready", async () => (await logText(ctx, id)).includes("ready") || undefined);
+        await waitFor(
+          "ready",
+          async () => (await logText(ctx, id)).includes("ready") || undefined,
+          WAIT,
+        );
         await call(runtime, "StopContainer", { container_id: id, timeout: 1 }, {
           deadlineMs: 30_000,
         });
@@ -303,7 +251,7 @@ Deno.test({
             "http://127.0.0.1:8080/index.html",
           ]);
           return r.exit_code === 0 ? text(r.stdout) : undefined;
-        });
+        }, WAIT);
         assert.equal(body, "shared\n");
       });
 
@@ -336,7 +284,7 @@ Deno.test({
         const log = await waitFor("status output", async () => {
           const l = await logText(ctx, id);
           return l.includes("stdout F done") ? l : undefined;
-        });
+        }, WAIT);
         assert.match(log, /stdout F Seccomp:\s+2$/m);
         assert.match(log, /stdout F NoNewPrivs:\s+1$/m);
         const capEff = /stdout F CapEff:\s+([0-9a-f]+)$/m.exec(log)?.[1];
@@ -433,13 +381,14 @@ Deno.test({
         await waitFor(
           "first lines",
           async () => (await Deno.readTextFile(path)).includes("line2") || undefined,
+          WAIT,
         );
         await Deno.rename(path, `${path}.1`);
         await call(runtime, "ReopenContainerLog", { container_id: id });
         const fresh = await waitFor("lines in the new file", async () => {
           const t = await Deno.readTextFile(path);
           return /stdout F line\d+/.test(t) ? t : undefined;
-        });
+        }, WAIT);
         const first = Number(/line(\d+)/.exec(fresh)![1]);
         const old = await Deno.readTextFile(`${path}.1`);
         assert.ok(old.includes("line0"));
@@ -598,6 +547,7 @@ Deno.test({
           await waitFor(
             "conmon processes to end",
             () => Promise.resolve(pids.every((p) => !alive(p)) || undefined),
+            WAIT,
           );
         },
       );

@@ -12,10 +12,10 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { type CriRpcs, loadCri, type UnaryRpcName } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
+import { listDir, pushBusybox, waitFor } from "../helpers/checks.ts";
 import { criPath, decodeResponse, encodeRequest } from "../helpers/cri_codec.ts";
 import { mountsUnder, pidsMentioning, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { buildGoClient, goInvoke } from "../helpers/go_client.ts";
-import { busyboxImage, imageBlobs, skopeoPush, writeOciLayout } from "../helpers/images.ts";
 import { startRegistry } from "../helpers/registry.ts";
 
 const BRIDGE = "ocidt3";
@@ -91,45 +91,6 @@ function podConfig(name: string): cri.PodSandboxConfigInit {
   };
 }
 
-async function listDir(path: string): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(path)) names.push(e.name);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
-  return names.sort();
-}
-
-/** Pushes the busybox test image to `host` and returns its reference. */
-async function pushBusybox(host: string): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "ocid-it3-layout-" });
-  try {
-    const image = await busyboxImage();
-    await writeOciLayout(dir, { top: image.manifest, blobs: imageBlobs(image), tag: "1" });
-    await skopeoPush(dir, { tag: "1", dest: `${host}/it3/busybox:1` });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-  return `${host}/it3/busybox:1`;
-}
-
-/** Polls `fn` until it returns a value other than undefined; fails with `what` after 20 s. */
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 20_000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}: ${last ?? ""}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /**
  * Serves Version on a plain grpc-js unix listener (no `:authority` rewriting) and returns the
  * status the Go client gets from it.
@@ -175,7 +136,7 @@ Deno.test({
     let daemon: TestDaemon | undefined;
     try {
       const [pushed, started] = await Promise.allSettled([
-        pushBusybox(registry.host),
+        pushBusybox(registry.host, "it3/busybox"),
         startDaemon({ bridge: BRIDGE, subnet: SUBNET }),
       ]);
       if (started.status === "fulfilled") daemon = started.value;
@@ -317,7 +278,7 @@ Deno.test({
         const log = await waitFor("the container's log line", async () => {
           const t = await Deno.readTextFile(running.status!.log_path).catch(() => "");
           return t.includes("started") ? t : undefined;
-        });
+        }, { timeoutMs: 20_000 });
         assert.match(log, /^\S+ stdout F started$/m);
 
         await go.call("StopContainer", { container_id: id, timeout: 1 }, { timeoutMs: 30_000 });

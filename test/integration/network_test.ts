@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { createCniPlugin, createNetnsManager } from "../../src/network/mod.ts";
 import type { SetUpRequest } from "../../src/network/mod.ts";
 import { denoRunner, text } from "../../src/process.ts";
+import { allocatedIps, sh } from "../helpers/checks.ts";
 
 const PLUGIN_DIR = "/usr/lib/cni";
 const BRIDGE = "ocidt1";
@@ -29,10 +30,6 @@ async function requireEnvironment(): Promise<void> {
   }
 }
 
-async function sh(cmd: string, args: string[]): Promise<string> {
-  return text((await denoRunner.run(cmd, args)).stdout);
-}
-
 async function mountInfo(): Promise<string> {
   return await Deno.readTextFile("/proc/self/mountinfo");
 }
@@ -44,19 +41,6 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Files in host-local's dataDir that are IP reservations (not lock/last_reserved_ip). */
-async function reservations(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) {
-      if (/^\d+\.\d+\.\d+\.\d+$/.test(e.name)) names.push(e.name);
-    }
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  return names.sort();
 }
 
 async function deleteLink(name: string): Promise<void> {
@@ -172,22 +156,22 @@ Deno.test("CNI plugin and netns manager set up and tear down a real pod network"
       assert.equal(ip.family, 4);
       assert.equal(ip.gateway, "10.234.1.1");
       assert.equal(ip.interface, "eth0");
-      const addrs = await sh("nsenter", [`--net=${nsPath}`, "ip", "-o", "addr"]);
+      const addrs = await sh("nsenter", `--net=${nsPath}`, "ip", "-o", "addr");
       assert.match(addrs, new RegExp(`\\beth0\\s+inet ${address.replaceAll(".", "\\.")}/24`));
       assert.match(addrs, /\blo\s+inet 127\.0\.0\.1\/8/, "loopback plugin brought lo up");
-      assert.deepEqual(await reservations(join(ipamDir, netName)), [address]);
+      assert.deepEqual(await allocatedIps(ipamDir), [address]);
       assert.ok(await exists(join(base, "cni-cache", `${id}.json`)), "ADD result cached");
-      const rules = await sh("iptables-save", ["-t", "nat"]);
+      const rules = await sh("iptables-save", "-t", "nat");
       assert.ok(rules.includes(id), "portmap installed rules for the pod");
     });
 
     await t.step("tearDown() releases the IP and the port mappings", async () => {
       await network.tearDown(request(id, nsPath!));
-      assert.deepEqual(await reservations(join(ipamDir, netName)), []);
-      const links = await sh("nsenter", [`--net=${nsPath}`, "ip", "-o", "link"]);
+      assert.deepEqual(await allocatedIps(ipamDir), []);
+      const links = await sh("nsenter", `--net=${nsPath}`, "ip", "-o", "link");
       assert.ok(!links.includes("eth0"), `eth0 is gone: ${links}`);
       assert.ok(!(await exists(join(base, "cni-cache", `${id}.json`))), "cache removed");
-      const rules = await sh("iptables-save", ["-t", "nat"]);
+      const rules = await sh("iptables-save", "-t", "nat");
       assert.ok(!rules.includes(id), "portmap rules removed");
     });
 
@@ -282,8 +266,8 @@ exit 0
         network.setUp({ ...request(id, nsPath!), portMappings: [] }),
         /CNI plugin "ocid-fail" failed on ADD \(network "ocid-it-fail"\): injected failure: by the test \(code 999\)/,
       );
-      assert.deepEqual(await reservations(join(ipamDir, netName)), [], "IP released");
-      const links = await sh("nsenter", [`--net=${nsPath}`, "ip", "-o", "link"]);
+      assert.deepEqual(await allocatedIps(ipamDir), [], "IP released");
+      const links = await sh("nsenter", `--net=${nsPath}`, "ip", "-o", "link");
       assert.ok(!links.includes("eth0"), `no eth0 left: ${links}`);
       assert.ok(!(await exists(join(base, "cni-cache", `${id}.json`))), "nothing cached");
     });
@@ -298,8 +282,8 @@ exit 0
         network.setUp({ ...request(id, nsPath!), portMappings: [] }),
         /Cannot find CNI plugin "ocid-no-such-plugin"/,
       );
-      assert.deepEqual(await reservations(join(ipamDir, netName)), [], "nothing allocated");
-      const links = await sh("nsenter", [`--net=${nsPath}`, "ip", "-o", "link"]);
+      assert.deepEqual(await allocatedIps(ipamDir), [], "nothing allocated");
+      const links = await sh("nsenter", `--net=${nsPath}`, "ip", "-o", "link");
       assert.ok(!links.includes("eth0"), `no eth0 left: ${links}`);
     });
 
@@ -307,14 +291,14 @@ exit 0
       await writeConf("ocid-fail");
       await Deno.remove(failMarker);
       await network.setUp({ ...request(id, nsPath!), portMappings: [] });
-      assert.equal((await reservations(join(ipamDir, netName))).length, 1, "IP reserved");
+      assert.equal((await allocatedIps(ipamDir)).length, 1, "IP reserved");
       await Deno.remove(join(pluginDir, "ocid-fail"));
       await assert.rejects(
         network.tearDown(request(id, nsPath!)),
         /Cannot tear down network of pod .*Cannot find CNI plugin "ocid-fail"/,
       );
-      assert.deepEqual(await reservations(join(ipamDir, netName)), [], "bridge DEL still ran");
-      const links = await sh("nsenter", [`--net=${nsPath}`, "ip", "-o", "link"]);
+      assert.deepEqual(await allocatedIps(ipamDir), [], "bridge DEL still ran");
+      const links = await sh("nsenter", `--net=${nsPath}`, "ip", "-o", "link");
       assert.ok(!links.includes("eth0"), `no eth0 left: ${links}`);
       assert.ok(await exists(join(base, "cni-cache", `${id}.json`)), "cache kept for a retry");
       await Deno.writeTextFile(join(pluginDir, "ocid-fail"), failScript, { mode: 0o755 });

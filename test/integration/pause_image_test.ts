@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { call } from "../../src/cri/proto.ts";
+import { alive, listDir } from "../helpers/checks.ts";
 import { mountsUnder, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import {
   buildImage,
@@ -15,15 +16,6 @@ import {
   writeOciLayout,
 } from "../helpers/images.ts";
 import { startRegistry } from "../helpers/registry.ts";
-
-function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return !["Z", "X"].includes(stat.slice(stat.lastIndexOf(")") + 2)[0] ?? "X");
-  } catch {
-    return false;
-  }
-}
 
 Deno.test({
   name: "RunPodSandbox runs the infra from a pause image pulled from the registry",
@@ -68,14 +60,11 @@ Deno.test({
         [],
         "no rootfs or shm mount left",
       );
-      const containersDir = join(daemon.dirs.root, "containers");
-      const left: string[] = [];
-      try {
-        for await (const e of Deno.readDir(containersDir)) left.push(e.name);
-      } catch (err) {
-        if (!(err instanceof Deno.errors.NotFound)) throw err;
-      }
-      assert.deepEqual(left, [], "the sandbox's rootfs dir is gone");
+      assert.deepEqual(
+        await listDir(join(daemon.dirs.root, "containers")),
+        [],
+        "the sandbox's rootfs dir is gone",
+      );
     } finally {
       await daemon?.cleanup();
       await Deno.remove(layout, { recursive: true }).catch(() => {});

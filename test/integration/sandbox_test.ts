@@ -8,6 +8,7 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { call } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
+import { alive, allocatedIps, grpcCode, listDir, sh } from "../helpers/checks.ts";
 import { mountsUnder, pidsMentioning, startDaemon } from "../helpers/daemon.ts";
 
 function podConfig(
@@ -40,50 +41,6 @@ async function run(
 ): Promise<string> {
   const res = await call(clients.runtime, "RunPodSandbox", { config }, { deadlineMs: 60_000 });
   return res.pod_sandbox_id;
-}
-
-async function grpcCode(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as grpc.ServiceError).code;
-  }
-  return grpc.status.OK;
-}
-
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function sh(cmd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  return new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-}
-
-async function listDir(path: string): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(path)) names.push(e.name);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
-  return names.sort();
-}
-
-/** host-local keeps one file per allocated IP in <dataDir>/<network name>/. */
-async function allocatedIps(dataDir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const net of await listDir(dataDir)) {
-    for (const f of await listDir(join(dataDir, net))) {
-      if (/^\d+\.\d+\.\d+\.\d+$/.test(f)) out.push(f);
-    }
-  }
-  return out;
 }
 
 Deno.test({

@@ -11,51 +11,16 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { call } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
+import { grpcCode, pushBusybox, waitFor } from "../helpers/checks.ts";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { busyboxImage, imageBlobs, skopeoPush, writeOciLayout } from "../helpers/images.ts";
 import { startRegistry } from "../helpers/registry.ts";
 
 const BRIDGE = "ocidt15";
 const SUBNET = "10.234.15.0/24";
 const GATEWAY = "10.234.15.1";
 const CGROUP_PARENT = `/ocid-it15-${crypto.randomUUID().slice(0, 8)}`;
-
-async function grpcCode(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as grpc.ServiceError).code;
-  }
-  return grpc.status.OK;
-}
-
-/** Polls `fn` until it returns a value other than undefined; fails with `what` after 30 s. */
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}: ${last ?? ""}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function pushBusybox(host: string): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "ocid-it15-layout-" });
-  try {
-    const image = await busyboxImage();
-    await writeOciLayout(dir, { top: image.manifest, blobs: imageBlobs(image), tag: "1" });
-    await skopeoPush(dir, { tag: "1", dest: `${host}/it15/busybox:1` });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-  return `${host}/it15/busybox:1`;
-}
+/** This suite polls every 100 ms (for the default 30 s). */
+const POLL = { intervalMs: 100 };
 
 /** Removes the pod's parent cgroup from every hierarchy (after its children are gone). */
 async function removeParentCgroups(): Promise<string[]> {
@@ -81,7 +46,7 @@ Deno.test({
     await using registry = await startRegistry();
     let daemon: TestDaemon | undefined;
     try {
-      const image = await pushBusybox(registry.host);
+      const image = await pushBusybox(registry.host, "it15/busybox");
       daemon = await startDaemon({ bridge: BRIDGE, subnet: SUBNET });
       const runtime = daemon.clients.runtime;
       await call(daemon.clients.image, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
@@ -134,7 +99,7 @@ Deno.test({
         const s = await waitFor("the hog's memory to grow past 25 MB", async () => {
           const s = await stats(hog);
           return big(s.memory?.usage_bytes) > 25_000_000n ? s : undefined;
-        });
+        }, POLL);
         assert.equal(s.attributes?.id, hog);
         assert.equal(s.attributes?.metadata?.name, "hog");
         assert.deepEqual(s.attributes?.labels, { role: "hog" });
@@ -154,7 +119,7 @@ Deno.test({
           return big(s.cpu?.usage_core_nano_seconds) > c1 && s.cpu?.usage_nano_cores
             ? s
             : undefined;
-        });
+        }, POLL);
         assert.ok(BigInt(second.cpu!.timestamp) > BigInt(first.cpu!.timestamp));
         assert.ok(big(second.cpu?.usage_nano_cores) > 0n, JSON.stringify(second.cpu));
       });
@@ -163,7 +128,7 @@ Deno.test({
         const s = await waitFor("the writable layer to count /written", async () => {
           const s = await stats(hog);
           return big(s.writable_layer?.used_bytes) >= 200_000n ? s : undefined;
-        });
+        }, POLL);
         assert.ok(big(s.writable_layer?.inodes_used) >= 1n);
         assert.equal(s.writable_layer?.fs_id?.mountpoint, `${daemon!.dirs.root}/containers`);
       });
@@ -239,7 +204,7 @@ Deno.test({
         await waitFor("the pod CIDR in the daemon log", () =>
           Promise.resolve(
             /Pod CIDR received.*10\.234\.15\.0\/24/.test(daemon!.output()) || undefined,
-          ));
+          ), POLL);
       });
 
       await call(runtime, "StopPodSandbox", { pod_sandbox_id: podId }, { deadlineMs: 60_000 });
