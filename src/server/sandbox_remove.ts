@@ -27,10 +27,13 @@ export async function removePodSandbox(
   if (!deps.sandboxes.has(id)) return {};
   await stopSandbox(deps, id);
   crashPoint("sandbox_remove:after_stop");
-  for (const container of deps.containers.list()) {
-    if (container.metadata.sandboxId === id) await removeContainerEverything(deps, container.id);
-  }
-  await deps.runtime.delete(id, { force: true });
+  // Everything is stopped: the containers and the infra's runtime state go in parallel.
+  await Promise.all([
+    ...deps.containers.list()
+      .filter((c) => c.metadata.sandboxId === id)
+      .map((c) => removeContainerEverything(deps, c.id)),
+    deps.runtime.delete(id, { force: true }),
+  ]);
   crashPoint("sandbox_remove:after_runtime_delete");
   await deps.images.removeRootfs(id); // the pause image rootfs, when one was used
   const meta = sandbox.metadata;
@@ -38,17 +41,17 @@ export async function removePodSandbox(
   await Deno.remove(meta.runDir, { recursive: true }).catch(ignoreNotFound);
   await deps.sandboxes.delete(id);
   crashPoint("sandbox_remove:after_record");
-  await Deno.remove(meta.bundle, { recursive: true }).catch(ignoreNotFound);
-  await Deno.remove(join(deps.config.runroot, "exits", id)).catch(ignoreNotFound);
-  // The pod log dir ocid made itself (kubelet names its own, which it removes).
+  // The pod log dir ocid made itself (kubelet names its own, which it removes) and conmon's
+  // attach socket dir go with the bundle and the exit file.
   const defaultLogDir = join(deps.config.podLogDir, id);
-  if (meta.logDirectory === defaultLogDir) {
-    await Deno.remove(defaultLogDir, { recursive: true }).catch(ignoreNotFound);
-  }
-  // conmon's attach socket dir.
-  await Deno.remove(join(deps.config.runroot, "socket", id), { recursive: true }).catch(
-    ignoreNotFound,
-  );
+  await Promise.all([
+    Deno.remove(meta.bundle, { recursive: true }),
+    Deno.remove(join(deps.config.runroot, "exits", id)),
+    ...(meta.logDirectory === defaultLogDir
+      ? [Deno.remove(defaultLogDir, { recursive: true })]
+      : []),
+    Deno.remove(join(deps.config.runroot, "socket", id), { recursive: true }),
+  ].map((p) => p.catch(ignoreNotFound)));
   deps.exits.forget(id);
   deps.log.info("Sandbox removed", { id, name: sandbox.name });
   return {};
