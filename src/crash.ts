@@ -22,11 +22,17 @@ export const CRASH_POINTS = [
   "sandbox_remove:after_stop",
   "sandbox_remove:after_runtime_delete",
   "sandbox_remove:after_record",
+  "container_create:after_dirs",
   "container_create:after_rootfs",
+  "container_create:after_spec",
   "container_create:after_create",
+  "container_create:after_record",
   "container_start:before_start",
   "container_start:after_start",
+  "image_pull:mid_blob",
   "image_pull:after_blob",
+  "image_pull:after_layer",
+  "image_pull:after_record",
 ] as const;
 
 /** A crash point's name. */
@@ -45,14 +51,49 @@ function readEnv(): Set<string> {
   }
 }
 
+/** Whether the environment arms the crash point `name` (see the module doc). */
+export function crashArmed(name: CrashPointName): boolean {
+  armed ??= readEnv();
+  return armed.has(name);
+}
+
 /**
  * Kills the daemon with SIGKILL when `name` is armed by the environment (see the module doc).
  *
  * @param name the step, e.g. `sandbox_run:after_cni`
  */
 export function crashPoint(name: CrashPointName): void {
-  armed ??= readEnv();
-  if (armed.size === 0 || !armed.has(name)) return;
+  if (!crashArmed(name)) return;
   console.error(`ocid: crash hook: SIGKILL at "${name}"`);
   Deno.kill(Deno.pid, "SIGKILL");
+}
+
+/**
+ * Passes `stream` through unchanged unless `name` is armed; then the daemon crashes when the
+ * consumer asks for a second chunk, that is after it has handled (e.g. written to a temp file)
+ * the first one. For "crash in the middle of a download".
+ *
+ * @param stream the bytes
+ * @param name the crash point
+ * @returns `stream` itself, or a stream that crashes at its second read
+ */
+export function crashMidStream(
+  stream: ReadableStream<Uint8Array>,
+  name: CrashPointName,
+): ReadableStream<Uint8Array> {
+  if (!crashArmed(name)) return stream;
+  const reader = stream.getReader();
+  let reads = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      // highWaterMark 0: pull runs only when the consumer reads, never ahead of it.
+      if (reads++ > 0) crashPoint(name);
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
 }

@@ -4,7 +4,8 @@
  *
  * What counts as owned: a loaded sandbox or container record, a sandbox being created now
  * (`isInFlight`), and, for an on-demand sweep, anything younger than `minAgeMs` (a container
- * being created has a dir before it has a record). Everything else the daemon's layout can
+ * being created has a dir before it has a record). A netns file's age is not judged: its mtime
+ * is when the namespace was made, and sandboxes being created are in flight anyway. Everything else the daemon's layout can
  * hold is garbage:
  *
  * - conmon processes started by this daemon (`--exit-dir <runroot>/exits`) whose `-c <id>`
@@ -207,7 +208,10 @@ export async function sweep(deps: GcDeps, options: SweepOptions = {}): Promise<S
   }
   for (const [id, paths] of sandboxIds) {
     if (minAge > 0) {
-      const ages = await Promise.all(paths.filter((p) => p !== "").map(young));
+      // A pinned netns file's mtime is its namespace inode's birth and cannot be set back;
+      // it says nothing the other traces do not (a sandbox in creation is in flight).
+      const dated = paths.filter((p) => p !== "" && p !== join(netnsDir, id));
+      const ages = await Promise.all(dated.map(young));
       if (ages.some((y) => y)) continue;
     }
     await attempt({ kind: "sandbox", id, what: paths.filter((p) => p).join(", ") }, async () => {

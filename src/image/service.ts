@@ -9,6 +9,7 @@
  * @module
  */
 import type { Config } from "../config/types.ts";
+import { crashMidStream, crashPoint } from "../crash.ts";
 import { FailedPreconditionError, NotFoundError, OcidError } from "../errors.ts";
 import { type Logger, nullLogger } from "../log.ts";
 import type { Runner } from "../process.ts";
@@ -268,7 +269,8 @@ export class ImageService {
       const lowerDirs = chain.slice(0, i).reverse().map((c) => this.#layers.diffDir(c));
       const rec = await this.#layers.getOrCreate(chainId, async (diffDir) => {
         const what = `Layer ${i + 1}/${manifest.layers.length} of "${name}"`;
-        await this.#fetchBlob(client, ep.repository, desc, what);
+        await this.#fetchBlob(client, ep.repository, desc, what, { layer: true });
+        crashPoint("image_pull:after_blob");
         try {
           return await this.#unpack(desc, diffDir, {
             diffId: diffIds[i]!,
@@ -282,6 +284,7 @@ export class ImageService {
         }
       });
       size += rec.size;
+      crashPoint("image_pull:after_layer");
     }
     // Record.
     return await this.#locked(async () => {
@@ -309,6 +312,7 @@ export class ImageService {
         pulledAt: existing?.pulledAt ?? new Date().toISOString(),
       };
       await this.#images.put(rec);
+      crashPoint("image_pull:after_record");
       this.#log.info("Pulled image", {
         image: name,
         id: configDigest,
@@ -325,11 +329,13 @@ export class ImageService {
     repository: string,
     desc: Descriptor,
     what: string,
+    options: { layer?: boolean } = {},
   ): Promise<void> {
     const running = this.#blobsInFlight.get(desc.digest);
     if (running) return await running;
     const p = (async () => {
-      const body = await client.getBlob(repository, desc.digest);
+      let body = await client.getBlob(repository, desc.digest);
+      if (options.layer) body = crashMidStream(body, "image_pull:mid_blob");
       await this.#blobs.put(desc.digest, body, { size: desc.size, what });
     })();
     this.#blobsInFlight.set(desc.digest, p);

@@ -9,6 +9,7 @@
  */
 import { dirname, join, normalize } from "node:path";
 import type * as cri from "../cri/types.ts";
+import { crashPoint } from "../crash.ts";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors.ts";
 import { clampOomScoreAdj } from "../oci/oom.ts";
 import {
@@ -80,8 +81,10 @@ export async function createContainer(
     await Deno.remove(join(deps.config.root, "containers", id), { recursive: true })
       .catch(() => {});
   });
+  crashPoint("container_create:after_dirs");
   const rootfs = await deps.images.mountRootfs(id, image.id);
   stack.defer(() => deps.images.unmountRootfs(id));
+  crashPoint("container_create:after_rootfs");
 
   const imageConfig = toImageConfig(image.config);
   const sc = config.linux?.security_context ?? null;
@@ -121,6 +124,7 @@ export async function createContainer(
     sandboxPrivileged: sandbox.metadata.config.linux?.security_context?.privileged ?? false,
   });
   await writeFileAtomic(join(bundle, "config.json"), JSON.stringify(spec, null, 2));
+  crashPoint("container_create:after_spec");
 
   const logDir = dirname(logPath);
   if (!(await Deno.stat(logDir).then(() => true, () => false))) {
@@ -144,6 +148,7 @@ export async function createContainer(
     await deps.runtime.kill(id, "KILL").catch(() => {});
     await deps.runtime.delete(id, { force: true });
   });
+  crashPoint("container_create:after_create");
 
   const record: ContainerRecord = {
     id,
@@ -163,6 +168,7 @@ export async function createContainer(
   };
   await deps.containers.add(record);
   stack.move();
+  crashPoint("container_create:after_record");
   deps.log.info("Container created", {
     id,
     name,

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { crashPoint } from "../crash.ts";
 import type * as cri from "../cri/types.ts";
 import { FailedPreconditionError, InvalidArgumentError } from "../errors.ts";
 import { canStartContainer, containerExited } from "../store/container.ts";
@@ -43,6 +44,7 @@ export async function startContainer(
   const started = performance.now();
   // Taken before the start: the process may exit (exit file mtime) before `start` returns.
   const startedAt = nowNs();
+  crashPoint("container_start:before_start");
   try {
     await deps.runtime.start(id);
   } catch (err) {
@@ -56,6 +58,7 @@ export async function startContainer(
       }));
     throw err;
   }
+  crashPoint("container_start:after_start");
   await deps.containers.update(id, (s) => {
     if (s.state === "CONTAINER_CREATED") return { ...s, state: "CONTAINER_RUNNING", startedAt };
     return s.startedAt === "0" ? { ...s, startedAt } : s;

@@ -1,9 +1,11 @@
 /**
  * Crash consistency: the daemon kills itself with SIGKILL at each crash point
- * (`OCID_TEST_HOOKS=1 OCID_CRASH_AT=<point>`, src/crash.ts) of RunPodSandbox, StopPodSandbox
- * and RemovePodSandbox; the next start must repair the node: a half-made pod is gone with its
- * netns, mounts, IP, processes and dirs, a half-stopped or half-removed one can be stopped and
- * removed without leaks. Root only. Network: bridge "ocidt6", 10.234.6.0/24.
+ * (`OCID_TEST_HOOKS=1 OCID_CRASH_AT=<point>`, src/crash.ts) of PullImage, RunPodSandbox,
+ * CreateContainer, StartContainer, StopPodSandbox and RemovePodSandbox; the next start must
+ * repair the node: a half-made pod or container is gone with its netns, mounts, IP, processes
+ * and dirs, a half-stopped or half-removed pod can be stopped and removed without leaks, a
+ * container whose start crashed runs, a crashed pull leaves no temp blob or partial layer.
+ * Root only. Network: bridge "ocidt6", 10.234.6.0/24.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -12,7 +14,16 @@ import type * as cri from "../../src/cri/types.ts";
 import { CRASH_POINTS } from "../../src/crash.ts";
 import { makeTestDirs, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { startRegistry } from "../helpers/registry.ts";
-import { assertNodeClean, podConfig, pushBusybox, removeAllPods, runPod } from "./_node_state.ts";
+import {
+  alive,
+  assertNodeClean,
+  listDir,
+  nodeState,
+  podConfig,
+  pushBusybox,
+  removeAllPods,
+  runPod,
+} from "./_node_state.ts";
 
 const BRIDGE = "ocidt6";
 const SUBNET = "10.234.6.0/24";
@@ -20,6 +31,20 @@ const SUBNET = "10.234.6.0/24";
 const RUN_POINTS = CRASH_POINTS.filter((p) => p.startsWith("sandbox_run:"));
 const STOP_POINTS = CRASH_POINTS.filter((p) => p.startsWith("sandbox_stop:"));
 const REMOVE_POINTS = CRASH_POINTS.filter((p) => p.startsWith("sandbox_remove:"));
+const PULL_POINTS = CRASH_POINTS.filter((p) => p.startsWith("image_pull:"));
+const CONTAINER_POINTS = CRASH_POINTS.filter((p) =>
+  p.startsWith("container_create:") || p.startsWith("container_start:")
+);
+
+/** What the image store holds: entries of its layers, blobs and tmp dirs. */
+async function imageDirs(root: string) {
+  const dir = join(root, "images");
+  return {
+    layers: await listDir(join(dir, "layers")),
+    blobs: await listDir(join(dir, "blobs", "sha256")),
+    tmp: await listDir(join(dir, "tmp")),
+  };
+}
 
 async function expectCrash(daemon: TestDaemon, rpc: Promise<unknown>, point: string) {
   const outcome = await rpc.then(() => "answered", (err) => `failed: ${err}`);
@@ -54,7 +79,7 @@ async function withContainer(daemon: TestDaemon, image: string, name: string) {
 }
 
 Deno.test({
-  name: "kill -9 at every crash point of Run/Stop/RemovePodSandbox: a restart repairs the node",
+  name: "kill -9 at every crash point of pulls, pods and containers: a restart repairs the node",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
@@ -70,11 +95,6 @@ Deno.test({
       });
     let daemon: TestDaemon | undefined;
     try {
-      daemon = await start();
-      await call(daemon.clients.image, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
-      await daemon.stop();
-      daemon.clients.close();
-
       const stopAfter = async (fn: () => Promise<void>) => {
         try {
           await fn();
@@ -85,6 +105,51 @@ Deno.test({
           }
         }
       };
+      const pull = (d: TestDaemon) =>
+        call(d.clients.image, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
+
+      for (const point of PULL_POINTS) {
+        await t.step(`PullImage crashing at ${point}`, () =>
+          stopAfter(async () => {
+            daemon = await start(point);
+            await expectCrash(daemon, pull(daemon), point);
+            const crashed = await imageDirs(dirs.root);
+            if (point === "image_pull:mid_blob") {
+              assert.equal(crashed.tmp.length, 1, "a partial layer blob is in tmp at the crash");
+              const size = (await Deno.stat(join(dirs.root, "images", "tmp", crashed.tmp[0]!)))
+                .size;
+              assert.ok(size > 0, "the partial blob has bytes");
+            }
+            if (point === "image_pull:after_blob") {
+              assert.ok(crashed.layers.some((l) => l.startsWith(".tmp-")), "a layer being built");
+            }
+            daemon = await start();
+            const listed = (await call(daemon.clients.image, "ListImages", {})).images;
+            const repaired = await imageDirs(dirs.root);
+            if (point === "image_pull:after_record") {
+              assert.deepEqual(listed.map((i) => i.repo_tags), [[image]], "the image is whole");
+              assert.equal(repaired.layers.length, 1, "its one layer");
+              assert.equal(repaired.blobs.length, 2, "its config and manifest");
+              assert.deepEqual(repaired.tmp, []);
+            } else {
+              assert.deepEqual(listed, [], "no image record");
+              assert.deepEqual(repaired, { layers: [], blobs: [], tmp: [] }, "nothing half-pulled");
+            }
+            const { image_ref } = await pull(daemon);
+            assert.match(image_ref, /^sha256:[0-9a-f]{64}$/);
+            const pulled = await imageDirs(dirs.root);
+            assert.equal(pulled.layers.length, 1);
+            assert.equal(pulled.blobs.length, 2);
+            assert.deepEqual(pulled.tmp, []);
+            await call(daemon.clients.image, "RemoveImage", { image: { image } });
+            assert.deepEqual(await imageDirs(dirs.root), { layers: [], blobs: [], tmp: [] });
+          }));
+      }
+
+      daemon = await start();
+      await pull(daemon);
+      await daemon.stop();
+      daemon.clients.close();
       for (const point of RUN_POINTS) {
         await t.step(`RunPodSandbox crashing at ${point}`, () =>
           stopAfter(async () => {
@@ -104,6 +169,72 @@ Deno.test({
             const again = await runPod(daemon.clients, podConfig("crash", "it6"));
             assert.match(again, /^[0-9a-f]{64}$/, "the name is free again");
             await removeAllPods(daemon.clients);
+          }));
+      }
+
+      for (const point of CONTAINER_POINTS) {
+        await t.step(`a container crashing at ${point}`, () =>
+          stopAfter(async () => {
+            daemon = await start(point);
+            const pc = podConfig("crash3", "it6");
+            const podId = await runPod(daemon.clients, pc);
+            const before = await nodeState(dirs, daemon.pid);
+            const create = (d: TestDaemon) =>
+              call(d.clients.runtime, "CreateContainer", {
+                pod_sandbox_id: podId,
+                sandbox_config: pc,
+                config: {
+                  metadata: { name: "c", attempt: 0 },
+                  image: { image },
+                  command: ["/bin/sleep", "3600"],
+                  log_path: "c/0.log",
+                },
+              }, { deadlineMs: 60_000 });
+            if (point.startsWith("container_create:")) {
+              await expectCrash(daemon, create(daemon), point);
+            } else {
+              const { container_id } = await create(daemon);
+              const rpc = call(daemon.clients.runtime, "StartContainer", { container_id });
+              await expectCrash(daemon, rpc, point);
+            }
+            const d = daemon = await start();
+            const { runtime } = d.clients;
+            const pods = (await call(runtime, "ListPodSandbox", {})).items;
+            assert.deepEqual(pods.map((p) => [p.id, p.state]), [[podId, "SANDBOX_READY"]]);
+            const listed = (await call(runtime, "ListContainers", {})).containers;
+            let id: string;
+            if (point === "container_start:after_start") {
+              // runc started it; recovery reconciles the CREATED record with `runc state`.
+              assert.deepEqual(listed.map((c) => c.state), ["CONTAINER_RUNNING"]);
+              id = listed[0]!.id;
+            } else if (
+              point === "container_create:after_record" || point === "container_start:before_start"
+            ) {
+              assert.deepEqual(listed.map((c) => c.state), ["CONTAINER_CREATED"]);
+              id = listed[0]!.id;
+              await call(runtime, "StartContainer", { container_id: id });
+            } else {
+              assert.deepEqual(listed, [], "the half-made container is rolled back");
+              assert.deepEqual(
+                await nodeState(dirs, d.pid),
+                before,
+                "nothing of the half-made container is left",
+              );
+              id = (await create(d)).container_id; // the name is free again
+              await call(runtime, "StartContainer", { container_id: id });
+            }
+            const st = await call(runtime, "ContainerStatus", { container_id: id, verbose: true });
+            assert.equal(st.status!.state, "CONTAINER_RUNNING");
+            const pid = (JSON.parse(st.info.info ?? "{}") as { pid?: number }).pid ?? 0;
+            assert.ok(pid > 0 && alive(pid), `the container's process ${pid} runs`);
+            const res = await call(runtime, "ExecSync", {
+              container_id: id,
+              cmd: ["/bin/echo", "ok"],
+              timeout: 10,
+            }, { deadlineMs: 30_000 });
+            assert.equal(new TextDecoder().decode(res.stdout).trim(), "ok");
+            await removeAllPods(d.clients);
+            await assertNodeClean(dirs, d.pid, `after a crash at ${point}`);
           }));
       }
 

@@ -1,18 +1,21 @@
 /**
  * Restart recovery against the real daemon: pods with running containers survive `kill -9`
  * of ocid and a restart with the same IDs, states, IPs, PIDs and logs; a container that exits
- * while ocid is down reports its exit code afterwards. Root only. Network: bridge "ocidt5",
- * 10.234.5.0/24.
+ * while ocid is down reports its exit code afterwards. Also: the restore time with 100 pods
+ * (printed, not asserted), and the on-demand garbage sweep (SIGUSR1) on planted garbage.
+ * Root only. Network: bridge "ocidt5", 10.234.5.0/24 (the tests run one after the other).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { call } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
-import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { makeBundle } from "../helpers/bundle.ts";
+import { mountsUnder, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import {
   alive,
   assertNodeClean,
+  listDir,
   podConfig,
   pushBusybox,
   removeAllPods,
@@ -204,3 +207,200 @@ Deno.test({
     }
   },
 });
+
+const RESTORE_PODS = 100;
+
+Deno.test({
+  name: `Restore time after kill -9 with ${RESTORE_PODS} pods, each with a running container`,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    await using registry = await startRegistry();
+    let daemon: TestDaemon | undefined;
+    try {
+      const image = await pushBusybox(registry.host, "it5/busybox");
+      daemon = await startDaemon({ bridge: BRIDGE, subnet: SUBNET });
+      await call(daemon.clients.image, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
+      const containers = new Map<string, number>();
+      await t.step(`${RESTORE_PODS} pods with a running container`, async () => {
+        // Ten at a time: the figure is about the restart, not about creating them.
+        const one = async (i: number) => {
+          const d = daemon!;
+          const pc = podConfig(`big${i}`, "it5b");
+          const podId = await runPod(d.clients, pc);
+          const { container_id } = await call(d.clients.runtime, "CreateContainer", {
+            pod_sandbox_id: podId,
+            sandbox_config: pc,
+            config: {
+              metadata: { name: "main", attempt: 0 },
+              image: { image },
+              command: ["/bin/sleep", "3600"],
+              log_path: "main/0.log",
+            },
+          }, { deadlineMs: 60_000 });
+          await call(d.clients.runtime, "StartContainer", { container_id });
+          const { info } = await containerInfo(d, container_id);
+          containers.set(container_id, info.pid);
+        };
+        for (let i = 0; i < RESTORE_PODS; i += 10) {
+          await Promise.all(Array.from({ length: 10 }, (_, k) => one(i + k)));
+        }
+        assert.equal(containers.size, RESTORE_PODS);
+      });
+
+      await t.step("kill -9 and a restart restore every pod and container", async () => {
+        const status = await daemon!.stop("SIGKILL");
+        assert.equal(status.signal, "SIGKILL");
+        daemon!.clients.close();
+        const d: TestDaemon = await startDaemon({
+          bridge: BRIDGE,
+          subnet: SUBNET,
+          dirs: daemon!.dirs,
+        });
+        daemon = d;
+        const ms = servingMs(d.output());
+        console.log(
+          `restore after kill -9 with ${RESTORE_PODS} pods and ${RESTORE_PODS} running ` +
+            `containers: ${ms} ms from daemon start to serving`,
+        );
+        assert.ok(Number.isFinite(ms), "the daemon logs its start-up time");
+        const pods = (await call(d.clients.runtime, "ListPodSandbox", {})).items;
+        assert.equal(pods.filter((p) => p.state === "SANDBOX_READY").length, RESTORE_PODS);
+        const listed = (await call(d.clients.runtime, "ListContainers", {})).containers;
+        assert.equal(listed.filter((c) => c.state === "CONTAINER_RUNNING").length, RESTORE_PODS);
+        for (const [id, pid] of containers) {
+          const { info } = await containerInfo(d, id);
+          assert.equal(info.pid, pid, `container ${id} keeps its pid`);
+          assert.ok(alive(pid));
+        }
+      });
+
+      await t.step("removing every pod leaves the node clean", async () => {
+        await removeAllPods(daemon!.clients);
+        await assertNodeClean(daemon!.dirs, daemon!.pid, "after removing all pods");
+      });
+    } finally {
+      await daemon?.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "SIGUSR1 sweeps garbage no record owns and leaves live pods and young traces alone",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    await using registry = await startRegistry();
+    let daemon: TestDaemon | undefined;
+    try {
+      const image = await pushBusybox(registry.host, "it5/busybox");
+      const d = daemon = await startDaemon({ bridge: BRIDGE, subnet: SUBNET });
+      const { root, runroot } = d.dirs;
+      await call(d.clients.image, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
+      const pc = podConfig("live", "it5s");
+      const podId = await runPod(d.clients, pc);
+      const { container_id } = await call(d.clients.runtime, "CreateContainer", {
+        pod_sandbox_id: podId,
+        sandbox_config: pc,
+        config: {
+          metadata: { name: "main", attempt: 0 },
+          image: { image },
+          command: ["/bin/sleep", "3600"],
+        },
+      }, { deadlineMs: 60_000 });
+      await call(d.clients.runtime, "StartContainer", { container_id });
+
+      const hex = (c: string) => c.repeat(64);
+      const orphanNetns = join(runroot, "netns", hex("a"));
+      const oldSandboxDir = join(root, "sandboxes", hex("b"));
+      const youngSandboxDir = join(root, "sandboxes", hex("c"));
+      const oldContainerDir = join(root, "containers", hex("d"));
+      const orphanRunc = hex("e");
+      const runcRoot = join(runroot, "runc");
+      const longAgo = new Date(Date.now() - 10 * 60_000);
+      await t.step("plant garbage", async () => {
+        // A pinned network namespace no sandbox owns (as a crashed RunPodSandbox leaves it).
+        await Deno.writeTextFile(orphanNetns, "");
+        const unshare = await new Deno.Command("unshare", {
+          args: [`--net=${orphanNetns}`, "true"],
+          stdout: "null",
+          stderr: "piped",
+        }).output();
+        assert.ok(unshare.success, new TextDecoder().decode(unshare.stderr));
+        // Sandbox and container dirs without records, older than the 60 s minimum age.
+        for (const dir of [oldSandboxDir, youngSandboxDir, join(oldContainerDir, "bundle")]) {
+          await Deno.mkdir(dir, { recursive: true });
+          await Deno.writeTextFile(join(dir, "leftover"), "x");
+        }
+        for (const path of [join(oldSandboxDir, "leftover"), oldSandboxDir]) {
+          await Deno.utime(path, longAgo, longAgo);
+        }
+        for (const path of [join(oldContainerDir, "bundle"), oldContainerDir]) {
+          await Deno.utime(path, longAgo, longAgo);
+        }
+        // A runc container in the daemon's runtime root that no record names.
+        const bundle = await makeBundle(d.dirs.base, "orphan-bundle");
+        const created = await new Deno.Command("runc", {
+          args: ["--root", runcRoot, "create", "--bundle", bundle, orphanRunc],
+          stdin: "null",
+          stdout: "null",
+          stderr: "null",
+        }).output();
+        assert.ok(created.success, `runc create of the orphan failed (${created.code})`);
+        assert.ok((await listDir(runcRoot)).includes(orphanRunc));
+        assert.ok((await mountsUnder(d.dirs.base)).includes(orphanNetns));
+      });
+
+      await t.step("SIGUSR1 removes the old garbage", async () => {
+        const dones = () => d.output().split("\n").filter((l) => l.includes("Garbage sweep done"));
+        const seen = dones().length;
+        Deno.kill(d.pid, "SIGUSR1");
+        const line = await waitFor("the on-demand sweep", () => {
+          const all = dones();
+          return Promise.resolve(all.length > seen ? all.at(-1) : undefined);
+        });
+        assert.match(line, /failed=0/, d.output().slice(-3000));
+        assert.deepEqual(
+          await listDir(join(runroot, "netns")),
+          [podId],
+          "the orphan netns is gone",
+        );
+        assert.ok(!(await mountsUnder(d.dirs.base)).includes(orphanNetns), "and unmounted");
+        assert.ok(!(await exists(oldSandboxDir)), "the old sandbox dir is gone");
+        assert.ok(!(await exists(oldContainerDir)), "the old container dir is gone");
+        assert.ok(!(await listDir(runcRoot)).includes(orphanRunc), "the orphan runc state");
+        assert.ok(await exists(youngSandboxDir), "a dir younger than 60 s stays");
+      });
+
+      await t.step("the live pod and its container are untouched", async () => {
+        const pod = await call(d.clients.runtime, "PodSandboxStatus", { pod_sandbox_id: podId });
+        assert.equal(pod.status!.state, "SANDBOX_READY");
+        const { status, info } = await containerInfo(d, container_id);
+        assert.equal(status.state, "CONTAINER_RUNNING");
+        assert.ok(alive(info.pid));
+        const res = await call(d.clients.runtime, "ExecSync", {
+          container_id,
+          cmd: ["/bin/echo", "alive"],
+          timeout: 10,
+        }, { deadlineMs: 30_000 });
+        assert.equal(new TextDecoder().decode(res.stdout).trim(), "alive");
+      });
+
+      await t.step("a restart's sweep (no minimum age) takes the young dir too", async () => {
+        await removeAllPods(d.clients);
+        await Deno.remove(join(d.dirs.base, "orphan-bundle"), { recursive: true });
+        await d.stop();
+        d.clients.close();
+        daemon = await startDaemon({ bridge: BRIDGE, subnet: SUBNET, dirs: d.dirs });
+        assert.ok(!(await exists(youngSandboxDir)));
+        await assertNodeClean(daemon.dirs, daemon.pid, "after the restart");
+      });
+    } finally {
+      await daemon?.cleanup();
+    }
+  },
+});
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}
