@@ -40,6 +40,16 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   const log = createLogger(config.logLevel);
+  // A request must never bring the daemon down: a rejection or exception that escaped its
+  // handler is logged, not fatal.
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    log.error("Unhandled rejection", { error: event.reason as Error });
+  });
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    log.error("Uncaught exception", { error: event.error as Error });
+  });
   let daemon;
   try {
     daemon = await startDaemon(config, { logger: log });

@@ -39,8 +39,13 @@ export interface ImageReference {
  * ```
  */
 export function parseReference(ref: string): ImageReference {
-  const bad = (why: string) => new InvalidArgumentError(`Invalid image reference "${ref}": ${why}`);
+  const shown = ref.length > 300 ? `${ref.slice(0, 300)}…` : ref;
+  const bad = (why: string) =>
+    new InvalidArgumentError(`Invalid image reference "${shown}": ${why}`);
   if (ref === "" || ref.trim() !== ref) throw bad("empty or surrounded by spaces");
+  // The distribution spec's limit on a name (registry and repository) is 255 characters; a
+  // tag adds at most 129 and a digest 71.
+  if (ref.length > 255 + 129 + 71) throw bad(`${ref.length} characters is too long`);
   let rest = ref;
   let digest: string | undefined;
   const at = rest.indexOf("@");
@@ -80,6 +85,9 @@ export function parseReference(ref: string): ImageReference {
   }
   if (registry === DEFAULT_REGISTRY && !repository.includes("/")) {
     repository = `library/${repository}`;
+  }
+  if (registry.length + 1 + repository.length > 255) {
+    throw bad("the name is longer than 255 characters");
   }
   if (tag === undefined && digest === undefined) tag = "latest";
   const out: ImageReference = { registry, repository };

@@ -30,15 +30,27 @@ export interface StatusError {
   metadata?: grpc.Metadata;
 }
 
+/**
+ * The longest status message sent. It travels in an HTTP/2 header: a message echoing a huge
+ * request value would exceed the client's header limit and turn the answer into CANCELLED.
+ */
+const MAX_DETAILS = 4096;
+
+function details(message: string): string {
+  return message.length <= MAX_DETAILS
+    ? message
+    : `${message.slice(0, MAX_DETAILS)}… (${message.length - MAX_DETAILS} more characters)`;
+}
+
 /** Maps any thrown value to a gRPC status. */
 export function toStatusError(err: unknown): StatusError {
   if (err instanceof OcidError) {
-    return { code: grpc.status[err.code], details: err.message };
+    return { code: grpc.status[err.code], details: details(err.message) };
   }
   if (err instanceof Error) {
-    return { code: grpc.status.INTERNAL, details: err.message };
+    return { code: grpc.status.INTERNAL, details: details(err.message) };
   }
-  return { code: grpc.status.INTERNAL, details: String(err) };
+  return { code: grpc.status.INTERNAL, details: details(String(err)) };
 }
 
 /** Options of {@linkcode instrument}. */

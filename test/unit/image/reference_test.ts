@@ -37,3 +37,10 @@ Deno.test("parseReference() rejects malformed references", () => {
     assert.throws(() => parseReference(bad), InvalidArgumentError, JSON.stringify(bad));
   }
 });
+
+Deno.test("parseReference() rejects names over 255 characters without echoing them whole", () => {
+  assert.doesNotThrow(() => parseReference(`r.io/${"a".repeat(250)}`));
+  assert.throws(() => parseReference(`r.io/${"a".repeat(251)}`), InvalidArgumentError);
+  const huge = "x".repeat(1 << 20);
+  assert.throws(() => parseReference(huge), (e: Error) => e.message.length < 1000);
+});
