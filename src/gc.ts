@@ -263,6 +263,14 @@ export async function sweep(deps: GcDeps, options: SweepOptions = {}): Promise<S
     await attempt({ kind: "socket-dir", id: e.name, what: path }, () => host.remove(path));
   }
 
+  // 6. Temp files of CNI cache writes cut short by a crash (`.<id>.json.<n>.tmp`).
+  for (const e of await host.readDir(cniCacheDir)) {
+    if (!e.name.startsWith(".") || !e.name.endsWith(".tmp")) continue;
+    const path = join(cniCacheDir, e.name);
+    if (await young(path)) continue;
+    await attempt({ kind: "temp-file", id: e.name, what: path }, () => host.remove(path));
+  }
+
   log.info("Garbage sweep done", { removed: report.removed.length, failed: report.failed.length });
   return report;
 }

@@ -86,6 +86,18 @@ Deno.test("sweep() removes container dirs, exit files and socket links no record
   assert.ok(!calls.some((c) => c.includes("ctr1")));
 });
 
+Deno.test("sweep() removes CNI cache temp files a crash left, not the cache entries", async () => {
+  const { deps, host, calls } = fakes([
+    "/r/sandboxes/pod1/sandbox.json",
+    "/r/cni-cache/pod1.json",
+    "/r/cni-cache/.pod1.json.123.tmp",
+  ]);
+  await sweep(deps, { host });
+  assert.ok(calls.includes("rm /r/cni-cache/.pod1.json.123.tmp"));
+  assert.ok(!calls.includes("rm /r/cni-cache/pod1.json"));
+  assert.ok(!calls.some((c) => c.startsWith("cni del")), "a temp file is not a sandbox");
+});
+
 Deno.test("sweep() kills only this daemon's conmon processes of unknown IDs", async () => {
   const { deps, host, calls } = fakes([], {
     procs: [
