@@ -1,6 +1,6 @@
 /**
  * ListContainers: the containers in the store, filtered by ID prefix, state, pod sandbox ID
- * (or prefix) and label selector (every label must match). Answered from memory: no process is
+ * (or prefix) and label selector (every label must match); the filters combine. Answered from memory: no process is
  * spawned and no file is read, however many containers there are.
  *
  * @module
@@ -8,7 +8,7 @@
 import type * as cri from "../cri/types.ts";
 import type { Deps } from "./deps.ts";
 import { matchesLabels } from "./filters.ts";
-import { imageRef } from "./container_status.ts";
+import { imageName, imageRef } from "./container_status.ts";
 
 /** What ListContainers uses. */
 export type ListContainersDeps = Pick<Deps, "containers" | "images">;
@@ -32,7 +32,10 @@ export function listContainers(
       id: c.id,
       pod_sandbox_id: c.metadata.sandboxId,
       metadata: config.metadata,
-      image: { image: c.metadata.imageRef },
+      image: {
+        image: imageName(deps, c.metadata),
+        user_specified_image: config.image?.user_specified_image ?? "",
+      },
       image_ref: imageRef(deps, c.metadata.imageId),
       image_id: c.metadata.imageId,
       state: c.status.state,

@@ -47,6 +47,30 @@ export function imageRef(deps: Pick<Deps, "images">, imageId: string): string {
   return deps.images.status(imageId)?.repoDigests[0] ?? imageId;
 }
 
+/**
+ * The image name the CRI reports in `image.image`: the reference the request used, unless it
+ * named the image by its ID (kubelet sends the ID that PullImage returned), then the image's first
+ * repo tag, as containerd and CRI-O do, so that kubelet's pod status shows a name, not a digest.
+ *
+ * @param meta The container's requested reference and resolved image ID.
+ * @returns A repo tag, or the reference as requested when it is a name or the image has no tag.
+ */
+export function imageName(
+  deps: Pick<Deps, "images">,
+  meta: { imageRef: string; imageId: string },
+): string {
+  if (!namesImageId(meta.imageRef, meta.imageId)) return meta.imageRef;
+  return deps.images.status(meta.imageId)?.repoTags[0] ?? meta.imageRef;
+}
+
+/** Whether `ref` is `id` ("sha256:<hex>") or a prefix of it, with or without "sha256:". */
+function namesImageId(ref: string, id: string): boolean {
+  if (ref === id) return true;
+  const hex = id.startsWith("sha256:") ? id.slice("sha256:".length) : id;
+  const m = /^sha256:([0-9a-f]{1,64})$/.exec(ref) ?? /^([0-9a-f]{12,64})$/.exec(ref);
+  return m !== null && hex.startsWith(m[1]!);
+}
+
 /** The CRI ContainerStatus of a record. */
 export function toCriStatus(
   deps: Pick<Deps, "images">,
@@ -64,7 +88,10 @@ export function toCriStatus(
     started_at: status.startedAt,
     finished_at: status.finishedAt,
     exit_code: status.exitCode,
-    image: { image: meta.imageRef, user_specified_image: config.image?.user_specified_image ?? "" },
+    image: {
+      image: imageName(deps, meta),
+      user_specified_image: config.image?.user_specified_image ?? "",
+    },
     image_ref: imageRef(deps, meta.imageId),
     image_id: meta.imageId,
     reason: status.reason,

@@ -1,11 +1,14 @@
 /**
  * StopContainer: the image's stop signal (or SIGTERM), SIGKILL after the timeout. Idempotent:
- * stopping an exited container succeeds. The exit comes from conmon's exit file.
+ * stopping an exited or unknown container succeeds (critest "Idempotence StopContainer should
+ * not return an error if not found"; a kubelet retrying after a restart does the same). The exit
+ * comes from conmon's exit file.
  *
  * @module
  */
 import type * as cri from "../cri/types.ts";
-import { InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError, NotFoundError } from "../errors.ts";
+import type { ContainerRecord } from "../store/container.ts";
 import type { Deps } from "./deps.ts";
 import { recordExit } from "./exits.ts";
 
@@ -24,8 +27,14 @@ export async function stopContainer(
   req: cri.StopContainerRequest,
 ): Promise<cri.StopContainerResponseInit> {
   if (!req.container_id) throw new InvalidArgumentError("Missing container_id");
-  const container = deps.containers.get(req.container_id);
+  const container = findOrUndefined(deps, req.container_id);
+  if (!container) {
+    deps.log.info("StopContainer: no such container, nothing to do", { id: req.container_id });
+    return {};
+  }
   using _ = await deps.locks.lock(`container:${container.id}`);
+  // Removed while we waited for the lock: nothing left to stop.
+  if (!deps.containers.has(container.id)) return {};
   await stopContainerProcess(deps, container.id, Number(req.timeout ?? 0));
   return {};
 }
@@ -62,4 +71,17 @@ export async function stopContainerProcess(
     throw new Error(`Cannot stop container "${id}": the runtime still reports it ${now.status}`);
   }
   await recordExit(deps, id, { exitCode: 137, finishedAt: new Date() });
+}
+
+/** The container named by an ID or unique prefix, or undefined when none matches. */
+function findOrUndefined(
+  deps: Pick<Deps, "containers">,
+  idOrPrefix: string,
+): ContainerRecord | undefined {
+  try {
+    return deps.containers.get(idOrPrefix);
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
 }

@@ -1,12 +1,12 @@
 /**
- * ListPodSandbox: the sandboxes in the store, filtered by ID (or unique prefix), state and
- * label selector (every label must match).
+ * ListPodSandbox: the sandboxes in the store, filtered by ID prefix, state and label selector
+ * (every label must match); the filters combine. Like ListContainers, an ID prefix that matches
+ * several sandboxes lists them all: a List RPC never fails on an ambiguous prefix.
  *
  * @module
  */
 import type * as cri from "../cri/types.ts";
 import type { Deps } from "./deps.ts";
-import { findOrUndefined } from "./sandbox_stop.ts";
 import { matchesLabels } from "./filters.ts";
 
 /** Answers ListPodSandbox. */
@@ -15,13 +15,9 @@ export function listPodSandbox(
   req: cri.ListPodSandboxRequest,
 ): Promise<cri.ListPodSandboxResponseInit> {
   const filter = req.filter;
-  let sandboxes = deps.sandboxes.list();
-  if (filter?.id) {
-    const one = findOrUndefined(deps, filter.id);
-    sandboxes = one ? [one] : [];
-  }
   const items: cri.PodSandboxInit[] = [];
-  for (const s of sandboxes) {
+  for (const s of deps.sandboxes.list()) {
+    if (filter?.id && !s.id.startsWith(filter.id)) continue;
     if (filter?.state && s.status.state !== filter.state.state) continue;
     const config = s.metadata.config;
     if (!matchesLabels(config.labels ?? {}, filter?.label_selector)) continue;
