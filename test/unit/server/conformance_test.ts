@@ -24,7 +24,7 @@ import {
   decode,
   type TestDeps,
   testDeps,
-} from "./container_fakes_test.ts";
+} from "./_fakes.ts";
 
 const UNKNOWN = "0123456789abcdef".repeat(4);
 

@@ -8,7 +8,7 @@ import type * as cri from "../../../src/cri/types.ts";
 import { OcidError } from "../../../src/errors.ts";
 import { createContainer } from "../../../src/server/container_create.ts";
 import { startContainer } from "../../../src/server/container_start.ts";
-import { addSandbox, decode, type TestDeps, testDeps } from "./container_fakes_test.ts";
+import { addSandbox, decode, type TestDeps, testDeps } from "./_fakes.ts";
 
 function request(
   sandboxId: string,

@@ -9,7 +9,7 @@ import { EXEC_SYNC_MAX_OUTPUT_BYTES, execSync } from "../../../src/server/contai
 import { updateContainerResources } from "../../../src/server/container_update_resources.ts";
 import { reopenContainerLog } from "../../../src/server/container_reopen_log.ts";
 import type * as cri from "../../../src/cri/types.ts";
-import { addContainerRecord, addSandbox, decode, testDeps } from "./container_fakes_test.ts";
+import { addContainerRecord, addSandbox, decode, testDeps } from "./_fakes.ts";
 
 const ID = "c".repeat(64);
 

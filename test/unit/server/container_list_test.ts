@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { listContainers } from "../../../src/server/container_list.ts";
 import { containerStatus } from "../../../src/server/container_status.ts";
 import type * as cri from "../../../src/cri/types.ts";
-import { addContainerRecord, addSandbox, decode, testDeps } from "./container_fakes_test.ts";
+import { addContainerRecord, addSandbox, decode, testDeps } from "./_fakes.ts";
 
 const STATES = ["CONTAINER_CREATED", "CONTAINER_RUNNING", "CONTAINER_EXITED"] as const;
 

@@ -21,7 +21,7 @@ import {
   decode,
   type TestDeps,
   testDeps,
-} from "./container_fakes_test.ts";
+} from "./_fakes.ts";
 import {
   v1Layout,
   v2Layout,
