@@ -1,10 +1,13 @@
 /**
- * Mount helpers through the process seam: tmpfs for /dev/shm, bind mounts, unmounting, and a
- * reader of /proc/self/mountinfo to see what is mounted.
+ * Mount helpers: tmpfs for /dev/shm, unmounting, and a reader of /proc/self/mountinfo to see
+ * what is mounted. Mounts go through the process's {@linkcode Mounter} (libc syscalls by
+ * default, the `mount`/`umount` programs through the runner as the fallback).
  *
  * @module
  */
 import type { Runner } from "./process.ts";
+import { defaultMounter } from "./sys/default_mounter.ts";
+import { type Mounter, MS_NODEV, MS_NOEXEC, MS_NOSUID } from "./sys/mounter.ts";
 
 /** Mount points below `prefix` (or all), from /proc/self/mountinfo, deepest first. */
 export async function mountPoints(prefix = "/"): Promise<string[]> {
@@ -30,25 +33,50 @@ export async function isMountPoint(path: string): Promise<boolean> {
   return (await mountPoints(path)).includes(path);
 }
 
-/** Mounts a tmpfs for a pod's /dev/shm at `path` (created if missing). */
+/** Options of {@linkcode mountShm}. */
+export interface MountShmOptions {
+  /** Size of the tmpfs. @default 67108864 (64 MiB) */
+  sizeBytes?: number;
+  /** Does the mount. @default defaultMounter(runner) */
+  mounter?: Mounter;
+}
+
+/**
+ * Mounts a tmpfs for a pod's /dev/shm at `path` (created if missing): mode 1777, nosuid,
+ * nodev, noexec.
+ *
+ * @param runner Runs `mount` when the process uses the program fallback.
+ * @param path The mount point.
+ * @throws {MountError} Naming the path and the cause.
+ */
 export async function mountShm(
   runner: Runner,
   path: string,
-  sizeBytes = 64 * 1024 * 1024,
+  options: MountShmOptions = {},
 ): Promise<void> {
+  const { sizeBytes = 64 * 1024 * 1024, mounter = defaultMounter(runner) } = options;
   await Deno.mkdir(path, { recursive: true });
-  await runner.run("mount", [
-    "-t",
-    "tmpfs",
-    "-o",
-    `mode=1777,size=${sizeBytes},nosuid,nodev,noexec`,
+  await mounter.mount(
     "shm",
     path,
-  ]);
+    "tmpfs",
+    MS_NOSUID | MS_NODEV | MS_NOEXEC,
+    `mode=1777,size=${sizeBytes}`,
+  );
 }
 
-/** Unmounts `path` (lazily) if it is a mount point; a no-op otherwise. */
-export async function unmount(runner: Runner, path: string): Promise<void> {
+/**
+ * Unmounts `path` (lazily) if it is a mount point; a no-op otherwise.
+ *
+ * @param runner Runs `umount` when the process uses the program fallback.
+ * @param path The mount point.
+ * @param options `mounter` does the unmount. @default defaultMounter(runner)
+ */
+export async function unmount(
+  runner: Runner,
+  path: string,
+  options: { mounter?: Mounter } = {},
+): Promise<void> {
   if (!(await isMountPoint(path))) return;
-  await runner.run("umount", ["-l", path]);
+  await (options.mounter ?? defaultMounter(runner)).unmount(path, { detach: true });
 }

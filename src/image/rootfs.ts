@@ -8,6 +8,8 @@
 import { posix } from "node:path";
 import { lchown } from "node:fs/promises";
 import type { Runner } from "../process.ts";
+import { defaultMounter } from "../sys/default_mounter.ts";
+import { type Mounter, MS_RDONLY } from "../sys/mounter.ts";
 import type { LayerRecord } from "./layer_store.ts";
 
 /** A layer as the rootfs builder needs it: its diff dir and whiteout lists. */
@@ -22,6 +24,8 @@ export interface RootfsManagerOptions {
   dir: string;
   driver: "overlay" | "vfs";
   runner: Runner;
+  /** Mounts and unmounts the overlay. @default defaultMounter(runner) */
+  mounter?: Mounter;
 }
 
 /** Writable-layer usage of one container. */
@@ -74,9 +78,11 @@ export async function diskUsage(path: string): Promise<{ bytes: number; inodes: 
 /** Creates, unmounts and removes container root filesystems. */
 export class RootfsManager {
   #opts: RootfsManagerOptions;
+  #mounter: Mounter;
 
   constructor(options: RootfsManagerOptions) {
     this.#opts = options;
+    this.#mounter = options.mounter ?? defaultMounter(options.runner);
   }
 
   /** `<root>/containers/<id>`. */
@@ -119,9 +125,7 @@ export class RootfsManager {
       lower.push(`${dir}/empty`);
     }
     const data = `lowerdir=${lower.join(":")},upperdir=${dir}/upper,workdir=${dir}/work`;
-    const args = ["-t", "overlay", "overlay", "-o", data, merged];
-    if (options.readonly) args.splice(4, 0, "-o", "ro");
-    await this.#opts.runner.run("mount", args);
+    await this.#mounter.mount("overlay", merged, "overlay", options.readonly ? MS_RDONLY : 0, data);
     return merged;
   }
 
@@ -130,14 +134,14 @@ export class RootfsManager {
     const merged = `${this.containerDir(containerId)}/merged`;
     if (this.#opts.driver === "vfs") return;
     if (!(await isMountPoint(merged))) return;
-    await this.#opts.runner.run("umount", [merged]);
+    await this.#mounter.unmount(merged);
   }
 
   /** Unmounts and deletes `<root>/containers/<id>/{upper,work,merged}`; idempotent. */
   async remove(containerId: string): Promise<void> {
     const dir = this.containerDir(containerId);
     const merged = `${dir}/merged`;
-    if (await isMountPoint(merged)) await this.#opts.runner.run("umount", [merged]);
+    if (await isMountPoint(merged)) await this.#mounter.unmount(merged);
     for (const name of ["merged", "upper", "work", "empty", "vfs.done"]) {
       await Deno.remove(`${dir}/${name}`, { recursive: true }).catch((err) => {
         if (!(err instanceof Deno.errors.NotFound)) throw err;

@@ -4,7 +4,9 @@
  * itself (private) so the nsfs mounts under it do not propagate elsewhere.
  *
  * create: touch `<dir>/<id>`, then `unshare --net=<file> true` (util-linux) mounts a new
- * network namespace on it. remove: `umount --lazy` while mounted, then unlink.
+ * network namespace on it. remove: a lazy unmount (`MNT_DETACH`) while mounted, then unlink.
+ * The dir's bind mount and the unmounts go through a {@linkcode Mounter} (libc syscalls by
+ * default, `mount`/`umount` as the fallback); `unshare` always runs as a program.
  *
  * @module
  */
@@ -12,6 +14,9 @@ import { basename, dirname, join, resolve } from "node:path";
 import { AlreadyExistsError, InvalidArgumentError } from "../errors.ts";
 import type { Runner } from "../process.ts";
 import { denoRunner } from "../process.ts";
+import { defaultMounter } from "../sys/default_mounter.ts";
+import { ExecMounter } from "../sys/exec_mounter.ts";
+import { type Mounter, MS_BIND, MS_PRIVATE } from "../sys/mounter.ts";
 
 /** Creates, removes and lists pinned network namespaces. */
 export interface NetnsManager {
@@ -32,15 +37,17 @@ export interface NetnsManager {
 export interface NetnsManagerOptions {
   /** The dir holding the namespace files, e.g. `<runroot>/netns`. */
   dir: string;
-  /** Runs `mount`, `umount` and `unshare`. @default denoRunner */
+  /** Runs `unshare` (and `mount`/`umount` with the program fallback). @default denoRunner */
   runner?: Runner;
+  /** Mounts the dir and unmounts namespaces. @default defaultMounter(runner) */
+  mounter?: Mounter;
   /** Returns the text of /proc/self/mountinfo (tests pass a fake). */
   readMountInfo?: () => Promise<string>;
   /** @default "unshare" */
   unshareBinary?: string;
-  /** @default "mount" */
+  /** With the program fallback. @default "mount" */
   mountBinary?: string;
-  /** @default "umount" */
+  /** With the program fallback. @default "umount" */
   umountBinary?: string;
 }
 
@@ -78,8 +85,7 @@ class BindMountNetnsManager implements NetnsManager {
   #runner: Runner;
   #readMountInfo: () => Promise<string>;
   #unshare: string;
-  #mount: string;
-  #umount: string;
+  #mounter: Mounter;
   #ready: Promise<void> | undefined;
 
   constructor(options: NetnsManagerOptions) {
@@ -88,8 +94,13 @@ class BindMountNetnsManager implements NetnsManager {
     this.#readMountInfo = options.readMountInfo ??
       (() => Deno.readTextFile("/proc/self/mountinfo"));
     this.#unshare = options.unshareBinary ?? "unshare";
-    this.#mount = options.mountBinary ?? "mount";
-    this.#umount = options.umountBinary ?? "umount";
+    const mounter = options.mounter ?? defaultMounter(this.#runner);
+    this.#mounter = options.mounter === undefined && mounter.kind === "exec"
+      ? new ExecMounter(this.#runner, {
+        mount: options.mountBinary ?? "mount",
+        umount: options.umountBinary ?? "umount",
+      })
+      : mounter;
   }
 
   async create(id: string): Promise<string> {
@@ -125,7 +136,7 @@ class BindMountNetnsManager implements NetnsManager {
     }
     // A file may carry stacked mounts; unmount until none is left.
     for (let i = 0; i < 8 && (await this.#isMountPoint(abs)); i++) {
-      await this.#runner.run(this.#umount, ["--lazy", abs], { timeoutMs: 30_000 });
+      await this.#mounter.unmount(abs, { detach: true });
     }
     try {
       await Deno.remove(abs);
@@ -159,14 +170,14 @@ class BindMountNetnsManager implements NetnsManager {
     await Deno.mkdir(this.#dir, { recursive: true, mode: 0o755 });
     if (await this.#isMountPoint(this.#dir)) return;
     try {
-      await this.#runner.run(this.#mount, ["--bind", this.#dir, this.#dir], { timeoutMs: 30_000 });
+      await this.#mounter.mount(this.#dir, this.#dir, "", MS_BIND);
     } catch (e) {
       throw new Error(`Cannot bind-mount netns dir "${this.#dir}": ${errorText(e)}`, { cause: e });
     }
     try {
-      await this.#runner.run(this.#mount, ["--make-private", this.#dir], { timeoutMs: 30_000 });
+      await this.#mounter.mount("", this.#dir, "", MS_PRIVATE);
     } catch (e) {
-      await this.#runner.run(this.#umount, [this.#dir], { check: false, timeoutMs: 30_000 });
+      await this.#mounter.unmount(this.#dir).catch(() => {});
       throw new Error(`Cannot make netns dir "${this.#dir}" private: ${errorText(e)}`, {
         cause: e,
       });

@@ -2,18 +2,21 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AlreadyExistsError, InvalidArgumentError } from "../../../src/errors.ts";
 import { createNetnsManager, mountPoints } from "../../../src/network/netns.ts";
+import { MS_BIND, MS_PRIVATE } from "../../../src/sys/mounter.ts";
+import { FakeMounter } from "../sys/_fake_mounter.ts";
 import { FakeRunner, result } from "./fake_runner.ts";
 
-/** A fake mount table driven by the fake runner's mount/unshare/umount calls. */
-function fakeMounts(opts: { failUnshare?: boolean } = {}) {
-  const mounts: string[] = [];
+/** A fake mount table driven by the fake mounter and the fake runner's unshare calls. */
+function fakeMounts(opts: { failUnshare?: boolean; failPrivate?: boolean } = {}) {
+  const mounter = new FakeMounter((call) =>
+    opts.failPrivate && call.op === "mount" && call.flags & MS_PRIVATE ? "EINVAL" : undefined
+  );
+  const mounts = mounter.mounts;
   const runner = new FakeRunner((call) => {
-    if (call.cmd === "mount" && call.args[0] === "--bind") mounts.push(call.args[2]!);
     if (call.cmd === "unshare") {
       if (opts.failUnshare) return result(1, "", "unshare: mount failed: Permission denied");
       mounts.push(call.args[0]!.slice("--net=".length));
     }
-    if (call.cmd === "umount") mounts.splice(mounts.lastIndexOf(call.args.at(-1)!), 1);
     return result(0);
   });
   const readMountInfo = () =>
@@ -21,7 +24,7 @@ function fakeMounts(opts: { failUnshare?: boolean } = {}) {
       mounts.map((m, i) => `${100 + i} 1 0:4 / ${m.replaceAll(" ", "\\040")} rw - nsfs nsfs rw`)
         .join("\n") + "\n",
     );
-  return { mounts, runner, readMountInfo };
+  return { mounts, mounter, runner, readMountInfo };
 }
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -35,31 +38,35 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
 
 Deno.test("NetnsManager.create() makes the dir a private mount once and pins a netns", async () => {
   await withDir(async (dir) => {
-    const { mounts, runner, readMountInfo } = fakeMounts();
-    const mgr = createNetnsManager({ dir, runner, readMountInfo });
+    const { mounts, mounter, runner, readMountInfo } = fakeMounts();
+    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo });
     const a = await mgr.create("a");
     const b = await mgr.create("b");
     assert.equal(a, join(dir, "a"));
+    assert.deepEqual(mounter.calls, [
+      { op: "mount", source: dir, target: dir, fstype: "", flags: MS_BIND, data: "" },
+      { op: "mount", source: "", target: dir, fstype: "", flags: MS_PRIVATE, data: "" },
+    ]);
     assert.deepEqual(runner.calls.map((c) => [c.cmd, ...c.args]), [
-      ["mount", "--bind", dir, dir],
-      ["mount", "--make-private", dir],
       ["unshare", `--net=${a}`, "true"],
       ["unshare", `--net=${b}`, "true"],
     ]);
     assert.deepEqual(mounts, [dir, a, b]);
     assert.deepEqual(await mgr.list(), [a, b]);
     // A second manager (daemon restart) sees the dir is already a mount point.
-    const again = createNetnsManager({ dir, runner, readMountInfo });
+    const again = createNetnsManager({ dir, runner, mounter, readMountInfo });
     runner.calls.length = 0;
+    mounter.calls.length = 0;
     await again.create("c");
     assert.deepEqual(runner.calls.map((c) => c.cmd), ["unshare"]);
+    assert.deepEqual(mounter.calls, [], "the dir is not mounted again");
   });
 });
 
 Deno.test("NetnsManager.create() refuses a duplicate or a bad name", async () => {
   await withDir(async (dir) => {
-    const { runner, readMountInfo } = fakeMounts();
-    const mgr = createNetnsManager({ dir, runner, readMountInfo });
+    const { mounter, runner, readMountInfo } = fakeMounts();
+    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo });
     await mgr.create("a");
     await assert.rejects(mgr.create("a"), AlreadyExistsError);
     await assert.rejects(mgr.create("../etc"), InvalidArgumentError);
@@ -69,8 +76,8 @@ Deno.test("NetnsManager.create() refuses a duplicate or a bad name", async () =>
 
 Deno.test("NetnsManager.create() rolls back the file when unshare fails", async () => {
   await withDir(async (dir) => {
-    const { runner, readMountInfo } = fakeMounts({ failUnshare: true });
-    const mgr = createNetnsManager({ dir, runner, readMountInfo });
+    const { mounter, runner, readMountInfo } = fakeMounts({ failUnshare: true });
+    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo });
     await assert.rejects(mgr.create("a"), /Cannot create network namespace ".*\/a"/);
     assert.deepEqual(await mgr.list(), []);
   });
@@ -78,26 +85,40 @@ Deno.test("NetnsManager.create() rolls back the file when unshare fails", async 
 
 Deno.test("NetnsManager.remove() unmounts and unlinks, and is idempotent", async () => {
   await withDir(async (dir) => {
-    const { mounts, runner, readMountInfo } = fakeMounts();
-    const mgr = createNetnsManager({ dir, runner, readMountInfo });
+    const { mounts, mounter, runner, readMountInfo } = fakeMounts();
+    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo });
     const a = await mgr.create("a");
     runner.calls.length = 0;
+    mounter.calls.length = 0;
     await mgr.remove(a);
-    assert.deepEqual(runner.calls.map((c) => [c.cmd, ...c.args]), [["umount", "--lazy", a]]);
+    assert.deepEqual(mounter.calls, [{ op: "unmount", target: a, detach: true }]);
+    assert.deepEqual(runner.calls, [], "no program runs");
     assert.deepEqual(mounts, [dir]);
     assert.deepEqual(await mgr.list(), []);
     await mgr.remove(a);
-    assert.equal(runner.calls.length, 1, "nothing to unmount the second time");
+    assert.equal(mounter.calls.length, 1, "nothing to unmount the second time");
   });
 });
 
 Deno.test("NetnsManager.remove() refuses paths outside its dir", async () => {
   await withDir(async (dir) => {
-    const { runner, readMountInfo } = fakeMounts();
-    const mgr = createNetnsManager({ dir, runner, readMountInfo });
+    const { mounter, runner, readMountInfo } = fakeMounts();
+    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo });
     await assert.rejects(mgr.remove("/etc/passwd"), InvalidArgumentError);
     await assert.rejects(mgr.remove(join(dir, "..", "x")), InvalidArgumentError);
     assert.equal(runner.calls.length, 0);
+    assert.equal(mounter.calls.length, 0);
+  });
+});
+
+Deno.test("NetnsManager.create() undoes the dir's bind mount when it cannot be made private", async () => {
+  await withDir(async (dir) => {
+    const { mounts, mounter, runner, readMountInfo } = fakeMounts({ failPrivate: true });
+    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo });
+    await assert.rejects(mgr.create("a"), /Cannot make netns dir ".*" private: .*EINVAL/);
+    assert.deepEqual(mounts, [], "the bind mount is undone");
+    assert.deepEqual(mounter.calls.at(-1), { op: "unmount", target: dir, detach: false });
+    assert.equal(runner.calls.length, 0, "no unshare without a private dir");
   });
 });
 

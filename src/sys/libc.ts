@@ -1,0 +1,101 @@
+/**
+ * Bindings to the mount calls of the C library through Deno's FFI: `mount(2)`, `umount2(2)`,
+ * `errno` and `strerror(3)`. Needs `--allow-ffi` (part of `-A`) and a glibc `libc.so.6`.
+ *
+ * The calls are synchronous (`nonblocking: false`): they run on the JS thread, so `errno` read
+ * right after a failed call is that call's.
+ *
+ * @module
+ */
+
+/** The mount calls of the C library; each returns 0 or the `errno` of the failure. */
+export interface Libc {
+  /**
+   * `mount(2)`.
+   *
+   * @returns 0 on success, else `errno`.
+   */
+  mount(source: string, target: string, fstype: string, flags: number, data: string): number;
+  /**
+   * `umount2(2)`.
+   *
+   * @returns 0 on success, else `errno`.
+   */
+  umount2(target: string, flags: number): number;
+  /** `strerror(3)`: the C library's text for an `errno`. */
+  strerror(errno: number): string;
+}
+
+/** `errno` values of Linux (asm-generic) that mount and unmount report. */
+export const ERRNO_NAMES: Readonly<Record<number, string>> = {
+  1: "EPERM",
+  2: "ENOENT",
+  5: "EIO",
+  12: "ENOMEM",
+  13: "EACCES",
+  16: "EBUSY",
+  19: "ENODEV",
+  20: "ENOTDIR",
+  22: "EINVAL",
+  24: "EMFILE",
+  28: "ENOSPC",
+  36: "ENAMETOOLONG",
+  40: "ELOOP",
+};
+
+/** The symbols ocid loads from libc. */
+const SYMBOLS = {
+  mount: {
+    parameters: ["buffer", "buffer", "buffer", "u64", "buffer"],
+    result: "i32",
+    nonblocking: false,
+  },
+  umount2: { parameters: ["buffer", "i32"], result: "i32", nonblocking: false },
+  __errno_location: { parameters: [], result: "pointer", nonblocking: false },
+  strerror: { parameters: ["i32"], result: "pointer", nonblocking: false },
+} as const;
+
+const encoder = new TextEncoder();
+
+/** A NUL-terminated copy of `s`, or null for an empty string (the C library's NULL). */
+function cString(s: string, what: string): Uint8Array<ArrayBuffer> | null {
+  if (s === "") return null;
+  if (s.includes("\0")) throw new TypeError(`Invalid ${what} "${s}": contains a NUL byte`);
+  return encoder.encode(s + "\0");
+}
+
+/**
+ * Opens libc and binds the mount calls.
+ *
+ * @param path The library. @default "libc.so.6"
+ * @returns The bindings.
+ * @throws {Error} When FFI is not permitted (`--allow-ffi`) or the library cannot be loaded.
+ */
+export function openLibc(path = "libc.so.6"): Libc {
+  const lib = Deno.dlopen(path, SYMBOLS);
+  const sym = lib.symbols;
+  const errno = (): number => {
+    const ptr = sym.__errno_location();
+    return ptr === null ? -1 : new Deno.UnsafePointerView(ptr).getInt32();
+  };
+  return {
+    mount(source, target, fstype, flags, data) {
+      const rc = sym.mount(
+        cString(source, "mount source"),
+        cString(target, "mount target") ?? encoder.encode("\0"),
+        cString(fstype, "filesystem type"),
+        BigInt(flags),
+        cString(data, "mount options"),
+      );
+      return rc === 0 ? 0 : errno();
+    },
+    umount2(target, flags) {
+      const rc = sym.umount2(cString(target, "mount target") ?? encoder.encode("\0"), flags);
+      return rc === 0 ? 0 : errno();
+    },
+    strerror(n) {
+      const ptr = sym.strerror(n);
+      return ptr === null ? `errno ${n}` : Deno.UnsafePointerView.getCString(ptr);
+    },
+  };
+}

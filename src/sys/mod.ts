@@ -1,0 +1,12 @@
+/**
+ * Thin layers over the operating system: the C library through FFI and the mount seam built
+ * on it.
+ *
+ * @module
+ */
+export * from "./libc.ts";
+export * from "./mount_error.ts";
+export * from "./mounter.ts";
+export * from "./libc_mounter.ts";
+export * from "./exec_mounter.ts";
+export * from "./default_mounter.ts";

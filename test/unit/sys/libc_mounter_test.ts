@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import type { Libc } from "../../../src/sys/libc.ts";
+import { openLibc } from "../../../src/sys/libc.ts";
+import { LibcMounter } from "../../../src/sys/libc_mounter.ts";
+import { MountError } from "../../../src/sys/mount_error.ts";
+import {
+  MAX_MOUNT_DATA_BYTES,
+  MNT_DETACH,
+  MS_BIND,
+  MS_NOSUID,
+  MS_PRIVATE,
+  MS_RDONLY,
+} from "../../../src/sys/mounter.ts";
+
+/** A Libc that records calls and answers with one errno. */
+function fakeLibc(errno: number) {
+  const calls: unknown[][] = [];
+  const libc: Libc = {
+    mount: (...args) => (calls.push(["mount", ...args]), errno),
+    umount2: (...args) => (calls.push(["umount2", ...args]), errno),
+    strerror: (n) => `text of ${n}`,
+  };
+  return { libc, calls };
+}
+
+Deno.test("LibcMounter passes the call through to mount(2) and umount2(2)", async () => {
+  const { libc, calls } = fakeLibc(0);
+  const m = new LibcMounter(libc);
+  await m.mount("overlay", "/r/merged", "overlay", MS_RDONLY, "lowerdir=/a,upperdir=/u");
+  await m.mount("/n", "/n", "", MS_BIND);
+  await m.unmount("/r/merged");
+  await m.unmount("/n/x", { detach: true });
+  assert.deepEqual(calls, [
+    ["mount", "overlay", "/r/merged", "overlay", MS_RDONLY, "lowerdir=/a,upperdir=/u"],
+    ["mount", "/n", "/n", "", MS_BIND, ""],
+    ["umount2", "/r/merged", 0],
+    ["umount2", "/n/x", MNT_DETACH],
+  ]);
+});
+
+Deno.test("LibcMounter maps errno to an error naming the path and the mount type", async (t) => {
+  const cases: [number, string, RegExp][] = [
+    [16, "EBUSY", /Cannot mount tmpfs on "\/p\/shm": "\/p\/shm" is busy .*\(EBUSY: text of 16\)/],
+    [2, "ENOENT", /Cannot mount tmpfs on "\/p\/shm": "\/p\/shm", .* does not exist/],
+    [22, "EINVAL", /Cannot mount tmpfs on "\/p\/shm": the kernel refused the flags or options/],
+    [1, "EPERM", /Cannot mount tmpfs on "\/p\/shm": permission denied: .*CAP_SYS_ADMIN/],
+    [99, "errno 99", /Cannot mount tmpfs on "\/p\/shm": errno 99: text of 99/],
+  ];
+  for (const [errno, name, message] of cases) {
+    await t.step(`mount: ${name}`, async () => {
+      const m = new LibcMounter(fakeLibc(errno).libc);
+      const err = await m.mount("shm", "/p/shm", "tmpfs", MS_NOSUID, "size=1").then(
+        () => assert.fail("the mount must fail"),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof MountError);
+      assert.equal(err.errno, name);
+      assert.equal(err.path, "/p/shm");
+      assert.equal(err.type, "tmpfs");
+      assert.match(err.message, message);
+    });
+  }
+  await t.step("bind and propagation mounts are named so", async () => {
+    const m = new LibcMounter(fakeLibc(22).libc);
+    await assert.rejects(m.mount("/d", "/d", "", MS_BIND), /Cannot mount bind on "\/d"/);
+    await assert.rejects(m.mount("", "/d", "", MS_PRIVATE), /Cannot mount private on "\/d"/);
+  });
+  await t.step("unmount: EINVAL is not a mount point, EBUSY is busy", async () => {
+    await assert.rejects(
+      new LibcMounter(fakeLibc(22).libc).unmount("/p/merged"),
+      /Cannot unmount "\/p\/merged": "\/p\/merged" is not a mount point \(EINVAL/,
+    );
+    await assert.rejects(
+      new LibcMounter(fakeLibc(16).libc).unmount("/p/merged"),
+      /Cannot unmount "\/p\/merged": "\/p\/merged" is busy/,
+    );
+  });
+});
+
+Deno.test("LibcMounter refuses options longer than a page before calling the kernel", async () => {
+  const { libc, calls } = fakeLibc(0);
+  const data = "lowerdir=" + "/x".repeat(MAX_MOUNT_DATA_BYTES);
+  await assert.rejects(
+    new LibcMounter(libc).mount("overlay", "/m", "overlay", 0, data),
+    /Cannot mount overlay on "\/m": the options are \d+ bytes; the kernel takes at most 4095/,
+  );
+  assert.equal(calls.length, 0);
+});
+
+Deno.test("openLibc() reads errno after a failed umount2(2) and names the path", async () => {
+  // No root needed: the path lookup fails before any permission check.
+  const missing = `/nonexistent-ocid-${crypto.randomUUID()}`;
+  const m = new LibcMounter(openLibc());
+  const err = await m.unmount(missing).then(() => assert.fail("must fail"), (e: unknown) => e);
+  assert.ok(err instanceof MountError);
+  assert.equal(err.errno, "ENOENT");
+  assert.match(err.message, new RegExp(`Cannot unmount "${missing}": .*No such file or directory`));
+});
+
+Deno.test("openLibc() refuses a path with a NUL byte", () => {
+  const libc = openLibc();
+  assert.throws(() => libc.umount2("/a\0b", 0), TypeError);
+});
