@@ -18,13 +18,7 @@ import { removePodSandbox } from "../../../src/server/sandbox_remove.ts";
 import { imageStatus } from "../../../src/server/image_status.ts";
 import { version } from "../../../src/server/version.ts";
 import { newContainerStatus } from "../../../src/store/container.ts";
-import {
-  addContainerRecord,
-  addSandbox,
-  decode,
-  type TestDeps,
-  testDeps,
-} from "./_fakes.ts";
+import { addContainerRecord, addSandbox, decode, type TestDeps, testDeps } from "./_fakes.ts";
 
 const UNKNOWN = "0123456789abcdef".repeat(4);
 

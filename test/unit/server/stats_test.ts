@@ -15,13 +15,7 @@ import { listContainerStats } from "../../../src/server/container_stats_list.ts"
 import { parseNetDev, podSandboxStats } from "../../../src/server/sandbox_stats.ts";
 import { listPodSandboxStats } from "../../../src/server/sandbox_stats_list.ts";
 import { updateRuntimeConfig } from "../../../src/server/update_runtime_config.ts";
-import {
-  addContainerRecord,
-  addSandbox,
-  decode,
-  type TestDeps,
-  testDeps,
-} from "./_fakes.ts";
+import { addContainerRecord, addSandbox, decode, type TestDeps, testDeps } from "./_fakes.ts";
 import {
   v1Layout,
   v2Layout,
