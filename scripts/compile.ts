@@ -37,6 +37,9 @@ export function compileArgs(options: CompileOptions = {}): string[] {
     "-A",
     "--include",
     join(ROOT, "proto"),
+    // Loaded by URL at run time when OCID_NETNS=libc (a worker thread).
+    "--include",
+    join(ROOT, "src/sys/netns_worker.ts"),
     "--output",
     options.output ?? join(ROOT, "dist", "ocid"),
     options.entry ?? join(ROOT, "src", "main.ts"),

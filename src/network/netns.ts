@@ -3,10 +3,12 @@
  * `<runroot>/netns`. Like `ip netns` does for /run/netns, the dir is made a bind mount of
  * itself (private) so the nsfs mounts under it do not propagate elsewhere.
  *
- * create: touch `<dir>/<id>`, then `unshare --net=<file> true` (util-linux) mounts a new
- * network namespace on it. remove: a lazy unmount (`MNT_DETACH`) while mounted, then unlink.
+ * create: touch `<dir>/<id>`, then a {@linkcode NetnsPinner} mounts a new network namespace on
+ * it: by default libc calls on a worker thread (`unshare(CLONE_NEWNET)`, bind mount, `setns`
+ * back; no process), or `unshare --net=<file> true` (util-linux) with `OCID_NETNS=exec` or
+ * without FFI. remove: a lazy unmount (`MNT_DETACH`) while mounted, then unlink.
  * The dir's bind mount and the unmounts go through a {@linkcode Mounter} (libc syscalls by
- * default, `mount`/`umount` as the fallback); `unshare` always runs as a program.
+ * default, `mount`/`umount` as the fallback).
  *
  * @module
  */
@@ -15,7 +17,9 @@ import { AlreadyExistsError, InvalidArgumentError } from "../errors.ts";
 import type { Runner } from "../process.ts";
 import { denoRunner } from "../process.ts";
 import { defaultMounter } from "../sys/default_mounter.ts";
+import { defaultNetnsPinner } from "../sys/default_netns_pinner.ts";
 import { ExecMounter } from "../sys/exec_mounter.ts";
+import type { NetnsPinner } from "../sys/netns_pinner.ts";
 import { type Mounter, MS_BIND, MS_PRIVATE } from "../sys/mounter.ts";
 
 /** Creates, removes and lists pinned network namespaces. */
@@ -37,13 +41,15 @@ export interface NetnsManager {
 export interface NetnsManagerOptions {
   /** The dir holding the namespace files, e.g. `<runroot>/netns`. */
   dir: string;
-  /** Runs `unshare` (and `mount`/`umount` with the program fallback). @default denoRunner */
+  /** Runs `unshare` (and `mount`/`umount`) with the program fallbacks. @default denoRunner */
   runner?: Runner;
+  /** Mounts a new netns on a file. @default defaultNetnsPinner(runner) (OCID_NETNS) */
+  pinner?: NetnsPinner;
   /** Mounts the dir and unmounts namespaces. @default defaultMounter(runner) */
   mounter?: Mounter;
   /** Returns the text of /proc/self/mountinfo (tests pass a fake). */
   readMountInfo?: () => Promise<string>;
-  /** @default "unshare" */
+  /** With the program fallback. @default "unshare" */
   unshareBinary?: string;
   /** With the program fallback. @default "mount" */
   mountBinary?: string;
@@ -84,7 +90,7 @@ class BindMountNetnsManager implements NetnsManager {
   #dir: string;
   #runner: Runner;
   #readMountInfo: () => Promise<string>;
-  #unshare: string;
+  #pinner: NetnsPinner;
   #mounter: Mounter;
   #ready: Promise<void> | undefined;
 
@@ -93,7 +99,8 @@ class BindMountNetnsManager implements NetnsManager {
     this.#runner = options.runner ?? denoRunner;
     this.#readMountInfo = options.readMountInfo ??
       (() => Deno.readTextFile("/proc/self/mountinfo"));
-    this.#unshare = options.unshareBinary ?? "unshare";
+    this.#pinner = options.pinner ??
+      defaultNetnsPinner(this.#runner, { unshare: options.unshareBinary ?? "unshare" });
     const mounter = options.mounter ?? defaultMounter(this.#runner);
     this.#mounter = options.mounter === undefined && mounter.kind === "exec"
       ? new ExecMounter(this.#runner, {
@@ -119,7 +126,7 @@ class BindMountNetnsManager implements NetnsManager {
       throw e;
     }
     try {
-      await this.#runner.run(this.#unshare, [`--net=${path}`, "true"], { timeoutMs: 30_000 });
+      await this.#pinner.pin(path);
     } catch (e) {
       await this.remove(path).catch(() => {});
       throw new Error(`Cannot create network namespace "${path}": ${errorText(e)}`, { cause: e });

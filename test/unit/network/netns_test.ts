@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { AlreadyExistsError, InvalidArgumentError } from "../../../src/errors.ts";
 import { createNetnsManager, mountPoints } from "../../../src/network/netns.ts";
 import { MS_BIND, MS_PRIVATE } from "../../../src/sys/mounter.ts";
+import { ExecNetnsPinner } from "../../../src/sys/exec_netns_pinner.ts";
 import { FakeMounter } from "../sys/_fake_mounter.ts";
 import { FakeRunner, result } from "./fake_runner.ts";
 
@@ -24,7 +25,8 @@ function fakeMounts(opts: { failUnshare?: boolean; failPrivate?: boolean } = {})
       mounts.map((m, i) => `${100 + i} 1 0:4 / ${m.replaceAll(" ", "\\040")} rw - nsfs nsfs rw`)
         .join("\n") + "\n",
     );
-  return { mounts, mounter, runner, readMountInfo };
+  const pinner = new ExecNetnsPinner(runner);
+  return { mounts, mounter, runner, readMountInfo, pinner };
 }
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -38,8 +40,8 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
 
 Deno.test("NetnsManager.create() makes the dir a private mount once and pins a netns", async () => {
   await withDir(async (dir) => {
-    const { mounts, mounter, runner, readMountInfo } = fakeMounts();
-    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo });
+    const { mounts, mounter, runner, readMountInfo, pinner } = fakeMounts();
+    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo, pinner });
     const a = await mgr.create("a");
     const b = await mgr.create("b");
     assert.equal(a, join(dir, "a"));
@@ -54,7 +56,7 @@ Deno.test("NetnsManager.create() makes the dir a private mount once and pins a n
     assert.deepEqual(mounts, [dir, a, b]);
     assert.deepEqual(await mgr.list(), [a, b]);
     // A second manager (daemon restart) sees the dir is already a mount point.
-    const again = createNetnsManager({ dir, runner, mounter, readMountInfo });
+    const again = createNetnsManager({ dir, runner, mounter, readMountInfo, pinner });
     runner.calls.length = 0;
     mounter.calls.length = 0;
     await again.create("c");
@@ -65,8 +67,8 @@ Deno.test("NetnsManager.create() makes the dir a private mount once and pins a n
 
 Deno.test("NetnsManager.create() refuses a duplicate or a bad name", async () => {
   await withDir(async (dir) => {
-    const { mounter, runner, readMountInfo } = fakeMounts();
-    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo });
+    const { mounter, runner, readMountInfo, pinner } = fakeMounts();
+    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo, pinner });
     await mgr.create("a");
     await assert.rejects(mgr.create("a"), AlreadyExistsError);
     await assert.rejects(mgr.create("../etc"), InvalidArgumentError);
@@ -76,8 +78,8 @@ Deno.test("NetnsManager.create() refuses a duplicate or a bad name", async () =>
 
 Deno.test("NetnsManager.create() rolls back the file when unshare fails", async () => {
   await withDir(async (dir) => {
-    const { mounter, runner, readMountInfo } = fakeMounts({ failUnshare: true });
-    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo });
+    const { mounter, runner, readMountInfo, pinner } = fakeMounts({ failUnshare: true });
+    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo, pinner });
     await assert.rejects(mgr.create("a"), /Cannot create network namespace ".*\/a"/);
     assert.deepEqual(await mgr.list(), []);
   });
@@ -85,8 +87,8 @@ Deno.test("NetnsManager.create() rolls back the file when unshare fails", async 
 
 Deno.test("NetnsManager.remove() unmounts and unlinks, and is idempotent", async () => {
   await withDir(async (dir) => {
-    const { mounts, mounter, runner, readMountInfo } = fakeMounts();
-    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo });
+    const { mounts, mounter, runner, readMountInfo, pinner } = fakeMounts();
+    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo, pinner });
     const a = await mgr.create("a");
     runner.calls.length = 0;
     mounter.calls.length = 0;
@@ -102,8 +104,8 @@ Deno.test("NetnsManager.remove() unmounts and unlinks, and is idempotent", async
 
 Deno.test("NetnsManager.remove() refuses paths outside its dir", async () => {
   await withDir(async (dir) => {
-    const { mounter, runner, readMountInfo } = fakeMounts();
-    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo });
+    const { mounter, runner, readMountInfo, pinner } = fakeMounts();
+    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo, pinner });
     await assert.rejects(mgr.remove("/etc/passwd"), InvalidArgumentError);
     await assert.rejects(mgr.remove(join(dir, "..", "x")), InvalidArgumentError);
     assert.equal(runner.calls.length, 0);
@@ -113,8 +115,8 @@ Deno.test("NetnsManager.remove() refuses paths outside its dir", async () => {
 
 Deno.test("NetnsManager.create() undoes the dir's bind mount when it cannot be made private", async () => {
   await withDir(async (dir) => {
-    const { mounts, mounter, runner, readMountInfo } = fakeMounts({ failPrivate: true });
-    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo });
+    const { mounts, mounter, runner, readMountInfo, pinner } = fakeMounts({ failPrivate: true });
+    const mgr = createNetnsManager({ dir, runner, mounter, readMountInfo, pinner });
     await assert.rejects(mgr.create("a"), /Cannot make netns dir ".*" private: .*EINVAL/);
     assert.deepEqual(mounts, [], "the bind mount is undone");
     assert.deepEqual(mounter.calls.at(-1), { op: "unmount", target: dir, detach: false });

@@ -1,0 +1,36 @@
+/**
+ * {@linkcode NetnsPinner} that runs util-linux `unshare --net=<file> true`: the fallback where
+ * FFI is not permitted, and `OCID_NETNS=exec`.
+ *
+ * @module
+ */
+import { CommandError } from "../errors.ts";
+import type { Runner } from "../process.ts";
+import { NetnsPinError, type NetnsPinner } from "./netns_pinner.ts";
+
+/** Pins namespaces by running `unshare` through a {@linkcode Runner}. */
+export class ExecNetnsPinner implements NetnsPinner {
+  readonly kind = "exec" as const;
+  #runner: Runner;
+  #unshare: string;
+
+  /**
+   * @param runner Runs the program.
+   * @param options The program. @default {unshare: "unshare"}
+   */
+  constructor(runner: Runner, options: { unshare?: string } = {}) {
+    this.#runner = runner;
+    this.#unshare = options.unshare ?? "unshare";
+  }
+
+  async pin(target: string): Promise<void> {
+    try {
+      await this.#runner.run(this.#unshare, [`--net=${target}`, "true"], { timeoutMs: 30_000 });
+    } catch (e) {
+      const detail = e instanceof CommandError
+        ? (e.stderr || e.message)
+        : (e instanceof Error ? e.message : String(e));
+      throw new NetnsPinError({ path: target, step: "exec", errno: "", detail, cause: e });
+    }
+  }
+}
