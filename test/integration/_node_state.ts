@@ -10,7 +10,9 @@ import { join } from "node:path";
 import { call, type CriClients } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
 import { mountsUnder, pidsMentioning, type TestDirs } from "../helpers/daemon.ts";
-import { busyboxImage, imageBlobs, skopeoPush, writeOciLayout } from "../helpers/images.ts";
+import { alive, allocatedIps, listDir } from "../helpers/checks.ts";
+
+export { alive, allocatedIps, listDir, pushBusybox, waitFor } from "../helpers/checks.ts";
 
 /** A pod config on the POD network with its own /dev/shm. */
 export function podConfig(name: string, namespace: string): cri.PodSandboxConfigInit {
@@ -41,55 +43,6 @@ export async function removeAllPods(clients: CriClients): Promise<void> {
       deadlineMs: 60_000,
     });
   }
-}
-
-/** Polls `fn` until it returns a value other than undefined; fails with `what` after 30 s. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}: ${last ?? ""}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Whether `pid` runs (a zombie does not count). */
-export function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const state = stat.slice(stat.lastIndexOf(")") + 2)[0];
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
-}
-
-/** Entry names of a dir, sorted; [] when it does not exist. */
-export async function listDir(path: string): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(path)) names.push(e.name);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
-  return names.sort();
-}
-
-/** host-local keeps one file per allocated IP in `<dataDir>/<network>/`. */
-export async function allocatedIps(dataDir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const net of await listDir(dataDir)) {
-    for (const f of await listDir(join(dataDir, net))) {
-      if (/^\d+\.\d+\.\d+\.\d+$/.test(f)) out.push(f);
-    }
-  }
-  return out.sort();
 }
 
 /** Everything a daemon's pods can leave on the node. */
@@ -156,17 +109,4 @@ export async function assertNodeClean(dirs: TestDirs, daemonPid: number, what: s
     imageTmp: [],
   };
   assert.deepEqual(state, empty, `${what}: the node is not clean`);
-}
-
-/** Pushes the test busybox image to `host` as `<host>/<repo>:1` and returns the reference. */
-export async function pushBusybox(host: string, repo: string): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "ocid-it5-layout-" });
-  try {
-    const image = await busyboxImage();
-    await writeOciLayout(dir, { top: image.manifest, blobs: imageBlobs(image), tag: "1" });
-    await skopeoPush(dir, { tag: "1", dest: `${host}/${repo}:1` });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-  return `${host}/${repo}:1`;
 }
