@@ -43,8 +43,8 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   40: "ELOOP",
 };
 
-/** The symbols ocid loads from libc. */
-const SYMBOLS = {
+/** The mount symbols of libc, shared by every binding of ocid's (see libc_netns.ts too). */
+export const MOUNT_SYMBOLS = {
   mount: {
     parameters: ["buffer", "buffer", "buffer", "u64", "buffer"],
     result: "i32",
@@ -54,6 +54,24 @@ const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer", nonblocking: false },
   strerror: { parameters: ["i32"], result: "pointer", nonblocking: false },
 } as const;
+
+/** What {@linkcode readErrno} and {@linkcode strerrorOf} need of a loaded library. */
+interface ErrnoSymbols {
+  __errno_location(): Deno.PointerValue;
+  strerror(n: number): Deno.PointerValue;
+}
+
+/** The calling thread's `errno` (right after a failed synchronous call). */
+export function readErrno(sym: ErrnoSymbols): number {
+  const ptr = sym.__errno_location();
+  return ptr === null ? -1 : new Deno.UnsafePointerView(ptr).getInt32();
+}
+
+/** `strerror(3)`: the C library's text for an `errno`. */
+export function strerrorOf(sym: ErrnoSymbols, n: number): string {
+  const ptr = sym.strerror(n);
+  return ptr === null ? `errno ${n}` : Deno.UnsafePointerView.getCString(ptr);
+}
 
 const encoder = new TextEncoder();
 
@@ -72,12 +90,8 @@ function cString(s: string, what: string): Uint8Array<ArrayBuffer> | null {
  * @throws {Error} When FFI is not permitted (`--allow-ffi`) or the library cannot be loaded.
  */
 export function openLibc(path = "libc.so.6"): Libc {
-  const lib = Deno.dlopen(path, SYMBOLS);
-  const sym = lib.symbols;
-  const errno = (): number => {
-    const ptr = sym.__errno_location();
-    return ptr === null ? -1 : new Deno.UnsafePointerView(ptr).getInt32();
-  };
+  const sym = Deno.dlopen(path, MOUNT_SYMBOLS).symbols;
+  const errno = () => readErrno(sym);
   return {
     mount(source, target, fstype, flags, data) {
       const rc = sym.mount(
@@ -93,9 +107,6 @@ export function openLibc(path = "libc.so.6"): Libc {
       const rc = sym.umount2(cString(target, "mount target") ?? encoder.encode("\0"), flags);
       return rc === 0 ? 0 : errno();
     },
-    strerror(n) {
-      const ptr = sym.strerror(n);
-      return ptr === null ? `errno ${n}` : Deno.UnsafePointerView.getCString(ptr);
-    },
+    strerror: (n) => strerrorOf(sym, n),
   };
 }

@@ -10,6 +10,9 @@
  * @module
  */
 
+import { MOUNT_SYMBOLS, readErrno, strerrorOf } from "./libc.ts";
+import { MNT_DETACH, MS_BIND } from "./mounter.ts";
+
 /** `unshare(2)`/`setns(2)` flag: the network namespace. */
 export const CLONE_NEWNET = 0x40000000;
 /** `open(2)` flag: close on exec. */
@@ -51,18 +54,9 @@ const SYMBOLS = {
   close: { parameters: ["i32"], result: "i32", nonblocking: false },
   unshare: { parameters: ["i32"], result: "i32", nonblocking: false },
   setns: { parameters: ["i32", "i32"], result: "i32", nonblocking: false },
-  mount: {
-    parameters: ["buffer", "buffer", "buffer", "u64", "buffer"],
-    result: "i32",
-    nonblocking: false,
-  },
-  umount2: { parameters: ["buffer", "i32"], result: "i32", nonblocking: false },
-  __errno_location: { parameters: [], result: "pointer", nonblocking: false },
-  strerror: { parameters: ["i32"], result: "pointer", nonblocking: false },
+  ...MOUNT_SYMBOLS,
 } as const;
 
-const MS_BIND = 0x1000n;
-const MNT_DETACH = 0x2;
 const encoder = new TextEncoder();
 
 function cPath(path: string): Uint8Array<ArrayBuffer> {
@@ -79,10 +73,7 @@ function cPath(path: string): Uint8Array<ArrayBuffer> {
 export function openNetnsLibc(path = "libc.so.6"): NetnsLibc {
   const sym = Deno.dlopen(path, SYMBOLS).symbols;
   const threadNetns = cPath(THREAD_NETNS);
-  const errno = (): number => {
-    const ptr = sym.__errno_location();
-    return ptr === null ? -1 : new Deno.UnsafePointerView(ptr).getInt32();
-  };
+  const errno = () => readErrno(sym);
   const rc = (r: number): number => (r === 0 ? 0 : errno());
   return {
     openThreadNetns() {
@@ -92,13 +83,11 @@ export function openNetnsLibc(path = "libc.so.6"): NetnsLibc {
     close: (fd) => rc(sym.close(fd)),
     unshareNet: () => rc(sym.unshare(CLONE_NEWNET)),
     setnsNet: (fd) => rc(sym.setns(fd, CLONE_NEWNET)),
-    bindMount: (source, target) => rc(sym.mount(cPath(source), cPath(target), null, MS_BIND, null)),
+    bindMount: (source, target) =>
+      rc(sym.mount(cPath(source), cPath(target), null, BigInt(MS_BIND), null)),
     unmountDetach: (target) => rc(sym.umount2(cPath(target), MNT_DETACH)),
     // A sync op runs on the calling thread, so /proc/thread-self is this thread.
     inode: (p = THREAD_NETNS) => Deno.statSync(p).ino ?? -1,
-    strerror(n) {
-      const ptr = sym.strerror(n);
-      return ptr === null ? `errno ${n}` : Deno.UnsafePointerView.getCString(ptr);
-    },
+    strerror: (n) => strerrorOf(sym, n),
   };
 }
