@@ -335,7 +335,10 @@ export class ImageService {
     if (running) return await running;
     const p = (async () => {
       let body = await client.getBlob(repository, desc.digest);
-      if (options.layer) body = crashMidStream(body, "image_pull:mid_blob");
+      if (options.layer) {
+        body = crashMidStream(body, "image_pull:mid_blob");
+        body = body.pipeThrough(progressLogger(this.#log, { what, size: desc.size }));
+      }
       await this.#blobs.put(desc.digest, body, { size: desc.size, what });
     })();
     this.#blobsInFlight.set(desc.digest, p);
@@ -535,4 +538,45 @@ export class ImageService {
   async writableLayerUsage(): Promise<WritableLayerUsage[]> {
     return await this.#rootfs.usage();
   }
+}
+
+/** How often a download in progress is logged. */
+const PROGRESS_INTERVAL_MS = 5_000;
+
+/**
+ * Pull progress: a pass-through stream that logs a layer's bytes received at the start, every
+ * few seconds while it downloads, and at the end.
+ */
+function progressLogger(
+  log: Logger,
+  blob: { what: string; size: number },
+): TransformStream<Uint8Array, Uint8Array> {
+  const mib = (n: number) => (n / (1 << 20)).toFixed(1);
+  let received = 0;
+  let last = performance.now();
+  const started = last;
+  return new TransformStream({
+    start() {
+      log.info("Downloading", { layer: blob.what, mib: mib(blob.size) });
+    },
+    transform(chunk, controller) {
+      received += chunk.length;
+      const now = performance.now();
+      if (now - last >= PROGRESS_INTERVAL_MS) {
+        last = now;
+        log.info("Download progress", {
+          layer: blob.what,
+          received: `${mib(received)}/${mib(blob.size)} MiB`,
+        });
+      }
+      controller.enqueue(chunk);
+    },
+    flush() {
+      log.info("Downloaded", {
+        layer: blob.what,
+        mib: mib(received),
+        ms: (performance.now() - started).toFixed(0),
+      });
+    },
+  });
 }

@@ -239,6 +239,9 @@ Deno.test({
         assert.ok(Number(found.size) > 0, "a size");
         const st = await go.call("ImageStatus", { image: { image } });
         assert.equal(st.image?.id, found.id);
+        // Pull progress is logged per layer.
+        assert.match(daemon!.output(), /info Downloading layer=.* mib=/);
+        assert.match(daemon!.output(), /info Downloaded layer=.* mib=.* ms=/);
       });
 
       await t.step("a busybox container: create, start, status, exec, stop, remove", async () => {
