@@ -206,6 +206,26 @@ export async function cleanupDirs(dirs: TestDirs, bridge: string): Promise<void>
   }
   await new Deno.Command("ip", { args: ["link", "del", bridge] }).output();
   await Deno.remove(dirs.base, { recursive: true }).catch(() => {});
+  await removeTestCgroupParents();
+}
+
+/**
+ * Removes the empty pod cgroup parents test pods used (`/ocid-it*`, in every hierarchy). The
+ * kubelet creates and removes these on a node; runc removes only each container's own cgroup.
+ * A parent still holding processes (another test's) refuses rmdir and stays.
+ */
+export async function removeTestCgroupParents(): Promise<void> {
+  for await (const hierarchy of Deno.readDir("/sys/fs/cgroup")) {
+    const dir = join("/sys/fs/cgroup", hierarchy.name);
+    if (!hierarchy.isDirectory) continue;
+    try {
+      for await (const e of Deno.readDir(dir)) {
+        if (e.isDirectory && e.name.startsWith("ocid-it")) {
+          await Deno.remove(join(dir, e.name)).catch(() => {});
+        }
+      }
+    } catch { /* not a readable hierarchy */ }
+  }
 }
 
 /** Mount points below `prefix`, deepest first. */
