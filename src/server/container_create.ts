@@ -15,6 +15,7 @@ import { clampOomScoreAdj } from "../oci/oom.ts";
 import {
   type AccountFiles,
   buildContainerSpec,
+  emptyContainerSecurityContext,
   type ImageConfig,
   resolveContainerUser,
   type SandboxNamespacePaths,
@@ -295,25 +296,7 @@ function withPodNamespaceOptions(
     target_id: own?.target_id ?? "",
     userns_options: own?.userns_options ?? null,
   };
-  const baseSc: cri.LinuxContainerSecurityContext = sc ?? {
-    capabilities: null,
-    privileged: false,
-    namespace_options: null,
-    selinux_options: null,
-    run_as_user: null,
-    run_as_group: null,
-    run_as_username: "",
-    readonly_rootfs: false,
-    supplemental_groups: [],
-    supplemental_groups_policy: "Merge",
-    no_new_privs: false,
-    masked_paths: [],
-    readonly_paths: [],
-    seccomp: null,
-    apparmor: null,
-    apparmor_profile: "",
-    seccomp_profile_path: "",
-  };
+  const baseSc: cri.LinuxContainerSecurityContext = sc ?? emptyContainerSecurityContext();
   return {
     ...config,
     linux: {

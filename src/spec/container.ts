@@ -6,7 +6,12 @@
  * @module
  */
 import { InvalidArgumentError } from "../errors.ts";
-import type { ContainerConfig, Device as CriDevice, Mount as CriMount } from "../cri/types.ts";
+import type {
+  ContainerConfig,
+  Device as CriDevice,
+  LinuxContainerSecurityContext,
+  Mount as CriMount,
+} from "../cri/types.ts";
 import * as keys from "./annotations.ts";
 import { buildCapabilities } from "./capabilities.ts";
 import { cgroupsPath } from "./cgroup.ts";
@@ -99,6 +104,29 @@ export interface ContainerSpecOptions {
   loadSeccompProfile?: ProfileLoader;
   /** Describes a host device node. @default Deno.statSync */
   statDevice?: (path: string) => DeviceInfo;
+}
+
+/** A container security context with nothing set, as a request without one decodes. */
+export function emptyContainerSecurityContext(): LinuxContainerSecurityContext {
+  return {
+    capabilities: null,
+    privileged: false,
+    namespace_options: null,
+    selinux_options: null,
+    run_as_user: null,
+    run_as_group: null,
+    run_as_username: "",
+    readonly_rootfs: false,
+    supplemental_groups: [],
+    supplemental_groups_policy: "Merge",
+    no_new_privs: false,
+    masked_paths: [],
+    readonly_paths: [],
+    seccomp: null,
+    apparmor: null,
+    apparmor_profile: "",
+    seccomp_profile_path: "",
+  };
 }
 
 /** Annotation holding the container's stop signal, when the image or request sets one. */

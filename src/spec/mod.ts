@@ -15,7 +15,12 @@ export * from "./types.ts";
 export * from "./annotations.ts";
 export { buildSandboxSpec, podNamespaces } from "./sandbox.ts";
 export type { PodNamespaces, SandboxSpecOptions } from "./sandbox.ts";
-export { buildContainerSpec, statDevice, STOP_SIGNAL } from "./container.ts";
+export {
+  buildContainerSpec,
+  emptyContainerSecurityContext,
+  statDevice,
+  STOP_SIGNAL,
+} from "./container.ts";
 export type {
   ContainerSpecOptions,
   DeviceInfo,

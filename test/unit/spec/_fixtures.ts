@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { emptyContainerSecurityContext } from "../../../src/spec/container.ts";
 import type {
   ContainerConfig,
   LinuxContainerResources,
@@ -90,25 +91,7 @@ export function podWithSecurity(parts: Partial<LinuxSandboxSecurityContext>): Po
 
 /** A container security context with nothing set. */
 export function containerSecurity(): LinuxContainerSecurityContext {
-  return {
-    capabilities: null,
-    privileged: false,
-    namespace_options: null,
-    selinux_options: null,
-    run_as_user: null,
-    run_as_group: null,
-    run_as_username: "",
-    readonly_rootfs: false,
-    supplemental_groups: [],
-    supplemental_groups_policy: "Merge",
-    no_new_privs: false,
-    masked_paths: [],
-    readonly_paths: [],
-    seccomp: null,
-    apparmor: null,
-    apparmor_profile: "",
-    seccomp_profile_path: "",
-  };
+  return emptyContainerSecurityContext();
 }
 
 /** A container config named `app` with nothing else set. */
