@@ -35,6 +35,7 @@ import { denoRunner, text } from "../src/process.ts";
 import { startRegistry } from "../test/helpers/registry.ts";
 import { skopeoPush } from "../test/helpers/images.ts";
 import { connectCri, type CriClient } from "./_client.ts";
+import { ocidArgs } from "./peers/ocid.ts";
 import {
   cpuSeconds,
   type Daemon,
@@ -394,21 +395,10 @@ async function startOcidDaemon(dir: string): Promise<OcidDaemon> {
   const socket = join(dir, "ocid.sock");
   const cniDir = join(dir, "net.d");
   await Deno.mkdir(cniDir, { recursive: true });
-  const daemon = startDaemon(Deno.execPath(), [
-    "run",
-    "-A",
-    "src/main.ts",
-    "--root",
-    root,
-    "--runroot",
-    runroot,
-    "--listen",
-    socket,
-    "--cni-config-dir",
-    cniDir,
-    "--cni-plugin-dir",
-    "/usr/lib/cni",
-  ], { logPath: join(dir, "ocid.log"), cwd: REPO });
+  const daemon = startDaemon(Deno.execPath(), ocidArgs({ root, runroot, socket, cniDir }), {
+    logPath: join(dir, "ocid.log"),
+    cwd: REPO,
+  });
   const client = connectCri(socket, { timeoutMs: 600_000 });
   const close = async () => {
     client.close();

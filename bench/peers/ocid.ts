@@ -47,6 +47,38 @@ export interface OcidPeer extends AsyncDisposable {
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 
+/** Where one ocid instance keeps its state and finds its CNI config. */
+export interface OcidDirs {
+  root: string;
+  runroot: string;
+  socket: string;
+  cniDir: string;
+}
+
+/** The `deno` arguments that run ocid from the repository on `dirs`. */
+export function ocidArgs(
+  dirs: OcidDirs,
+  options: { denoFlags?: string[]; args?: string[] } = {},
+): string[] {
+  return [
+    "run",
+    "-A",
+    ...(options.denoFlags ?? []),
+    "src/main.ts",
+    "--root",
+    dirs.root,
+    "--runroot",
+    dirs.runroot,
+    "--listen",
+    dirs.socket,
+    "--cni-config-dir",
+    dirs.cniDir,
+    "--cni-plugin-dir",
+    "/usr/lib/cni",
+    ...(options.args ?? []),
+  ];
+}
+
 /**
  * Starts ocid in a new temp dir. Does not wait for it: a CRI target waits for Version.
  *
@@ -66,23 +98,11 @@ export async function startOcid(options: OcidOptions = {}): Promise<OcidPeer> {
   const root = join(dir, "root");
   const runroot = join(dir, "run");
   const socket = join(dir, "ocid.sock");
-  const daemon = startDaemon(options.deno ?? Deno.execPath(), [
-    "run",
-    "-A",
-    ...(options.denoFlags ?? []),
-    "src/main.ts",
-    "--root",
-    root,
-    "--runroot",
-    runroot,
-    "--listen",
-    socket,
-    "--cni-config-dir",
-    cniDir,
-    "--cni-plugin-dir",
-    "/usr/lib/cni",
-    ...(options.args ?? []),
-  ], { logPath: join(dir, "ocid.log"), cwd: REPO });
+  const daemon = startDaemon(
+    options.deno ?? Deno.execPath(),
+    ocidArgs({ root, runroot, socket, cniDir }, options),
+    { logPath: join(dir, "ocid.log"), cwd: REPO },
+  );
   const monitors = () => findMonitors(["conmon"], dir);
   const close = async () => {
     await daemon.stop(15_000);
