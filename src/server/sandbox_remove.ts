@@ -6,7 +6,6 @@
  */
 import { join } from "node:path";
 import type * as cri from "../cri/types.ts";
-import { unmount } from "../mounts.ts";
 import type { Deps } from "./deps.ts";
 import { findOrUndefined, type StopPodSandboxDeps, stopSandbox } from "./sandbox_stop.ts";
 import { removeContainerEverything } from "./container_remove.ts";
@@ -37,7 +36,6 @@ export async function removePodSandbox(
   crashPoint("sandbox_remove:after_runtime_delete");
   await deps.images.removeRootfs(id); // the pause image rootfs, when one was used
   const meta = sandbox.metadata;
-  if (meta.shmPath) await unmount(deps.runner, meta.shmPath);
   await Deno.remove(meta.runDir, { recursive: true }).catch(ignoreNotFound);
   await deps.sandboxes.delete(id);
   crashPoint("sandbox_remove:after_record");

@@ -47,10 +47,11 @@ export async function stopPodSandbox(
 
 /** Stops the sandbox `id` (its containers, infra, network); the caller holds its lock. */
 export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise<void> {
-  for (const container of deps.containers.list()) {
-    if (container.metadata.sandboxId !== id) continue;
-    await stopContainerProcess(deps, container.id, 0);
-  }
+  await Promise.all(
+    deps.containers.list()
+      .filter((c) => c.metadata.sandboxId === id)
+      .map((c) => stopContainerProcess(deps, c.id, 0)),
+  );
   crashPoint("sandbox_stop:after_containers");
 
   const sandbox = deps.sandboxes.get(id);
