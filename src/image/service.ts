@@ -336,8 +336,10 @@ export class ImageService {
     const p = (async () => {
       let body = await client.getBlob(repository, desc.digest);
       if (options.layer) {
-        body = crashMidStream(body, "image_pull:mid_blob");
         body = body.pipeThrough(progressLogger(this.#log, { what, size: desc.size }));
+        // Last in the chain, so that it pulls only when put() reads, which is after
+        // put() has written the chunk before: the crash leaves bytes on disk.
+        body = crashMidStream(body, "image_pull:mid_blob");
       }
       await this.#blobs.put(desc.digest, body, { size: desc.size, what });
     })();
