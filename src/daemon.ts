@@ -19,7 +19,8 @@ import type { Deps } from "./server/deps.ts";
 import { recordExit } from "./server/exits.ts";
 import { listenUnix } from "./server/listener.ts";
 import { createCriServer } from "./server/mod.ts";
-import { handlerTable } from "./server/handlers.ts";
+import { handlerTable, streamHandlerTable } from "./server/handlers.ts";
+import { createContainerEventBus } from "./server/container_events.ts";
 import { createContainerStore, createSandboxStore } from "./store/mod.ts";
 import { recover } from "./recovery.ts";
 import { sweep, type SweepReport } from "./gc.ts";
@@ -140,6 +141,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     containers,
     exits,
     images,
+    events: createContainerEventBus({ logger: log }),
     infraRootfs,
     ownOomScoreAdj: own,
   };
@@ -156,7 +158,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   await sweep(sweepDeps, { runner });
 
   const handlers = drainable(handlerTable(deps));
-  const server = createCriServer(handlers.table, log);
+  const server = createCriServer(handlers.table, log, { streams: streamHandlerTable(deps) });
   const listener = await listenUnix(server, config.listen, { logger: log });
   log.info("ocid is serving", {
     socket: config.listen,
@@ -172,6 +174,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     async close(options = {}) {
       const left = await handlers.drain(options.graceMs ?? SHUTDOWN_GRACE_MS);
       if (left > 0) log.warn("Closing with RPCs still in flight", { count: left });
+      deps.events.close(); // ends GetContainerEvents streams, which never end by themselves
       await listener.close();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await watcher.close();

@@ -27,6 +27,7 @@ import { assertSandboxReady, type SandboxRecord } from "../store/sandbox.ts";
 import type { Deps } from "./deps.ts";
 import { containerName, newId } from "./naming.ts";
 import { nowNs } from "./time.ts";
+import { publishContainerEvent } from "./container_events.ts";
 
 /** What CreateContainer uses. */
 export type CreateContainerDeps = Pick<
@@ -39,6 +40,7 @@ export type CreateContainerDeps = Pick<
   | "containers"
   | "images"
   | "ownOomScoreAdj"
+  | "events"
 >;
 
 /** Creates a container; see the module doc. */
@@ -170,6 +172,7 @@ export async function createContainer(
   await deps.containers.add(record);
   stack.move();
   crashPoint("container_create:after_record");
+  publishContainerEvent(deps, "CONTAINER_CREATED_EVENT", { id, sandboxId: sandbox.id });
   deps.log.info("Container created", {
     id,
     name,

@@ -9,6 +9,7 @@ import type * as cri from "../cri/types.ts";
 import { NotFoundError } from "../errors.ts";
 import type { Deps } from "./deps.ts";
 import { type StopContainerDeps, stopContainerProcess } from "./container_stop.ts";
+import { publishContainerEvent } from "./container_events.ts";
 
 /** What RemoveContainer uses. */
 export type RemoveContainerDeps = StopContainerDeps & Pick<Deps, "images" | "config">;
@@ -41,6 +42,10 @@ export async function removeContainerEverything(
   await deps.images.unmountRootfs(id);
   await deps.images.removeRootfs(id);
   await deps.containers.delete(id);
+  publishContainerEvent(deps, "CONTAINER_DELETED_EVENT", {
+    id,
+    sandboxId: container.metadata.sandboxId,
+  });
   await Deno.remove(container.metadata.bundle, { recursive: true }).catch(ignoreNotFound);
   // <root>/containers/<id>: empty now that the rootfs and the bundle are gone.
   await Deno.remove(dirname(container.metadata.bundle)).catch(ignoreNotFound);

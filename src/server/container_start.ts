@@ -12,11 +12,12 @@ import { canStartContainer, containerExited } from "../store/container.ts";
 import type { Deps } from "./deps.ts";
 import { recordExit } from "./exits.ts";
 import { nowNs } from "./time.ts";
+import { publishContainerEvent } from "./container_events.ts";
 
 /** What StartContainer uses. */
 export type StartContainerDeps = Pick<
   Deps,
-  "log" | "locks" | "runtime" | "sandboxes" | "containers" | "exits"
+  "log" | "locks" | "runtime" | "sandboxes" | "containers" | "exits" | "events" | "images"
 >;
 
 /** Answers StartContainer. */
@@ -44,18 +45,25 @@ export async function startContainer(
   const started = performance.now();
   // Taken before the start: the process may exit (exit file mtime) before `start` returns.
   const startedAt = nowNs();
+  const ref = { id, sandboxId: container.metadata.sandboxId };
+  // An exit recorded before the start is published still goes out after the start event.
+  using _events = deps.events.hold(id);
   crashPoint("container_start:before_start");
   try {
     await deps.runtime.start(id);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    await deps.containers.update(id, (s) =>
-      containerExited(s, {
+    let exited = false;
+    await deps.containers.update(id, (s) => {
+      exited = s.state !== "CONTAINER_EXITED";
+      return containerExited(s, {
         exitCode: 128,
         finishedAt: nowNs(),
         reason: "StartError",
         message,
-      }));
+      });
+    });
+    if (exited) publishContainerEvent(deps, "CONTAINER_STOPPED_EVENT", ref);
     throw err;
   }
   crashPoint("container_start:after_start");
@@ -63,6 +71,7 @@ export async function startContainer(
     if (s.state === "CONTAINER_CREATED") return { ...s, state: "CONTAINER_RUNNING", startedAt };
     return s.startedAt === "0" ? { ...s, startedAt } : s;
   });
+  publishContainerEvent(deps, "CONTAINER_STARTED_EVENT", ref);
   // An exit delivered before the record was RUNNING is applied now (recordExit is idempotent).
   const exit = deps.exits.exited(id);
   if (exit) await recordExit(deps, id, exit);

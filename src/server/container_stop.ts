@@ -15,7 +15,7 @@ import { recordExit } from "./exits.ts";
 /** What StopContainer uses. */
 export type StopContainerDeps = Pick<
   Deps,
-  "log" | "locks" | "runtime" | "sandboxes" | "containers" | "exits"
+  "log" | "locks" | "runtime" | "sandboxes" | "containers" | "exits" | "events" | "images"
 >;
 
 /** How long to wait for the exit after SIGKILL before asking the runtime. */

@@ -13,6 +13,7 @@ import type { NetnsManager, NetworkPlugin } from "../network/mod.ts";
 import type { ContainerStore, SandboxStore } from "../store/mod.ts";
 import type { ExitHub } from "../exit_hub.ts";
 import type { ImageService } from "../image/mod.ts";
+import type { ContainerEventBus } from "./container_events.ts";
 
 /** The daemon's parts, as handlers see them. */
 export interface Deps {
@@ -27,6 +28,8 @@ export interface Deps {
   containers: ContainerStore;
   exits: ExitHub;
   images: ImageService;
+  /** Container and sandbox lifecycle events, for GetContainerEvents. */
+  events: ContainerEventBus;
   /** The shared read-only infra rootfs. */
   infraRootfs: string;
   /** Our own oom_score_adj, the floor for requested values when restricted. */

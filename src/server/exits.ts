@@ -8,10 +8,11 @@ import { join } from "node:path";
 import type { ExitEvent } from "../exit_hub.ts";
 import type { Deps } from "./deps.ts";
 import { dateNs } from "./time.ts";
+import { publishContainerEvent, publishSandboxEvent } from "./container_events.ts";
 
 /** Records that the process of `id` (a container or a sandbox's infra) has ended. */
 export async function recordExit(
-  deps: Pick<Deps, "sandboxes" | "containers" | "log">,
+  deps: Pick<Deps, "sandboxes" | "containers" | "log" | "events" | "images">,
   id: string,
   event: ExitEvent,
 ): Promise<void> {
@@ -23,25 +24,37 @@ export async function recordExit(
       () => false,
     );
     const reason = oom ? "OOMKilled" : event.exitCode === 0 ? "Completed" : "Error";
-    await deps.containers.update(id, (s) => ({
-      ...s,
-      state: "CONTAINER_EXITED",
-      exitCode: event.exitCode,
-      finishedAt: dateNs(event.finishedAt),
-      reason,
-      message: oom ? "The container was killed for exceeding its memory limit" : "",
-    }));
+    // Two callers may record one exit at once (the exit hub and a stop): the first one wins.
+    let exited = false;
+    await deps.containers.update(id, (s) => {
+      if (s.state === "CONTAINER_EXITED") return s;
+      exited = true;
+      return {
+        ...s,
+        state: "CONTAINER_EXITED",
+        exitCode: event.exitCode,
+        finishedAt: dateNs(event.finishedAt),
+        reason,
+        message: oom ? "The container was killed for exceeding its memory limit" : "",
+      };
+    });
+    if (!exited) return;
     deps.log.info("Container exited", { id, exitCode: event.exitCode, reason });
+    publishContainerEvent(deps, "CONTAINER_STOPPED_EVENT", {
+      id,
+      sandboxId: container.metadata.sandboxId,
+    });
     return;
   }
   if (deps.sandboxes.has(id)) {
     const sandbox = deps.sandboxes.get(id);
     if (sandbox.status.infraExited) return;
-    await deps.sandboxes.update(id, (s) => ({
-      ...s,
-      state: "SANDBOX_NOTREADY",
-      infraExited: true,
-    }));
+    let stopped = false;
+    const updated = await deps.sandboxes.update(id, (s) => {
+      stopped = s.state === "SANDBOX_READY";
+      return { ...s, state: "SANDBOX_NOTREADY", infraExited: true };
+    });
     deps.log.info("Sandbox infra process exited", { id, exitCode: event.exitCode });
+    if (stopped) publishSandboxEvent(deps, "CONTAINER_STOPPED_EVENT", updated);
   }
 }

@@ -33,6 +33,10 @@ import { listContainerStats } from "./container_stats_list.ts";
 import { podSandboxStats } from "./sandbox_stats.ts";
 import { listPodSandboxStats } from "./sandbox_stats_list.ts";
 import { updateRuntimeConfig } from "./update_runtime_config.ts";
+import { getContainerEvents } from "./container_events.ts";
+import { listMetricDescriptors } from "./metrics_descriptors.ts";
+import { listPodSandboxMetrics } from "./metrics_list.ts";
+import type { StreamHandlerTable } from "./mod.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyHandler = (deps: Deps, req: any, ctx: any) => Promise<unknown>;
@@ -72,6 +76,16 @@ export function handlerTable(deps: Deps): HandlerTable {
     ListContainerStats: bindStats(listContainerStats),
     PodSandboxStats: bindStats(podSandboxStats),
     ListPodSandboxStats: bindStats(listPodSandboxStats),
+    ListMetricDescriptors: bind(listMetricDescriptors),
+    ListPodSandboxMetrics: bindStats(listPodSandboxMetrics),
     UpdateRuntimeConfig: bind(updateRuntimeConfig),
+  };
+}
+
+/** Binds every implemented server-streaming RPC to `deps`. */
+export function streamHandlerTable(deps: Deps): StreamHandlerTable {
+  return {
+    // deno-lint-ignore no-explicit-any
+    GetContainerEvents: (req, sink, ctx) => getContainerEvents(deps, req as any, sink, ctx),
   };
 }

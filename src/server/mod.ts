@@ -9,9 +9,19 @@ import { loadCri } from "../cri/proto.ts";
 import { OcidError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { instrument, type UnaryHandler } from "./instrument.ts";
+import { instrumentServerStream, type ServerStreamHandler } from "./instrument_stream.ts";
 
 /** Handlers by RPC name (e.g. "RunPodSandbox"). */
 export type HandlerTable = Record<string, UnaryHandler>;
+
+/** Server-streaming handlers by RPC name (e.g. "GetContainerEvents"). */
+export type StreamHandlerTable = Record<string, ServerStreamHandler>;
+
+/** Options of {@linkcode createCriServer}. */
+export interface CriServerOptions {
+  /** Server-streaming RPCs ocid implements; the others answer UNIMPLEMENTED. */
+  streams?: StreamHandlerTable;
+}
 
 /** RPCs the kubelet calls every few seconds: logged at debug level. */
 const QUIET = new Set([
@@ -28,10 +38,16 @@ const QUIET = new Set([
   "ListContainerStats",
   "ListPodSandboxStats",
   "PodSandboxStats",
+  "ListMetricDescriptors",
+  "ListPodSandboxMetrics",
 ]);
 
 /** Builds a grpc-js server serving `handlers`; call `listenUnix` to put it on a socket. */
-export function createCriServer(handlers: HandlerTable, logger: Logger): grpc.Server {
+export function createCriServer(
+  handlers: HandlerTable,
+  logger: Logger,
+  options: CriServerOptions = {},
+): grpc.Server {
   const { runtimeService, imageService } = loadCri();
   const server = new grpc.Server({
     "grpc.max_receive_message_length": 16 * 1024 * 1024,
@@ -40,6 +56,11 @@ export function createCriServer(handlers: HandlerTable, logger: Logger): grpc.Se
   for (const service of [runtimeService, imageService]) {
     const impl: grpc.UntypedServiceImplementation = {};
     for (const [name, method] of Object.entries(service)) {
+      const streamHandler = options.streams?.[name];
+      if (streamHandler && method.responseStream && !method.requestStream) {
+        impl[name] = instrumentServerStream(name, streamHandler, { logger, quiet: QUIET });
+        continue;
+      }
       if (method.requestStream || method.responseStream) {
         impl[name] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
           call.emit("error", {

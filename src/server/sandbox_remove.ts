@@ -10,6 +10,7 @@ import type { Deps } from "./deps.ts";
 import { findOrUndefined, type StopPodSandboxDeps, stopSandbox } from "./sandbox_stop.ts";
 import { removeContainerEverything } from "./container_remove.ts";
 import { crashPoint } from "../crash.ts";
+import { publishSandboxEvent } from "./container_events.ts";
 
 /** What RemovePodSandbox uses. */
 export type RemovePodSandboxDeps = StopPodSandboxDeps & Pick<Deps, "images" | "config">;
@@ -37,7 +38,9 @@ export async function removePodSandbox(
   await deps.images.removeRootfs(id); // the pause image rootfs, when one was used
   const meta = sandbox.metadata;
   await Deno.remove(meta.runDir, { recursive: true }).catch(ignoreNotFound);
+  const last = deps.sandboxes.get(id);
   await deps.sandboxes.delete(id);
+  publishSandboxEvent(deps, "CONTAINER_DELETED_EVENT", last);
   crashPoint("sandbox_remove:after_record");
   // The pod log dir ocid made itself (kubelet names its own, which it removes) and conmon's
   // attach socket dir go with the bundle and the exit file.

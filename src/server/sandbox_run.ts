@@ -29,6 +29,7 @@ import { nowNs } from "./time.ts";
 import type { CallContext } from "./instrument.ts";
 import { crashPoint } from "../crash.ts";
 import type { SandboxStore } from "../store/sandbox.ts";
+import { publishSandboxEvent } from "./container_events.ts";
 
 /** What RunPodSandbox uses. */
 export type RunPodSandboxDeps = Pick<
@@ -45,6 +46,8 @@ export type RunPodSandboxDeps = Pick<
   | "infraRootfs"
   | "images"
   | "ownOomScoreAdj"
+  | "events"
+  | "containers"
 >;
 
 /** The oom_score_adj CRI-O and containerd give the infra process. */
@@ -302,6 +305,8 @@ async function createSandbox(
   stack.move();
   creations.ids.delete(id);
   crashPoint("sandbox_run:after_record");
+  publishSandboxEvent(deps, "CONTAINER_CREATED_EVENT", record);
+  publishSandboxEvent(deps, "CONTAINER_STARTED_EVENT", record);
   log.info("Sandbox is ready", { id, name, ip: ips[0]?.address, pid: created.pid });
   return id;
 }

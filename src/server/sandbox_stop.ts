@@ -12,6 +12,7 @@ import type { SandboxRecord } from "../store/sandbox.ts";
 import type { Deps } from "./deps.ts";
 import { stopContainerProcess } from "./container_stop.ts";
 import { crashPoint } from "../crash.ts";
+import { publishSandboxEvent } from "./container_events.ts";
 
 /** What StopPodSandbox uses. */
 export type StopPodSandboxDeps = Pick<
@@ -25,6 +26,8 @@ export type StopPodSandboxDeps = Pick<
   | "sandboxes"
   | "containers"
   | "exits"
+  | "events"
+  | "images"
 >;
 
 /** How long the infra process gets to end after SIGTERM. */
@@ -72,12 +75,12 @@ export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise
     await deps.netns.remove(meta.netnsPath);
   }
   if (meta.shmPath) await unmount(deps.runner, meta.shmPath);
-  await deps.sandboxes.update(id, (s) => ({
-    ...s,
-    state: "SANDBOX_NOTREADY",
-    networkTornDown: true,
-    infraExited: true,
-  }));
+  let stopped = false;
+  const updated = await deps.sandboxes.update(id, (s) => {
+    stopped = s.state === "SANDBOX_READY";
+    return { ...s, state: "SANDBOX_NOTREADY", networkTornDown: true, infraExited: true };
+  });
+  if (stopped) publishSandboxEvent(deps, "CONTAINER_STOPPED_EVENT", updated);
 }
 
 async function endInfra(deps: StopPodSandboxDeps, sandbox: SandboxRecord): Promise<void> {

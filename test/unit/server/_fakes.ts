@@ -18,6 +18,7 @@ import type { Runner } from "../../../src/process.ts";
 import type { Deps } from "../../../src/server/deps.ts";
 import { createContainerStore, createSandboxStore } from "../../../src/store/mod.ts";
 import { newContainerStatus } from "../../../src/store/container.ts";
+import { createContainerEventBus } from "../../../src/server/container_events.ts";
 
 /** Decodes an Init message as the server would receive it (every field present). */
 export function decode<T>(rpc: keyof cri.RuntimeServiceRpcs, init: unknown): T {
@@ -172,6 +173,7 @@ export async function testDeps(): Promise<TestDeps> {
     containers: createContainerStore(join(config.root, "containers-meta")),
     exits: new ExitHub(),
     images: fakeImages as unknown as Deps["images"],
+    events: createContainerEventBus(),
     infraRootfs: join(dir, "infra"),
     ownOomScoreAdj: 0,
   };
