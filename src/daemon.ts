@@ -27,6 +27,7 @@ import { sweep, type SweepReport } from "./gc.ts";
 import { OcidError } from "./errors.ts";
 import type { HandlerTable } from "./server/mod.ts";
 import { sandboxesInCreation } from "./server/sandbox_run.ts";
+import { storeLookups, StreamServer } from "./stream/mod.ts";
 
 /** Options of {@linkcode startDaemon}. */
 export interface DaemonOptions {
@@ -157,9 +158,21 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const sweepDeps = { config, log, runtime, network, netns, images, sandboxes, containers };
   await sweep(sweepDeps, { runner });
 
+  const streams = await StreamServer.start({
+    log,
+    runtimePath: config.runtime.path,
+    runtimeRoot: config.runtime.root,
+    ...storeLookups(containers, sandboxes),
+  }, { address: config.streamAddress, port: config.streamPort });
+  deps.streams = streams;
   const handlers = drainable(handlerTable(deps));
   const server = createCriServer(handlers.table, log, { streams: streamHandlerTable(deps) });
-  const listener = await listenUnix(server, config.listen, { logger: log });
+  const listener = await listenUnix(server, config.listen, { logger: log }).catch(
+    async (err) => {
+      await streams.close();
+      throw err;
+    },
+  );
   log.info("ocid is serving", {
     socket: config.listen,
     sandboxes: sandboxes.size,
@@ -176,6 +189,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       if (left > 0) log.warn("Closing with RPCs still in flight", { count: left });
       deps.events.close(); // ends GetContainerEvents streams, which never end by themselves
       await listener.close();
+      await streams.close(); // drops exec/attach/port-forward sessions; their processes are killed
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await watcher.close();
       await exits.settled();

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { isIP } from "node:net";
 import { isAbsolute } from "node:path";
 import type { Config } from "./types.ts";
 
@@ -17,6 +18,8 @@ export type FieldKind =
   | { type: "string" }
   | { type: "bool" }
   | { type: "seconds" }
+  | { type: "ip" }
+  | { type: "port" }
   | { type: "enum"; values: readonly string[] };
 
 /** One configuration key. */
@@ -62,6 +65,18 @@ export const FIELDS: readonly FieldSpec[] = [
   ),
   field("log_level", ["logLevel"], { type: "enum", values: LOG_LEVELS }, "Daemon log level."),
   field("pod_log_dir", ["podLogDir"], path, "Pod log directory base when a request gives none."),
+  field(
+    "stream_address",
+    ["streamAddress"],
+    { type: "ip" },
+    "IP address of the Exec/Attach/PortForward streaming server; keep it on loopback unless needed.",
+  ),
+  field(
+    "stream_port",
+    ["streamPort"],
+    { type: "port" },
+    "TCP port of the streaming server; 0 picks a free port at start.",
+  ),
   field(
     "cgroup_manager",
     ["cgroupManager"],
@@ -152,6 +167,10 @@ export function describeKind(kind: FieldKind): string {
       return "expected true or false";
     case "seconds":
       return "expected a positive whole number of seconds";
+    case "ip":
+      return "expected an IPv4 or IPv6 address";
+    case "port":
+      return "expected a port number from 0 to 65535";
     case "enum": {
       const quoted = kind.values.map((v) => `"${v}"`);
       return quoted.length <= 2
@@ -192,6 +211,13 @@ export function checkValue(kind: FieldKind, value: unknown): unknown {
         : undefined;
     case "enum":
       return typeof value === "string" && kind.values.includes(value) ? value : undefined;
+    case "ip":
+      return typeof value === "string" && isIP(value) !== 0 ? value : undefined;
+    case "port":
+      return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 &&
+          value <= 65535
+        ? value
+        : undefined;
   }
 }
 

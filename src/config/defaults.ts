@@ -92,6 +92,8 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
     listen: defaultListen(runroot),
     logLevel: "info",
     podLogDir: "/var/log/ocid/pods",
+    streamAddress: "127.0.0.1",
+    streamPort: 0,
     runtime: {
       name: "runc",
       path: defaultRuntimePath("runc"),

@@ -7,6 +7,7 @@
  * @module
  */
 import { basename, resolve } from "node:path";
+import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import type { LogLevel } from "../log.ts";
 import { LOG_LEVELS, socketPath } from "./_schema.ts";
@@ -40,6 +41,10 @@ export interface FlagValues {
   storageDriver: Config["image"]["storageDriver"];
   /** `--cgroup-manager`. */
   cgroupManager: Config["cgroupManager"];
+  /** `--stream-address`: IP address of the streaming server. */
+  streamAddress: string;
+  /** `--stream-port`: TCP port of the streaming server (0: any free port). */
+  streamPort: number;
 }
 
 /** What to do. */
@@ -69,6 +74,8 @@ const OPTIONS = {
   "registries-conf": { type: "string" },
   "storage-driver": { type: "string" },
   "cgroup-manager": { type: "string" },
+  "stream-address": { type: "string" },
+  "stream-port": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "v" },
 } as const;
@@ -99,6 +106,8 @@ Flags (override /etc/ocid/ocid.conf and /etc/ocid/ocid.conf.d/*.conf):
   --registries-conf PATH   containers-registries.conf(5) file
   --storage-driver NAME    overlay or vfs (default overlay)
   --cgroup-manager NAME    cgroupfs or systemd (default: detected)
+  --stream-address IP      Exec/Attach/PortForward server address (default 127.0.0.1)
+  --stream-port PORT       Streaming server port; 0 picks a free one (default 0)
   -h, --help               Print this help
   -v, --version            Print the version
 `;
@@ -231,6 +240,20 @@ export function parseCommandLine(args: string[]): CommandLine {
       "cgroupfs",
       "systemd",
     ]);
+  }
+  if (values["stream-address"] !== undefined) {
+    if (isIP(values["stream-address"]) === 0) {
+      throw invalid("stream-address", values["stream-address"], "expected an IPv4 or IPv6 address");
+    }
+    flags.streamAddress = values["stream-address"];
+  }
+  if (values["stream-port"] !== undefined) {
+    const text = values["stream-port"];
+    const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+    if (!(port >= 0 && port <= 65535)) {
+      throw invalid("stream-port", text, "expected a port number from 0 to 65535");
+    }
+    flags.streamPort = port;
   }
   return { command, flags };
 }

@@ -140,6 +140,8 @@ const FLAG_KEYS: ReadonlyArray<readonly [keyof FlagValues, string, string]> = [
   ["registriesConf", "image.registries_conf", "--registries-conf"],
   ["storageDriver", "image.storage_driver", "--storage-driver"],
   ["cgroupManager", "cgroup_manager", "--cgroup-manager"],
+  ["streamAddress", "stream_address", "--stream-address"],
+  ["streamPort", "stream_port", "--stream-port"],
 ];
 
 function flagLayer(flags: Partial<FlagValues>): Layer {

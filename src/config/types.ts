@@ -18,6 +18,10 @@ export interface Config {
   logLevel: LogLevel;
   /** Pod log directory base when a request gives none (TOML `pod_log_dir`). @default "/var/log/ocid/pods" */
   podLogDir: string;
+  /** IP address of the streaming server (TOML `stream_address`). @default "127.0.0.1" */
+  streamAddress: string;
+  /** TCP port of the streaming server; 0 picks a free one (TOML `stream_port`). @default 0 */
+  streamPort: number;
   /** `[runtime]` */
   runtime: {
     /** `name`: "runc" or "crun". @default "runc" */

@@ -13,6 +13,7 @@ import type { NetnsManager, NetworkPlugin } from "../network/mod.ts";
 import type { ContainerStore, SandboxStore } from "../store/mod.ts";
 import type { ExitHub } from "../exit_hub.ts";
 import type { ImageService } from "../image/mod.ts";
+import type { StreamUrls } from "../stream/types.ts";
 import type { ContainerEventBus } from "./container_events.ts";
 
 /** The daemon's parts, as handlers see them. */
@@ -30,6 +31,8 @@ export interface Deps {
   images: ImageService;
   /** Container and sandbox lifecycle events, for GetContainerEvents. */
   events: ContainerEventBus;
+  /** The streaming server (Exec, Attach, PortForward URLs); absent: those RPCs are UNAVAILABLE. */
+  streams?: StreamUrls;
   /** The shared read-only infra rootfs. */
   infraRootfs: string;
   /** Our own oom_score_adj, the floor for requested values when restricted. */

@@ -21,6 +21,9 @@ import { startContainer } from "./container_start.ts";
 import { containerStatus } from "./container_status.ts";
 import { listContainers } from "./container_list.ts";
 import { execSync } from "./container_exec_sync.ts";
+import { exec } from "./container_exec.ts";
+import { attach } from "./container_attach.ts";
+import { portForward } from "./sandbox_port_forward.ts";
 import { updateContainerResources } from "./container_update_resources.ts";
 import { reopenContainerLog } from "./container_reopen_log.ts";
 import { pullImage } from "./image_pull.ts";
@@ -65,6 +68,9 @@ export function handlerTable(deps: Deps): HandlerTable {
     ContainerStatus: bind(containerStatus),
     ListContainers: bind(listContainers),
     ExecSync: bind(execSync),
+    Exec: bind(exec),
+    Attach: bind(attach),
+    PortForward: bind(portForward),
     UpdateContainerResources: bind(updateContainerResources),
     ReopenContainerLog: bind(reopenContainerLog),
     PullImage: bind(pullImage),

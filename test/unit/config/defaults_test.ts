@@ -10,6 +10,8 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     listen: "/run/ocid/ocid.sock",
     logLevel: "info",
     podLogDir: "/var/log/ocid/pods",
+    streamAddress: "127.0.0.1",
+    streamPort: 0,
     runtime: { name: "runc", path: "/usr/sbin/runc", root: "/run/ocid/runc" },
     conmon: { path: "/usr/bin/conmon", logLevel: "info" },
     pause: { binary: "/usr/bin/catatonit", args: ["-P"], image: "" },

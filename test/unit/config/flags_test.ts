@@ -45,6 +45,10 @@ Deno.test("parseCommandLine() reads every flag", () => {
     "vfs",
     "--cgroup-manager",
     "systemd",
+    "--stream-address",
+    "127.0.0.2",
+    "--stream-port",
+    "10010",
     "config",
   ]);
   assert.equal(command, "config");
@@ -62,6 +66,8 @@ Deno.test("parseCommandLine() reads every flag", () => {
     registriesConf: "/reg.conf",
     storageDriver: "vfs",
     cgroupManager: "systemd",
+    streamAddress: "127.0.0.2",
+    streamPort: 10010,
   });
 });
 
@@ -81,6 +87,9 @@ Deno.test("parseCommandLine() names the bad flag", async (t) => {
     [["--runtime", "/usr/bin/youki"], /"--runtime": expected a path whose file name/],
     [["--root="], /"--root": expected a path/],
     [["--cni-plugin-dir", ":"], /"--cni-plugin-dir"/],
+    [["--stream-address", "localhost"], /"--stream-address": expected an IPv4 or IPv6 address/],
+    [["--stream-port", "70000"], /"--stream-port": expected a port number from 0 to 65535/],
+    [["--stream-port", "-1"], /--stream-port/],
     [["launch"], /Unknown command "launch"/],
     [["serve", "now"], /Unexpected argument "now"/],
   ];
@@ -108,6 +117,8 @@ Deno.test("usage() mentions every flag", () => {
       "--listen",
       "--log-level",
       "--cni-config-dir",
+      "--stream-address",
+      "--stream-port",
       "--cni-plugin-dir",
       "--runtime",
       "--conmon",

@@ -32,6 +32,8 @@ runroot = "/run/o"
 listen = "unix:///run/o/cri.sock"
 log_level = "debug"
 pod_log_dir = "/var/log/pods2"
+stream_address = "::1"
+stream_port = 10010
 cgroup_manager = "systemd"
 restrict_oom_score_adj = false
 
@@ -67,6 +69,8 @@ storage_driver = "vfs"
     listen: "/run/o/cri.sock",
     logLevel: "debug",
     podLogDir: "/var/log/pods2",
+    streamAddress: "::1",
+    streamPort: 10010,
     runtime: { name: "crun", path: "/opt/crun", root: "/run/crun-state" },
     conmon: { path: "/opt/conmon", logLevel: "warn" },
     pause: { binary: "/opt/pause", args: [], image: "localhost:5000/pause:3.9" },
@@ -214,6 +218,8 @@ Deno.test("loadConfig() names the file and the key of a bad setting", async (t) 
     ["listen", `listen = "tcp://127.0.0.1:1"\n`, /"listen" .*absolute path or a "unix:\/\/" URL/],
     ["table as value", `runtime = "runc"\n`, /"runtime" in .*: expected a table/],
     ["log level", `log_level = "trace"\n`, /"log_level" .*one of "debug", "info"/],
+    ["stream address", `stream_address = "localhost"\n`, /"stream_address" .*IPv4 or IPv6/],
+    ["stream port", `stream_port = 65536\n`, /"stream_port" .*port number from 0 to 65535/],
     ["syntax", `root = "/x\n`, /^Cannot parse \/etc\/ocid\/ocid.conf: /],
   ];
   for (const [name, text, pattern] of cases) {

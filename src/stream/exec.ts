@@ -1,0 +1,229 @@
+/**
+ * Exec over a stream session: runs `<runtime> exec --process <json> <id>` with the container's
+ * environment, working directory, user and privileges (from the bundle's config.json, as
+ * ExecSync does), and copies stdin, stdout and stderr between the process and the client's
+ * SPDY streams. When the client goes away first, the process in the container and the
+ * runtime are killed.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Logger } from "../log.ts";
+import type { RemoteCommandStreams } from "./remote_command.ts";
+import type { CommandOutcome } from "./remote_command.ts";
+import type { SpawnedProcess, StreamSpawner } from "./spawn.ts";
+import type { ExecStreamRequest } from "./types.ts";
+import type { SpdyStream } from "./spdy_connection.ts";
+import type { TtyExec } from "./tty_exec.ts";
+
+/** What an exec session uses. */
+export interface ExecDeps {
+  /** runc or crun. */
+  runtimePath: string;
+  /** The runtime's `--root`. */
+  runtimeRoot: string;
+  spawner: StreamSpawner;
+  log: Logger;
+  /** Runs tty execs; absent: tty is refused with a clear error. */
+  tty?: TtyExec;
+}
+
+/** The container to exec in. */
+export interface ExecTarget {
+  id: string;
+  bundle: string;
+}
+
+/** Time the output pipes get to reach EOF once the process exited. */
+const DRAIN_GRACE_MS = 2_000;
+
+/**
+ * Builds the OCI process of an exec from the container's own process in config.json.
+ *
+ * @param bundleConfig The parsed config.json of the bundle.
+ * @param cmd Command and arguments.
+ * @param options.terminal Allocate a terminal.
+ */
+export function execProcessSpec(
+  bundleConfig: { process?: Record<string, unknown> },
+  cmd: string[],
+  options: { terminal: boolean },
+): Record<string, unknown> {
+  const proc: Record<string, unknown> = { ...(bundleConfig.process ?? {}) };
+  proc.terminal = options.terminal;
+  proc.args = [...cmd];
+  delete proc.consoleSize;
+  return proc;
+}
+
+/** Writes the process spec of an exec into a new temp dir; returns the dir and file paths. */
+export async function writeExecProcess(
+  target: ExecTarget,
+  cmd: string[],
+  options: { terminal: boolean },
+): Promise<{ dir: string; processFile: string; pidFile: string }> {
+  const config = JSON.parse(await Deno.readTextFile(join(target.bundle, "config.json"))) as {
+    process?: Record<string, unknown>;
+  };
+  const dir = await Deno.makeTempDir({ prefix: "ocid-stream-exec-" });
+  const processFile = join(dir, "process.json");
+  await Deno.writeTextFile(
+    processFile,
+    JSON.stringify(execProcessSpec(config, cmd, options)),
+  );
+  return { dir, processFile, pidFile: join(dir, "pid") };
+}
+
+/**
+ * Runs one exec session to its end.
+ *
+ * @param deps Runtime, spawner, logger.
+ * @param target The container.
+ * @param session The request, its streams, and a promise settled when the client goes away.
+ * @returns What to report on the error stream.
+ */
+export async function runExec(
+  deps: ExecDeps,
+  target: ExecTarget,
+  session: { request: ExecStreamRequest; streams: RemoteCommandStreams; gone: Promise<void> },
+): Promise<CommandOutcome> {
+  const { request, streams, gone } = session;
+  if (request.tty) {
+    if (!deps.tty) {
+      return {
+        kind: "error",
+        message: "ocid cannot allocate a terminal for exec here; retry without -t/--tty",
+      };
+    }
+    return await deps.tty.run(target, session);
+  }
+  const files = await writeExecProcess(target, request.cmd, { terminal: false });
+  try {
+    const child = deps.spawner.spawn(
+      deps.runtimePath,
+      [
+        "--root",
+        deps.runtimeRoot,
+        "exec",
+        "--process",
+        files.processFile,
+        "--pid-file",
+        files.pidFile,
+        target.id,
+      ],
+      { stdin: !!streams.stdin, stdout: !!streams.stdout, stderr: !!streams.stderr },
+    );
+    const pumps = [
+      pumpOut(child.stdout, streams.stdout),
+      pumpOut(child.stderr, streams.stderr),
+    ];
+    void pumpIn(streams.stdin, child);
+    let clientGone = false;
+    const code = await Promise.race([
+      child.status,
+      gone.then(() => {
+        clientGone = true;
+        return undefined;
+      }),
+    ]);
+    if (code === undefined || clientGone) {
+      deps.log.info("Exec client went away; killing the process", { id: target.id });
+      await killExec(files.pidFile, child);
+      await child.status;
+      return { kind: "error", message: "client went away" };
+    }
+    await drain(pumps, [child.stdout, child.stderr]);
+    deps.log.debug("Exec done", { id: target.id, exitCode: code });
+    return code === 0 ? { kind: "success" } : { kind: "exit", code, cmd: request.cmd };
+  } finally {
+    await Deno.remove(files.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Copies a process's output to a client stream; a client that stopped reading is ignored. */
+export async function pumpOut(
+  from: ReadableStream<Uint8Array> | null,
+  to: SpdyStream | undefined,
+): Promise<void> {
+  if (!from) return;
+  let clientOk = !!to;
+  try {
+    for await (const chunk of from) {
+      if (!clientOk) continue;
+      try {
+        await to!.write(chunk);
+      } catch {
+        clientOk = false;
+      }
+    }
+  } catch { /* cancelled */ }
+}
+
+/** Copies the client's stdin stream into a process; closes the process's stdin at its end. */
+export async function pumpIn(from: SpdyStream | undefined, child: SpawnedProcess): Promise<void> {
+  if (!from || !child.stdin) return;
+  const writer = child.stdin.getWriter();
+  try {
+    for await (const chunk of from) await writer.write(chunk);
+  } catch {
+    /* the process closed its stdin */
+  } finally {
+    await writer.close().catch(() => {});
+  }
+}
+
+async function drain(
+  pumps: Promise<void>[],
+  outputs: (ReadableStream<Uint8Array> | null)[],
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.all(pumps),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        // A background child in the container may hold the pipes open.
+        for (const o of outputs) o?.cancel().catch(() => {});
+        resolve();
+      }, DRAIN_GRACE_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+/** How long a kill waits for the runtime to write the exec'd process's pid file. */
+const PID_FILE_WAIT_MS = 5_000;
+
+/**
+ * Kills the exec'd process (its process group when it leads one) from the runtime's pid file,
+ * then the runtime process itself. runc writes the pid file only after the process has
+ * started (it may already have printed): wait for the file while the runtime lives, else a
+ * quick disconnect would kill runc alone and leave the process running in the container.
+ */
+export async function killExec(
+  pidFile: string,
+  child: { kill(s: Deno.Signal): void; status: Promise<number> },
+): Promise<void> {
+  let exited = false;
+  void child.status.then(() => exited = true, () => exited = true);
+  const deadline = Date.now() + PID_FILE_WAIT_MS;
+  let pid = 0;
+  for (;;) {
+    try {
+      pid = Number.parseInt((await Deno.readTextFile(pidFile)).trim(), 10) || 0;
+    } catch { /* not written yet */ }
+    if (pid > 0 || exited || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  if (pid > 0) {
+    let target = pid;
+    try {
+      const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pid) target = -pid;
+    } catch { /* gone */ }
+    try {
+      Deno.kill(target, "SIGKILL");
+    } catch { /* gone */ }
+  }
+  child.kill("SIGKILL");
+}

@@ -1,0 +1,113 @@
+/**
+ * Port-forward over a stream session (`portforward.k8s.io`): for each forwarded connection
+ * the client opens an `error` and a `data` stream with the same `port` and `requestID`
+ * headers; the server connects to `127.0.0.1:<port>` in the pod and relays bytes both ways.
+ * A failure is written as text on the error stream.
+ *
+ * @module
+ */
+import type { Logger } from "../log.ts";
+import type { SpdyStream } from "./spdy_connection.ts";
+import { RstStatus } from "./spdy_frame.ts";
+import type { PortDialer } from "./port_dialer.ts";
+
+/** One forwarded connection's pair of streams. */
+interface Pair {
+  port: number;
+  error?: SpdyStream;
+  data?: SpdyStream;
+}
+
+/** Options of {@linkcode PortForwardSession}. */
+export interface PortForwardSessionOptions {
+  /** The pod, for messages. */
+  sandboxId: string;
+  dialer: PortDialer;
+  log: Logger;
+}
+
+/**
+ * Pairs the streams the client opens and relays each pair. Feed it every stream of the
+ * connection with {@linkcode accept}; {@linkcode close} ends every relay.
+ */
+export class PortForwardSession {
+  #pairs = new Map<string, Pair>();
+  #opts: PortForwardSessionOptions;
+  #relays = new Set<Promise<void>>();
+  #closed = false;
+
+  constructor(options: PortForwardSessionOptions) {
+    this.#opts = options;
+  }
+
+  /** Handles a stream the client opened. */
+  accept(stream: SpdyStream): void {
+    const type = stream.header("streamtype");
+    const portText = stream.header("port") ?? "";
+    const port = Number(portText);
+    if (
+      this.#closed || (type !== "error" && type !== "data") || !/^\d+$/.test(portText) ||
+      port < 1 || port > 65535
+    ) {
+      this.#opts.log.debug("Refusing port-forward stream", { type, port: portText });
+      void stream.reset(RstStatus.refusedStream);
+      return;
+    }
+    const requestId = stream.header("requestid") ?? `port-${port}`;
+    const pair = this.#pairs.get(requestId) ?? { port };
+    if (pair[type] || pair.port !== port) {
+      void stream.reset(RstStatus.refusedStream);
+      return;
+    }
+    pair[type] = stream;
+    this.#pairs.set(requestId, pair);
+    void stream.reply().catch(() => {});
+    if (pair.error && pair.data) {
+      this.#pairs.delete(requestId);
+      const relay = this.#relay(pair.port, pair.error, pair.data);
+      this.#relays.add(relay);
+      void relay.finally(() => this.#relays.delete(relay));
+    }
+  }
+
+  async #relay(port: number, error: SpdyStream, data: SpdyStream): Promise<void> {
+    const { dialer, sandboxId, log } = this.#opts;
+    let conn;
+    try {
+      conn = await dialer.connect(port);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      log.info("Port-forward connect failed", { sandboxId, port, reason });
+      await error.write(
+        `error forwarding port ${port} to pod ${sandboxId}: cannot connect to 127.0.0.1:${port}: ${reason}`,
+      ).catch(() => {});
+      await Promise.all([error.end(), data.end()]);
+      return;
+    }
+    log.debug("Port-forward connected", { sandboxId, port });
+    const toPod = (async () => {
+      for await (const chunk of data) conn.write(chunk);
+      conn.closeWrite();
+    })();
+    const fromPod = (async () => {
+      for await (const chunk of conn) {
+        try {
+          await data.write(chunk);
+        } catch {
+          break;
+        }
+      }
+      await data.end();
+    })();
+    await Promise.all([toPod, fromPod]);
+    conn.close();
+    await error.end();
+  }
+
+  /** Stops accepting streams and waits for the relays (their streams end with the socket). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#opts.dialer.close();
+    await Promise.allSettled([...this.#relays]);
+  }
+}

@@ -1,0 +1,347 @@
+/**
+ * The streaming server behind Exec, Attach and PortForward: an HTTP/1.1 server on TCP (loopback
+ * unless configured otherwise). The RPCs store validated requests under single-use tokens
+ * ({@linkcode StreamServer.url}); the client connects to `/<kind>/<token>`, upgrades to
+ * `SPDY/3.1` with a `X-Stream-Protocol-Version` handshake, and opens its streams.
+ *
+ * Answers: 404 for an unknown, used or expired token; 400 without the SPDY upgrade; 403 when
+ * no protocol fits (with `X-Accept-Stream-Protocol-Version`); 101 otherwise.
+ *
+ * @module
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import type { Logger } from "../log.ts";
+import { type AttachTarget, runAttach } from "./attach.ts";
+import { type ExecTarget, runExec } from "./exec.ts";
+import {
+  ACCEPTED_PROTOCOLS_HEADER,
+  clientProtocols,
+  negotiate,
+  PORT_FORWARD_PROTOCOL,
+  PROTOCOL_HEADER,
+  REMOTE_COMMAND_PROTOCOLS,
+  remoteCommandVersion,
+} from "./handshake.ts";
+import { createHostDialer, createNetnsDialer, type PortDialer } from "./port_dialer.ts";
+import { PortForwardSession } from "./port_forward.ts";
+import {
+  type CommandOutcome,
+  finishSession,
+  STREAM_CREATION_TIMEOUT_MS,
+  StreamCollector,
+} from "./remote_command.ts";
+import { denoSpawner, type StreamSpawner } from "./spawn.ts";
+import { SpdyConnection } from "./spdy_connection.ts";
+import { TokenCache, type TokenCacheOptions } from "./token_cache.ts";
+import type { TtyExec } from "./tty_exec.ts";
+import type { AttachStreamRequest, ExecStreamRequest, StreamRequest, StreamUrls } from "./types.ts";
+
+/** A container as the streaming server needs it. */
+export interface StreamContainer extends ExecTarget, AttachTarget {
+  running: boolean;
+}
+
+/** A pod as the streaming server needs it. */
+export interface StreamSandbox {
+  id: string;
+  ready: boolean;
+  /** The pod's netns mount; absent or "" with host networking. */
+  netnsPath?: string;
+}
+
+/** What the streaming server uses. */
+export interface StreamServerDeps {
+  log: Logger;
+  /** runc or crun. */
+  runtimePath: string;
+  /** The runtime's `--root`. */
+  runtimeRoot: string;
+  /** A container by full id, or undefined when gone. */
+  container(id: string): StreamContainer | undefined;
+  /** A pod by full id, or undefined when gone. */
+  sandbox(id: string): StreamSandbox | undefined;
+  /** @default denoSpawner */
+  spawner?: StreamSpawner;
+  /** Runs tty execs; absent: tty exec is refused. */
+  tty?: TtyExec;
+  /** @default createNetnsDialer, or createHostDialer without a netns */
+  dialer?: (sandbox: StreamSandbox) => PortDialer;
+  /** Token cache settings (tests: a fake clock). */
+  tokens?: TokenCacheOptions;
+  /** Attach: time between looks at the log file. @default 100 */
+  attachPollMs?: number;
+}
+
+/** Options of {@linkcode StreamServer.start}. */
+export interface StreamServerOptions {
+  /** IP address to listen on. @default "127.0.0.1" */
+  address?: string;
+  /** TCP port; 0 picks a free one. @default 0 */
+  port?: number;
+}
+
+const PATH = /^\/(exec|attach|portforward)\/([A-Za-z0-9_-]{1,64})\/?$/;
+
+/** The streaming server. */
+export class StreamServer implements StreamUrls {
+  #deps: StreamServerDeps;
+  #http: http.Server;
+  #tokens: TokenCache<StreamRequest>;
+  #sockets = new Set<Duplex>();
+  #connections = new Set<SpdyConnection>();
+  #sessions = new Set<Promise<void>>();
+  #base = "";
+  #closing = false;
+
+  private constructor(deps: StreamServerDeps) {
+    this.#deps = deps;
+    this.#tokens = new TokenCache(deps.tokens);
+    this.#http = http.createServer((req, res) => this.#plain(req, res));
+    this.#http.on("upgrade", (req, socket, head) => this.#upgrade(req, socket, head));
+    this.#http.on("connection", (socket: Duplex) => {
+      this.#sockets.add(socket);
+      socket.on("close", () => this.#sockets.delete(socket));
+    });
+    this.#http.on("clientError", (_err, socket: Duplex) => socket.destroy());
+  }
+
+  /**
+   * Starts listening.
+   *
+   * @throws {Error} When the address cannot be bound.
+   */
+  static async start(
+    deps: StreamServerDeps,
+    options: StreamServerOptions = {},
+  ): Promise<StreamServer> {
+    const server = new StreamServer(deps);
+    const address = options.address ?? "127.0.0.1";
+    await new Promise<void>((resolve, reject) => {
+      server.#http.once("error", reject);
+      server.#http.listen(options.port ?? 0, address, () => {
+        server.#http.off("error", reject);
+        resolve();
+      });
+    }).catch((err) => {
+      throw new Error(
+        `Cannot listen for streaming on ${address}:${options.port ?? 0}: ${
+          err instanceof Error ? err.message : err
+        }`,
+        { cause: err },
+      );
+    });
+    const bound = server.#http.address() as AddressInfo;
+    const host = bound.family === "IPv6" || bound.address.includes(":")
+      ? `[${bound.address}]`
+      : bound.address;
+    server.#base = `http://${host}:${bound.port}`;
+    deps.log.info("Streaming server listening", { url: server.#base });
+    return server;
+  }
+
+  /** `http://<address>:<port>`. */
+  get baseUrl(): string {
+    return this.#base;
+  }
+
+  /** The bound port. */
+  get port(): number {
+    return (this.#http.address() as AddressInfo).port;
+  }
+
+  /** Sessions being served now. */
+  get activeSessions(): number {
+    return this.#sessions.size;
+  }
+
+  url(request: StreamRequest): string {
+    return `${this.#base}/${request.kind}/${this.#tokens.insert(request)}`;
+  }
+
+  /** Stops listening, drops every session (their processes are killed), and waits. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    for (const c of this.#connections) c.destroy();
+    for (const s of this.#sockets) s.destroy();
+    await Promise.allSettled([...this.#sessions]);
+    await closed;
+  }
+
+  #plain(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const m = PATH.exec(new URL(req.url ?? "/", "http://x").pathname);
+    if (!m) {
+      reply(res, 404, "Not found");
+      return;
+    }
+    reply(res, 400, `Streaming requests need "Upgrade: SPDY/3.1"`);
+  }
+
+  #upgrade(req: http.IncomingMessage, socket: Duplex, head: Uint8Array): void {
+    socket.on("error", () => {});
+    const fail = (status: number, text: string, extra: Record<string, string> = {}) => {
+      const body = text + "\n";
+      const headers = Object.entries({
+        "Content-Type": "text/plain; charset=utf-8",
+        "Content-Length": String(new TextEncoder().encode(body).length),
+        "Connection": "close",
+        ...extra,
+      }).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n${headers}\r\n${body}`);
+    };
+    if (this.#closing) return fail(503, "ocid is shutting down");
+    const m = PATH.exec(new URL(req.url ?? "/", "http://x").pathname);
+    if (!m) return fail(404, "Not found");
+    const kind = m[1] as StreamRequest["kind"];
+    const token = m[2]!;
+    if ((req.headers.upgrade ?? "").toLowerCase() !== "spdy/3.1") {
+      return fail(400, `Unsupported upgrade "${req.headers.upgrade ?? ""}"; expected SPDY/3.1`);
+    }
+    const offered = clientProtocols(req.headers[PROTOCOL_HEADER]);
+    const supported = kind === "portforward" ? [PORT_FORWARD_PROTOCOL] : REMOTE_COMMAND_PROTOCOLS;
+    const protocol = negotiate(offered, supported);
+    if (!protocol) {
+      return fail(
+        403,
+        `No common stream protocol: client offers [${offered.join(", ")}], ocid speaks [${
+          supported.join(", ")
+        }]`,
+        { [ACCEPTED_PROTOCOLS_HEADER]: supported.join(", ") },
+      );
+    }
+    const request = this.#tokens.consume(token);
+    if (!request || request.kind !== kind) {
+      return fail(404, `Unknown, used or expired ${kind} token`);
+    }
+    socket.write(
+      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n" +
+        `X-Stream-Protocol-Version: ${protocol}\r\n\r\n`,
+    );
+    const session = this.#serve(request, { socket, head, protocol }).catch((err) => {
+      this.#deps.log.warn("Stream session failed", { kind, error: err as Error });
+      socket.destroy();
+    });
+    this.#sessions.add(session);
+    void session.finally(() => this.#sessions.delete(session));
+  }
+
+  async #serve(
+    request: StreamRequest,
+    io: { socket: Duplex; head: Uint8Array; protocol: string },
+  ): Promise<void> {
+    const log = this.#deps.log;
+    if (request.kind === "portforward") {
+      const sandbox = this.#deps.sandbox(request.sandboxId);
+      const dialer = !sandbox ? undefined : this.#deps.dialer?.(sandbox) ??
+        (sandbox.netnsPath ? createNetnsDialer(sandbox.netnsPath) : createHostDialer());
+      const pf = new PortForwardSession({
+        sandboxId: request.sandboxId,
+        dialer: dialer ?? {
+          connect: () =>
+            Promise.reject(new Error(`pod sandbox "${request.sandboxId}" no longer exists`)),
+          close: () => Promise.resolve(),
+        },
+        log,
+      });
+      const conn = this.#track(
+        new SpdyConnection(io.socket, {
+          onStream: (s) => pf.accept(s),
+          head: io.head,
+          logger: log,
+        }),
+      );
+      log.info("Port-forward session started", { sandboxId: request.sandboxId });
+      await conn.closed;
+      await pf.close();
+      log.info("Port-forward session ended", { sandboxId: request.sandboxId });
+      return;
+    }
+    const version = remoteCommandVersion(io.protocol);
+    const collector = new StreamCollector({ ...request, version });
+    const conn = this.#track(
+      new SpdyConnection(io.socket, {
+        onStream: (s) => collector.accept(s),
+        head: io.head,
+        logger: log,
+      }),
+    );
+    const timer = setTimeout(
+      () =>
+        collector.fail(
+          new Error(
+            `Timed out waiting for the client's streams: ${collector.missing().join(", ")}`,
+          ),
+        ),
+      STREAM_CREATION_TIMEOUT_MS,
+    );
+    void conn.closed.then(() => collector.fail(new Error("The client went away")));
+    let streams;
+    try {
+      streams = await collector.ready;
+    } catch (err) {
+      log.info("Stream session not started", { kind: request.kind, reason: err as Error });
+      conn.destroy();
+      return;
+    } finally {
+      clearTimeout(timer);
+    }
+    const session = { streams, gone: conn.closed };
+    let outcome: CommandOutcome;
+    const container = this.#deps.container(request.containerId);
+    if (!container) {
+      outcome = { kind: "error", message: `Cannot find container "${request.containerId}"` };
+    } else if (!container.running) {
+      outcome = {
+        kind: "error",
+        message: `Container "${request.containerId}" is not running`,
+      };
+    } else if (request.kind === "exec") {
+      log.info("Exec session started", { id: container.id, cmd: request.cmd, tty: request.tty });
+      outcome = await runExec(
+        {
+          runtimePath: this.#deps.runtimePath,
+          runtimeRoot: this.#deps.runtimeRoot,
+          spawner: this.#deps.spawner ?? denoSpawner,
+          log,
+          ...(this.#deps.tty ? { tty: this.#deps.tty } : {}),
+        },
+        container,
+        { ...session, request: request as ExecStreamRequest },
+      ).catch((err): CommandOutcome => ({
+        kind: "error",
+        message: `Cannot exec in container "${container.id}": ${(err as Error).message}`,
+      }));
+    } else {
+      outcome = await runAttach(
+        {
+          log,
+          isRunning: (id) => this.#deps.container(id)?.running ?? false,
+          ...(this.#deps.attachPollMs ? { pollMs: this.#deps.attachPollMs } : {}),
+        },
+        container,
+        { ...session, request: request as AttachStreamRequest },
+      );
+    }
+    log.info("Stream session ended", {
+      kind: request.kind,
+      id: request.containerId,
+      outcome: outcome.kind === "exit" ? `exit ${outcome.code}` : outcome.kind,
+    });
+    if (conn.isClosed) return;
+    await finishSession(streams, { outcome, version });
+    await conn.close();
+  }
+
+  #track(conn: SpdyConnection): SpdyConnection {
+    this.#connections.add(conn);
+    void conn.closed.then(() => this.#connections.delete(conn));
+    return conn;
+  }
+}
+
+function reply(res: http.ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { "Content-Type": "text/plain; charset=utf-8", "Connection": "close" });
+  res.end(text + "\n");
+}

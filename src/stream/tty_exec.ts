@@ -1,0 +1,17 @@
+/**
+ * The seam for exec with a terminal (`kubectl exec -t`). A terminal needs a pseudo-terminal
+ * pair whose master ocid reads and writes, and whose size follows the client's resize
+ * messages; no implementation ships yet, so `exec.ts` refuses tty with a clear error.
+ *
+ * @module
+ */
+import type { CommandOutcome, RemoteCommandStreams } from "./remote_command.ts";
+import type { ExecStreamRequest } from "./types.ts";
+
+/** Runs an exec whose process gets a terminal. */
+export interface TtyExec {
+  run(
+    target: { id: string; bundle: string },
+    session: { request: ExecStreamRequest; streams: RemoteCommandStreams; gone: Promise<void> },
+  ): Promise<CommandOutcome>;
+}

@@ -1,0 +1,52 @@
+/**
+ * The streaming requests the CRI RPCs hand to the streaming server, already validated, and
+ * the seam through which the RPC handlers reach it.
+ *
+ * @module
+ */
+
+/** An Exec the client will connect to. */
+export interface ExecStreamRequest {
+  kind: "exec";
+  /** Full container id. */
+  containerId: string;
+  cmd: string[];
+  tty: boolean;
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+}
+
+/** An Attach the client will connect to. */
+export interface AttachStreamRequest {
+  kind: "attach";
+  /** Full container id. */
+  containerId: string;
+  tty: boolean;
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+}
+
+/** A PortForward the client will connect to. */
+export interface PortForwardStreamRequest {
+  kind: "portforward";
+  /** Full sandbox id. */
+  sandboxId: string;
+  /** Ports the request named; informational (each stream names its port). */
+  ports: number[];
+}
+
+/** Any streaming request. */
+export type StreamRequest = ExecStreamRequest | AttachStreamRequest | PortForwardStreamRequest;
+
+/** What the RPC handlers use: a single-use URL for a validated request. */
+export interface StreamUrls {
+  /**
+   * Stores the request under a new token.
+   *
+   * @returns `http://<address>:<port>/<kind>/<token>`
+   * @throws {OcidError} RESOURCE_EXHAUSTED when too many requests wait.
+   */
+  url(request: StreamRequest): string;
+}
