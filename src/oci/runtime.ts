@@ -469,9 +469,20 @@ function toState(raw: Record<string, unknown>): RuntimeState {
   return state;
 }
 
-/** Kills the exec'd process (and its group when it leads one) from runc's pidfile. */
+/** How long to wait for runc's pid file, which runc writes only after the process started. */
+const PID_FILE_WAIT_MS = 2_000;
+
+/**
+ * Kills the exec'd process (and its group when it leads one) from runc's pidfile. The process
+ * can print (and hit the output cap) before runc writes the file, so wait for it a little:
+ * killing only runc would leave the process running in the container.
+ */
 async function killExecProcess(pidFile: string): Promise<void> {
-  const pid = await readPidFile(pidFile);
+  let pid = await readPidFile(pidFile);
+  for (const deadline = Date.now() + PID_FILE_WAIT_MS; pid <= 0 && Date.now() < deadline;) {
+    await new Promise((r) => setTimeout(r, 10));
+    pid = await readPidFile(pidFile);
+  }
   if (pid <= 0) return;
   let target = pid;
   try {
