@@ -166,7 +166,9 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   }, { address: config.streamAddress, port: config.streamPort });
   deps.streams = streams;
   const handlers = drainable(handlerTable(deps));
-  const server = createCriServer(handlers.table, log, { streams: streamHandlerTable(deps) });
+  const server = createCriServer(handlers.table, log, {
+    streams: streamHandlerTable(deps, handlers.table),
+  });
   const listener = await listenUnix(server, config.listen, { logger: log }).catch(
     async (err) => {
       await streams.close();

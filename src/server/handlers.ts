@@ -40,6 +40,8 @@ import { getContainerEvents } from "./container_events.ts";
 import { listMetricDescriptors } from "./metrics_descriptors.ts";
 import { listPodSandboxMetrics } from "./metrics_list.ts";
 import type { StreamHandlerTable } from "./mod.ts";
+import { streamInChunks } from "./list_streams.ts";
+import { updatePodSandboxResources } from "./sandbox_update_resources.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyHandler = (deps: Deps, req: any, ctx: any) => Promise<unknown>;
@@ -85,12 +87,26 @@ export function handlerTable(deps: Deps): HandlerTable {
     ListMetricDescriptors: bind(listMetricDescriptors),
     ListPodSandboxMetrics: bindStats(listPodSandboxMetrics),
     UpdateRuntimeConfig: bind(updateRuntimeConfig),
+    UpdatePodSandboxResources: bind(updatePodSandboxResources),
   };
 }
 
 /** Binds every implemented server-streaming RPC to `deps`. */
-export function streamHandlerTable(deps: Deps): StreamHandlerTable {
+export function streamHandlerTable(deps: Deps, unary: HandlerTable): StreamHandlerTable {
+  // Each Stream* RPC answers what its List twin answers, in chunks.
+  const chunked = (list: string, from: string, to: string) =>
+    streamInChunks(
+      (req, ctx) => unary[list]!(req, { ...ctx, method: list }) as Promise<Record<string, unknown>>,
+      from,
+      to,
+    );
   return {
+    StreamPodSandboxes: chunked("ListPodSandbox", "items", "pod_sandboxes"),
+    StreamContainers: chunked("ListContainers", "containers", "containers"),
+    StreamImages: chunked("ListImages", "images", "images"),
+    StreamContainerStats: chunked("ListContainerStats", "stats", "container_stats"),
+    StreamPodSandboxStats: chunked("ListPodSandboxStats", "stats", "pod_sandbox_stats"),
+    StreamPodSandboxMetrics: chunked("ListPodSandboxMetrics", "pod_metrics", "pod_sandbox_metrics"),
     // deno-lint-ignore no-explicit-any
     GetContainerEvents: (req, sink, ctx) => getContainerEvents(deps, req as any, sink, ctx),
   };

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { call, stream } from "../../src/cri/proto.ts";
+import { call, stream, type StreamRpcName } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
 import { listDir, pushBusybox, waitFor } from "../helpers/checks.ts";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
@@ -234,6 +234,41 @@ Deno.test({
         const rx = podm.get("container_network_receive_bytes_total") ?? [];
         assert.deepEqual(rx.map((r) => r.label_values.at(-1)), ["eth0"], "eth0, lo left out");
         assert.equal(rx[0]!.metric_type, "COUNTER");
+      });
+
+      await t.step("each Stream* RPC answers what its List twin does", async () => {
+        const image = d.clients.image;
+        const ids = (xs: { id: string }[]) => xs.map((x) => x.id).sort();
+        const chunks = <M extends StreamRpcName>(client: typeof runtime, rpc: M) =>
+          Array.fromAsync(stream(client, rpc, {}));
+
+        const pods = (await call(runtime, "ListPodSandbox", {})).items;
+        const streamedPods = (await chunks(runtime, "StreamPodSandboxes"))
+          .flatMap((c) => c.pod_sandboxes);
+        assert.deepEqual(ids(streamedPods), ids(pods));
+        const ctrs = (await call(runtime, "ListContainers", {})).containers;
+        assert.ok(ctrs.some((c) => c.id === sleeper), "the sleeper is listed");
+        const streamedCtrs = (await chunks(runtime, "StreamContainers"))
+          .flatMap((c) => c.containers);
+        assert.deepEqual(ids(streamedCtrs), ids(ctrs));
+        const stats = (await chunks(runtime, "StreamContainerStats"))
+          .flatMap((c) => c.container_stats);
+        assert.deepEqual(stats.map((x) => x.attributes!.id).sort(), ids(ctrs), "every container");
+        const podStats = (await chunks(runtime, "StreamPodSandboxStats"))
+          .flatMap((c) => c.pod_sandbox_stats);
+        assert.deepEqual(podStats.map((x) => x.attributes!.id), [podId]);
+        const metrics = (await chunks(runtime, "StreamPodSandboxMetrics"))
+          .flatMap((c) => c.pod_sandbox_metrics);
+        assert.deepEqual(metrics.map((x) => x.pod_sandbox_id), [podId]);
+        const images = (await call(image, "ListImages", {})).images;
+        assert.equal(images.length, 1, "busybox");
+        const streamedImages = (await chunks(image, "StreamImages")).flatMap((c) => c.images);
+        assert.deepEqual(ids(streamedImages), ids(images));
+
+        await call(runtime, "UpdatePodSandboxResources", {
+          pod_sandbox_id: podId,
+          resources: { cpu_shares: "512", memory_limit_in_bytes: String(256 << 20) },
+        });
       });
 
       await t.step(
