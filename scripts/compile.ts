@@ -30,6 +30,16 @@ export interface CompileOptions {
   entry?: string;
 }
 
+/**
+ * Modules loaded by URL at run time as worker threads, which `deno compile` cannot find by
+ * itself: the netns pinner (OCID_NETNS=libc) and the port-forward dialer. A unit test checks
+ * that every `new Worker(new URL(...))` under src/ is listed here.
+ */
+export const WORKER_MODULES = [
+  "src/sys/netns_worker.ts",
+  "src/stream/port_forward_worker.ts",
+];
+
 /** The arguments of `deno compile` for ocid. */
 export function compileArgs(options: CompileOptions = {}): string[] {
   return [
@@ -37,9 +47,7 @@ export function compileArgs(options: CompileOptions = {}): string[] {
     "-A",
     "--include",
     join(ROOT, "proto"),
-    // Loaded by URL at run time when OCID_NETNS=libc (a worker thread).
-    "--include",
-    join(ROOT, "src/sys/netns_worker.ts"),
+    ...WORKER_MODULES.flatMap((m) => ["--include", join(ROOT, m)]),
     "--output",
     options.output ?? join(ROOT, "dist", "ocid"),
     options.entry ?? join(ROOT, "src", "main.ts"),
