@@ -3,12 +3,19 @@
  * the CRI log file conmon writes (`<time> <stdout|stderr> <P|F> <text>`), until the container
  * exits or the client goes away. A rotated log file (new inode, or truncated) is reopened.
  *
- * Stdin is not supported: it needs conmon's SOCK_SEQPACKET attach socket, which Deno cannot
- * open without FFI socket calls; a request for stdin gets a clear error instead.
+ * Stdin goes through conmon's attach socket (`<bundle>/attach`, SOCK_SEQPACKET, opened through
+ * FFI: {@linkcode SeqpacketConn}): each packet written there is written to the container's
+ * stdin (conmon keeps a stdin pipe when the container was created with `stdin`). conmon also
+ * sends the output on that socket (each packet led by a stream byte); it is read and dropped,
+ * since the log carries it. The end of the client's stdin half-closes the socket: conmon then
+ * closes the container's stdin when the container was created with `stdin_once`.
  *
  * @module
  */
+import { join } from "node:path";
 import type { Logger } from "../log.ts";
+import { SeqpacketConn } from "../sys/seqpacket.ts";
+import type { SpdyStream } from "./spdy_connection.ts";
 import type { CommandOutcome, RemoteCommandStreams } from "./remote_command.ts";
 import type { AttachStreamRequest } from "./types.ts";
 
@@ -19,13 +26,31 @@ export interface AttachDeps {
   isRunning(id: string): boolean;
   /** Time between looks at the log file when it has nothing new. @default 100 */
   pollMs?: number;
+  /** Connects to conmon's attach socket. @default SeqpacketConn.connect */
+  connectAttach?: (path: string) => AttachSocket;
+}
+
+/** conmon's attach socket as attach uses it. */
+export interface AttachSocket {
+  /** One packet; null at the end. */
+  read(): Promise<Uint8Array | null>;
+  /** Sends one packet. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Half-closes: conmon sees the end of stdin. */
+  closeWrite(): void;
+  close(): Promise<void>;
 }
 
 /** The container to attach to. */
 export interface AttachTarget {
   id: string;
   logPath: string;
+  /** The bundle, where conmon binds its attach socket (needed for stdin). */
+  bundle?: string;
 }
+
+/** The largest stdin packet sent to conmon (it reads packets into a 32 KiB buffer). */
+const STDIN_PACKET_MAX = 8_192;
 
 /** One line of a CRI log file. */
 export interface CriLogLine {
@@ -94,14 +119,67 @@ export async function runAttach(
   target: AttachTarget,
   session: { request: AttachStreamRequest; streams: RemoteCommandStreams; gone: Promise<void> },
 ): Promise<CommandOutcome> {
-  const { request, streams, gone } = session;
-  if (request.stdin) {
-    return {
-      kind: "error",
-      message:
-        `ocid cannot attach to the stdin of container "${target.id}"; attach without -i/--stdin`,
-    };
+  const { request, streams } = session;
+  let socket: AttachSocket | undefined;
+  if (request.stdin && streams.stdin) {
+    if (!target.bundle) {
+      return { kind: "error", message: `Cannot attach to the stdin of container "${target.id}"` };
+    }
+    try {
+      socket = (deps.connectAttach ?? SeqpacketConn.connect)(join(target.bundle, "attach"));
+    } catch (err) {
+      return {
+        kind: "error",
+        message: `Cannot attach to the stdin of container "${target.id}": ${
+          (err as Error).message
+        }`,
+      };
+    }
   }
+  const stdin = streams.stdin;
+  // Stdin flows once the log is open at its end, so no answer to it is missed.
+  const started = () => {
+    if (!socket || !stdin) return;
+    void dropOutput(socket);
+    void feedStdin(stdin, socket);
+  };
+  try {
+    return await followLog(deps, target, { ...session, started });
+  } finally {
+    await socket?.close();
+  }
+}
+
+/** Reads and drops what conmon sends on the attach socket, so that it never blocks on us. */
+async function dropOutput(socket: AttachSocket): Promise<void> {
+  try {
+    while (await socket.read() !== null) { /* the log carries the output */ }
+  } catch { /* closed */ }
+}
+
+/** Copies the client's stdin into the attach socket in small packets; half-closes at its end. */
+async function feedStdin(from: SpdyStream, socket: AttachSocket): Promise<void> {
+  try {
+    for await (const chunk of from) {
+      for (let at = 0; at < chunk.length; at += STDIN_PACKET_MAX) {
+        await socket.write(chunk.subarray(at, at + STDIN_PACKET_MAX));
+      }
+    }
+    socket.closeWrite();
+  } catch { /* the socket closed */ }
+}
+
+async function followLog(
+  deps: AttachDeps,
+  target: AttachTarget,
+  session: {
+    request: AttachStreamRequest;
+    streams: RemoteCommandStreams;
+    gone: Promise<void>;
+    started: () => void;
+  },
+): Promise<CommandOutcome> {
+  const { request, streams, gone } = session;
   const pollMs = deps.pollMs ?? 100;
   let clientGone = false;
   void gone.then(() => clientGone = true);
@@ -131,6 +209,7 @@ export async function runAttach(
   try {
     await open(true);
     deps.log.info("Attach session started", { id: target.id, following: target.logPath });
+    session.started();
     for (;;) {
       if (clientGone) return { kind: "error", message: "client went away" };
       const running = deps.isRunning(target.id);

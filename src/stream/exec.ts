@@ -43,16 +43,21 @@ const DRAIN_GRACE_MS = 2_000;
  * @param bundleConfig The parsed config.json of the bundle.
  * @param cmd Command and arguments.
  * @param options.terminal Allocate a terminal.
+ * @param options.consoleSize The terminal's first size (the runtime sets it before the
+ * process starts).
  */
 export function execProcessSpec(
   bundleConfig: { process?: Record<string, unknown> },
   cmd: string[],
-  options: { terminal: boolean },
+  options: { terminal: boolean; consoleSize?: { width: number; height: number } | undefined },
 ): Record<string, unknown> {
   const proc: Record<string, unknown> = { ...(bundleConfig.process ?? {}) };
   proc.terminal = options.terminal;
   proc.args = [...cmd];
   delete proc.consoleSize;
+  if (options.terminal && options.consoleSize) {
+    proc.consoleSize = { height: options.consoleSize.height, width: options.consoleSize.width };
+  }
   return proc;
 }
 
@@ -60,7 +65,7 @@ export function execProcessSpec(
 export async function writeExecProcess(
   target: ExecTarget,
   cmd: string[],
-  options: { terminal: boolean },
+  options: { terminal: boolean; consoleSize?: { width: number; height: number } | undefined },
 ): Promise<{ dir: string; processFile: string; pidFile: string }> {
   const config = JSON.parse(await Deno.readTextFile(join(target.bundle, "config.json"))) as {
     process?: Record<string, unknown>;

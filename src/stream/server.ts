@@ -26,6 +26,7 @@ import {
 } from "./handshake.ts";
 import { createHostDialer, createNetnsDialer, type PortDialer } from "./port_dialer.ts";
 import { PortForwardSession } from "./port_forward.ts";
+import { PtyExec } from "./pty_exec.ts";
 import {
   type CommandOutcome,
   finishSession,
@@ -39,7 +40,7 @@ import type { TtyExec } from "./tty_exec.ts";
 import type { AttachStreamRequest, ExecStreamRequest, StreamRequest, StreamUrls } from "./types.ts";
 
 /** A container as the streaming server needs it. */
-export interface StreamContainer extends ExecTarget, AttachTarget {
+export interface StreamContainer extends ExecTarget, Omit<AttachTarget, "bundle"> {
   running: boolean;
 }
 
@@ -64,7 +65,7 @@ export interface StreamServerDeps {
   sandbox(id: string): StreamSandbox | undefined;
   /** @default denoSpawner */
   spawner?: StreamSpawner;
-  /** Runs tty execs; absent: tty exec is refused. */
+  /** Runs tty execs. @default a {@linkcode PtyExec} on a host pseudo-terminal */
   tty?: TtyExec;
   /** @default createNetnsDialer, or createHostDialer without a netns */
   dialer?: (sandbox: StreamSandbox) => PortDialer;
@@ -299,14 +300,14 @@ export class StreamServer implements StreamUrls {
       };
     } else if (request.kind === "exec") {
       log.info("Exec session started", { id: container.id, cmd: request.cmd, tty: request.tty });
+      const runtime = {
+        runtimePath: this.#deps.runtimePath,
+        runtimeRoot: this.#deps.runtimeRoot,
+        spawner: this.#deps.spawner ?? denoSpawner,
+        log,
+      };
       outcome = await runExec(
-        {
-          runtimePath: this.#deps.runtimePath,
-          runtimeRoot: this.#deps.runtimeRoot,
-          spawner: this.#deps.spawner ?? denoSpawner,
-          log,
-          ...(this.#deps.tty ? { tty: this.#deps.tty } : {}),
-        },
+        { ...runtime, tty: this.#deps.tty ?? new PtyExec(runtime) },
         container,
         { ...session, request: request as ExecStreamRequest },
       ).catch((err): CommandOutcome => ({

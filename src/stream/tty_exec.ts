@@ -1,7 +1,8 @@
 /**
  * The seam for exec with a terminal (`kubectl exec -t`). A terminal needs a pseudo-terminal
  * pair whose master ocid reads and writes, and whose size follows the client's resize
- * messages; no implementation ships yet, so `exec.ts` refuses tty with a clear error.
+ * messages; `pty_exec.ts` implements it (the streaming server's default). Without one,
+ * `exec.ts` refuses tty with a clear error.
  *
  * @module
  */

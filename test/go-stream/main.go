@@ -4,11 +4,13 @@
 // the SPDY library client-go's executor is built on.
 //
 //	go-stream exec URL [-stdin] [-stdout] [-stderr] [-tty] [-resize WxH] [-status FILE] [-quit-after-output]
+//	                   [-later-resize WxH -later-after TEXT]
 //	go-stream portforward URL -port N
 //	go-stream status URL [-protocol P]   (prints the HTTP status of the upgrade)
 //
 // exec copies its stdin to the stdin stream, the stdout/stderr streams to its own, and writes
-// what the error stream carried to -status. portforward sends its stdin on one forwarded
+// what the error stream carried to -status. With -tty it opens the resize stream, sends -resize
+// first, and -later-resize once stdout carried -later-after. portforward sends its stdin on one forwarded
 // connection and prints what comes back; what the error stream carried goes to stderr and
 // makes the exit code 1. Exit code 3: the upgrade was refused (the HTTP status is printed).
 package main
@@ -97,6 +99,8 @@ func execCmd(args []string) {
 	status := fs.String("status", "", "file for what the error stream carried")
 	protocol := fs.String("protocol", "v4.channel.k8s.io", "stream protocol(s), comma-separated")
 	quit := fs.Bool("quit-after-output", false, "drop the connection after the first output")
+	laterResize := fs.String("later-resize", "", "with -tty: a terminal size WxH to send later")
+	laterAfter := fs.String("later-after", "", "send -later-resize once stdout carried this text")
 	fs.Parse(args[1:])
 	if fs.NArg() != 1 {
 		fail("exec needs a URL")
@@ -116,7 +120,20 @@ func execCmd(args []string) {
 			s.Close()
 		}()
 	}
+	resizeStream := make(chan *spdystream.Stream, 1)
+	sendSize := func(s *spdystream.Stream, size string) {
+		var w, h int
+		fmt.Sscanf(size, "%dx%d", &w, &h)
+		fmt.Fprintf(s, "{\"Width\":%d,\"Height\":%d}\n", w, h)
+	}
 	copyOut := func(kind string, to io.Writer) {
+		if kind == "stdout" && *tty && *laterResize != "" {
+			to = &watchWriter{w: to, text: *laterAfter, then: func() {
+				s := <-resizeStream
+				sendSize(s, *laterResize)
+				resizeStream <- s
+			}}
+		}
 		s := open(c, http.Header{"streamType": {kind}})
 		wg.Add(1)
 		go func() {
@@ -139,10 +156,9 @@ func execCmd(args []string) {
 	if *tty {
 		s := open(c, http.Header{"streamType": {"resize"}})
 		if *resize != "" {
-			var w, h int
-			fmt.Sscanf(*resize, "%dx%d", &w, &h)
-			fmt.Fprintf(s, "{\"Width\":%d,\"Height\":%d}\n", w, h)
+			sendSize(s, *resize)
 		}
+		resizeStream <- s
 	}
 	msg, _ := ioutil.ReadAll(errStream)
 	wg.Wait()
@@ -150,6 +166,27 @@ func execCmd(args []string) {
 		ioutil.WriteFile(*status, msg, 0o600)
 	}
 	c.Close()
+}
+
+// watchWriter passes writes through and calls then (once, in its own goroutine) when what was
+// written so far contains text.
+type watchWriter struct {
+	w    io.Writer
+	text string
+	seen string
+	done bool
+	then func()
+}
+
+func (ww *watchWriter) Write(p []byte) (int, error) {
+	if !ww.done {
+		ww.seen += string(p)
+		if strings.Contains(ww.seen, ww.text) {
+			ww.done = true
+			go ww.then()
+		}
+	}
+	return ww.w.Write(p)
 }
 
 func portForwardCmd(args []string) {

@@ -142,12 +142,99 @@ Deno.test({
         );
       });
 
-      await t.step("exec with a tty is refused on the error stream", async () => {
-        const url = await execUrl(ctx, { container_id: main, cmd: ["/bin/sh"], tty: true });
-        const res = await goStream(["exec", "-tty", url]);
+      const daemonFds = () => listDir(`/proc/${daemon!.pid}/fd`).then((fds) => fds.length);
+      const fdsBeforeTty = await daemonFds();
+
+      await t.step("tty exec: the process sees a terminal of the client's size", async () => {
+        const url = await execUrl(ctx, {
+          container_id: main,
+          cmd: ["/bin/sh", "-c", "test -t 0 && test -t 1 && echo is-a-tty; tty; stty size; exit 3"],
+          tty: true,
+        });
+        const res = await goStream(["exec", "-tty", "-resize", "100x40", url]);
+        assert.equal(res.code, 0, res.stderr);
+        assert.equal(res.stderr, "", "no stderr stream with a tty");
+        assert.match(res.stdout, /^is-a-tty\r\n\/dev\/pts\/\d+\r\n40 100\r\n$/);
         const status = JSON.parse(res.status);
-        assert.equal(status.status, "Failure");
-        assert.match(status.message, /cannot allocate a terminal.*without -t/);
+        assert.equal(status.reason, "NonZeroExitCode");
+        assert.deepEqual(status.details.causes, [{ reason: "ExitCode", message: "3" }]);
+      });
+
+      await t.step("tty exec: a resize message reaches the process as SIGWINCH", async () => {
+        const url = await execUrl(ctx, {
+          container_id: main,
+          cmd: [
+            "/bin/sh",
+            "-c",
+            "trap 'stty size; exit 0' WINCH; echo ready; while :; do sleep 0.1; done",
+          ],
+          tty: true,
+        });
+        const res = await goStream([
+          "exec",
+          "-tty",
+          "-resize",
+          "80x24",
+          "-later-resize",
+          "132x50",
+          "-later-after",
+          "ready",
+          url,
+        ]);
+        assert.equal(res.code, 0, res.stderr);
+        assert.equal(res.stdout, "ready\r\n50 132\r\n");
+        assert.deepEqual(JSON.parse(res.status), { metadata: {}, status: "Success" });
+      });
+
+      // Without a resize message (kubectl always sends one) the session waits 2 s for it.
+      await t.step("tty exec: stdin is echoed by the terminal and its end is EOF", async () => {
+        const url = await execUrl(ctx, {
+          container_id: main,
+          cmd: ["/bin/cat"],
+          tty: true,
+          stdin: true,
+        });
+        const res = await goStream(["exec", "-tty", "-stdin", url], { stdin: "hello tty\n" });
+        assert.equal(res.code, 0, res.stderr);
+        // The terminal echoes the line, then cat prints it; both with \r\n.
+        assert.equal(res.stdout, "hello tty\r\nhello tty\r\n");
+        assert.deepEqual(JSON.parse(res.status), { metadata: {}, status: "Success" });
+      });
+
+      await t.step("tty exec: a client that disconnects leaves no process behind", async () => {
+        for (const seconds of [4251, 4252, 4253]) {
+          const url = await execUrl(ctx, {
+            container_id: main,
+            cmd: ["/bin/sh", "-c", `echo started; exec /bin/sleep ${seconds}`],
+            tty: true,
+          });
+          const res = await goStream([
+            "exec",
+            "-tty",
+            "-resize",
+            "80x24",
+            "-quit-after-output",
+            url,
+          ]);
+          assert.match(res.stdout, /^started/);
+          await waitFor(`the exec'd "sleep ${seconds}" and its runc to be killed`, async () => {
+            const left = [
+              ...await pidsMentioning(`sleep ${seconds}`),
+              ...await pidsMentioning("ocid-stream-exec-"),
+            ];
+            return left.length === 0 ? true : undefined;
+          }, WAIT);
+        }
+      });
+
+      await t.step("tty exec leaves no fd open in the daemon", async () => {
+        let now = 0;
+        await waitFor(`the daemon's fds to go back to ${fdsBeforeTty}`, async () => {
+          now = await daemonFds();
+          return now === fdsBeforeTty || undefined;
+        }, WAIT).catch((err) => {
+          throw new Error(`${(err as Error).message}: ${now} open`, { cause: err });
+        });
       });
 
       await t.step("a client that disconnects mid-exec leaves no process behind", async () => {
@@ -209,14 +296,30 @@ Deno.test({
         assert.equal(JSON.parse(res.status).status, "Success");
       });
 
-      await t.step("attach with stdin is refused on the error stream", async () => {
+      await t.step("attach with stdin writes to the container's stdin", async () => {
+        const { container_id: id } = await call(ctx.runtime, "CreateContainer", {
+          pod_sandbox_id: ctx.podId,
+          sandbox_config: ctx.podConfig,
+          config: {
+            metadata: { name: "reader", attempt: 0 },
+            image: { image: ctx.image },
+            command: ["/bin/sh", "-c", "read line; echo got $line; cat; echo eof"],
+            log_path: "reader/0.log",
+            stdin: true,
+            stdin_once: true,
+          },
+        }, { deadlineMs: 60_000 });
+        await call(ctx.runtime, "StartContainer", { container_id: id });
         const { url } = await call(runtime, "Attach", {
-          container_id: main,
+          container_id: id,
           stdin: true,
           stdout: true,
         });
-        const res = await goStream(["exec", "-stdin", url], { stdin: "" });
-        assert.match(JSON.parse(res.status).message, /cannot attach to the stdin/);
+        const res = await goStream(["exec", "-stdin", url], { stdin: "hello\nmore\n" });
+        assert.equal(res.code, 0, res.stderr);
+        // The end of stdin reaches cat as EOF (stdin_once), so the container exits.
+        assert.equal(res.stdout, "got hello\nmore\neof\n");
+        assert.equal(JSON.parse(res.status).status, "Success");
       });
 
       await t.step("port-forward reaches a server inside the pod", async () => {
