@@ -65,8 +65,8 @@ export function createContainerEventBus(
 export type PublishEventDeps = Pick<Deps, "events" | "sandboxes" | "containers" | "images">;
 
 /** The statuses of every container of pod `sandboxId`. */
-function podContainerStatuses(
-  deps: PublishEventDeps,
+export function podContainerStatuses(
+  deps: Pick<Deps, "containers" | "images">,
   sandboxId: string,
 ): cri.ContainerStatusInit[] {
   return deps.containers.list()

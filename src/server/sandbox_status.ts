@@ -1,6 +1,8 @@
 /**
  * PodSandboxStatus: the sandbox's state, network and namespaces from the store; no process is
- * spawned. With `verbose`, `info` carries a JSON document of ocid's own view.
+ * spawned. With `verbose`, `info` carries a JSON document of ocid's own view. As ocid serves
+ * GetContainerEvents, it also sets what kubelet's evented PLEG reads here: the statuses of the
+ * pod's containers and the time they were taken (ns), as CRI-O does with pod events on.
  *
  * @module
  */
@@ -8,15 +10,22 @@ import type * as cri from "../cri/types.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import type { SandboxRecord } from "../store/sandbox.ts";
 import type { Deps } from "./deps.ts";
+import { podContainerStatuses } from "./container_events.ts";
+import { nowNs } from "./time.ts";
 
 /** Answers PodSandboxStatus. */
 export function podSandboxStatus(
-  deps: Pick<Deps, "sandboxes">,
+  deps: Pick<Deps, "sandboxes" | "containers" | "images">,
   req: cri.PodSandboxStatusRequest,
 ): Promise<cri.PodSandboxStatusResponseInit> {
   if (!req.pod_sandbox_id) throw new InvalidArgumentError("Missing pod_sandbox_id");
   const sandbox = deps.sandboxes.get(req.pod_sandbox_id);
-  const response: cri.PodSandboxStatusResponseInit = { status: sandboxStatus(sandbox), info: {} };
+  const response: cri.PodSandboxStatusResponseInit = {
+    status: sandboxStatus(sandbox),
+    info: {},
+    containers_statuses: podContainerStatuses(deps, sandbox.id),
+    timestamp: nowNs(),
+  };
   if (req.verbose) {
     response.info = {
       info: JSON.stringify({

@@ -13,6 +13,7 @@ import { stopContainer } from "../../../src/server/container_stop.ts";
 import { removeContainer } from "../../../src/server/container_remove.ts";
 import { listPodSandbox } from "../../../src/server/sandbox_list.ts";
 import { podSandboxStatus } from "../../../src/server/sandbox_status.ts";
+import { nowNs } from "../../../src/server/time.ts";
 import { stopPodSandbox } from "../../../src/server/sandbox_stop.ts";
 import { removePodSandbox } from "../../../src/server/sandbox_remove.ts";
 import { imageStatus } from "../../../src/server/image_status.ts";
@@ -116,13 +117,22 @@ Deno.test("containerStatus() and podSandboxStatus() of unknown IDs are NOT_FOUND
   });
 });
 
-Deno.test("podSandboxStatus() leaves containers_statuses and timestamp unset (no evented PLEG)", async () => {
+Deno.test("podSandboxStatus() gives its containers' statuses and a timestamp (evented PLEG)", async () => {
   await withDeps(async (deps) => {
     const pod = await addSandbox(deps);
+    const other = await addSandbox(deps, { name: "other" });
+    const before = BigInt(nowNs());
+    const empty = await podSandboxStatus(deps, { pod_sandbox_id: pod, verbose: false });
+    assert.deepEqual(empty.containers_statuses, []);
+    assert.ok(BigInt(empty.timestamp!) >= before, "timestamp in ns, taken now");
+    assert.deepEqual(empty.info, {}, "info only when verbose");
+    const c = "c".repeat(64);
+    await addContainerRecord(deps, { id: c, sandboxId: pod, name: "here" });
+    await addContainerRecord(deps, { id: "d".repeat(64), sandboxId: other, name: "elsewhere" });
     const res = await podSandboxStatus(deps, { pod_sandbox_id: pod, verbose: false });
-    assert.equal(res.containers_statuses, undefined);
-    assert.equal(res.timestamp, undefined);
-    assert.deepEqual(res.info, {}, "info only when verbose");
+    assert.deepEqual(res.containers_statuses!.map((s) => s.id), [c]);
+    const single = await containerStatus(deps, { container_id: c, verbose: false });
+    assert.deepEqual(res.containers_statuses![0], single.status, "the same as ContainerStatus");
   });
 });
 
