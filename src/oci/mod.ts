@@ -13,3 +13,5 @@ export * from "./conmon_args.ts";
 export * from "./conmon_spawn.ts";
 export * from "./capped_run.ts";
 export * from "./ctl.ts";
+export * from "./exec_args.ts";
+export * from "./exec_kill.ts";

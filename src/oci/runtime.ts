@@ -14,6 +14,8 @@ import { type CappedRunner, denoCappedRunner } from "./capped_run.ts";
 import { conmonCreateArgs, conmonPidFile, containerPidFile } from "./conmon_args.ts";
 import { type SpawnConmon, spawnConmon as defaultSpawnConmon } from "./conmon_spawn.ts";
 import { CtlMessage, writeCtl } from "./ctl.ts";
+import { runtimeExecArgs } from "./exec_args.ts";
+import { killExecProcess, readPidFile } from "./exec_kill.ts";
 import { isNotExist, OciRuntimeError } from "./runtime_error.ts";
 
 /** What `<runtime> state` reports. */
@@ -343,16 +345,7 @@ class ConmonOciRuntime implements OciRuntime {
       const execStarted = performance.now();
       const res = await this.#capped.run(
         this.#opts.runtimePath,
-        [
-          "--root",
-          this.#opts.runtimeRoot,
-          "exec",
-          "--process",
-          processFile,
-          "--pid-file",
-          pidFile,
-          id,
-        ],
+        runtimeExecArgs(this.#opts.runtimeRoot, { id, processFile, pidFile }),
         {
           timeoutMs: opts.timeoutMs,
           maxOutputBytes: opts.maxOutputBytes ?? DEFAULT_EXEC_OUTPUT_CAP,
@@ -467,41 +460,6 @@ function toState(raw: Record<string, unknown>): RuntimeState {
     state.annotations = raw.annotations as Record<string, string>;
   }
   return state;
-}
-
-/** How long to wait for runc's pid file, which runc writes only after the process started. */
-const PID_FILE_WAIT_MS = 2_000;
-
-/**
- * Kills the exec'd process (and its group when it leads one) from runc's pidfile. The process
- * can print (and hit the output cap) before runc writes the file, so wait for it a little:
- * killing only runc would leave the process running in the container.
- */
-async function killExecProcess(pidFile: string): Promise<void> {
-  let pid = await readPidFile(pidFile);
-  for (const deadline = Date.now() + PID_FILE_WAIT_MS; pid <= 0 && Date.now() < deadline;) {
-    await new Promise((r) => setTimeout(r, 10));
-    pid = await readPidFile(pidFile);
-  }
-  if (pid <= 0) return;
-  let target = pid;
-  try {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(fields[2]) === pid) target = -pid; // pgid === pid: kill the whole group
-  } catch { /* gone */ }
-  try {
-    Deno.kill(target, "SIGKILL");
-  } catch { /* gone */ }
-}
-
-async function readPidFile(path: string): Promise<number> {
-  try {
-    const n = Number.parseInt((await Deno.readTextFile(path)).trim(), 10);
-    return Number.isFinite(n) && n > 0 ? n : 0;
-  } catch {
-    return 0;
-  }
 }
 
 async function removeIfExists(path: string): Promise<void> {

@@ -9,6 +9,8 @@
  */
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
+import { runtimeExecArgs } from "../oci/exec_args.ts";
+import { killExecProcess } from "../oci/exec_kill.ts";
 import type { RemoteCommandStreams } from "./remote_command.ts";
 import type { CommandOutcome } from "./remote_command.ts";
 import type { SpawnedProcess, StreamSpawner } from "./spawn.ts";
@@ -106,16 +108,7 @@ export async function runExec(
   try {
     const child = deps.spawner.spawn(
       deps.runtimePath,
-      [
-        "--root",
-        deps.runtimeRoot,
-        "exec",
-        "--process",
-        files.processFile,
-        "--pid-file",
-        files.pidFile,
-        target.id,
-      ],
+      runtimeExecArgs(deps.runtimeRoot, { id: target.id, ...files }),
       { stdin: !!streams.stdin, stdout: !!streams.stdout, stderr: !!streams.stderr },
     );
     const pumps = [
@@ -200,9 +193,9 @@ const PID_FILE_WAIT_MS = 5_000;
 
 /**
  * Kills the exec'd process (its process group when it leads one) from the runtime's pid file,
- * then the runtime process itself. runc writes the pid file only after the process has
- * started (it may already have printed): wait for the file while the runtime lives, else a
- * quick disconnect would kill runc alone and leave the process running in the container.
+ * then the runtime process itself. The pid file is waited for while the runtime lives (see
+ * {@linkcode killExecProcess}), else a quick disconnect would kill the runtime alone and
+ * leave the process running in the container.
  */
 export async function killExec(
   pidFile: string,
@@ -210,25 +203,6 @@ export async function killExec(
 ): Promise<void> {
   let exited = false;
   void child.status.then(() => exited = true, () => exited = true);
-  const deadline = Date.now() + PID_FILE_WAIT_MS;
-  let pid = 0;
-  for (;;) {
-    try {
-      pid = Number.parseInt((await Deno.readTextFile(pidFile)).trim(), 10) || 0;
-    } catch { /* not written yet */ }
-    if (pid > 0 || exited || Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  if (pid > 0) {
-    let target = pid;
-    try {
-      const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pid) target = -pid;
-    } catch { /* gone */ }
-    try {
-      Deno.kill(target, "SIGKILL");
-    } catch { /* gone */ }
-  }
+  await killExecProcess(pidFile, { waitMs: PID_FILE_WAIT_MS, runtimeExited: () => exited });
   child.kill("SIGKILL");
 }

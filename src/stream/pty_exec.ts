@@ -26,6 +26,7 @@
  * @module
  */
 import type { Logger } from "../log.ts";
+import { runtimeExecArgs } from "../oci/exec_args.ts";
 import { PtyMaster, type WindowSize } from "../sys/pty.ts";
 import { killExec, writeExecProcess } from "./exec.ts";
 import {
@@ -133,14 +134,7 @@ export class PtyExec implements TtyExec {
           WRAPPER,
           terminal.slavePath,
           deps.runtimePath,
-          "--root",
-          deps.runtimeRoot,
-          "exec",
-          "--process",
-          files.processFile,
-          "--pid-file",
-          files.pidFile,
-          target.id,
+          ...runtimeExecArgs(deps.runtimeRoot, { id: target.id, ...files }),
         ],
         { stdin: false, stdout: false, stderr: false },
       );

@@ -73,6 +73,17 @@ export function strerrorOf(sym: ErrnoSymbols, n: number): string {
   return ptr === null ? `errno ${n}` : Deno.UnsafePointerView.getCString(ptr);
 }
 
+/**
+ * An error for a failed C call: `<what>: <strerror> (errno <n>)`.
+ *
+ * @param sym The library the call came from.
+ * @param what What failed, like `Cannot open /dev/ptmx for a terminal`.
+ * @param errno The failure's `errno`. @default the calling thread's `errno` now
+ */
+export function errnoError(sym: ErrnoSymbols, what: string, errno = readErrno(sym)): Error {
+  return new Error(`${what}: ${strerrorOf(sym, errno)} (errno ${errno})`);
+}
+
 const encoder = new TextEncoder();
 
 /** A NUL-terminated copy of `s`, or null for an empty string (the C library's NULL). */

@@ -3,17 +3,14 @@
  * slave's number (`TIOCGPTN`), window size (`TIOCSWINSZ`), and non-blocking `read(2)` and
  * `write(2)`. Needs `--allow-ffi` (part of `-A`) and a glibc `libc.so.6`.
  *
- * How reads avoid blocking the JS thread: the master is opened `O_NONBLOCK`, so `read(2)` and
- * `write(2)` are synchronous FFI calls that never wait (`errno` read right after is theirs).
- * When one answers `EAGAIN`, {@linkcode PtyMaster} waits in `poll(2)` through a `nonblocking`
- * FFI symbol (Deno runs it on a thread of its blocking pool and resolves a promise), polling
- * the master together with an `eventfd` that {@linkcode PtyMaster.close} signals. So a wait
- * ends on data, on hang-up, or on close; the fds are closed only after every poll returned,
- * so no thread ever polls an fd number that was closed and reused.
+ * How reads avoid blocking the JS thread: the master is opened `O_NONBLOCK` and read and
+ * written through a {@linkcode PollFd}, which waits in `poll(2)` off the JS thread when a call
+ * answers `EAGAIN`, and whose close wakes those waits.
  *
  * @module
  */
-import { readErrno, strerrorOf } from "./libc.ts";
+import { errnoError } from "./libc.ts";
+import { PollFd } from "./poll_fd.ts";
 
 const SYMBOLS = {
   open: { parameters: ["buffer", "i32"], result: "i32", nonblocking: false },
@@ -21,11 +18,9 @@ const SYMBOLS = {
   read: { parameters: ["i32", "buffer", "u64"], result: "i64", nonblocking: false },
   write: { parameters: ["i32", "buffer", "u64"], result: "i64", nonblocking: false },
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32", nonblocking: false },
-  eventfd: { parameters: ["u32", "i32"], result: "i32", nonblocking: false },
   tcgetattr: { parameters: ["i32", "buffer"], result: "i32", nonblocking: false },
   tcsetattr: { parameters: ["i32", "i32", "buffer"], result: "i32", nonblocking: false },
   cfmakeraw: { parameters: ["buffer"], result: "void", nonblocking: false },
-  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   __errno_location: { parameters: [], result: "pointer", nonblocking: false },
   strerror: { parameters: ["i32"], result: "pointer", nonblocking: false },
 } as const;
@@ -36,8 +31,6 @@ const O_RDWR = 0o2;
 const O_NOCTTY = 0o400;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
-const EFD_NONBLOCK = 0o4000;
-const EFD_CLOEXEC = 0o2000000;
 const TIOCSPTLCK = 0x40045431n;
 const TIOCGPTN = 0x80045430n;
 const TIOCSWINSZ = 0x5414n;
@@ -45,10 +38,7 @@ const TIOCGWINSZ = 0x5413n;
 /** glibc's `struct termios` is 60 bytes on Linux; room to spare. */
 const TERMIOS_SIZE = 128;
 const TCSANOW = 0;
-const POLLIN = 0x1;
-const POLLOUT = 0x4;
-const EAGAIN = 11;
-const EINTR = 4;
+/** A master reads `EIO` once every slave fd is closed: the end. */
 const EIO = 5;
 
 let loaded: PtySymbols | undefined;
@@ -70,18 +60,13 @@ export interface WindowSize {
  */
 export class PtyMaster {
   #sym: PtySymbols;
-  #fd: number;
-  #cancel: number;
-  #polls = new Set<Promise<unknown>>();
-  #closed = false;
-  #closing: Promise<void> | undefined;
+  #io: PollFd;
   /** `/dev/pts/<n>`. */
   readonly slavePath: string;
 
-  private constructor(sym: PtySymbols, fd: number, cancel: number, slavePath: string) {
+  private constructor(sym: PtySymbols, io: PollFd, slavePath: string) {
     this.#sym = sym;
-    this.#fd = fd;
-    this.#cancel = cancel;
+    this.#io = io;
     this.slavePath = slavePath;
   }
 
@@ -96,35 +81,34 @@ export class PtyMaster {
       new TextEncoder().encode("/dev/ptmx\0"),
       O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC,
     );
-    if (fd < 0) throw failure(sym, "Cannot open /dev/ptmx for a terminal");
-    const int = new Int32Array(1);
-    if (sym.ioctl(fd, TIOCSPTLCK, int) < 0) {
-      const err = failure(sym, "Cannot unlock the terminal's slave (TIOCSPTLCK)");
+    if (fd < 0) throw errnoError(sym, "Cannot open /dev/ptmx for a terminal");
+    try {
+      const int = new Int32Array(1);
+      if (sym.ioctl(fd, TIOCSPTLCK, int) < 0) {
+        throw errnoError(sym, "Cannot unlock the terminal's slave (TIOCSPTLCK)");
+      }
+      if (sym.ioctl(fd, TIOCGPTN, int) < 0) {
+        throw errnoError(sym, "Cannot get the terminal's number (TIOCGPTN)");
+      }
+      const io = PollFd.wrap(fd, {
+        read: (fd, buf) => Number(sym.read(fd, buf, BigInt(buf.length))),
+        write: (fd, bytes) => Number(sym.write(fd, bytes, BigInt(bytes.length))),
+      }, { name: "terminal", endErrnos: [EIO] });
+      return new PtyMaster(sym, io, `/dev/pts/${int[0]}`);
+    } catch (err) {
       sym.close(fd);
       throw err;
     }
-    if (sym.ioctl(fd, TIOCGPTN, int) < 0) {
-      const err = failure(sym, "Cannot get the terminal's number (TIOCGPTN)");
-      sym.close(fd);
-      throw err;
-    }
-    const cancel = sym.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (cancel < 0) {
-      const err = failure(sym, "Cannot create an eventfd for the terminal");
-      sym.close(fd);
-      throw err;
-    }
-    return new PtyMaster(sym, fd, cancel, `/dev/pts/${int[0]}`);
   }
 
   /** The master's fd number (for tests: fd accounting). */
   get fd(): number {
-    return this.#fd;
+    return this.#io.fd;
   }
 
   /** Whether {@linkcode PtyMaster.close} was called. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#io.closed;
   }
 
   /**
@@ -134,10 +118,10 @@ export class PtyMaster {
    * @throws {Error} When the ioctl fails.
    */
   resize(size: WindowSize): void {
-    if (this.#closed) return;
+    if (this.closed) return;
     const ws = new Uint16Array([size.height, size.width, 0, 0]);
-    if (this.#sym.ioctl(this.#fd, TIOCSWINSZ, ws) < 0) {
-      throw failure(this.#sym, `Cannot set the terminal size to ${size.width}x${size.height}`);
+    if (this.#sym.ioctl(this.fd, TIOCSWINSZ, ws) < 0) {
+      throw errnoError(this.#sym, `Cannot set the terminal size to ${size.width}x${size.height}`);
     }
   }
 
@@ -149,20 +133,20 @@ export class PtyMaster {
    */
   makeRaw(): void {
     const termios = new Uint8Array(TERMIOS_SIZE);
-    if (this.#sym.tcgetattr(this.#fd, termios) < 0) {
-      throw failure(this.#sym, "Cannot read the terminal's mode");
+    if (this.#sym.tcgetattr(this.fd, termios) < 0) {
+      throw errnoError(this.#sym, "Cannot read the terminal's mode");
     }
     this.#sym.cfmakeraw(termios);
-    if (this.#sym.tcsetattr(this.#fd, TCSANOW, termios) < 0) {
-      throw failure(this.#sym, "Cannot put the terminal in raw mode");
+    if (this.#sym.tcsetattr(this.fd, TCSANOW, termios) < 0) {
+      throw errnoError(this.#sym, "Cannot put the terminal in raw mode");
     }
   }
 
   /** The window size (`TIOCGWINSZ`). */
   size(): WindowSize {
     const ws = new Uint16Array(4);
-    if (this.#sym.ioctl(this.#fd, TIOCGWINSZ, ws) < 0) {
-      throw failure(this.#sym, "Cannot get the terminal size");
+    if (this.#sym.ioctl(this.fd, TIOCGWINSZ, ws) < 0) {
+      throw errnoError(this.#sym, "Cannot get the terminal size");
     }
     return { height: ws[0]!, width: ws[1]! };
   }
@@ -174,19 +158,8 @@ export class PtyMaster {
    * @returns The bytes, or null at the end: every slave fd closed (`EIO`), or closed here.
    * @throws {Error} On another read error.
    */
-  async read(max = 16_384): Promise<Uint8Array | null> {
-    const buf = new Uint8Array(max);
-    for (;;) {
-      if (this.#closed) return null;
-      const n = Number(this.#sym.read(this.#fd, buf, BigInt(buf.length)));
-      if (n > 0) return buf.slice(0, n);
-      if (n === 0) return null;
-      const errno = readErrno(this.#sym);
-      if (errno === EIO) return null;
-      if (errno === EINTR) continue;
-      if (errno !== EAGAIN) throw failure(this.#sym, "Cannot read the terminal", errno);
-      await this.#wait(POLLIN);
-    }
+  read(max = 16_384): Promise<Uint8Array | null> {
+    return this.#io.read(max);
   }
 
   /**
@@ -195,58 +168,15 @@ export class PtyMaster {
    *
    * @throws {Error} When closed meanwhile, or on a write error (`EIO`: the slave side is gone).
    */
-  async write(bytes: Uint8Array): Promise<void> {
-    let rest = bytes;
-    while (rest.length > 0) {
-      if (this.#closed) throw new Error("Cannot write to a closed terminal");
-      const n = Number(this.#sym.write(this.#fd, rest, BigInt(rest.length)));
-      if (n > 0) {
-        rest = rest.subarray(n);
-        continue;
-      }
-      const errno = readErrno(this.#sym);
-      if (errno === EINTR) continue;
-      if (errno !== EAGAIN) throw failure(this.#sym, "Cannot write to the terminal", errno);
-      await this.#wait(POLLOUT);
-    }
+  write(bytes: Uint8Array): Promise<void> {
+    return this.#io.write(bytes);
   }
 
   /**
    * Ends pending reads and writes (reads give null, writes throw), then closes the master and
-   * the eventfd once no poll uses them. Idempotent.
+   * its eventfd once no poll uses them. Idempotent.
    */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      this.#closed = true;
-      const one = new BigUint64Array([1n]);
-      this.#sym.write(this.#cancel, one, 8n);
-      await Promise.allSettled([...this.#polls]);
-      this.#sym.close(this.#fd);
-      this.#sym.close(this.#cancel);
-    })();
-    return this.#closing;
+    return this.#io.close();
   }
-
-  /** Waits until the master is ready for `events`, hangs up, or close() is called. */
-  async #wait(events: number): Promise<void> {
-    if (this.#closed) return;
-    // struct pollfd { int fd; short events; short revents; } x 2
-    const fds = new Int32Array(4);
-    const shorts = new Int16Array(fds.buffer);
-    fds[0] = this.#fd;
-    shorts[2] = events;
-    fds[2] = this.#cancel;
-    shorts[6] = POLLIN;
-    const poll = this.#sym.poll(fds, 2n, -1);
-    this.#polls.add(poll);
-    try {
-      await poll;
-    } finally {
-      this.#polls.delete(poll);
-    }
-  }
-}
-
-function failure(sym: PtySymbols, what: string, errno = readErrno(sym)): Error {
-  return new Error(`${what}: ${strerrorOf(sym, errno)} (errno ${errno})`);
 }

@@ -10,6 +10,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { denoRunner, text } from "../../src/process.ts";
+import { buildGoProgram } from "./go_build.ts";
 
 /** What one call returned: the gRPC status code (0 is OK), its message and the response. */
 export interface GoInvokeResult {
@@ -31,7 +32,6 @@ export interface GoInvokeOptions {
 
 const SOURCE = fileURLToPath(new URL("../go-client/", import.meta.url));
 const APT_HINT = "install the Debian packages golang-go and golang-google-grpc-dev";
-let built: Promise<string> | undefined;
 
 /**
  * Builds the Go client once per process into a temporary directory (removed at exit).
@@ -39,43 +39,7 @@ let built: Promise<string> | undefined;
  * @throws {Error} When `go` is missing or the build fails (with the compiler's output).
  */
 export function buildGoClient(): Promise<string> {
-  built ??= build();
-  return built;
-}
-
-async function build(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "ocid-go-client-" });
-  globalThis.addEventListener("unload", () => {
-    try {
-      Deno.removeSync(dir, { recursive: true });
-    } catch { /* already gone */ }
-  });
-  const bin = `${dir}/go-client`;
-  const env: Record<string, string> = {
-    ...Deno.env.toObject(),
-    GOPATH: "/usr/share/gocode",
-    GO111MODULE: "off",
-    GOFLAGS: "",
-  };
-  if (!env.HOME && !env.GOCACHE) env.GOCACHE = `${dir}/cache`;
-  let result;
-  try {
-    result = await denoRunner.run("go", ["build", "-o", bin, "."], {
-      cwd: SOURCE,
-      env,
-      check: false,
-      timeoutMs: 300_000,
-    });
-  } catch (error) {
-    throw new Error(`Cannot run "go" to build the Go test client: ${APT_HINT}`, { cause: error });
-  }
-  if (result.code !== 0) {
-    throw new Error(
-      `Cannot build the Go test client (go build exited ${result.code}); ${APT_HINT}:\n` +
-        text(result.stderr),
-    );
-  }
-  return bin;
+  return buildGoProgram(SOURCE, { name: "go-client", what: "Go test client", hint: APT_HINT });
 }
 
 /**

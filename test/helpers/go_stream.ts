@@ -10,10 +10,10 @@
  */
 import { fileURLToPath } from "node:url";
 import { denoRunner, text } from "../../src/process.ts";
+import { buildGoProgram } from "./go_build.ts";
 
 const SOURCE = fileURLToPath(new URL("../go-stream/", import.meta.url));
 const APT_HINT = "install the Debian packages golang-go and golang-github-docker-spdystream-dev";
-let built: Promise<string> | undefined;
 
 /**
  * Builds the client once per process into a temporary directory (removed at exit).
@@ -22,43 +22,11 @@ let built: Promise<string> | undefined;
  * @throws {Error} When `go` is missing or the build fails (with the compiler's output).
  */
 export function buildGoStream(): Promise<string> {
-  built ??= build();
-  return built;
-}
-
-async function build(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "ocid-go-stream-" });
-  globalThis.addEventListener("unload", () => {
-    try {
-      Deno.removeSync(dir, { recursive: true });
-    } catch { /* already gone */ }
+  return buildGoProgram(SOURCE, {
+    name: "go-stream",
+    what: "Go stream client",
+    hint: APT_HINT,
   });
-  const bin = `${dir}/go-stream`;
-  const env: Record<string, string> = {
-    ...Deno.env.toObject(),
-    GOPATH: "/usr/share/gocode",
-    GO111MODULE: "off",
-    GOFLAGS: "",
-  };
-  if (!env.HOME && !env.GOCACHE) env.GOCACHE = `${dir}/cache`;
-  let result;
-  try {
-    result = await denoRunner.run("go", ["build", "-o", bin, "."], {
-      cwd: SOURCE,
-      env,
-      check: false,
-      timeoutMs: 300_000,
-    });
-  } catch (error) {
-    throw new Error(`Cannot run "go" to build the Go stream client: ${APT_HINT}`, { cause: error });
-  }
-  if (result.code !== 0) {
-    throw new Error(
-      `Cannot build the Go stream client (go build exited ${result.code}); ${APT_HINT}:\n` +
-        text(result.stderr),
-    );
-  }
-  return bin;
 }
 
 /** What one run of the client left. */

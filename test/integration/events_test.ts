@@ -9,12 +9,18 @@
  * are checked against its cgroup's own numbers (ContainerStats before and after).
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { call, stream, type StreamRpcName } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
-import { listDir, pushBusybox, waitFor } from "../helpers/checks.ts";
-import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { waitFor } from "../helpers/checks.ts";
+import type { TestDaemon } from "../helpers/daemon.ts";
 import { startRegistry } from "../helpers/registry.ts";
+import {
+  createTestContainer,
+  removeCgroupParent,
+  runTestPod,
+  startDaemonWithBusybox,
+  testPodConfig,
+} from "../helpers/test_pod.ts";
 
 const BRIDGE = "ocidt22";
 const SUBNET = "10.234.22.0/24";
@@ -94,11 +100,15 @@ Deno.test({
     let daemon: TestDaemon | undefined;
     const subs: ReturnType<typeof subscribe>[] = [];
     try {
-      const image = await pushBusybox(registry.host, "it22/busybox");
-      daemon = await startDaemon({ bridge: BRIDGE, subnet: SUBNET });
+      const started = await startDaemonWithBusybox(registry.host, {
+        repo: "it22/busybox",
+        bridge: BRIDGE,
+        subnet: SUBNET,
+      });
+      daemon = started.daemon;
+      const { image } = started;
       const d = daemon;
       const runtime = d.clients.runtime;
-      await call(d.clients.image, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
 
       const main = subscribe(d);
       subs.push(main);
@@ -113,28 +123,13 @@ Deno.test({
         assert.match(d.output(), /Container event client left subscriber=2 subscribers=1/);
       });
 
-      const podConfig: cri.PodSandboxConfigInit = {
-        metadata: { name: "ev", namespace: "it22", uid: "uid-ev", attempt: 0 },
-        hostname: "ev",
-        linux: {
-          cgroup_parent: CGROUP_PARENT,
-          security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
-        },
-      };
-      const podId = (await call(runtime, "RunPodSandbox", { config: podConfig }, {
-        deadlineMs: 60_000,
-      })).pod_sandbox_id;
-      const create = async (name: string, command: string[]) =>
-        (await call(runtime, "CreateContainer", {
-          pod_sandbox_id: podId,
-          sandbox_config: podConfig,
-          config: {
-            metadata: { name, attempt: 0 },
-            image: { image },
-            command,
-            log_path: `${name}.log`,
-          },
-        }, { deadlineMs: 60_000 })).container_id;
+      const pod = await runTestPod(
+        runtime,
+        testPodConfig("ev", { namespace: "it22", cgroupParent: CGROUP_PARENT }),
+      );
+      const podId = pod.id;
+      const create = (name: string, command: string[]) =>
+        createTestContainer(runtime, pod, { name, image, command, logPath: `${name}.log` });
 
       let exiting = "";
       await t.step(
@@ -331,9 +326,7 @@ Deno.test({
     } finally {
       for (const s of subs) await s.cancel();
       await daemon?.cleanup();
-      for (const hierarchy of await listDir("/sys/fs/cgroup")) {
-        await Deno.remove(join("/sys/fs/cgroup", hierarchy, CGROUP_PARENT)).catch(() => {});
-      }
+      await removeCgroupParent(CGROUP_PARENT);
     }
   },
 });

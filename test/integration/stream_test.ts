@@ -5,14 +5,21 @@
  * Network: bridge "ocidt21", 10.234.21.0/24; port-forward traffic goes to the pod's loopback.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { call } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
-import { grpcCode, listDir, pushBusybox, waitFor } from "../helpers/checks.ts";
-import { pidsMentioning, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { grpcCode, listDir, waitFor } from "../helpers/checks.ts";
+import { pidsMentioning, type TestDaemon } from "../helpers/daemon.ts";
 import { buildGoStream, goStream } from "../helpers/go_stream.ts";
 import { startRegistry } from "../helpers/registry.ts";
+import {
+  createTestContainer,
+  removeCgroupParent,
+  runTestPod,
+  startDaemonWithBusybox,
+  type TestPod,
+  testPodConfig,
+} from "../helpers/test_pod.ts";
 
 const BRIDGE = "ocidt21";
 const SUBNET = "10.234.21.0/24";
@@ -22,24 +29,25 @@ const WAIT = { timeoutMs: 20_000 };
 interface Ctx {
   daemon: TestDaemon;
   runtime: grpc.Client;
-  podId: string;
-  podConfig: cri.PodSandboxConfigInit;
+  pod: TestPod;
   image: string;
 }
 
 async function runContainer(ctx: Ctx, name: string, command: string[]): Promise<string> {
-  const { container_id: id } = await call(ctx.runtime, "CreateContainer", {
-    pod_sandbox_id: ctx.podId,
-    sandbox_config: ctx.podConfig,
-    config: {
-      metadata: { name, attempt: 0 },
-      image: { image: ctx.image },
-      command,
-      log_path: `${name}/0.log`,
-    },
-  }, { deadlineMs: 60_000 });
+  const id = await createTestContainer(ctx.runtime, ctx.pod, { name, image: ctx.image, command });
   await call(ctx.runtime, "StartContainer", { container_id: id });
   return id;
+}
+
+/** Waits until an exec'd `sleep <seconds>` and the runtime that ran it are gone. */
+async function waitExecKilled(seconds: number): Promise<void> {
+  await waitFor(`the exec'd "sleep ${seconds}" and its runc to be killed`, async () => {
+    const left = [
+      ...await pidsMentioning(`sleep ${seconds}`),
+      ...await pidsMentioning("ocid-stream-exec-"),
+    ];
+    return left.length === 0 ? true : undefined;
+  }, WAIT);
 }
 
 async function execUrl(ctx: Ctx, req: cri.ExecRequestInit): Promise<string> {
@@ -55,23 +63,24 @@ Deno.test({
     await using registry = await startRegistry();
     let daemon: TestDaemon | undefined;
     try {
-      const image = await pushBusybox(registry.host, "it21/busybox");
-      daemon = await startDaemon({ bridge: BRIDGE, subnet: SUBNET });
+      const started = await startDaemonWithBusybox(registry.host, {
+        repo: "it21/busybox",
+        bridge: BRIDGE,
+        subnet: SUBNET,
+      });
+      daemon = started.daemon;
+      const { image } = started;
       const runtime = daemon.clients.runtime;
-      await call(daemon.clients.image, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
-      const podConfig: cri.PodSandboxConfigInit = {
-        metadata: { name: "streams", namespace: "it21", uid: "uid-it21", attempt: 0 },
-        hostname: "streams",
-        log_directory: "",
-        linux: {
-          cgroup_parent: CGROUP_PARENT,
-          security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
-        },
-      };
-      const podId = (await call(runtime, "RunPodSandbox", { config: podConfig }, {
-        deadlineMs: 60_000,
-      })).pod_sandbox_id;
-      const ctx: Ctx = { daemon, runtime, podId, podConfig, image };
+      const pod = await runTestPod(
+        runtime,
+        testPodConfig("streams", {
+          namespace: "it21",
+          uid: "uid-it21",
+          cgroupParent: CGROUP_PARENT,
+        }),
+      );
+      const podId = pod.id;
+      const ctx: Ctx = { daemon, runtime, pod, image };
       const main = await runContainer(ctx, "main", [
         "/bin/sh",
         "-c",
@@ -217,13 +226,7 @@ Deno.test({
             url,
           ]);
           assert.match(res.stdout, /^started/);
-          await waitFor(`the exec'd "sleep ${seconds}" and its runc to be killed`, async () => {
-            const left = [
-              ...await pidsMentioning(`sleep ${seconds}`),
-              ...await pidsMentioning("ocid-stream-exec-"),
-            ];
-            return left.length === 0 ? true : undefined;
-          }, WAIT);
+          await waitExecKilled(seconds);
         }
       });
 
@@ -247,13 +250,7 @@ Deno.test({
           });
           const res = await goStream(["exec", "-quit-after-output", url]);
           assert.equal(res.stdout, "started\n");
-          await waitFor(`the exec'd "sleep ${seconds}" and its runc to be killed`, async () => {
-            const left = [
-              ...await pidsMentioning(`sleep ${seconds}`),
-              ...await pidsMentioning("ocid-stream-exec-"),
-            ];
-            return left.length === 0 ? true : undefined;
-          }, WAIT);
+          await waitExecKilled(seconds);
         }
       });
 
@@ -297,18 +294,12 @@ Deno.test({
       });
 
       await t.step("attach with stdin writes to the container's stdin", async () => {
-        const { container_id: id } = await call(ctx.runtime, "CreateContainer", {
-          pod_sandbox_id: ctx.podId,
-          sandbox_config: ctx.podConfig,
-          config: {
-            metadata: { name: "reader", attempt: 0 },
-            image: { image: ctx.image },
-            command: ["/bin/sh", "-c", "read line; echo got $line; cat; echo eof"],
-            log_path: "reader/0.log",
-            stdin: true,
-            stdin_once: true,
-          },
-        }, { deadlineMs: 60_000 });
+        const id = await createTestContainer(ctx.runtime, ctx.pod, {
+          name: "reader",
+          image: ctx.image,
+          command: ["/bin/sh", "-c", "read line; echo got $line; cat; echo eof"],
+          config: { stdin: true, stdin_once: true },
+        });
         await call(ctx.runtime, "StartContainer", { container_id: id });
         const { url } = await call(runtime, "Attach", {
           container_id: id,
@@ -387,9 +378,7 @@ Deno.test({
       await call(runtime, "RemovePodSandbox", { pod_sandbox_id: podId }, { deadlineMs: 60_000 });
     } finally {
       await daemon?.cleanup();
-      for (const hierarchy of await listDir("/sys/fs/cgroup")) {
-        await Deno.remove(join("/sys/fs/cgroup", hierarchy, CGROUP_PARENT)).catch(() => {});
-      }
+      await removeCgroupParent(CGROUP_PARENT);
     }
   },
 });
