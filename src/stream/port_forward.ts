@@ -53,14 +53,19 @@ export class PortForwardSession {
       void stream.reset(RstStatus.refusedStream);
       return;
     }
-    const requestId = stream.header("requestid") ?? `port-${port}`;
+    const requestId = stream.header("requestid") || fallbackRequestId(type, stream.id);
     const pair = this.#pairs.get(requestId) ?? { port };
     if (pair[type] || pair.port !== port) {
+      this.#opts.log.debug("Refusing port-forward stream", { type, port, requestId });
       void stream.reset(RstStatus.refusedStream);
       return;
     }
     pair[type] = stream;
     this.#pairs.set(requestId, pair);
+    // A half pair whose stream the client resets would otherwise wait here forever.
+    void stream.remoteEnded.then(() => {
+      if (stream.isReset && this.#pairs.get(requestId) === pair) this.#pairs.delete(requestId);
+    });
     void stream.reply().catch(() => {});
     if (pair.error && pair.data) {
       this.#pairs.delete(requestId);
@@ -104,10 +109,23 @@ export class PortForwardSession {
     await error.end();
   }
 
+  /** Forwarded connections waiting for their second stream. */
+  get pendingPairs(): number {
+    return this.#pairs.size;
+  }
+
   /** Stops accepting streams and waits for the relays (their streams end with the socket). */
   async close(): Promise<void> {
     this.#closed = true;
     await this.#opts.dialer.close();
     await Promise.allSettled([...this.#relays]);
   }
+}
+
+/**
+ * The request id of a stream from a client too old to send `requestID`, as kubelet derives
+ * it: such a client opens each pair as consecutive odd streams, error first then data.
+ */
+function fallbackRequestId(type: "error" | "data", streamId: number): string {
+  return `stream-${type === "error" ? streamId : streamId - 2}`;
 }

@@ -152,6 +152,9 @@ export interface TerminalSize {
   height: number;
 }
 
+/** The longest resize message kept while waiting for its end. */
+export const MAX_RESIZE_MESSAGE = 1024;
+
 /**
  * Splits the resize stream (a sequence of JSON objects `{"Width":80,"Height":24}`) into sizes.
  * Feed it chunks; it keeps an incomplete object for the next chunk.
@@ -160,20 +163,26 @@ export class ResizeDecoder {
   #buffer = "";
   #decoder = new TextDecoder();
 
-  /** Adds bytes; returns the sizes now complete (malformed objects are skipped). */
+  /**
+   * Adds bytes; returns the sizes now complete (malformed objects are skipped). An object is
+   * taken from the last `{` before a `}`, so garbage before it does not hide it, and at most
+   * {@linkcode MAX_RESIZE_MESSAGE} characters of an unfinished one are kept.
+   */
   push(chunk: Uint8Array): TerminalSize[] {
     this.#buffer += this.#decoder.decode(chunk, { stream: true });
     const sizes: TerminalSize[] = [];
     for (;;) {
-      const start = this.#buffer.indexOf("{");
-      if (start < 0) {
-        this.#buffer = "";
+      const end = this.#buffer.indexOf("}");
+      if (end < 0) {
+        const start = this.#buffer.lastIndexOf("{");
+        this.#buffer = start < 0 ? "" : this.#buffer.slice(start);
+        if (this.#buffer.length > MAX_RESIZE_MESSAGE) this.#buffer = "";
         return sizes;
       }
-      const end = this.#buffer.indexOf("}", start);
-      if (end < 0) {
-        this.#buffer = this.#buffer.slice(start);
-        return sizes;
+      const start = this.#buffer.lastIndexOf("{", end);
+      if (start < 0) {
+        this.#buffer = this.#buffer.slice(end + 1);
+        continue;
       }
       const text = this.#buffer.slice(start, end + 1);
       this.#buffer = this.#buffer.slice(end + 1);

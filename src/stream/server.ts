@@ -73,6 +73,16 @@ export interface StreamServerDeps {
   tokens?: TokenCacheOptions;
   /** Attach: time between looks at the log file. @default 100 */
   attachPollMs?: number;
+  /**
+   * Time a client gets to send its request headers before it is dropped (slowloris).
+   * @default 30000
+   */
+  headersTimeoutMs?: number;
+  /**
+   * Time a finished session gets to hand its last frames to a client that stopped reading,
+   * before the connection is dropped. @default 10000
+   */
+  closeGraceMs?: number;
 }
 
 /** Options of {@linkcode StreamServer.start}. */
@@ -82,6 +92,9 @@ export interface StreamServerOptions {
   /** TCP port; 0 picks a free one. @default 0 */
   port?: number;
 }
+
+/** Largest request head accepted (node's default); more is answered 431. */
+const MAX_HEADER_BYTES = 16 * 1024;
 
 const PATH = /^\/(exec|attach|portforward)\/([A-Za-z0-9_-]{1,64})\/?$/;
 
@@ -99,13 +112,35 @@ export class StreamServer implements StreamUrls {
   private constructor(deps: StreamServerDeps) {
     this.#deps = deps;
     this.#tokens = new TokenCache(deps.tokens);
-    this.#http = http.createServer((req, res) => this.#plain(req, res));
+    const headersTimeout = deps.headersTimeoutMs ?? 30_000;
+    this.#http = http.createServer({
+      headersTimeout,
+      // Node requires requestTimeout >= headersTimeout; it does not apply once upgraded.
+      requestTimeout: Math.max(headersTimeout, 60_000),
+      connectionsCheckingInterval: Math.min(1_000, Math.max(10, headersTimeout / 4)),
+      maxHeaderSize: MAX_HEADER_BYTES,
+    }, (req, res) => this.#plain(req, res));
     this.#http.on("upgrade", (req, socket, head) => this.#upgrade(req, socket, head));
     this.#http.on("connection", (socket: Duplex) => {
       this.#sockets.add(socket);
       socket.on("close", () => this.#sockets.delete(socket));
     });
-    this.#http.on("clientError", (_err, socket: Duplex) => socket.destroy());
+    this.#http.on("clientError", (err: Error & { code?: string }, socket: Duplex) => {
+      deps.log.debug("Bad streaming request", { code: err.code, error: err });
+      const status = err.code === "HPE_HEADER_OVERFLOW"
+        ? 431
+        : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? 408
+        : 400;
+      if (socket.writable && !socket.destroyed) {
+        socket.end(
+          `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`,
+          () => socket.destroy(),
+        );
+      } else {
+        socket.destroy();
+      }
+    });
   }
 
   /**
@@ -157,6 +192,11 @@ export class StreamServer implements StreamUrls {
     return this.#sessions.size;
   }
 
+  /** TCP connections open now (HTTP and upgraded). */
+  get activeConnections(): number {
+    return this.#sockets.size;
+  }
+
   url(request: StreamRequest): string {
     return `${this.#base}/${request.kind}/${this.#tokens.insert(request)}`;
   }
@@ -172,7 +212,7 @@ export class StreamServer implements StreamUrls {
   }
 
   #plain(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const m = PATH.exec(new URL(req.url ?? "/", "http://x").pathname);
+    const m = PATH.exec(pathOf(req.url));
     if (!m) {
       reply(res, 404, "Not found");
       return;
@@ -181,7 +221,7 @@ export class StreamServer implements StreamUrls {
   }
 
   #upgrade(req: http.IncomingMessage, socket: Duplex, head: Uint8Array): void {
-    socket.on("error", () => {});
+    socket.on("error", (err) => this.#deps.log.debug("Stream socket error", { error: err }));
     const fail = (status: number, text: string, extra: Record<string, string> = {}) => {
       const body = text + "\n";
       const headers = Object.entries({
@@ -190,10 +230,15 @@ export class StreamServer implements StreamUrls {
         "Connection": "close",
         ...extra,
       }).map(([k, v]) => `${k}: ${v}\r\n`).join("");
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n${headers}\r\n${body}`);
+      this.#deps.log.debug("Refused a streaming request", { status, reason: text });
+      // Destroyed once written: a client that keeps its side open must not hold the socket.
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n${headers}\r\n${body}`,
+        () => socket.destroy(),
+      );
     };
     if (this.#closing) return fail(503, "ocid is shutting down");
-    const m = PATH.exec(new URL(req.url ?? "/", "http://x").pathname);
+    const m = PATH.exec(pathOf(req.url));
     if (!m) return fail(404, "Not found");
     const kind = m[1] as StreamRequest["kind"];
     const token = m[2]!;
@@ -331,8 +376,20 @@ export class StreamServer implements StreamUrls {
       outcome: outcome.kind === "exit" ? `exit ${outcome.code}` : outcome.kind,
     });
     if (conn.isClosed) return;
-    await finishSession(streams, { outcome, version });
-    await conn.close();
+    // A client that stopped reading would hold the session forever on its last frames.
+    const drop = setTimeout(() => {
+      log.info("Stream client is not reading; dropping the connection", {
+        kind: request.kind,
+        id: request.containerId,
+      });
+      conn.destroy();
+    }, this.#deps.closeGraceMs ?? 10_000);
+    try {
+      await finishSession(streams, { outcome, version });
+      await conn.close();
+    } finally {
+      clearTimeout(drop);
+    }
   }
 
   #track(conn: SpdyConnection): SpdyConnection {
@@ -340,6 +397,15 @@ export class StreamServer implements StreamUrls {
     void conn.closed.then(() => this.#connections.delete(conn));
     return conn;
   }
+}
+
+/**
+ * The path of a request target, without its query. Not parsed as a URL: targets such as `//`
+ * or `http://` are not valid URLs, and `new URL()` would throw in the request handler.
+ */
+function pathOf(target: string | undefined): string {
+  const path = (target ?? "/").split("?", 1)[0];
+  return path === undefined || path === "" ? "/" : path;
 }
 
 function reply(res: http.ServerResponse, status: number, text: string): void {

@@ -26,6 +26,30 @@ import { HeaderCodec, headerValue, type SpdyHeaders } from "./spdy_headers.ts";
 /** Largest DATA payload sent in one frame. */
 const MAX_DATA_CHUNK = 32 * 1024;
 
+/**
+ * Largest frame payload accepted from the client. client-go writes DATA in 32 KiB pieces and
+ * small header blocks; a bigger frame would only make us buffer it whole.
+ */
+export const MAX_INBOUND_FRAME = 1024 * 1024;
+
+/** Streams open at once per connection; more are refused (SETTINGS_MAX_CONCURRENT_STREAMS). */
+export const MAX_OPEN_STREAMS = 128;
+
+/** Frames decoded but not yet handled above which the socket stops being read. */
+const MAX_FRAME_BACKLOG = 256;
+
+/** Client bytes queued on streams, not yet read by the session, above which reading stops. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+
+/**
+ * While reading is paused, a PING is sent this often: a paused socket does not see the
+ * client hang up, but a write to a gone client fails and ends the connection.
+ */
+const PAUSED_PROBE_MS = 1_000;
+
+/** How long a GOAWAY gets to reach a client before the socket is dropped. */
+const GOAWAY_GRACE_MS = 1_000;
+
 /** Options of {@linkcode SpdyConnection}. */
 export interface SpdyConnectionOptions {
   /** Called for each stream the client opens, after its headers are decoded. */
@@ -33,12 +57,14 @@ export interface SpdyConnectionOptions {
   /** Bytes that arrived with the HTTP upgrade request, after its headers. */
   head?: Uint8Array;
   logger?: Logger;
+  /** Streams open at once; more are refused with RST_STREAM. @default MAX_OPEN_STREAMS */
+  maxStreams?: number;
 }
 
 /** The server end of one SPDY/3.1 connection. */
 export class SpdyConnection {
   #socket: Duplex;
-  #reader = new FrameReader();
+  #reader = new FrameReader({ maxPayload: MAX_INBOUND_FRAME });
   #codec = new HeaderCodec();
   #streams = new Map<number, SpdyStream>();
   #lastStreamId = 0;
@@ -50,6 +76,15 @@ export class SpdyConnection {
   #goAwaySent = false;
   #closedPromise: Promise<void>;
   #resolveClosed!: () => void;
+  #maxStreams: number;
+  /** Frames queued on #inbound and not yet handled. */
+  #backlog = 0;
+  /** Client bytes waiting in stream queues. */
+  #buffered = 0;
+  #paused = false;
+  #probe: ReturnType<typeof setInterval> | undefined;
+  #nextPingId = 0;
+  #dropTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * Takes over `socket` (already switched to SPDY/3.1).
@@ -61,12 +96,20 @@ export class SpdyConnection {
     this.#socket = socket;
     this.#onStream = options.onStream;
     this.#log = options.logger ?? nullLogger;
+    this.#maxStreams = options.maxStreams ?? MAX_OPEN_STREAMS;
     this.#closedPromise = new Promise((r) => this.#resolveClosed = r);
     socket.on("data", (chunk: Uint8Array) => this.#receive(chunk));
     socket.on("error", (err: Error) => this.#log.debug("Stream connection error", { error: err }));
     socket.on("close", () => this.#teardown());
-    socket.on("end", () => this.#teardown());
+    // The client half-closed: handle the frames it sent before, then end.
+    socket.on("end", () => void this.#inbound.then(() => this.#teardown()));
+    // The client may have hung up before the upgrade was handed over: no event will come.
+    if (socket.destroyed) {
+      this.#teardown();
+      return;
+    }
     if (options.head && options.head.length > 0) this.#receive(options.head);
+    if (socket.readableEnded) void this.#inbound.then(() => this.#teardown());
   }
 
   /** Resolves once the socket is gone. */
@@ -85,7 +128,7 @@ export class SpdyConnection {
     await this.#sendGoAway(GoAwayStatus.ok);
     await this.#outbound;
     this.#socket.end();
-    this.#teardown();
+    this.#teardown(false);
   }
 
   /** Drops the connection at once. */
@@ -94,13 +137,27 @@ export class SpdyConnection {
     this.#teardown();
   }
 
-  #teardown(): void {
-    if (this.#closed) return;
+  /**
+   * Ends the connection for its streams. `destroySocket` false lets bytes already handed to
+   * the socket reach the client first (after `end()`); the socket is dropped after a grace
+   * period if the client does not close its side.
+   */
+  #teardown(destroySocket = true): void {
+    if (this.#closed) {
+      if (destroySocket) this.#socket.destroy();
+      return;
+    }
     this.#closed = true;
+    clearInterval(this.#probe);
     for (const stream of this.#streams.values()) stream._gone();
     this.#streams.clear();
     this.#codec.close();
-    this.#socket.destroy();
+    if (destroySocket || this.#socket.destroyed) {
+      this.#socket.destroy();
+    } else {
+      this.#dropTimer = setTimeout(() => this.#socket.destroy(), GOAWAY_GRACE_MS);
+      this.#socket.once("close", () => clearTimeout(this.#dropTimer));
+    }
     this.#resolveClosed();
   }
 
@@ -114,16 +171,67 @@ export class SpdyConnection {
       return;
     }
     for (const frame of frames) {
+      this.#backlog++;
       this.#inbound = this.#inbound.then(() => this.#handle(frame)).catch((err) =>
         this.#protocolError(err)
-      );
+      ).finally(() => {
+        this.#backlog--;
+        this.#flow();
+      });
+    }
+    this.#flow();
+  }
+
+  /**
+   * Stops reading the socket while frames or stream bytes pile up (a client that floods us
+   * faster than we answer, or than the session consumes), and resumes once they are taken.
+   */
+  #flow(): void {
+    if (this.#closed) return;
+    const over = this.#backlog > MAX_FRAME_BACKLOG || this.#buffered > MAX_BUFFERED_BYTES;
+    const under = this.#backlog <= MAX_FRAME_BACKLOG / 2 &&
+      this.#buffered <= MAX_BUFFERED_BYTES / 2;
+    if (over && !this.#paused) {
+      this.#paused = true;
+      this.#socket.pause();
+      this.#probe = setInterval(() => this.#ping(), PAUSED_PROBE_MS);
+    } else if (under && this.#paused) {
+      this.#paused = false;
+      clearInterval(this.#probe);
+      this.#socket.resume();
     }
   }
 
+  /** Sends a PING (even id: ours) past the queue, which may be stuck behind a full socket. */
+  #ping(): void {
+    if (this.#closed || this.#socket.destroyed || !this.#socket.writable) return;
+    this.#nextPingId = (this.#nextPingId + 2) & 0x7ffffffe;
+    this.#socket.write(encodeFrame({ type: "ping", id: this.#nextPingId }));
+  }
+
+  /** @internal Counts client bytes queued on (+) or taken from (-) a stream. */
+  _buffered(delta: number): void {
+    this.#buffered += delta;
+    this.#flow();
+  }
+
+  /**
+   * Ends the connection after a frame that breaks the protocol: GOAWAY (written at once, not
+   * behind queued frames a stalled client may never read), then the socket is ended.
+   */
   #protocolError(err: unknown): void {
-    this.#log.warn("Stream client broke the SPDY protocol", { error: err as Error });
     if (this.#closed) return;
-    void this.#sendGoAway(GoAwayStatus.protocolError).finally(() => this.destroy());
+    this.#log.info("Stream client broke the SPDY protocol; dropping the connection", {
+      error: err as Error,
+    });
+    this.#goAwaySent = true;
+    const goAway = encodeFrame({
+      type: "goAway",
+      lastGoodStreamId: this.#lastStreamId,
+      status: GoAwayStatus.protocolError,
+    });
+    if (!this.#socket.destroyed && this.#socket.writable) this.#socket.end(goAway);
+    this.#teardown(false);
   }
 
   async #handle(frame: Frame): Promise<void> {
@@ -136,7 +244,8 @@ export class SpdyConnection {
           throw new SpdyProtocolError(`Client opened stream ${id} out of order`);
         }
         this.#lastStreamId = id;
-        if (this.#goAwaySent) {
+        if (this.#goAwaySent || this.#streams.size >= this.#maxStreams) {
+          this.#log.debug("Refusing a stream", { id, open: this.#streams.size });
           await this._send(
             encodeFrame({ type: "rstStream", streamId: id, status: RstStatus.refusedStream }),
           );
@@ -243,6 +352,8 @@ export class SpdyStream {
   #localEnded = false;
   #reset = false;
   #replied = false;
+  /** The reader stopped iterating: later bytes are dropped. */
+  #abandoned = false;
   #remoteEndedPromise: Promise<void>;
   #resolveRemoteEnded!: () => void;
 
@@ -322,17 +433,34 @@ export class SpdyStream {
       .catch(() => {});
   }
 
-  /** The bytes the client sends, until it half-closes (or resets) the stream. */
+  /**
+   * The bytes the client sends, until it half-closes (or resets) the stream. While they are
+   * not read, the connection stops reading its socket past a limit; once the reader stops
+   * iterating, later bytes are dropped.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    for (;;) {
-      const chunk = this.#queue.shift();
-      if (chunk) {
-        yield chunk;
-        continue;
+    try {
+      for (;;) {
+        const chunk = this.#queue.shift();
+        if (chunk) {
+          this.#conn._buffered(-chunk.length);
+          yield chunk;
+          continue;
+        }
+        if (this.#remoteEnded) return;
+        await new Promise<void>((resolve) => this.#waiter = resolve);
       }
-      if (this.#remoteEnded) return;
-      await new Promise<void>((resolve) => this.#waiter = resolve);
+    } finally {
+      this.#abandoned = true;
+      this.#drop();
     }
+  }
+
+  #drop(): void {
+    let bytes = 0;
+    for (const c of this.#queue) bytes += c.length;
+    this.#queue = [];
+    if (bytes > 0) this.#conn._buffered(-bytes);
   }
 
   #wake(): void {
@@ -347,8 +475,9 @@ export class SpdyStream {
 
   /** @internal */
   _data(chunk: Uint8Array): void {
-    if (this.#remoteEnded) return;
+    if (this.#remoteEnded || this.#abandoned) return;
     this.#queue.push(chunk);
+    this.#conn._buffered(chunk.length);
     this.#wake();
   }
 
@@ -364,6 +493,7 @@ export class SpdyStream {
   /** @internal The peer reset the stream (or we did). */
   _reset(_status: number): void {
     this.#reset = true;
+    this.#drop();
     this.#localEnded = true;
     this._remoteEnd();
     this.#conn._forget(this.id);

@@ -72,14 +72,25 @@ export function parseHeaderBlock(block: Uint8Array): SpdyHeaders {
     const name = bytes(u32()).toLowerCase();
     if (name === "") throw new SpdyProtocolError("Empty header name in header block");
     const values = bytes(u32()).split("\0");
-    (headers[name] ??= []).push(...values);
+    // Own properties only: a peer's header named "__proto__" or "constructor" is a header.
+    if (!Object.hasOwn(headers, name)) {
+      Object.defineProperty(headers, name, {
+        value: [],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    const list = headers[name]!;
+    for (const v of values) list.push(v); // not push(...values): too many arguments
   }
   return headers;
 }
 
 /** The first value of a header, or undefined. */
 export function headerValue(headers: SpdyHeaders, name: string): string | undefined {
-  return headers[name.toLowerCase()]?.[0];
+  const key = name.toLowerCase();
+  return Object.hasOwn(headers, key) ? headers[key]?.[0] : undefined;
 }
 
 /**
@@ -154,7 +165,11 @@ export class HeaderCodec {
       const onData = (chunk: Buffer) => {
         size += chunk.length;
         if (size > limit) {
-          done(new SpdyProtocolError(`Header block is over ${limit} bytes decompressed`));
+          // A zlib bomb: stop inflating (the context is out of step now; refuse the rest).
+          const err = new SpdyProtocolError(`Header block is over ${limit} bytes decompressed`);
+          this.#broken ??= err;
+          done(err);
+          z.close();
           return;
         }
         chunks.push(chunk);
