@@ -9,7 +9,7 @@
 import type { Logger } from "../log.ts";
 import type { SpdyStream } from "./spdy_connection.ts";
 import { RstStatus } from "./spdy_frame.ts";
-import type { PortDialer } from "./port_dialer.ts";
+import type { PortConnection, PortDialer } from "./port_dialer.ts";
 
 /** One forwarded connection's pair of streams. */
 interface Pair {
@@ -34,6 +34,8 @@ export class PortForwardSession {
   #pairs = new Map<string, Pair>();
   #opts: PortForwardSessionOptions;
   #relays = new Set<Promise<void>>();
+  /** Pod connections being relayed. */
+  #conns = new Set<PortConnection>();
   #closed = false;
 
   constructor(options: PortForwardSessionOptions) {
@@ -89,11 +91,19 @@ export class PortForwardSession {
       await Promise.all([error.end(), data.end()]);
       return;
     }
+    if (this.#closed) {
+      conn.close();
+      return;
+    }
+    this.#conns.add(conn);
     log.debug("Port-forward connected", { sandboxId, port });
     const toPod = (async () => {
-      for await (const chunk of data) conn.write(chunk);
+      // Awaited: while the pod reads slowly, the stream's bytes stay unread, and past the
+      // connection's bound the client's socket stops being read.
+      for await (const chunk of data) await conn.write(chunk);
       conn.closeWrite();
     })();
+    // Each write waits for the client's socket to drain, so the pod is read no faster.
     const fromPod = (async () => {
       for await (const chunk of conn) {
         try {
@@ -105,6 +115,7 @@ export class PortForwardSession {
       await data.end();
     })();
     await Promise.all([toPod, fromPod]);
+    this.#conns.delete(conn);
     conn.close();
     await error.end();
   }
@@ -114,9 +125,14 @@ export class PortForwardSession {
     return this.#pairs.size;
   }
 
-  /** Stops accepting streams and waits for the relays (their streams end with the socket). */
+  /**
+   * Stops accepting streams, closes the pod connections (a write waiting on a pod that does
+   * not read ends with them) and waits for the relays (their streams end with the socket).
+   */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const conn of this.#conns) conn.close();
+    this.#conns.clear();
     await this.#opts.dialer.close();
     await Promise.allSettled([...this.#relays]);
   }

@@ -4,6 +4,8 @@
  * to `127.0.0.1:<port>` there: a socket belongs to the namespace of the thread that creates
  * it. It relays bytes for any number of connections of one port-forward session, and is
  * terminated with it; the thread never leaves the namespace, so it never runs anything else.
+ * Flow control: each finished write is reported (`written`), and a connection is not read
+ * while 256 KiB it sent are not acknowledged (`ack`).
  *
  * `workerData`: `{ netnsPath }`. Messages in: {@linkcode DialerRequest}. Out:
  * {@linkcode DialerEvent}.
@@ -18,6 +20,8 @@ import { readErrno, strerrorOf } from "../sys/libc.ts";
 export type DialerRequest =
   | { type: "connect"; id: number; port: number }
   | { type: "data"; id: number; data: Uint8Array }
+  /** The session took `bytes` of what the worker sent for `id`. */
+  | { type: "ack"; id: number; bytes: number }
   | { type: "closeWrite"; id: number }
   | { type: "close"; id: number };
 
@@ -28,7 +32,22 @@ export type DialerEvent =
   | { type: "connected"; id: number }
   | { type: "failed"; id: number; detail: string }
   | { type: "data"; id: number; data: Uint8Array }
+  /** `bytes` sent with one `data` request were written to the pod (or dropped). */
+  | { type: "written"; id: number; bytes: number }
   | { type: "end"; id: number };
+
+/** Bytes sent to the session and not acknowledged, above which a connection is not read. */
+const READ_WINDOW = 256 * 1024;
+
+/** One connection in the pod. */
+interface Conn {
+  conn: Deno.TcpConn;
+  writes: Promise<unknown>;
+  /** Bytes posted to the session that it has not taken yet. */
+  unacked: number;
+  /** Wakes the reader paused on a full window. */
+  wake: (() => void) | undefined;
+}
 
 function enter(netnsPath: string): string | undefined {
   const sym = Deno.dlopen("libc.so.6", {
@@ -62,13 +81,18 @@ function serve(port: NonNullable<typeof parentPort>, netnsPath: string): void {
     post({ type: "unavailable", detail: failure });
     return;
   }
-  const conns = new Map<number, { conn: Deno.TcpConn; writes: Promise<unknown> }>();
-  const pump = async (id: number, conn: Deno.TcpConn) => {
+  const conns = new Map<number, Conn>();
+  const pump = async (id: number, c: Conn) => {
     const buf = new Uint8Array(32 * 1024);
     try {
       for (;;) {
-        const n = await conn.read(buf);
+        while (c.unacked >= READ_WINDOW && conns.get(id) === c) {
+          await new Promise<void>((r) => c.wake = r);
+        }
+        if (conns.get(id) !== c) break;
+        const n = await c.conn.read(buf);
         if (n === null) break;
+        c.unacked += n;
         post({ type: "data", id, data: buf.slice(0, n) });
       }
     } catch { /* closed */ }
@@ -79,9 +103,10 @@ function serve(port: NonNullable<typeof parentPort>, netnsPath: string): void {
       case "connect":
         try {
           const conn = await Deno.connect({ hostname: "127.0.0.1", port: req.port });
-          conns.set(req.id, { conn, writes: Promise.resolve() });
+          const c: Conn = { conn, writes: Promise.resolve(), unacked: 0, wake: undefined };
+          conns.set(req.id, c);
           post({ type: "connected", id: req.id });
-          void pump(req.id, conn);
+          void pump(req.id, c);
         } catch (err) {
           post({
             type: "failed",
@@ -92,11 +117,23 @@ function serve(port: NonNullable<typeof parentPort>, netnsPath: string): void {
         return;
       case "data": {
         const c = conns.get(req.id);
-        if (!c) return;
+        const written = () => post({ type: "written", id: req.id, bytes: req.data.length });
+        if (!c) return written();
         c.writes = c.writes.then(async () => {
           let at = 0;
           while (at < req.data.length) at += await c.conn.write(req.data.subarray(at));
-        }).catch(() => {});
+        }).catch(() => {}).finally(written);
+        return;
+      }
+      case "ack": {
+        const c = conns.get(req.id);
+        if (!c) return;
+        c.unacked -= req.bytes;
+        if (c.unacked < READ_WINDOW) {
+          const w = c.wake;
+          c.wake = undefined;
+          w?.();
+        }
         return;
       }
       case "closeWrite": {
@@ -108,6 +145,9 @@ function serve(port: NonNullable<typeof parentPort>, netnsPath: string): void {
         const c = conns.get(req.id);
         conns.delete(req.id);
         if (c) {
+          const w = c.wake;
+          c.wake = undefined;
+          w?.();
           try {
             c.conn.close();
           } catch { /* closed */ }

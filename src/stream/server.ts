@@ -83,7 +83,24 @@ export interface StreamServerDeps {
    * before the connection is dropped. @default 10000
    */
   closeGraceMs?: number;
+  /**
+   * Time an established session may go without a frame either way before its connection is
+   * closed (and its process killed or its pod connections closed); kubelet's
+   * `StreamIdleTimeout`. 0 never. @default DEFAULT_IDLE_TIMEOUT_MS (4 h)
+   */
+  idleTimeoutMs?: number;
+  /**
+   * TCP connections open at once (HTTP and upgraded); more are answered 503 and closed.
+   * @default DEFAULT_MAX_CONNECTIONS
+   */
+  maxConnections?: number;
 }
+
+/** Idle time after which a session is closed, as kubelet's default `StreamIdleTimeout`. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 4 * 60 * 60 * 1000;
+
+/** TCP connections the streaming server holds at once. */
+export const DEFAULT_MAX_CONNECTIONS = 256;
 
 /** Options of {@linkcode StreamServer.start}. */
 export interface StreamServerOptions {
@@ -92,6 +109,9 @@ export interface StreamServerOptions {
   /** TCP port; 0 picks a free one. @default 0 */
   port?: number;
 }
+
+/** How long a connection refused with 503 gets to read the answer before it is dropped. */
+const REFUSE_GRACE_MS = 1_000;
 
 /** Largest request head accepted (node's default); more is answered 431. */
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -104,6 +124,8 @@ export class StreamServer implements StreamUrls {
   #http: http.Server;
   #tokens: TokenCache<StreamRequest>;
   #sockets = new Set<Duplex>();
+  /** Connections over the limit, being answered 503. */
+  #refused = new Set<Duplex>();
   #connections = new Set<SpdyConnection>();
   #sessions = new Set<Promise<void>>();
   #base = "";
@@ -121,7 +143,12 @@ export class StreamServer implements StreamUrls {
       maxHeaderSize: MAX_HEADER_BYTES,
     }, (req, res) => this.#plain(req, res));
     this.#http.on("upgrade", (req, socket, head) => this.#upgrade(req, socket, head));
+    const maxConnections = deps.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.#http.on("connection", (socket: Duplex) => {
+      if (this.#sockets.size >= maxConnections) {
+        this.#refuse(socket, maxConnections);
+        return;
+      }
       this.#sockets.add(socket);
       socket.on("close", () => this.#sockets.delete(socket));
     });
@@ -207,11 +234,36 @@ export class StreamServer implements StreamUrls {
     const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
     for (const c of this.#connections) c.destroy();
     for (const s of this.#sockets) s.destroy();
+    for (const s of this.#refused) s.destroy();
     await Promise.allSettled([...this.#sessions]);
     await closed;
   }
 
+  /**
+   * Answers a connection over the limit with 503 at once, without waiting for its request,
+   * and drops it after {@linkcode REFUSE_GRACE_MS}: the request it sends meanwhile is read
+   * (and ignored) so that closing does not reset the connection before the client reads the
+   * answer.
+   */
+  #refuse(socket: Duplex, limit: number): void {
+    this.#deps.log.info("Refusing a streaming connection: too many are open", { limit });
+    this.#refused.add(socket);
+    const timer = setTimeout(() => socket.destroy(), REFUSE_GRACE_MS);
+    socket.on("close", () => {
+      clearTimeout(timer);
+      this.#refused.delete(socket);
+    });
+    socket.on("error", () => {});
+    const body = `ocid holds ${limit} streaming connections already; try again later\n`;
+    socket.end(
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+        `Content-Length: ${new TextEncoder().encode(body).length}\r\nConnection: close\r\n\r\n` +
+        body,
+    );
+  }
+
   #plain(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (this.#refused.has(req.socket)) return; // answered 503 already
     const m = PATH.exec(pathOf(req.url));
     if (!m) {
       reply(res, 404, "Not found");
@@ -221,6 +273,7 @@ export class StreamServer implements StreamUrls {
   }
 
   #upgrade(req: http.IncomingMessage, socket: Duplex, head: Uint8Array): void {
+    if (this.#refused.has(socket)) return; // answered 503 already
     socket.on("error", (err) => this.#deps.log.debug("Stream socket error", { error: err }));
     const fail = (status: number, text: string, extra: Record<string, string> = {}) => {
       const body = text + "\n";
@@ -296,6 +349,7 @@ export class StreamServer implements StreamUrls {
           onStream: (s) => pf.accept(s),
           head: io.head,
           logger: log,
+          idleTimeoutMs: this.#idleTimeoutMs,
         }),
       );
       log.info("Port-forward session started", { sandboxId: request.sandboxId });
@@ -311,6 +365,7 @@ export class StreamServer implements StreamUrls {
         onStream: (s) => collector.accept(s),
         head: io.head,
         logger: log,
+        idleTimeoutMs: this.#idleTimeoutMs,
       }),
     );
     const timer = setTimeout(
@@ -390,6 +445,10 @@ export class StreamServer implements StreamUrls {
     } finally {
       clearTimeout(drop);
     }
+  }
+
+  get #idleTimeoutMs(): number {
+    return this.#deps.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   }
 
   #track(conn: SpdyConnection): SpdyConnection {

@@ -59,6 +59,11 @@ export interface SpdyConnectionOptions {
   logger?: Logger;
   /** Streams open at once; more are refused with RST_STREAM. @default MAX_OPEN_STREAMS */
   maxStreams?: number;
+  /**
+   * Time without a frame either way after which the connection is closed (GOAWAY, then the
+   * socket); 0 never. Our own probe PINGs to a paused client do not count. @default 0
+   */
+  idleTimeoutMs?: number;
 }
 
 /** The server end of one SPDY/3.1 connection. */
@@ -85,6 +90,10 @@ export class SpdyConnection {
   #probe: ReturnType<typeof setInterval> | undefined;
   #nextPingId = 0;
   #dropTimer: ReturnType<typeof setTimeout> | undefined;
+  #idleMs: number;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When a frame last went either way (ms since the epoch). */
+  #lastActive = Date.now();
 
   /**
    * Takes over `socket` (already switched to SPDY/3.1).
@@ -97,6 +106,7 @@ export class SpdyConnection {
     this.#onStream = options.onStream;
     this.#log = options.logger ?? nullLogger;
     this.#maxStreams = options.maxStreams ?? MAX_OPEN_STREAMS;
+    this.#idleMs = options.idleTimeoutMs ?? 0;
     this.#closedPromise = new Promise((r) => this.#resolveClosed = r);
     socket.on("data", (chunk: Uint8Array) => this.#receive(chunk));
     socket.on("error", (err: Error) => this.#log.debug("Stream connection error", { error: err }));
@@ -108,6 +118,7 @@ export class SpdyConnection {
       this.#teardown();
       return;
     }
+    if (this.#idleMs > 0) this.#idleTimer = setTimeout(() => this.#checkIdle(), this.#idleMs);
     if (options.head && options.head.length > 0) this.#receive(options.head);
     if (socket.readableEnded) void this.#inbound.then(() => this.#teardown());
   }
@@ -149,6 +160,7 @@ export class SpdyConnection {
     }
     this.#closed = true;
     clearInterval(this.#probe);
+    clearTimeout(this.#idleTimer);
     for (const stream of this.#streams.values()) stream._gone();
     this.#streams.clear();
     this.#codec.close();
@@ -161,8 +173,25 @@ export class SpdyConnection {
     this.#resolveClosed();
   }
 
+  /**
+   * Closes the connection once nothing went either way for the idle time (kubelet's
+   * StreamIdleTimeout); otherwise looks again when that time will have passed. The timer is
+   * not reset per frame: activity only moves `#lastActive`.
+   */
+  #checkIdle(): void {
+    if (this.#closed) return;
+    const idle = Date.now() - this.#lastActive;
+    if (idle < this.#idleMs) {
+      this.#idleTimer = setTimeout(() => this.#checkIdle(), this.#idleMs - idle);
+      return;
+    }
+    this.#log.info("Closing an idle stream connection", { idleMs: idle });
+    this.#goAwayNow(GoAwayStatus.ok);
+  }
+
   #receive(chunk: Uint8Array): void {
     if (this.#closed) return;
+    this.#lastActive = Date.now();
     let frames: Frame[];
     try {
       frames = this.#reader.push(chunk);
@@ -224,12 +253,16 @@ export class SpdyConnection {
     this.#log.info("Stream client broke the SPDY protocol; dropping the connection", {
       error: err as Error,
     });
+    this.#goAwayNow(GoAwayStatus.protocolError);
+  }
+
+  /**
+   * Writes GOAWAY at once (not behind queued frames a stalled client may never read), ends
+   * the socket and tears the connection down.
+   */
+  #goAwayNow(status: number): void {
     this.#goAwaySent = true;
-    const goAway = encodeFrame({
-      type: "goAway",
-      lastGoodStreamId: this.#lastStreamId,
-      status: GoAwayStatus.protocolError,
-    });
+    const goAway = encodeFrame({ type: "goAway", lastGoodStreamId: this.#lastStreamId, status });
     if (!this.#socket.destroyed && this.#socket.writable) this.#socket.end(goAway);
     this.#teardown(false);
   }
@@ -323,6 +356,7 @@ export class SpdyConnection {
       if (this.#closed) throw new Error("The stream connection is closed");
       const bytes = typeof frame === "function" ? await frame() : frame;
       if (this.#closed) throw new Error("The stream connection is closed");
+      this.#lastActive = Date.now();
       if (this.#socket.write(bytes)) return;
       await new Promise<void>((resolve) => {
         const done = () => {

@@ -9,7 +9,7 @@ import net from "node:net";
 import { nullLogger } from "../../../src/log.ts";
 import type { PortConnection, PortDialer } from "../../../src/stream/port_dialer.ts";
 import { ResizeDecoder } from "../../../src/stream/remote_command.ts";
-import { StreamServer } from "../../../src/stream/server.ts";
+import { StreamServer, type StreamServerDeps } from "../../../src/stream/server.ts";
 import type { SpawnedProcess, StreamSpawner } from "../../../src/stream/spawn.ts";
 import {
   encodeFrame,
@@ -121,35 +121,72 @@ function fakeSpawner(): StreamSpawner & { floodRead: number; spawned: number } {
   return self;
 }
 
-/** A pod where port 7 echoes and every other port refuses. */
-function fakeDialer(): PortDialer & { connects: number } {
+/** Bytes port 9 of the fake pod sends at most. */
+const POD_FLOOD_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * A pod where port 7 echoes, port 8 never reads (a write past the first waits until the
+ * connection closes; `deafReceived` counts what was handed over), port 9 sends endlessly (up
+ * to 64 MiB, `podSent` counts what the server took), and every other port refuses.
+ */
+function fakeDialer(): PortDialer & {
+  connects: number;
+  open: number;
+  deafReceived: number;
+  podSent: number;
+} {
   const self = {
     connects: 0,
+    open: 0,
+    deafReceived: 0,
+    podSent: 0,
     connect(port: number): Promise<PortConnection> {
       self.connects++;
-      if (port !== 7) return Promise.reject(new Error("connection refused"));
+      if (port !== 7 && port !== 8 && port !== 9) {
+        return Promise.reject(new Error("connection refused"));
+      }
+      self.open++;
       const queue: Uint8Array[] = [];
       let ended = false;
+      let closed = false;
       let wake: (() => void) | undefined;
       const poke = () => {
         const w = wake;
         wake = undefined;
         w?.();
       };
+      let release!: () => void;
+      const gone = new Promise<void>((r) => release = r);
+      const close = () => {
+        if (!closed) self.open--;
+        closed = ended = true;
+        release();
+        poke();
+      };
       return Promise.resolve({
         write: (d: Uint8Array) => {
-          queue.push(d);
+          if (port === 8) {
+            const first = self.deafReceived === 0;
+            self.deafReceived += d.length;
+            return first ? Promise.resolve() : gone;
+          }
+          if (port === 7) queue.push(d);
           poke();
+          return Promise.resolve();
         },
         closeWrite: () => {
-          ended = true;
+          if (port === 7) ended = true;
           poke();
         },
-        close: () => {
-          ended = true;
-          poke();
-        },
+        close,
         async *[Symbol.asyncIterator]() {
+          if (port === 9) {
+            while (!closed && self.podSent < POD_FLOOD_LIMIT) {
+              self.podSent += 64 * 1024;
+              yield new Uint8Array(64 * 1024).fill(0x70);
+            }
+            return;
+          }
           for (;;) {
             const c = queue.shift();
             if (c) {
@@ -370,7 +407,10 @@ interface Env {
   dialer: ReturnType<typeof fakeDialer>;
 }
 
-async function withServer(fn: (env: Env) => Promise<void>): Promise<void> {
+async function withServer(
+  fn: (env: Env) => Promise<void>,
+  extra: Pick<StreamServerDeps, "idleTimeoutMs" | "maxConnections"> = {},
+): Promise<void> {
   const bundle = await Deno.makeTempDir();
   await Deno.writeTextFile(`${bundle}/config.json`, JSON.stringify({ process: { cwd: "/" } }));
   const spawner = fakeSpawner();
@@ -386,6 +426,7 @@ async function withServer(fn: (env: Env) => Promise<void>): Promise<void> {
     tty: { run: () => Promise.resolve({ kind: "success" }) },
     headersTimeoutMs: 1_000,
     closeGraceMs: 500,
+    ...extra,
   });
   try {
     await fn({ server, spawner, dialer });
@@ -865,6 +906,140 @@ Deno.test("StreamServer bounds what one client can make it hold", async (t) => {
       },
     );
   });
+});
+
+// ---- port-forward flow, idle sessions, connection limit -----------------------------------
+
+/**
+ * Writes `frame` over and over until the server stops reading (no drain within 500 ms),
+ * failing if it takes 64 MiB.
+ */
+async function sendUntilStalled(raw: Raw, frame: Uint8Array, what: string): Promise<void> {
+  let sent = 0;
+  for (;;) {
+    assert.ok(sent < 64 * 1024 * 1024, `the server kept reading 64 MiB of ${what}`);
+    if (!raw.write(frame)) {
+      const drained = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), 500);
+        raw.socket.once("drain", () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      if (!drained) return;
+    }
+    sent += frame.length;
+  }
+}
+
+Deno.test("StreamServer port-forward holds a bounded amount for a slow pod or client", async (t) => {
+  await withServer(async ({ server, dialer }) => {
+    await attack(t, server, "bytes for a pod that never reads stop being read", async () => {
+      const s = await upgrade(server, pfRequest);
+      await s.open(1, { streamtype: ["error"], port: ["8"], requestid: ["d"] });
+      await s.open(3, { streamtype: ["data"], port: ["8"], requestid: ["d"] });
+      await s.raw.until(
+        () => count(s.raw.frames(), (f) => f.type === "synReply") === 2,
+        "both streams accepted",
+      );
+      const frame = encodeFrame({
+        type: "data",
+        streamId: 3,
+        flags: 0,
+        data: new Uint8Array(32 * 1024),
+      });
+      await sendUntilStalled(s.raw, frame, "data for a pod that never reads");
+      assert.ok(dialer.deafReceived > 0, "the pod connection got the first bytes");
+      assert.ok(
+        dialer.deafReceived <= 64 * 1024,
+        `${dialer.deafReceived} bytes were handed to a pod that waits on its first write`,
+      );
+      s.close();
+      await eventually(() => dialer.open === 0, "the pod connection to be closed");
+    });
+    await attack(t, server, "a pod that floods a client that never reads is not read", async () => {
+      const s = await upgrade(server, pfRequest);
+      s.raw.socket.pause();
+      await s.open(1, { streamtype: ["error"], port: ["9"], requestid: ["f"] });
+      await s.open(3, { streamtype: ["data"], port: ["9"], requestid: ["f"] });
+      let last = -1;
+      let still = 0;
+      await eventually(() => {
+        if (dialer.podSent === last && last > 0) still++;
+        else still = 0;
+        last = dialer.podSent;
+        return still >= 20 || last >= POD_FLOOD_LIMIT;
+      }, "the pod's output to stall or reach 64 MiB");
+      assert.ok(
+        dialer.podSent < 32 * 1024 * 1024,
+        `the server read ${dialer.podSent} bytes of the pod for a client that reads nothing`,
+      );
+      s.close();
+      await eventually(() => dialer.open === 0, "the pod connection to be closed");
+    });
+  });
+});
+
+Deno.test("StreamServer closes a session idle past idleTimeoutMs", async (t) => {
+  await withServer(async ({ server, dialer }) => {
+    await t.step("an idle port-forward is closed with its pod connection", async () => {
+      const s = await upgrade(server, pfRequest);
+      await s.open(1, { streamtype: ["error"], port: ["7"], requestid: ["i"] });
+      await s.open(3, { streamtype: ["data"], port: ["7"], requestid: ["i"] });
+      s.send({ type: "data", streamId: 3, flags: 0, data: new TextEncoder().encode("ping") });
+      await s.raw.until(() => dataOf(s.raw.frames(), 3) === "ping", "the echo on stream 3");
+      assert.equal(dialer.open, 1);
+      await s.raw.serverCloses("an idle time");
+      assert.equal(count(s.raw.frames(), isGoAway(GoAwayStatus.ok)), 1, "one GOAWAY (ok)");
+      await eventually(() => dialer.open === 0, "the pod connection to be closed");
+      s.close();
+    });
+    await t.step("an idle exec is closed and its process killed", async () => {
+      const s = await upgrade(server, { ...execRequest, containerId: "deaf" });
+      await s.open(1, { streamtype: ["error"] });
+      await s.open(3, { streamtype: ["stdin"] });
+      await s.open(5, { streamtype: ["stdout"] });
+      await s.raw.serverCloses("an idle time");
+      await eventually(() => server.activeSessions === 0, "the exec session to end");
+      s.close();
+    });
+    await t.step("a session with traffic stays open", async () => {
+      const s = await upgrade(server, pfRequest);
+      // Pings every 50 ms for three idle times: far more often than the idle time.
+      for (let i = 0; i < 90; i++) {
+        s.send({ type: "ping", id: 2 * i + 1 });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(!s.raw.isClosed, "the server closed a connection with traffic");
+      assert.equal(count(s.raw.frames(), (f) => f.type === "ping"), 90, "every ping echoed");
+      await s.raw.serverCloses("pings stopped");
+      s.close();
+    });
+  }, { idleTimeoutMs: 1_500 });
+});
+
+Deno.test("StreamServer refuses connections past maxConnections with 503", async () => {
+  await withServer(async ({ server }) => {
+    const held = [await upgrade(server, pfRequest), await upgrade(server, execRequest)];
+    try {
+      const extra = await Raw.connect(server.port);
+      extra.write(upgradeHead("/exec/abc", "v4.channel.k8s.io"));
+      await extra.serverCloses("a connection over the limit");
+      assert.equal(extra.status(), 503);
+      assert.match(extra.bytes().toString(), /holds 2 streaming connections/);
+      extra.destroy();
+      // One that sends nothing is answered too.
+      const silent = await Raw.connect(server.port);
+      await silent.serverCloses("a silent connection over the limit");
+      assert.equal(silent.status(), 503);
+      silent.destroy();
+      assert.equal(server.activeConnections, 2);
+    } finally {
+      for (const s of held) s.close();
+    }
+    await eventually(() => server.activeConnections === 0, "the held connections to close");
+    // withServer then checks that a new exec session works again.
+  }, { maxConnections: 2 });
 });
 
 // ---- fuzzing ------------------------------------------------------------------------------
