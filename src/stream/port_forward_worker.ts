@@ -13,8 +13,7 @@
  * @module
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { CLONE_NEWNET, O_CLOEXEC } from "../sys/libc_netns.ts";
-import { readErrno, strerrorOf } from "../sys/libc.ts";
+import { enterNetns, openNetnsLibc } from "../sys/libc_netns.ts";
 
 /** What the session asks of the worker. */
 export type DialerRequest =
@@ -49,31 +48,11 @@ interface Conn {
   wake: (() => void) | undefined;
 }
 
-function enter(netnsPath: string): string | undefined {
-  const sym = Deno.dlopen("libc.so.6", {
-    open: { parameters: ["buffer", "i32"], result: "i32", nonblocking: false },
-    close: { parameters: ["i32"], result: "i32", nonblocking: false },
-    setns: { parameters: ["i32", "i32"], result: "i32", nonblocking: false },
-    __errno_location: { parameters: [], result: "pointer", nonblocking: false },
-    strerror: { parameters: ["i32"], result: "pointer", nonblocking: false },
-  }).symbols;
-  const fd = sym.open(new TextEncoder().encode(netnsPath + "\0"), O_CLOEXEC);
-  if (fd < 0) return `cannot open "${netnsPath}": ${strerrorOf(sym, readErrno(sym))}`;
-  const rc = sym.setns(fd, CLONE_NEWNET);
-  const errno = rc === 0 ? 0 : readErrno(sym);
-  sym.close(fd);
-  if (rc !== 0) return `setns("${netnsPath}") failed: ${strerrorOf(sym, errno)}`;
-  const want = Deno.statSync(netnsPath).ino;
-  const have = Deno.statSync("/proc/thread-self/ns/net").ino;
-  if (want !== have) return `setns("${netnsPath}") did not move the thread`;
-  return undefined;
-}
-
 function serve(port: NonNullable<typeof parentPort>, netnsPath: string): void {
   const post = (event: DialerEvent) => port.postMessage(event);
   let failure: string | undefined;
   try {
-    failure = enter(netnsPath);
+    failure = enterNetns(openNetnsLibc(), netnsPath);
   } catch (err) {
     failure = err instanceof Error ? err.message : String(err);
   }

@@ -23,11 +23,12 @@ export const THREAD_NETNS = "/proc/thread-self/ns/net";
 /** The calls {@linkcode pinNewNetns} makes; each returns 0 (or an fd) or the `errno`. */
 export interface NetnsLibc {
   /**
-   * Opens {@linkcode THREAD_NETNS} read-only (close-on-exec).
+   * Opens a namespace file read-only (close-on-exec).
    *
+   * @param path @default THREAD_NETNS (the calling thread's netns)
    * @returns The fd (≥ 0), or `-errno`.
    */
-  openThreadNetns(): number;
+  openNetns(path?: string): number;
   /** `close(2)`. @returns 0 or `errno`. */
   close(fd: number): number;
   /** `unshare(CLONE_NEWNET)`. @returns 0 or `errno`. */
@@ -76,8 +77,8 @@ export function openNetnsLibc(path = "libc.so.6"): NetnsLibc {
   const errno = () => readErrno(sym);
   const rc = (r: number): number => (r === 0 ? 0 : errno());
   return {
-    openThreadNetns() {
-      const fd = sym.open(threadNetns, O_CLOEXEC);
+    openNetns(p) {
+      const fd = sym.open(p === undefined ? threadNetns : cPath(p), O_CLOEXEC);
       return fd >= 0 ? fd : -errno();
     },
     close: (fd) => rc(sym.close(fd)),
@@ -90,4 +91,20 @@ export function openNetnsLibc(path = "libc.so.6"): NetnsLibc {
     inode: (p = THREAD_NETNS) => Deno.statSync(p).ino ?? -1,
     strerror: (n) => strerrorOf(sym, n),
   };
+}
+
+/**
+ * Moves the calling thread into the network namespace mounted at `path` for good, and checks
+ * that it got there. For a thread that only ever works in that namespace (a worker).
+ *
+ * @returns undefined, or why the thread could not move.
+ */
+export function enterNetns(libc: NetnsLibc, path: string): string | undefined {
+  const fd = libc.openNetns(path);
+  if (fd < 0) return `cannot open "${path}": ${libc.strerror(-fd)}`;
+  const errno = libc.setnsNet(fd);
+  libc.close(fd);
+  if (errno !== 0) return `setns("${path}") failed: ${libc.strerror(errno)}`;
+  if (libc.inode(path) !== libc.inode()) return `setns("${path}") did not move the thread`;
+  return undefined;
 }

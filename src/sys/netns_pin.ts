@@ -54,7 +54,7 @@ export function pinNewNetns(libc: NetnsLibc, target: string): PinResult {
   } catch (e) {
     return fail("open", 0, `cannot stat ${THREAD_NETNS}: ${text(e)}`);
   }
-  const orig = libc.openThreadNetns();
+  const orig = libc.openNetns();
   if (orig < 0) return fail("open", -orig);
   try {
     const unshared = libc.unshareNet();

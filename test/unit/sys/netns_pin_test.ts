@@ -14,7 +14,7 @@ function fakeThread(fail: Partial<Record<string, number>> = {}) {
   let ns = HOST;
   const mounts = new Map<string, number>();
   const libc: NetnsLibc = {
-    openThreadNetns() {
+    openNetns() {
       calls.push("open");
       return fail.open ? -fail.open : 7;
     },
