@@ -20,7 +20,7 @@ import type * as cri from "../cri/types.ts";
 import { EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
 import type { SandboxRecord } from "../store/sandbox.ts";
-import { toCriStatus } from "./container_status.ts";
+import { podContainerStatuses } from "./container_status.ts";
 import type { Deps } from "./deps.ts";
 import type { CallContext } from "./instrument.ts";
 import type { StreamSink } from "./instrument_stream.ts";
@@ -63,16 +63,6 @@ export function createContainerEventBus(
 
 /** What publishing an event uses. */
 export type PublishEventDeps = Pick<Deps, "events" | "sandboxes" | "containers" | "images">;
-
-/** The statuses of every container of pod `sandboxId`. */
-export function podContainerStatuses(
-  deps: Pick<Deps, "containers" | "images">,
-  sandboxId: string,
-): cri.ContainerStatusInit[] {
-  return deps.containers.list()
-    .filter((c) => c.metadata.sandboxId === sandboxId)
-    .map((c) => toCriStatus(deps, c));
-}
 
 /**
  * Publishes an event about container `container.id` of pod `container.sandboxId`, after its

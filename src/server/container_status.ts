@@ -115,3 +115,13 @@ export function toCriStatus(
     stop_signal: config.stop_signal ?? "RUNTIME_DEFAULT",
   };
 }
+
+/** The statuses of every container of pod `sandboxId`. */
+export function podContainerStatuses(
+  deps: Pick<Deps, "containers" | "images">,
+  sandboxId: string,
+): cri.ContainerStatusInit[] {
+  return deps.containers.list()
+    .filter((c) => c.metadata.sandboxId === sandboxId)
+    .map((c) => toCriStatus(deps, c));
+}

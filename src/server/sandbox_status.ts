@@ -10,7 +10,7 @@ import type * as cri from "../cri/types.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import type { SandboxRecord } from "../store/sandbox.ts";
 import type { Deps } from "./deps.ts";
-import { podContainerStatuses } from "./container_events.ts";
+import { podContainerStatuses } from "./container_status.ts";
 import { nowNs } from "./time.ts";
 
 /** Answers PodSandboxStatus. */
