@@ -244,21 +244,17 @@ function decode(view: DataView, at: number, length: number, buf: Uint8Array): Fr
         headerBlock: payload.subarray(10),
       };
     case FrameType.synReply:
-      need(4, "SYN_REPLY");
+    case FrameType.headers: {
+      // The same layout: a stream ID, then the header block.
+      const synReply = type === FrameType.synReply;
+      need(4, synReply ? "SYN_REPLY" : "HEADERS");
       return {
-        type: "synReply",
+        type: synReply ? "synReply" : "headers",
         streamId: p.getUint32(0) & 0x7fffffff,
         flags,
         headerBlock: payload.subarray(4),
       };
-    case FrameType.headers:
-      need(4, "HEADERS");
-      return {
-        type: "headers",
-        streamId: p.getUint32(0) & 0x7fffffff,
-        flags,
-        headerBlock: payload.subarray(4),
-      };
+    }
     case FrameType.rstStream:
       need(8, "RST_STREAM");
       return { type: "rstStream", streamId: p.getUint32(0) & 0x7fffffff, status: p.getUint32(4) };
