@@ -15,6 +15,7 @@ import { createOciRuntime, ExitWatcher, ownOomScoreAdj } from "./oci/mod.ts";
 import { denoRunner, type Runner } from "./process.ts";
 import { timedRunner } from "./timed_runner.ts";
 import { ensureInfraRootfs } from "./sandbox/infra.ts";
+import { type HostCapabilities, probeHostCapabilities } from "./host/capabilities.ts";
 import type { Deps } from "./server/deps.ts";
 import { recordExit } from "./server/exits.ts";
 import { listenUnix } from "./server/listener.ts";
@@ -33,6 +34,8 @@ import { storeLookups, StreamServer } from "./stream/mod.ts";
 export interface DaemonOptions {
   logger: Logger;
   runner?: Runner;
+  /** The daemon's capability bounding set. @default probeHostCapabilities() */
+  hostCapabilities?: HostCapabilities;
 }
 
 /** A running daemon. */
@@ -124,6 +127,12 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     isInUse: (imageId) => containers.list().some((c) => c.metadata.imageId === imageId),
   });
   const infraRootfs = await ensureInfraRootfs(config.root, config.pause.binary);
+  const hostCapabilities = options.hostCapabilities ?? probeHostCapabilities();
+  if (hostCapabilities.missing.length > 0) {
+    log.info("The daemon's bounding set lacks capabilities; no container gets them", {
+      missing: hostCapabilities.missing.join(","),
+    });
+  }
   const own = ownOomScoreAdj();
   if (config.restrictOomScoreAdj) {
     log.info("Restricting oom_score_adj to the daemon's own or higher", { own });
@@ -145,6 +154,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     events: createContainerEventBus({ logger: log }),
     infraRootfs,
     ownOomScoreAdj: own,
+    hostCapabilities,
   };
   exits.onExit((id, event) => recordExit(deps, id, event));
   const watcher = new ExitWatcher(exitDir, {

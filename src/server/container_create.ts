@@ -41,6 +41,7 @@ export type CreateContainerDeps = Pick<
   | "images"
   | "ownOomScoreAdj"
   | "events"
+  | "hostCapabilities"
 >;
 
 /** Creates a container; see the module doc. */
@@ -125,6 +126,7 @@ export async function createContainer(
       ),
     }),
     sandboxPrivileged: sandbox.metadata.config.linux?.security_context?.privileged ?? false,
+    hostCapabilities: deps.hostCapabilities.bounding,
   });
   await writeFileAtomic(join(bundle, "config.json"), JSON.stringify(spec, null, 2));
   crashPoint("container_create:after_spec");

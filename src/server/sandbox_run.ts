@@ -48,6 +48,7 @@ export type RunPodSandboxDeps = Pick<
   | "ownOomScoreAdj"
   | "events"
   | "containers"
+  | "hostCapabilities"
 >;
 
 /** The oom_score_adj CRI-O and containerd give the infra process. */
@@ -243,6 +244,7 @@ async function createSandbox(
         deps.config.restrictOomScoreAdj,
       ),
       annotations: { [SANDBOX_LOG_DIRECTORY]: logDirectory },
+      hostCapabilities: deps.hostCapabilities.bounding,
     });
     await writeFileAtomic(join(dir, "config.json"), JSON.stringify(spec));
     return await deps.runtime.create({

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { InvalidArgumentError } from "../errors.ts";
+import { FailedPreconditionError, InvalidArgumentError } from "../errors.ts";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from "./default.ts";
 import type { Capabilities } from "./types.ts";
 
@@ -32,22 +32,41 @@ export interface CapabilityInput {
   add_ambient_capabilities: readonly string[];
 }
 
+/** Options of {@linkcode buildCapabilities}. */
+export interface BuildCapabilitiesOptions {
+  /** A privileged container or sandbox gets every capability of `available`. */
+  privileged: boolean;
+  /** The request field holding the capabilities, for messages. */
+  field: string;
+  /**
+   * The daemon's bounding set (see `src/host/capabilities.ts`): "every capability" means
+   * these, and a container may hold no other.
+   */
+  available: readonly string[];
+}
+
 /**
- * Computes a container's capabilities: `ALL` in add grants every capability, `ALL` in drop
- * removes every one (applied after an `ALL` add), then single names are added, then single
- * names dropped. Ambient capabilities are added to every set.
+ * Computes a container's capabilities, as containerd and CRI-O do: start from the defaults;
+ * `ALL` in add grants every available capability, `ALL` in drop removes every one (after an
+ * `ALL` add), then single names are added, then single names dropped. Ambient capabilities
+ * are added to every set. Defaults the host lacks are left out (the daemon logs them at
+ * start).
  *
  * @param input The CRI `capabilities` (null for none given).
- * @param options `privileged` grants everything regardless; `field` names the request field.
+ * @param options Privilege, the request field, the host's bounding set.
  * @returns `process.capabilities`.
- * @throws {InvalidArgumentError} For an unknown capability name.
+ * @throws {InvalidArgumentError} For an unknown capability name or an ambient `ALL`.
+ * @throws {FailedPreconditionError} When a capability named in add or ambient is not in the
+ * host's bounding set.
  */
 export function buildCapabilities(
   input: CapabilityInput | null,
-  options: { privileged: boolean; field: string },
+  options: BuildCapabilitiesOptions,
 ): Capabilities {
   const { field } = options;
-  if (options.privileged) return allSets([...ALL_CAPABILITIES], []);
+  const available = new Set(options.available);
+  const all = ALL_CAPABILITIES.filter((c) => available.has(c));
+  if (options.privileged) return allSets(all, []);
   const add = (input?.add_capabilities ?? []).map((c) =>
     normalizeCapability(c, `${field}.add_capabilities`)
   );
@@ -60,8 +79,21 @@ export function buildCapabilities(
   if (ambient.includes("ALL")) {
     throw new InvalidArgumentError(`"ALL" is not allowed in ${field}.add_ambient_capabilities`);
   }
-  let caps = new Set<string>(DEFAULT_CAPABILITIES);
-  if (add.includes("ALL")) caps = new Set(ALL_CAPABILITIES);
+  const named: [string[], string][] = [
+    [add, "add_capabilities"],
+    [ambient, "add_ambient_capabilities"],
+  ];
+  for (const [list, name] of named) {
+    const lacking = list.filter((c) => c !== "ALL" && !available.has(c));
+    if (lacking.length > 0) {
+      throw new FailedPreconditionError(
+        `Capabilities ${lacking.join(", ")} in ${field}.${name} are not in ocid's bounding set ` +
+          `on this host`,
+      );
+    }
+  }
+  let caps = new Set<string>(DEFAULT_CAPABILITIES.filter((c) => available.has(c)));
+  if (add.includes("ALL")) caps = new Set(all);
   if (drop.includes("ALL")) caps = new Set();
   for (const c of add) if (c !== "ALL") caps.add(c);
   for (const c of drop) if (c !== "ALL") caps.delete(c);

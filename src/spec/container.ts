@@ -6,6 +6,7 @@
  * @module
  */
 import { InvalidArgumentError } from "../errors.ts";
+import { decodeRdev, type HostDeviceLister, listHostDevices } from "../host/devices.ts";
 import type {
   ContainerConfig,
   Device as CriDevice,
@@ -18,6 +19,7 @@ import { cgroupsPath } from "./cgroup.ts";
 import { DEFAULT_PATH, defaultSpec } from "./default.ts";
 import { int64 } from "./_int.ts";
 import { bindMount, setMount } from "./_mounts.ts";
+import { applyPrivileged } from "./privileged.ts";
 import { toLinuxResources } from "./resources.ts";
 import { type ProfileLoader, resolveSeccomp } from "./seccomp_profile.ts";
 import type { Device, Mount, Namespace, Spec } from "./types.ts";
@@ -98,6 +100,13 @@ export interface ContainerSpecOptions {
   oomScoreAdj?: number;
   /** Whether the sandbox is privileged; a privileged container needs one. @default false */
   sandboxPrivileged?: boolean;
+  /**
+   * The daemon's capability bounding set (`src/host/capabilities.ts`): what "all
+   * capabilities" means for a privileged container and for `ALL`.
+   */
+  hostCapabilities: readonly string[];
+  /** Lists the host's devices for a privileged container. @default listHostDevices */
+  listHostDevices?: HostDeviceLister;
   /** More annotations (ocid's own keys); they win over the request's. */
   annotations?: Readonly<Record<string, string>>;
   /** Reads Localhost seccomp profiles. @default Deno.readTextFileSync */
@@ -188,6 +197,7 @@ export function buildContainerSpec(config: ContainerConfig, options: ContainerSp
   process.capabilities = buildCapabilities(sc?.capabilities ?? null, {
     privileged,
     field: `${FIELD_SC}.capabilities`,
+    available: options.hostCapabilities,
   });
   process.noNewPrivileges = sc?.no_new_privs ?? false;
 
@@ -269,13 +279,7 @@ export function buildContainerSpec(config: ContainerConfig, options: ContainerSp
 
   // privileged, masked and read-only paths
   if (privileged) {
-    delete linux.maskedPaths;
-    delete linux.readonlyPaths;
-    for (const m of spec.mounts ?? []) {
-      if (m.type === "sysfs" || m.type === "cgroup") {
-        m.options = (m.options ?? []).filter((o) => o !== "ro");
-      }
-    }
+    applyPrivileged(spec, { hostDevices: (options.listHostDevices ?? listHostDevices)() });
   } else {
     if (sc && sc.masked_paths.length > 0) linux.maskedPaths = [...sc.masked_paths];
     if (sc && sc.readonly_paths.length > 0) linux.readonlyPaths = [...sc.readonly_paths];
@@ -482,9 +486,6 @@ export function statDevice(path: string): DeviceInfo {
   const st = Deno.statSync(path);
   const type = st.isCharDevice ? "c" : st.isBlockDevice ? "b" : undefined;
   if (type === undefined || st.rdev === null) throw new Error("not a device node");
-  const rdev = st.rdev;
-  // glibc's gnu_dev_major/minor, on numbers small enough for doubles
-  const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
-  const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff & 0xfff00);
+  const { major, minor } = decodeRdev(st.rdev);
   return { type, major, minor, mode: st.mode ?? 0o600, uid: st.uid ?? 0, gid: st.gid ?? 0 };
 }

@@ -39,6 +39,9 @@ export {
 } from "./default.ts";
 export { cgroupsPath } from "./cgroup.ts";
 export { buildCapabilities, normalizeCapability } from "./capabilities.ts";
+export type { BuildCapabilitiesOptions } from "./capabilities.ts";
+export { applyPrivileged } from "./privileged.ts";
+export type { PrivilegedOptions } from "./privileged.ts";
 export { toLinuxResources } from "./resources.ts";
 export { runtimeDefaultSeccomp, SECCOMP_ARCHITECTURES } from "./seccomp.ts";
 export { parseSeccompProfile, resolveSeccomp } from "./seccomp_profile.ts";

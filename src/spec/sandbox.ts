@@ -14,6 +14,7 @@ import { defaultSpec } from "./default.ts";
 import { isValidHostname } from "./hosts.ts";
 import { int64 } from "./_int.ts";
 import { bindMount, setMount } from "./_mounts.ts";
+import { applyPrivileged } from "./privileged.ts";
 import { toLinuxResources } from "./resources.ts";
 import { type ProfileLoader, resolveSeccomp } from "./seccomp_profile.ts";
 import { validateSysctls } from "./sysctl.ts";
@@ -51,6 +52,11 @@ export interface SandboxSpecOptions {
   annotations?: Readonly<Record<string, string>>;
   /** Reads Localhost seccomp profiles. @default Deno.readTextFileSync */
   loadSeccompProfile?: ProfileLoader;
+  /**
+   * The daemon's capability bounding set (`src/host/capabilities.ts`): what "all
+   * capabilities" means for a privileged sandbox.
+   */
+  hostCapabilities: readonly string[];
 }
 
 /** How a pod uses the node's namespaces, read from `NamespaceOption`. */
@@ -139,7 +145,11 @@ export function buildSandboxSpec(config: PodSandboxConfig, options: SandboxSpecO
     nonNegative(g, `${FIELD_SC}.supplemental_groups[${i}]`)
   );
   if (groups.length > 0) process.user.additionalGids = groups;
-  process.capabilities = buildCapabilities(null, { privileged, field: FIELD_SC });
+  process.capabilities = buildCapabilities(null, {
+    privileged,
+    field: FIELD_SC,
+    available: options.hostCapabilities,
+  });
   process.noNewPrivileges = !privileged;
   if (options.oomScoreAdj !== undefined) process.oomScoreAdj = options.oomScoreAdj;
 
@@ -215,17 +225,6 @@ export function buildSandboxSpec(config: PodSandboxConfig, options: SandboxSpecO
     setMount(spec, bindMount(options.hostsPath, "/etc/hosts", { readonly: true }));
   }
 
-  // privileged: every capability (above), no masked paths, all devices, writable sysfs/cgroup
-  if (privileged) {
-    delete specLinux.maskedPaths;
-    delete specLinux.readonlyPaths;
-    for (const m of spec.mounts ?? []) {
-      if (m.type === "sysfs" || m.type === "cgroup") {
-        m.options = (m.options ?? []).filter((o) => o !== "ro");
-      }
-    }
-  }
-
   // cgroup, resources, sysctls
   specLinux.cgroupsPath = cgroupsPath(
     options.cgroupParent ?? linux?.cgroup_parent ?? "",
@@ -241,10 +240,10 @@ export function buildSandboxSpec(config: PodSandboxConfig, options: SandboxSpecO
     : overhead !== null
     ? toLinuxResources(overhead, "linux.overhead")
     : {};
-  specLinux.resources = {
-    ...resources,
-    devices: privileged ? [{ allow: true, access: "rwm" }] : specLinux.resources?.devices ?? [],
-  };
+  specLinux.resources = { ...resources, devices: specLinux.resources?.devices ?? [] };
+  // privileged: every capability (above), no masked paths, no device rules, writable
+  // sysfs/cgroup; pause needs no host device nodes, so none are added
+  if (privileged) applyPrivileged(spec, { hostDevices: [] });
   const sysctls = validateSysctls(linux?.sysctls ?? {}, ns);
   if (Object.keys(sysctls).length > 0) specLinux.sysctl = sysctls;
 

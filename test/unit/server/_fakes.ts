@@ -19,6 +19,8 @@ import type { Deps } from "../../../src/server/deps.ts";
 import { createContainerStore, createSandboxStore } from "../../../src/store/mod.ts";
 import { newContainerStatus } from "../../../src/store/container.ts";
 import { createContainerEventBus } from "../../../src/server/container_events.ts";
+import { hostCapabilities } from "../../../src/host/capabilities.ts";
+import { ALL_CAPABILITIES } from "../../../src/spec/default.ts";
 
 /** Decodes an Init message as the server would receive it (every field present). */
 export function decode<T>(rpc: keyof cri.RuntimeServiceRpcs, init: unknown): T {
@@ -176,6 +178,7 @@ export async function testDeps(): Promise<TestDeps> {
     events: createContainerEventBus(),
     infraRootfs: join(dir, "infra"),
     ownOomScoreAdj: 0,
+    hostCapabilities: hostCapabilities(ALL_CAPABILITIES),
   };
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { InvalidArgumentError } from "../../../src/errors.ts";
+import { FailedPreconditionError, InvalidArgumentError } from "../../../src/errors.ts";
 import type { ContainerConfig, LinuxContainerSecurityContext } from "../../../src/cri/types.ts";
 import {
   buildContainerSpec,
@@ -29,6 +29,8 @@ const OPTS: ContainerSpecOptions = {
   },
   user: { uid: 0, gid: 0, additionalGids: [] },
   namespaces: NS,
+  hostCapabilities: ALL_CAPABILITIES,
+  listHostDevices: () => [],
 };
 
 const build = (c: ContainerConfig, o: Partial<ContainerSpecOptions> = {}) =>
@@ -676,5 +678,219 @@ Deno.test("buildContainerSpec() fields of LinuxContainerSecurityContext", async 
       apparmor_profile: "runtime/default",
     });
     assert.deepEqual(build(c), expect());
+  });
+});
+
+/** A host like this machine: every capability but CAP_SYS_RESOURCE. */
+const NO_SYS_RESOURCE = ALL_CAPABILITIES.filter((c) => c !== "CAP_SYS_RESOURCE");
+/** A host whose bounding set lacks a default capability too. */
+const NO_MKNOD = NO_SYS_RESOURCE.filter((c) => c !== "CAP_MKNOD");
+const HOST_NULL = {
+  path: "/dev/null",
+  type: "c" as const,
+  major: 1,
+  minor: 3,
+  fileMode: 0o666,
+  uid: 0,
+  gid: 0,
+};
+const HOST_SDA = { ...HOST_NULL, path: "/dev/sda", type: "b" as const, major: 8, minor: 0 };
+
+Deno.test("buildContainerSpec() on a host whose bounding set lacks capabilities", async (t) => {
+  const capsOf = (
+    sc: Partial<LinuxContainerSecurityContext>,
+    host: readonly string[] = NO_SYS_RESOURCE,
+    extra: Partial<ContainerSpecOptions> = {},
+  ) => build(withLinux(sc), { hostCapabilities: host, ...extra }).process?.capabilities;
+  const capability = (add: string[], drop: string[] = [], ambient: string[] = []) => ({
+    capabilities: {
+      add_capabilities: add,
+      drop_capabilities: drop,
+      add_ambient_capabilities: ambient,
+    },
+  });
+
+  await t.step("privileged means every capability of the bounding set", () => {
+    const caps = capsOf({ privileged: true }, NO_SYS_RESOURCE, { sandboxPrivileged: true });
+    assert.deepEqual(caps, {
+      bounding: NO_SYS_RESOURCE,
+      effective: NO_SYS_RESOURCE,
+      permitted: NO_SYS_RESOURCE,
+    });
+  });
+
+  await t.step("ALL means every capability of the bounding set", () => {
+    assert.deepEqual(capsOf(capability(["ALL"]))?.bounding, NO_SYS_RESOURCE);
+    assert.deepEqual(capsOf(capability(["ALL"]))?.effective, NO_SYS_RESOURCE);
+    assert.deepEqual(
+      capsOf(capability(["ALL"], ["NET_ADMIN"]))?.bounding,
+      NO_SYS_RESOURCE.filter((c) => c !== "CAP_NET_ADMIN"),
+    );
+  });
+
+  await t.step("drop ALL empties, then single adds apply, as containerd and CRI-O do", () => {
+    assert.deepEqual(capsOf(capability([], ["ALL"]))?.bounding, []);
+    assert.deepEqual(capsOf(capability(["ALL"], ["ALL"]))?.bounding, []);
+    assert.deepEqual(capsOf(capability(["CHOWN", "SYS_ADMIN"], ["ALL"]))?.bounding, [
+      "CAP_CHOWN",
+      "CAP_SYS_ADMIN",
+    ]);
+    // a single drop wins over a single add of the same capability
+    assert.deepEqual(capsOf(capability(["NET_ADMIN"], ["ALL", "NET_ADMIN"]))?.bounding, []);
+  });
+
+  await t.step("defaults the host lacks are left out", () => {
+    assert.deepEqual(
+      capsOf({}, NO_MKNOD)?.bounding,
+      DEFAULT_CAPABILITIES.filter((c) => c !== "CAP_MKNOD"),
+    );
+    assert.deepEqual(
+      capsOf({ privileged: true }, NO_MKNOD, { sandboxPrivileged: true })?.bounding,
+      NO_MKNOD,
+    );
+  });
+
+  await t.step("naming a capability the host lacks is FAILED_PRECONDITION", () => {
+    for (
+      const sc of [
+        capability(["SYS_RESOURCE"]),
+        capability(["ALL", "CAP_SYS_RESOURCE"]),
+        capability([], [], ["SYS_RESOURCE"]),
+      ]
+    ) {
+      assert.throws(() => capsOf(sc), (e: unknown) => {
+        assert.ok(e instanceof FailedPreconditionError, `got ${e}`);
+        assert.match(e.message, /CAP_SYS_RESOURCE .*bounding set/);
+        return true;
+      });
+    }
+    // dropping it is fine
+    assert.deepEqual(capsOf(capability([], ["SYS_RESOURCE"]))?.bounding, [...DEFAULT_CAPABILITIES]);
+  });
+
+  await t.step("the bounding set does not open RuntimeDefault rules for what it lacks", () => {
+    const spec = build(
+      withLinux({
+        ...capability(["ALL"]),
+        seccomp: { profile_type: "RuntimeDefault", localhost_ref: "" },
+      }),
+      { hostCapabilities: NO_SYS_RESOURCE },
+    );
+    assert.deepEqual(
+      spec.linux?.seccomp,
+      runtimeDefaultSeccomp({ capabilities: NO_SYS_RESOURCE }),
+    );
+  });
+});
+
+Deno.test("buildContainerSpec() privileged in full", async (t) => {
+  const privileged = (
+    sc: Partial<LinuxContainerSecurityContext> = {},
+    extra: Partial<ContainerSpecOptions> = {},
+  ) =>
+    build({ ...withLinux({ privileged: true, ...sc }) }, {
+      sandboxPrivileged: true,
+      hostCapabilities: NO_SYS_RESOURCE,
+      listHostDevices: () => [HOST_NULL, HOST_SDA],
+      ...extra,
+    });
+
+  await t.step("every host device, and a device cgroup that restricts nothing", () => {
+    const spec = privileged();
+    assert.deepEqual(spec.linux?.devices, [HOST_NULL, HOST_SDA]);
+    assert.deepEqual(spec.linux?.resources?.devices, [{ allow: true, access: "rwm" }]);
+  });
+
+  await t.step("a device the request names wins over the host's at the same path", () => {
+    const c = withLinux({ privileged: true });
+    c.devices = [{ host_path: "/dev/host-sda", container_path: "/dev/sda", permissions: "r" }];
+    const spec = build(c, {
+      sandboxPrivileged: true,
+      hostCapabilities: NO_SYS_RESOURCE,
+      listHostDevices: () => [HOST_NULL, HOST_SDA],
+      statDevice: () => ({ type: "b", major: 8, minor: 16, mode: 0o660, uid: 0, gid: 6 }),
+    });
+    assert.deepEqual(spec.linux?.devices, [HOST_NULL, {
+      type: "b",
+      path: "/dev/sda",
+      major: 8,
+      minor: 16,
+      fileMode: 0o660,
+      uid: 0,
+      gid: 6,
+    }]);
+    assert.deepEqual(spec.linux?.resources?.devices, [{ allow: true, access: "rwm" }]);
+  });
+
+  await t.step("an unprivileged container gets no host devices", () => {
+    let listed = false;
+    const spec = build(withLinux({}), {
+      listHostDevices: () => {
+        listed = true;
+        return [HOST_SDA];
+      },
+    });
+    assert.equal(listed, false);
+    assert.equal(spec.linux?.devices, undefined);
+  });
+
+  await t.step("no masked or read-only paths, even when the request asks", () => {
+    const spec = privileged({ masked_paths: ["/proc/kcore"], readonly_paths: ["/proc/sys"] });
+    assert.equal(spec.linux?.maskedPaths, undefined);
+    assert.equal(spec.linux?.readonlyPaths, undefined);
+  });
+
+  await t.step("sysfs and cgroupfs are writable, also /sys bound from a host-network pod", () => {
+    for (const m of privileged().mounts!) {
+      if (m.destination.startsWith("/sys")) assert.ok(!m.options?.includes("ro"), m.destination);
+    }
+    const hostNet = privileged({
+      namespace_options: {
+        network: "NODE",
+        pid: "POD",
+        ipc: "POD",
+        target_id: "",
+        userns_options: null,
+      },
+    });
+    const sys = hostNet.mounts!.find((m) => m.destination === "/sys")!;
+    assert.equal(sys.type, "bind");
+    assert.ok(sys.options?.includes("rw") && !sys.options.includes("ro"));
+  });
+
+  await t.step("a seccomp profile the request asks for is ignored, and never read", () => {
+    for (
+      const seccomp of [
+        { profile_type: "Localhost" as const, localhost_ref: "/etc/ocid/no-sethostname.json" },
+        { profile_type: "RuntimeDefault" as const, localhost_ref: "" },
+      ]
+    ) {
+      const spec = privileged({ seccomp }, {
+        loadSeccompProfile: () => {
+          throw new Error("a privileged container must not read its seccomp profile");
+        },
+      });
+      assert.equal(spec.linux?.seccomp, undefined);
+    }
+    const unprivileged = build(
+      withLinux({ seccomp: { profile_type: "Localhost", localhost_ref: "/p.json" } }),
+      {
+        loadSeccompProfile: () =>
+          JSON.stringify({
+            defaultAction: "SCMP_ACT_ALLOW",
+            syscalls: [{ names: ["sethostname"], action: "SCMP_ACT_ERRNO" }],
+          }),
+      },
+    );
+    assert.deepEqual(unprivileged.linux?.seccomp?.syscalls, [
+      { names: ["sethostname"], action: "SCMP_ACT_ERRNO" },
+    ]);
+  });
+
+  await t.step("no AppArmor or SELinux labels", () => {
+    const spec = privileged();
+    assert.equal(spec.process?.apparmorProfile, undefined);
+    assert.equal(spec.process?.selinuxLabel, undefined);
+    assert.equal(spec.linux?.mountLabel, undefined);
   });
 });

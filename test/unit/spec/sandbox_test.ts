@@ -16,6 +16,7 @@ const OPTS: SandboxSpecOptions = {
   id: "sb1",
   rootfs: "/var/lib/ocid/infra/rootfs",
   pauseArgs: ["/pause", "-P"],
+  hostCapabilities: ALL_CAPABILITIES,
 };
 
 /** The spec of the default pod config, and a copy to change for the expected result. */
@@ -533,4 +534,27 @@ Deno.test("buildSandboxSpec() fields of LinuxSandboxSecurityContext", async (t) 
       "defaultAction",
     );
   });
+});
+
+Deno.test("buildSandboxSpec() privileged on a host whose bounding set lacks CAP_SYS_RESOURCE", () => {
+  const host = ALL_CAPABILITIES.filter((c) => c !== "CAP_SYS_RESOURCE");
+  const spec = buildSandboxSpec(podWithSecurity({ privileged: true }), {
+    ...OPTS,
+    hostCapabilities: host,
+  });
+  assert.deepEqual(spec.process?.capabilities, {
+    bounding: host,
+    effective: host,
+    permitted: host,
+  });
+  assert.equal(spec.linux?.maskedPaths, undefined);
+  assert.equal(spec.linux?.seccomp, undefined);
+  assert.deepEqual(spec.linux?.resources?.devices, [{ allow: true, access: "rwm" }]);
+  // unprivileged: the defaults, less what the host lacks
+  const noChown = host.filter((c) => c !== "CAP_CHOWN");
+  const plain = buildSandboxSpec(podConfig(), { ...OPTS, hostCapabilities: noChown });
+  assert.deepEqual(
+    plain.process?.capabilities?.bounding,
+    defaultSpec().process!.capabilities!.bounding!.filter((c) => c !== "CAP_CHOWN"),
+  );
 });
