@@ -12,6 +12,7 @@ import type * as cri from "../cri/types.ts";
 import { crashPoint } from "../crash.ts";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors.ts";
 import { clampOomScoreAdj } from "../oci/oom.ts";
+import { type MountEntry, parseMountinfo, propagationProblem } from "../host/mountinfo.ts";
 import {
   type AccountFiles,
   buildContainerSpec,
@@ -212,6 +213,7 @@ export function containerLogPath(
  * @throws {InvalidArgumentError} naming the mount whose source is missing
  */
 async function checkMountSources(mounts: readonly cri.Mount[]): Promise<void> {
+  let hostMounts: MountEntry[] | undefined;
   for (const [i, m] of mounts.entries()) {
     if (!m.host_path.startsWith("/")) continue; // buildContainerSpec names the error
     try {
@@ -224,6 +226,20 @@ async function checkMountSources(mounts: readonly cri.Mount[]): Promise<void> {
         );
       }
       throw err;
+    }
+    const want = m.propagation === "PROPAGATION_BIDIRECTIONAL"
+      ? "rshared"
+      : m.propagation === "PROPAGATION_HOST_TO_CONTAINER"
+      ? "rslave"
+      : undefined;
+    if (want === undefined) continue;
+    hostMounts ??= parseMountinfo(await Deno.readTextFile("/proc/self/mountinfo"));
+    const problem = propagationProblem(await Deno.realPath(m.host_path), want, hostMounts);
+    if (problem !== undefined) {
+      throw new FailedPreconditionError(
+        `Cannot use mounts[${i}] with ${m.propagation}: ${problem} (make it shared on the ` +
+          `host, e.g. "mount --make-rshared <mount point>")`,
+      );
     }
   }
 }

@@ -305,6 +305,61 @@ Deno.test({
         });
       }
 
+      await t.step(
+        "rshared or rslave on a source that is not shared is FAILED_PRECONDITION",
+        async () => {
+          // as containerd and CRI-O refuse it; runc would start and propagate nothing
+          const hostPath = await Deno.makeTempDir({ dir: scratch, prefix: "private-" });
+          await sh("mount", "--bind", hostPath, hostPath);
+          try {
+            await sh("mount", "--make-private", hostPath);
+            for (
+              const propagation of [
+                "PROPAGATION_BIDIRECTIONAL",
+                "PROPAGATION_HOST_TO_CONTAINER",
+              ] as const
+            ) {
+              await assert.rejects(
+                start(privPod!, `refused-${propagation.toLowerCase()}`, {
+                  ...privileged,
+                  mounts: [{ host_path: hostPath, container_path: "/mnt", propagation }],
+                }),
+                (e: { code?: number; details?: string }) => {
+                  assert.equal(e.code, 9, String(e.details));
+                  assert.match(
+                    String(e.details),
+                    new RegExp(`mount "${hostPath}", which is private`),
+                  );
+                  return true;
+                },
+              );
+            }
+            const { containers } = await call(runtime, "ListContainers", {});
+            assert.ok(!containers.some((c) => c.metadata?.name.startsWith("refused-")));
+            // a slave of a shared mount will do for rslave
+            await sh("mount", "--make-shared", hostPath);
+            const slave = join(scratch, "slave");
+            await Deno.mkdir(slave);
+            await sh("mount", "--bind", hostPath, slave);
+            try {
+              await sh("mount", "--make-slave", slave);
+              await start(privPod!, "slave-source", {
+                ...privileged,
+                mounts: [{
+                  host_path: slave,
+                  container_path: "/mnt",
+                  propagation: "PROPAGATION_HOST_TO_CONTAINER",
+                }],
+              });
+            } finally {
+              await sh("umount", "-l", slave).catch(() => {});
+            }
+          } finally {
+            await sh("umount", "-l", hostPath).catch(() => {});
+          }
+        },
+      );
+
       await t.step("the pods stop and go", async () => {
         for (const pod of [privPod!, plainPod]) {
           await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
