@@ -16,6 +16,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { call } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
 import { listHostDevices } from "../../src/host/devices.ts";
+import { ALL_CAPABILITIES } from "../../src/spec/default.ts";
 import { sh } from "../helpers/checks.ts";
 import type { TestDaemon } from "../helpers/daemon.ts";
 import { startRegistry } from "../helpers/registry.ts";
@@ -91,6 +92,13 @@ Deno.test({
       const daemonCaps = capMasks(await Deno.readTextFile(`/proc/${daemon.pid}/status`));
       const bounding = daemonCaps.CapBnd!;
       assert.ok(bounding, "the daemon's CapBnd");
+      const missing = ALL_CAPABILITIES.filter((_, bit) =>
+        ((BigInt(`0x${bounding}`) >> BigInt(bit)) & 1n) === 0n
+      );
+      if (missing.length > 0) {
+        // this machine lacks CAP_SYS_RESOURCE; the daemon says so when it starts
+        assert.match(daemon.output(), new RegExp(`missing=${missing.join(",")}`));
+      }
       const profile = join(scratch, "no-sethostname.json");
       await Deno.writeTextFile(profile, JSON.stringify(NO_SETHOSTNAME));
 
