@@ -18,6 +18,7 @@ import tar from "tar-stream";
 import { InvalidArgumentError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Runner } from "../process.ts";
+import { tarDataSize, TarEndPadder, type TarEntryEnd } from "./tar_end.ts";
 
 /** Prefix of a whiteout file name in a layer tar. */
 export const WHITEOUT_PREFIX = ".wh.";
@@ -62,6 +63,8 @@ interface Header {
 
 interface TarEntry extends AsyncIterable<Uint8Array> {
   header: Header;
+  /** Offset of the entry's header in the stream. */
+  offset: number;
   resume(): void;
 }
 
@@ -117,13 +120,15 @@ async function writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
 }
 
 /**
- * Extracts an uncompressed layer tar into `dir` (which must exist and be empty).
+ * Extracts an uncompressed layer tar into `dir` (which must exist and be empty). The tar may
+ * end early where Go's archive/tar allows it (see `tar_end.ts`).
  *
  * @param stream The uncompressed tar bytes.
  * @param dir The layer's diff directory.
  * @param options Runner, names, lower dirs.
  * @returns Sizes, whiteouts and opaque dirs, for the layer record.
- * @throws {InvalidArgumentError} When an entry escapes the layer or is malformed.
+ * @throws {InvalidArgumentError} When an entry escapes the layer or is malformed, or the tar
+ *   is cut short inside a header or a file's data.
  */
 export async function applyLayer(
   stream: ReadableStream<Uint8Array>,
@@ -132,45 +137,60 @@ export async function applyLayer(
 ): Promise<AppliedLayer> {
   const applier = new Applier(dir, options);
   const extract = tar.extract();
+  const padder = new TarEndPadder();
+  let last: TarEntryEnd | undefined;
+  const input = stream.pipeThrough(padder.stream).getReader();
   const feed = (async () => {
     try {
-      for await (const chunk of stream) {
-        if (!extract.write(chunk)) {
-          await new Promise<void>((resolve, reject) => {
-            const onDrain = () => {
-              extract.off("error", onError);
-              resolve();
-            };
-            const onError = (e: unknown) => {
-              extract.off("drain", onDrain);
-              reject(e);
-            };
-            extract.once("drain", onDrain);
-            extract.once("error", onError);
-          });
-        }
+      for (;;) {
+        const { done, value } = await input.read();
+        if (done) break;
+        if (!extract.write(value)) await drained(extract);
       }
-      (extract as unknown as { end(): void }).end();
+      if (!extract.destroyed) (extract as unknown as { end(): void }).end();
     } catch (err) {
       extract.destroy(err as Error);
     }
   })();
   try {
     for await (const entry of extract as unknown as AsyncIterable<TarEntry>) {
+      last = { name: entry.header.name, offset: entry.offset, size: tarDataSize(entry.header) };
       await applier.entry(entry);
     }
+    await feed;
+    padder.check(last, options.name);
   } catch (err) {
-    await stream.cancel().catch(() => {});
+    // Cancelling the reader cancels the source too (the blob file, a decompressor).
+    await input.cancel().catch(() => {});
     extract.destroy();
     await feed;
+    const where = last ? ` (after the entry "${last.name}")` : "";
     throw err instanceof InvalidArgumentError ? err : new InvalidArgumentError(
-      `Cannot apply layer "${options.name}": ${err instanceof Error ? err.message : err}`,
+      `Cannot apply layer "${options.name}"${where}: ${err instanceof Error ? err.message : err}`,
       { cause: err },
     );
   }
-  await feed;
   await applier.finish();
   return applier.result;
+}
+
+/** Resolves when tar-stream wants more input; rejects when it fails or closes first. */
+function drained(extract: ReturnType<typeof tar.extract>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (err?: unknown) => {
+      extract.off("drain", onDrain);
+      extract.off("error", onError);
+      extract.off("close", onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onError = (e: unknown) => done(e ?? new Error("The tar parser failed"));
+    const onClose = () => done(new Error("The tar parser closed"));
+    extract.once("drain", onDrain);
+    extract.once("error", onError);
+    extract.once("close", onClose);
+  });
 }
 
 class Applier {
