@@ -19,6 +19,7 @@ import { InvalidArgumentError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Runner } from "../process.ts";
 import { tarDataSize, TarEndPadder, type TarEntryEnd } from "./tar_end.ts";
+import { gnuSparse, writeSparse } from "./tar_sparse.ts";
 
 /** Prefix of a whiteout file name in a layer tar. */
 export const WHITEOUT_PREFIX = ".wh.";
@@ -59,6 +60,7 @@ interface Header {
   devmajor?: number;
   devminor?: number;
   size?: number;
+  pax?: Record<string, string> | null;
 }
 
 interface TarEntry extends AsyncIterable<Uint8Array> {
@@ -210,6 +212,8 @@ class Applier {
   async entry(entry: TarEntry): Promise<void> {
     const h = entry.header;
     const layer = this.#opts.name;
+    const sparse = gnuSparse(h.pax, h.name, layer);
+    if (sparse?.name !== undefined) h.name = sparse.name;
     const rel = safeRelative(h.name, layer);
     if (rel === "") {
       entry.resume();
@@ -249,14 +253,17 @@ class Applier {
         return;
       }
       case "file":
-      case "contiguous-file":
-      case null: {
+      case "contiguous-file": {
         if (existing) await this.#remove(path);
         const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
         try {
-          for await (const chunk of entry) {
-            await writeAll(file, chunk);
-            this.result.size += chunk.byteLength;
+          if (sparse) {
+            this.result.size += await writeSparse(entry, file, sparse, { layer, name: h.name });
+          } else {
+            for await (const chunk of entry) {
+              await writeAll(file, chunk);
+              this.result.size += chunk.byteLength;
+            }
           }
         } finally {
           file.close();
@@ -308,6 +315,13 @@ class Applier {
         await this.#attrs(path, h, mode, false);
         return;
       }
+      case null:
+        // tar-stream names no type it does not know: the old GNU sparse "S", GNU dumpdirs,
+        // volume labels... containerd refuses them too ("unhandled tar header type"). Writing
+        // them as plain files would give a GNU sparse file the wrong content.
+        throw new InvalidArgumentError(
+          `Layer "${layer}" has an entry "${h.name}" of a tar type ocid cannot unpack (an old GNU sparse file or another GNU extension); repack it with --format=pax`,
+        );
       default:
         entry.resume();
         this.#opts.logger?.warn("Skipping unsupported tar entry", {
