@@ -158,6 +158,7 @@ export async function applyLayer(
     for await (const entry of extract as unknown as AsyncIterable<TarEntry>) {
       last = { name: entry.header.name, offset: entry.offset, size: tarDataSize(entry.header) };
       await applier.entry(entry);
+      last.name = entry.header.name; // a GNU sparse entry's real name, not its placeholder
     }
     await feed;
     padder.check(last, options.name);
