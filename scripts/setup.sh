@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what ocid and its tests need on a Debian machine with Node.js, as root:
-# the runtime parts (runc, crun, conmon, CNI plugins, catatonit), the test parts (busybox-static,
-# docker-registry, skopeo, umoci, containerd for the benchmark peer, Go gRPC for the Go client
-# test, spdystream for the Go stream client test) and the pinned Deno
+# the runtime parts (runc, crun, conmon, CNI plugins, catatonit, zstd to unpack zstd layers),
+# the test parts (busybox-static, docker-registry, skopeo, umoci, containerd for the benchmark
+# peer, Go gRPC for the Go client test, spdystream for the Go stream client test) and the pinned Deno
 # (from the npm registry). Idempotent; prints the Deno binary path.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-pkgs=(runc crun conmon containernetworking-plugins catatonit iproute2 util-linux mount attr kmod)
+pkgs=(runc crun conmon containernetworking-plugins catatonit iproute2 util-linux mount attr kmod zstd)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(busybox-static docker-registry skopeo umoci containerd golang-go golang-google-grpc-dev golang-github-docker-spdystream-dev apache2-utils)
 fi

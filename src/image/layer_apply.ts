@@ -18,6 +18,8 @@ import tar from "tar-stream";
 import { InvalidArgumentError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Runner } from "../process.ts";
+import { tarDataSize, TarEndPadder, type TarEntryEnd } from "./tar_end.ts";
+import { gnuSparse, writeSparse } from "./tar_sparse.ts";
 
 /** Prefix of a whiteout file name in a layer tar. */
 export const WHITEOUT_PREFIX = ".wh.";
@@ -58,10 +60,13 @@ interface Header {
   devmajor?: number;
   devminor?: number;
   size?: number;
+  pax?: Record<string, string> | null;
 }
 
 interface TarEntry extends AsyncIterable<Uint8Array> {
   header: Header;
+  /** Offset of the entry's header in the stream. */
+  offset: number;
   resume(): void;
 }
 
@@ -117,13 +122,15 @@ async function writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
 }
 
 /**
- * Extracts an uncompressed layer tar into `dir` (which must exist and be empty).
+ * Extracts an uncompressed layer tar into `dir` (which must exist and be empty). The tar may
+ * end early where Go's archive/tar allows it (see `tar_end.ts`).
  *
  * @param stream The uncompressed tar bytes.
  * @param dir The layer's diff directory.
  * @param options Runner, names, lower dirs.
  * @returns Sizes, whiteouts and opaque dirs, for the layer record.
- * @throws {InvalidArgumentError} When an entry escapes the layer or is malformed.
+ * @throws {InvalidArgumentError} When an entry escapes the layer or is malformed, or the tar
+ *   is cut short inside a header or a file's data.
  */
 export async function applyLayer(
   stream: ReadableStream<Uint8Array>,
@@ -132,45 +139,61 @@ export async function applyLayer(
 ): Promise<AppliedLayer> {
   const applier = new Applier(dir, options);
   const extract = tar.extract();
+  const padder = new TarEndPadder();
+  let last: TarEntryEnd | undefined;
+  const input = stream.pipeThrough(padder.stream).getReader();
   const feed = (async () => {
     try {
-      for await (const chunk of stream) {
-        if (!extract.write(chunk)) {
-          await new Promise<void>((resolve, reject) => {
-            const onDrain = () => {
-              extract.off("error", onError);
-              resolve();
-            };
-            const onError = (e: unknown) => {
-              extract.off("drain", onDrain);
-              reject(e);
-            };
-            extract.once("drain", onDrain);
-            extract.once("error", onError);
-          });
-        }
+      for (;;) {
+        const { done, value } = await input.read();
+        if (done) break;
+        if (!extract.write(value)) await drained(extract);
       }
-      (extract as unknown as { end(): void }).end();
+      if (!extract.destroyed) (extract as unknown as { end(): void }).end();
     } catch (err) {
       extract.destroy(err as Error);
     }
   })();
   try {
     for await (const entry of extract as unknown as AsyncIterable<TarEntry>) {
+      last = { name: entry.header.name, offset: entry.offset, size: tarDataSize(entry.header) };
       await applier.entry(entry);
+      last.name = entry.header.name; // a GNU sparse entry's real name, not its placeholder
     }
+    await feed;
+    padder.check(last, options.name);
   } catch (err) {
-    await stream.cancel().catch(() => {});
+    // Cancelling the reader cancels the source too (the blob file, a decompressor).
+    await input.cancel().catch(() => {});
     extract.destroy();
     await feed;
+    const where = last ? ` (after the entry "${last.name}")` : "";
     throw err instanceof InvalidArgumentError ? err : new InvalidArgumentError(
-      `Cannot apply layer "${options.name}": ${err instanceof Error ? err.message : err}`,
+      `Cannot apply layer "${options.name}"${where}: ${err instanceof Error ? err.message : err}`,
       { cause: err },
     );
   }
-  await feed;
   await applier.finish();
   return applier.result;
+}
+
+/** Resolves when tar-stream wants more input; rejects when it fails or closes first. */
+function drained(extract: ReturnType<typeof tar.extract>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (err?: unknown) => {
+      extract.off("drain", onDrain);
+      extract.off("error", onError);
+      extract.off("close", onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onError = (e: unknown) => done(e ?? new Error("The tar parser failed"));
+    const onClose = () => done(new Error("The tar parser closed"));
+    extract.once("drain", onDrain);
+    extract.once("error", onError);
+    extract.once("close", onClose);
+  });
 }
 
 class Applier {
@@ -190,6 +213,8 @@ class Applier {
   async entry(entry: TarEntry): Promise<void> {
     const h = entry.header;
     const layer = this.#opts.name;
+    const sparse = gnuSparse(h.pax, h.name, layer);
+    if (sparse?.name !== undefined) h.name = sparse.name;
     const rel = safeRelative(h.name, layer);
     if (rel === "") {
       entry.resume();
@@ -229,14 +254,17 @@ class Applier {
         return;
       }
       case "file":
-      case "contiguous-file":
-      case null: {
+      case "contiguous-file": {
         if (existing) await this.#remove(path);
         const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
         try {
-          for await (const chunk of entry) {
-            await writeAll(file, chunk);
-            this.result.size += chunk.byteLength;
+          if (sparse) {
+            this.result.size += await writeSparse(entry, file, sparse, { layer, name: h.name });
+          } else {
+            for await (const chunk of entry) {
+              await writeAll(file, chunk);
+              this.result.size += chunk.byteLength;
+            }
           }
         } finally {
           file.close();
@@ -288,6 +316,13 @@ class Applier {
         await this.#attrs(path, h, mode, false);
         return;
       }
+      case null:
+        // tar-stream names no type it does not know: the old GNU sparse "S", GNU dumpdirs,
+        // volume labels... containerd refuses them too ("unhandled tar header type"). Writing
+        // them as plain files would give a GNU sparse file the wrong content.
+        throw new InvalidArgumentError(
+          `Layer "${layer}" has an entry "${h.name}" of a tar type ocid cannot unpack (an old GNU sparse file or another GNU extension); repack it with --format=pax`,
+        );
       default:
         entry.resume();
         this.#opts.logger?.warn("Skipping unsupported tar entry", {

@@ -17,6 +17,7 @@ import type { RegistryAuth } from "./auth.ts";
 import { BlobStore, DigestMismatchError } from "./blob_store.ts";
 import { chainIds, Digester, sha256Digest } from "./digest.ts";
 import { type ImageRecord, ImageStore } from "./image_store.ts";
+import { decompressLayer } from "./decompress.ts";
 import { applyLayer } from "./layer_apply.ts";
 import { LayerStore } from "./layer_store.ts";
 import {
@@ -149,7 +150,8 @@ export class ImageService {
    * @returns The stored image record.
    * @throws {NotFoundError} When no registry has the image.
    * @throws {OcidError} UNAVAILABLE, UNAUTHENTICATED, PERMISSION_DENIED, DEADLINE_EXCEEDED,
-   *   UNIMPLEMENTED (zstd, schema 1), INVALID_ARGUMENT (a malicious layer).
+   *   UNIMPLEMENTED (schema 1), INVALID_ARGUMENT (a malicious or malformed layer),
+   *   FAILED_PRECONDITION (a zstd layer without the zstd program).
    */
   async pull(ref: string, options: PullOptions = {}): Promise<ImageRecord> {
     const parsed = parseReference(ref);
@@ -239,14 +241,6 @@ export class ImageService {
       manifestDigest = got;
     }
     const manifest: ImageManifest = parsed;
-    for (const l of manifest.layers) {
-      if (layerCompression(l.mediaType) === "zstd") {
-        throw new OcidError(
-          "UNIMPLEMENTED",
-          `Layer "${l.digest}" of "${name}" is zstd-compressed, which ocid cannot unpack yet (it needs a zstd decoder: a WASM/npm decompressor or the zstd binary through the Runner)`,
-        );
-      }
-    }
     // Config.
     const configDigest = manifest.config.digest;
     if (!(await this.#blobs.has(configDigest))) {
@@ -357,11 +351,15 @@ export class ImageService {
     o: { diffId: string; name: string; what: string; lowerDirs: string[]; parent?: string },
   ) {
     const file = await Deno.open(this.#blobs.path(desc.digest));
-    let stream: ReadableStream<Uint8Array> = file.readable;
-    if (layerCompression(desc.mediaType) === "gzip") {
-      stream = stream.pipeThrough(
-        new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
-      );
+    const decompressed = await decompressLayer(file.readable, o.name);
+    let stream = decompressed.stream;
+    const labelled = layerCompression(desc.mediaType);
+    if (decompressed.compression !== labelled) {
+      this.#log.info("Layer compression differs from its media type; using what the bytes say", {
+        layer: o.what,
+        mediaType: desc.mediaType,
+        compression: decompressed.compression,
+      });
     }
     const hasher = new Digester();
     stream = stream.pipeThrough(

@@ -465,7 +465,9 @@ blocked = true
   });
 });
 
-Deno.test("ImageService refuses zstd layers with UNIMPLEMENTED", async () => {
+Deno.test("ImageService unpacks a layer by what its bytes are, not by its media type", async () => {
+  // containerd and CRI-O sniff the compression too: this gzip layer is labelled zstd (before,
+  // ocid answered UNIMPLEMENTED for any zstd label).
   const img = await busyboxImage();
   const manifest = JSON.parse(new TextDecoder().decode(img.manifest.bytes));
   manifest.layers[0].mediaType = "application/vnd.oci.image.layer.v1.tar+zstd";
@@ -474,7 +476,9 @@ Deno.test("ImageService refuses zstd layers with UNIMPLEMENTED", async () => {
   await using fake = startFakeRegistry({ manifests: { "z/z:1": zstd }, blobs: imageBlobs(img) });
   await withRoot(async (root) => {
     const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner });
-    await rejectsWith(svc.pull(`${fake.host}/z/z:1`), "UNIMPLEMENTED", /zstd/);
+    const rec = await svc.pull(`${fake.host}/z/z:1`);
+    assert.equal(rec.id, img.config.digest);
+    await svc.remove(rec.id);
     await assertStoreEmpty(svc);
   });
 });
