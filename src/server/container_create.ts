@@ -28,6 +28,7 @@ import type { Deps } from "./deps.ts";
 import { containerName, newId } from "./naming.ts";
 import { nowNs } from "./time.ts";
 import { publishContainerEvent } from "./container_events.ts";
+import { enforceableResources } from "./cgroup_fit.ts";
 
 /** What CreateContainer uses. */
 export type CreateContainerDeps = Pick<
@@ -41,6 +42,7 @@ export type CreateContainerDeps = Pick<
   | "images"
   | "ownOomScoreAdj"
   | "events"
+  | "cgroupSupport"
 >;
 
 /** Creates a container; see the module doc. */
@@ -126,6 +128,12 @@ export async function createContainer(
     }),
     sandboxPrivileged: sandbox.metadata.config.linux?.security_context?.privileged ?? false,
   });
+  if (spec.linux?.resources) {
+    spec.linux.resources = enforceableResources(deps, spec.linux.resources, {
+      container: id,
+      name,
+    });
+  }
   await writeFileAtomic(join(bundle, "config.json"), JSON.stringify(spec, null, 2));
   crashPoint("container_create:after_spec");
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { CgroupSupport } from "../cgroups/support.ts";
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { Runner } from "../process.ts";
@@ -37,4 +38,6 @@ export interface Deps {
   infraRootfs: string;
   /** Our own oom_score_adj, the floor for requested values when restricted. */
   ownOomScoreAdj: number;
+  /** What this machine's cgroups can enforce (probed at start); other limits are dropped. */
+  cgroupSupport: CgroupSupport;
 }

@@ -176,6 +176,13 @@ export async function testDeps(): Promise<TestDeps> {
     events: createContainerEventBus(),
     infraRootfs: join(dir, "infra"),
     ownOomScoreAdj: 0,
+    cgroupSupport: {
+      mode: "v2",
+      controllers: ["cpuset", "cpu", "io", "memory", "hugetlb", "pids"],
+      hugePageSizes: ["2MB", "1GB"],
+      cpuRealtime: false,
+      memorySwap: true,
+    },
   };
 }
 
