@@ -158,6 +158,10 @@ export async function createContainer(
   stack.defer(async () => {
     await deps.runtime.kill(id, "KILL").catch(() => {});
     await deps.runtime.delete(id, { force: true });
+    // conmon's attach-socket link and exit file (as RemoveContainer removes them).
+    for (const dir of ["socket", "exits"]) {
+      await Deno.remove(join(deps.config.runroot, dir, id)).catch(() => {});
+    }
   });
   crashPoint("container_create:after_create");
 
