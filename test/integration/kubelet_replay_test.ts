@@ -297,6 +297,12 @@ Deno.test({
             assert.equal(c.image_ref, imageRef);
             assert.ok(recentNs(c.created_at));
           }
+          // image_gc_manager.go detectImages: an image is in use when some container's image_ref
+          // (kubecontainer.Container.ImageID) equals its ListImages id.
+          const images = (await kubelet.call("ListImages", {})).images;
+          const inUse = images.filter((i) => mine.some((c) => c.image_ref === i.id));
+          assert.deepEqual(inUse.map((i) => i.id), [imageRef], "the GC sees the image in use");
+          assert.ok(Number(inUse[0]!.size) > 0);
           const byPod = (await kubelet.call("ListContainers", {
             filter: { pod_sandbox_id: podId, state: { state: "CONTAINER_RUNNING" } },
           })).containers;
