@@ -367,10 +367,25 @@ Deno.test({
         assert.equal(st.reason, "Completed");
       });
 
-      await t.step("StopPodSandbox and RemovePodSandbox (pod deletion)", async () => {
+      await t.step("StopPodSandbox, container GC, RemovePodSandbox (pod deletion)", async () => {
         await kubelet.call("StopPodSandbox", { pod_sandbox_id: podId });
         const st = (await kubelet.call("PodSandboxStatus", { pod_sandbox_id: podId })).status!;
         assert.equal(st.state, "SANDBOX_NOTREADY");
+        // kuberuntime_gc.go evictContainers → removeContainer: removeContainerLog reads
+        // ContainerStatus.log_path and deletes the file, then RemoveContainer.
+        for (const id of [first, second]) {
+          const { log_path } = (await kubelet.call("ContainerStatus", { container_id: id }))
+            .status!;
+          await Deno.remove(log_path);
+          await kubelet.call("RemoveContainer", { container_id: id });
+          assert.equal(
+            await kubelet.code("ContainerStatus", { container_id: id }),
+            grpc.status.NOT_FOUND,
+          );
+        }
+        // evictSandboxes: a NOTREADY sandbox without containers is removed.
+        const items = (await kubelet.call("ListPodSandbox", {})).items;
+        assert.deepEqual(items.map((p) => [p.id, p.state]), [[podId, "SANDBOX_NOTREADY"]]);
         await kubelet.call("RemovePodSandbox", { pod_sandbox_id: podId });
         assert.equal(
           await kubelet.code("PodSandboxStatus", { pod_sandbox_id: podId }),
