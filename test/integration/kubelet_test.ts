@@ -6,7 +6,8 @@
  *   lack a hugetlb controller runc can use;
  * - a creation the runtime refuses leaves nothing in `<runroot>/socket` (nor exits);
  * - ImageFsInfo names one filesystem for images and writable layers when they share one
- *   (kubelet's IsContainerFsSeparateFromImageFs), with figures that are not zero.
+ *   (kubelet's IsContainerFsSeparateFromImageFs), with figures that are not zero, and two when
+ *   `<root>/containers` is a filesystem of its own (a tmpfs the test mounts).
  *
  * Root only. Network: bridge "ocidt36", 10.234.36.0/24; the registry listens on 127.0.0.1.
  */
@@ -17,6 +18,7 @@ import { detectCgroupLayout, probeCgroupSupport } from "../../src/cgroups/mod.ts
 import { listDir, sh, waitFor } from "../helpers/checks.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import { startDaemonWithBusybox } from "../helpers/test_pod.ts";
+import { cleanupDirs, makeTestDirs, startDaemon } from "../helpers/daemon.ts";
 import {
   hostHasMemsw,
   hostHugePageSizes,
@@ -162,6 +164,35 @@ Deno.test({
     } finally {
       await daemon.cleanup();
       await removeCgroupTree(CGROUP_ROOT);
+    }
+  },
+});
+
+Deno.test({
+  name: "ImageFsInfo names two filesystems when writable layers truly live on another one",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const options = { bridge: BRIDGE, subnet: SUBNET, noNetwork: true };
+    const dirs = await makeTestDirs(options);
+    const containers = join(dirs.root, "containers");
+    await Deno.mkdir(containers, { recursive: true });
+    await sh("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", containers);
+    try {
+      const daemon = await startDaemon({ ...options, dirs });
+      try {
+        const r = await call(daemon.clients.image, "ImageFsInfo", {});
+        const imageFs = r.image_filesystems[0]!;
+        const containerFs = r.container_filesystems[0]!;
+        assert.equal(imageFs.fs_id!.mountpoint, join(dirs.root, "images"));
+        assert.equal(containerFs.fs_id!.mountpoint, containers, "a split kubelet must see");
+        assert.ok(BigInt(containerFs.used_bytes!.value) >= 0n);
+        assert.ok(BigInt(containerFs.inodes_used!.value) > 0n);
+      } finally {
+        await daemon.stop();
+      }
+    } finally {
+      await sh("umount", containers);
+      await cleanupDirs(dirs, BRIDGE);
     }
   },
 });
