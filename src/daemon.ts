@@ -5,6 +5,7 @@
  * @module
  */
 import { join } from "node:path";
+import { detectCgroupLayout, probeCgroupSupport } from "./cgroups/mod.ts";
 import type { Config } from "./config/types.ts";
 import { ExitHub } from "./exit_hub.ts";
 import { ImageService } from "./image/mod.ts";
@@ -138,6 +139,14 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     log.info("Restricting oom_score_adj to the daemon's own or higher", { own });
   }
 
+  const cgroupSupport = await probeCgroupSupport(await detectCgroupLayout());
+  log.info("Cgroup support", {
+    mode: cgroupSupport.mode,
+    controllers: cgroupSupport.controllers.join(","),
+    hugePageSizes: cgroupSupport.hugePageSizes.join(",") || "none",
+    swap: cgroupSupport.memorySwap,
+  });
+
   const exits = new ExitHub();
   const deps: Deps = {
     config,
@@ -155,6 +164,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     infraRootfs,
     ownOomScoreAdj: own,
     hostCapabilities,
+    cgroupSupport,
   };
   exits.onExit((id, event) => recordExit(deps, id, event));
   const watcher = new ExitWatcher(exitDir, {

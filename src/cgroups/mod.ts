@@ -2,7 +2,8 @@
  * Cgroup statistics read from files: where the hierarchies are mounted
  * ({@linkcode detectCgroupLayout}), where a container's cgroup is ({@linkcode cgroupDir}),
  * its CPU, memory and process counters ({@linkcode readCgroupStats}), and CPU rates from
- * successive samples ({@linkcode CpuRate}). Supports cgroup v1, v2 and hybrid machines.
+ * successive samples ({@linkcode CpuRate}), and what the machine's cgroups can enforce
+ * ({@linkcode probeCgroupSupport}). Supports cgroup v1, v2 and hybrid machines.
  *
  * @module
  */
@@ -24,3 +25,11 @@ export {
   sumCgroupStats,
 } from "./stats.ts";
 export { CpuRate, type CpuRateOptions } from "./cpu_rate.ts";
+export {
+  type CgroupSupport,
+  type CgroupSupportFs,
+  denoCgroupSupportFs,
+  HUGEPAGES_DIR,
+  pageSizeName,
+  probeCgroupSupport,
+} from "./support.ts";

@@ -271,6 +271,13 @@ class ConmonOciRuntime implements OciRuntime {
     } catch (err) {
       this.#logger.warn("Cannot clean up after failed create", { id, err });
     }
+    // conmon links <socket dir>/<id> to the bundle (for the attach socket) before it runs the
+    // runtime, and may write an exit file: a retried failing creation would pile them up.
+    for (const path of [join(this.#opts.socketDir, id), join(this.#opts.exitDir, id)]) {
+      await removeIfExists(path).catch((err) =>
+        this.#logger.warn("Cannot clean up after failed create", { id, path, err })
+      );
+    }
   }
 
   async start(id: string): Promise<void> {

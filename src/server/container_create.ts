@@ -29,6 +29,7 @@ import type { Deps } from "./deps.ts";
 import { containerName, newId } from "./naming.ts";
 import { nowNs } from "./time.ts";
 import { publishContainerEvent } from "./container_events.ts";
+import { enforceableResources } from "./cgroup_fit.ts";
 
 /** What CreateContainer uses. */
 export type CreateContainerDeps = Pick<
@@ -43,6 +44,7 @@ export type CreateContainerDeps = Pick<
   | "ownOomScoreAdj"
   | "events"
   | "hostCapabilities"
+  | "cgroupSupport"
 >;
 
 /** Creates a container; see the module doc. */
@@ -129,6 +131,12 @@ export async function createContainer(
     sandboxPrivileged: sandbox.metadata.config.linux?.security_context?.privileged ?? false,
     hostCapabilities: deps.hostCapabilities.bounding,
   });
+  if (spec.linux?.resources) {
+    spec.linux.resources = enforceableResources(deps, spec.linux.resources, {
+      container: id,
+      name,
+    });
+  }
   await writeFileAtomic(join(bundle, "config.json"), JSON.stringify(spec, null, 2));
   crashPoint("container_create:after_spec");
 
@@ -153,6 +161,10 @@ export async function createContainer(
   stack.defer(async () => {
     await deps.runtime.kill(id, "KILL").catch(() => {});
     await deps.runtime.delete(id, { force: true });
+    // conmon's attach-socket link and exit file (as RemoveContainer removes them).
+    for (const dir of ["socket", "exits"]) {
+      await Deno.remove(join(deps.config.runroot, dir, id)).catch(() => {});
+    }
   });
   crashPoint("container_create:after_create");
 

@@ -8,7 +8,7 @@
 import type * as cri from "../cri/types.ts";
 import type { Deps } from "./deps.ts";
 import { matchesLabels } from "./filters.ts";
-import { imageName, imageRef } from "./container_status.ts";
+import { imageName } from "./container_status.ts";
 
 /** What ListContainers uses. */
 export type ListContainersDeps = Pick<Deps, "containers" | "images">;
@@ -36,7 +36,10 @@ export function listContainers(
         image: imageName(deps, c.metadata),
         user_specified_image: config.image?.user_specified_image ?? "",
       },
-      image_ref: imageRef(deps, c.metadata.imageId),
+      // The image ID, as containerd answers: kubelet 1.29 takes Container.image_ref as the
+      // container's image ID (kuberuntime toKubeContainer), and its image GC keeps only images
+      // whose ListImages id is such an ID (detectImages). ContainerStatus keeps the repo digest.
+      image_ref: c.metadata.imageId,
       image_id: c.metadata.imageId,
       state: c.status.state,
       created_at: c.metadata.createdAt,

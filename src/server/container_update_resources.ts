@@ -13,9 +13,13 @@ import type { Spec } from "../spec/types.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
 import { canUpdateContainer } from "../store/container.ts";
 import type { Deps } from "./deps.ts";
+import { enforceableResources } from "./cgroup_fit.ts";
 
 /** What UpdateContainerResources uses. */
-export type UpdateContainerResourcesDeps = Pick<Deps, "log" | "locks" | "runtime" | "containers">;
+export type UpdateContainerResourcesDeps = Pick<
+  Deps,
+  "log" | "locks" | "runtime" | "containers" | "cgroupSupport"
+>;
 
 /** Answers UpdateContainerResources. */
 export async function updateContainerResources(
@@ -24,8 +28,9 @@ export async function updateContainerResources(
 ): Promise<cri.UpdateContainerResourcesResponseInit> {
   if (!req.container_id) throw new InvalidArgumentError("Missing container_id");
   if (!req.linux) throw new InvalidArgumentError("Missing linux resources in the request");
-  const resources = toLinuxResources(req.linux, "linux");
+  const requested = toLinuxResources(req.linux, "linux");
   const id = deps.containers.get(req.container_id).id;
+  const resources = enforceableResources(deps, requested, { container: id });
   using _ = await deps.locks.lock(`container:${id}`);
   const container = deps.containers.get(id);
   if (!canUpdateContainer(container.status)) {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { CgroupSupport } from "../cgroups/support.ts";
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
 import type { Runner } from "../process.ts";
@@ -40,4 +41,6 @@ export interface Deps {
   ownOomScoreAdj: number;
   /** The daemon's capability bounding set: all a container may hold. */
   hostCapabilities: HostCapabilities;
+  /** What this machine's cgroups can enforce (probed at start); other limits are dropped. */
+  cgroupSupport: CgroupSupport;
 }

@@ -30,6 +30,7 @@ import type { CallContext } from "./instrument.ts";
 import { crashPoint } from "../crash.ts";
 import type { SandboxStore } from "../store/sandbox.ts";
 import { publishSandboxEvent } from "./container_events.ts";
+import { enforceableResources } from "./cgroup_fit.ts";
 
 /** What RunPodSandbox uses. */
 export type RunPodSandboxDeps = Pick<
@@ -45,6 +46,7 @@ export type RunPodSandboxDeps = Pick<
   | "exits"
   | "infraRootfs"
   | "images"
+  | "cgroupSupport"
   | "ownOomScoreAdj"
   | "events"
   | "containers"
@@ -246,6 +248,9 @@ async function createSandbox(
       annotations: { [SANDBOX_LOG_DIRECTORY]: logDirectory },
       hostCapabilities: deps.hostCapabilities.bounding,
     });
+    if (spec.linux?.resources) {
+      spec.linux.resources = enforceableResources(deps, spec.linux.resources, { sandbox: id });
+    }
     await writeFileAtomic(join(dir, "config.json"), JSON.stringify(spec));
     return await deps.runtime.create({
       id,

@@ -15,9 +15,17 @@
 // One JSON line is printed on stdout: {"code":0,"message":"","response":"<hex>"}.
 // The exit status is 0 when the call succeeded, 1 when it failed with a gRPC status and 2 on a
 // usage error.
+//
+// Session mode keeps one connection open for a whole conversation, as kubelet does:
+//
+//	go-client -session [-timeout 60s] <socket path>
+//
+// reads one call a line on stdin, "<full method> <request hex>", and prints one JSON result line
+// per call (the same shape as above) until stdin ends; -timeout bounds each call.
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -71,8 +79,16 @@ func usage(msg string) {
 func main() {
 	timeout := flag.Duration("timeout", 10*time.Second, "deadline of all calls, dial included")
 	count := flag.Int("count", 1, "how many times to make the call on one connection")
+	session := flag.Bool("session", false, "read calls from stdin, one a line, on one connection")
 	flag.Parse()
 	args := flag.Args()
+	if *session {
+		if len(args) != 1 {
+			usage("expected the socket path")
+		}
+		runSession(args[0], *timeout)
+		return
+	}
 	if len(args) < 2 || len(args) > 3 {
 		usage("expected 2 or 3 arguments")
 	}
@@ -95,15 +111,7 @@ func main() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", addr)
-	}
-	// The target is the bare path (no "unix:" scheme), so grpc-go uses it as :authority.
-	conn, err := grpc.DialContext(ctx, socket, grpc.WithInsecure(), grpc.WithContextDialer(dialer))
-	if err != nil {
-		usage("cannot dial: " + err.Error())
-	}
+	conn := dial(ctx, socket)
 	defer conn.Close()
 
 	var resp []byte
@@ -114,6 +122,28 @@ func main() {
 			break
 		}
 	}
+	printResult(resp, err)
+	if err != nil {
+		os.Exit(1)
+	}
+}
+
+// dial connects the way kubelet before 1.31 does: the target is the bare path (no "unix:"
+// scheme), so grpc-go uses it as :authority, and a custom dialer opens the socket.
+func dial(ctx context.Context, socket string) *grpc.ClientConn {
+	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", addr)
+	}
+	conn, err := grpc.DialContext(ctx, socket, grpc.WithInsecure(), grpc.WithContextDialer(dialer))
+	if err != nil {
+		usage("cannot dial: " + err.Error())
+	}
+	return conn
+}
+
+// printResult prints one JSON result line.
+func printResult(resp []byte, err error) {
 	out := result{Response: hex.EncodeToString(resp)}
 	if err != nil {
 		st := status.Convert(err)
@@ -122,7 +152,31 @@ func main() {
 	}
 	line, _ := json.Marshal(out)
 	fmt.Println(string(line))
-	if err != nil {
-		os.Exit(1)
+}
+
+// runSession makes the calls read from stdin on one connection, each within timeout.
+func runSession(socket string, timeout time.Duration) {
+	conn := dial(context.Background(), socket)
+	defer conn.Close()
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 16<<20)
+	for in.Scan() {
+		fields := strings.Fields(in.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		reqHex := ""
+		if len(fields) > 1 {
+			reqHex = fields[1]
+		}
+		req, err := hex.DecodeString(reqHex)
+		if err != nil {
+			usage("request is not hex: " + err.Error())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		var resp []byte
+		err = conn.Invoke(ctx, fields[0], req, &resp, grpc.ForceCodec(rawCodec{}))
+		cancel()
+		printResult(resp, err)
 	}
 }

@@ -88,3 +88,91 @@ function fromHex(hex: string): Uint8Array {
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return out;
 }
+
+/**
+ * One Go client process holding one connection for a whole conversation (`go-client
+ * -session`), as kubelet keeps one connection to its runtime. Calls are made one at a time, in
+ * the order they are made.
+ *
+ * @example
+ * ```ts
+ * await using go = GoSession.start(await buildGoClient(), socket);
+ * const out = await go.invoke(criPath("Version"), encodeRequest("Version", {}));
+ * ```
+ */
+export class GoSession implements AsyncDisposable {
+  #child: Deno.ChildProcess;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #lines: AsyncIterator<string>;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.#writer = child.stdin.getWriter();
+    this.#lines = readLines(child.stdout)[Symbol.asyncIterator]();
+  }
+
+  /** The client's process id. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /**
+   * Starts the client on `socket`.
+   *
+   * @param bin The binary from {@linkcode buildGoClient}.
+   * @param socket The unix socket path (sent as `:authority`).
+   * @param options `timeoutMs` bounds each call. @default 60000
+   */
+  static start(bin: string, socket: string, options: { timeoutMs?: number } = {}): GoSession {
+    const { timeoutMs = 60_000 } = options;
+    const child = new Deno.Command(bin, {
+      args: ["-session", `-timeout=${timeoutMs}ms`, socket],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    return new GoSession(child);
+  }
+
+  /**
+   * Makes one call on the session's connection.
+   *
+   * @param method The full method, like `/runtime.v1.RuntimeService/Version`.
+   * @param request The serialized request.
+   * @returns The status and the serialized response.
+   * @throws {Error} When the client has ended.
+   */
+  invoke(method: string, request: Uint8Array): Promise<GoInvokeResult> {
+    const call = this.#queue.then(async () => {
+      await this.#writer.write(new TextEncoder().encode(`${method} ${toHex(request)}\n`));
+      const next = await this.#lines.next();
+      if (next.done) throw new Error(`The Go client ended before answering "${method}"`);
+      const parsed = JSON.parse(next.value) as { code: number; message: string; response: string };
+      return { code: parsed.code, message: parsed.message, response: fromHex(parsed.response) };
+    });
+    this.#queue = call.catch(() => {});
+    return call;
+  }
+
+  /** Ends the session (closes stdin) and waits for the client to exit. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    // Drain what is left, so the stdout stream ends with the process.
+    while (!(await this.#lines.next()).done) { /* unanswered output */ }
+    await this.#child.status;
+  }
+}
+
+async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for await (const chunk of stream) {
+    buffered += decoder.decode(chunk, { stream: true });
+    let nl;
+    while ((nl = buffered.indexOf("\n")) >= 0) {
+      yield buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+    }
+  }
+}

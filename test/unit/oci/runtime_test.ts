@@ -229,6 +229,40 @@ Deno.test("OciRuntime.create() when conmon itself fails wraps its error", async 
   assert.deepEqual(s.runner.argv(), [["--root", "/run/test/runc", "delete", "--force", "abc"]]);
 });
 
+Deno.test("OciRuntime.create() that fails removes conmon's socket-dir link and exit file", async (t) => {
+  for (
+    const [what, outcome] of [
+      ["runc refuses", { syncMessage: { data: -1, message: "runc create failed" }, conmonPid: 0 }],
+      ["conmon fails", new Error("conmon failed with exit code 1")],
+    ] as const
+  ) {
+    await t.step(what, async () => {
+      const inner = fakeSpawn(outcome);
+      // conmon links <socket dir>/<id> to the bundle before it runs the runtime, and may write
+      // an exit file.
+      const spawn: SpawnConmon = async (path, args, options) => {
+        await Deno.symlink(options.cwd, join(s.dir, "sockets", "abc"));
+        await Deno.writeTextFile(join(s.dir, "exits", "abc"), "1");
+        return await inner(path, args, options);
+      };
+      await using s = await setup({ spawnConmon: spawn });
+      await Deno.mkdir(join(s.dir, "b"));
+      await assert.rejects(
+        s.runtime.create({
+          id: "abc",
+          bundle: join(s.dir, "b"),
+          persistDir: join(s.dir, "b"),
+          logPath: join(s.dir, "l.log"),
+        }),
+        OciRuntimeError,
+      );
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(join(s.dir, "sockets"))), []);
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(join(s.dir, "exits"))), []);
+      assert.ok((await Deno.stat(join(s.dir, "b"))).isDirectory, "the bundle itself stays");
+    });
+  }
+});
+
 Deno.test("OciRuntime.execSync() runs exec --process with the container's process edited", async () => {
   const capped = new FakeCappedRunner({
     code: 7,

@@ -179,6 +179,13 @@ export async function testDeps(): Promise<TestDeps> {
     infraRootfs: join(dir, "infra"),
     ownOomScoreAdj: 0,
     hostCapabilities: hostCapabilities(ALL_CAPABILITIES),
+    cgroupSupport: {
+      mode: "v2",
+      controllers: ["cpuset", "cpu", "io", "memory", "hugetlb", "pids"],
+      hugePageSizes: ["2MB", "1GB"],
+      cpuRealtime: false,
+      memorySwap: true,
+    },
   };
 }
 

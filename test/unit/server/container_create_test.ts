@@ -249,3 +249,34 @@ Deno.test("startContainer() keeps an exit that arrived before the RUNNING update
     assert.equal(c.status.reason, "Error");
     assert.notEqual(c.status.startedAt, "0");
   }));
+
+Deno.test("createContainer() drops kubelet's hugepage limits the host's cgroups cannot take", () =>
+  withDeps(async (deps) => {
+    // A hybrid host like ours: v1 hierarchies without hugetlb, two hugepage pools.
+    deps.cgroupSupport = {
+      mode: "v1",
+      controllers: ["cpu", "cpuacct", "cpuset", "memory", "pids"],
+      hugePageSizes: [],
+      cpuRealtime: true,
+      memorySwap: true,
+    };
+    const sandboxId = await addSandbox(deps);
+    const res = await createContainer(
+      deps,
+      request(sandboxId, {
+        args: ["sleep", "1"],
+        linux: {
+          resources: {
+            cpu_period: 100000,
+            cpu_shares: 2,
+            oom_score_adj: 1000,
+            hugepage_limits: [{ page_size: "2MB", limit: 0 }, { page_size: "1GB", limit: 0 }],
+          },
+        },
+      }),
+    );
+    const c = deps.containers.get(res.container_id!);
+    const spec = JSON.parse(await Deno.readTextFile(join(c.metadata.bundle, "config.json")));
+    assert.equal(spec.linux.resources.hugepageLimits, undefined);
+    assert.deepEqual(spec.linux.resources.cpu, { shares: 2, period: 100000 });
+  }));
