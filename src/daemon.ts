@@ -11,7 +11,8 @@ import { ImageService } from "./image/mod.ts";
 import { KeyedMutex } from "./lock.ts";
 import type { Logger } from "./log.ts";
 import { createCniPlugin, createNetnsManager } from "./network/mod.ts";
-import { createOciRuntime, ExitWatcher, ownOomScoreAdj } from "./oci/mod.ts";
+import { createOciRuntime, ExitWatcher, ownOomScoreAdj, spawnConmon } from "./oci/mod.ts";
+import { countByState, countingRunner, countingSpawnConmon, startMetrics } from "./metrics/mod.ts";
 import { denoRunner, type Runner } from "./process.ts";
 import { timedRunner } from "./timed_runner.ts";
 import { ensureInfraRootfs } from "./sandbox/infra.ts";
@@ -46,6 +47,14 @@ export interface Daemon {
    */
   close(options?: { graceMs?: number }): Promise<void>;
 }
+
+const CONTAINER_STATES = [
+  "CONTAINER_CREATED",
+  "CONTAINER_RUNNING",
+  "CONTAINER_EXITED",
+  "CONTAINER_UNKNOWN",
+] as const;
+const SANDBOX_STATES = ["SANDBOX_READY", "SANDBOX_NOTREADY"] as const;
 
 /** How long in-flight RPCs get to finish on shutdown. */
 const SHUTDOWN_GRACE_MS = 30_000;
@@ -85,9 +94,6 @@ function drainable(table: HandlerTable): {
 /** Builds the daemon from `config` and starts serving. */
 export async function startDaemon(config: Config, options: DaemonOptions): Promise<Daemon> {
   const log = options.logger;
-  const baseRunner = options.runner ?? denoRunner;
-  // At debug level every program run is timed (profiling: child time vs ocid's own).
-  const runner = config.logLevel === "debug" ? timedRunner(baseRunner, log) : baseRunner;
   const started = performance.now();
   await Deno.mkdir(config.root, { recursive: true, mode: 0o700 });
   await Deno.mkdir(config.runroot, { recursive: true, mode: 0o700 });
@@ -99,6 +105,19 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   await sandboxes.load();
   await containers.load();
 
+  const metrics = await startMetrics({
+    address: config.metricsAddress,
+    port: config.metricsPort,
+    log,
+    snapshot: () => ({
+      containers: countByState(containers.list().map((c) => c.status.state), CONTAINER_STATES),
+      pods: countByState(sandboxes.list().map((s) => s.status.state), SANDBOX_STATES),
+    }),
+  });
+  const baseRunner = countingRunner(options.runner ?? denoRunner, metrics.recorder);
+  // At debug level every program run is timed (profiling: child time vs ocid's own).
+  const runner = config.logLevel === "debug" ? timedRunner(baseRunner, log) : baseRunner;
+
   const runtime = createOciRuntime({
     runtimePath: config.runtime.path,
     runtimeRoot: config.runtime.root,
@@ -108,6 +127,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     logLevel: config.conmon.logLevel,
     runner,
     logger: log,
+    spawnConmon: countingSpawnConmon(spawnConmon, metrics.recorder),
   });
   const network = createCniPlugin({
     configDir: config.cni.configDir,
@@ -145,6 +165,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     events: createContainerEventBus({ logger: log }),
     infraRootfs,
     ownOomScoreAdj: own,
+    metrics: metrics.recorder,
   };
   exits.onExit((id, event) => recordExit(deps, id, event));
   const watcher = new ExitWatcher(exitDir, {
@@ -168,10 +189,12 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const handlers = drainable(handlerTable(deps));
   const server = createCriServer(handlers.table, log, {
     streams: streamHandlerTable(deps, handlers.table),
+    metrics: metrics.recorder,
   });
   const listener = await listenUnix(server, config.listen, { logger: log }).catch(
     async (err) => {
       await streams.close();
+      await metrics.close();
       throw err;
     },
   );
@@ -195,6 +218,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await watcher.close();
       await exits.settled();
+      await metrics.close();
     },
   };
 }

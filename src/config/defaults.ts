@@ -94,6 +94,8 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
     podLogDir: "/var/log/ocid/pods",
     streamAddress: "127.0.0.1",
     streamPort: 0,
+    metricsAddress: "127.0.0.1",
+    metricsPort: 0,
     runtime: {
       name: "runc",
       path: defaultRuntimePath("runc"),

@@ -142,6 +142,8 @@ const FLAG_KEYS: ReadonlyArray<readonly [keyof FlagValues, string, string]> = [
   ["cgroupManager", "cgroup_manager", "--cgroup-manager"],
   ["streamAddress", "stream_address", "--stream-address"],
   ["streamPort", "stream_port", "--stream-port"],
+  ["metricsAddress", "metrics_address", "--metrics-address"],
+  ["metricsPort", "metrics_port", "--metrics-port"],
 ];
 
 function flagLayer(flags: Partial<FlagValues>): Layer {

@@ -22,6 +22,10 @@ export interface Config {
   streamAddress: string;
   /** TCP port of the streaming server; 0 picks a free one (TOML `stream_port`). @default 0 */
   streamPort: number;
+  /** IP address of the Prometheus `/metrics` endpoint (TOML `metrics_address`). @default "127.0.0.1" */
+  metricsAddress: string;
+  /** TCP port of the `/metrics` endpoint; 0 turns metrics off (TOML `metrics_port`). @default 0 */
+  metricsPort: number;
   /** `[runtime]` */
   runtime: {
     /** `name`: "runc" or "crun". @default "runc" */

@@ -15,6 +15,7 @@ import type { ExitHub } from "../exit_hub.ts";
 import type { ImageService } from "../image/mod.ts";
 import type { StreamUrls } from "../stream/types.ts";
 import type { ContainerEventBus } from "./container_events.ts";
+import type { MetricsRecorder } from "../metrics/recorder.ts";
 
 /** The daemon's parts, as handlers see them. */
 export interface Deps {
@@ -37,4 +38,6 @@ export interface Deps {
   infraRootfs: string;
   /** Our own oom_score_adj, the floor for requested values when restricted. */
   ownOomScoreAdj: number;
+  /** Image pulls and OOM kills are counted here; absent: not counted. */
+  metrics?: MetricsRecorder;
 }

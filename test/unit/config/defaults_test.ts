@@ -12,6 +12,8 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     podLogDir: "/var/log/ocid/pods",
     streamAddress: "127.0.0.1",
     streamPort: 0,
+    metricsAddress: "127.0.0.1",
+    metricsPort: 0,
     runtime: { name: "runc", path: "/usr/sbin/runc", root: "/run/ocid/runc" },
     conmon: { path: "/usr/bin/conmon", logLevel: "info" },
     pause: { binary: "/usr/bin/catatonit", args: ["-P"], image: "" },

@@ -49,6 +49,10 @@ Deno.test("parseCommandLine() reads every flag", () => {
     "127.0.0.2",
     "--stream-port",
     "10010",
+    "--metrics-address",
+    "::1",
+    "--metrics-port",
+    "9537",
     "config",
   ]);
   assert.equal(command, "config");
@@ -68,6 +72,8 @@ Deno.test("parseCommandLine() reads every flag", () => {
     cgroupManager: "systemd",
     streamAddress: "127.0.0.2",
     streamPort: 10010,
+    metricsAddress: "::1",
+    metricsPort: 9537,
   });
 });
 
@@ -90,6 +96,8 @@ Deno.test("parseCommandLine() names the bad flag", async (t) => {
     [["--stream-address", "localhost"], /"--stream-address": expected an IPv4 or IPv6 address/],
     [["--stream-port", "70000"], /"--stream-port": expected a port number from 0 to 65535/],
     [["--stream-port", "-1"], /--stream-port/],
+    [["--metrics-address", "x"], /"--metrics-address": expected an IPv4 or IPv6 address/],
+    [["--metrics-port", "65536"], /"--metrics-port": expected a port number from 0 to 65535/],
     [["launch"], /Unknown command "launch"/],
     [["serve", "now"], /Unexpected argument "now"/],
   ];
@@ -119,6 +127,8 @@ Deno.test("usage() mentions every flag", () => {
       "--cni-config-dir",
       "--stream-address",
       "--stream-port",
+      "--metrics-address",
+      "--metrics-port",
       "--cni-plugin-dir",
       "--runtime",
       "--conmon",

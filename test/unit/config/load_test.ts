@@ -34,6 +34,8 @@ log_level = "debug"
 pod_log_dir = "/var/log/pods2"
 stream_address = "::1"
 stream_port = 10010
+metrics_address = "0.0.0.0"
+metrics_port = 9090
 cgroup_manager = "systemd"
 restrict_oom_score_adj = false
 
@@ -71,6 +73,8 @@ storage_driver = "vfs"
     podLogDir: "/var/log/pods2",
     streamAddress: "::1",
     streamPort: 10010,
+    metricsAddress: "0.0.0.0",
+    metricsPort: 9090,
     runtime: { name: "crun", path: "/opt/crun", root: "/run/crun-state" },
     conmon: { path: "/opt/conmon", logLevel: "warn" },
     pause: { binary: "/opt/pause", args: [], image: "localhost:5000/pause:3.9" },
