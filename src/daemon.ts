@@ -34,6 +34,8 @@ import { storeLookups, StreamServer } from "./stream/mod.ts";
 export interface DaemonOptions {
   logger: Logger;
   runner?: Runner;
+  /** Told what start-up is doing (systemd's STATUS= lines). */
+  onStatus?: (text: string) => void;
 }
 
 /** A running daemon. */
@@ -174,9 +176,13 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   });
   exits.onForget((id) => watcher.forget(id));
   await watcher.start();
+  options.onStatus?.(
+    `Recovering ${sandboxes.size} pods and ${containers.size} containers from ${config.root}`,
+  );
   await recover(deps);
   const inCreation = sandboxesInCreation(sandboxes);
   const sweepDeps = { config, log, runtime, network, netns, images, sandboxes, containers };
+  options.onStatus?.("Sweeping what no record owns");
   await sweep(sweepDeps, { runner });
 
   const streams = await StreamServer.start({
