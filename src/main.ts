@@ -1,7 +1,7 @@
 /**
  * ocid: a Kubernetes CRI runtime on conmon and runc.
  *
- * `ocid [serve|config|version|help] [flags]` — parses the command line, loads the
+ * `ocid [serve|config|doctor|version|help] [flags]` — parses the command line, loads the
  * configuration, and hands over to the daemon. Console output happens here only.
  *
  * @module
@@ -40,6 +40,12 @@ async function main(args: string[]): Promise<number> {
   if (command === "config") {
     console.log(configToToml(config));
     return 0;
+  }
+  if (command === "doctor") {
+    const { anyFailed, formatReport, realDoctorHost, runDoctor } = await import("./doctor/mod.ts");
+    const findings = await runDoctor(config, realDoctorHost());
+    console.log(formatReport(findings).trimEnd());
+    return anyFailed(findings) ? 1 : 0;
   }
   const log = createLogger(config.logLevel);
   // A request must never bring the daemon down: a rejection or exception that escaped its

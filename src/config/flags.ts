@@ -1,5 +1,5 @@
 /**
- * The command line: `ocid [serve|config|version|help] [flags]`.
+ * The command line: `ocid [serve|config|doctor|version|help] [flags]`.
  *
  * Parsing only checks spelling and value kinds; {@linkcode loadConfig} applies the flags over
  * the configuration files.
@@ -52,7 +52,7 @@ export interface FlagValues {
 }
 
 /** What to do. */
-export type Command = "serve" | "config" | "version" | "help";
+export type Command = "serve" | "config" | "doctor" | "version" | "help";
 
 /** The parsed command line. */
 export interface CommandLine {
@@ -62,7 +62,7 @@ export interface CommandLine {
   flags: Partial<FlagValues>;
 }
 
-const COMMANDS: readonly Command[] = ["serve", "config", "version", "help"];
+const COMMANDS: readonly Command[] = ["serve", "config", "doctor", "version", "help"];
 
 const OPTIONS = {
   config: { type: "string" },
@@ -95,6 +95,7 @@ A Kubernetes CRI runtime on conmon and runc.
 Commands:
   serve              Run the CRI server (default)
   config             Print the effective configuration as TOML and exit
+  doctor             Check this node for running ocid (exit status 1 when a check fails)
   version            Print the version and exit
   help               Print this help
 

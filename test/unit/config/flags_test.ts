@@ -9,6 +9,7 @@ Deno.test("parseCommandLine() defaults to serve with no flags", () => {
 Deno.test("parseCommandLine() reads the subcommands", () => {
   assert.equal(parseCommandLine(["serve"]).command, "serve");
   assert.equal(parseCommandLine(["config"]).command, "config");
+  assert.equal(parseCommandLine(["doctor"]).command, "doctor");
   assert.equal(parseCommandLine(["version"]).command, "version");
   assert.equal(parseCommandLine(["help"]).command, "help");
   assert.equal(parseCommandLine(["config", "--help"]).command, "help");
