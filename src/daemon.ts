@@ -11,7 +11,14 @@ import { ImageService } from "./image/mod.ts";
 import { KeyedMutex } from "./lock.ts";
 import type { Logger } from "./log.ts";
 import { createCniPlugin, createNetnsManager } from "./network/mod.ts";
-import { createOciRuntime, ExitWatcher, ownOomScoreAdj, spawnConmon } from "./oci/mod.ts";
+import {
+  createOciRuntime,
+  createRuntimeRouter,
+  ExitWatcher,
+  ownOomScoreAdj,
+  spawnConmon,
+} from "./oci/mod.ts";
+import { runtimeHandlers } from "./config/runtime_handlers.ts";
 import { countByState, countingRunner, countingSpawnConmon, startMetrics } from "./metrics/mod.ts";
 import { denoRunner, type Runner } from "./process.ts";
 import { timedRunner } from "./timed_runner.ts";
@@ -120,16 +127,34 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   // At debug level every program run is timed (profiling: child time vs ocid's own).
   const runner = config.logLevel === "debug" ? timedRunner(baseRunner, log) : baseRunner;
 
-  const runtime = createOciRuntime({
-    runtimePath: config.runtime.path,
-    runtimeRoot: config.runtime.root,
-    conmonPath: config.conmon.path,
-    exitDir,
-    socketDir: join(config.runroot, "socket"),
-    logLevel: config.conmon.logLevel,
-    runner,
-    logger: log,
-    spawnConmon: countingSpawnConmon(spawnConmon, metrics.recorder),
+  // One runtime per RuntimeClass handler, behind a router that sends each id to its handler's.
+  const handlerConfigs = runtimeHandlers(config);
+  const runtimes = new Map(
+    [...handlerConfigs].map(([name, h]) => [
+      name,
+      createOciRuntime({
+        runtimePath: h.runtimePath,
+        runtimeRoot: h.runtimeRoot,
+        conmonPath: h.monitorPath,
+        exitDir,
+        socketDir: join(config.runroot, "socket"),
+        logLevel: config.conmon.logLevel,
+        runner,
+        logger: log,
+        spawnConmon: countingSpawnConmon(spawnConmon, metrics.recorder),
+      }),
+    ]),
+  );
+  const handlerOf = (id: string): string | undefined => {
+    if (sandboxes.has(id)) return sandboxes.get(id).metadata.runtimeHandler;
+    if (!containers.has(id)) return undefined;
+    const sandboxId = containers.get(id).metadata.sandboxId;
+    return sandboxes.has(sandboxId) ? sandboxes.get(sandboxId).metadata.runtimeHandler : undefined;
+  };
+  const runtime = createRuntimeRouter({
+    runtimes,
+    defaultHandler: config.defaultRuntime,
+    handlerOf,
   });
   const network = createCniPlugin({
     configDir: config.cni.configDir,
@@ -187,9 +212,13 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
 
   const streams = await StreamServer.start({
     log,
-    runtimePath: config.runtime.path,
-    runtimeRoot: config.runtime.root,
-    ...storeLookups(containers, sandboxes),
+    // The default handler's runtime; a container of another handler carries its own.
+    runtimePath: handlerConfigs.get(config.defaultRuntime)!.runtimePath,
+    runtimeRoot: handlerConfigs.get(config.defaultRuntime)!.runtimeRoot,
+    ...storeLookups(containers, sandboxes, (id) => {
+      const h = handlerConfigs.get(runtime.handlerFor(id));
+      return h ? { path: h.runtimePath, root: h.runtimeRoot } : undefined;
+    }),
   }, { address: config.streamAddress, port: config.streamPort });
   deps.streams = streams;
   const handlers = drainable(handlerTable(deps));

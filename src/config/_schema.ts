@@ -90,6 +90,12 @@ export const FIELDS: readonly FieldSpec[] = [
     "TCP port of the Prometheus /metrics endpoint; 0 turns metrics off.",
   ),
   field(
+    "default_runtime",
+    ["defaultRuntime"],
+    { type: "string" },
+    "RuntimeClass handler of pods that name none: runtime.name or a [runtimes.<handler>] table.",
+  ),
+  field(
     "cgroup_manager",
     ["cgroupManager"],
     { type: "enum", values: ["cgroupfs", "systemd"] },

@@ -101,6 +101,8 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
       path: defaultRuntimePath("runc"),
       root: defaultRuntimeRoot(runroot, "runc"),
     },
+    defaultRuntime: "runc",
+    runtimes: {},
     conmon: { path: "/usr/bin/conmon", logLevel: "info" },
     pause: { binary: "/usr/bin/catatonit", args: ["-P"], image: "" },
     cni: { configDir: "/etc/cni/net.d", pluginDirs: ["/usr/lib/cni", "/opt/cni/bin"] },

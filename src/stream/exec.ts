@@ -34,6 +34,8 @@ export interface ExecDeps {
 export interface ExecTarget {
   id: string;
   bundle: string;
+  /** The runtime of the container's RuntimeClass handler; absent: the server's default. */
+  runtime?: { path: string; root: string };
 }
 
 /** Time the output pipes get to reach EOF once the process exited. */
@@ -107,8 +109,8 @@ export async function runExec(
   const files = await writeExecProcess(target, request.cmd, { terminal: false });
   try {
     const child = deps.spawner.spawn(
-      deps.runtimePath,
-      runtimeExecArgs(deps.runtimeRoot, { id: target.id, ...files }),
+      target.runtime?.path ?? deps.runtimePath,
+      runtimeExecArgs(target.runtime?.root ?? deps.runtimeRoot, { id: target.id, ...files }),
       { stdin: !!streams.stdin, stdout: !!streams.stdout, stderr: !!streams.stderr },
     );
     const pumps = [

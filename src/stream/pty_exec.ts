@@ -95,7 +95,7 @@ export class PtyExec implements TtyExec {
    * @returns What to report on the error stream.
    */
   async run(
-    target: { id: string; bundle: string },
+    target: { id: string; bundle: string; runtime?: { path: string; root: string } },
     session: { request: ExecStreamRequest; streams: RemoteCommandStreams; gone: Promise<void> },
   ): Promise<CommandOutcome> {
     const deps = this.#deps;
@@ -133,8 +133,11 @@ export class PtyExec implements TtyExec {
           "-c",
           WRAPPER,
           terminal.slavePath,
-          deps.runtimePath,
-          ...runtimeExecArgs(deps.runtimeRoot, { id: target.id, ...files }),
+          target.runtime?.path ?? deps.runtimePath,
+          ...runtimeExecArgs(target.runtime?.root ?? deps.runtimeRoot, {
+            id: target.id,
+            ...files,
+          }),
         ],
         { stdin: false, stdout: false, stderr: false },
       );

@@ -15,6 +15,8 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     metricsAddress: "127.0.0.1",
     metricsPort: 0,
     runtime: { name: "runc", path: "/usr/sbin/runc", root: "/run/ocid/runc" },
+    defaultRuntime: "runc",
+    runtimes: {},
     conmon: { path: "/usr/bin/conmon", logLevel: "info" },
     pause: { binary: "/usr/bin/catatonit", args: ["-P"], image: "" },
     cni: { configDir: "/etc/cni/net.d", pluginDirs: ["/usr/lib/cni", "/opt/cni/bin"] },

@@ -76,6 +76,8 @@ storage_driver = "vfs"
     metricsAddress: "0.0.0.0",
     metricsPort: 9090,
     runtime: { name: "crun", path: "/opt/crun", root: "/run/crun-state" },
+    defaultRuntime: "crun",
+    runtimes: {},
     conmon: { path: "/opt/conmon", logLevel: "warn" },
     pause: { binary: "/opt/pause", args: [], image: "localhost:5000/pause:3.9" },
     cni: { configDir: "/opt/cni/net.d", pluginDirs: ["/opt/cni/bin"] },
@@ -169,6 +171,7 @@ Deno.test("loadConfig() applies flags over the files", async () => {
       c.runroot = "/run/main";
       c.listen = "/tmp/flag.sock";
       c.runtime = { name: "crun", path: "/usr/local/bin/crun", root: "/run/main/crun" };
+      c.defaultRuntime = "crun";
       c.image.storageDriver = "vfs";
       c.cni.pluginDirs = ["/f1", "/f2"];
     }),
