@@ -9,7 +9,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 pkgs=(runc crun conmon containernetworking-plugins catatonit iproute2 util-linux mount attr kmod)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(busybox-static docker-registry skopeo umoci containerd golang-go golang-google-grpc-dev golang-github-docker-spdystream-dev apache2-utils systemd)
+  pkgs+=(busybox-static docker-registry skopeo umoci containerd golang-go golang-google-grpc-dev golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev apache2-utils systemd)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
