@@ -78,7 +78,8 @@ Deno.test({
     assert.ok(pings.length >= 3, `${pings.length} watchdog pings`);
     for (let i = 1; i < pings.length; i++) {
       const gap = pings[i]!.at - pings[i - 1]!.at;
-      assert.ok(gap > 50 && gap < 200, `watchdog gap ${gap.toFixed(0)} ms`);
+      // 100 ms apart; wide bounds for a loaded machine.
+      assert.ok(gap > 30 && gap < 400, `watchdog gap ${gap.toFixed(0)} ms`);
     }
   } finally {
     await daemon.cleanup();
