@@ -12,7 +12,15 @@ import { ImageService } from "./image/mod.ts";
 import { KeyedMutex } from "./lock.ts";
 import type { Logger } from "./log.ts";
 import { createCniPlugin, createNetnsManager } from "./network/mod.ts";
-import { createOciRuntime, ExitWatcher, ownOomScoreAdj } from "./oci/mod.ts";
+import {
+  createOciRuntime,
+  createRuntimeRouter,
+  ExitWatcher,
+  ownOomScoreAdj,
+  spawnConmon,
+} from "./oci/mod.ts";
+import { runtimeHandlers } from "./config/runtime_handlers.ts";
+import { countByState, countingRunner, countingSpawnConmon, startMetrics } from "./metrics/mod.ts";
 import { denoRunner, type Runner } from "./process.ts";
 import { timedRunner } from "./timed_runner.ts";
 import { ensureInfraRootfs } from "./sandbox/infra.ts";
@@ -37,6 +45,8 @@ export interface DaemonOptions {
   runner?: Runner;
   /** The daemon's capability bounding set. @default probeHostCapabilities() */
   hostCapabilities?: HostCapabilities;
+  /** Told what start-up is doing (systemd's STATUS= lines). */
+  onStatus?: (text: string) => void;
 }
 
 /** A running daemon. */
@@ -50,6 +60,14 @@ export interface Daemon {
    */
   close(options?: { graceMs?: number }): Promise<void>;
 }
+
+const CONTAINER_STATES = [
+  "CONTAINER_CREATED",
+  "CONTAINER_RUNNING",
+  "CONTAINER_EXITED",
+  "CONTAINER_UNKNOWN",
+] as const;
+const SANDBOX_STATES = ["SANDBOX_READY", "SANDBOX_NOTREADY"] as const;
 
 /** How long in-flight RPCs get to finish on shutdown. */
 const SHUTDOWN_GRACE_MS = 30_000;
@@ -89,9 +107,6 @@ function drainable(table: HandlerTable): {
 /** Builds the daemon from `config` and starts serving. */
 export async function startDaemon(config: Config, options: DaemonOptions): Promise<Daemon> {
   const log = options.logger;
-  const baseRunner = options.runner ?? denoRunner;
-  // At debug level every program run is timed (profiling: child time vs ocid's own).
-  const runner = config.logLevel === "debug" ? timedRunner(baseRunner, log) : baseRunner;
   const started = performance.now();
   await Deno.mkdir(config.root, { recursive: true, mode: 0o700 });
   await Deno.mkdir(config.runroot, { recursive: true, mode: 0o700 });
@@ -103,15 +118,47 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   await sandboxes.load();
   await containers.load();
 
-  const runtime = createOciRuntime({
-    runtimePath: config.runtime.path,
-    runtimeRoot: config.runtime.root,
-    conmonPath: config.conmon.path,
-    exitDir,
-    socketDir: join(config.runroot, "socket"),
-    logLevel: config.conmon.logLevel,
-    runner,
-    logger: log,
+  const metrics = await startMetrics({
+    address: config.metricsAddress,
+    port: config.metricsPort,
+    log,
+    snapshot: () => ({
+      containers: countByState(containers.list().map((c) => c.status.state), CONTAINER_STATES),
+      pods: countByState(sandboxes.list().map((s) => s.status.state), SANDBOX_STATES),
+    }),
+  });
+  const baseRunner = countingRunner(options.runner ?? denoRunner, metrics.recorder);
+  // At debug level every program run is timed (profiling: child time vs ocid's own).
+  const runner = config.logLevel === "debug" ? timedRunner(baseRunner, log) : baseRunner;
+
+  // One runtime per RuntimeClass handler, behind a router that sends each id to its handler's.
+  const handlerConfigs = runtimeHandlers(config);
+  const runtimes = new Map(
+    [...handlerConfigs].map(([name, h]) => [
+      name,
+      createOciRuntime({
+        runtimePath: h.runtimePath,
+        runtimeRoot: h.runtimeRoot,
+        conmonPath: h.monitorPath,
+        exitDir,
+        socketDir: join(config.runroot, "socket"),
+        logLevel: config.conmon.logLevel,
+        runner,
+        logger: log,
+        spawnConmon: countingSpawnConmon(spawnConmon, metrics.recorder),
+      }),
+    ]),
+  );
+  const handlerOf = (id: string): string | undefined => {
+    if (sandboxes.has(id)) return sandboxes.get(id).metadata.runtimeHandler;
+    if (!containers.has(id)) return undefined;
+    const sandboxId = containers.get(id).metadata.sandboxId;
+    return sandboxes.has(sandboxId) ? sandboxes.get(sandboxId).metadata.runtimeHandler : undefined;
+  };
+  const runtime = createRuntimeRouter({
+    runtimes,
+    defaultHandler: config.defaultRuntime,
+    handlerOf,
   });
   const network = createCniPlugin({
     configDir: config.cni.configDir,
@@ -165,6 +212,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     ownOomScoreAdj: own,
     hostCapabilities,
     cgroupSupport,
+    metrics: metrics.recorder,
   };
   exits.onExit((id, event) => recordExit(deps, id, event));
   const watcher = new ExitWatcher(exitDir, {
@@ -173,25 +221,35 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   });
   exits.onForget((id) => watcher.forget(id));
   await watcher.start();
+  options.onStatus?.(
+    `Recovering ${sandboxes.size} pods and ${containers.size} containers from ${config.root}`,
+  );
   await recover(deps);
   const inCreation = sandboxesInCreation(sandboxes);
   const sweepDeps = { config, log, runtime, network, netns, images, sandboxes, containers };
+  options.onStatus?.("Sweeping what no record owns");
   await sweep(sweepDeps, { runner });
 
   const streams = await StreamServer.start({
     log,
-    runtimePath: config.runtime.path,
-    runtimeRoot: config.runtime.root,
-    ...storeLookups(containers, sandboxes),
+    // The default handler's runtime; a container of another handler carries its own.
+    runtimePath: handlerConfigs.get(config.defaultRuntime)!.runtimePath,
+    runtimeRoot: handlerConfigs.get(config.defaultRuntime)!.runtimeRoot,
+    ...storeLookups(containers, sandboxes, (id) => {
+      const h = handlerConfigs.get(runtime.handlerFor(id));
+      return h ? { path: h.runtimePath, root: h.runtimeRoot } : undefined;
+    }),
   }, { address: config.streamAddress, port: config.streamPort });
   deps.streams = streams;
   const handlers = drainable(handlerTable(deps));
   const server = createCriServer(handlers.table, log, {
     streams: streamHandlerTable(deps, handlers.table),
+    metrics: metrics.recorder,
   });
   const listener = await listenUnix(server, config.listen, { logger: log }).catch(
     async (err) => {
       await streams.close();
+      await metrics.close();
       throw err;
     },
   );
@@ -215,6 +273,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await watcher.close();
       await exits.settled();
+      await metrics.close();
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * ocid: a Kubernetes CRI runtime on conmon and runc.
  *
- * `ocid [serve|config|version|help] [flags]` — parses the command line, loads the
+ * `ocid [serve|config|doctor|version|help] [flags]` — parses the command line, loads the
  * configuration, and hands over to the daemon. Console output happens here only.
  *
  * @module
@@ -9,6 +9,8 @@
 import { configToToml, loadConfig, parseCommandLine, usage } from "./config/mod.ts";
 import { createLogger } from "./log.ts";
 import { startDaemon } from "./daemon.ts";
+import { createSystemdNotifier } from "./systemd_notify.ts";
+import { call, criClients } from "./cri/proto.ts";
 import { VERSION } from "./version.ts";
 
 async function main(args: string[]): Promise<number> {
@@ -39,6 +41,12 @@ async function main(args: string[]): Promise<number> {
     console.log(configToToml(config));
     return 0;
   }
+  if (command === "doctor") {
+    const { anyFailed, formatReport, realDoctorHost, runDoctor } = await import("./doctor/mod.ts");
+    const findings = await runDoctor(config, realDoctorHost());
+    console.log(formatReport(findings).trimEnd());
+    return anyFailed(findings) ? 1 : 0;
+  }
   const log = createLogger(config.logLevel);
   // A request must never bring the daemon down: a rejection or exception that escaped its
   // handler is logged, not fatal.
@@ -50,13 +58,22 @@ async function main(args: string[]): Promise<number> {
     event.preventDefault();
     log.error("Uncaught exception", { error: event.error as Error });
   });
+  // Under a Type=notify unit: STATUS= while starting, READY=1 once the socket answers.
+  const systemd = createSystemdNotifier({ log });
   let daemon;
   try {
-    daemon = await startDaemon(config, { logger: log });
+    daemon = await startDaemon(config, { logger: log, onStatus: systemd.status });
+    if (systemd.enabled) await answersVersion(config.listen);
   } catch (err) {
     log.error("Cannot start ocid", { error: err as Error });
+    systemd.status(`Cannot start: ${(err as Error).message}`);
+    systemd.close();
     return 1;
   }
+  systemd.ready(
+    `Serving on ${config.listen}: ${daemon.deps.sandboxes.size} pods, ` +
+      `${daemon.deps.containers.size} containers`,
+  );
   // SIGTERM/SIGINT: refuse new RPCs, let those in flight finish, leave containers running. A
   // second signal exits at once. SIGUSR1: sweep garbage now.
   const stop = new Promise<string>((resolve) => {
@@ -92,9 +109,20 @@ async function main(args: string[]): Promise<number> {
   Deno.removeSignalListener("SIGUSR1", onSweep);
   Deno.removeSignalListener("SIGUSR2", onMemory);
   log.info("Shutting down; containers keep running", { signal });
+  systemd.stopping();
   await daemon.close();
   log.info("ocid stopped");
   return 0;
+}
+
+/** Calls Version on our own socket: READY=1 promises that the CRI answers. */
+async function answersVersion(socket: string): Promise<void> {
+  const clients = criClients(socket);
+  try {
+    await call(clients.runtime, "Version", { version: "v1" }, { deadlineMs: 10_000 });
+  } finally {
+    clients.close();
+  }
 }
 
 if (import.meta.main) {

@@ -78,6 +78,24 @@ export const FIELDS: readonly FieldSpec[] = [
     "TCP port of the streaming server; 0 picks a free port at start.",
   ),
   field(
+    "metrics_address",
+    ["metricsAddress"],
+    { type: "ip" },
+    "IP address of the Prometheus /metrics endpoint.",
+  ),
+  field(
+    "metrics_port",
+    ["metricsPort"],
+    { type: "port" },
+    "TCP port of the Prometheus /metrics endpoint; 0 turns metrics off.",
+  ),
+  field(
+    "default_runtime",
+    ["defaultRuntime"],
+    { type: "string" },
+    "RuntimeClass handler of pods that name none: runtime.name or a [runtimes.<handler>] table.",
+  ),
+  field(
     "cgroup_manager",
     ["cgroupManager"],
     { type: "enum", values: ["cgroupfs", "systemd"] },

@@ -1,5 +1,5 @@
 /**
- * The command line: `ocid [serve|config|version|help] [flags]`.
+ * The command line: `ocid [serve|config|doctor|version|help] [flags]`.
  *
  * Parsing only checks spelling and value kinds; {@linkcode loadConfig} applies the flags over
  * the configuration files.
@@ -45,10 +45,14 @@ export interface FlagValues {
   streamAddress: string;
   /** `--stream-port`: TCP port of the streaming server (0: any free port). */
   streamPort: number;
+  /** `--metrics-address`: IP address of the /metrics endpoint. */
+  metricsAddress: string;
+  /** `--metrics-port`: TCP port of the /metrics endpoint (0: off). */
+  metricsPort: number;
 }
 
 /** What to do. */
-export type Command = "serve" | "config" | "version" | "help";
+export type Command = "serve" | "config" | "doctor" | "version" | "help";
 
 /** The parsed command line. */
 export interface CommandLine {
@@ -58,7 +62,7 @@ export interface CommandLine {
   flags: Partial<FlagValues>;
 }
 
-const COMMANDS: readonly Command[] = ["serve", "config", "version", "help"];
+const COMMANDS: readonly Command[] = ["serve", "config", "doctor", "version", "help"];
 
 const OPTIONS = {
   config: { type: "string" },
@@ -76,6 +80,8 @@ const OPTIONS = {
   "cgroup-manager": { type: "string" },
   "stream-address": { type: "string" },
   "stream-port": { type: "string" },
+  "metrics-address": { type: "string" },
+  "metrics-port": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "v" },
 } as const;
@@ -89,6 +95,7 @@ A Kubernetes CRI runtime on conmon and runc.
 Commands:
   serve              Run the CRI server (default)
   config             Print the effective configuration as TOML and exit
+  doctor             Check this node for running ocid (exit status 1 when a check fails)
   version            Print the version and exit
   help               Print this help
 
@@ -108,6 +115,8 @@ Flags (override /etc/ocid/ocid.conf and /etc/ocid/ocid.conf.d/*.conf):
   --cgroup-manager NAME    cgroupfs or systemd (default: detected)
   --stream-address IP      Exec/Attach/PortForward server address (default 127.0.0.1)
   --stream-port PORT       Streaming server port; 0 picks a free one (default 0)
+  --metrics-address IP     Prometheus /metrics address (default 127.0.0.1)
+  --metrics-port PORT      Prometheus /metrics port; 0 turns metrics off (default 0)
   -h, --help               Print this help
   -v, --version            Print the version
 `;
@@ -241,19 +250,30 @@ export function parseCommandLine(args: string[]): CommandLine {
       "systemd",
     ]);
   }
-  if (values["stream-address"] !== undefined) {
-    if (isIP(values["stream-address"]) === 0) {
-      throw invalid("stream-address", values["stream-address"], "expected an IPv4 or IPv6 address");
-    }
-    flags.streamAddress = values["stream-address"];
-  }
-  if (values["stream-port"] !== undefined) {
-    const text = values["stream-port"];
-    const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
-    if (!(port >= 0 && port <= 65535)) {
-      throw invalid("stream-port", text, "expected a port number from 0 to 65535");
-    }
-    flags.streamPort = port;
-  }
+  const address = ipFlag(values, "stream-address");
+  if (address !== undefined) flags.streamAddress = address;
+  const port = portFlag(values, "stream-port");
+  if (port !== undefined) flags.streamPort = port;
+  const metricsAddress = ipFlag(values, "metrics-address");
+  if (metricsAddress !== undefined) flags.metricsAddress = metricsAddress;
+  const metricsPort = portFlag(values, "metrics-port");
+  if (metricsPort !== undefined) flags.metricsPort = metricsPort;
   return { command, flags };
+}
+
+function ipFlag(values: Record<string, unknown>, flag: string): string | undefined {
+  const text = values[flag];
+  if (typeof text !== "string") return undefined;
+  if (isIP(text) === 0) throw invalid(flag, text, "expected an IPv4 or IPv6 address");
+  return text;
+}
+
+function portFlag(values: Record<string, unknown>, flag: string): number | undefined {
+  const text = values[flag];
+  if (typeof text !== "string") return undefined;
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    throw invalid(flag, text, "expected a port number from 0 to 65535");
+  }
+  return port;
 }

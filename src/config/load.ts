@@ -18,6 +18,7 @@ import {
   type HostProbe,
 } from "./defaults.ts";
 import { type FlagValues, runtimeNameFromPath } from "./flags.ts";
+import { parseRuntimesTable, resolveRuntimes, runtimeHandlers } from "./runtime_handlers.ts";
 import type { Config } from "./types.ts";
 
 /** Where the configuration is read from when `--config` is not given. */
@@ -112,7 +113,13 @@ export function parseConfigToml(text: string, source: string): Map<string, unkno
     layer.set(key, checked);
   };
   for (const [key, value] of Object.entries(doc)) {
-    if (TABLES.includes(key)) {
+    if (key === "runtimes") {
+      try {
+        for (const [k, v] of parseRuntimesTable(value, source)) layer.set(k, v);
+      } catch (err) {
+        throw new ConfigError((err as Error).message, { cause: err });
+      }
+    } else if (TABLES.includes(key)) {
       if (!isTable(value)) {
         throw new ConfigError(`Invalid value for "${key}" in ${source}: expected a table`);
       }
@@ -142,6 +149,8 @@ const FLAG_KEYS: ReadonlyArray<readonly [keyof FlagValues, string, string]> = [
   ["cgroupManager", "cgroup_manager", "--cgroup-manager"],
   ["streamAddress", "stream_address", "--stream-address"],
   ["streamPort", "stream_port", "--stream-port"],
+  ["metricsAddress", "metrics_address", "--metrics-address"],
+  ["metricsPort", "metrics_port", "--metrics-port"],
 ];
 
 function flagLayer(flags: Partial<FlagValues>): Layer {
@@ -247,7 +256,12 @@ function resolveLayers(layers: Layer[], base: Config): Config {
   const merged: Layer = new Map();
   for (const layer of layers) for (const [k, v] of layer) merged.set(k, v);
   const config = structuredClone(base);
+  const runtimes = new Map<string, unknown>();
   for (const [key, value] of merged) {
+    if (key.startsWith("runtimes.")) {
+      runtimes.set(key, value);
+      continue;
+    }
     setField(config as unknown as Record<string, unknown>, BY_KEY.get(key) as FieldSpec, value);
   }
   if (!merged.has("runtime.name") && merged.has("runtime.path")) {
@@ -258,5 +272,18 @@ function resolveLayers(layers: Layer[], base: Config): Config {
     config.runtime.root = defaultRuntimeRoot(config.runroot, config.runtime.name);
   }
   if (!merged.has("listen")) config.listen = defaultListen(config.runroot);
+  try {
+    config.runtimes = resolveRuntimes(runtimes, config);
+  } catch (err) {
+    throw new ConfigError((err as Error).message, { cause: err });
+  }
+  if (!merged.has("default_runtime")) config.defaultRuntime = config.runtime.name;
+  const handlers = runtimeHandlers(config);
+  if (!handlers.has(config.defaultRuntime)) {
+    throw new ConfigError(
+      `default_runtime "${config.defaultRuntime}" names no runtime handler; configured: ` +
+        [...handlers.keys()].map((h) => `"${h}"`).join(", "),
+    );
+  }
   return config;
 }

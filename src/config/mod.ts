@@ -10,7 +10,8 @@
  *
  * @module
  */
-export type { Config } from "./types.ts";
+export type { Config, RuntimeHandlerConfig } from "./types.ts";
+export { findRuntimeHandler, HANDLER_NAME, runtimeHandlers } from "./runtime_handlers.ts";
 export {
   capEffHas,
   defaultConfig,

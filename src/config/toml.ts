@@ -58,6 +58,16 @@ export function configToToml(config: Config, options: ConfigToTomlOptions = {}):
     if (comments) lines.push("");
     for (const f of FIELDS) if (f.table === table) print(f);
   }
+  for (const [handler, h] of Object.entries(config.runtimes)) {
+    if (lines.length > 0 && lines.at(-1) !== "") lines.push("");
+    lines.push(`[runtimes.${handler}]`);
+    lines.push(`runtime_path = ${tomlValue(h.runtimePath)}`);
+    lines.push(`runtime_root = ${tomlValue(h.runtimeRoot)}`);
+    lines.push(`runtime_type = ${tomlValue(h.runtimeType)}`);
+    lines.push(`monitor_path = ${tomlValue(h.monitorPath)}`);
+    lines.push(`allowed_annotations = ${tomlValue(h.allowedAnnotations)}`);
+    lines.push(`privileged_without_host_devices = ${tomlValue(h.privilegedWithoutHostDevices)}`);
+  }
   while (lines.at(-1) === "") lines.pop();
   return lines.join("\n") + "\n";
 }

@@ -6,6 +6,22 @@
  */
 import type { LogLevel } from "../log.ts";
 
+/** One `[runtimes.<handler>]` table, resolved (every key set). */
+export interface RuntimeHandlerConfig {
+  /** `runtime_path`: the runtime binary. Default: runc's or crun's when the handler is named so. */
+  runtimePath: string;
+  /** `runtime_root`: the runtime's state dir. @default "<runroot>/<handler>" */
+  runtimeRoot: string;
+  /** `runtime_type`: only "oci" (a runtime with runc's command line, monitored by conmon). */
+  runtimeType: "oci";
+  /** `monitor_path`: conmon for this handler. @default conmon.path */
+  monitorPath: string;
+  /** `allowed_annotations`: annotation prefixes pods of this handler may pass to the runtime. @default [] */
+  allowedAnnotations: string[];
+  /** `privileged_without_host_devices`: privileged containers get no host devices. @default false */
+  privilegedWithoutHostDevices: boolean;
+}
+
 /** The resolved configuration of one ocid instance. */
 export interface Config {
   /** Persistent state (TOML `root`). @default "/var/lib/ocid" */
@@ -22,6 +38,10 @@ export interface Config {
   streamAddress: string;
   /** TCP port of the streaming server; 0 picks a free one (TOML `stream_port`). @default 0 */
   streamPort: number;
+  /** IP address of the Prometheus `/metrics` endpoint (TOML `metrics_address`). @default "127.0.0.1" */
+  metricsAddress: string;
+  /** TCP port of the `/metrics` endpoint; 0 turns metrics off (TOML `metrics_port`). @default 0 */
+  metricsPort: number;
   /** `[runtime]` */
   runtime: {
     /** `name`: "runc" or "crun". @default "runc" */
@@ -31,6 +51,13 @@ export interface Config {
     /** `root`: the runtime's state dir. @default "<runroot>/<name>" */
     root: string;
   };
+  /** `default_runtime`: the handler of pods that name none. @default runtime.name */
+  defaultRuntime: string;
+  /**
+   * `[runtimes.<handler>]`: RuntimeClass handlers besides the `[runtime]` table, which is the
+   * handler named `runtime.name` unless a table of that name replaces it. @default {}
+   */
+  runtimes: Record<string, RuntimeHandlerConfig>;
   /** `[conmon]` */
   conmon: {
     /** `path`. @default "/usr/bin/conmon" */

@@ -6,6 +6,7 @@
  * @module
  */
 export * from "./runtime.ts";
+export * from "./runtime_router.ts";
 export * from "./runtime_error.ts";
 export * from "./exits.ts";
 export * from "./oom.ts";

@@ -56,6 +56,11 @@ export interface CreateOptions {
    * (no start pipe yet): the container's cgroup comes from config.json.
    */
   cgroupParent?: string;
+  /**
+   * The RuntimeClass handler whose runtime creates it ("" for the default). Only a router over
+   * several runtimes (runtime_router.ts) reads it.
+   */
+  runtimeHandler?: string;
 }
 
 /** Options of {@linkcode OciRuntime.execSync}. */

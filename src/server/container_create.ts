@@ -157,6 +157,7 @@ export async function createContainer(
     terminal: config.tty,
     stdin: config.stdin,
     stdinOnce: config.stdin_once,
+    runtimeHandler: sandbox.metadata.runtimeHandler,
   });
   stack.defer(async () => {
     await deps.runtime.kill(id, "KILL").catch(() => {});

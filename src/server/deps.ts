@@ -17,6 +17,7 @@ import type { ImageService } from "../image/mod.ts";
 import type { StreamUrls } from "../stream/types.ts";
 import type { ContainerEventBus } from "./container_events.ts";
 import type { HostCapabilities } from "../host/capabilities.ts";
+import type { MetricsRecorder } from "../metrics/recorder.ts";
 
 /** The daemon's parts, as handlers see them. */
 export interface Deps {
@@ -43,4 +44,6 @@ export interface Deps {
   hostCapabilities: HostCapabilities;
   /** What this machine's cgroups can enforce (probed at start); other limits are dropped. */
   cgroupSupport: CgroupSupport;
+  /** Image pulls and OOM kills are counted here; absent: not counted. */
+  metrics?: MetricsRecorder;
 }

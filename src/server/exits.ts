@@ -12,7 +12,7 @@ import { publishContainerEvent, publishSandboxEvent } from "./container_events.t
 
 /** Records that the process of `id` (a container or a sandbox's infra) has ended. */
 export async function recordExit(
-  deps: Pick<Deps, "sandboxes" | "containers" | "log" | "events" | "images">,
+  deps: Pick<Deps, "sandboxes" | "containers" | "log" | "events" | "images" | "metrics">,
   id: string,
   event: ExitEvent,
 ): Promise<void> {
@@ -40,6 +40,7 @@ export async function recordExit(
     });
     if (!exited) return;
     deps.log.info("Container exited", { id, exitCode: event.exitCode, reason });
+    if (oom) deps.metrics?.oomKilled(podNamespace(deps, container.metadata.sandboxId));
     publishContainerEvent(deps, "CONTAINER_STOPPED_EVENT", {
       id,
       sandboxId: container.metadata.sandboxId,
@@ -57,4 +58,10 @@ export async function recordExit(
     deps.log.info("Sandbox infra process exited", { id, exitCode: event.exitCode });
     if (stopped) publishSandboxEvent(deps, "CONTAINER_STOPPED_EVENT", updated);
   }
+}
+
+/** The namespace of a pod, for metrics; "" when the pod is gone. */
+function podNamespace(deps: Pick<Deps, "sandboxes">, sandboxId: string): string {
+  if (!deps.sandboxes.has(sandboxId)) return "";
+  return deps.sandboxes.get(sandboxId).metadata.config.metadata?.namespace ?? "";
 }

@@ -7,6 +7,7 @@
 import type * as cri from "../cri/types.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import type { RegistryAuth } from "../image/mod.ts";
+import { pullFailureReason } from "../metrics/recorder.ts";
 import type { Deps } from "./deps.ts";
 
 /** The image service's credentials from a CRI AuthConfig (empty fields dropped). */
@@ -23,16 +24,22 @@ export function toRegistryAuth(auth: cri.AuthConfig | null | undefined): Registr
 
 /** Answers PullImage. */
 export async function pullImage(
-  deps: Pick<Deps, "images" | "log">,
+  deps: Pick<Deps, "images" | "log" | "metrics">,
   req: cri.PullImageRequest,
   options: { signal?: AbortSignal } = {},
 ): Promise<cri.PullImageResponseInit> {
   const ref = req.image?.image;
   if (!ref) throw new InvalidArgumentError("Missing image.image in PullImage");
   deps.log.info("Pulling image", { image: ref });
+  const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
   const rec = await deps.images.pull(ref, {
     auth: toRegistryAuth(req.auth),
     ...(options.signal ? { signal: options.signal } : {}),
+  }).catch((err: unknown) => {
+    deps.metrics?.imagePull({ ok: false, seconds: seconds(), reason: pullFailureReason(err) });
+    throw err;
   });
+  deps.metrics?.imagePull({ ok: true, seconds: seconds(), bytes: rec.size });
   return { image_ref: rec.id };
 }

@@ -8,6 +8,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { OcidError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { MetricsRecorder } from "../metrics/recorder.ts";
 
 /** What a handler learns about its call besides the request. */
 export interface CallContext {
@@ -58,6 +59,8 @@ export interface InstrumentOptions {
   logger: Logger;
   /** RPCs logged at debug level only (frequent polls such as ListContainers). */
   quiet?: ReadonlySet<string>;
+  /** Counts each answered call by code and observes its latency. */
+  metrics?: MetricsRecorder;
 }
 
 /** Wraps a handler into a grpc-js unary call handler. */
@@ -66,7 +69,7 @@ export function instrument(
   handler: UnaryHandler,
   options: InstrumentOptions,
 ): grpc.handleUnaryCall<unknown, unknown> {
-  const { logger, quiet } = options;
+  const { logger, quiet, metrics } = options;
   const log = quiet?.has(method) ? logger.debug : logger.info;
   return (call, callback) => {
     const controller = new AbortController();
@@ -84,17 +87,21 @@ export function instrument(
     }
     result.then(
       (response) => {
-        log(`${method} done`, { ms: (performance.now() - started).toFixed(1) });
+        const ms = performance.now() - started;
+        log(`${method} done`, { ms: ms.toFixed(1) });
+        metrics?.rpc(method, "OK", ms / 1000);
         callback(null, response);
       },
       (err: unknown) => {
         const status = toStatusError(err);
         const level = status.code === grpc.status.INTERNAL ? logger.error : logger.info;
+        const ms = performance.now() - started;
         level(`${method} failed`, {
           code: grpc.status[status.code],
           error: status.details,
-          ms: (performance.now() - started).toFixed(1),
+          ms: ms.toFixed(1),
         });
+        metrics?.rpc(method, grpc.status[status.code], ms / 1000);
         callback(status as grpc.ServiceError, null);
       },
     );

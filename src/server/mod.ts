@@ -8,6 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import { loadCri } from "../cri/proto.ts";
 import { OcidError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { MetricsRecorder } from "../metrics/recorder.ts";
 import { instrument, type UnaryHandler } from "./instrument.ts";
 import { instrumentServerStream, type ServerStreamHandler } from "./instrument_stream.ts";
 
@@ -21,6 +22,8 @@ export type StreamHandlerTable = Record<string, ServerStreamHandler>;
 export interface CriServerOptions {
   /** Server-streaming RPCs ocid implements; the others answer UNIMPLEMENTED. */
   streams?: StreamHandlerTable;
+  /** Where each unary call is counted and timed. */
+  metrics?: MetricsRecorder;
 }
 
 /** RPCs the kubelet calls every few seconds: logged at debug level. */
@@ -71,7 +74,11 @@ export function createCriServer(
         continue;
       }
       const handler = handlers[name] ?? unimplemented(name);
-      impl[name] = instrument(name, handler, { logger, quiet: QUIET });
+      impl[name] = instrument(name, handler, {
+        logger,
+        quiet: QUIET,
+        ...(options.metrics ? { metrics: options.metrics } : {}),
+      });
     }
     server.addService(service, impl);
   }

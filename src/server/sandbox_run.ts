@@ -16,6 +16,7 @@
 import { join } from "node:path";
 import type * as cri from "../cri/types.ts";
 import { InvalidArgumentError } from "../errors.ts";
+import { findRuntimeHandler, runtimeHandlers } from "../config/runtime_handlers.ts";
 import { mountShm, unmount } from "../mounts.ts";
 import { buildSandboxSpec, hostsFile, resolvConf } from "../spec/mod.ts";
 import { SANDBOX_LOG_DIRECTORY } from "../spec/annotations.ts";
@@ -140,8 +141,12 @@ async function createSandbox(
   const config = req.config!;
   const meta = config.metadata!;
   const handler = req.runtime_handler ?? "";
-  if (handler !== "" && handler !== deps.config.runtime.name) {
-    throw new InvalidArgumentError(`Unknown runtime handler "${handler}"`);
+  if (!findRuntimeHandler(deps.config, handler)) {
+    const configured = [...runtimeHandlers(deps.config).keys()].map((h) => `"${h}"`);
+    throw new InvalidArgumentError(
+      `Unknown runtime handler "${handler}"; configured: ${configured.join(", ")} ` +
+        `("" is "${deps.config.defaultRuntime}")`,
+    );
   }
 
   using _ = await deps.locks.lock(`sandbox-name:${name}`);
@@ -258,6 +263,7 @@ async function createSandbox(
       persistDir: dir,
       logPath: join(dir, "infra.log"),
       name,
+      runtimeHandler: handler,
     });
   };
   const [network, infra] = await Promise.allSettled([wireNetwork(), createInfra()]);

@@ -1,10 +1,12 @@
 /**
- * Status: RuntimeReady (the OCI runtime and conmon are executable) and NetworkReady (a valid
- * CNI config with its plugins exists), with reasons when not ready. `verbose` adds the config.
+ * Status: RuntimeReady (the default handler's OCI runtime and conmon are executable) and
+ * NetworkReady (a valid CNI config with its plugins exists), with reasons when not ready; the
+ * RuntimeClass handlers ("" for the default, then each by name). `verbose` adds the config.
  *
  * @module
  */
 import type * as cri from "../cri/types.ts";
+import { runtimeHandlers } from "../config/runtime_handlers.ts";
 import type { Deps } from "./deps.ts";
 
 /** Answers Status. */
@@ -12,7 +14,13 @@ export async function status(
   deps: Pick<Deps, "config" | "network">,
   req: cri.StatusRequest,
 ): Promise<cri.StatusResponseInit> {
-  const runtimeProblem = await firstMissing([deps.config.runtime.path, deps.config.conmon.path]);
+  const handlers = runtimeHandlers(deps.config);
+  const byDefault = handlers.get(deps.config.defaultRuntime);
+  const runtimeProblem = await firstMissing(
+    byDefault
+      ? [byDefault.runtimePath, byDefault.monitorPath]
+      : [deps.config.runtime.path, deps.config.conmon.path],
+  );
   const runtime: cri.RuntimeConditionInit = {
     type: "RuntimeReady",
     status: runtimeProblem === undefined,
@@ -26,9 +34,12 @@ export async function status(
     reason: net.ready ? "" : net.reason ?? "NetworkPluginNotReady",
     message: net.ready ? "" : net.message ?? "",
   };
+  // "" is the default handler, then each configured one (as CRI-O reports them).
+  const features = { recursive_read_only_mounts: false, user_namespaces: false };
   const response: cri.StatusResponseInit = {
     status: { conditions: [runtime, network] },
     info: {},
+    runtime_handlers: ["", ...handlers.keys()].map((name) => ({ name, features })),
   };
   if (req.verbose) response.info = { config: JSON.stringify(deps.config) };
   return response;

@@ -15,7 +15,7 @@
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
 import { SeqpacketConn } from "../sys/seqpacket.ts";
-import type { SpdyStream } from "./spdy_connection.ts";
+import type { ChannelStream } from "./channel_stream.ts";
 import type { CommandOutcome, RemoteCommandStreams } from "./remote_command.ts";
 import type { AttachStreamRequest } from "./types.ts";
 
@@ -158,7 +158,7 @@ async function dropOutput(socket: AttachSocket): Promise<void> {
 }
 
 /** Copies the client's stdin into the attach socket in small packets; half-closes at its end. */
-async function feedStdin(from: SpdyStream, socket: AttachSocket): Promise<void> {
+async function feedStdin(from: ChannelStream, socket: AttachSocket): Promise<void> {
   try {
     for await (const chunk of from) {
       for (let at = 0; at < chunk.length; at += STDIN_PACKET_MAX) {

@@ -15,7 +15,7 @@ import type { RemoteCommandStreams } from "./remote_command.ts";
 import type { CommandOutcome } from "./remote_command.ts";
 import type { SpawnedProcess, StreamSpawner } from "./spawn.ts";
 import type { ExecStreamRequest } from "./types.ts";
-import type { SpdyStream } from "./spdy_connection.ts";
+import type { ChannelStream } from "./channel_stream.ts";
 import type { TtyExec } from "./tty_exec.ts";
 
 /** What an exec session uses. */
@@ -34,6 +34,8 @@ export interface ExecDeps {
 export interface ExecTarget {
   id: string;
   bundle: string;
+  /** The runtime of the container's RuntimeClass handler; absent: the server's default. */
+  runtime?: { path: string; root: string };
 }
 
 /** Time the output pipes get to reach EOF once the process exited. */
@@ -107,8 +109,8 @@ export async function runExec(
   const files = await writeExecProcess(target, request.cmd, { terminal: false });
   try {
     const child = deps.spawner.spawn(
-      deps.runtimePath,
-      runtimeExecArgs(deps.runtimeRoot, { id: target.id, ...files }),
+      target.runtime?.path ?? deps.runtimePath,
+      runtimeExecArgs(target.runtime?.root ?? deps.runtimeRoot, { id: target.id, ...files }),
       { stdin: !!streams.stdin, stdout: !!streams.stdout, stderr: !!streams.stderr },
     );
     const pumps = [
@@ -141,7 +143,7 @@ export async function runExec(
 /** Copies a process's output to a client stream; a client that stopped reading is ignored. */
 export async function pumpOut(
   from: ReadableStream<Uint8Array> | null,
-  to: SpdyStream | undefined,
+  to: ChannelStream | undefined,
 ): Promise<void> {
   if (!from) return;
   let clientOk = !!to;
@@ -158,7 +160,10 @@ export async function pumpOut(
 }
 
 /** Copies the client's stdin stream into a process; closes the process's stdin at its end. */
-export async function pumpIn(from: SpdyStream | undefined, child: SpawnedProcess): Promise<void> {
+export async function pumpIn(
+  from: ChannelStream | undefined,
+  child: SpawnedProcess,
+): Promise<void> {
   if (!from || !child.stdin) return;
   const writer = child.stdin.getWriter();
   try {

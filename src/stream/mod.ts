@@ -20,6 +20,7 @@ export * from "./token_cache.ts";
 export function storeLookups(
   containers: ContainerStore,
   sandboxes: SandboxStore,
+  runtimeOf?: (containerId: string) => { path: string; root: string } | undefined,
 ): {
   container(id: string): StreamContainer | undefined;
   sandbox(id: string): StreamSandbox | undefined;
@@ -37,6 +38,7 @@ export function storeLookups(
         bundle: c.metadata.bundle,
         logPath: c.metadata.logPath,
         running: c.status.state === "CONTAINER_RUNNING",
+        ...runtimeField(runtimeOf?.(c.id)),
       };
     },
     sandbox(id) {
@@ -53,4 +55,8 @@ export function storeLookups(
       };
     },
   };
+}
+
+function runtimeField(runtime: { path: string; root: string } | undefined) {
+  return runtime ? { runtime } : {};
 }

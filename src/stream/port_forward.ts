@@ -7,6 +7,7 @@
  * @module
  */
 import type { Logger } from "../log.ts";
+import type { ChannelStream } from "./channel_stream.ts";
 import type { SpdyStream } from "./spdy_connection.ts";
 import { RstStatus } from "./spdy_frame.ts";
 import type { PortConnection, PortDialer } from "./port_dialer.ts";
@@ -77,7 +78,18 @@ export class PortForwardSession {
     }
   }
 
-  async #relay(port: number, error: SpdyStream, data: SpdyStream): Promise<void> {
+  /**
+   * Relays one forwarded connection: dials the pod's port and copies both ways until both
+   * directions end; a failed dial is written as text on `error`.
+   */
+  relay(port: number, error: ChannelStream, data: ChannelStream): Promise<void> {
+    const relay = this.#relay(port, error, data);
+    this.#relays.add(relay);
+    void relay.finally(() => this.#relays.delete(relay));
+    return relay;
+  }
+
+  async #relay(port: number, error: ChannelStream, data: ChannelStream): Promise<void> {
     const { dialer, sandboxId, log } = this.#opts;
     let conn;
     try {

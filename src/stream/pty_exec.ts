@@ -36,7 +36,7 @@ import {
   type TerminalSize,
 } from "./remote_command.ts";
 import type { StreamSpawner } from "./spawn.ts";
-import type { SpdyStream } from "./spdy_connection.ts";
+import type { ChannelStream } from "./channel_stream.ts";
 import type { TtyExec } from "./tty_exec.ts";
 import type { ExecStreamRequest } from "./types.ts";
 
@@ -95,7 +95,7 @@ export class PtyExec implements TtyExec {
    * @returns What to report on the error stream.
    */
   async run(
-    target: { id: string; bundle: string },
+    target: { id: string; bundle: string; runtime?: { path: string; root: string } },
     session: { request: ExecStreamRequest; streams: RemoteCommandStreams; gone: Promise<void> },
   ): Promise<CommandOutcome> {
     const deps = this.#deps;
@@ -133,8 +133,11 @@ export class PtyExec implements TtyExec {
           "-c",
           WRAPPER,
           terminal.slavePath,
-          deps.runtimePath,
-          ...runtimeExecArgs(deps.runtimeRoot, { id: target.id, ...files }),
+          target.runtime?.path ?? deps.runtimePath,
+          ...runtimeExecArgs(target.runtime?.root ?? deps.runtimeRoot, {
+            id: target.id,
+            ...files,
+          }),
         ],
         { stdin: false, stdout: false, stderr: false },
       );
@@ -164,7 +167,7 @@ export class PtyExec implements TtyExec {
 }
 
 /** Copies the terminal's output to the client's stdout stream until the terminal ends. */
-async function pumpTerminal(from: PtyTerminal, to: SpdyStream | undefined): Promise<void> {
+async function pumpTerminal(from: PtyTerminal, to: ChannelStream | undefined): Promise<void> {
   let clientOk = !!to;
   for (;;) {
     let chunk: Uint8Array | null;
@@ -184,7 +187,7 @@ async function pumpTerminal(from: PtyTerminal, to: SpdyStream | undefined): Prom
 }
 
 /** Copies the client's stdin into the terminal; its end becomes one ^D. */
-async function feedTerminal(from: SpdyStream | undefined, to: PtyTerminal): Promise<void> {
+async function feedTerminal(from: ChannelStream | undefined, to: PtyTerminal): Promise<void> {
   if (!from) return;
   try {
     for await (const chunk of from) await to.write(chunk);
@@ -202,7 +205,7 @@ export class SizeFollower {
   #firstSeen!: () => void;
   #first: Promise<void>;
 
-  constructor(stream: SpdyStream | undefined) {
+  constructor(stream: ChannelStream | undefined) {
     this.#first = new Promise((resolve) => this.#firstSeen = resolve);
     if (!stream) {
       this.#firstSeen();
@@ -236,7 +239,7 @@ export class SizeFollower {
     if (this.#latest) listener(this.#latest);
   }
 
-  async #read(stream: SpdyStream): Promise<void> {
+  async #read(stream: ChannelStream): Promise<void> {
     const decoder = new ResizeDecoder();
     try {
       for await (const chunk of stream) {

@@ -6,16 +6,17 @@
  *
  * @module
  */
+import type { ChannelStream } from "./channel_stream.ts";
 import type { SpdyStream } from "./spdy_connection.ts";
 import { RstStatus } from "./spdy_frame.ts";
 
 /** The streams of one exec or attach session. */
 export interface RemoteCommandStreams {
-  error: SpdyStream;
-  stdin?: SpdyStream;
-  stdout?: SpdyStream;
-  stderr?: SpdyStream;
-  resize?: SpdyStream;
+  error: ChannelStream;
+  stdin?: ChannelStream;
+  stdout?: ChannelStream;
+  stderr?: ChannelStream;
+  resize?: ChannelStream;
 }
 
 /** Which streams a session waits for. */

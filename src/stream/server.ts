@@ -30,9 +30,11 @@ import { PtyExec } from "./pty_exec.ts";
 import {
   type CommandOutcome,
   finishSession,
+  type RemoteCommandStreams,
   STREAM_CREATION_TIMEOUT_MS,
   StreamCollector,
 } from "./remote_command.ts";
+import { serveWebSocket, type WsSessionDeps } from "./ws_session.ts";
 import { denoSpawner, type StreamSpawner } from "./spawn.ts";
 import { SpdyConnection } from "./spdy_connection.ts";
 import { TokenCache, type TokenCacheOptions } from "./token_cache.ts";
@@ -127,6 +129,8 @@ export class StreamServer implements StreamUrls {
   /** Connections over the limit, being answered 503. */
   #refused = new Set<Duplex>();
   #connections = new Set<SpdyConnection>();
+  /** Open WebSocket sessions' channel sets, dropped on close. */
+  #webSockets = new Set<{ destroy(): void }>();
   #sessions = new Set<Promise<void>>();
   #base = "";
   #closing = false;
@@ -233,6 +237,7 @@ export class StreamServer implements StreamUrls {
     this.#closing = true;
     const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
     for (const c of this.#connections) c.destroy();
+    for (const w of this.#webSockets) w.destroy();
     for (const s of this.#sockets) s.destroy();
     for (const s of this.#refused) s.destroy();
     await Promise.allSettled([...this.#sessions]);
@@ -295,8 +300,18 @@ export class StreamServer implements StreamUrls {
     if (!m) return fail(404, "Not found");
     const kind = m[1] as StreamRequest["kind"];
     const token = m[2]!;
+    if ((req.headers.upgrade ?? "").toLowerCase() === "websocket") {
+      const session = serveWebSocket(this.#wsDeps, { req, socket, head, kind, token, fail });
+      if (!session) return;
+      this.#sessions.add(session);
+      void session.finally(() => this.#sessions.delete(session));
+      return;
+    }
     if ((req.headers.upgrade ?? "").toLowerCase() !== "spdy/3.1") {
-      return fail(400, `Unsupported upgrade "${req.headers.upgrade ?? ""}"; expected SPDY/3.1`);
+      return fail(
+        400,
+        `Unsupported upgrade "${req.headers.upgrade ?? ""}"; expected SPDY/3.1 or websocket`,
+      );
     }
     const offered = clientProtocols(req.headers[PROTOCOL_HEADER]);
     const supported = kind === "portforward" ? [PORT_FORWARD_PROTOCOL] : REMOTE_COMMAND_PROTOCOLS;
@@ -388,7 +403,30 @@ export class StreamServer implements StreamUrls {
     } finally {
       clearTimeout(timer);
     }
-    const session = { streams, gone: conn.closed };
+    const outcome = await this.#command(request, { streams, gone: conn.closed });
+    if (conn.isClosed) return;
+    // A client that stopped reading would hold the session forever on its last frames.
+    const drop = setTimeout(() => {
+      log.info("Stream client is not reading; dropping the connection", {
+        kind: request.kind,
+        id: request.containerId,
+      });
+      conn.destroy();
+    }, this.#deps.closeGraceMs ?? 10_000);
+    try {
+      await finishSession(streams, { outcome, version });
+      await conn.close();
+    } finally {
+      clearTimeout(drop);
+    }
+  }
+
+  /** Runs an exec or attach on the session's streams; never throws. */
+  async #command(
+    request: ExecStreamRequest | AttachStreamRequest,
+    session: { streams: RemoteCommandStreams; gone: Promise<void> },
+  ): Promise<CommandOutcome> {
+    const log = this.#deps.log;
     let outcome: CommandOutcome;
     const container = this.#deps.container(request.containerId);
     if (!container) {
@@ -430,21 +468,23 @@ export class StreamServer implements StreamUrls {
       id: request.containerId,
       outcome: outcome.kind === "exit" ? `exit ${outcome.code}` : outcome.kind,
     });
-    if (conn.isClosed) return;
-    // A client that stopped reading would hold the session forever on its last frames.
-    const drop = setTimeout(() => {
-      log.info("Stream client is not reading; dropping the connection", {
-        kind: request.kind,
-        id: request.containerId,
-      });
-      conn.destroy();
-    }, this.#deps.closeGraceMs ?? 10_000);
-    try {
-      await finishSession(streams, { outcome, version });
-      await conn.close();
-    } finally {
-      clearTimeout(drop);
-    }
+    return outcome;
+  }
+
+  /** What WebSocket sessions use of the server. */
+  get #wsDeps(): WsSessionDeps {
+    return {
+      log: this.#deps.log,
+      tokens: this.#tokens,
+      sockets: this.#webSockets,
+      idleTimeoutMs: this.#idleTimeoutMs,
+      closeGraceMs: this.#deps.closeGraceMs ?? 10_000,
+      command: (request, session) => this.#command(request, session),
+      sandbox: (id) => this.#deps.sandbox(id),
+      dialer: (sandbox) =>
+        this.#deps.dialer?.(sandbox) ??
+          (sandbox.netnsPath ? createNetnsDialer(sandbox.netnsPath) : createHostDialer()),
+    };
   }
 
   get #idleTimeoutMs(): number {

@@ -12,7 +12,7 @@ import type { ExecStreamRequest } from "./types.ts";
 /** Runs an exec whose process gets a terminal. */
 export interface TtyExec {
   run(
-    target: { id: string; bundle: string },
+    target: { id: string; bundle: string; runtime?: { path: string; root: string } },
     session: { request: ExecStreamRequest; streams: RemoteCommandStreams; gone: Promise<void> },
   ): Promise<CommandOutcome>;
 }

@@ -9,6 +9,7 @@ Deno.test("parseCommandLine() defaults to serve with no flags", () => {
 Deno.test("parseCommandLine() reads the subcommands", () => {
   assert.equal(parseCommandLine(["serve"]).command, "serve");
   assert.equal(parseCommandLine(["config"]).command, "config");
+  assert.equal(parseCommandLine(["doctor"]).command, "doctor");
   assert.equal(parseCommandLine(["version"]).command, "version");
   assert.equal(parseCommandLine(["help"]).command, "help");
   assert.equal(parseCommandLine(["config", "--help"]).command, "help");
@@ -49,6 +50,10 @@ Deno.test("parseCommandLine() reads every flag", () => {
     "127.0.0.2",
     "--stream-port",
     "10010",
+    "--metrics-address",
+    "::1",
+    "--metrics-port",
+    "9537",
     "config",
   ]);
   assert.equal(command, "config");
@@ -68,6 +73,8 @@ Deno.test("parseCommandLine() reads every flag", () => {
     cgroupManager: "systemd",
     streamAddress: "127.0.0.2",
     streamPort: 10010,
+    metricsAddress: "::1",
+    metricsPort: 9537,
   });
 });
 
@@ -90,6 +97,8 @@ Deno.test("parseCommandLine() names the bad flag", async (t) => {
     [["--stream-address", "localhost"], /"--stream-address": expected an IPv4 or IPv6 address/],
     [["--stream-port", "70000"], /"--stream-port": expected a port number from 0 to 65535/],
     [["--stream-port", "-1"], /--stream-port/],
+    [["--metrics-address", "x"], /"--metrics-address": expected an IPv4 or IPv6 address/],
+    [["--metrics-port", "65536"], /"--metrics-port": expected a port number from 0 to 65535/],
     [["launch"], /Unknown command "launch"/],
     [["serve", "now"], /Unexpected argument "now"/],
   ];
@@ -119,6 +128,8 @@ Deno.test("usage() mentions every flag", () => {
       "--cni-config-dir",
       "--stream-address",
       "--stream-port",
+      "--metrics-address",
+      "--metrics-port",
       "--cni-plugin-dir",
       "--runtime",
       "--conmon",

@@ -34,6 +34,8 @@ log_level = "debug"
 pod_log_dir = "/var/log/pods2"
 stream_address = "::1"
 stream_port = 10010
+metrics_address = "0.0.0.0"
+metrics_port = 9090
 cgroup_manager = "systemd"
 restrict_oom_score_adj = false
 
@@ -71,7 +73,11 @@ storage_driver = "vfs"
     podLogDir: "/var/log/pods2",
     streamAddress: "::1",
     streamPort: 10010,
+    metricsAddress: "0.0.0.0",
+    metricsPort: 9090,
     runtime: { name: "crun", path: "/opt/crun", root: "/run/crun-state" },
+    defaultRuntime: "crun",
+    runtimes: {},
     conmon: { path: "/opt/conmon", logLevel: "warn" },
     pause: { binary: "/opt/pause", args: [], image: "localhost:5000/pause:3.9" },
     cni: { configDir: "/opt/cni/net.d", pluginDirs: ["/opt/cni/bin"] },
@@ -165,6 +171,7 @@ Deno.test("loadConfig() applies flags over the files", async () => {
       c.runroot = "/run/main";
       c.listen = "/tmp/flag.sock";
       c.runtime = { name: "crun", path: "/usr/local/bin/crun", root: "/run/main/crun" };
+      c.defaultRuntime = "crun";
       c.image.storageDriver = "vfs";
       c.cni.pluginDirs = ["/f1", "/f2"];
     }),

@@ -24,6 +24,17 @@ Deno.test("configToToml() round-trips a changed configuration", async () => {
   config.runroot = "/run/ünïcode";
   config.listen = "/tmp/other.sock"; // not derived from runroot
   config.runtime = { name: "crun", path: "/usr/sbin/runc", root: "/elsewhere" };
+  config.defaultRuntime = "runc-b";
+  config.runtimes = {
+    "runc-b": {
+      runtimePath: "/usr/sbin/runc",
+      runtimeRoot: "/run/b",
+      runtimeType: "oci",
+      monitorPath: "/opt/conmon",
+      allowedAnnotations: ["io.kubernetes.cri-o.Devices", "run.oci."],
+      privilegedWithoutHostDevices: true,
+    },
+  };
   config.pause.args = ["-P", "tab\there", "line\nbreak", "del\x7f"];
   config.pause.image = "";
   config.image.insecureRegistries = [];

@@ -113,6 +113,7 @@ Deno.test("createContainer() writes a spec that joins the pod and records a CREA
         terminal: false,
         stdin: false,
         stdinOnce: false,
+        runtimeHandler: "",
       },
     );
     assert.equal(deps.countingRunner.runs.length, 0);

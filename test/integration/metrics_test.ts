@@ -1,0 +1,211 @@
+/**
+ * The Prometheus endpoint against the real daemon (conmon, runc, CNI bridge, the test
+ * registry). Root only. Network: bridge "ocidt40", 10.234.40.0/24; the scrape goes to
+ * 127.0.0.1.
+ *
+ * The daemon starts with `--metrics-port`; the test pulls an image (and one that does not
+ * exist), runs a pod with a running container, a container that is OOM-killed and one whose
+ * command does not exist, removes everything, and checks the counters and gauges of each scrape
+ * against what it did.
+ */
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { call } from "../../src/cri/proto.ts";
+import { grpcCode, pushBusybox, waitFor } from "../helpers/checks.ts";
+import { startDaemon } from "../helpers/daemon.ts";
+import { startRegistry } from "../helpers/registry.ts";
+import {
+  createTestContainer,
+  removeCgroupParent,
+  runTestPod,
+  testPodConfig,
+} from "../helpers/test_pod.ts";
+
+const BRIDGE = "ocidt40";
+const SUBNET = "10.234.40.0/24";
+const CGROUP_PARENT = "/ocid-it40";
+const NAMESPACE = "metrics-ns";
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** The value of one sample, by name and exact label set; undefined when absent. */
+function sample(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(",");
+  for (const line of text.split("\n")) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const got = (m[2] ?? "").split(/,(?=[a-z_]+=")/).filter((s) => s !== "").sort().join(",");
+    if (got === want) return Number(m[3]);
+  }
+  return undefined;
+}
+
+Deno.test({
+  name: "the metrics endpoint counts a pod lifecycle",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async (t) => {
+  await using registry = await startRegistry();
+  const image = await pushBusybox(registry.host, "it40/busybox");
+  const port = await freePort();
+  const daemon = await startDaemon({
+    bridge: BRIDGE,
+    subnet: SUBNET,
+    flags: ["--metrics-port", String(port)],
+  });
+  const scrape = async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    assert.equal(res.status, 200);
+    return await res.text();
+  };
+  const { runtime, image: images } = daemon.clients;
+  try {
+    await t.step("before any pod: gauges at zero, start-up RPCs counted", async () => {
+      const text = await scrape();
+      assert.equal(sample(text, "ocid_pods", { state: "SANDBOX_READY" }), 0);
+      assert.equal(sample(text, "ocid_containers", { state: "CONTAINER_RUNNING" }), 0);
+      assert.ok(
+        (sample(text, "ocid_operations_total", { operation: "Version", code: "OK" }) ?? 0) >= 1,
+      );
+      assert.ok((sample(text, "process_resident_memory_bytes") ?? 0) > 10e6);
+      assert.ok((sample(text, "process_open_fds") ?? 0) > 3);
+    });
+
+    await t.step("pulls: bytes and duration on success, the reason on failure", async () => {
+      await call(images, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
+      const missing = `${registry.host}/it40/missing:1`;
+      assert.notEqual(await grpcCode(call(images, "PullImage", { image: { image: missing } })), 0);
+      const text = await scrape();
+      assert.equal(sample(text, "ocid_image_pulls_total"), 1);
+      assert.ok((sample(text, "ocid_image_pull_bytes_total") ?? 0) > 100_000);
+      assert.equal(sample(text, "ocid_image_pull_duration_seconds_count"), 1);
+      const failures = text.split("\n").filter((l) =>
+        l.startsWith("ocid_image_pull_failures_total{")
+      );
+      assert.equal(failures.length, 1, failures.join("\n"));
+      assert.match(failures[0]!, /\{reason="[A-Za-z_]+"\} 1$/);
+      assert.equal(
+        sample(text, "ocid_operations_total", { operation: "PullImage", code: "OK" }),
+        1,
+      );
+    });
+
+    const pod = await runTestPod(
+      runtime,
+      testPodConfig("metrics", { namespace: NAMESPACE, cgroupParent: CGROUP_PARENT }),
+    );
+    await t.step("a running pod and container show in the gauges and counters", async () => {
+      const id = await createTestContainer(runtime, pod, {
+        name: "sleeper",
+        image,
+        command: ["/bin/sleep", "3600"],
+      });
+      await call(runtime, "StartContainer", { container_id: id });
+      const text = await scrape();
+      assert.equal(sample(text, "ocid_pods", { state: "SANDBOX_READY" }), 1);
+      assert.equal(sample(text, "ocid_containers", { state: "CONTAINER_RUNNING" }), 1);
+      assert.equal(
+        sample(text, "ocid_operations_total", { operation: "RunPodSandbox", code: "OK" }),
+        1,
+      );
+      assert.equal(
+        sample(text, "ocid_operations_latency_seconds_count", { operation: "RunPodSandbox" }),
+        1,
+      );
+      assert.equal(
+        sample(text, "ocid_operations_latency_seconds_bucket", {
+          operation: "RunPodSandbox",
+          le: "60",
+        }),
+        1,
+      );
+      // Infra container and one container: two conmons; runc start; the CNI chain ran.
+      assert.equal(sample(text, "ocid_processes_spawned_total", { program: "conmon" }), 2);
+      assert.ok((sample(text, "ocid_processes_spawned_total", { program: "runc" }) ?? 0) >= 2);
+      assert.ok((sample(text, "ocid_processes_spawned_total", { program: "bridge" }) ?? 0) >= 1);
+      assert.equal(sample(text, "ocid_conmon_spawn_failures_total"), 0);
+    });
+
+    await t.step(
+      "a container whose command is missing counts as a conmon spawn failure",
+      async () => {
+        const code = await grpcCode(
+          createTestContainer(runtime, pod, {
+            name: "missing-command",
+            image,
+            command: ["/no/such/program"],
+          }).then((id) => call(runtime, "StartContainer", { container_id: id })),
+        );
+        assert.notEqual(code, 0);
+        const text = await scrape();
+        assert.equal(sample(text, "ocid_conmon_spawn_failures_total"), 1);
+      },
+    );
+
+    await t.step("an OOM kill is counted by the pod's namespace", async () => {
+      const limit = 16 * 1024 * 1024;
+      const id = await createTestContainer(runtime, pod, {
+        name: "hog",
+        image,
+        command: [
+          "/bin/sh",
+          "-c",
+          "x=$(/bin/busybox head -c 200000000 /dev/zero | /bin/busybox tr '\\0' a); echo survived",
+        ],
+        config: {
+          linux: { resources: { memory_limit_in_bytes: limit, memory_swap_limit_in_bytes: limit } },
+        },
+      });
+      await call(runtime, "StartContainer", { container_id: id });
+      await waitFor("the hog to exit", async () => {
+        const st = await call(runtime, "ContainerStatus", { container_id: id });
+        return st.status?.state === "CONTAINER_EXITED" ? st.status : undefined;
+      }, { timeoutMs: 30_000 });
+      const text = await scrape();
+      assert.equal(sample(text, "ocid_containers_oom_killed_total", { namespace: NAMESPACE }), 1);
+      assert.equal(sample(text, "ocid_containers", { state: "CONTAINER_EXITED" }), 1);
+    });
+
+    await t.step("after removal the gauges are back at zero; errors count by code", async () => {
+      await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
+      await call(runtime, "RemovePodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
+      assert.equal(await grpcCode(call(runtime, "ContainerStatus", { container_id: "nosuch" })), 5);
+      const text = await scrape();
+      for (const state of ["CONTAINER_CREATED", "CONTAINER_RUNNING", "CONTAINER_EXITED"]) {
+        assert.equal(sample(text, "ocid_containers", { state }), 0, state);
+      }
+      assert.equal(sample(text, "ocid_pods", { state: "SANDBOX_READY" }), 0);
+      assert.equal(sample(text, "ocid_pods", { state: "SANDBOX_NOTREADY" }), 0);
+      assert.equal(
+        sample(text, "ocid_operations_total", { operation: "RemovePodSandbox", code: "OK" }),
+        1,
+      );
+      assert.equal(
+        sample(text, "ocid_operations_total", { operation: "ContainerStatus", code: "NOT_FOUND" }),
+        1,
+      );
+      const other = await fetch(`http://127.0.0.1:${port}/`);
+      assert.equal(other.status, 404);
+      await other.body?.cancel();
+    });
+
+    await t.step("the endpoint closes with the daemon", async () => {
+      const status = await daemon.stop();
+      assert.equal(status.code, 0, daemon.output());
+      await assert.rejects(fetch(`http://127.0.0.1:${port}/metrics`));
+    });
+  } finally {
+    await daemon.cleanup();
+    await removeCgroupParent(CGROUP_PARENT);
+  }
+});
