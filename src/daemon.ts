@@ -24,6 +24,10 @@ import { createContainerEventBus } from "./server/container_events.ts";
 import { createContainerStore, createSandboxStore } from "./store/mod.ts";
 import { recover } from "./recovery.ts";
 import { sweep, type SweepReport } from "./gc.ts";
+import { podHolders } from "./sandbox/holder.ts";
+import { InfraHolder } from "./sandbox/infra_holder.ts";
+import { PinnedHolder } from "./sandbox/pinned_holder.ts";
+import { PinnedNamespaces } from "./sandbox/pinned_namespaces.ts";
 import { OcidError } from "./errors.ts";
 import type { HandlerTable } from "./server/mod.ts";
 import { sandboxesInCreation } from "./server/sandbox_run.ts";
@@ -130,6 +134,23 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   }
 
   const exits = new ExitHub();
+  const pins = new PinnedNamespaces({ dir: join(config.runroot, "podns"), runner });
+  const holders = podHolders(
+    {
+      infra: new InfraHolder({
+        config,
+        log,
+        runtime,
+        exits,
+        images,
+        infraRootfs,
+        ownOomScoreAdj: own,
+      }),
+      pinned: new PinnedHolder(pins),
+    },
+    pins,
+    config.dropInfraCtr,
+  );
   const deps: Deps = {
     config,
     log,
@@ -144,6 +165,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     images,
     events: createContainerEventBus({ logger: log }),
     infraRootfs,
+    holders,
     ownOomScoreAdj: own,
   };
   exits.onExit((id, event) => recordExit(deps, id, event));
@@ -155,7 +177,17 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   await watcher.start();
   await recover(deps);
   const inCreation = sandboxesInCreation(sandboxes);
-  const sweepDeps = { config, log, runtime, network, netns, images, sandboxes, containers };
+  const sweepDeps = {
+    config,
+    log,
+    runtime,
+    network,
+    netns,
+    images,
+    holders,
+    sandboxes,
+    containers,
+  };
   await sweep(sweepDeps, { runner });
 
   const streams = await StreamServer.start({

@@ -15,6 +15,7 @@ import type { ExitHub } from "../exit_hub.ts";
 import type { ImageService } from "../image/mod.ts";
 import type { StreamUrls } from "../stream/types.ts";
 import type { ContainerEventBus } from "./container_events.ts";
+import type { PodHolders } from "../sandbox/holder.ts";
 
 /** The daemon's parts, as handlers see them. */
 export interface Deps {
@@ -35,6 +36,8 @@ export interface Deps {
   streams?: StreamUrls;
   /** The shared read-only infra rootfs. */
   infraRootfs: string;
+  /** How pods hold their namespaces: an infra process or pinned files. */
+  holders: PodHolders;
   /** Our own oom_score_adj, the floor for requested values when restricted. */
   ownOomScoreAdj: number;
 }

@@ -36,6 +36,7 @@ stream_address = "::1"
 stream_port = 10010
 cgroup_manager = "systemd"
 restrict_oom_score_adj = false
+drop_infra_ctr = false
 
 [runtime]
 name = "crun"
@@ -77,6 +78,7 @@ storage_driver = "vfs"
     cni: { configDir: "/opt/cni/net.d", pluginDirs: ["/opt/cni/bin"] },
     cgroupManager: "systemd",
     restrictOomScoreAdj: false,
+    dropInfraCtr: false,
     image: {
       registriesConf: "/opt/registries.conf",
       insecureRegistries: [],

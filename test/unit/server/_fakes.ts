@@ -5,6 +5,10 @@
  *
  * @module
  */
+import { podHolders } from "../../../src/sandbox/holder.ts";
+import { InfraHolder } from "../../../src/sandbox/infra_holder.ts";
+import { PinnedHolder } from "../../../src/sandbox/pinned_holder.ts";
+import type { PinnedPaths, PinRequest } from "../../../src/sandbox/pinned_namespaces.ts";
 import { join } from "node:path";
 import type { Buffer } from "node:buffer";
 import { defaultConfig } from "../../../src/config/defaults.ts";
@@ -138,6 +142,30 @@ export class FakeImages {
   }
 }
 
+/** Fake pinned namespaces: records what was pinned, in memory. */
+export class FakePins {
+  pinned = new Map<string, PinnedPaths>();
+  pin(req: PinRequest): Promise<PinnedPaths> {
+    const paths: PinnedPaths = {
+      ...(req.ipc ? { ipc: `/fake/podns/${req.id}/ipc` } : {}),
+      ...(req.uts ? { uts: `/fake/podns/${req.id}/uts` } : {}),
+    };
+    this.pinned.set(req.id, paths);
+    return Promise.resolve(paths);
+  }
+  unpin(id: string): Promise<void> {
+    this.pinned.delete(id);
+    return Promise.resolve();
+  }
+  arePinned(paths: PinnedPaths): Promise<boolean> {
+    const all = [...this.pinned.values()].flatMap((p) => Object.values(p));
+    return Promise.resolve(Object.values(paths).every((p) => all.includes(p)));
+  }
+  list(): Promise<string[]> {
+    return Promise.resolve([...this.pinned.keys()]);
+  }
+}
+
 /** Everything a container handler may use, with fakes, in a temp dir. */
 export interface TestDeps extends Deps {
   fakeRuntime: FakeRuntime;
@@ -157,6 +185,24 @@ export async function testDeps(): Promise<TestDeps> {
   const fakeRuntime = new FakeRuntime();
   const fakeImages = new FakeImages(config.root);
   const countingRunner = new CountingRunner();
+  const exits = new ExitHub();
+  const pins = new FakePins();
+  const holders = podHolders(
+    {
+      infra: new InfraHolder({
+        config,
+        log: nullLogger,
+        runtime: fakeRuntime as unknown as Deps["runtime"],
+        exits,
+        images: fakeImages as unknown as Deps["images"],
+        infraRootfs: join(dir, "infra"),
+        ownOomScoreAdj: 0,
+      }),
+      pinned: new PinnedHolder(pins),
+    },
+    pins,
+    config.dropInfraCtr,
+  );
   return {
     dir,
     fakeRuntime,
@@ -171,10 +217,11 @@ export async function testDeps(): Promise<TestDeps> {
     netns: {} as Deps["netns"],
     sandboxes: createSandboxStore(join(config.root, "sandboxes")),
     containers: createContainerStore(join(config.root, "containers-meta")),
-    exits: new ExitHub(),
+    exits,
     images: fakeImages as unknown as Deps["images"],
     events: createContainerEventBus(),
     infraRootfs: join(dir, "infra"),
+    holders,
     ownOomScoreAdj: 0,
   };
 }
