@@ -136,6 +136,31 @@ Deno.test({
         assert.equal((await conmonsOf(b)).length, 1);
       });
 
+      await t.step("conmon and the containers hold none of the daemon's sockets", async () => {
+        const sockets = async (pid: number) => {
+          const out = new Set<string>();
+          for await (const e of Deno.readDir(`/proc/${pid}/fd`)) {
+            const link = await Deno.readLink(`/proc/${pid}/fd/${e.name}`).catch(() => "");
+            if (link.startsWith("socket:")) out.add(link);
+          }
+          return out;
+        };
+        const daemonSockets = await sockets(d.pid);
+        assert.ok(daemonSockets.size > 0, "the daemon has sockets (the CRI socket at least)");
+        for (const id of [a, b]) {
+          const [conmon] = await conmonsOf(id);
+          const st = await call(d.clients.runtime, "ContainerStatus", {
+            container_id: id,
+            verbose: true,
+          });
+          const pid = (JSON.parse(st.info.info!) as { pid: number }).pid;
+          for (const holder of [conmon!, pid]) {
+            const shared = [...await sockets(holder)].filter((s) => daemonSockets.has(s));
+            assert.deepEqual(shared, [], `process ${holder} holds none of the daemon's sockets`);
+          }
+        }
+      });
+
       await t.step("they share the pinned IPC, UTS and network namespaces", async () => {
         const info = await verboseInfo(d, web.id);
         const ipcIno = (await Deno.stat(info.ipcPath as string)).ino;
