@@ -12,7 +12,14 @@ import assert from "node:assert/strict";
 import { call } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
 import { alive, waitFor } from "../helpers/checks.ts";
-import { mountsUnder, pidsMentioning, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import {
+  isDaemonDirMount,
+  makeTestDirs,
+  mountsUnder,
+  pidsMentioning,
+  startDaemon,
+  type TestDaemon,
+} from "../helpers/daemon.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import {
   createTestContainer,
@@ -309,6 +316,36 @@ Deno.test({
         await removeAllPods(d.clients);
         await assertNodeClean(d.dirs, d.pid, "after removing the pods");
       });
+    } finally {
+      await d.cleanup();
+      await removeCgroupParent(CGROUP_PARENT);
+    }
+  },
+});
+
+Deno.test({
+  name: "A runroot behind a symlink: pinned pods survive a restart and leave no mount",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dirs = await makeTestDirs({ bridge: BRIDGE, subnet: SUBNET });
+    // mountinfo shows real paths; the daemon is given the symlink (as /var/run → /run).
+    const real = `${dirs.runroot}-real`;
+    await Deno.mkdir(real, { recursive: true });
+    await Deno.symlink(real, dirs.runroot);
+    let d = await startDaemon({ bridge: BRIDGE, subnet: SUBNET, dirs });
+    try {
+      const p = await runTestPod(d.clients.runtime, pod("linked"));
+      assert.equal((await verboseInfo(d, p.id)).holder, "pinned");
+      await d.stop("SIGKILL");
+      d.clients.close();
+      d = await startDaemon({ bridge: BRIDGE, subnet: SUBNET, dirs });
+      const st = await call(d.clients.runtime, "PodSandboxStatus", { pod_sandbox_id: p.id });
+      assert.equal(st.status!.state, "SANDBOX_READY", "the pins are found behind the symlink");
+      await call(d.clients.runtime, "StopPodSandbox", { pod_sandbox_id: p.id });
+      await call(d.clients.runtime, "RemovePodSandbox", { pod_sandbox_id: p.id });
+      const left = (await mountsUnder(dirs.base)).filter((m) => !isDaemonDirMount(m));
+      assert.deepEqual(left, [], "no shm or namespace mount is left");
     } finally {
       await d.cleanup();
       await removeCgroupParent(CGROUP_PARENT);
