@@ -47,6 +47,18 @@ export const HOLDER_MODES: readonly HolderMode[] = [
   { name: "infra container", dropInfraCtr: false, infra: true },
 ];
 
+/** A Deno test whose `fn` also gets the {@linkcode HolderMode} it runs in. */
+export type HolderModeTest = Omit<Deno.TestDefinition, "fn"> & {
+  fn: (t: Deno.TestContext, mode: HolderMode) => void | Promise<void>;
+};
+
+/** Registers the test once per {@linkcode HOLDER_MODES} entry, its name ending in the mode's. */
+export function testEachHolderMode(test: HolderModeTest): void {
+  for (const mode of HOLDER_MODES) {
+    Deno.test({ ...test, name: `${test.name} (${mode.name})`, fn: (t) => test.fn(t, mode) });
+  }
+}
+
 /** Mount points a daemon keeps for itself (the private netns and podns dirs) are filtered out. */
 export function isDaemonDirMount(point: string): boolean {
   return point.endsWith("/netns") || point.endsWith("/podns");
