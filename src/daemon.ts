@@ -24,6 +24,7 @@ import { createContainerEventBus } from "./server/container_events.ts";
 import { createContainerStore, createSandboxStore } from "./store/mod.ts";
 import { recover } from "./recovery.ts";
 import { sweep, type SweepReport } from "./gc.ts";
+import { markFdsCloseOnExec } from "./sys/cloexec.ts";
 import { podHolders } from "./sandbox/holder.ts";
 import { InfraHolder } from "./sandbox/infra_holder.ts";
 import { PinnedHolder } from "./sandbox/pinned_holder.ts";
@@ -207,6 +208,10 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       throw err;
     },
   );
+  // The listening sockets (CRI, streaming) and the watchers' fds now exist; Deno leaves some of
+  // them inheritable. Mark every fd close-on-exec, so that no child (runc exec, CNI plugins)
+  // holds the CRI socket after a kill -9 (conmon spawns mark again: fds made later).
+  if (!markFdsCloseOnExec()) log.debug("close_range(CLOSE_RANGE_CLOEXEC) is unavailable");
   log.info("ocid is serving", {
     socket: config.listen,
     sandboxes: sandboxes.size,

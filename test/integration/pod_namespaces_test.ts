@@ -168,6 +168,34 @@ Deno.test({
         }
       });
 
+      await t.step("after a restart, a runc exec holds none of the daemon's sockets", async () => {
+        // A restarted daemon has spawned no conmon yet: its fds are marked at start.
+        await d.stop();
+        d.clients.close();
+        d = await startDaemon({ bridge: BRIDGE, subnet: SUBNET, dirs: d.dirs });
+        const sockets = async (pid: number) => {
+          const out = new Set<string>();
+          for await (const e of Deno.readDir(`/proc/${pid}/fd`)) {
+            const link = await Deno.readLink(`/proc/${pid}/fd/${e.name}`).catch(() => "");
+            if (link.startsWith("socket:")) out.add(link);
+          }
+          return out;
+        };
+        const daemonSockets = await sockets(d.pid);
+        const running = exec(d, a, "sleep", "2");
+        const execPid = await waitFor("the runc exec process", async () => {
+          for (const pid of await pidsMentioning(a)) {
+            const args = (await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => ""))
+              .split("\0");
+            if (args.includes("exec") && args.some((x) => x.endsWith("runc"))) return pid;
+          }
+          return undefined;
+        }, { timeoutMs: 10_000, intervalMs: 20 });
+        const shared = [...await sockets(execPid)].filter((s) => daemonSockets.has(s));
+        assert.deepEqual(shared, [], "runc exec holds none of the daemon's sockets");
+        await running;
+      });
+
       await t.step("they share the pinned IPC, UTS and network namespaces", async () => {
         const info = await verboseInfo(d, web.id);
         const ipcIno = (await Deno.stat(info.ipcPath as string)).ino;
