@@ -13,6 +13,7 @@ export const CRASH_POINTS = [
   "sandbox_run:after_shm",
   "sandbox_run:after_netns",
   "sandbox_run:after_cni",
+  "sandbox_run:before_pin",
   "sandbox_run:after_create",
   "sandbox_run:after_start",
   "sandbox_run:after_record",

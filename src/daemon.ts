@@ -34,6 +34,11 @@ import { createContainerEventBus } from "./server/container_events.ts";
 import { createContainerStore, createSandboxStore } from "./store/mod.ts";
 import { recover } from "./recovery.ts";
 import { sweep, type SweepReport } from "./gc.ts";
+import { markFdsCloseOnExec } from "./sys/cloexec.ts";
+import { podHolders } from "./sandbox/holder.ts";
+import { InfraHolder } from "./sandbox/infra_holder.ts";
+import { PinnedHolder } from "./sandbox/pinned_holder.ts";
+import { PinnedNamespaces } from "./sandbox/pinned_namespaces.ts";
 import { OcidError } from "./errors.ts";
 import type { HandlerTable } from "./server/mod.ts";
 import { sandboxesInCreation } from "./server/sandbox_run.ts";
@@ -195,6 +200,25 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   });
 
   const exits = new ExitHub();
+  const pins = new PinnedNamespaces({ dir: join(config.runroot, "podns"), runner });
+  const holders = podHolders(
+    {
+      infra: new InfraHolder({
+        config,
+        log,
+        runtime,
+        exits,
+        images,
+        infraRootfs,
+        ownOomScoreAdj: own,
+        hostCapabilities,
+        cgroupSupport,
+      }),
+      pinned: new PinnedHolder(pins),
+    },
+    pins,
+    config.dropInfraCtr,
+  );
   const deps: Deps = {
     config,
     log,
@@ -209,6 +233,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     images,
     events: createContainerEventBus({ logger: log }),
     infraRootfs,
+    holders,
     ownOomScoreAdj: own,
     hostCapabilities,
     cgroupSupport,
@@ -226,7 +251,17 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   );
   await recover(deps);
   const inCreation = sandboxesInCreation(sandboxes);
-  const sweepDeps = { config, log, runtime, network, netns, images, sandboxes, containers };
+  const sweepDeps = {
+    config,
+    log,
+    runtime,
+    network,
+    netns,
+    images,
+    holders,
+    sandboxes,
+    containers,
+  };
   options.onStatus?.("Sweeping what no record owns");
   await sweep(sweepDeps, { runner });
 
@@ -253,6 +288,10 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       throw err;
     },
   );
+  // The listening sockets (CRI, streaming) and the watchers' fds now exist; Deno leaves some of
+  // them inheritable. Mark every fd close-on-exec, so that no child (runc exec, CNI plugins)
+  // holds the CRI socket after a kill -9 (conmon spawns mark again: fds made later).
+  if (!markFdsCloseOnExec()) log.debug("close_range(CLOSE_RANGE_CLOEXEC) is unavailable");
   log.info("ocid is serving", {
     socket: config.listen,
     sandboxes: sandboxes.size,

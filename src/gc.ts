@@ -13,9 +13,10 @@
  * - runtime state (`runc list`) without a record: kill, then delete;
  * - sandbox IDs that only leave traces — `<root>/sandboxes/<id>/` without `sandbox.json`
  *   (the intent a crashed RunPodSandbox left), `<runroot>/sandboxes/<id>/` and its shm
- *   mount, `<runroot>/netns/<id>`, `<root>/cni-cache/<id>.json`: CNI DEL (releases the IP
- *   allocation, with the cached config when there is one), netns and mounts removed, dirs
- *   removed, the default log dir `<pod log dir>/<id>` removed;
+ *   mount, `<runroot>/netns/<id>`, the pinned IPC/UTS namespaces `<runroot>/podns/<id>/`,
+ *   `<root>/cni-cache/<id>.json`: CNI DEL (releases the IP allocation, with the cached config
+ *   when there is one), netns, pinned namespaces and mounts removed, dirs removed, the default
+ *   log dir `<pod log dir>/<id>` removed;
  * - container IDs with `<root>/containers/<id>/` (rootfs mount, bundle) or
  *   `<root>/containers-meta/<id>/` but no record: rootfs unmounted, dirs removed;
  * - exit files and attach socket dirs of unknown IDs.
@@ -73,6 +74,8 @@ export interface GcDeps {
   network: Pick<NetworkPlugin, "tearDown">;
   netns: Pick<NetnsManager, "remove">;
   images: { unmountRootfs(containerId: string): Promise<void> };
+  /** Pods' pinned IPC/UTS namespaces (`src/sandbox/holder.ts`), by sandbox ID. */
+  holders: { pinned: { list(): Promise<string[]>; unpin(id: string): Promise<void> } };
   sandboxes: { has(id: string): boolean };
   containers: { has(id: string): boolean };
 }
@@ -206,6 +209,7 @@ export async function sweep(deps: GcDeps, options: SweepOptions = {}): Promise<S
     const m = /^(.+)\.json$/.exec(e.name);
     if (m?.[1]) note(m[1], join(cniCacheDir, e.name));
   }
+  for (const id of await deps.holders.pinned.list()) note(id, join(runroot, "podns", id));
   for (const [id, paths] of sandboxIds) {
     if (minAge > 0) {
       // A pinned netns file's mtime is its namespace inode's birth and cannot be set back;
@@ -218,6 +222,7 @@ export async function sweep(deps: GcDeps, options: SweepOptions = {}): Promise<S
       const netnsPath = join(netnsDir, id);
       await deps.network.tearDown({ id, netnsPath, podName: "", podNamespace: "", podUid: "" });
       await deps.netns.remove(netnsPath);
+      await deps.holders.pinned.unpin(id);
       for (const point of await host.mounts(join(runSandboxDir, id))) await host.unmount(point);
       await host.remove(join(runSandboxDir, id));
       if (paths.includes(join(sandboxDir, id))) await host.remove(join(sandboxDir, id));

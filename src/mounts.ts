@@ -5,12 +5,17 @@
  *
  * @module
  */
+import { basename, dirname, join } from "node:path";
 import type { Runner } from "./process.ts";
 import { defaultMounter } from "./sys/default_mounter.ts";
 import { type Mounter, MS_NODEV, MS_NOEXEC, MS_NOSUID } from "./sys/mounter.ts";
 
-/** Mount points below `prefix` (or all), from /proc/self/mountinfo, deepest first. */
+/**
+ * Mount points below `prefix` (or all), from /proc/self/mountinfo, deepest first. Symlinks in
+ * `prefix` are resolved first (mountinfo shows real paths): the points are real paths.
+ */
 export async function mountPoints(prefix = "/"): Promise<string[]> {
+  const real = await realPath(prefix);
   const info = await Deno.readTextFile("/proc/self/mountinfo");
   const points: string[] = [];
   for (const line of info.split("\n")) {
@@ -21,16 +26,22 @@ export async function mountPoints(prefix = "/"): Promise<string[]> {
       /\\([0-7]{3})/g,
       (_, o: string) => String.fromCharCode(parseInt(o, 8)),
     );
-    if (point === prefix || point.startsWith(prefix.endsWith("/") ? prefix : prefix + "/")) {
+    if (point === real || point.startsWith(real.endsWith("/") ? real : real + "/")) {
       points.push(point);
     }
   }
   return points.sort((a, b) => b.length - a.length);
 }
 
-/** Whether `path` is a mount point. */
+/** Whether `path` is a mount point (symlinks in its dir resolved). */
 export async function isMountPoint(path: string): Promise<boolean> {
-  return (await mountPoints(path)).includes(path);
+  const real = join(await realPath(dirname(path)), basename(path));
+  return (await mountPoints(real)).includes(real);
+}
+
+/** `path` with symlinks resolved; as given when it does not exist. */
+async function realPath(path: string): Promise<string> {
+  return await Deno.realPath(path).catch(() => path);
 }
 
 /** Options of {@linkcode mountShm}. */

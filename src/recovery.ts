@@ -2,6 +2,8 @@
  * Start-up reconciliation: the stores were loaded from disk; make them agree with reality.
  * No RPC is served before this ends.
  *
+ * - A READY sandbox whose holder (`src/sandbox/holder.ts`) no longer holds its namespaces (its
+ *   infra process is gone, or its pinned namespaces are unmounted) is recorded as exited.
  * - A container or infra process with an exit file (conmon's `<runroot>/exits/<id>` or
  *   `<persist dir>/exit`) is recorded as exited with that code and the file's mtime, so a
  *   container that exited while ocid was down reports its real exit.
@@ -44,6 +46,7 @@ export type RecoveryDeps = Pick<
   | "containers"
   | "exits"
   | "images"
+  | "holders"
 >;
 
 /** Reconciles the loaded stores with the runtime and conmon's exit files; see the module doc. */
@@ -83,10 +86,8 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
 
   for (const sandbox of deps.sandboxes.list()) {
     if (sandbox.status.state !== "SANDBOX_READY") continue;
-    const status = live.get(sandbox.id);
-    if (status !== "running" && status !== "created" && status !== "paused") {
-      await markExited(sandbox.id, sandbox.metadata.bundle);
-    }
+    const alive = await deps.holders.of(sandbox).alive(sandbox, live.get(sandbox.id));
+    if (!alive) await markExited(sandbox.id, sandbox.metadata.bundle);
     const netnsPath = sandbox.metadata.netnsPath;
     if (netnsPath && !(await exists(netnsPath))) {
       log.warn("The network namespace of a ready sandbox is gone; marking it NOTREADY", {

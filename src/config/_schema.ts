@@ -108,6 +108,12 @@ export const FIELDS: readonly FieldSpec[] = [
     "Clamp a requested oom_score_adj to the daemon's own. Default: on without CAP_SYS_RESOURCE.",
   ),
   field(
+    "drop_infra_ctr",
+    ["dropInfraCtr"],
+    { type: "bool" },
+    "Run pods that share no PID namespace without an infra process (namespaces pinned as files).",
+  ),
+  field(
     "runtime.name",
     ["runtime", "name"],
     { type: "enum", values: ["runc", "crun"] },

@@ -108,6 +108,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
     cni: { configDir: "/etc/cni/net.d", pluginDirs: ["/usr/lib/cni", "/opt/cni/bin"] },
     cgroupManager: host.systemdIsInit() ? "systemd" : "cgroupfs",
     restrictOomScoreAdj: !host.hasCapSysResource(),
+    dropInfraCtr: true,
     image: {
       registriesConf: "/etc/containers/registries.conf",
       insecureRegistries: ["localhost", "127.0.0.1"],

@@ -85,6 +85,8 @@ export interface Config {
   cgroupManager: "cgroupfs" | "systemd";
   /** `restrict_oom_score_adj`: clamp requested oom_score_adj to the daemon's own. Default: on when CAP_SYS_RESOURCE is missing. */
   restrictOomScoreAdj: boolean;
+  /** `drop_infra_ctr`: pods whose PID namespace is not the pod's run without an infra process. @default true */
+  dropInfraCtr: boolean;
   /** `[image]` */
   image: {
     /** `registries_conf`: containers-registries.conf(5) file. @default "/etc/containers/registries.conf" */

@@ -11,6 +11,7 @@
  */
 import { spawn } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
+import { markFdsCloseOnExec } from "../sys/cloexec.ts";
 
 /** The JSON line conmon writes on the sync pipe. */
 export interface SyncMessage {
@@ -54,6 +55,23 @@ const CLOSE_FDS_AND_EXEC = "for f in /proc/$$/fd/*; do n=${f##*/}; " +
   '[ "$n" -gt 3 ] 2>/dev/null && eval "exec $n>&-"; done; exec "$0" "$@"';
 
 /**
+ * The program and arguments that start conmon without the daemon's fds: conmon itself once
+ * every daemon fd is close-on-exec, else a bash step that closes them and execs conmon.
+ *
+ * @param path conmon.
+ * @param args Its arguments.
+ * @param cloexec Whether the daemon's fds were all marked close-on-exec just now.
+ */
+export function conmonCommand(
+  path: string,
+  args: readonly string[],
+  cloexec: boolean,
+): { file: string; args: string[] } {
+  if (cloexec) return { file: path, args: [...args] };
+  return { file: "/bin/bash", args: ["-c", CLOSE_FDS_AND_EXEC, path, ...args] };
+}
+
+/**
  * Spawns conmon in its own process group, waits for its first process to exit and for the
  * sync-pipe message, and leaves the daemon running unreferenced (ocid may exit before it).
  *
@@ -80,8 +98,10 @@ export function spawnConmon(
   }
   // Deno's node:net listening socket (the CRI socket) and other daemon fds lack FD_CLOEXEC, so
   // a long-lived conmon would inherit them: after a kill -9 of ocid it keeps the CRI socket
-  // "served" and the restart fails. Close every fd above the sync pipe, then exec conmon.
-  const child = spawn("/bin/bash", ["-c", CLOSE_FDS_AND_EXEC, path, ...args], {
+  // "served" and the restart fails. Mark them all close-on-exec (one syscall) and exec conmon
+  // directly; where that is unavailable, a bash step closes them first.
+  const command = conmonCommand(path, args, markFdsCloseOnExec());
+  const child = spawn(command.file, command.args, {
     stdio: ["pipe", "pipe", "pipe", "pipe"],
     env: { ...env, _OCI_SYNCPIPE: "3" },
     cwd,

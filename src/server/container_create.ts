@@ -45,6 +45,7 @@ export type CreateContainerDeps = Pick<
   | "events"
   | "hostCapabilities"
   | "cgroupSupport"
+  | "holders"
 >;
 
 /** Creates a container; see the module doc. */
@@ -340,23 +341,18 @@ function withPodNamespaceOptions(
   };
 }
 
-/** Paths of the sandbox's namespaces (and a TARGET container's PID namespace). */
+/** Paths of the sandbox's namespaces from its holder (and a TARGET container's PID namespace). */
 function namespacePaths(
-  deps: Pick<Deps, "containers">,
+  deps: Pick<Deps, "containers" | "holders">,
   sandbox: SandboxRecord,
   config: cri.ContainerConfig,
 ): SandboxNamespacePaths {
-  const infra = sandbox.status.pid;
-  if (!infra) {
-    throw new FailedPreconditionError(
-      `Pod sandbox "${sandbox.id}" has no running infra process to join`,
+  const paths: SandboxNamespacePaths = { ...deps.holders.of(sandbox).namespacePaths(sandbox) };
+  if (config.linux?.security_context?.namespace_options?.pid === "POD" && !paths.pid) {
+    throw new InvalidArgumentError(
+      `Pod sandbox "${sandbox.id}" has no pod PID namespace: it was run without pid POD`,
     );
   }
-  const paths: SandboxNamespacePaths = {
-    ipc: `/proc/${infra}/ns/ipc`,
-    uts: `/proc/${infra}/ns/uts`,
-    pid: `/proc/${infra}/ns/pid`,
-  };
   if (sandbox.metadata.netnsPath) paths.network = sandbox.metadata.netnsPath;
   const targetId = config.linux?.security_context?.namespace_options?.target_id;
   if (config.linux?.security_context?.namespace_options?.pid === "TARGET") {

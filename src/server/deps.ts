@@ -15,9 +15,13 @@ import type { ContainerStore, SandboxStore } from "../store/mod.ts";
 import type { ExitHub } from "../exit_hub.ts";
 import type { ImageService } from "../image/mod.ts";
 import type { StreamUrls } from "../stream/types.ts";
-import type { ContainerEventBus } from "./container_events.ts";
+// The bus's type is spelled out here, not imported from container_events.ts: that module uses
+// Deps, and a type import back would close a cycle (deps ↔ container_events).
+import type { EventBus } from "../events.ts";
+import type { ContainerEventResponseInit } from "../cri/types.ts";
 import type { HostCapabilities } from "../host/capabilities.ts";
 import type { MetricsRecorder } from "../metrics/recorder.ts";
+import type { PodHolders } from "../sandbox/holder.ts";
 
 /** The daemon's parts, as handlers see them. */
 export interface Deps {
@@ -33,11 +37,13 @@ export interface Deps {
   exits: ExitHub;
   images: ImageService;
   /** Container and sandbox lifecycle events, for GetContainerEvents. */
-  events: ContainerEventBus;
+  events: EventBus<ContainerEventResponseInit>;
   /** The streaming server (Exec, Attach, PortForward URLs); absent: those RPCs are UNAVAILABLE. */
   streams?: StreamUrls;
   /** The shared read-only infra rootfs. */
   infraRootfs: string;
+  /** How pods hold their namespaces: an infra process or pinned files. */
+  holders: PodHolders;
   /** Our own oom_score_adj, the floor for requested values when restricted. */
   ownOomScoreAdj: number;
   /** The daemon's capability bounding set: all a container may hold. */

@@ -1,6 +1,6 @@
 /**
- * RemovePodSandbox: stop the sandbox if needed, remove its containers, the infra container's
- * runtime state, its mounts and dirs, and its record. Idempotent: an unknown ID succeeds.
+ * RemovePodSandbox: stop the sandbox if needed, remove its containers, what its holder left
+ * (the infra container's runtime state; pinned namespaces), its mounts and dirs, and its record. Idempotent: an unknown ID succeeds.
  *
  * @module
  */
@@ -27,12 +27,12 @@ export async function removePodSandbox(
   if (!deps.sandboxes.has(id)) return {};
   await stopSandbox(deps, id);
   crashPoint("sandbox_remove:after_stop");
-  // Everything is stopped: the containers and the infra's runtime state go in parallel.
+  // Everything is stopped: the containers and what the holder left go in parallel.
   await Promise.all([
     ...deps.containers.list()
       .filter((c) => c.metadata.sandboxId === id)
       .map((c) => removeContainerEverything(deps, c.id)),
-    deps.runtime.delete(id, { force: true }),
+    deps.holders.of(sandbox).remove(sandbox),
   ]);
   crashPoint("sandbox_remove:after_runtime_delete");
   await deps.images.removeRootfs(id); // the pause image rootfs, when one was used

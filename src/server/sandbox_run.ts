@@ -1,10 +1,13 @@
 /**
  * RunPodSandbox: reserve the name, make the sandbox's dirs, files, /dev/shm and network
- * namespace, wire the network through CNI, generate the infra container's spec, create it
- * through conmon, start it, and record the sandbox. Every step registers its undo; a failure
+ * namespace, wire the network through CNI while the pod's holder makes its other namespaces
+ * (`src/sandbox/holder.ts`: an infra container created through conmon and started, or the IPC
+ * and UTS namespaces pinned as files with the hostname and sysctls set inside them), and record
+ * the sandbox with its holder's kind. Every step registers its undo; a failure
  * anywhere runs them in reverse and leaves nothing behind. The sandbox dir is made first and is the
  * intent record: after a crash, a sandbox dir without `sandbox.json` tells the start-up sweep
- * (src/gc.ts) which ID's netns, CNI allocation, runtime state and mounts to remove.
+ * (src/gc.ts) which ID's netns, pinned namespaces, CNI allocation, runtime state and mounts to
+ * remove.
  *
  * Retries: a request for a name whose creation is in flight waits for that creation and gets
  * its ID; when the client of a creation gave up (deadline or cancel) before it finished, the
@@ -18,20 +21,21 @@ import type * as cri from "../cri/types.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { findRuntimeHandler, runtimeHandlers } from "../config/runtime_handlers.ts";
 import { mountShm, unmount } from "../mounts.ts";
-import { buildSandboxSpec, hostsFile, resolvConf } from "../spec/mod.ts";
-import { SANDBOX_LOG_DIRECTORY } from "../spec/annotations.ts";
-import { writeFileAtomic } from "../store/atomic.ts";
+import {
+  hostsFile,
+  isValidHostname,
+  podNamespaces,
+  resolvConf,
+  validateSysctls,
+} from "../spec/mod.ts";
 import type { SandboxRecord } from "../store/sandbox.ts";
 import type { Deps } from "./deps.ts";
 import { newId, sandboxName } from "./naming.ts";
-import { pauseImageRoot } from "../sandbox/pause_image.ts";
-import { clampOomScoreAdj } from "../oci/oom.ts";
 import { nowNs } from "./time.ts";
 import type { CallContext } from "./instrument.ts";
 import { crashPoint } from "../crash.ts";
 import type { SandboxStore } from "../store/sandbox.ts";
 import { publishSandboxEvent } from "./container_events.ts";
-import { enforceableResources } from "./cgroup_fit.ts";
 
 /** What RunPodSandbox uses. */
 export type RunPodSandboxDeps = Pick<
@@ -45,17 +49,11 @@ export type RunPodSandboxDeps = Pick<
   | "netns"
   | "sandboxes"
   | "exits"
-  | "infraRootfs"
-  | "images"
-  | "cgroupSupport"
-  | "ownOomScoreAdj"
   | "events"
   | "containers"
-  | "hostCapabilities"
+  | "images"
+  | "holders"
 >;
-
-/** The oom_score_adj CRI-O and containerd give the infra process. */
-const INFRA_OOM_SCORE_ADJ = -998;
 
 /** Creations under way and results kept for retries, per sandbox store. */
 interface Creations {
@@ -162,6 +160,16 @@ async function createSandbox(
   const nsOpts = linux?.security_context?.namespace_options;
   const hostNetwork = nsOpts?.network === "NODE";
   const hostIpc = nsOpts?.ipc === "NODE";
+  // Before anything is made: a sysctl of a namespace the pod shares with the node is refused
+  // (it would be set on the node: GHSA-w2j5-3rcx-vx7x), as are namespace modes a pod cannot have.
+  validateSysctls(linux?.sysctls ?? {}, podNamespaces(nsOpts ?? null));
+  if (!hostNetwork && config.hostname !== "" && !isValidHostname(config.hostname)) {
+    throw new InvalidArgumentError(
+      `Invalid PodSandboxConfig.hostname ${
+        JSON.stringify(config.hostname)
+      }: expected an RFC 1123 name`,
+    );
+  }
 
   // Directories: persistent sandbox dir (bundle, files), volatile run dir (shm).
   const dir = join(deps.config.root, "sandboxes", id);
@@ -227,68 +235,45 @@ async function createSandbox(
     }));
     return await deps.network.setUp({ ...podRef, netnsPath, portMappings });
   };
-  const createInfra = async () => {
-    let infra = { rootfs: deps.infraRootfs, args: ["/pause", ...deps.config.pause.args] };
-    if (deps.config.pause.image) {
-      const root = await pauseImageRoot(deps.images, { id, image: deps.config.pause.image });
-      stack.defer(() => root.release());
-      infra = root;
-    }
-    const spec = buildSandboxSpec(config, {
+  const holder = deps.holders.choose(config);
+  const [network, held] = await Promise.allSettled([
+    wireNetwork(),
+    holder.create({
       id,
-      rootfs: infra.rootfs,
-      pauseArgs: infra.args,
+      name,
+      config,
+      bundle: dir,
+      hostname,
       hostnamePath,
       resolvPath,
       hostsPath,
       ...(shmPath ? { shmPath } : {}),
       ...(netnsPath ? { netnsPath } : {}),
       cgroupParent,
-      cgroupManager: deps.config.cgroupManager,
-      oomScoreAdj: clampOomScoreAdj(
-        INFRA_OOM_SCORE_ADJ,
-        deps.ownOomScoreAdj,
-        deps.config.restrictOomScoreAdj,
-      ),
-      annotations: { [SANDBOX_LOG_DIRECTORY]: logDirectory },
-      hostCapabilities: deps.hostCapabilities.bounding,
-    });
-    if (spec.linux?.resources) {
-      spec.linux.resources = enforceableResources(deps, spec.linux.resources, { sandbox: id });
-    }
-    await writeFileAtomic(join(dir, "config.json"), JSON.stringify(spec));
-    return await deps.runtime.create({
-      id,
-      bundle: dir,
-      persistDir: dir,
-      logPath: join(dir, "infra.log"),
-      name,
+      logDirectory,
       runtimeHandler: handler,
-    });
-  };
-  const [network, infra] = await Promise.allSettled([wireNetwork(), createInfra()]);
+      stack,
+    }),
+  ]);
   // Register the undo of whatever succeeded before failing on what did not.
   if (network.status === "fulfilled" && netnsPath !== undefined) {
     const path = netnsPath;
     stack.defer(() => deps.network.tearDown({ ...podRef, netnsPath: path }));
     crashPoint("sandbox_run:after_cni");
   }
-  if (infra.status === "fulfilled") {
-    stack.defer(async () => {
-      await deps.runtime.kill(id, "KILL").catch(() => {});
-      await deps.runtime.delete(id, { force: true });
-    });
+  if (held.status === "fulfilled") {
+    stack.defer(() => holder.undoCreate(id));
     crashPoint("sandbox_run:after_create");
   }
   if (network.status === "rejected") throw network.reason;
-  if (infra.status === "rejected") throw infra.reason;
-  const created = infra.value;
+  if (held.status === "rejected") throw held.reason;
+  const created = held.value;
   const ips = network.value?.ips ?? [];
   const networkResult = network.value?.result;
   if (ips.length > 0) {
     await Deno.writeTextFile(hostsPath, hostsFile(hostname, { ips: ips.map((ip) => ip.address) }));
   }
-  await deps.runtime.start(id);
+  await holder.start(id);
   crashPoint("sandbox_run:after_start");
 
   const record: SandboxRecord = {
@@ -305,6 +290,9 @@ async function createSandbox(
       runDir,
       cgroupParent,
       hostname,
+      holder: holder.kind,
+      ...(created.ipcPath ? { ipcPath: created.ipcPath } : {}),
+      ...(created.utsPath ? { utsPath: created.utsPath } : {}),
     },
     status: {
       state: "SANDBOX_READY",
@@ -320,7 +308,13 @@ async function createSandbox(
   crashPoint("sandbox_run:after_record");
   publishSandboxEvent(deps, "CONTAINER_CREATED_EVENT", record);
   publishSandboxEvent(deps, "CONTAINER_STARTED_EVENT", record);
-  log.info("Sandbox is ready", { id, name, ip: ips[0]?.address, pid: created.pid });
+  log.info("Sandbox is ready", {
+    id,
+    name,
+    ip: ips[0]?.address,
+    holder: holder.kind,
+    pid: created.pid,
+  });
   return id;
 }
 

@@ -1,6 +1,7 @@
 /**
  * PodSandboxStats: a pod's CPU, memory and process count from its cgroup, network counters
- * from its network namespace (`/proc/<infra pid>/net/dev`), and its containers' stats. Files
+ * from its network namespace (`/proc/<pid>/net/dev` of the infra process, or of a running
+ * container in a pod without one), and its containers' stats. Files
  * only; no process is spawned.
  *
  * The pod's cgroup is its cgroup parent (the kubelet's `/kubepods/.../pod<uid>` or slice),
@@ -79,7 +80,14 @@ async function networkUsage(
   deps: PodSandboxStatsDeps,
   sandbox: SandboxRecord,
 ): Promise<cri.NetworkUsageInit | undefined> {
-  const { pid } = sandbox.status;
+  // Any process in the pod's netns shows its counters: the infra process, else (a pod without
+  // one) a running container of the pod.
+  const pid = sandbox.status.pid > 0
+    ? sandbox.status.pid
+    : (deps.containers.list().find((c) =>
+      c.metadata.sandboxId === sandbox.id && c.status.state === "CONTAINER_RUNNING" &&
+      c.status.pid > 0
+    )?.status.pid ?? 0);
   if (!sandbox.metadata.netnsPath || pid <= 0) return undefined;
   const text = await deps.stats.netDev(pid);
   if (text === undefined) return undefined; // the infra process is gone

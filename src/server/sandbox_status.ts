@@ -31,7 +31,10 @@ export function podSandboxStatus(
       info: JSON.stringify({
         pid: sandbox.status.pid,
         conmonPid: sandbox.status.conmonPid,
+        holder: sandbox.metadata.holder ?? "infra",
         netnsPath: sandbox.metadata.netnsPath,
+        ipcPath: sandbox.metadata.ipcPath ?? "",
+        utsPath: sandbox.metadata.utsPath ?? "",
         bundle: sandbox.metadata.bundle,
         runtimeHandler: sandbox.metadata.runtimeHandler,
         image: "",

@@ -1,5 +1,6 @@
 /**
- * StopPodSandbox: stop the pod's containers, end the infra process (SIGTERM, then SIGKILL),
+ * StopPodSandbox: stop the pod's containers, let the pod's holder go of its namespaces (the
+ * infra process ends, SIGTERM then SIGKILL, or the pinned IPC/UTS namespaces are unpinned),
  * tear the network down (CNI DEL, netns removed), unmount /dev/shm, mark NOTREADY. Idempotent:
  * stopping a stopped or unknown sandbox succeeds.
  *
@@ -28,10 +29,8 @@ export type StopPodSandboxDeps = Pick<
   | "exits"
   | "events"
   | "images"
+  | "holders"
 >;
-
-/** How long the infra process gets to end after SIGTERM. */
-const INFRA_STOP_TIMEOUT_MS = 5_000;
 
 /** Stops a pod sandbox; see the module doc. */
 export async function stopPodSandbox(
@@ -48,7 +47,7 @@ export async function stopPodSandbox(
   return {};
 }
 
-/** Stops the sandbox `id` (its containers, infra, network); the caller holds its lock. */
+/** Stops the sandbox `id` (its containers, holder, network); the caller holds its lock. */
 export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise<void> {
   await Promise.all(
     deps.containers.list()
@@ -59,7 +58,7 @@ export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise
 
   const sandbox = deps.sandboxes.get(id);
   if (!sandbox.status.infraExited) {
-    await endInfra(deps, sandbox);
+    await deps.holders.of(sandbox).release(sandbox);
   }
   crashPoint("sandbox_stop:after_infra");
   const meta = sandbox.metadata;
@@ -81,22 +80,6 @@ export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise
     return { ...s, state: "SANDBOX_NOTREADY", networkTornDown: true, infraExited: true };
   });
   if (stopped) publishSandboxEvent(deps, "CONTAINER_STOPPED_EVENT", updated);
-}
-
-async function endInfra(deps: StopPodSandboxDeps, sandbox: SandboxRecord): Promise<void> {
-  const id = sandbox.id;
-  if (deps.exits.exited(id)) return;
-  await deps.runtime.kill(id, "TERM").catch(() => {});
-  if (await deps.exits.wait(id, INFRA_STOP_TIMEOUT_MS)) return;
-  deps.log.warn("Infra process ignored SIGTERM, sending SIGKILL", { id });
-  await deps.runtime.kill(id, "KILL").catch(() => {});
-  if (await deps.exits.wait(id, INFRA_STOP_TIMEOUT_MS)) return;
-  const state = await deps.runtime.state(id).catch(() => undefined);
-  if (state && state.status !== "stopped") {
-    throw new Error(
-      `Cannot stop the infra process of sandbox "${id}": it is still ${state.status}`,
-    );
-  }
 }
 
 /** The sandbox named by an ID or unique prefix, or undefined when none matches. */

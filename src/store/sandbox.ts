@@ -47,13 +47,19 @@ export interface SandboxMetadata {
   cgroupParent: string;
   /** The pod's hostname. */
   hostname?: string;
+  /** How the pod holds its namespaces (`src/sandbox/holder.ts`); absent: "infra". */
+  holder?: "infra" | "pinned";
+  /** The pod's pinned IPC namespace (no infra process); absent otherwise. */
+  ipcPath?: string;
+  /** The pod's pinned UTS namespace (no infra process); absent otherwise. */
+  utsPath?: string;
 }
 
 /** What changes about a sandbox. */
 export interface SandboxStatus {
   /** The CRI state. */
   state: SandboxState;
-  /** PID of the infra (pause) process; 0 when unknown or gone. */
+  /** PID of the infra (pause) process; 0 when unknown, gone or none (pinned namespaces). */
   pid: number;
   /** PID of the infra container's conmon; 0 when none. */
   conmonPid: number;

@@ -16,3 +16,4 @@ export * from "./netns_pinner.ts";
 export * from "./exec_netns_pinner.ts";
 export * from "./worker_netns_pinner.ts";
 export * from "./default_netns_pinner.ts";
+export * from "./cloexec.ts";

@@ -27,6 +27,41 @@ export interface TestDaemonOptions {
   denoFlags?: string[];
   /** Reuse these dirs (a restart of an earlier daemon). */
   dirs?: TestDirs;
+  /** `drop_infra_ctr` (pods without an infra process). @default the daemon's default (true) */
+  dropInfraCtr?: boolean;
+}
+
+/** A way pods hold their namespaces; tests of the pod lifecycle run once per mode. */
+export interface HolderMode {
+  /** For test names: "pinned namespaces" or "infra container". */
+  name: string;
+  /** The `drop_infra_ctr` setting that gives pods (pid not POD) this mode. */
+  dropInfraCtr: boolean;
+  /** Whether a pod has an infra process (conmon + pause). */
+  infra: boolean;
+}
+
+/** Both modes: pods without an infra process (the default) and with one. */
+export const HOLDER_MODES: readonly HolderMode[] = [
+  { name: "pinned namespaces", dropInfraCtr: true, infra: false },
+  { name: "infra container", dropInfraCtr: false, infra: true },
+];
+
+/** A Deno test whose `fn` also gets the {@linkcode HolderMode} it runs in. */
+export type HolderModeTest = Omit<Deno.TestDefinition, "fn"> & {
+  fn: (t: Deno.TestContext, mode: HolderMode) => void | Promise<void>;
+};
+
+/** Registers the test once per {@linkcode HOLDER_MODES} entry, its name ending in the mode's. */
+export function testEachHolderMode(test: HolderModeTest): void {
+  for (const mode of HOLDER_MODES) {
+    Deno.test({ ...test, name: `${test.name} (${mode.name})`, fn: (t) => test.fn(t, mode) });
+  }
+}
+
+/** Mount points a daemon keeps for itself (the private netns and podns dirs) are filtered out. */
+export function isDaemonDirMount(point: string): boolean {
+  return point.endsWith("/netns") || point.endsWith("/podns");
 }
 
 /** The temporary directories of one test daemon. */
@@ -120,7 +155,11 @@ export async function startDaemon(options: TestDaemonOptions): Promise<TestDaemo
     "debug",
     ...(options.flags ?? []),
   ];
-  await Deno.writeTextFile(join(dirs.base, "ocid.conf"), `pod_log_dir = "${dirs.logDir}"\n`);
+  await Deno.writeTextFile(
+    join(dirs.base, "ocid.conf"),
+    `pod_log_dir = "${dirs.logDir}"\n` +
+      (options.dropInfraCtr === undefined ? "" : `drop_infra_ctr = ${options.dropInfraCtr}\n`),
+  );
   const process = new Deno.Command(Deno.execPath(), {
     args,
     stdout: "piped",

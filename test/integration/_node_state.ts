@@ -48,6 +48,8 @@ export async function removeAllPods(clients: CriClients): Promise<void> {
 /** Everything a daemon's pods can leave on the node. */
 export interface NodeState {
   netns: string[];
+  /** Pinned IPC/UTS namespace dirs (pods without an infra process). */
+  podns: string[];
   mounts: string[];
   ips: string[];
   /** Processes (other than the daemon) whose command line names the test's dirs. */
@@ -75,7 +77,10 @@ export async function nodeState(dirs: TestDirs, daemonPid = 0): Promise<NodeStat
   }
   return {
     netns: await listDir(join(dirs.runroot, "netns")),
-    mounts: (await mountsUnder(dirs.base)).filter((m) => m !== join(dirs.runroot, "netns")),
+    podns: await listDir(join(dirs.runroot, "podns")),
+    mounts: (await mountsUnder(dirs.base)).filter((m) =>
+      m !== join(dirs.runroot, "netns") && m !== join(dirs.runroot, "podns")
+    ),
     ips: await allocatedIps(dirs.cniDataDir),
     processes,
     runtimeState: await listDir(join(dirs.runroot, "runc")),
@@ -95,6 +100,7 @@ export async function assertNodeClean(dirs: TestDirs, daemonPid: number, what: s
   const state = await nodeState(dirs, daemonPid);
   const empty: NodeState = {
     netns: [],
+    podns: [],
     mounts: [],
     ips: [],
     processes: [],

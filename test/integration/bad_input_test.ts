@@ -16,7 +16,7 @@ import {
   RUNTIME_SERVICE_RPCS,
   type UnaryRpcName,
 } from "../../src/cri/proto.ts";
-import { mountsUnder, startDaemon } from "../helpers/daemon.ts";
+import { isDaemonDirMount, mountsUnder, startDaemon } from "../helpers/daemon.ts";
 import { alive, grpcCode, listDir } from "../helpers/checks.ts";
 
 const TRAVERSAL = "../../../../etc/passwd";
@@ -88,7 +88,7 @@ Deno.test({
       assert.deepEqual(await listDir(join(daemon.dirs.root, "sandboxes")), []);
       assert.deepEqual(await listDir(join(daemon.dirs.runroot, "netns")), []);
       assert.deepEqual(
-        (await mountsUnder(daemon.dirs.base)).filter((p) => !p.endsWith("/netns")),
+        (await mountsUnder(daemon.dirs.base)).filter((p) => !isDaemonDirMount(p)),
         [],
       );
       assert.equal((await call(daemon.clients.runtime, "ListPodSandbox", {})).items.length, 0);

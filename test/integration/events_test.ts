@@ -225,7 +225,8 @@ Deno.test({
           one(podm, "container_memory_usage_bytes") >= usage,
           "the pod holds the container",
         );
-        assert.ok(one(podm, "container_processes") >= 2n, "pause and sleep");
+        // sleep at least; the pod has no pause process (drop_infra_ctr).
+        assert.ok(one(podm, "container_processes") >= 1n, "sleep");
         const rx = podm.get("container_network_receive_bytes_total") ?? [];
         assert.deepEqual(rx.map((r) => r.label_values.at(-1)), ["eth0"], "eth0, lo left out");
         assert.equal(rx[0]!.metric_type, "COUNTER");

@@ -14,7 +14,13 @@ import { type CriRpcs, loadCri, type UnaryRpcName } from "../../src/cri/proto.ts
 import type * as cri from "../../src/cri/types.ts";
 import { listDir, pushBusybox, waitFor } from "../helpers/checks.ts";
 import { criPath, decodeResponse, encodeRequest } from "../helpers/cri_codec.ts";
-import { mountsUnder, pidsMentioning, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import {
+  isDaemonDirMount,
+  mountsUnder,
+  pidsMentioning,
+  startDaemon,
+  type TestDaemon,
+} from "../helpers/daemon.ts";
 import { buildGoClient, goInvoke } from "../helpers/go_client.ts";
 import { startRegistry } from "../helpers/registry.ts";
 
@@ -182,7 +188,10 @@ Deno.test({
         assert.equal(st.status!.labels.app, "web");
         assert.equal(st.status!.annotations["example.com/client"], "grpc-go");
         assert.notEqual(st.status!.created_at, "0");
-        assert.ok(JSON.parse(st.info.info!).pid > 0, "verbose info names the pause pid");
+        // A pod with its own PID per container runs without an infra process (drop_infra_ctr).
+        const info = JSON.parse(st.info.info!);
+        assert.equal(info.holder, "pinned", "verbose info names how the pod holds its namespaces");
+        assert.ok(info.ipcPath && info.utsPath, "and its pinned namespaces");
       });
 
       await t.step("ListPodSandbox filters by ID prefix, state and labels", async () => {
@@ -312,7 +321,7 @@ Deno.test({
         assert.deepEqual(await listDir(join(dirs.root, "sandboxes")), []);
         assert.deepEqual(await listDir(join(dirs.runroot, "netns")), []);
         assert.deepEqual(
-          (await mountsUnder(dirs.base)).filter((p) => !p.endsWith("/netns")),
+          (await mountsUnder(dirs.base)).filter((p) => !isDaemonDirMount(p)),
           [],
         );
         const leftover = (await pidsMentioning(dirs.base)).filter((p) => p !== daemon!.pid);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { call } from "../../src/cri/proto.ts";
 import { alive, listDir } from "../helpers/checks.ts";
-import { mountsUnder, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { isDaemonDirMount, mountsUnder, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import {
   buildImage,
   buildLayer,
@@ -56,7 +56,7 @@ Deno.test({
       await call(runtime, "StopPodSandbox", { pod_sandbox_id: id });
       await call(runtime, "RemovePodSandbox", { pod_sandbox_id: id });
       assert.deepEqual(
-        (await mountsUnder(daemon.dirs.base)).filter((p) => !p.endsWith("/netns")),
+        (await mountsUnder(daemon.dirs.base)).filter((p) => !isDaemonDirMount(p)),
         [],
         "no rootfs or shm mount left",
       );

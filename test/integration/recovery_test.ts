@@ -3,6 +3,8 @@
  * of ocid and a restart with the same IDs, states, IPs, PIDs and logs; a container that exits
  * while ocid is down reports its exit code afterwards. Also: the restore time with 100 pods
  * (printed, not asserted), and the on-demand garbage sweep (SIGUSR1) on planted garbage.
+ * The kill -9 and the sweep tests run once per way pods hold their namespaces (pinned files,
+ * an infra container).
  * Root only. Network: bridge "ocidt5", 10.234.5.0/24 (the tests run one after the other).
  */
 import assert from "node:assert/strict";
@@ -10,7 +12,12 @@ import { join } from "node:path";
 import { call } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
 import { makeBundle } from "../helpers/bundle.ts";
-import { mountsUnder, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import {
+  mountsUnder,
+  startDaemon,
+  type TestDaemon,
+  testEachHolderMode,
+} from "../helpers/daemon.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import {
   alive,
@@ -49,17 +56,21 @@ function servingMs(output: string): number {
   return m ? Number(m[1]) : NaN;
 }
 
-Deno.test({
+testEachHolderMode({
   name: "Pods and containers survive kill -9 of ocid and a restart; exits while down are seen",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn(t) {
+  async fn(t, mode) {
     await using registry = await startRegistry();
     const hostDir = await Deno.makeTempDir({ prefix: "ocid-it5-trigger-" });
     let daemon: TestDaemon | undefined;
     try {
       const image = await pushBusybox(registry.host, "it5/busybox");
-      daemon = await startDaemon({ bridge: BRIDGE, subnet: SUBNET });
+      daemon = await startDaemon({
+        bridge: BRIDGE,
+        subnet: SUBNET,
+        dropInfraCtr: mode.dropInfraCtr,
+      });
       await call(daemon.clients.image, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
 
       const seen: Seen[] = [];
@@ -142,6 +153,7 @@ Deno.test({
           bridge: BRIDGE,
           subnet: SUBNET,
           dirs: daemon!.dirs,
+          dropInfraCtr: mode.dropInfraCtr,
         });
         daemon = d;
         console.log(`restore with ${PODS} pods: ${servingMs(d.output())} ms to serving`);
@@ -191,6 +203,7 @@ Deno.test({
           bridge: BRIDGE,
           subnet: SUBNET,
           dirs: daemon!.dirs,
+          dropInfraCtr: mode.dropInfraCtr,
         });
         daemon = d;
         const pods = (await call(d.clients.runtime, "ListPodSandbox", {})).items;
@@ -285,16 +298,20 @@ Deno.test({
   },
 });
 
-Deno.test({
+testEachHolderMode({
   name: "SIGUSR1 sweeps garbage no record owns and leaves live pods and young traces alone",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn(t) {
+  async fn(t, mode) {
     await using registry = await startRegistry();
     let daemon: TestDaemon | undefined;
     try {
       const image = await pushBusybox(registry.host, "it5/busybox");
-      const d = daemon = await startDaemon({ bridge: BRIDGE, subnet: SUBNET });
+      const d = daemon = await startDaemon({
+        bridge: BRIDGE,
+        subnet: SUBNET,
+        dropInfraCtr: mode.dropInfraCtr,
+      });
       const { root, runroot } = d.dirs;
       await call(d.clients.image, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
       const pc = podConfig("live", "it5s");
@@ -312,6 +329,7 @@ Deno.test({
 
       const hex = (c: string) => c.repeat(64);
       const orphanNetns = join(runroot, "netns", hex("a"));
+      const orphanPodns = join(runroot, "podns", hex("f"));
       const oldSandboxDir = join(root, "sandboxes", hex("b"));
       const youngSandboxDir = join(root, "sandboxes", hex("c"));
       const oldContainerDir = join(root, "containers", hex("d"));
@@ -327,6 +345,20 @@ Deno.test({
           stderr: "piped",
         }).output();
         assert.ok(unshare.success, new TextDecoder().decode(unshare.stderr));
+        // Pinned IPC and UTS namespaces no sandbox owns (a crash before the record).
+        await Deno.mkdir(orphanPodns, { recursive: true });
+        for (const f of ["ipc", "uts"]) await Deno.writeTextFile(join(orphanPodns, f), "");
+        const pinned = await new Deno.Command("unshare", {
+          args: [
+            `--ipc=${join(orphanPodns, "ipc")}`,
+            `--uts=${join(orphanPodns, "uts")}`,
+            "true",
+          ],
+          stdout: "null",
+          stderr: "piped",
+        }).output();
+        assert.ok(pinned.success, new TextDecoder().decode(pinned.stderr));
+        await Deno.utime(orphanPodns, longAgo, longAgo);
         // Sandbox and container dirs without records, older than the 60 s minimum age.
         for (const dir of [oldSandboxDir, youngSandboxDir, join(oldContainerDir, "bundle")]) {
           await Deno.mkdir(dir, { recursive: true });
@@ -349,6 +381,7 @@ Deno.test({
         assert.ok(created.success, `runc create of the orphan failed (${created.code})`);
         assert.ok((await listDir(runcRoot)).includes(orphanRunc));
         assert.ok((await mountsUnder(d.dirs.base)).includes(orphanNetns));
+        assert.ok((await mountsUnder(d.dirs.base)).includes(join(orphanPodns, "uts")));
       });
 
       await t.step("SIGUSR1 removes the old garbage", async () => {
@@ -366,6 +399,11 @@ Deno.test({
           "the orphan netns is gone",
         );
         assert.ok(!(await mountsUnder(d.dirs.base)).includes(orphanNetns), "and unmounted");
+        assert.ok(!(await exists(orphanPodns)), "the orphan pinned IPC/UTS namespaces are gone");
+        assert.ok(
+          !(await mountsUnder(d.dirs.base)).some((m) => m.startsWith(orphanPodns)),
+          "and unmounted",
+        );
         assert.ok(!(await exists(oldSandboxDir)), "the old sandbox dir is gone");
         assert.ok(!(await exists(oldContainerDir)), "the old container dir is gone");
         assert.ok(!(await listDir(runcRoot)).includes(orphanRunc), "the orphan runc state");
@@ -391,7 +429,12 @@ Deno.test({
         await Deno.remove(join(d.dirs.base, "orphan-bundle"), { recursive: true });
         await d.stop();
         d.clients.close();
-        daemon = await startDaemon({ bridge: BRIDGE, subnet: SUBNET, dirs: d.dirs });
+        daemon = await startDaemon({
+          bridge: BRIDGE,
+          subnet: SUBNET,
+          dirs: d.dirs,
+          dropInfraCtr: mode.dropInfraCtr,
+        });
         assert.ok(!(await exists(youngSandboxDir)));
         await assertNodeClean(daemon.dirs, daemon.pid, "after the restart");
       });

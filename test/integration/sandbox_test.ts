@@ -1,5 +1,6 @@
 /**
- * Pod sandboxes end to end, against the real daemon with real conmon, runc and CNI bridge.
+ * Pod sandboxes end to end, against the real daemon with real conmon, runc and CNI bridge,
+ * once per way a pod holds its namespaces (pinned files, the default; an infra container).
  * Root only. Network: bridge "ocidt2", 10.234.2.0/24 (a failing-CNI daemon: "ocidt12",
  * 10.234.12.0/24).
  */
@@ -9,7 +10,13 @@ import * as grpc from "@grpc/grpc-js";
 import { call } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
 import { alive, allocatedIps, grpcCode, listDir, sh } from "../helpers/checks.ts";
-import { mountsUnder, pidsMentioning, startDaemon } from "../helpers/daemon.ts";
+import {
+  isDaemonDirMount,
+  mountsUnder,
+  pidsMentioning,
+  startDaemon,
+  testEachHolderMode,
+} from "../helpers/daemon.ts";
 
 function podConfig(
   name: string,
@@ -43,12 +50,16 @@ async function run(
   return res.pod_sandbox_id;
 }
 
-Deno.test({
+testEachHolderMode({
   name: "RunPodSandbox runs a pod that Stop and Remove take apart without leaks",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn(t) {
-    const daemon = await startDaemon({ bridge: "ocidt2", subnet: "10.234.2.0/24" });
+  async fn(t, mode) {
+    const daemon = await startDaemon({
+      bridge: "ocidt2",
+      subnet: "10.234.2.0/24",
+      dropInfraCtr: mode.dropInfraCtr,
+    });
     const { runtime } = daemon.clients;
     try {
       await t.step("Version and Status report a ready runtime and network", async () => {
@@ -102,26 +113,76 @@ Deno.test({
         assert.match(lo, /UP|UNKNOWN/);
       });
 
-      await t.step("conmon and the pause process are alive", () => {
-        assert.ok(alive(info.pid as number), "pause process");
-        assert.ok(alive(info.conmonPid as number), "conmon");
-      });
+      if (mode.infra) {
+        await t.step("conmon and the pause process are alive", () => {
+          assert.equal(info.holder, "infra");
+          assert.ok(alive(info.pid as number), "pause process");
+          assert.ok(alive(info.conmonPid as number), "conmon");
+        });
+      } else {
+        await t.step("no process holds the pod: IPC and UTS are pinned files", async () => {
+          assert.equal(info.holder, "pinned");
+          assert.equal(info.pid, 0);
+          assert.equal(info.conmonPid, 0);
+          assert.deepEqual(await pidsMentioning(id), []);
+          const mounts = await mountsUnder(daemon.dirs.runroot);
+          assert.ok(mounts.includes(info.ipcPath as string), "IPC namespace pinned");
+          assert.ok(mounts.includes(info.utsPath as string), "UTS namespace pinned");
+          const self = await Deno.readLink("/proc/self/ns/ipc");
+          const pod = await sh(
+            "nsenter",
+            `--ipc=${info.ipcPath}`,
+            "readlink",
+            "/proc/self/ns/ipc",
+          );
+          assert.notEqual(pod.trim(), self, "a new IPC namespace");
+        });
 
-      await t.step("config.json carries the pod's annotations and the DNS config", async () => {
-        const spec = JSON.parse(
-          await Deno.readTextFile(join(info.bundle as string, "config.json")),
+        await t.step(
+          "the hostname and the sysctls are set inside the pod's namespaces",
+          async () => {
+            const host = await sh("nsenter", `--uts=${info.utsPath}`, "hostname");
+            assert.equal(host.trim(), "web");
+            assert.notEqual(Deno.hostname(), "web");
+            const port = await sh(
+              "nsenter",
+              `--net=${info.netnsPath}`,
+              "cat",
+              "/proc/sys/net/ipv4/ip_unprivileged_port_start",
+            );
+            assert.equal(port.trim(), "0");
+            const hostPort = await Deno.readTextFile(
+              "/proc/sys/net/ipv4/ip_unprivileged_port_start",
+            );
+            assert.notEqual(hostPort.trim(), "0", "the host keeps its value");
+          },
         );
-        assert.equal(spec.annotations["example.com/note"], "hello");
-        assert.equal(spec.annotations["io.kubernetes.cri.sandbox-id"], id);
-        assert.deepEqual(spec.process.args.slice(0, 1), ["/pause"]);
-        assert.equal(spec.root.readonly, true);
-        assert.equal(spec.hostname, "web");
+      }
+
+      await t.step("the pod's files carry the DNS config", async () => {
         const resolv = await Deno.readTextFile(join(info.bundle as string, "resolv.conf"));
         assert.match(resolv, /nameserver 10\.234\.2\.53/);
         assert.match(resolv, /search it\.svc\.cluster\.local/);
         assert.match(resolv, /options ndots:5/);
-        assert.equal(spec.linux.sysctl["net.ipv4.ip_unprivileged_port_start"], "0");
       });
+
+      if (mode.infra) {
+        await t.step("config.json carries the pod's annotations and the DNS config", async () => {
+          const spec = JSON.parse(
+            await Deno.readTextFile(join(info.bundle as string, "config.json")),
+          );
+          assert.equal(spec.annotations["example.com/note"], "hello");
+          assert.equal(spec.annotations["io.kubernetes.cri.sandbox-id"], id);
+          assert.deepEqual(spec.process.args.slice(0, 1), ["/pause"]);
+          assert.equal(spec.root.readonly, true);
+          assert.equal(spec.hostname, "web");
+          const resolv = await Deno.readTextFile(join(info.bundle as string, "resolv.conf"));
+          assert.match(resolv, /nameserver 10\.234\.2\.53/);
+          assert.match(resolv, /search it\.svc\.cluster\.local/);
+          assert.match(resolv, /options ndots:5/);
+          assert.equal(spec.linux.sysctl["net.ipv4.ip_unprivileged_port_start"], "0");
+        });
+      }
 
       await t.step("ListPodSandbox filters by ID prefix, state and labels", async () => {
         const other = await run(daemon.clients, podConfig("db"));
@@ -153,7 +214,10 @@ Deno.test({
         await call(runtime, "StopPodSandbox", { pod_sandbox_id: id });
         const st = await call(runtime, "PodSandboxStatus", { pod_sandbox_id: id });
         assert.equal(st.status!.state, "SANDBOX_NOTREADY");
-        assert.ok(!alive(info.pid as number), "pause process gone");
+        if (mode.infra) assert.ok(!alive(info.pid as number), "pause process gone");
+        const mounts = await mountsUnder(daemon.dirs.runroot);
+        assert.ok(!mounts.includes(info.ipcPath as string), "IPC namespace unpinned");
+        assert.ok(!mounts.includes(info.utsPath as string), "UTS namespace unpinned");
         assert.deepEqual(await allocatedIps(daemon.dirs.cniDataDir), []);
         await call(runtime, "StopPodSandbox", { pod_sandbox_id: id });
       });
@@ -170,9 +234,10 @@ Deno.test({
           assert.deepEqual(await listDir(join(daemon.dirs.root, "sandboxes")), []);
           assert.deepEqual(await listDir(join(daemon.dirs.runroot, "netns")), []);
           assert.deepEqual(
-            await mountsUnder(daemon.dirs.base).then((m) => m.filter((p) => !p.endsWith("/netns"))),
+            await mountsUnder(daemon.dirs.base).then((m) => m.filter((p) => !isDaemonDirMount(p))),
             [],
           );
+          assert.deepEqual(await listDir(join(daemon.dirs.runroot, "podns")), []);
           assert.deepEqual(await allocatedIps(daemon.dirs.cniDataDir), []);
           assert.deepEqual(await pidsMentioning(join(daemon.dirs.root, "sandboxes")), []);
         },
@@ -197,6 +262,43 @@ Deno.test({
           }),
         ));
         assert.equal(hostSysctl, grpc.status.INVALID_ARGUMENT);
+        // Sysctls of a namespace shared with the node are refused, never set on the node
+        // (GHSA-w2j5-3rcx-vx7x: CRI-O set them there for host-network/host-IPC pods).
+        const hostValues = async () => [
+          await Deno.readTextFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"),
+          await Deno.readTextFile("/proc/sys/kernel/shm_rmid_forced"),
+          await Deno.readTextFile("/proc/sys/kernel/msgmax"),
+        ];
+        const before = await hostValues();
+        const hostNet = await grpcCode(run(
+          daemon.clients,
+          podConfig("hostnet", {
+            port_mappings: [],
+            linux: {
+              sysctls: { "net.ipv4.ip_unprivileged_port_start": "7" },
+              security_context: {
+                namespace_options: { network: "NODE", pid: "CONTAINER", ipc: "POD" },
+              },
+            },
+          }),
+        ));
+        assert.equal(hostNet, grpc.status.INVALID_ARGUMENT);
+        for (const sysctls of [{ "kernel.shm_rmid_forced": "1" }, { "kernel.msgmax": "4242" }]) {
+          const hostIpc = await grpcCode(run(
+            daemon.clients,
+            podConfig("hostipc", {
+              linux: {
+                sysctls,
+                security_context: {
+                  namespace_options: { network: "POD", pid: "CONTAINER", ipc: "NODE" },
+                },
+              },
+            }),
+          ));
+          assert.equal(hostIpc, grpc.status.INVALID_ARGUMENT);
+        }
+        assert.deepEqual(await hostValues(), before);
+
         assert.deepEqual(await listDir(join(daemon.dirs.root, "sandboxes")), []);
         assert.deepEqual(await listDir(join(daemon.dirs.runroot, "netns")), []);
         assert.deepEqual(await allocatedIps(daemon.dirs.cniDataDir), []);
@@ -220,14 +322,15 @@ Deno.test({
   },
 });
 
-Deno.test({
+testEachHolderMode({
   name: "RunPodSandbox with a failing CNI plugin fails and leaves nothing behind",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
+  async fn(_t, mode) {
     const daemon = await startDaemon({
       bridge: "ocidt12",
       subnet: "10.234.12.0/24",
+      dropInfraCtr: mode.dropInfraCtr,
       // A plugin type that does not exist: the bridge ADD succeeds first, then the chain fails.
       extraPlugins: [{ type: "ocid-no-such-plugin" }],
     });
@@ -242,9 +345,10 @@ Deno.test({
       assert.deepEqual(await listDir(join(daemon.dirs.runroot, "netns")), []);
       assert.deepEqual(await allocatedIps(daemon.dirs.cniDataDir), []);
       assert.deepEqual(
-        await mountsUnder(daemon.dirs.base).then((m) => m.filter((p) => !p.endsWith("/netns"))),
+        await mountsUnder(daemon.dirs.base).then((m) => m.filter((p) => !isDaemonDirMount(p))),
         [],
       );
+      assert.deepEqual(await listDir(join(daemon.dirs.runroot, "podns")), []);
       assert.deepEqual(await pidsMentioning(join(daemon.dirs.root, "sandboxes")), []);
       assert.equal((await call(runtime, "ListPodSandbox", {})).items.length, 0);
     } finally {

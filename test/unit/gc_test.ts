@@ -45,6 +45,15 @@ function fakes(files: string[], opts: { procs?: { pid: number; args: string[] }[
     network: { tearDown: (req) => (calls.push(`cni del ${req.id}`), Promise.resolve()) },
     netns: { remove: (p) => (calls.push(`netns rm ${p}`), Promise.resolve()) },
     images: { unmountRootfs: (id) => (calls.push(`rootfs umount ${id}`), Promise.resolve()) },
+    holders: {
+      pinned: {
+        list: () =>
+          Promise.resolve(
+            [...fs].filter((f) => f.startsWith("/run/podns/")).map((f) => f.split("/")[3]!),
+          ).then((ids) => [...new Set(ids)]),
+        unpin: (id) => (calls.push(`unpin ${id}`), Promise.resolve()),
+      },
+    },
     sandboxes: { has: (id) => id === "pod1" },
     containers: { has: (id) => id === "ctr1" },
   };

@@ -22,6 +22,7 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     cni: { configDir: "/etc/cni/net.d", pluginDirs: ["/usr/lib/cni", "/opt/cni/bin"] },
     cgroupManager: "cgroupfs",
     restrictOomScoreAdj: true,
+    dropInfraCtr: true,
     image: {
       registriesConf: "/etc/containers/registries.conf",
       insecureRegistries: ["localhost", "127.0.0.1"],

@@ -38,6 +38,7 @@ metrics_address = "0.0.0.0"
 metrics_port = 9090
 cgroup_manager = "systemd"
 restrict_oom_score_adj = false
+drop_infra_ctr = false
 
 [runtime]
 name = "crun"
@@ -83,6 +84,7 @@ storage_driver = "vfs"
     cni: { configDir: "/opt/cni/net.d", pluginDirs: ["/opt/cni/bin"] },
     cgroupManager: "systemd",
     restrictOomScoreAdj: false,
+    dropInfraCtr: false,
     image: {
       registriesConf: "/opt/registries.conf",
       insecureRegistries: [],

@@ -5,6 +5,10 @@
  *
  * @module
  */
+import { podHolders } from "../../../src/sandbox/holder.ts";
+import { InfraHolder } from "../../../src/sandbox/infra_holder.ts";
+import { PinnedHolder } from "../../../src/sandbox/pinned_holder.ts";
+import type { PinnedPaths, PinRequest } from "../../../src/sandbox/pinned_namespaces.ts";
 import { join } from "node:path";
 import type { Buffer } from "node:buffer";
 import { defaultConfig } from "../../../src/config/defaults.ts";
@@ -21,6 +25,7 @@ import { newContainerStatus } from "../../../src/store/container.ts";
 import { createContainerEventBus } from "../../../src/server/container_events.ts";
 import { hostCapabilities } from "../../../src/host/capabilities.ts";
 import { ALL_CAPABILITIES } from "../../../src/spec/default.ts";
+import type { CgroupSupport } from "../../../src/cgroups/support.ts";
 
 /** Decodes an Init message as the server would receive it (every field present). */
 export function decode<T>(rpc: keyof cri.RuntimeServiceRpcs, init: unknown): T {
@@ -140,6 +145,30 @@ export class FakeImages {
   }
 }
 
+/** Fake pinned namespaces: records what was pinned, in memory. */
+export class FakePins {
+  pinned = new Map<string, PinnedPaths>();
+  pin(req: PinRequest): Promise<PinnedPaths> {
+    const paths: PinnedPaths = {
+      ...(req.ipc ? { ipc: `/fake/podns/${req.id}/ipc` } : {}),
+      ...(req.uts ? { uts: `/fake/podns/${req.id}/uts` } : {}),
+    };
+    this.pinned.set(req.id, paths);
+    return Promise.resolve(paths);
+  }
+  unpin(id: string): Promise<void> {
+    this.pinned.delete(id);
+    return Promise.resolve();
+  }
+  arePinned(paths: PinnedPaths): Promise<boolean> {
+    const all = [...this.pinned.values()].flatMap((p) => Object.values(p));
+    return Promise.resolve(Object.values(paths).every((p) => all.includes(p)));
+  }
+  list(): Promise<string[]> {
+    return Promise.resolve([...this.pinned.keys()]);
+  }
+}
+
 /** Everything a container handler may use, with fakes, in a temp dir. */
 export interface TestDeps extends Deps {
   fakeRuntime: FakeRuntime;
@@ -159,6 +188,34 @@ export async function testDeps(): Promise<TestDeps> {
   const fakeRuntime = new FakeRuntime();
   const fakeImages = new FakeImages(config.root);
   const countingRunner = new CountingRunner();
+  const exits = new ExitHub();
+  const pins = new FakePins();
+  const caps = hostCapabilities(ALL_CAPABILITIES);
+  const cgroupSupport: CgroupSupport = {
+    mode: "v2",
+    controllers: ["cpuset", "cpu", "io", "memory", "hugetlb", "pids"],
+    hugePageSizes: ["2MB", "1GB"],
+    cpuRealtime: false,
+    memorySwap: true,
+  };
+  const holders = podHolders(
+    {
+      infra: new InfraHolder({
+        config,
+        log: nullLogger,
+        runtime: fakeRuntime as unknown as Deps["runtime"],
+        exits,
+        images: fakeImages as unknown as Deps["images"],
+        infraRootfs: join(dir, "infra"),
+        ownOomScoreAdj: 0,
+        hostCapabilities: caps,
+        cgroupSupport,
+      }),
+      pinned: new PinnedHolder(pins),
+    },
+    pins,
+    config.dropInfraCtr,
+  );
   return {
     dir,
     fakeRuntime,
@@ -173,19 +230,14 @@ export async function testDeps(): Promise<TestDeps> {
     netns: {} as Deps["netns"],
     sandboxes: createSandboxStore(join(config.root, "sandboxes")),
     containers: createContainerStore(join(config.root, "containers-meta")),
-    exits: new ExitHub(),
+    exits,
     images: fakeImages as unknown as Deps["images"],
     events: createContainerEventBus(),
     infraRootfs: join(dir, "infra"),
+    holders,
     ownOomScoreAdj: 0,
-    hostCapabilities: hostCapabilities(ALL_CAPABILITIES),
-    cgroupSupport: {
-      mode: "v2",
-      controllers: ["cpuset", "cpu", "io", "memory", "hugetlb", "pids"],
-      hugePageSizes: ["2MB", "1GB"],
-      cpuRealtime: false,
-      memorySwap: true,
-    },
+    hostCapabilities: caps,
+    cgroupSupport,
   };
 }
 
