@@ -15,8 +15,18 @@ import type { Deps } from "./deps.ts";
 /** What ExecSync uses. */
 export type ExecSyncDeps = Pick<Deps, "log" | "runtime" | "containers">;
 
-/** The most output kept, stdout and stderr together. */
-export const EXEC_SYNC_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+/** The largest gRPC message ocid sends, and kubelet's limit on what it receives. */
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/**
+ * What an ExecSyncResponse adds to its output: two field tags with 4-byte lengths and the
+ * exit code (a negative int32 takes 10 bytes), 21 bytes at most; rounded up.
+ */
+const RESPONSE_OVERHEAD_BYTES = 64;
+/**
+ * The most output kept, stdout and stderr together: the response, framing included, must
+ * fit the 16 MiB message (a full 16 MiB of output failed with RESOURCE_EXHAUSTED).
+ */
+export const EXEC_SYNC_MAX_OUTPUT_BYTES = MAX_MESSAGE_BYTES - RESPONSE_OVERHEAD_BYTES;
 
 /** The timeout when the request gives none (0 means "no timeout" in the CRI). */
 const NO_TIMEOUT_MS = 24 * 60 * 60 * 1000;
