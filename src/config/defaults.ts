@@ -98,6 +98,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
       name: "runc",
       path: defaultRuntimePath("runc"),
       root: defaultRuntimeRoot(runroot, "runc"),
+      allowedAnnotations: [],
     },
     conmon: { path: "/usr/bin/conmon", logLevel: "info" },
     pause: { binary: "/usr/bin/catatonit", args: ["-P"], image: "" },

@@ -125,6 +125,9 @@ export async function createContainer(
       ),
     }),
     sandboxPrivileged: sandbox.metadata.config.linux?.security_context?.privileged ?? false,
+    allowedAnnotations: deps.config.runtime.allowedAnnotations,
+    onDroppedAnnotations: (keys) =>
+      deps.log.warn("Dropped container annotations a runtime or ocid acts on", { id, keys }),
   });
   await writeFileAtomic(join(bundle, "config.json"), JSON.stringify(spec, null, 2));
   crashPoint("container_create:after_spec");

@@ -243,6 +243,9 @@ async function createSandbox(
         deps.config.restrictOomScoreAdj,
       ),
       annotations: { [SANDBOX_LOG_DIRECTORY]: logDirectory },
+      allowedAnnotations: deps.config.runtime.allowedAnnotations,
+      onDroppedAnnotations: (keys) =>
+        deps.log.warn("Dropped pod annotations a runtime or ocid acts on", { id, keys }),
     });
     await writeFileAtomic(join(dir, "config.json"), JSON.stringify(spec));
     return await deps.runtime.create({

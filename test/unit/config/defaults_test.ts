@@ -12,7 +12,12 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     podLogDir: "/var/log/ocid/pods",
     streamAddress: "127.0.0.1",
     streamPort: 0,
-    runtime: { name: "runc", path: "/usr/sbin/runc", root: "/run/ocid/runc" },
+    runtime: {
+      name: "runc",
+      path: "/usr/sbin/runc",
+      root: "/run/ocid/runc",
+      allowedAnnotations: [],
+    },
     conmon: { path: "/usr/bin/conmon", logLevel: "info" },
     pause: { binary: "/usr/bin/catatonit", args: ["-P"], image: "" },
     cni: { configDir: "/etc/cni/net.d", pluginDirs: ["/usr/lib/cni", "/opt/cni/bin"] },

@@ -41,6 +41,7 @@ restrict_oom_score_adj = false
 name = "crun"
 path = "/opt/crun"
 root = "/run/crun-state"
+allowed_annotations = ["run.oci.keep_original_groups"]
 
 [conmon]
 path = "/opt/conmon"
@@ -71,7 +72,12 @@ storage_driver = "vfs"
     podLogDir: "/var/log/pods2",
     streamAddress: "::1",
     streamPort: 10010,
-    runtime: { name: "crun", path: "/opt/crun", root: "/run/crun-state" },
+    runtime: {
+      name: "crun",
+      path: "/opt/crun",
+      root: "/run/crun-state",
+      allowedAnnotations: ["run.oci.keep_original_groups"],
+    },
     conmon: { path: "/opt/conmon", logLevel: "warn" },
     pause: { binary: "/opt/pause", args: [], image: "localhost:5000/pause:3.9" },
     cni: { configDir: "/opt/cni/net.d", pluginDirs: ["/opt/cni/bin"] },
@@ -95,6 +101,7 @@ Deno.test("loadConfig() derives runtime path, runtime root and listen after merg
       name: "crun",
       path: "/usr/bin/crun",
       root: "/run/x/crun",
+      allowedAnnotations: [],
     });
   });
   await t.step("a runroot from a drop-in still moves the derived paths", async () => {
@@ -110,6 +117,7 @@ Deno.test("loadConfig() derives runtime path, runtime root and listen after merg
       name: "crun",
       path: "/opt/bin/crun",
       root: "/run/ocid/crun",
+      allowedAnnotations: [],
     });
   });
 });
@@ -164,7 +172,12 @@ Deno.test("loadConfig() applies flags over the files", async () => {
       c.root = "/flag";
       c.runroot = "/run/main";
       c.listen = "/tmp/flag.sock";
-      c.runtime = { name: "crun", path: "/usr/local/bin/crun", root: "/run/main/crun" };
+      c.runtime = {
+        ...c.runtime,
+        name: "crun",
+        path: "/usr/local/bin/crun",
+        root: "/run/main/crun",
+      };
       c.image.storageDriver = "vfs";
       c.cni.pluginDirs = ["/f1", "/f2"];
     }),
