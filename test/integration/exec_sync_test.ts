@@ -143,6 +143,7 @@ Deno.test({
             const r = await exec(ownBox, ["sh", "-c", "busybox head -c 209715200 /dev/zero"], 60);
             assert.equal(r.stdout.length + r.stderr.length, EXEC_SYNC_MAX_OUTPUT_BYTES);
           }
+          assert.equal(await leftovers(ownBox), "", "the floods left no zombie");
           const after = await settledMemory(daemon);
           const mb = (n: number) => (n / MB).toFixed(1);
           console.log(
