@@ -1,10 +1,8 @@
 /**
  * Runs a program whose output may be unbounded (an exec in a container), keeping at most
- * `maxOutputBytes` of its stdout and stderr together. Past the cap it keeps nothing more and
- * ends the program, so a flood cannot exhaust ocid's memory (CVE-2022-1708); what comes until
- * the program is gone is read into the reused buffer and thrown away (closing the pipe would
- * make `runc exec` die of SIGPIPE before it reaped its child). The plain {@linkcode Runner}
- * of `src/process.ts` buffers everything and is not fit for this.
+ * `maxOutputBytes` of its stdout and stderr together. Past the cap it stops reading and ends
+ * the program, so a flood cannot exhaust ocid's memory (CVE-2022-1708). The plain
+ * {@linkcode Runner} of `src/process.ts` buffers everything and is not fit for this.
  *
  * Each stream is read (BYOB) into one 64 KiB buffer that is reused, and copied into one kept
  * buffer that doubles as needed up to the cap: no allocation per read, no list of chunks and
@@ -98,35 +96,28 @@ export const denoCappedRunner: CappedRunner = {
     const pump = async (i: 0 | 1) => {
       const reader = readers[i]!;
       const out = outputs[i];
-      // Past the cap the output is read and thrown away until the program is gone: closing
-      // the pipe instead would kill `runc exec` (SIGPIPE) before it reaped its child.
-      let full = false;
-      const overflow = () => {
-        full = true;
-        truncated = true;
-        void kill();
-      };
       try {
         for (;;) {
           const free = room();
-          // At the cap, more output tells a flood (kill) from output that ends right there.
-          const view = out.readView(full ? Infinity : Math.max(free, 1));
-          const { done, value } = await reader.read(view);
-          if (done || full || free <= 0) {
-            out.recycle(value);
-            if (done) return;
-            if (!full) overflow();
-            continue;
+          // At the cap, one more byte tells a flood (kill) from output that ends right there.
+          const { done, value } = await reader.read(out.readView(Math.max(free, 1)));
+          if (done) return out.ended(value);
+          if (free <= 0) {
+            truncated = true;
+            void kill();
+            return;
           }
           out.append(value, maxOutputBytes);
           // Both streams read at once: together they may have passed the cap.
           if (room() < 0) {
             out.drop(-room());
-            overflow();
+            truncated = true;
+            void kill();
+            return;
           }
         }
       } catch {
-        // The stream was cancelled (drain grace).
+        // The stream was cancelled (cap or drain grace).
       } finally {
         await reader.cancel().catch(() => {});
       }
@@ -208,8 +199,8 @@ class CappedBuffer {
     this.#length = need;
   }
 
-  /** Takes the read buffer back after a read whose bytes are not kept. */
-  recycle(view: Uint8Array<ArrayBuffer> | undefined): void {
+  /** Takes the scratch buffer back after the read that ended the stream. */
+  ended(view: Uint8Array<ArrayBuffer> | undefined): void {
     if (view) this.#scratch = new Uint8Array(view.buffer);
   }
 
