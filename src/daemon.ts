@@ -24,6 +24,8 @@ import { createContainerEventBus } from "./server/container_events.ts";
 import { createContainerStore, createSandboxStore } from "./store/mod.ts";
 import { recover } from "./recovery.ts";
 import { sweep, type SweepReport } from "./gc.ts";
+import { memoryRelease } from "./memory_release.ts";
+import { defaultTrimMemory } from "./sys/mod.ts";
 import { OcidError } from "./errors.ts";
 import type { HandlerTable } from "./server/mod.ts";
 import { sandboxesInCreation } from "./server/sandbox_run.ts";
@@ -145,6 +147,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     events: createContainerEventBus({ logger: log }),
     infraRootfs,
     ownOomScoreAdj: own,
+    memory: memoryRelease(defaultTrimMemory()),
   };
   exits.onExit((id, event) => recordExit(deps, id, event));
   const watcher = new ExitWatcher(exitDir, {
@@ -195,6 +198,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await watcher.close();
       await exits.settled();
+      deps.memory?.close();
     },
   };
 }

@@ -12,6 +12,7 @@ import type { OciRuntime } from "../oci/mod.ts";
 import type { NetnsManager, NetworkPlugin } from "../network/mod.ts";
 import type { ContainerStore, SandboxStore } from "../store/mod.ts";
 import type { ExitHub } from "../exit_hub.ts";
+import type { MemoryRelease } from "../memory_release.ts";
 import type { ImageService } from "../image/mod.ts";
 import type { StreamUrls } from "../stream/types.ts";
 import type { ContainerEventBus } from "./container_events.ts";
@@ -37,4 +38,6 @@ export interface Deps {
   infraRootfs: string;
   /** Our own oom_score_adj, the floor for requested values when restricted. */
   ownOomScoreAdj: number;
+  /** Gives the allocator's free memory back after large replies; absent: never. */
+  memory?: MemoryRelease;
 }

@@ -9,7 +9,8 @@ import * as grpc from "@grpc/grpc-js";
 import { call } from "../../src/cri/proto.ts";
 import { EXEC_SYNC_MAX_OUTPUT_BYTES } from "../../src/server/container_exec_sync.ts";
 import { grpcCode, pushBusybox, waitFor } from "../helpers/checks.ts";
-import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { pidsMentioning, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { buildGoStream, goStream } from "../helpers/go_stream.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import {
   createTestContainer,
@@ -60,6 +61,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
+    await buildGoStream();
     await using registry = await startRegistry();
     const image = await pushBusybox(registry.host, "it34/busybox");
     const daemon = await startDaemon({
@@ -124,6 +126,23 @@ Deno.test({
         );
         assert.equal(code, grpc.status.DEADLINE_EXCEEDED);
         assert.equal(await leftovers(sharedBox), "", "no sleep left, not even a zombie");
+      });
+
+      await t.step("a streaming exec whose client went away leaves no zombie", async () => {
+        // The container's pid 1 (tail) reaps nothing: an orphan would stay a zombie here.
+        for (const seconds of [4261, 4262, 4263]) {
+          const { url } = await call(runtime, "Exec", {
+            container_id: ownBox,
+            cmd: ["/bin/sh", "-c", `echo started; exec /bin/sleep ${seconds}`],
+            stdout: true,
+          });
+          const res = await goStream(["exec", "-quit-after-output", url]);
+          assert.equal(res.stdout, "started\n");
+          await waitFor("the exec's runc to be gone", async () => {
+            return (await pidsMentioning("ocid-stream-exec-")).length === 0 || undefined;
+          });
+          assert.equal(await leftovers(ownBox), "", "no sleep left, not even a zombie");
+        }
       });
 
       await t.step("ExecSync still answers normally afterwards", async () => {
