@@ -39,6 +39,8 @@ import { podHolders } from "./sandbox/holder.ts";
 import { InfraHolder } from "./sandbox/infra_holder.ts";
 import { PinnedHolder } from "./sandbox/pinned_holder.ts";
 import { PinnedNamespaces } from "./sandbox/pinned_namespaces.ts";
+import { memoryRelease } from "./memory_release.ts";
+import { defaultTrimMemory } from "./sys/mod.ts";
 import { OcidError } from "./errors.ts";
 import type { HandlerTable } from "./server/mod.ts";
 import { sandboxesInCreation } from "./server/sandbox_run.ts";
@@ -238,6 +240,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     hostCapabilities,
     cgroupSupport,
     metrics: metrics.recorder,
+    memory: memoryRelease(defaultTrimMemory()),
   };
   exits.onExit((id, event) => recordExit(deps, id, event));
   const watcher = new ExitWatcher(exitDir, {
@@ -313,6 +316,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       await watcher.close();
       await exits.settled();
       await metrics.close();
+      deps.memory?.close();
     },
   };
 }

@@ -121,6 +121,13 @@ export const FIELDS: readonly FieldSpec[] = [
   ),
   field("runtime.path", ["runtime", "path"], path, "Runtime binary. Default follows the name."),
   field("runtime.root", ["runtime", "root"], path, "Runtime state dir. Default: <runroot>/<name>."),
+  field(
+    "runtime.allowed_annotations",
+    ["runtime", "allowedAnnotations"],
+    { type: "strings" },
+    "Annotation keys or prefixes a runtime or ocid acts on (org.systemd.property., run.oci., " +
+      "io.ocid., io.kubernetes.cri.) that pods and containers may still set; others are dropped.",
+  ),
   field("conmon.path", ["conmon", "path"], path, "conmon binary."),
   field(
     "conmon.log_level",

@@ -100,6 +100,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
       name: "runc",
       path: defaultRuntimePath("runc"),
       root: defaultRuntimeRoot(runroot, "runc"),
+      allowedAnnotations: [],
     },
     defaultRuntime: "runc",
     runtimes: {},

@@ -11,7 +11,12 @@
  * @module
  */
 export type { Config, RuntimeHandlerConfig } from "./types.ts";
-export { findRuntimeHandler, HANDLER_NAME, runtimeHandlers } from "./runtime_handlers.ts";
+export {
+  allowedAnnotationsFor,
+  findRuntimeHandler,
+  HANDLER_NAME,
+  runtimeHandlers,
+} from "./runtime_handlers.ts";
 export {
   capEffHas,
   defaultConfig,

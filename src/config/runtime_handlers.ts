@@ -149,7 +149,7 @@ export function runtimeHandlers(config: Config): Map<string, RuntimeHandlerConfi
       runtimeRoot: config.runtime.root,
       runtimeType: "oci",
       monitorPath: config.conmon.path,
-      allowedAnnotations: [],
+      allowedAnnotations: config.runtime.allowedAnnotations,
       privilegedWithoutHostDevices: false,
     },
     ...config.runtimes,
@@ -169,4 +169,16 @@ export function findRuntimeHandler(
   const name = requested === "" ? config.defaultRuntime : requested;
   const handler = runtimeHandlers(config).get(name);
   return handler ? { name, handler } : undefined;
+}
+
+/**
+ * The restricted annotation keys (or prefixes) a pod of this handler may set
+ * (`allowed_annotations`; see `spec/annotation_filter.ts`). An unknown handler allows none.
+ *
+ * @param config The daemon's configuration.
+ * @param requested The pod's runtime handler (`""` means `default_runtime`).
+ * @returns The handler's allow list.
+ */
+export function allowedAnnotationsFor(config: Config, requested: string): readonly string[] {
+  return findRuntimeHandler(config, requested)?.handler.allowedAnnotations ?? [];
 }

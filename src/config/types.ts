@@ -50,6 +50,12 @@ export interface Config {
     path: string;
     /** `root`: the runtime's state dir. @default "<runroot>/<name>" */
     root: string;
+    /**
+     * `allowed_annotations`: keys or key prefixes of annotations a runtime or ocid acts on
+     * (`org.systemd.property.`, `run.oci.`, `io.ocid.`, `io.kubernetes.cri.`) that a pod or
+     * container may still pass to `config.json`. @default []
+     */
+    allowedAnnotations: string[];
   };
   /** `default_runtime`: the handler of pods that name none. @default runtime.name */
   defaultRuntime: string;

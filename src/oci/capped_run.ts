@@ -1,11 +1,22 @@
 /**
  * Runs a program whose output may be unbounded (an exec in a container), keeping at most
- * `maxOutputBytes` of its stdout and stderr together. Past the cap it stops reading and kills
+ * `maxOutputBytes` of its stdout and stderr together. Past the cap it stops reading and ends
  * the program, so a flood cannot exhaust ocid's memory (CVE-2022-1708). The plain
  * {@linkcode Runner} of `src/process.ts` buffers everything and is not fit for this.
  *
+ * Each stream is read (BYOB) into one 64 KiB buffer that is reused, and copied into one kept
+ * buffer that doubles as needed up to the cap: no allocation per read, no list of chunks and
+ * no copy to join them at the end.
+ *
  * @module
  */
+
+/** The program as {@linkcode CappedRunOptions.kill} sees it. */
+export interface CappedProgram {
+  kill(signal: Deno.Signal): void;
+  /** Settles when the program has exited. */
+  readonly status: Promise<unknown>;
+}
 
 /** Options of {@linkcode CappedRunner.run}. */
 export interface CappedRunOptions {
@@ -17,10 +28,12 @@ export interface CappedRunOptions {
   env?: Record<string, string>;
   cwd?: string;
   /**
-   * Called once before the program is killed (timeout or cap), e.g. to kill the process it
-   * started in a container, which SIGKILL of `runc exec` would leave running.
+   * Ends the program at the timeout or past the cap; the runner waits for it to exit. A
+   * caller whose program must reap what it started (`runc exec`) kills that first and lets
+   * the program exit by itself. A rejection is ignored and the program gets SIGKILL.
+   * @default (program) => program.kill("SIGKILL")
    */
-  beforeKill?: () => Promise<void> | void;
+  kill?: (program: CappedProgram) => Promise<void> | void;
 }
 
 /** What {@linkcode CappedRunner.run} returns. */
@@ -42,11 +55,13 @@ export interface CappedRunner {
 
 /** Time given to the output pipes to reach EOF after the program exits. */
 const DRAIN_GRACE_MS = 2_000;
+/** Size of each stream's read buffer (what one read can bring). */
+const SCRATCH_BYTES = 64 * 1024;
 
 /** The default capped runner, on `Deno.Command`. */
 export const denoCappedRunner: CappedRunner = {
   async run(cmd, args, options) {
-    const { timeoutMs, maxOutputBytes, env, cwd, beforeKill } = options;
+    const { timeoutMs, maxOutputBytes, env, cwd } = options;
     const child = new Deno.Command(cmd, {
       args,
       stdin: "null",
@@ -56,41 +71,50 @@ export const denoCappedRunner: CappedRunner = {
       ...(cwd ? { cwd } : {}),
     }).spawn();
 
-    let total = 0;
     let truncated = false;
     let timedOut = false;
     let killing: Promise<void> | undefined;
     const kill = () => {
       killing ??= (async () => {
         try {
-          await beforeKill?.();
-        } catch { /* best effort: SIGKILL below still ends the program */ }
-        try {
-          child.kill("SIGKILL");
-        } catch { /* already exited */ }
+          await (options.kill ?? ((p) => p.kill("SIGKILL")))(child);
+        } catch {
+          try {
+            child.kill("SIGKILL");
+          } catch { /* already exited */ }
+        }
       })();
       return killing;
     };
 
-    const readers = [child.stdout.getReader(), child.stderr.getReader()];
-    const chunks: Uint8Array[][] = [[], []];
+    const outputs = [new CappedBuffer(), new CappedBuffer()] as const;
+    const room = () => maxOutputBytes - outputs[0].length - outputs[1].length;
+    const readers = [
+      child.stdout.getReader({ mode: "byob" }),
+      child.stderr.getReader({ mode: "byob" }),
+    ];
     const pump = async (i: 0 | 1) => {
       const reader = readers[i]!;
-      const into = chunks[i]!;
+      const out = outputs[i];
       try {
         for (;;) {
-          const { done, value } = await reader.read();
-          if (done) return;
-          const room = maxOutputBytes - total;
-          if (value.length > room) {
-            if (room > 0) into.push(value.subarray(0, room));
-            total = maxOutputBytes;
+          const free = room();
+          // At the cap, one more byte tells a flood (kill) from output that ends right there.
+          const { done, value } = await reader.read(out.readView(Math.max(free, 1)));
+          if (done) return out.ended(value);
+          if (free <= 0) {
             truncated = true;
             void kill();
             return;
           }
-          into.push(value);
-          total += value.length;
+          out.append(value, maxOutputBytes);
+          // Both streams read at once: together they may have passed the cap.
+          if (room() < 0) {
+            out.drop(-room());
+            truncated = true;
+            void kill();
+            return;
+          }
         }
       } catch {
         // The stream was cancelled (cap or drain grace).
@@ -127,20 +151,66 @@ export const denoCappedRunner: CappedRunner = {
 
     return {
       code: status.code,
-      stdout: concat(chunks[0]!),
-      stderr: concat(chunks[1]!),
+      stdout: outputs[0].bytes(),
+      stderr: outputs[1].bytes(),
       timedOut,
       truncated,
     };
   },
 };
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
+/**
+ * One stream's output. Reads go into a small scratch buffer (a BYOB read detaches the buffer
+ * it is given and hands back a view of the same memory, which {@linkcode append} adopts
+ * again); its bytes are copied into the kept buffer, which doubles as needed but never past
+ * the bytes it may hold. A cancelled read loses the scratch buffer, never kept output.
+ */
+class CappedBuffer {
+  #scratch: Uint8Array<ArrayBuffer> = new Uint8Array(SCRATCH_BYTES);
+  #buf: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  #length = 0;
+
+  /** Bytes kept so far. */
+  get length(): number {
+    return this.#length;
   }
-  return out;
+
+  /** Where the next read goes: at most `limit` bytes. */
+  readView(limit: number): Uint8Array<ArrayBuffer> {
+    return this.#scratch.subarray(0, Math.min(this.#scratch.length, limit));
+  }
+
+  /**
+   * Keeps what a read put into the view of {@linkcode readView}, and takes its buffer back.
+   *
+   * @param view What the read returned.
+   * @param most The most bytes this buffer may ever need to hold.
+   */
+  append(view: Uint8Array<ArrayBuffer>, most: number): void {
+    this.#scratch = new Uint8Array(view.buffer);
+    const need = this.#length + view.byteLength;
+    if (need > this.#buf.length) {
+      const size = Math.min(Math.max(need, this.#buf.length * 2), Math.max(need, most));
+      const grown = new Uint8Array(size);
+      grown.set(this.#buf.subarray(0, this.#length));
+      this.#buf = grown;
+    }
+    this.#buf.set(view, this.#length);
+    this.#length = need;
+  }
+
+  /** Takes the scratch buffer back after the read that ended the stream. */
+  ended(view: Uint8Array<ArrayBuffer> | undefined): void {
+    if (view) this.#scratch = new Uint8Array(view.buffer);
+  }
+
+  /** Forgets the last `n` bytes kept. */
+  drop(n: number): void {
+    this.#length -= Math.min(n, this.#length);
+  }
+
+  /** The bytes kept (a view, no copy). */
+  bytes(): Uint8Array {
+    return this.#buf.subarray(0, this.#length);
+  }
 }

@@ -5,11 +5,23 @@
  * an output cap, a client that went away) waits a little for the file, else killing only the
  * runtime would leave the process running in the container.
  *
+ * The runtime must outlive the process: `runc exec` is the process's parent and reaps it. Killed
+ * together, the process is orphaned while it dies and stays a zombie wherever it lands (seen
+ * here: `Z sleep` in the container after a timed-out ExecSync, which the conformance suite's
+ * `pgrep sleep` finds). {@linkcode killExecAndReap} kills the process group, lets the runtime
+ * reap its child and exit, and only then kills a runtime that lingers.
+ *
  * @module
  */
 
 /** How long {@linkcode killExecProcess} waits for the pid file by default. */
 const PID_FILE_WAIT_MS = 2_000;
+/** How long the runtime gets to reap the killed process and exit by default. */
+const REAP_GRACE_MS = 2_000;
+/** How long {@linkcode killExecAndReap} waits for the process group to leave /proc. */
+const GONE_WAIT_MS = 2_000;
+/** Poll interval of the waits here. */
+const POLL_MS = 10;
 
 /** Options of {@linkcode killExecProcess}. */
 export interface KillExecProcessOptions {
@@ -24,33 +36,123 @@ export interface KillExecProcessOptions {
 
 /**
  * Kills the exec'd process with SIGKILL, and its whole process group when it leads one
- * (pgid === pid), once its pid is in `pidFile`. Does nothing when no pid came in time or
- * the process is gone. Leaves the runtime process itself to the caller.
+ * (pgid === pid; runc's init calls setsid, so the process leads a group of its own and its
+ * children stay in it unless they make their own), once its pid is in `pidFile`. Does nothing
+ * when no pid came in time or the process is gone. Leaves the runtime process itself to the
+ * caller.
  *
  * @param pidFile The runtime's `--pid-file`.
  * @param options How long to wait for the file, and when to stop waiting early.
+ * @returns What was signalled: the process group id as a negative number, the pid when the
+ * process leads no group, or 0 when there was nothing to kill.
  */
 export async function killExecProcess(
   pidFile: string,
   options: KillExecProcessOptions = {},
-): Promise<void> {
+): Promise<number> {
   const { waitMs = PID_FILE_WAIT_MS, runtimeExited = () => false } = options;
   const deadline = Date.now() + waitMs;
   let pid = await readPidFile(pidFile);
   while (pid <= 0 && !runtimeExited() && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(POLL_MS);
     pid = await readPidFile(pidFile);
   }
-  if (pid <= 0) return;
-  let target = pid;
-  try {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(fields[2]) === pid) target = -pid; // pgid === pid: kill the whole group
-  } catch { /* gone */ }
+  if (pid <= 0) return 0;
+  const stat = await readStat(pid);
+  if (!stat) return 0; // gone
+  const target = stat.pgrp === pid ? -pid : pid;
   try {
     Deno.kill(target, "SIGKILL");
   } catch { /* gone */ }
+  return target;
+}
+
+/** The runtime process of an exec, as {@linkcode killExecAndReap} needs it. */
+export interface ExecRuntimeProcess {
+  kill(signal: Deno.Signal): void;
+  /** Settles when the runtime process has exited. */
+  readonly status: Promise<unknown>;
+}
+
+/** Options of {@linkcode killExecAndReap}. */
+export interface KillExecAndReapOptions {
+  /** How long to wait for the pid file to appear. @default 2000 */
+  pidFileWaitMs?: number;
+  /** How long the runtime gets to reap the process and exit before SIGKILL. @default 2000 */
+  reapGraceMs?: number;
+  /** How long to wait until no process of the killed group is left in /proc. @default 2000 */
+  goneWaitMs?: number;
+}
+
+/** What {@linkcode killExecAndReap} did. */
+export interface KillExecAndReapResult {
+  /** What was signalled (see {@linkcode killExecProcess}); 0 when nothing was. */
+  target: number;
+  /**
+   * Pids of the killed group (or process) still in /proc when the wait ended, zombies
+   * included: orphans whose new parent does not reap them (a container whose pid 1 never
+   * calls wait).
+   */
+  left: number[];
+}
+
+/**
+ * Ends an exec: SIGKILL to the exec'd process and its process group, then waits for the
+ * runtime to reap it and exit (SIGKILL to the runtime after `reapGraceMs`), then waits until
+ * no process of the group is left, zombies included. Processes that left the group (setsid)
+ * are not found.
+ *
+ * @param pidFile The runtime's `--pid-file`.
+ * @param runtime The `<runtime> exec` process.
+ * @param options The waits.
+ * @returns What was signalled and what is still there.
+ */
+export async function killExecAndReap(
+  pidFile: string,
+  runtime: ExecRuntimeProcess,
+  options: KillExecAndReapOptions = {},
+): Promise<KillExecAndReapResult> {
+  const {
+    pidFileWaitMs = PID_FILE_WAIT_MS,
+    reapGraceMs = REAP_GRACE_MS,
+    goneWaitMs = GONE_WAIT_MS,
+  } = options;
+  let exited = false;
+  const status = runtime.status.then(() => exited = true, () => exited = true);
+  const target = await killExecProcess(pidFile, {
+    waitMs: pidFileWaitMs,
+    runtimeExited: () => exited,
+  });
+  if (!(await settlesWithin(status, target === 0 ? 0 : reapGraceMs))) {
+    try {
+      runtime.kill("SIGKILL");
+    } catch { /* exited meanwhile */ }
+    await status;
+  }
+  if (target === 0) return { target, left: [] };
+  const deadline = Date.now() + goneWaitMs;
+  let left = await processesOf(target);
+  while (left.length > 0 && Date.now() < deadline) {
+    await sleep(POLL_MS);
+    left = await processesOf(target);
+  }
+  return { target, left };
+}
+
+/**
+ * The pids in /proc that a kill of `target` reached: the members of process group `-target`,
+ * or the process `target`. Zombies count.
+ */
+export async function processesOf(target: number): Promise<number[]> {
+  if (target > 0) return (await readStat(target)) ? [target] : [];
+  const pgid = -target;
+  const found: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    const pid = Number(entry.name);
+    if (!Number.isSafeInteger(pid) || pid <= 0) continue;
+    if ((await readStat(pid))?.pgrp === pgid) found.push(pid);
+  }
+  return found;
 }
 
 /**
@@ -66,4 +168,30 @@ export async function readPidFile(path: string): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+/** The state and process group of a process, or undefined when it is gone. */
+async function readStat(pid: number): Promise<{ state: string; pgrp: number } | undefined> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: fields[0] ?? "", pgrp: Number(fields[2]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `promise` settles within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const settled = await Promise.race([
+    promise.then(() => true),
+    new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms)),
+  ]);
+  clearTimeout(timer);
+  return settled;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }

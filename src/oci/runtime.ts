@@ -15,7 +15,7 @@ import { conmonCreateArgs, conmonPidFile, containerPidFile } from "./conmon_args
 import { type SpawnConmon, spawnConmon as defaultSpawnConmon } from "./conmon_spawn.ts";
 import { CtlMessage, writeCtl } from "./ctl.ts";
 import { runtimeExecArgs } from "./exec_args.ts";
-import { killExecProcess, readPidFile } from "./exec_kill.ts";
+import { killExecAndReap, readPidFile } from "./exec_kill.ts";
 import { isNotExist, OciRuntimeError } from "./runtime_error.ts";
 
 /** What `<runtime> state` reports. */
@@ -361,7 +361,13 @@ class ConmonOciRuntime implements OciRuntime {
         {
           timeoutMs: opts.timeoutMs,
           maxOutputBytes: opts.maxOutputBytes ?? DEFAULT_EXEC_OUTPUT_CAP,
-          beforeKill: () => killExecProcess(pidFile),
+          // The answer waits until the process and its group are dead and reaped.
+          kill: async (program) => {
+            const { left } = await killExecAndReap(pidFile, program);
+            if (left.length > 0) {
+              this.#logger.warn("Exec processes left unreaped after the kill", { id, pids: left });
+            }
+          },
         },
       );
       this.#logger.debug("Ran program", {

@@ -11,6 +11,7 @@ import { FailedPreconditionError } from "../errors.ts";
 import { clampOomScoreAdj } from "../oci/oom.ts";
 import type { Deps } from "../server/deps.ts";
 import { SANDBOX_LOG_DIRECTORY } from "../spec/annotations.ts";
+import { allowedAnnotationsFor } from "../config/runtime_handlers.ts";
 import { enforceableResources } from "../server/cgroup_fit.ts";
 import { buildSandboxSpec } from "../spec/mod.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
@@ -79,6 +80,9 @@ export class InfraHolder implements PodNamespaceHolder {
       ),
       annotations: { [SANDBOX_LOG_DIRECTORY]: req.logDirectory },
       hostCapabilities: deps.hostCapabilities.bounding,
+      allowedAnnotations: allowedAnnotationsFor(deps.config, req.runtimeHandler),
+      onDroppedAnnotations: (keys) =>
+        deps.log.warn("Dropped pod annotations a runtime or ocid acts on", { id, keys }),
     });
     if (spec.linux?.resources) {
       spec.linux.resources = enforceableResources(deps, spec.linux.resources, { sandbox: id });

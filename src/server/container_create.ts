@@ -30,6 +30,7 @@ import { containerName, newId } from "./naming.ts";
 import { nowNs } from "./time.ts";
 import { publishContainerEvent } from "./container_events.ts";
 import { enforceableResources } from "./cgroup_fit.ts";
+import { findRuntimeHandler } from "../config/runtime_handlers.ts";
 
 /** What CreateContainer uses. */
 export type CreateContainerDeps = Pick<
@@ -103,6 +104,7 @@ export async function createContainer(
 
   const requestedOom = oomScoreAdj(config.linux?.resources ?? null);
   const effective = withPodNamespaceOptions(config, sandbox);
+  const handler = findRuntimeHandler(deps.config, sandbox.metadata.runtimeHandler)?.handler;
   const spec = buildContainerSpec(effective, {
     id,
     sandbox: {
@@ -131,6 +133,11 @@ export async function createContainer(
     }),
     sandboxPrivileged: sandbox.metadata.config.linux?.security_context?.privileged ?? false,
     hostCapabilities: deps.hostCapabilities.bounding,
+    allowedAnnotations: handler?.allowedAnnotations ?? [],
+    // A handler for VM runtimes (kata) must not be handed the host's devices.
+    ...(handler?.privilegedWithoutHostDevices ? { listHostDevices: () => [] } : {}),
+    onDroppedAnnotations: (keys) =>
+      deps.log.warn("Dropped container annotations a runtime or ocid acts on", { id, keys }),
   });
   if (spec.linux?.resources) {
     spec.linux.resources = enforceableResources(deps, spec.linux.resources, {

@@ -13,6 +13,7 @@ import type { OciRuntime } from "../oci/mod.ts";
 import type { NetnsManager, NetworkPlugin } from "../network/mod.ts";
 import type { ContainerStore, SandboxStore } from "../store/mod.ts";
 import type { ExitHub } from "../exit_hub.ts";
+import type { MemoryRelease } from "../memory_release.ts";
 import type { ImageService } from "../image/mod.ts";
 import type { StreamUrls } from "../stream/types.ts";
 // The bus's type is spelled out here, not imported from container_events.ts: that module uses
@@ -52,4 +53,6 @@ export interface Deps {
   cgroupSupport: CgroupSupport;
   /** Image pulls and OOM kills are counted here; absent: not counted. */
   metrics?: MetricsRecorder;
+  /** Gives the allocator's free memory back after large replies; absent: never. */
+  memory?: MemoryRelease;
 }

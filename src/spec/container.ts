@@ -14,6 +14,7 @@ import type {
   Mount as CriMount,
 } from "../cri/types.ts";
 import * as keys from "./annotations.ts";
+import { type RequestAnnotationOptions, requestAnnotations } from "./annotation_filter.ts";
 import { buildCapabilities } from "./capabilities.ts";
 import { cgroupsPath } from "./cgroup.ts";
 import { DEFAULT_PATH, defaultSpec } from "./default.ts";
@@ -71,7 +72,7 @@ export interface SandboxRef {
 }
 
 /** Options of {@linkcode buildContainerSpec}. */
-export interface ContainerSpecOptions {
+export interface ContainerSpecOptions extends RequestAnnotationOptions {
   /** The container ID. */
   id: string;
   /** The sandbox the container joins. */
@@ -294,9 +295,9 @@ export function buildContainerSpec(config: ContainerConfig, options: ContainerSp
   });
   if (seccomp) linux.seccomp = seccomp;
 
-  // annotations
+  // annotations: the request's (those a runtime or ocid acts on dropped), then ours (ours win)
   const annotations: Record<string, string> = {
-    ...config.annotations,
+    ...requestAnnotations(config.annotations, options),
     [keys.CONTAINER_TYPE]: keys.CONTAINER_TYPE_CONTAINER,
     [keys.SANDBOX_ID]: options.sandbox.id,
     [keys.SANDBOX_NAME]: options.sandbox.name,

@@ -13,6 +13,7 @@
  */
 export * from "./types.ts";
 export * from "./annotations.ts";
+export * from "./annotation_filter.ts";
 export { buildSandboxSpec, podNamespaces } from "./sandbox.ts";
 export type { PodNamespaces, SandboxSpecOptions } from "./sandbox.ts";
 export {

@@ -8,6 +8,7 @@
 import { InvalidArgumentError } from "../errors.ts";
 import type { NamespaceOption, PodSandboxConfig } from "../cri/types.ts";
 import * as keys from "./annotations.ts";
+import { type RequestAnnotationOptions, requestAnnotations } from "./annotation_filter.ts";
 import { buildCapabilities } from "./capabilities.ts";
 import { cgroupsPath } from "./cgroup.ts";
 import { defaultSpec } from "./default.ts";
@@ -21,7 +22,7 @@ import { validateSysctls } from "./sysctl.ts";
 import type { IdMapping, Namespace, Spec } from "./types.ts";
 
 /** Options of {@linkcode buildSandboxSpec}. */
-export interface SandboxSpecOptions {
+export interface SandboxSpecOptions extends RequestAnnotationOptions {
   /** The sandbox ID. */
   id: string;
   /** The shared, read-only infra rootfs directory. */
@@ -256,9 +257,9 @@ export function buildSandboxSpec(config: PodSandboxConfig, options: SandboxSpecO
   });
   if (seccomp) specLinux.seccomp = seccomp;
 
-  // annotations: the request's, then ours (ours win)
+  // annotations: the request's (those a runtime or ocid acts on dropped), then ours (ours win)
   const annotations: Record<string, string> = {
-    ...config.annotations,
+    ...requestAnnotations(config.annotations, options),
     [keys.CONTAINER_TYPE]: keys.CONTAINER_TYPE_SANDBOX,
     [keys.SANDBOX_ID]: options.id,
     [keys.SANDBOX_NAME]: meta.name,

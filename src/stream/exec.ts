@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
 import { runtimeExecArgs } from "../oci/exec_args.ts";
-import { killExecProcess } from "../oci/exec_kill.ts";
+import { killExecAndReap } from "../oci/exec_kill.ts";
 import type { RemoteCommandStreams } from "./remote_command.ts";
 import type { CommandOutcome } from "./remote_command.ts";
 import type { SpawnedProcess, StreamSpawner } from "./spawn.ts";
@@ -198,16 +198,14 @@ const PID_FILE_WAIT_MS = 5_000;
 
 /**
  * Kills the exec'd process (its process group when it leads one) from the runtime's pid file,
- * then the runtime process itself. The pid file is waited for while the runtime lives (see
- * {@linkcode killExecProcess}), else a quick disconnect would kill the runtime alone and
- * leave the process running in the container.
+ * lets the runtime reap it and exit, and kills the runtime only if it lingers (see
+ * {@linkcode killExecAndReap}). The pid file is waited for while the runtime lives, else a
+ * quick disconnect would kill the runtime alone and leave the process running in the
+ * container.
  */
 export async function killExec(
   pidFile: string,
   child: { kill(s: Deno.Signal): void; status: Promise<number> },
 ): Promise<void> {
-  let exited = false;
-  void child.status.then(() => exited = true, () => exited = true);
-  await killExecProcess(pidFile, { waitMs: PID_FILE_WAIT_MS, runtimeExited: () => exited });
-  child.kill("SIGKILL");
+  await killExecAndReap(pidFile, child, { pidFileWaitMs: PID_FILE_WAIT_MS });
 }

@@ -5,6 +5,7 @@
  * @module
  */
 export * from "./libc.ts";
+export * from "./malloc_trim.ts";
 export * from "./mount_error.ts";
 export * from "./mounter.ts";
 export * from "./libc_mounter.ts";

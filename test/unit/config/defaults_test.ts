@@ -14,7 +14,12 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     streamPort: 0,
     metricsAddress: "127.0.0.1",
     metricsPort: 0,
-    runtime: { name: "runc", path: "/usr/sbin/runc", root: "/run/ocid/runc" },
+    runtime: {
+      name: "runc",
+      path: "/usr/sbin/runc",
+      root: "/run/ocid/runc",
+      allowedAnnotations: [],
+    },
     defaultRuntime: "runc",
     runtimes: {},
     conmon: { path: "/usr/bin/conmon", logLevel: "info" },

@@ -44,6 +44,7 @@ drop_infra_ctr = false
 name = "crun"
 path = "/opt/crun"
 root = "/run/crun-state"
+allowed_annotations = ["run.oci.keep_original_groups"]
 
 [conmon]
 path = "/opt/conmon"
@@ -76,7 +77,12 @@ storage_driver = "vfs"
     streamPort: 10010,
     metricsAddress: "0.0.0.0",
     metricsPort: 9090,
-    runtime: { name: "crun", path: "/opt/crun", root: "/run/crun-state" },
+    runtime: {
+      name: "crun",
+      path: "/opt/crun",
+      root: "/run/crun-state",
+      allowedAnnotations: ["run.oci.keep_original_groups"],
+    },
     defaultRuntime: "crun",
     runtimes: {},
     conmon: { path: "/opt/conmon", logLevel: "warn" },
@@ -103,6 +109,7 @@ Deno.test("loadConfig() derives runtime path, runtime root and listen after merg
       name: "crun",
       path: "/usr/bin/crun",
       root: "/run/x/crun",
+      allowedAnnotations: [],
     });
   });
   await t.step("a runroot from a drop-in still moves the derived paths", async () => {
@@ -118,6 +125,7 @@ Deno.test("loadConfig() derives runtime path, runtime root and listen after merg
       name: "crun",
       path: "/opt/bin/crun",
       root: "/run/ocid/crun",
+      allowedAnnotations: [],
     });
   });
 });
@@ -172,7 +180,12 @@ Deno.test("loadConfig() applies flags over the files", async () => {
       c.root = "/flag";
       c.runroot = "/run/main";
       c.listen = "/tmp/flag.sock";
-      c.runtime = { name: "crun", path: "/usr/local/bin/crun", root: "/run/main/crun" };
+      c.runtime = {
+        ...c.runtime,
+        name: "crun",
+        path: "/usr/local/bin/crun",
+        root: "/run/main/crun",
+      };
       c.defaultRuntime = "crun";
       c.image.storageDriver = "vfs";
       c.cni.pluginDirs = ["/f1", "/f2"];

@@ -23,7 +23,7 @@ Deno.test("configToToml() round-trips a changed configuration", async () => {
   config.root = '/srv/"quoted" dir\\x';
   config.runroot = "/run/ünïcode";
   config.listen = "/tmp/other.sock"; // not derived from runroot
-  config.runtime = { name: "crun", path: "/usr/sbin/runc", root: "/elsewhere" };
+  config.runtime = { ...config.runtime, name: "crun", path: "/usr/sbin/runc", root: "/elsewhere" };
   config.defaultRuntime = "runc-b";
   config.runtimes = {
     "runc-b": {

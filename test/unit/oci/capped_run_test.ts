@@ -19,8 +19,9 @@ Deno.test("denoCappedRunner.run() stops a flood at the cap and kills the program
   const r = await denoCappedRunner.run("/usr/bin/yes", [], {
     timeoutMs: 30_000,
     maxOutputBytes: 100_000,
-    beforeKill: () => {
+    kill: (program) => {
       killed++;
+      program.kill("SIGKILL");
     },
   });
   assert.equal(r.truncated, true);
@@ -37,4 +38,50 @@ Deno.test("denoCappedRunner.run() kills the program at the timeout", async () =>
   });
   assert.equal(r.timedOut, true);
   assert.equal(r.code, 137);
+});
+
+Deno.test("denoCappedRunner.run() keeps output that ends right at the cap", async () => {
+  const r = await denoCappedRunner.run("/bin/sh", ["-c", "printf 12345; printf 678 >&2"], {
+    timeoutMs: 30_000,
+    maxOutputBytes: 8,
+  });
+  assert.deepEqual([dec.decode(r.stdout), dec.decode(r.stderr), r.truncated], [
+    "12345",
+    "678",
+    false,
+  ]);
+});
+
+Deno.test("denoCappedRunner.run() cuts stdout and stderr together at the cap", async () => {
+  // setsid makes the shell lead a group of its own (it runs in place: Deno's child leads none).
+  const r = await denoCappedRunner.run("setsid", ["sh", "-c", "yes out & yes err >&2; wait"], {
+    timeoutMs: 30_000,
+    maxOutputBytes: 300_000,
+    kill: async (program) => {
+      try {
+        Deno.kill(-(program as Deno.ChildProcess).pid, "SIGKILL");
+      } catch { /* gone */ }
+      await program.status;
+    },
+  });
+  assert.equal(r.truncated, true);
+  assert.equal(r.stdout.length + r.stderr.length, 300_000);
+});
+
+Deno.test("denoCappedRunner.run() waits for a kill that lets the program exit by itself", async () => {
+  const order: string[] = [];
+  const r = await denoCappedRunner.run("/bin/sleep", ["30"], {
+    timeoutMs: 50,
+    maxOutputBytes: 1024,
+    kill: async (program) => {
+      order.push("kill");
+      program.kill("SIGTERM");
+      await program.status;
+      order.push("exited");
+    },
+  });
+  order.push("answered");
+  assert.deepEqual(order, ["kill", "exited", "answered"]);
+  assert.equal(r.timedOut, true);
+  assert.equal(r.code, 143);
 });

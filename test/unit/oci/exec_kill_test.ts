@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { killExecProcess, readPidFile } from "../../../src/oci/exec_kill.ts";
+import { killExecAndReap, killExecProcess, readPidFile } from "../../../src/oci/exec_kill.ts";
 import { runtimeExecArgs } from "../../../src/oci/exec_args.ts";
 
 /** Whether a process of ours still runs (not reaped and not a zombie). */
@@ -79,6 +79,53 @@ Deno.test("killExecProcess() stops waiting once the runtime exited", async () =>
       runtimeExited: () => ++looks > 2,
     });
     assert.equal(looks, 3);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("killExecAndReap() lets the runtime reap the process before it answers", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ocid-exec-kill-" });
+  const pidFile = join(dir, "pid");
+  // Like `runc exec`: the parent waits for the process it started, which leads its own group.
+  const runtime = new Deno.Command("sh", {
+    args: ["-c", `setsid sh -c 'echo $$ > "${pidFile}"; exec sleep 100'; echo reaped`],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  try {
+    while (!(await readPidFile(pidFile))) await new Promise((r) => setTimeout(r, 10));
+    const pid = await readPidFile(pidFile);
+    const result = await killExecAndReap(pidFile, runtime, { reapGraceMs: 10_000 });
+    assert.deepEqual(result, { target: -pid, left: [] });
+    const out = await runtime.output();
+    assert.equal(out.code, 0, "the runtime exited by itself");
+    assert.equal(new TextDecoder().decode(out.stdout), "reaped\n");
+    await assert.rejects(Deno.stat(`/proc/${pid}`), Deno.errors.NotFound, "no zombie left");
+  } finally {
+    try {
+      runtime.kill("SIGKILL");
+    } catch { /* gone */ }
+    await runtime.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("killExecAndReap() kills a runtime that does not exit after its child died", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ocid-exec-kill-" });
+  const pidFile = join(dir, "pid");
+  const runtime = new Deno.Command("sh", {
+    args: ["-c", `setsid sh -c 'echo $$ > "${pidFile}"; exec sleep 100' & exec sleep 200`],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    while (!(await readPidFile(pidFile))) await new Promise((r) => setTimeout(r, 10));
+    const result = await killExecAndReap(pidFile, runtime, { reapGraceMs: 100 });
+    assert.equal(result.target, -(await readPidFile(pidFile)));
+    assert.equal((await runtime.status).signal, "SIGKILL");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -244,7 +244,14 @@ export async function testDeps(): Promise<TestDeps> {
 /** Adds a READY sandbox (with its files) and returns its ID. */
 export async function addSandbox(
   deps: TestDeps,
-  options: { id?: string; name?: string; ready?: boolean; pid?: "POD" | "CONTAINER" } = {},
+  options: {
+    id?: string;
+    name?: string;
+    ready?: boolean;
+    pid?: "POD" | "CONTAINER";
+    privileged?: boolean;
+    runtimeHandler?: string;
+  } = {},
 ): Promise<string> {
   const id = options.id ?? crypto.randomUUID().replaceAll("-", "").padEnd(64, "0");
   const name = options.name ?? "pod";
@@ -259,6 +266,7 @@ export async function addSandbox(
       linux: {
         security_context: {
           namespace_options: { network: "POD", pid: options.pid ?? "CONTAINER", ipc: "POD" },
+          privileged: options.privileged ?? false,
         },
       },
     },
@@ -269,7 +277,7 @@ export async function addSandbox(
     metadata: {
       config,
       createdAt: "1",
-      runtimeHandler: "",
+      runtimeHandler: options.runtimeHandler ?? "",
       netnsPath: `/run/netns/test-${id.slice(0, 8)}`,
       shmPath: join(deps.config.runroot, "sandboxes", id, "shm"),
       logDirectory: join(deps.dir, "logs", id),

@@ -281,3 +281,42 @@ Deno.test("createContainer() drops kubelet's hugepage limits the host's cgroups 
     assert.equal(spec.linux.resources.hugepageLimits, undefined);
     assert.deepEqual(spec.linux.resources.cpu, { shares: 2, period: 100000 });
   }));
+
+Deno.test("createContainer() applies the pod's runtime handler: its allowed annotations and privileged_without_host_devices", () =>
+  withDeps(async (deps) => {
+    deps.config.runtimes = {
+      kata: {
+        runtimePath: "/usr/sbin/runc",
+        runtimeRoot: join(deps.dir, "kata"),
+        runtimeType: "oci",
+        monitorPath: "/usr/bin/conmon",
+        allowedAnnotations: ["run.oci."],
+        privilegedWithoutHostDevices: true,
+      },
+    };
+    const annotations = { "run.oci.keep_original_groups": "1", team: "a" };
+    const privileged = { security_context: { privileged: true } };
+    const specOf = async (sandboxId: string) => {
+      const res = await createContainer(
+        deps,
+        request(sandboxId, { annotations, linux: privileged }),
+      );
+      const c = deps.containers.get(res.container_id!);
+      return JSON.parse(await Deno.readTextFile(join(c.metadata.bundle, "config.json")));
+    };
+
+    const onKata = await specOf(
+      await addSandbox(deps, { name: "k", privileged: true, runtimeHandler: "kata" }),
+    );
+    assert.equal(onKata.annotations["run.oci.keep_original_groups"], "1");
+    assert.equal(onKata.annotations.team, "a");
+    assert.equal(onKata.linux.devices, undefined, "no host devices for this handler");
+
+    const onDefault = await specOf(await addSandbox(deps, { name: "d", privileged: true }));
+    assert.equal(onDefault.annotations["run.oci.keep_original_groups"], undefined);
+    assert.equal(onDefault.annotations.team, "a");
+    assert.ok(
+      (onDefault.linux.devices ?? []).some((d: { path: string }) => d.path === "/dev/null"),
+      "the default handler hands a privileged container the host's devices",
+    );
+  }));

@@ -332,6 +332,32 @@ Deno.test("buildContainerSpec() fields of ContainerConfig", async (t) => {
     assert.deepEqual(build(c), want);
   });
 
+  await t.step("annotations a runtime or ocid acts on stay out unless allowed", () => {
+    const c = {
+      ...containerConfig(),
+      annotations: {
+        "org.systemd.property.CPUQuota": "1%",
+        "run.oci.keep_original_groups": "1",
+        "io.ocid.stop-signal": "SIGKILL",
+        "example.com/a": "1",
+      },
+    };
+    const heard: string[][] = [];
+    const want = expect();
+    want.annotations!["example.com/a"] = "1";
+    want.annotations!["org.systemd.property.CPUQuota"] = "1%";
+    want.annotations!["io.ocid.annotations"] = JSON.stringify(c.annotations);
+    assert.deepEqual(
+      build(c, {
+        allowedAnnotations: ["org.systemd.property."],
+        onDroppedAnnotations: (keys) => heard.push(keys),
+      }),
+      want,
+    );
+    assert.deepEqual(heard, [["run.oci.keep_original_groups", "io.ocid.stop-signal"]]);
+    assert.equal(build(c).annotations?.["io.ocid.stop-signal"], undefined, "no forged stop signal");
+  });
+
   await t.step("tty sets process.terminal and TERM; stdin changes nothing", () => {
     const want = expect();
     want.process!.terminal = true;

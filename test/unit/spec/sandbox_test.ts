@@ -116,6 +116,27 @@ Deno.test("buildSandboxSpec() fields of PodSandboxConfig", async (t) => {
     assert.deepEqual(buildSandboxSpec({ ...podConfig(), annotations }, OPTS), want);
   });
 
+  await t.step("annotations a runtime or ocid acts on stay out unless allowed", () => {
+    const annotations = {
+      "org.systemd.property.CPUQuota": "1%",
+      "run.oci.keep_original_groups": "1",
+      "io.ocid.stop-signal": "SIGKILL",
+      "example.com/a": "1",
+    };
+    const heard: string[][] = [];
+    const spec = buildSandboxSpec({ ...podConfig(), annotations }, {
+      ...OPTS,
+      allowedAnnotations: ["run.oci.keep_original_groups"],
+      onDroppedAnnotations: (keys) => heard.push(keys),
+    });
+    const want = expect();
+    want.annotations!["example.com/a"] = "1";
+    want.annotations!["run.oci.keep_original_groups"] = "1";
+    want.annotations!["io.ocid.annotations"] = JSON.stringify(annotations);
+    assert.deepEqual(spec, want);
+    assert.deepEqual(heard, [["org.systemd.property.CPUQuota", "io.ocid.stop-signal"]]);
+  });
+
   await t.step("dns_config and port_mappings do not change the spec", () => {
     const c = podConfig();
     c.dns_config = { servers: ["10.96.0.10"], searches: [], options: [] };
