@@ -55,8 +55,10 @@ Deno.test({
 
       await t.step("a retry after a client-side timeout gets the pod being created", async () => {
         const config = podConfig("retry", "it7");
+        // Well under a pod's creation (CNI alone takes 20 ms or more): the client gives up while
+        // the creation is in flight. (30 ms raced a pod without an infra container.)
         const first = await call(daemon.clients.runtime, "RunPodSandbox", { config }, {
-          deadlineMs: 30,
+          deadlineMs: 8,
         }).then((r) => r.pod_sandbox_id, (e) => e as grpc.ServiceError);
         const retry = await runPod(daemon.clients, config);
         if (typeof first === "string") assert.equal(retry, first);

@@ -129,8 +129,9 @@ Deno.test({
         }),
         1,
       );
-      // Infra container and one container: two conmons; runc start; the CNI chain ran.
-      assert.equal(sample(text, "ocid_processes_spawned_total", { program: "conmon" }), 2);
+      // A pod without an infra container (drop_infra_ctr) and one container: one conmon; runc
+      // start; the CNI chain ran.
+      assert.equal(sample(text, "ocid_processes_spawned_total", { program: "conmon" }), 1);
       assert.ok((sample(text, "ocid_processes_spawned_total", { program: "runc" }) ?? 0) >= 2);
       assert.ok((sample(text, "ocid_processes_spawned_total", { program: "bridge" }) ?? 0) >= 1);
       assert.equal(sample(text, "ocid_conmon_spawn_failures_total"), 0);

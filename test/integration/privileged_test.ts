@@ -120,11 +120,19 @@ Deno.test({
       const privileged = { linux: { security_context: { privileged: true } } };
 
       let privPod: TestPod | undefined;
+      let infraPod: TestPod | undefined;
       let privCtr = "";
       await t.step("a privileged pod's infra process holds the daemon's bounding set", async () => {
+        // Only a pod sharing its PID namespace has an infra process (drop_infra_ctr).
+        const infraConfig = podConfig("priv-infra", true);
+        infraConfig.linux!.security_context!.namespace_options = {
+          ...infraConfig.linux!.security_context!.namespace_options,
+          pid: "POD",
+        };
+        infraPod = await runTestPod(runtime, infraConfig);
         privPod = await runTestPod(runtime, podConfig("priv", true));
         const status = await call(runtime, "PodSandboxStatus", {
-          pod_sandbox_id: privPod.id,
+          pod_sandbox_id: infraPod!.id,
           verbose: true,
         });
         const { pid } = JSON.parse(status.info.info!);
@@ -369,7 +377,7 @@ Deno.test({
       );
 
       await t.step("the pods stop and go", async () => {
-        for (const pod of [privPod!, plainPod]) {
+        for (const pod of [infraPod!, privPod!, plainPod]) {
           await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
           await call(runtime, "RemovePodSandbox", { pod_sandbox_id: pod.id }, {
             deadlineMs: 60_000,

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { call } from "../../src/cri/proto.ts";
+import type * as cri from "../../src/cri/types.ts";
 import { text } from "../../src/process.ts";
 import { denoRunner } from "../../src/process.ts";
 import { allocatedIps, grpcCode, listDir, pushBusybox } from "../helpers/checks.ts";
@@ -24,6 +25,12 @@ import {
 const BRIDGE = "ocidt41";
 const SUBNET = "10.234.41.0/24";
 const CGROUP_PARENT = "/ocid-it41";
+
+/** A pod that shares its PID namespace, so it keeps an infra container (drop_infra_ctr). */
+function withInfra(config: cri.PodSandboxConfigInit): cri.PodSandboxConfigInit {
+  config.linux!.security_context!.namespace_options!.pid = "POD";
+  return config;
+}
 
 /** Container ids in a runc state root. */
 async function runcIds(root: string): Promise<string[]> {
@@ -64,10 +71,10 @@ Deno.test({
     await t.step(
       "a pod of handler runc-b, its container and its execs live in its root",
       async () => {
-        const config = testPodConfig("pod-b", {
+        const config = withInfra(testPodConfig("pod-b", {
           namespace: "handlers",
           cgroupParent: CGROUP_PARENT,
-        });
+        }));
         const res = await call(runtime, "RunPodSandbox", { config, runtime_handler: "runc-b" }, {
           deadlineMs: 60_000,
         });
@@ -104,7 +111,9 @@ Deno.test({
     await t.step("a pod without a handler uses the default runtime's root", async () => {
       const pod = await runTestPod(
         runtime,
-        testPodConfig("pod-default", { namespace: "handlers", cgroupParent: CGROUP_PARENT }),
+        withInfra(
+          testPodConfig("pod-default", { namespace: "handlers", cgroupParent: CGROUP_PARENT }),
+        ),
       );
       assert.deepEqual(await runcIds(defaultRoot), [pod.id]);
       assert.deepEqual(await runcIds(rootB), []);
@@ -128,11 +137,62 @@ Deno.test({
       );
     });
 
+    await t.step(
+      "a pod without an infra container sends its containers to its handler",
+      async () => {
+        const config = testPodConfig("pod-b2", {
+          namespace: "handlers",
+          cgroupParent: CGROUP_PARENT,
+        });
+        const res = await call(runtime, "RunPodSandbox", { config, runtime_handler: "runc-b" }, {
+          deadlineMs: 60_000,
+        });
+        const pod = { id: res.pod_sandbox_id, config };
+        assert.deepEqual(await runcIds(rootB), [], "no infra container");
+        const ctr = await createTestContainer(runtime, pod, {
+          name: "sleeper",
+          image,
+          command: ["/bin/sleep", "3600"],
+        });
+        await call(runtime, "StartContainer", { container_id: ctr });
+        assert.deepEqual(await runcIds(rootB), [ctr]);
+        assert.deepEqual(await runcIds(defaultRoot), []);
+        await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
+        await call(runtime, "RemovePodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
+        assert.deepEqual(await runcIds(rootB), []);
+      },
+    );
+
+    await t.step(
+      "crun on hybrid cgroups: a container fails with its reason and leaves nothing",
+      async () => {
+        const config = testPodConfig("pod-crun2", {
+          namespace: "handlers",
+          cgroupParent: CGROUP_PARENT,
+        });
+        const res = await call(runtime, "RunPodSandbox", { config, runtime_handler: "crun" }, {
+          deadlineMs: 60_000,
+        });
+        const pod = { id: res.pod_sandbox_id, config };
+        const err = await createTestContainer(runtime, pod, {
+          name: "sleeper",
+          image,
+          command: ["/bin/sleep", "3600"],
+        }).then(() => undefined, (e: { code: number; details: string }) => e);
+        assert.ok(err, "crun ran a container on this machine; check whether its cgroups changed");
+        assert.match(err.details, /crun create .* failed: .*hybrid/i);
+        assert.deepEqual((await call(runtime, "ListContainers", {})).containers, []);
+        assert.deepEqual(await listDir(crunRoot), []);
+        await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
+        await call(runtime, "RemovePodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
+      },
+    );
+
     await t.step("crun on hybrid cgroups fails with its reason and leaves nothing", async () => {
-      const config = testPodConfig("pod-crun", {
+      const config = withInfra(testPodConfig("pod-crun", {
         namespace: "handlers",
         cgroupParent: CGROUP_PARENT,
-      });
+      }));
       const err = await call(runtime, "RunPodSandbox", { config, runtime_handler: "crun" }, {
         deadlineMs: 60_000,
       }).then(() => undefined, (e: { code: number; details: string }) => e);
