@@ -70,6 +70,9 @@ Deno.test({
         ...testPodConfig("annotated", { namespace: "it35", cgroupParent: CGROUP_PARENT }),
         annotations: SENT,
       };
+      // A PID-sharing pod keeps its infra container, whose config.json carries the pod's
+      // annotations (a pod without one has no config.json of its own).
+      config.linux!.security_context!.namespace_options!.pid = "POD";
       const pod = await runTestPod(runtime, config);
       const id = await createTestContainer(runtime, pod, {
         name: "annotated",
