@@ -23,10 +23,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type * as grpc from "@grpc/grpc-js";
 import { call } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
 import { sh, waitFor } from "../helpers/checks.ts";
+import { buildGoProgram } from "../helpers/go_build.ts";
+import { buildGoStream, goStream } from "../helpers/go_stream.ts";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import {
   buildImage,
@@ -80,13 +83,29 @@ async function critestBusyboxEntries(): Promise<LayerEntry[]> {
   return entries;
 }
 
+/** critest's nonewprivs image: a program installed setuid root that prints its euid. */
+async function nonewprivsEntries(): Promise<LayerEntry[]> {
+  const bin = await buildGoProgram(fileURLToPath(new URL("../go-nonewprivs/", import.meta.url)), {
+    name: "go-nonewprivs",
+    what: "nonewprivs test program",
+    hint: "install the Debian package golang-go",
+  });
+  return [
+    { name: "usr/", type: "directory" },
+    { name: "usr/local/", type: "directory" },
+    { name: "usr/local/bin/", type: "directory" },
+    { name: "usr/local/bin/nnp", content: await Deno.readFile(bin), mode: 0o4755 },
+  ];
+}
+
 async function pushCritestBusybox(host: string): Promise<string> {
   const ref = `${host}/${NAMESPACE}/busybox:1.28`;
   const dir = await Deno.makeTempDir({ prefix: "ocid-it42-layout-" });
   try {
-    const image = buildImage([await buildLayer(await critestBusyboxEntries())], {
-      cmd: ["sh"],
-    });
+    const image = buildImage([
+      await buildLayer(await critestBusyboxEntries()),
+      await buildLayer(await nonewprivsEntries()),
+    ], { cmd: ["sh"] });
     await writeOciLayout(dir, { top: image.manifest, blobs: imageBlobs(image), tag: "1" });
     await skopeoPush(dir, { tag: "1", dest: ref });
   } finally {
@@ -270,6 +289,7 @@ Deno.test({
       await podSpecs(t, base);
       await networkingSpecs(t, base);
       await containerSpecs(t, base, scratch);
+      await streamingSpecs(t, base);
     } finally {
       await daemon?.cleanup();
       await Deno.remove(scratch, { recursive: true }).catch(() => {});
@@ -287,6 +307,33 @@ async function securityContextSpecs(
   await namespaceOptionSpecs(t, base);
   await bucketSpecs(t, base);
   await seccompSpecs(t, base, scratch);
+  await noNewPrivsSpecs(t, base);
+}
+
+/** NoNewPrivs: the setuid program run as uid 1000 gains root only without no_new_privs. */
+async function noNewPrivsSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">) {
+  const nnp = (ctx: Ctx, noNewPrivs: boolean, expected: string) =>
+    withPod(ctx, {}, async (pod) => {
+      const c = await runContainer(ctx, pod, {
+        command: ["/usr/local/bin/nnp"],
+        linux: {
+          security_context: { no_new_privs: noNewPrivs, run_as_user: { value: "1000" } },
+        },
+      }, "CONTAINER_EXITED");
+      await verifyLog(pod, c.logPath, expected);
+    });
+  await spec(
+    t,
+    base,
+    "should not allow privilege escalation when true",
+    (ctx) => nnp(ctx, true, "Effective uid: 1000\n"),
+  );
+  await spec(
+    t,
+    base,
+    "should allow privilege escalation when false",
+    (ctx) => nnp(ctx, false, "Effective uid: 0\n"),
+  );
 }
 
 async function namespaceOptionSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">) {
@@ -784,7 +831,7 @@ async function checkMainPage(url: string) {
   }, { timeoutMs: 60_000, intervalMs: 500 });
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   return (l.addr as Deno.NetAddr).port;
 }
@@ -837,7 +884,7 @@ async function networkingSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">) {
     base,
     "runtime should support port mapping with host port and container port",
     async (ctx) => {
-      const hostPort = await freePort();
+      const hostPort = freePort();
       await withPod(ctx, {
         extra: { port_mappings: [{ protocol: "TCP", container_port: 12001, host_port: hostPort }] },
       }, async (pod) => {
@@ -847,7 +894,7 @@ async function networkingSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">) {
     },
   );
 
-  const multi = async (
+  const multi = (
     ctx: Ctx,
     check: (pod: Pod, httpd: string, busybox: string) => Promise<void>,
   ) =>
@@ -1058,5 +1105,89 @@ async function containerSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">, scr
         assert.equal(st.exit_code, 137);
         assert.equal(st.reason, "OOMKilled");
       }),
+  );
+}
+
+/** Streaming (streaming.go): Exec, Attach and PortForward through SPDY, as client-go does. */
+async function streamingSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">) {
+  await buildGoStream();
+  const exec = async (ctx: Ctx, stdin: boolean, tty: boolean) =>
+    await withPod(ctx, {}, async (pod) => {
+      const c = await runContainer(ctx, pod, {});
+      const { url } = await call(ctx.rt, "Exec", {
+        container_id: c.id,
+        cmd: ["echo", "-n", "hello"],
+        stdin,
+        stdout: true,
+        stderr: !tty,
+        tty,
+      });
+      // as critest's client-go executor: a stderr stream exactly when the request has one
+      const args = ["exec", ...(stdin ? ["-stdin"] : []), tty ? "-tty" : "-stderr", url];
+      const res = await goStream(args, stdin ? { stdin: "" } : {});
+      assert.equal(res.code, 0, res.stderr);
+      assert.equal(res.stdout, "hello");
+    });
+  await spec(
+    t,
+    base,
+    "runtime should support exec with tty=false and stdin=false",
+    (ctx) => exec(ctx, false, false),
+  );
+  await spec(
+    t,
+    base,
+    "runtime should support exec with tty=true and stdin=true",
+    (ctx) => exec(ctx, true, true),
+  );
+
+  await spec(t, base, "runtime should support attach", (ctx) =>
+    withPod(ctx, {}, async (pod) => {
+      const c = await runContainer(ctx, pod, {
+        command: ["/bin/sh"],
+        stdin: true,
+        stdin_once: true,
+        tty: false,
+      });
+      const { url } = await call(ctx.rt, "Attach", {
+        container_id: c.id,
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        tty: false,
+      });
+      const res = await goStream(["exec", "-stdin", "-stderr", url], {
+        stdin: "echo hello\n",
+      });
+      assert.equal(res.code, 0, res.stderr);
+      assert.equal(res.stdout, "hello\n");
+    }));
+
+  const portForward = async (ctx: Ctx, hostNet: boolean) => {
+    const port = hostNet ? freePort() : 80;
+    const linux = hostNet
+      ? { security_context: { namespace_options: { network: "NODE" as const } } }
+      : {};
+    await withPod(ctx, {
+      extra: { port_mappings: [{ protocol: "TCP", container_port: port, host_port: 0 }] },
+      linux,
+    }, async (pod) => {
+      await runContainer(ctx, pod, webServer(port));
+      const res = await waitFor("the web server through port-forward", async () => {
+        const { url } = await call(ctx.rt, "PortForward", { pod_sandbox_id: pod.id, port: [port] });
+        const r = await goStream(["portforward", "-port", String(port), url], {
+          stdin: "GET / HTTP/1.0\r\n\r\n",
+        });
+        return r.code === 0 && r.stdout.startsWith("HTTP/1.") ? r : undefined;
+      }, WAIT);
+      assert.match(res.stdout, /^HTTP\/1\.[01] 200 OK/);
+    });
+  };
+  await spec(t, base, "runtime should support portforward", (ctx) => portForward(ctx, false));
+  await spec(
+    t,
+    base,
+    "runtime should support portforward in host network",
+    (ctx) => portForward(ctx, true),
   );
 }
