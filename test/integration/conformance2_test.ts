@@ -34,9 +34,11 @@ import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import {
   buildImage,
   buildLayer,
+  busyboxEntries,
   imageBlobs,
   type LayerEntry,
   skopeoPush,
+  type TestImage,
   writeOciLayout,
 } from "../helpers/images.ts";
 import { startRegistry } from "../helpers/registry.ts";
@@ -285,6 +287,7 @@ Deno.test({
         deadlineMs: 60_000,
       });
       const base = { rt, image, logRoot: join(scratch, "logs") };
+      await imageSpecs(t, daemon.clients.image, registry.host, scratch);
       await securityContextSpecs(t, base, scratch);
       await podSpecs(t, base);
       await networkingSpecs(t, base);
@@ -1190,4 +1193,120 @@ async function streamingSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">) {
     "runtime should support portforward in host network",
     (ctx) => portForward(ctx, true),
   );
+}
+
+/** Pushes `image` under each of `refs` (`host/repo:tag`). */
+async function pushImage(scratch: string, image: TestImage, refs: string[]): Promise<void> {
+  const dir = await Deno.makeTempDir({ dir: scratch, prefix: "layout-" });
+  try {
+    await writeOciLayout(dir, { top: image.manifest, blobs: imageBlobs(image), tag: "t" });
+    for (const dest of refs) await skopeoPush(dir, { tag: "t", dest });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Image Manager (image.go): pull, status by every reference, user fields, list, remove. */
+async function imageSpecs(
+  t: Deno.TestContext,
+  img: grpc.Client,
+  host: string,
+  scratch: string,
+): Promise<void> {
+  const layer = await buildLayer(await busyboxEntries());
+  const variant = (n: number, user = "") =>
+    buildImage([layer], { user, cmd: ["sh", "-c", `echo ${n}`] });
+  const status = async (ref: string) =>
+    (await call(img, "ImageStatus", { image: { image: ref } })).image ?? undefined;
+  /** critest's `removeImage`: by the ID ImageStatus names, when there is one. */
+  const remove = async (ref: string) => {
+    const st = await status(ref);
+    if (st) await call(img, "RemoveImage", { image: { image: st.id } });
+  };
+  const pull = async (ref: string) =>
+    (await call(img, "PullImage", { image: { image: ref } }, { deadlineMs: 60_000 })).image_ref;
+  /** critest's `testPullPublicImage`. */
+  const pullAndRemove = async (ref: string, check: (s: cri.Image) => void) => {
+    await remove(ref);
+    await pull(ref);
+    const st = await status(ref);
+    assert.ok(st, "pulled");
+    assert.match(st.id, /^sha256:/);
+    assert.ok(BigInt(st.size) > 0n, "size");
+    check(st);
+    await remove(ref);
+    assert.equal(await status(ref), undefined, "removed");
+  };
+
+  await t.step("public image with tag should be pulled and removed", async () => {
+    const ref = `${host}/it42/img-tag:1.0`;
+    await pushImage(scratch, variant(1), [ref]);
+    await pullAndRemove(ref, (s) => assert.deepEqual(s.repo_tags, [ref]));
+  });
+  await t.step("public image without tag should be pulled and removed", async () => {
+    const ref = `${host}/it42/img-notag`;
+    await pushImage(scratch, variant(2), [`${ref}:latest`]);
+    await pullAndRemove(ref, (s) => assert.deepEqual(s.repo_tags, [`${ref}:latest`]));
+  });
+  await t.step("public image with digest should be pulled and removed", async () => {
+    const image = variant(3);
+    await pushImage(scratch, image, [`${host}/it42/img-digest:x`]);
+    const ref = `${host}/it42/img-digest@${image.manifest.digest}`;
+    await pullAndRemove(ref, (s) => {
+      assert.deepEqual(s.repo_tags, []);
+      assert.deepEqual(s.repo_digests, [ref]);
+    });
+  });
+  await t.step("image status should support all kinds of references", async () => {
+    const ref = `${host}/it42/img-all:1`;
+    await pushImage(scratch, variant(4), [ref]);
+    await remove(ref);
+    await pull(ref);
+    const st = (await status(ref))!;
+    assert.deepEqual(await status(st.id), st);
+    for (const r of [...st.repo_tags, ...st.repo_digests]) assert.deepEqual(await status(r), st);
+    await remove(ref);
+    assert.equal(await status(ref), undefined);
+  });
+  await t.step("image status get image fields should not have Uid|Username empty", async () => {
+    const cases = [
+      { user: "1002", uid: "1002", username: "" },
+      { user: "www-data", uid: "0", username: "www-data" },
+      { user: "1003:users", uid: "1003", username: "" },
+      { user: "www-data:100", uid: "0", username: "www-data" },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const ref = `${host}/it42/img-user:${i}`;
+      await pushImage(scratch, variant(10 + i, c.user), [ref]);
+      await pull(ref);
+      const st = (await status(ref))!;
+      assert.equal(st.uid?.value ?? "0", c.uid, `${c.user}: uid`);
+      assert.equal(st.username, c.username, `${c.user}: username`);
+      await remove(ref);
+    }
+  });
+  await t.step("listImage should get exactly 3 image in the result list", async () => {
+    const refs = [0, 1, 2].map((i) => `${host}/it42/img-list-${i}:1`);
+    for (const [i, ref] of refs.entries()) await pushImage(scratch, variant(20 + i), [ref]);
+    const ids = [];
+    for (const ref of refs) ids.push(await pull(ref));
+    assert.equal(new Set(ids).size, 3);
+    const images = (await call(img, "ListImages", { filter: {} })).images;
+    for (const [i, id] of ids.entries()) {
+      assert.deepEqual(images.find((m) => m.id === id)?.repo_tags, [refs[i]]);
+    }
+    for (const ref of refs) await remove(ref);
+  });
+  await t.step("listImage should get exactly 3 repoTags in the result image", async () => {
+    const refs = [0, 1, 2].map((i) => `${host}/it42/img-same:${i}`);
+    await pushImage(scratch, variant(30), refs);
+    const ids = new Set<string>();
+    for (const ref of refs) ids.add(await pull(ref));
+    assert.equal(ids.size, 1);
+    const images = (await call(img, "ListImages", { filter: {} })).images;
+    const found = images.find((m) => ids.has(m.id))!;
+    assert.deepEqual([...found.repo_tags].sort(), [...refs].sort());
+    await remove(refs[0]!);
+    assert.equal(await status(refs[2]!), undefined, "removal by ID removes every tag");
+  });
 }
