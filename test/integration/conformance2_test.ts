@@ -158,7 +158,11 @@ async function runPod(
     linux: { cgroup_parent: CGROUP_PARENT, ...linux, security_context: sc },
   };
   const res = await call(ctx.rt, "RunPodSandbox", { config }, { deadlineMs: 60_000 });
-  return { id: res.pod_sandbox_id, config, logDir };
+  const id = res.pod_sandbox_id;
+  const st = await call(ctx.rt, "PodSandboxStatus", { pod_sandbox_id: id, verbose: true });
+  const pid = sc.namespace_options?.pid ?? "POD";
+  assert.equal(JSON.parse(st.info.info!).holder, pid === "POD" ? "infra" : "pinned");
+  return { id, config, logDir };
 }
 
 async function removePod(ctx: Ctx, pod: Pod): Promise<void> {
@@ -1090,6 +1094,34 @@ async function containerSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">, scr
         assert.deepEqual(await list({ id: c.id }), [c.id]);
         assert.deepEqual(await list({ pod_sandbox_id: pod.id }), [c.id]);
         assert.deepEqual(await list({ label_selector: { "critest-stats": "yes" } }), [c.id]);
+      }),
+  );
+
+  // not a critest spec: what kubelet does after a container ends (restartPolicy Always)
+  await spec(
+    t,
+    base,
+    "(kubelet) a stopped container's next attempt runs in the same pod",
+    (ctx) =>
+      withPod(ctx, {}, async (pod) => {
+        const first = await runContainer(ctx, pod, {
+          command: ["sh", "-c", "echo $$ > /dev/shm/a"],
+        }, "CONTAINER_EXITED");
+        await call(ctx.rt, "RemoveContainer", { container_id: first.id }, { deadlineMs: 60_000 });
+        const again = await call(ctx.rt, "CreateContainer", {
+          pod_sandbox_id: pod.id,
+          sandbox_config: pod.config,
+          config: {
+            metadata: { name: first.name, attempt: 1 },
+            image: { image: ctx.image },
+            command: PAUSE_CMD,
+            log_path: `${first.name}.1.log`,
+          },
+        }, { deadlineMs: 60_000 });
+        await call(ctx.rt, "StartContainer", { container_id: again.container_id });
+        await waitState(ctx, again.container_id, "CONTAINER_RUNNING");
+        // the pod's IPC namespace (and its /dev/shm) outlived the first attempt
+        assert.ok((await execOk(ctx, again.container_id, ["cat", "/dev/shm/a"])).trim() !== "");
       }),
   );
 
