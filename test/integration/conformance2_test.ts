@@ -43,6 +43,7 @@ import {
 } from "../helpers/images.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import { removeCgroupParent } from "../helpers/test_pod.ts";
+import { assertNodeClean } from "./_node_state.ts";
 
 const BRIDGE = "ocidt42";
 const SUBNET = "10.234.42.0/24";
@@ -297,6 +298,13 @@ Deno.test({
       await networkingSpecs(t, base);
       await containerSpecs(t, base, scratch);
       await streamingSpecs(t, base);
+      await t.step(
+        "every spec's pod is gone: no netns, pin, mount, IP or process left",
+        async () => {
+          assert.deepEqual((await call(rt, "ListPodSandbox", {})).items, []);
+          await assertNodeClean(daemon!.dirs, daemon!.pid, "after the specs");
+        },
+      );
     } finally {
       await daemon?.cleanup();
       await Deno.remove(scratch, { recursive: true }).catch(() => {});
