@@ -1105,6 +1105,50 @@ async function containerSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">, scr
       }),
   );
 
+  const modes = [
+    ["rprivate", "PROPAGATION_PRIVATE", false, false],
+    ["rshared", "PROPAGATION_BIDIRECTIONAL", true, true],
+    ["rslave", "PROPAGATION_HOST_TO_CONTAINER", true, false],
+  ] as const;
+  for (const [mode, propagation, hostToContainer, containerToHost] of modes) {
+    const name = `Container Mount Propagation mount with '${mode}' (${
+      hostToContainer ? "" : "no "
+    }propagation host to container, ${containerToHost ? "" : "no "}container to host)`;
+    await spec(t, base, name, async (ctx) => {
+      const hostPath = await Deno.makeTempDir({ dir: scratch, prefix: "prop-" });
+      const mntSource = join(hostPath, "mnt");
+      const propagationMntPoint = join(mntSource, "propagationMnt");
+      const propagationSrcDir = join(hostPath, "propagationSrcDir");
+      await Deno.mkdir(propagationMntPoint, { recursive: true });
+      await Deno.mkdir(propagationSrcDir);
+      await Deno.writeTextFile(join(propagationSrcDir, "flagFile"), "");
+      await sh("mount", "--rbind", mntSource, mntSource);
+      try {
+        await sh("mount", mode === "rprivate" ? "--make-rprivate" : "--make-rshared", mntSource);
+        const linux = { security_context: { privileged: true } };
+        await withPod(ctx, { linux }, async (pod) => {
+          const c = await runContainer(ctx, pod, {
+            linux,
+            mounts: [{ host_path: mntSource, container_path: mntSource, propagation }],
+          });
+          await sh("mount", "--rbind", propagationSrcDir, propagationMntPoint);
+          const seen = await execOk(ctx, c.id, ["ls", "-A", propagationMntPoint]);
+          assert.equal(seen.trim() !== "", hostToContainer, `host mount inside: "${seen}"`);
+          const containerMntPoint = join(mntSource, "containerMntPoint");
+          await execOk(ctx, c.id, ["sh", "-c", `mkdir -p ${containerMntPoint}`]);
+          await execOk(ctx, c.id, ["sh", "-c", `mount --bind /etc ${containerMntPoint}`]);
+          const onHost = [...Deno.readDirSync(containerMntPoint)];
+          assert.equal(onHost.length > 0, containerToHost, "container mount on the host");
+          await sh("umount", "-l", containerMntPoint).catch(() => {});
+        });
+      } finally {
+        await sh("umount", "-l", propagationMntPoint).catch(() => {});
+        await sh("umount", "-l", mntSource).catch(() => {});
+        await Deno.remove(hostPath, { recursive: true }).catch(() => {});
+      }
+    });
+  }
+
   // not a critest spec: what kubelet does after a container ends (restartPolicy Always)
   await spec(
     t,
