@@ -15,7 +15,10 @@
  * by this machine: Debian's busybox has no `ipcs` applet, so the host-IPC specs read
  * `/proc/sysvipc/shm` (what `ipcs -m` prints); its `sh` runs applets without exec
  * (FEATURE_SH_STANDALONE), so the MaskedPaths spec runs `/bin/ls` by path; nginx and httpd
- * images are busybox's `httpd`.
+ * images are busybox's `httpd`; the nonewprivs image is a Go program (`test/go-nonewprivs`)
+ * installed setuid root. Not here: "execSync with timeout" (ExecSync's own tests), Version and
+ * Status (conformance_test.ts), and the AppArmor and SELinux specs, which critest registers only
+ * on hosts that have them (this kernel has neither).
  * Root only. Network: bridge "ocidt42", 10.234.42.0/24; traffic only to the test's pods and
  * 127.0.0.1.
  *
