@@ -115,11 +115,17 @@ export class StatsCollector {
 
   /**
    * The usage of a container's writable layer. The walk over every writable layer is
-   * shared by concurrent callers and reused for the TTL.
+   * shared by concurrent callers and reused for the TTL, except by a container created after
+   * the walk began (critest and kubelet ask for a new container's stats at once): that gets a
+   * new walk.
+   *
+   * @param id The container's ID.
+   * @param createdAtMs When the container was created (ms since the epoch). @default 0
    */
-  async writableLayer(id: string): Promise<WritableLayerUsage | undefined> {
+  async writableLayer(id: string, createdAtMs = 0): Promise<WritableLayerUsage | undefined> {
     const now = Date.now();
-    if (!this.#layers || now - this.#layers.at > this.#ttlMs) {
+    const current = this.#layers;
+    if (!current || now - current.at > this.#ttlMs || createdAtMs >= current.at) {
       const byId = this.#images.writableLayerUsage().then(
         (list) => new Map(list.map((l) => [l.containerId, l])),
       );
@@ -128,7 +134,7 @@ export class StatsCollector {
         if (this.#layers?.byId === byId) this.#layers = undefined;
       });
     }
-    return (await this.#layers.byId).get(id);
+    return (await this.#layers!.byId).get(id);
   }
 
   /** Forgets CPU samples and cgroup directories of IDs not in `keep`. */
@@ -208,7 +214,10 @@ export async function containerStatsOf(
     container.status.state === "CONTAINER_EXITED"
       ? undefined
       : readContainerCgroup(deps, container),
-    deps.stats.writableLayer(container.id),
+    deps.stats.writableLayer(
+      container.id,
+      Number(BigInt(container.metadata.createdAt) / 1_000_000n),
+    ),
   ]);
   const at = deps.stats.now();
   if (cgroup?.cpu) out.cpu = toCpuUsage(deps.stats, container.id, { at, cpu: cgroup.cpu });

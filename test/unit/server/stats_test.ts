@@ -252,6 +252,21 @@ Deno.test("StatsCollector.writableLayer() walks again once the TTL has passed", 
   }, { ttlMs: 1 });
 });
 
+Deno.test("StatsCollector.writableLayer() walks again for a container created after the cached walk", async () => {
+  await withFixture(async ({ deps, layers }) => {
+    layers.usage = [{ containerId: "old", path: "/p", usedBytes: 1, inodesUsed: 1 }];
+    await deps.stats.writableLayer("old", Date.now() - 1000);
+    await new Promise((r) => setTimeout(r, 2));
+    // created after that walk, within the TTL: critest asks for its stats at once
+    layers.usage.push({ containerId: "new", path: "/q", usedBytes: 2, inodesUsed: 2 });
+    assert.deepEqual((await deps.stats.writableLayer("new", Date.now()))?.usedBytes, 2);
+    assert.equal(layers.calls, 2);
+    await deps.stats.writableLayer("old", Date.now() - 1000);
+    assert.equal(await deps.stats.writableLayer("no-layer", Date.now() - 1000), undefined);
+    assert.equal(layers.calls, 2, "older containers use the cached walk, found or not");
+  });
+});
+
 Deno.test("podSandboxStats() reports the pod cgroup, its network and its containers", async () => {
   await withFixture(async ({ deps, root, clock }) => {
     const pod = await addSandbox(deps, { name: "a" });
