@@ -9,7 +9,7 @@
  */
 import { fileURLToPath } from "node:url";
 import type { PackageDefinition } from "@grpc/proto-loader";
-import { loadCri } from "./proto.ts";
+import { loadCriDescriptors } from "./proto_descriptors.ts";
 
 /** The package prefix of every CRI type name. */
 const PACKAGE = "runtime.v1.";
@@ -209,7 +209,7 @@ export async function formatTypeScript(source: string): Promise<string> {
 }
 
 if (import.meta.main) {
-  const source = await formatTypeScript(generateTypes(loadCri().packageDefinition));
+  const source = await formatTypeScript(generateTypes(loadCriDescriptors()));
   const target = fileURLToPath(new URL("./types.ts", import.meta.url));
   await Deno.writeTextFile(target, source);
   console.log(`Wrote ${target}`);

@@ -38,23 +38,25 @@ export async function removeContainerEverything(
 ): Promise<void> {
   const container = deps.containers.get(id);
   await stopContainerProcess(deps, id, 0);
-  await deps.runtime.delete(id, { force: true });
-  await deps.images.unmountRootfs(id);
+  // The process is gone: the runtime's state and the rootfs mount are independent.
+  await Promise.all([deps.runtime.delete(id, { force: true }), deps.images.unmountRootfs(id)]);
   await deps.images.removeRootfs(id);
   await deps.containers.delete(id);
   publishContainerEvent(deps, "CONTAINER_DELETED_EVENT", {
     id,
     sandboxId: container.metadata.sandboxId,
   });
-  await Deno.remove(container.metadata.bundle, { recursive: true }).catch(ignoreNotFound);
-  // <root>/containers/<id>: empty now that the rootfs and the bundle are gone.
-  await Deno.remove(dirname(container.metadata.bundle)).catch(ignoreNotFound);
-  // conmon's exit file, so the exit dir does not grow forever.
-  await Deno.remove(join(deps.config.runroot, "exits", id)).catch(ignoreNotFound);
-  // conmon's attach socket dir (leak found by the recovery test).
-  await Deno.remove(join(deps.config.runroot, "socket", id), { recursive: true }).catch(
-    ignoreNotFound,
-  );
+  await Promise.all([
+    // <root>/containers/<id>: empty once the rootfs and the bundle are gone.
+    Deno.remove(container.metadata.bundle, { recursive: true }).catch(ignoreNotFound)
+      .then(() => Deno.remove(dirname(container.metadata.bundle)).catch(ignoreNotFound)),
+    // conmon's exit file, so the exit dir does not grow forever.
+    Deno.remove(join(deps.config.runroot, "exits", id)).catch(ignoreNotFound),
+    // conmon's attach socket dir (leak found by the recovery test).
+    Deno.remove(join(deps.config.runroot, "socket", id), { recursive: true }).catch(
+      ignoreNotFound,
+    ),
+  ]);
   deps.exits.forget(id);
   deps.log.info("Container removed", { id, name: container.name });
 }

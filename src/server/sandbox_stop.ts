@@ -76,6 +76,8 @@ export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise
   if (meta.shmPath) await unmount(deps.runner, meta.shmPath);
   let stopped = false;
   const updated = await deps.sandboxes.update(id, (s) => {
+    // Stopped before (RemovePodSandbox stops again): nothing to write.
+    if (s.state === "SANDBOX_NOTREADY" && s.networkTornDown && s.infraExited) return s;
     stopped = s.state === "SANDBOX_READY";
     return { ...s, state: "SANDBOX_NOTREADY", networkTornDown: true, infraExited: true };
   });

@@ -321,7 +321,8 @@ export class RecordStore<M, S> {
    *
    * @param idOrPrefix full ID or unique prefix, resolved when called
    * @param fn returns the new status; it gets the current (frozen) status and the record.
-   *   Throw from it (e.g. FailedPreconditionError) to abort without change
+   *   Throw from it (e.g. FailedPreconditionError) to abort without change; return the current
+   *   status itself to change nothing (then nothing is written)
    * @returns the updated record
    * @throws {NotFoundError} when the record does not exist or was deleted meanwhile
    * @throws what `fn` or the write throws; the status is then unchanged
@@ -339,7 +340,9 @@ export class RecordStore<M, S> {
     return this.#enqueue(id, async () => {
       const current = this.#records.get(id);
       if (!current) throw new NotFoundError(`Cannot find ${this.#kind} "${id}"`);
-      const next = { ...current, status: fn(current.status, current) };
+      const status = fn(current.status, current);
+      if (status === current.status) return current;
+      const next = { ...current, status };
       const json = this.#serialize(next);
       await this.#fs.writeFileAtomic(this.recordPath(id), json);
       const stored = this.#fromJson(json);

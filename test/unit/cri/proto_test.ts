@@ -11,6 +11,7 @@ import {
   PROTO_LOADER_OPTIONS,
   RUNTIME_SERVICE_RPCS,
 } from "../../../src/cri/proto.ts";
+import { loadCriDescriptors } from "../../../src/cri/proto_descriptors.ts";
 import type * as cri from "../../../src/cri/types.ts";
 
 /** The RuntimeService RPCs of the public definition, in its order. */
@@ -83,7 +84,7 @@ interface FieldDescriptor {
 
 /** The reflected descriptor of one field of a `runtime.v1` message. */
 function field(message: string, name: string): FieldDescriptor {
-  const def = loadCri().packageDefinition[`runtime.v1.${message}`];
+  const def = loadCriDescriptors()[`runtime.v1.${message}`];
   assert.ok(def && "type" in def, `Cannot find message "${message}"`);
   const fields = (def.type as { field: FieldDescriptor[] }).field;
   const found = fields.find((f) => f.name === name);
@@ -93,7 +94,7 @@ function field(message: string, name: string): FieldDescriptor {
 
 /** The values of a top-level `runtime.v1` enum, by name. */
 function enumValues(name: string): Record<string, number> {
-  const def = loadCri().packageDefinition[`runtime.v1.${name}`];
+  const def = loadCriDescriptors()[`runtime.v1.${name}`];
   assert.ok(def && "type" in def, `Cannot find enum "${name}"`);
   const values = (def.type as { value: { name: string; number: number }[] }).value;
   return Object.fromEntries(values.map((v) => [v.name, v.number]));
@@ -107,8 +108,8 @@ Deno.test("criProtoPath() points at the proto file next to the sources", () => {
 Deno.test("loadCri() loads both services once and caches them", () => {
   const first = loadCri();
   assert.equal(loadCri(), first);
-  assert.equal(first.runtimeService, first.packageDefinition["runtime.v1.RuntimeService"]);
-  assert.equal(first.imageService, first.packageDefinition["runtime.v1.ImageService"]);
+  assert.deepEqual(Object.keys(first.runtimeService), [...RUNTIME_SERVICE_RPCS]);
+  assert.deepEqual(Object.keys(first.imageService), [...IMAGE_SERVICE_RPCS]);
   assert.deepEqual(PROTO_LOADER_OPTIONS, {
     keepCase: true,
     longs: String,
@@ -142,7 +143,8 @@ Deno.test("loadCri() streams exactly the server-streaming RPCs of the public def
   const streaming = Object.entries(all).filter(([, m]) => m.responseStream).map(([n]) => n);
   assert.deepEqual(streaming.sort(), [...UPSTREAM_STREAMING_RPCS].sort());
   assert.ok(Object.values(all).every((m) => !m.requestStream), "No RPC streams its request");
-  const events = runtimeService.GetContainerEvents as unknown as {
+  const described = loadCriDescriptors()["runtime.v1.RuntimeService"] as Record<string, unknown>;
+  const events = described.GetContainerEvents as {
     requestType: { type: { name: string } };
     responseType: { type: { name: string } };
   };
@@ -234,7 +236,7 @@ Deno.test("proto/api.proto enum values match the public definition", () => {
   assert.equal(signal.SIGTERM, 23);
   assert.equal(signal.SIGKILL, 13);
   assert.equal(signal.SIGRTMAX, 65);
-  const profile = loadCri().packageDefinition["runtime.v1.SecurityProfile"];
+  const profile = loadCriDescriptors()["runtime.v1.SecurityProfile"];
   assert.ok(profile && "type" in profile);
   assert.deepEqual(
     JSON.parse(JSON.stringify(profile.type)).enumType[0].value

@@ -5,10 +5,11 @@
 import assert from "node:assert/strict";
 import { formatTypeScript, generateTypes } from "../../../src/cri/gen_types.ts";
 import { loadCri } from "../../../src/cri/proto.ts";
+import { loadCriDescriptors } from "../../../src/cri/proto_descriptors.ts";
 import type * as cri from "../../../src/cri/types.ts";
 
 Deno.test("src/cri/types.ts is what gen_types.ts generates from proto/api.proto", async () => {
-  const expected = await formatTypeScript(generateTypes(loadCri().packageDefinition));
+  const expected = await formatTypeScript(generateTypes(loadCriDescriptors()));
   const actual = await Deno.readTextFile(new URL("../../../src/cri/types.ts", import.meta.url));
   assert.ok(
     actual === expected,
@@ -17,8 +18,8 @@ Deno.test("src/cri/types.ts is what gen_types.ts generates from proto/api.proto"
 });
 
 Deno.test("generateTypes() covers every message and enum of the definition", () => {
-  const source = generateTypes(loadCri().packageDefinition);
-  for (const [fullName, def] of Object.entries(loadCri().packageDefinition)) {
+  const source = generateTypes(loadCriDescriptors());
+  for (const [fullName, def] of Object.entries(loadCriDescriptors())) {
     const name = fullName.slice("runtime.v1.".length);
     const format = "format" in def ? String(def.format) : "";
     if (!format) {

@@ -140,6 +140,18 @@ Deno.test("RecordStore.update() writes the new status, then changes memory", asy
   });
 });
 
+Deno.test("RecordStore.update() writes nothing when fn returns the current status", async () => {
+  const { store, fs } = fakeStore();
+  await store.add(rec("abc123"));
+  const before = store.get("abc123");
+  const writes = fs.writes.length;
+  const same = await store.update("abc123", (s) => s);
+  assert.equal(fs.writes.length, writes);
+  assert.equal(same, before);
+  await store.update("abc123", (s) => ({ ...s }));
+  assert.equal(fs.writes.length, writes + 1, "a new status object is written, even if equal");
+});
+
 Deno.test("RecordStore.update() leaves the status unchanged when the write fails", async () => {
   const { store, fs } = fakeStore();
   await store.add(rec("a1"));
