@@ -8,8 +8,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { call } from "../../src/cri/proto.ts";
-import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { assertNodeClean, nodeState, podConfig, runPod, waitFor } from "./_node_state.ts";
+import { startDaemon } from "../helpers/daemon.ts";
+import { memoryAfterGc } from "../helpers/daemon_memory.ts";
+import { assertNodeClean, nodeState, podConfig, runPod } from "./_node_state.ts";
 
 const BRIDGE = "ocidt7";
 const SUBNET = "10.234.7.0/24";
@@ -44,23 +45,6 @@ async function fdCount(pid: number): Promise<number> {
   let n = 0;
   for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) n++;
   return n;
-}
-
-/** The daemon's memory after a full GC: SIGUSR2 makes it log `Memory rss=… heapUsed=…`. */
-async function memoryAfterGc(daemon: TestDaemon): Promise<{ rss: number; heapUsed: number }> {
-  const count = () => daemon.output().split("\n").filter((l) => / info Memory /.test(l));
-  const seen = count().length;
-  Deno.kill(daemon.pid, "SIGUSR2");
-  const line = await waitFor("the daemon's Memory log line", () => {
-    const lines = count();
-    return Promise.resolve(lines.length > seen ? lines.at(-1) : undefined);
-  });
-  const field = (k: string) => {
-    const m = new RegExp(`\\b${k}=(\\d+)`).exec(line);
-    if (!m) throw new Error(`No ${k} in "${line}"`);
-    return Number(m[1]);
-  };
-  return { rss: field("rss"), heapUsed: field("heapUsed") };
 }
 
 const MB = 1024 * 1024;

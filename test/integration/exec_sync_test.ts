@@ -10,6 +10,7 @@ import { call } from "../../src/cri/proto.ts";
 import { EXEC_SYNC_MAX_OUTPUT_BYTES } from "../../src/server/container_exec_sync.ts";
 import { grpcCode, pushBusybox, waitFor } from "../helpers/checks.ts";
 import { pidsMentioning, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { memoryAfterGc } from "../helpers/daemon_memory.ts";
 import { buildGoStream, goStream } from "../helpers/go_stream.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import {
@@ -28,23 +29,6 @@ const MB = 1024 * 1024;
 const RSS_SLACK = 24 * MB;
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
-
-/** The daemon's memory after a full GC: SIGUSR2 makes it log `Memory rss=… heapUsed=…`. */
-async function memoryAfterGc(daemon: TestDaemon): Promise<{ rss: number; heapUsed: number }> {
-  const count = () => daemon.output().split("\n").filter((l) => / info Memory /.test(l));
-  const seen = count().length;
-  Deno.kill(daemon.pid, "SIGUSR2");
-  const line = await waitFor("the daemon's Memory log line", () => {
-    const lines = count();
-    return Promise.resolve(lines.length > seen ? lines.at(-1) : undefined);
-  });
-  const field = (k: string) => {
-    const m = new RegExp(`\\b${k}=(\\d+)`).exec(line);
-    if (!m) throw new Error(`No ${k} in "${line}"`);
-    return Number(m[1]);
-  };
-  return { rss: field("rss"), heapUsed: field("heapUsed") };
-}
 
 /**
  * The daemon's memory once what a GC freed has gone back: V8 frees the memory of dead
