@@ -20,7 +20,8 @@ import { defaultMounter } from "../sys/default_mounter.ts";
 import { defaultNetnsPinner } from "../sys/default_netns_pinner.ts";
 import { ExecMounter } from "../sys/exec_mounter.ts";
 import type { NetnsPinner } from "../sys/netns_pinner.ts";
-import { type Mounter, MS_BIND, MS_PRIVATE } from "../sys/mounter.ts";
+import type { Mounter } from "../sys/mounter.ts";
+import { PrivateDirMount } from "../sys/private_dir_mount.ts";
 
 /** Creates, removes and lists pinned network namespaces. */
 export interface NetnsManager {
@@ -92,7 +93,7 @@ class BindMountNetnsManager implements NetnsManager {
   #readMountInfo: () => Promise<string>;
   #pinner: NetnsPinner;
   #mounter: Mounter;
-  #ready: Promise<void> | undefined;
+  #dirMount: PrivateDirMount;
 
   constructor(options: NetnsManagerOptions) {
     this.#dir = resolve(options.dir);
@@ -108,13 +109,23 @@ class BindMountNetnsManager implements NetnsManager {
         umount: options.umountBinary ?? "umount",
       })
       : mounter;
+    this.#dirMount = new PrivateDirMount(this.#dir, this.#mounter, {
+      isMountPoint: (path) => this.#isMountPoint(path),
+      stepError: (step, e) =>
+        new Error(
+          step === "bind"
+            ? `Cannot bind-mount netns dir "${this.#dir}": ${errorText(e)}`
+            : `Cannot make netns dir "${this.#dir}" private: ${errorText(e)}`,
+          { cause: e },
+        ),
+    });
   }
 
   async create(id: string): Promise<string> {
     if (!ID_PATTERN.test(id) || id.length > 200) {
       throw new InvalidArgumentError(`Invalid network namespace name "${id}"`);
     }
-    await this.#ensureDir();
+    await this.#dirMount.ensure();
     const path = join(this.#dir, id);
     try {
       const file = await Deno.open(path, { write: true, createNew: true, mode: 0o444 });
@@ -163,32 +174,6 @@ class BindMountNetnsManager implements NetnsManager {
       throw e;
     }
     return paths.sort();
-  }
-
-  #ensureDir(): Promise<void> {
-    this.#ready ??= this.#makeDirMount().catch((e) => {
-      this.#ready = undefined;
-      throw e;
-    });
-    return this.#ready;
-  }
-
-  async #makeDirMount(): Promise<void> {
-    await Deno.mkdir(this.#dir, { recursive: true, mode: 0o755 });
-    if (await this.#isMountPoint(this.#dir)) return;
-    try {
-      await this.#mounter.mount(this.#dir, this.#dir, "", MS_BIND);
-    } catch (e) {
-      throw new Error(`Cannot bind-mount netns dir "${this.#dir}": ${errorText(e)}`, { cause: e });
-    }
-    try {
-      await this.#mounter.mount("", this.#dir, "", MS_PRIVATE);
-    } catch (e) {
-      await this.#mounter.unmount(this.#dir).catch(() => {});
-      throw new Error(`Cannot make netns dir "${this.#dir}" private: ${errorText(e)}`, {
-        cause: e,
-      });
-    }
   }
 
   /** Whether `path` is a mount point; symlinks in its dir are resolved as mountinfo does. */

@@ -23,7 +23,8 @@ import { isMountPoint, mountPoints } from "../mounts.ts";
 import type { Runner } from "../process.ts";
 import { sysctlNamespace, validateSysctls } from "../spec/sysctl.ts";
 import { defaultMounter } from "../sys/default_mounter.ts";
-import { type Mounter, MS_BIND, MS_PRIVATE } from "../sys/mounter.ts";
+import type { Mounter } from "../sys/mounter.ts";
+import { PrivateDirMount } from "../sys/private_dir_mount.ts";
 import { crashPoint } from "../crash.ts";
 
 /** What to pin for a pod. */
@@ -76,7 +77,7 @@ export class PinnedNamespaces {
   #mounter: Mounter;
   #unshare: string;
   #nsenter: string;
-  #ready: Promise<void> | undefined;
+  #dirMount: PrivateDirMount;
 
   constructor(options: PinnedNamespacesOptions) {
     this.dir = resolve(options.dir);
@@ -84,6 +85,7 @@ export class PinnedNamespaces {
     this.#mounter = options.mounter ?? defaultMounter(options.runner);
     this.#unshare = options.unshare ?? "unshare";
     this.#nsenter = options.nsenter ?? "nsenter";
+    this.#dirMount = new PrivateDirMount(this.dir, this.#mounter, { isMountPoint });
   }
 
   /** The paths a pod's pinned namespaces have (or would have). */
@@ -106,7 +108,7 @@ export class PinnedNamespaces {
     const args = this.#commandArgs(req);
     const paths = this.paths(req.id, req);
     if (args === undefined) return paths;
-    await this.#ensureDir();
+    await this.#dirMount.ensure();
     const base = join(this.dir, req.id);
     await Deno.mkdir(base, { mode: 0o755 });
     try {
@@ -184,26 +186,6 @@ export class PinnedNamespaces {
       hostname,
       ...names.flatMap((n) => [sysctlPath(n), sysctls[n]!]),
     ];
-  }
-
-  #ensureDir(): Promise<void> {
-    this.#ready ??= this.#makeDirMount().catch((e) => {
-      this.#ready = undefined;
-      throw e;
-    });
-    return this.#ready;
-  }
-
-  async #makeDirMount(): Promise<void> {
-    await Deno.mkdir(this.dir, { recursive: true, mode: 0o755 });
-    if (await isMountPoint(this.dir)) return;
-    await this.#mounter.mount(this.dir, this.dir, "", MS_BIND);
-    try {
-      await this.#mounter.mount("", this.dir, "", MS_PRIVATE);
-    } catch (e) {
-      await this.#mounter.unmount(this.dir).catch(() => {});
-      throw e;
-    }
   }
 }
 
