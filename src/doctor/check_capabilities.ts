@@ -62,16 +62,17 @@ export async function checkCapabilities(config: Config, host: DoctorHost): Promi
   const eff = await host.capEff();
   const missing = CAPABILITIES.filter((c) => ((eff >> BigInt(c.bit)) & 1n) === 0n);
   for (const c of missing) {
-    let cost = c.cost;
-    if (c.name === "CAP_SYS_RESOURCE" && !config.restrictOomScoreAdj) {
-      cost = "an oom_score_adj below the daemon's own cannot be set, and " +
-        "restrict_oom_score_adj = false: such containers fail to start";
-    }
+    // Without restrict_oom_score_adj, a low oom_score_adj fails the container instead.
+    const oomFails = c.name === "CAP_SYS_RESOURCE" && !config.restrictOomScoreAdj;
+    const cost = oomFails
+      ? "an oom_score_adj below the daemon's own cannot be set, and " +
+        "restrict_oom_score_adj = false: such containers fail to start"
+      : c.cost;
     found.push(finding(
       c.required ? "fail" : "warn",
       "privileges",
       `${c.name} is missing: ${cost}`,
-      c.name === "CAP_SYS_RESOURCE" && !config.restrictOomScoreAdj
+      oomFails
         ? "set restrict_oom_score_adj = true, or run ocid with CAP_SYS_RESOURCE"
         : `run ocid with ${c.name} (outside a restricted container)`,
     ));
