@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { freePort } from "./free_port.ts";
 import type { Blob } from "./images.ts";
 
 /** A running docker-registry; stop it with `await using` or `stop()`. */
@@ -14,13 +15,6 @@ export interface TestRegistry extends AsyncDisposable {
   /** `user:password` when started with auth. */
   creds?: string;
   stop(): Promise<void>;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 /**

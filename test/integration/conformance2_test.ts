@@ -34,6 +34,7 @@ import { sh, waitFor } from "../helpers/checks.ts";
 import { buildGoProgram } from "../helpers/go_build.ts";
 import { buildGoStream, goStream } from "../helpers/go_stream.ts";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { freePort } from "../helpers/free_port.ts";
 import {
   buildImage,
   buildLayer,
@@ -847,11 +848,6 @@ async function checkMainPage(url: string) {
     await res.body?.cancel();
     return res.status === 200 ? true : undefined;
   }, { timeoutMs: 60_000, intervalMs: 500 });
-}
-
-function freePort(): number {
-  using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  return (l.addr as Deno.NetAddr).port;
 }
 
 /** Networking (networking.go) and Multiple Containers (multi_container_linux.go). */

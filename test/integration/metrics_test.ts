@@ -9,10 +9,10 @@
  * against what it did.
  */
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { call } from "../../src/cri/proto.ts";
 import { grpcCode, pushBusybox, waitFor } from "../helpers/checks.ts";
 import { startDaemon } from "../helpers/daemon.ts";
+import { freePort } from "../helpers/free_port.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import {
   createTestContainer,
@@ -25,14 +25,6 @@ const BRIDGE = "ocidt40";
 const SUBNET = "10.234.40.0/24";
 const CGROUP_PARENT = "/ocid-it40";
 const NAMESPACE = "metrics-ns";
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** The value of one sample, by name and exact label set; undefined when absent. */
 function sample(
@@ -57,7 +49,7 @@ Deno.test({
 }, async (t) => {
   await using registry = await startRegistry();
   const image = await pushBusybox(registry.host, "it40/busybox");
-  const port = await freePort();
+  const port = freePort();
   const daemon = await startDaemon({
     bridge: BRIDGE,
     subnet: SUBNET,

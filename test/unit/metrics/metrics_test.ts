@@ -4,7 +4,6 @@
  * RPC wrapper's counting, PullImage's outcome, and the endpoint's routes.
  */
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import type * as grpc from "@grpc/grpc-js";
 import { OcidError } from "../../../src/errors.ts";
 import { createLogger } from "../../../src/log.ts";
@@ -24,6 +23,7 @@ import { pullImage } from "../../../src/server/image_pull.ts";
 import type { Deps } from "../../../src/server/deps.ts";
 import type { Runner } from "../../../src/process.ts";
 import { CommandError } from "../../../src/errors.ts";
+import { freePort } from "../../helpers/free_port.ts";
 
 const logger = createLogger("error");
 
@@ -202,14 +202,6 @@ Deno.test("PullImage reports its bytes or its failure reason", async () => {
   assert.equal(pullFailureReason(new DOMException("gone", "AbortError")), "CANCELLED");
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
 Deno.test("startMetrics is off at port 0 and serves /metrics only at a port", async () => {
   const snapshot = () => ({ containers: {}, pods: {} });
   const off = await startMetrics({ address: "127.0.0.1", port: 0, snapshot, log: logger });
@@ -217,7 +209,7 @@ Deno.test("startMetrics is off at port 0 and serves /metrics only at a port", as
   assert.equal(off.endpoint, undefined);
   await off.close();
 
-  const port = await freePort();
+  const port = freePort();
   const on = await startMetrics({ address: "127.0.0.1", port, snapshot, log: logger });
   try {
     assert.deepEqual(on.endpoint, { address: "127.0.0.1", port });
