@@ -11,29 +11,28 @@
  */
 import { basename, dirname } from "node:path";
 import { errnoError, readErrno } from "./libc.ts";
+import {
+  AF_UNIX,
+  MSG_NOSIGNAL,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCKET_SYMBOLS,
+} from "./libc_socket.ts";
 import { PollFd } from "./poll_fd.ts";
 
 const SYMBOLS = {
+  ...SOCKET_SYMBOLS,
   open: { parameters: ["buffer", "i32"], result: "i32", nonblocking: false },
-  close: { parameters: ["i32"], result: "i32", nonblocking: false },
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32", nonblocking: false },
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32", nonblocking: false },
-  recv: { parameters: ["i32", "buffer", "u64", "i32"], result: "i64", nonblocking: false },
   send: { parameters: ["i32", "buffer", "u64", "i32"], result: "i64", nonblocking: false },
   shutdown: { parameters: ["i32", "i32"], result: "i32", nonblocking: false },
-  __errno_location: { parameters: [], result: "pointer", nonblocking: false },
-  strerror: { parameters: ["i32"], result: "pointer", nonblocking: false },
 } as const;
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-const AF_UNIX = 1;
 const SOCK_SEQPACKET = 5;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
 const O_PATH = 0o10000000;
 const O_CLOEXEC = 0o2000000;
-const MSG_NOSIGNAL = 0x4000;
 const SHUT_WR = 1;
 const EINPROGRESS = 115;
 

@@ -9,30 +9,29 @@
  * @module
  */
 import { errnoError } from "./libc.ts";
+import {
+  AF_UNIX,
+  MSG_NOSIGNAL,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCKET_SYMBOLS,
+} from "./libc_socket.ts";
 import { PollFd } from "./poll_fd.ts";
 
 const SYMBOLS = {
-  close: { parameters: ["i32"], result: "i32", nonblocking: false },
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32", nonblocking: false },
+  ...SOCKET_SYMBOLS,
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32", nonblocking: false },
   sendto: {
     parameters: ["i32", "buffer", "u64", "i32", "buffer", "u32"],
     result: "i64",
     nonblocking: false,
   },
-  recv: { parameters: ["i32", "buffer", "u64", "i32"], result: "i64", nonblocking: false },
-  __errno_location: { parameters: [], result: "pointer", nonblocking: false },
-  strerror: { parameters: ["i32"], result: "pointer", nonblocking: false },
 } as const;
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-const AF_UNIX = 1;
 const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
 const MSG_DONTWAIT = 0x40;
-const MSG_NOSIGNAL = 0x4000;
 
 let loaded: Symbols | undefined;
 
