@@ -6,6 +6,7 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
+import { unescapeMountinfo } from "./host/mountinfo.ts";
 import type { Runner } from "./process.ts";
 import { defaultMounter } from "./sys/default_mounter.ts";
 import { type Mounter, MS_NODEV, MS_NOEXEC, MS_NOSUID } from "./sys/mounter.ts";
@@ -21,11 +22,7 @@ export async function mountPoints(prefix = "/"): Promise<string[]> {
   for (const line of info.split("\n")) {
     const field = line.split(" ")[4];
     if (!field) continue;
-    // mountinfo escapes space, tab, newline and backslash as octal.
-    const point = field.replace(
-      /\\([0-7]{3})/g,
-      (_, o: string) => String.fromCharCode(parseInt(o, 8)),
-    );
+    const point = unescapeMountinfo(field);
     if (point === real || point.startsWith(real.endsWith("/") ? real : real + "/")) {
       points.push(point);
     }

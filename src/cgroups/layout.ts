@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { unescapeMountinfo } from "../host/mountinfo.ts";
 
 /** The cgroup mounts of this machine. */
 export interface CgroupLayout {
@@ -30,11 +31,6 @@ export function controllerVersion(
   return undefined;
 }
 
-/** Unescapes the octal escapes (`\040`) of mountinfo fields. */
-function unescape(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
 /**
  * Reads the cgroup mounts out of mountinfo text (proc(5)): `cgroup` mounts give v1
  * hierarchies (their super options name the controllers, `name=` hierarchies are skipped),
@@ -54,7 +50,7 @@ export function parseCgroupMounts(mountinfo: string, v2Controllers: string[] = [
     const fields = line.split(" ");
     const sep = fields.indexOf("-");
     if (sep < 5) continue;
-    const mountPoint = unescape(fields[4] ?? "");
+    const mountPoint = unescapeMountinfo(fields[4] ?? "");
     const fsType = fields[sep + 1];
     const superOptions = (fields[sep + 3] ?? "").split(",");
     if (fsType === "cgroup2") {

@@ -32,13 +32,13 @@ export function parseMountinfo(text: string): MountEntry[] {
     const fields = line.split(" ");
     const sep = fields.indexOf("-", 6);
     if (fields.length < 7 || sep < 0) continue;
-    out.push({ mountPoint: unescape(fields[4]!), optional: fields.slice(6, sep) });
+    out.push({ mountPoint: unescapeMountinfo(fields[4]!), optional: fields.slice(6, sep) });
   }
   return out;
 }
 
-/** mountinfo escapes space, tab, newline and backslash as `\ooo`. */
-function unescape(s: string): string {
+/** A mountinfo field with its octal escapes (`\ooo`: space, tab, newline, backslash) decoded. */
+export function unescapeMountinfo(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 

@@ -7,6 +7,7 @@
  */
 import { posix } from "node:path";
 import { lchown } from "node:fs/promises";
+import { unescapeMountinfo } from "../host/mountinfo.ts";
 import type { Runner } from "../process.ts";
 import { defaultMounter } from "../sys/default_mounter.ts";
 import { type Mounter, MS_RDONLY } from "../sys/mounter.ts";
@@ -37,15 +38,10 @@ export interface WritableLayerUsage {
   inodesUsed: number;
 }
 
-/** Unescapes the octal escapes of /proc/self/mountinfo. */
-function unescapeMount(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
 /** Whether `path` is a mount point (from /proc/self/mountinfo). */
 export async function isMountPoint(path: string): Promise<boolean> {
   const text = await Deno.readTextFile("/proc/self/mountinfo");
-  return text.split("\n").some((line) => unescapeMount(line.split(" ")[4] ?? "") === path);
+  return text.split("\n").some((line) => unescapeMountinfo(line.split(" ")[4] ?? "") === path);
 }
 
 /**

@@ -14,6 +14,7 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { AlreadyExistsError, InvalidArgumentError } from "../errors.ts";
+import { unescapeMountinfo } from "../host/mountinfo.ts";
 import type { Runner } from "../process.ts";
 import { denoRunner } from "../process.ts";
 import { defaultMounter } from "../sys/default_mounter.ts";
@@ -76,11 +77,7 @@ export function mountPoints(mountinfo: string): string[] {
   const points: string[] = [];
   for (const line of mountinfo.split("\n")) {
     const field = line.split(" ")[4];
-    if (field) {
-      points.push(
-        field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))),
-      );
-    }
+    if (field) points.push(unescapeMountinfo(field));
   }
   return points;
 }
