@@ -92,6 +92,16 @@ async function exec(d: TestDaemon, id: string, ...cmd: string[]): Promise<string
   return text(res.stdout).trim();
 }
 
+/** The sockets (`socket:[inode]` links) among the open fds of process `pid`. */
+async function socketsOf(pid: number): Promise<Set<string>> {
+  const out = new Set<string>();
+  for await (const e of Deno.readDir(`/proc/${pid}/fd`)) {
+    const link = await Deno.readLink(`/proc/${pid}/fd/${e.name}`).catch(() => "");
+    if (link.startsWith("socket:")) out.add(link);
+  }
+  return out;
+}
+
 /** The pids of conmon processes monitoring `id` (`-c <id>`). */
 async function conmonsOf(id: string): Promise<number[]> {
   const out: number[] = [];
@@ -144,15 +154,7 @@ Deno.test({
       });
 
       await t.step("conmon and the containers hold none of the daemon's sockets", async () => {
-        const sockets = async (pid: number) => {
-          const out = new Set<string>();
-          for await (const e of Deno.readDir(`/proc/${pid}/fd`)) {
-            const link = await Deno.readLink(`/proc/${pid}/fd/${e.name}`).catch(() => "");
-            if (link.startsWith("socket:")) out.add(link);
-          }
-          return out;
-        };
-        const daemonSockets = await sockets(d.pid);
+        const daemonSockets = await socketsOf(d.pid);
         assert.ok(daemonSockets.size > 0, "the daemon has sockets (the CRI socket at least)");
         for (const id of [a, b]) {
           const [conmon] = await conmonsOf(id);
@@ -162,7 +164,7 @@ Deno.test({
           });
           const pid = (JSON.parse(st.info.info!) as { pid: number }).pid;
           for (const holder of [conmon!, pid]) {
-            const shared = [...await sockets(holder)].filter((s) => daemonSockets.has(s));
+            const shared = [...await socketsOf(holder)].filter((s) => daemonSockets.has(s));
             assert.deepEqual(shared, [], `process ${holder} holds none of the daemon's sockets`);
           }
         }
@@ -173,15 +175,7 @@ Deno.test({
         await d.stop();
         d.clients.close();
         d = await startDaemon({ bridge: BRIDGE, subnet: SUBNET, dirs: d.dirs });
-        const sockets = async (pid: number) => {
-          const out = new Set<string>();
-          for await (const e of Deno.readDir(`/proc/${pid}/fd`)) {
-            const link = await Deno.readLink(`/proc/${pid}/fd/${e.name}`).catch(() => "");
-            if (link.startsWith("socket:")) out.add(link);
-          }
-          return out;
-        };
-        const daemonSockets = await sockets(d.pid);
+        const daemonSockets = await socketsOf(d.pid);
         const running = exec(d, a, "sleep", "2");
         const execPid = await waitFor("the runc exec process", async () => {
           for (const pid of await pidsMentioning(a)) {
@@ -191,7 +185,7 @@ Deno.test({
           }
           return undefined;
         }, { timeoutMs: 10_000, intervalMs: 20 });
-        const shared = [...await sockets(execPid)].filter((s) => daemonSockets.has(s));
+        const shared = [...await socketsOf(execPid)].filter((s) => daemonSockets.has(s));
         assert.deepEqual(shared, [], "runc exec holds none of the daemon's sockets");
         await running;
       });
