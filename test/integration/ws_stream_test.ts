@@ -4,7 +4,7 @@
  * (v5 with its stdin close signal, v4, the base64 variants, the unversioned one), exit codes,
  * a terminal's size, port-forward framing, and hostile input: unknown subprotocols, reused
  * tokens, bad handshakes, messages to unknown channels, bad base64, oversized messages, a client
- * that vanishes mid-exec. Root only. Network: bridge "ocidt40", 10.234.40.0/24.
+ * that vanishes mid-exec. Root only. Network: bridge "ocidt45", 10.234.45.0/24.
  */
 import assert from "node:assert/strict";
 import type * as grpc from "@grpc/grpc-js";
@@ -23,9 +23,9 @@ import {
   testPodConfig,
 } from "../helpers/test_pod.ts";
 
-const BRIDGE = "ocidt40";
-const SUBNET = "10.234.40.0/24";
-const CGROUP_PARENT = "/ocid-it40";
+const BRIDGE = "ocidt45";
+const SUBNET = "10.234.45.0/24";
+const CGROUP_PARENT = "/ocid-it45";
 const WAIT = { timeoutMs: 20_000 };
 
 interface Ctx {
@@ -76,7 +76,7 @@ Deno.test({
     let daemon: TestDaemon | undefined;
     try {
       const started = await startDaemonWithBusybox(registry.host, {
-        repo: "it40ws/busybox",
+        repo: "it45ws/busybox",
         bridge: BRIDGE,
         subnet: SUBNET,
       });
@@ -84,7 +84,7 @@ Deno.test({
       const runtime = daemon.clients.runtime;
       const pod = await runTestPod(
         runtime,
-        testPodConfig("ws", { namespace: "it40", uid: "uid-it40ws", cgroupParent: CGROUP_PARENT }),
+        testPodConfig("ws", { namespace: "it45", uid: "uid-it45ws", cgroupParent: CGROUP_PARENT }),
       );
       const ctx: Ctx = { runtime, pod, image: started.image };
       const main = await runContainer(ctx, "main", ["/bin/sleep", "3600"]);
