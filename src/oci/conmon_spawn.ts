@@ -148,8 +148,10 @@ export function spawnConmon(
   const stderrText = () => captured.trim() || "no output";
 
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(async () => {
+      timedOut = true;
       try {
         child.kill("SIGKILL");
       } catch { /* already gone */ }
@@ -161,6 +163,9 @@ export function spawnConmon(
 
   const work = (async () => {
     const exit = await firstExit;
+    // Killed by the timeout: its exit may arrive while the timeout still kills conmon's daemon;
+    // the answer is the timeout's, once that is done.
+    if (timedOut) return await timeout;
     if (exit.code !== 0) {
       const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
       throw new Error(`conmon failed with ${how}: ${stderrText()}`);
