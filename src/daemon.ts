@@ -40,7 +40,7 @@ import { InfraHolder } from "./sandbox/infra_holder.ts";
 import { PinnedHolder } from "./sandbox/pinned_holder.ts";
 import { PinnedNamespaces } from "./sandbox/pinned_namespaces.ts";
 import { memoryRelease } from "./memory_release.ts";
-import { defaultTrimMemory } from "./sys/mod.ts";
+import { defaultNetnsPinner, defaultPodNsPinner, defaultTrimMemory } from "./sys/mod.ts";
 import { OcidError } from "./errors.ts";
 import type { HandlerTable } from "./server/mod.ts";
 import { sandboxesInCreation } from "./server/sandbox_run.ts";
@@ -167,6 +167,14 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     defaultHandler: config.defaultRuntime,
     handlerOf,
   });
+  // Namespaces are made in-process on this thread where FFI works (OCID_NETNS).
+  const netns = createNetnsManager({
+    dir: join(config.runroot, "netns"),
+    runner,
+    pinner: defaultNetnsPinner(runner, { logger: log }),
+  });
+  const podNsPinner = defaultPodNsPinner(runner, { logger: log });
+  log.info("Pod namespaces", { made: podNsPinner.kind === "libc" ? "in-process" : "unshare" });
   const network = createCniPlugin({
     configDir: config.cni.configDir,
     pluginDirs: config.cni.pluginDirs,
@@ -174,7 +182,6 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     runner,
     logger: log,
   });
-  const netns = createNetnsManager({ dir: join(config.runroot, "netns"), runner });
   const images = await ImageService.open({
     config,
     runner,
@@ -202,7 +209,11 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   });
 
   const exits = new ExitHub();
-  const pins = new PinnedNamespaces({ dir: join(config.runroot, "podns"), runner });
+  const pins = new PinnedNamespaces({
+    dir: join(config.runroot, "podns"),
+    runner,
+    pinner: podNsPinner,
+  });
   const holders = podHolders(
     {
       infra: new InfraHolder({
