@@ -167,20 +167,26 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     defaultHandler: config.defaultRuntime,
     handlerOf,
   });
-  // Namespaces are made in-process on this thread where FFI works (OCID_NETNS).
+  // Namespaces are made in-process on this thread where FFI works (OCID_NETNS); `lo` comes up
+  // in the same section unless the loopback plugin is asked for or namespaces need `unshare`.
   const netns = createNetnsManager({
     dir: join(config.runroot, "netns"),
     runner,
     pinner: defaultNetnsPinner(runner, { logger: log }),
+    loopback: config.cni.useInternalLoopback,
   });
   const podNsPinner = defaultPodNsPinner(runner, { logger: log });
-  log.info("Pod namespaces", { made: podNsPinner.kind === "libc" ? "in-process" : "unshare" });
+  log.info("Pod namespaces", {
+    made: podNsPinner.kind === "libc" ? "in-process" : "unshare",
+    loopback: netns.loopback ? "internal" : "plugin",
+  });
   const network = createCniPlugin({
     configDir: config.cni.configDir,
     pluginDirs: config.cni.pluginDirs,
     cacheDir: join(config.root, "cni-cache"),
     runner,
     logger: log,
+    loopback: !netns.loopback,
   });
   const images = await ImageService.open({
     config,
