@@ -108,16 +108,8 @@ export function pinPodNamespaces(libc: NsLibc, spec: PodNsSpec): PodPinResult {
   const before = new Map<NsType, number>();
   const orig = new Map<NsType, number>();
   try {
-    for (const t of types) {
-      try {
-        before.set(t, libc.inode(threadNs(t)));
-      } catch (e) {
-        return fail("open", 0, `cannot stat ${threadNs(t)}: ${text(e)}`);
-      }
-      const fd = libc.open(threadNs(t));
-      if (fd < 0) return fail("open", -fd, `cannot open ${threadNs(t)}: ${libc.strerror(-fd)}`);
-      orig.set(t, fd);
-    }
+    const opened = openOriginals(libc, types, before, orig, fail);
+    if (opened) return opened;
     const flags = targets.reduce((f, [t]) => f | CLONE_FLAGS[t], 0);
     const unshared = libc.unshare(flags);
     if (unshared !== 0) return fail("unshare", unshared);
@@ -128,39 +120,14 @@ export function pinPodNamespaces(libc: NsLibc, spec: PodNsSpec): PodPinResult {
     try {
       failure = inside(libc, spec, targets, before, orig, mounted, fail);
     } catch (e) {
-      // Nothing may skip the way back: a call that throws is a failed step.
+      // A call that throws is a failed step; it must not skip the way back.
       failure = fail("verify", 0, text(e));
     }
-    for (const [t] of targets) {
-      const back = libc.setns(orig.get(t)!, CLONE_FLAGS[t]);
-      if (back !== 0 && !failure?.fatal) {
-        failure = fail(
-          "setns",
-          back,
-          `setns back to the ${t} namespace: ${libc.strerror(back)}`,
-          true,
-        );
-      }
-    }
-    if (!failure?.fatal) failure = stranded(libc, before, fail) ?? failure;
+    failure = comeBack(libc, targets, before, orig, fail, failure);
+    failure ??= checkPinned(libc, targets, before, fail);
     if (failure) {
       for (const target of mounted) libc.unmountDetach(target);
       return failure;
-    }
-    for (const [t, target] of targets) {
-      let pinned = -1;
-      try {
-        pinned = libc.inode(target);
-      } catch (e) {
-        failure = fail("verify", 0, `cannot stat the pinned ${t} namespace: ${text(e)}`);
-      }
-      if (!failure && pinned === before.get(t)) {
-        failure = fail("verify", 0, `"${target}" holds the original ${t} namespace`);
-      }
-      if (failure) {
-        for (const m of mounted) libc.unmountDetach(m);
-        return failure;
-      }
     }
     return { ok: true };
   } finally {
@@ -169,6 +136,71 @@ export function pinPodNamespaces(libc: NsLibc, spec: PodNsSpec): PodPinResult {
 }
 
 type Fail = (step: PinStep, errno: number, detail?: string, fatal?: boolean) => PinFailure;
+
+/** Step 1: notes the inode of each namespace of the thread in `before`, opens it into `orig`. */
+function openOriginals(
+  libc: NsLibc,
+  types: NsType[],
+  before: Map<NsType, number>,
+  orig: Map<NsType, number>,
+  fail: Fail,
+): PinFailure | undefined {
+  for (const t of types) {
+    try {
+      before.set(t, libc.inode(threadNs(t)));
+    } catch (e) {
+      return fail("open", 0, `cannot stat ${threadNs(t)}: ${text(e)}`);
+    }
+    const fd = libc.open(threadNs(t));
+    if (fd < 0) return fail("open", -fd, `cannot open ${threadNs(t)}: ${libc.strerror(-fd)}`);
+    orig.set(t, fd);
+  }
+  return undefined;
+}
+
+/**
+ * Step 7: `setns` back to the original IPC and UTS namespaces and checks every namespace of
+ * the thread is the one noted before; either failing is fatal and outranks `failure`.
+ */
+function comeBack(
+  libc: NsLibc,
+  targets: [NsType, string][],
+  before: Map<NsType, number>,
+  orig: Map<NsType, number>,
+  fail: Fail,
+  failure: PinFailure | undefined,
+): PinFailure | undefined {
+  for (const [t] of targets) {
+    const back = libc.setns(orig.get(t)!, CLONE_FLAGS[t]);
+    if (back !== 0 && !failure?.fatal) {
+      const detail = `setns back to the ${t} namespace: ${libc.strerror(back)}`;
+      failure = fail("setns", back, detail, true);
+    }
+  }
+  if (failure?.fatal) return failure;
+  return stranded(libc, before, fail) ?? failure;
+}
+
+/** Step 7, last: each target holds a namespace other than the thread's original one. */
+function checkPinned(
+  libc: NsLibc,
+  targets: [NsType, string][],
+  before: Map<NsType, number>,
+  fail: Fail,
+): PinFailure | undefined {
+  for (const [t, target] of targets) {
+    let pinned: number;
+    try {
+      pinned = libc.inode(target);
+    } catch (e) {
+      return fail("verify", 0, `cannot stat the pinned ${t} namespace: ${text(e)}`);
+    }
+    if (pinned === before.get(t)) {
+      return fail("verify", 0, `"${target}" holds the original ${t} namespace`);
+    }
+  }
+  return undefined;
+}
 
 /** Steps 3 to 6, in the new namespaces; records the mounts it made in `mounted`. */
 function inside(

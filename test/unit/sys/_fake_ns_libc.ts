@@ -26,6 +26,8 @@ export interface FakeThreadOptions {
   unshareStays?: boolean;
   /** `setns` back to a node namespace of this type succeeds but leaves it at 999. */
   strands?: NsType;
+  /** A bind mount pins the node's namespace of its type instead of the thread's. */
+  mountsNode?: boolean;
   /** Extra files and the namespace inode they hold (e.g. a pod netns holding the node's). */
   files?: Record<string, number>;
 }
@@ -114,7 +116,7 @@ export function fakeThread(options: FakeThreadOptions = {}): FakeThread {
       const t = threadType(source)!;
       const e = call(`mount ${t} ${target}`);
       if (e) return e;
-      mounts.set(target, cur[t]);
+      mounts.set(target, options.mountsNode ? HOST[t] : cur[t]);
       return 0;
     },
     unmountDetach(target) {

@@ -130,6 +130,15 @@ Deno.test("pinPodNamespaces() writes nothing when unshare leaves the thread wher
   assert.deepEqual(now(), HOST);
 });
 
+Deno.test("pinPodNamespaces() undoes the mounts when a file ends up holding the node's namespace", () => {
+  const { libc, mounts, now } = fakeThread({ mountsNode: true });
+  const r = pinPodNamespaces(libc, SPEC);
+  assert.ok(!r.ok && r.step === "verify" && !r.fatal);
+  assert.match(r.detail, /holds the original ipc namespace/);
+  assert.equal(mounts.size, 0);
+  assert.deepEqual(now(), HOST);
+});
+
 Deno.test("pinPodNamespaces() writes no net sysctl when the pod's netns is the node's", () => {
   const nodeNetns = "/run/netns/node";
   const { libc, landings, now } = fakeThread({ files: { [nodeNetns]: HOST.net } });
