@@ -6,6 +6,8 @@
  * - wall time as the client sees it (p50) and the daemon's own figure (`<RPC> done ms=`);
  * - time in child processes per call, by program and verb, from the daemon's
  *   `Ran program` debug records (runc, conmon, CNI plugins, mount, umount, unshare);
+ * - time the JS thread spent in in-process namespace sections, from the daemon's
+ *   `Pinned namespaces in-process` debug records (mean and max per section);
  * - ocid's own time (daemon figure minus children; children running in parallel make it
  *   look smaller) and its CPU time from the profile, split into ocid code (`src/`),
  *   grpc-js, runtime internals, GC, and the top functions by self time.
@@ -104,6 +106,8 @@ export interface LogSummary {
   serverMs: number[];
   /** Total milliseconds by `cmd verb`, and how many runs. */
   children: Map<string, { ms: number; count: number }>;
+  /** In-process namespace sections on the JS thread by `what`: total and longest ms, count. */
+  inProcess: Map<string, { ms: number; max: number; count: number }>;
 }
 
 /**
@@ -115,7 +119,17 @@ export interface LogSummary {
 export function summarizeLog(text: string, rpc: string): LogSummary {
   const serverMs: number[] = [];
   const children = new Map<string, { ms: number; count: number }>();
+  const inProcess = new Map<string, { ms: number; max: number; count: number }>();
   for (const line of text.split("\n")) {
+    const section = line.match(/ debug Pinned namespaces in-process what=(\S+).* ms=([\d.]+)/);
+    if (section) {
+      const e = inProcess.get(section[1]!) ?? { ms: 0, max: 0, count: 0 };
+      const ms = Number(section[2]);
+      e.ms += ms;
+      e.max = Math.max(e.max, ms);
+      e.count++;
+      inProcess.set(section[1]!, e);
+    }
     const done = line.match(/ (info|debug) (\w+) done .*ms=([\d.]+)/);
     if (done && done[2] === rpc) serverMs.push(Number(done[3]));
     const ran = line.match(/ debug Ran program cmd=(\S+) verb=(\S+).* ms=([\d.]+)/);
@@ -127,7 +141,7 @@ export function summarizeLog(text: string, rpc: string): LogSummary {
       children.set(key, e);
     }
   }
-  return { serverMs, children };
+  return { serverMs, children, inProcess };
 }
 
 /** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
@@ -304,6 +318,12 @@ export async function main(argv: string[]): Promise<number> {
       );
       for (const [k, c] of [...ls.children].sort((a, b) => b[1].ms - a[1].ms)) {
         out(`    child ${k.padEnd(24)} ${fmt(c.ms / n).padStart(7)} ms/call  (${c.count / n}x)`);
+      }
+      for (const [k, c] of ls.inProcess) {
+        out(
+          `    JS thread, in-process ${k.padEnd(8)} ${fmt(c.ms / c.count).padStart(7)} ms mean, ` +
+            `${fmt(c.max)} ms max (${c.count / n}x)`,
+        );
       }
       const cats = Object.entries(cpu.byCategory).sort((a, b) => b[1] - a[1])
         .map(([k, v]) => `${k} ${fmt(v / n)}`).join(", ");

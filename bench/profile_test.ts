@@ -7,6 +7,8 @@ Deno.test("summarizeLog() collects the RPC's figures and child time by program a
     "2026-01-01T00:00:00.001Z debug Ran program cmd=unshare verb=true ok=true ms=2.50",
     "2026-01-01T00:00:00.002Z debug Ran program cmd=bridge verb=ADD ok=true ms=10.00",
     "2026-01-01T00:00:00.003Z debug Ran program cmd=bridge verb=ADD ok=true ms=12.00",
+    "2026-01-01T00:00:00.003Z debug Pinned namespaces in-process what=net ok=true ms=0.400",
+    "2026-01-01T00:00:00.003Z debug Pinned namespaces in-process what=net ok=true ms=0.600",
     "2026-01-01T00:00:00.004Z info RunPodSandbox done ms=40.5",
     "2026-01-01T00:00:00.005Z info StopPodSandbox done ms=9.0",
   ].join("\n");
@@ -14,6 +16,7 @@ Deno.test("summarizeLog() collects the RPC's figures and child time by program a
   assert.deepEqual(s.serverMs, [40.5]);
   assert.deepEqual(s.children.get("bridge ADD"), { ms: 22, count: 2 });
   assert.deepEqual(s.children.get("unshare true"), { ms: 2.5, count: 1 });
+  assert.deepEqual(s.inProcess.get("net"), { ms: 1, max: 0.6, count: 2 });
 });
 
 Deno.test("summarizeProfile() charges sample gaps to functions and leaves idle out", () => {

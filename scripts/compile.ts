@@ -33,11 +33,10 @@ export interface CompileOptions {
 
 /**
  * Modules loaded by URL at run time as worker threads, which `deno compile` cannot find by
- * itself: the netns pinner (OCID_NETNS=libc) and the port-forward dialer. A unit test checks
+ * itself: the port-forward dialer. A unit test checks
  * that every `new Worker(new URL(...))` under src/ is listed here.
  */
 export const WORKER_MODULES = [
-  "src/sys/netns_worker.ts",
   "src/stream/port_forward_worker.ts",
 ];
 

@@ -40,7 +40,7 @@ import { InfraHolder } from "./sandbox/infra_holder.ts";
 import { PinnedHolder } from "./sandbox/pinned_holder.ts";
 import { PinnedNamespaces } from "./sandbox/pinned_namespaces.ts";
 import { memoryRelease } from "./memory_release.ts";
-import { defaultTrimMemory } from "./sys/mod.ts";
+import { defaultNetnsPinner, defaultPodNsPinner, defaultTrimMemory } from "./sys/mod.ts";
 import { OcidError } from "./errors.ts";
 import type { HandlerTable } from "./server/mod.ts";
 import { sandboxesInCreation } from "./server/sandbox_run.ts";
@@ -167,14 +167,27 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     defaultHandler: config.defaultRuntime,
     handlerOf,
   });
+  // Namespaces are made in-process on this thread where FFI works (OCID_NETNS); `lo` comes up
+  // in the same section unless the loopback plugin is asked for or namespaces need `unshare`.
+  const netns = createNetnsManager({
+    dir: join(config.runroot, "netns"),
+    runner,
+    pinner: defaultNetnsPinner(runner, { logger: log }),
+    loopback: config.cni.useInternalLoopback,
+  });
+  const podNsPinner = defaultPodNsPinner(runner, { logger: log });
+  log.info("Pod namespaces", {
+    made: podNsPinner.kind === "libc" ? "in-process" : "unshare",
+    loopback: netns.loopback ? "internal" : "plugin",
+  });
   const network = createCniPlugin({
     configDir: config.cni.configDir,
     pluginDirs: config.cni.pluginDirs,
     cacheDir: join(config.root, "cni-cache"),
     runner,
     logger: log,
+    loopback: !netns.loopback,
   });
-  const netns = createNetnsManager({ dir: join(config.runroot, "netns"), runner });
   const images = await ImageService.open({
     config,
     runner,
@@ -202,7 +215,11 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   });
 
   const exits = new ExitHub();
-  const pins = new PinnedNamespaces({ dir: join(config.runroot, "podns"), runner });
+  const pins = new PinnedNamespaces({
+    dir: join(config.runroot, "podns"),
+    runner,
+    pinner: podNsPinner,
+  });
   const holders = podHolders(
     {
       infra: new InfraHolder({

@@ -151,6 +151,12 @@ export const FIELDS: readonly FieldSpec[] = [
   ),
   field("cni.plugin_dirs", ["cni", "pluginDirs"], { type: "paths" }, "Where CNI plugins are."),
   field(
+    "cni.use_internal_loopback",
+    ["cni", "useInternalLoopback"],
+    { type: "bool" },
+    "Bring lo up in-process, not with the loopback plugin (needs FFI; else the plugin runs).",
+  ),
+  field(
     "image.registries_conf",
     ["image", "registriesConf"],
     path,

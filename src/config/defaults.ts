@@ -106,7 +106,11 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
     runtimes: {},
     conmon: { path: "/usr/bin/conmon", logLevel: "info" },
     pause: { binary: "/usr/bin/catatonit", args: ["-P"], image: "" },
-    cni: { configDir: "/etc/cni/net.d", pluginDirs: ["/usr/lib/cni", "/opt/cni/bin"] },
+    cni: {
+      configDir: "/etc/cni/net.d",
+      pluginDirs: ["/usr/lib/cni", "/opt/cni/bin"],
+      useInternalLoopback: true,
+    },
     cgroupManager: host.systemdIsInit() ? "systemd" : "cgroupfs",
     restrictOomScoreAdj: !host.hasCapSysResource(),
     dropInfraCtr: true,

@@ -86,6 +86,12 @@ export interface Config {
     configDir: string;
     /** `plugin_dirs`. @default ["/usr/lib/cni", "/opt/cni/bin"] */
     pluginDirs: string[];
+    /**
+     * `use_internal_loopback` (containerd's key): bring `lo` up in-process while the pod's
+     * netns is made, instead of running the loopback plugin. Where namespaces are made by the
+     * `unshare` program (`OCID_NETNS=exec`, no FFI) the plugin runs anyway. @default true
+     */
+    useInternalLoopback: boolean;
   };
   /** `cgroup_manager`: "cgroupfs" or "systemd"; default detected at start. */
   cgroupManager: "cgroupfs" | "systemd";

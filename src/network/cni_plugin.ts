@@ -1,7 +1,10 @@
 /**
  * The CNI-backed {@linkcode NetworkPlugin}: brings `lo` up with the loopback plugin (as CRI-O
- * and containerd do), then runs the first valid network configuration list of the config dir
- * with the pod's port mappings, caches the results for DEL, and rolls back on failure.
+ * does, and containerd without `use_internal_loopback`) unless `loopback` is off because the
+ * netns manager brings it up in-process, then runs the first valid network configuration list
+ * of the config dir with the pod's port mappings, caches the results for DEL, and rolls back on
+ * failure. Pods set up with the plugin keep their cached loopback attachment, so its DEL still
+ * runs after a switch.
  *
  * @module
  */

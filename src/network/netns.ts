@@ -4,9 +4,11 @@
  * itself (private) so the nsfs mounts under it do not propagate elsewhere.
  *
  * create: touch `<dir>/<id>`, then a {@linkcode NetnsPinner} mounts a new network namespace on
- * it: by default libc calls on a worker thread (`unshare(CLONE_NEWNET)`, bind mount, `setns`
- * back; no process), or `unshare --net=<file> true` (util-linux) with `OCID_NETNS=exec` or
- * without FFI. remove: a lazy unmount (`MNT_DETACH`) while mounted, then unlink.
+ * it: by default libc calls on the main thread (`unshare(CLONE_NEWNET)`, `lo` brought up when
+ * the manager's `loopback` is on, bind mount, `setns` back; no process), or
+ * `unshare --net=<file> true` (util-linux) with `OCID_NETNS=exec` or without FFI (then `lo`
+ * is left to the loopback CNI plugin). remove: a lazy unmount (`MNT_DETACH`) while mounted,
+ * then unlink.
  * The dir's bind mount and the unmounts go through a {@linkcode Mounter} (libc syscalls by
  * default, `mount`/`umount` as the fallback).
  *
@@ -15,6 +17,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { AlreadyExistsError, InvalidArgumentError } from "../errors.ts";
 import { unescapeMountinfo } from "../host/mountinfo.ts";
+import type { Logger } from "../log.ts";
 import type { Runner } from "../process.ts";
 import { denoRunner } from "../process.ts";
 import { defaultMounter } from "../sys/default_mounter.ts";
@@ -26,6 +29,8 @@ import { PrivateDirMount } from "../sys/private_dir_mount.ts";
 
 /** Creates, removes and lists pinned network namespaces. */
 export interface NetnsManager {
+  /** Whether `create` brings `lo` up in each namespace (else the loopback plugin must). */
+  readonly loopback: boolean;
   /**
    * Creates a network namespace pinned at `<dir>/<id>`.
    *
@@ -47,6 +52,13 @@ export interface NetnsManagerOptions {
   runner?: Runner;
   /** Mounts a new netns on a file. @default defaultNetnsPinner(runner) (OCID_NETNS) */
   pinner?: NetnsPinner;
+  /**
+   * Bring `lo` up in each new namespace in-process (`[cni] use_internal_loopback`), where the
+   * pinner can (libc); `loopback` of the manager tells whether it does. @default false
+   */
+  loopback?: boolean;
+  /** Gets the default pinner's records. */
+  logger?: Logger;
   /** Mounts the dir and unmounts namespaces. @default defaultMounter(runner) */
   mounter?: Mounter;
   /** Returns the text of /proc/self/mountinfo (tests pass a fake). */
@@ -85,6 +97,7 @@ export function mountPoints(mountinfo: string): string[] {
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 class BindMountNetnsManager implements NetnsManager {
+  readonly loopback: boolean;
   #dir: string;
   #runner: Runner;
   #readMountInfo: () => Promise<string>;
@@ -98,7 +111,11 @@ class BindMountNetnsManager implements NetnsManager {
     this.#readMountInfo = options.readMountInfo ??
       (() => Deno.readTextFile("/proc/self/mountinfo"));
     this.#pinner = options.pinner ??
-      defaultNetnsPinner(this.#runner, { unshare: options.unshareBinary ?? "unshare" });
+      defaultNetnsPinner(this.#runner, {
+        unshare: options.unshareBinary ?? "unshare",
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
+    this.loopback = (options.loopback ?? false) && this.#pinner.loopback;
     const mounter = options.mounter ?? defaultMounter(this.#runner);
     this.#mounter = options.mounter === undefined && mounter.kind === "exec"
       ? new ExecMounter(this.#runner, {
@@ -134,7 +151,7 @@ class BindMountNetnsManager implements NetnsManager {
       throw e;
     }
     try {
-      await this.#pinner.pin(path);
+      await this.#pinner.pin(path, this.loopback ? { loopback: true } : {});
     } catch (e) {
       await this.remove(path).catch(() => {});
       throw new Error(`Cannot create network namespace "${path}": ${errorText(e)}`, { cause: e });

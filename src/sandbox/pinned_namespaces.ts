@@ -4,26 +4,30 @@
  * at `<dir>/<id>/ipc` and `<dir>/<id>/uts` (`<dir>` is `<runroot>/podns`, made a private bind
  * mount of itself so the nsfs mounts do not propagate elsewhere).
  *
- * pin: one process, `unshare --ipc=<dir>/<id>/ipc --uts=<dir>/<id>/uts [nsenter --net=<netns>]
- * sh -c <script>`, where the script, already inside the new namespaces (and the pod's netns when
- * it has network sysctls), writes the pod's hostname to `/proc/sys/kernel/hostname` and each
- * sysctl to `/proc/sys/<name>`. So the hostname and the sysctls land in the pod's namespaces,
- * never on the node (CRI-O's GHSA-w2j5-3rcx-vx7x set them on the host): a sysctl is written
- * only when the namespace it belongs to is one this call made (or the pod's netns), else the
- * call fails before anything runs. Each name and value is its own argument; names are checked
- * against the sysctl grammar of `src/spec/sysctl.ts`, which has no `..`.
+ * pin: checks the request, makes the dir and the empty files, then a {@linkcode PodNsPinner}
+ * pins new namespaces on them and sets the pod's hostname and sysctls inside: by default on
+ * the daemon's main thread through libc (`src/sys/pod_ns_pin.ts`: `unshare`, `sethostname`,
+ * writes to `/proc/sys` in the new namespaces and, for `net.*`, in the pod's netns, bind
+ * mounts, `setns` back), or with one `unshare ... sh -c` run (`OCID_NETNS=exec`, no FFI). So
+ * the hostname and the sysctls land in the pod's namespaces, never on the node (CRI-O's
+ * GHSA-w2j5-3rcx-vx7x set them on the host): a sysctl is written only when the namespace it
+ * belongs to is one this call made (or the pod's netns), else the call fails before anything
+ * runs. Names are checked against the sysctl grammar of `src/spec/sysctl.ts`, which has no
+ * `..`.
  *
  * unpin: lazy unmount of every mount under `<dir>/<id>`, then the dir is removed.
  *
  * @module
  */
 import { join, resolve } from "node:path";
-import { CommandError, InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError } from "../errors.ts";
 import { isMountPoint, mountPoints } from "../mounts.ts";
 import type { Runner } from "../process.ts";
 import { sysctlNamespace, validateSysctls } from "../spec/sysctl.ts";
 import { defaultMounter } from "../sys/default_mounter.ts";
+import { defaultPodNsPinner } from "../sys/default_netns_pinner.ts";
 import type { Mounter } from "../sys/mounter.ts";
+import type { PodNsPinner, PodNsSpec } from "../sys/pod_ns_pinner.ts";
 import { PrivateDirMount } from "../sys/private_dir_mount.ts";
 import { crashPoint } from "../crash.ts";
 
@@ -53,38 +57,27 @@ export interface PinnedPaths {
 export interface PinnedNamespacesOptions {
   /** e.g. `<runroot>/podns`. */
   dir: string;
-  /** Runs `unshare`. */
+  /** Runs the programs of the default mounter (and pinner, when it is `exec`). */
   runner: Runner;
+  /** Pins the namespaces. @default defaultPodNsPinner(runner) (OCID_NETNS) */
+  pinner?: PodNsPinner;
   /** Mounts the dir, unmounts the namespaces. @default defaultMounter(runner) */
   mounter?: Mounter;
-  /** @default "unshare" */
-  unshare?: string;
-  /** @default "nsenter" */
-  nsenter?: string;
 }
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
-/** Sets the hostname (`$1`, when not empty), then each sysctl (`$2 $3`, `$4 $5`, ...). */
-const SCRIPT = `h=$1; shift
-if [ -n "$h" ]; then printf '%s' "$h" > /proc/sys/kernel/hostname || exit 1; fi
-while [ $# -ge 2 ]; do printf '%s' "$2" > "/proc/sys/$1" || exit 1; shift 2; done`;
-
 /** Pins, unpins and lists pods' IPC and UTS namespaces; see the module doc. */
 export class PinnedNamespaces {
   readonly dir: string;
-  #runner: Runner;
+  #pinner: PodNsPinner;
   #mounter: Mounter;
-  #unshare: string;
-  #nsenter: string;
   #dirMount: PrivateDirMount;
 
   constructor(options: PinnedNamespacesOptions) {
     this.dir = resolve(options.dir);
-    this.#runner = options.runner;
+    this.#pinner = options.pinner ?? defaultPodNsPinner(options.runner);
     this.#mounter = options.mounter ?? defaultMounter(options.runner);
-    this.#unshare = options.unshare ?? "unshare";
-    this.#nsenter = options.nsenter ?? "nsenter";
     this.#dirMount = new PrivateDirMount(this.dir, this.#mounter, { isMountPoint });
   }
 
@@ -102,12 +95,12 @@ export class PinnedNamespaces {
    * Undoes itself on failure.
    *
    * @throws {InvalidArgumentError} For a sysctl whose namespace this pod does not own.
-   * @throws {Error} When `unshare` fails (its stderr in the message).
+   * @throws {Error} When the pinner fails (the step and its cause in the message).
    */
   async pin(req: PinRequest): Promise<PinnedPaths> {
-    const args = this.#commandArgs(req);
+    const spec = this.#spec(req);
     const paths = this.paths(req.id, req);
-    if (args === undefined) return paths;
+    if (spec === undefined) return paths;
     await this.#dirMount.ensure();
     const base = join(this.dir, req.id);
     await Deno.mkdir(base, { mode: 0o755 });
@@ -116,10 +109,10 @@ export class PinnedNamespaces {
         (await Deno.open(path, { write: true, createNew: true, mode: 0o444 })).close();
       }
       crashPoint("sandbox_run:before_pin");
-      await this.#runner.run(this.#unshare, args, { timeoutMs: 30_000 });
+      await this.#pinner.pin(spec);
     } catch (e) {
       await this.unpin(req.id).catch(() => {});
-      const detail = e instanceof CommandError ? (e.stderr || e.message) : String(e);
+      const detail = e instanceof Error ? e.message : String(e);
       throw new Error(`Cannot pin the IPC/UTS namespaces of pod "${req.id}": ${detail.trim()}`, {
         cause: e,
       });
@@ -158,15 +151,14 @@ export class PinnedNamespaces {
     return ids.sort();
   }
 
-  /** The `unshare` arguments, or undefined when there is nothing to pin. */
-  #commandArgs(req: PinRequest): string[] | undefined {
+  /** What the pinner gets, or undefined when there is nothing to pin. */
+  #spec(req: PinRequest): PodNsSpec | undefined {
     checkId(req.id);
     const sysctls = validateSysctls(req.sysctls, {
       hostNetwork: req.netnsPath === undefined,
       hostIpc: !req.ipc,
     });
     const names = Object.keys(sysctls);
-    const needsNet = names.some((n) => sysctlNamespace(n) === "net");
     if (!req.ipc && !req.uts) {
       if (names.length > 0) {
         throw new InvalidArgumentError(`Pod "${req.id}" owns no namespace to set sysctls in`);
@@ -174,22 +166,23 @@ export class PinnedNamespaces {
       return undefined;
     }
     const paths = this.paths(req.id, req);
-    const hostname = req.uts ? req.hostname : "";
-    return [
-      ...(paths.ipc ? [`--ipc=${paths.ipc}`] : []),
-      ...(paths.uts ? [`--uts=${paths.uts}`] : []),
-      ...(needsNet ? [this.#nsenter, `--net=${req.netnsPath}`] : []),
-      "sh",
-      "-c",
-      SCRIPT,
-      "ocid-pin",
-      hostname,
-      ...names.flatMap((n) => [sysctlPath(n), sysctls[n]!]),
-    ];
+    return {
+      ...(paths.ipc ? { ipc: paths.ipc } : {}),
+      // Without a UTS namespace of its own the hostname would be the node's: never set it.
+      ...(paths.uts ? { uts: paths.uts, hostname: req.hostname } : { hostname: "" }),
+      sysctls: names.map((name) => ({
+        name,
+        // validateSysctls refuses the names of no namespace.
+        ns: sysctlNamespace(name)!,
+        path: sysctlPath(name),
+        value: sysctls[name]!,
+      })),
+      ...(req.netnsPath !== undefined ? { netns: req.netnsPath } : {}),
+    };
   }
 }
 
-/** `/proc/sys/`-relative path of a sysctl name (dot or slash form). */
+/** `/proc/sys`-relative path of a sysctl name (dot or slash form). */
 export function sysctlPath(name: string): string {
   return /^[^./]*\//.test(name) ? name : name.replaceAll(".", "/");
 }

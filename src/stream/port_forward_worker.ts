@@ -13,7 +13,7 @@
  * @module
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { enterNetns, openNetnsLibc } from "../sys/libc_netns.ts";
+import { enterNetns, openNsLibc } from "../sys/libc_ns.ts";
 
 /** What the session asks of the worker. */
 export type DialerRequest =
@@ -52,7 +52,7 @@ function serve(port: NonNullable<typeof parentPort>, netnsPath: string): void {
   const post = (event: DialerEvent) => port.postMessage(event);
   let failure: string | undefined;
   try {
-    failure = enterNetns(openNetnsLibc(), netnsPath);
+    failure = enterNetns(openNsLibc(), netnsPath);
   } catch (err) {
     failure = err instanceof Error ? err.message : String(err);
   }

@@ -1,19 +1,26 @@
 /**
- * Picks how network namespaces are made, once per process, at the first
- * {@linkcode defaultNetnsPinner} call: the `unshare` program, unless `OCID_NETNS=libc` asks for
- * libc calls on a worker thread (Linux with FFI). With `libc`, a worker that cannot start sends
- * every request to `unshare` instead.
+ * Picks how namespaces are made: libc calls on the daemon's main thread
+ * (`thread_ns_pinner.ts`, the default on Linux where FFI is permitted and libc opens) or the
+ * `unshare` program (`OCID_NETNS=exec`, and without FFI). The same choice serves the network
+ * namespaces ({@linkcode defaultNetnsPinner}) and pods' IPC and UTS namespaces
+ * ({@linkcode defaultPodNsPinner}).
  *
- * Why `unshare` is the default: measured side by side, the worker saves ~1.4 ms per create
- * (0.7 ms against 2.1 ms) but RunPodSandbox's p50 did not move measurably, and the worker's V8
- * isolate costs ~13 MiB of the daemon's RSS while it lives.
+ * Why libc on the main thread: RunPodSandbox then starts no `unshare` process (each spawn
+ * costs the JS thread about 0.9 ms in `op_spawn_child`, plus the process's own time on a busy
+ * machine), and `lo` comes up in the same section instead of through the loopback plugin.
+ * A worker thread (the earlier `OCID_NETNS=libc`) kept the main thread out of foreign
+ * namespaces but cost about 13 MiB of RSS and ~60 ms to start.
  *
  * @module
  */
+import type { Logger } from "../log.ts";
 import type { Runner } from "../process.ts";
 import { ExecNetnsPinner } from "./exec_netns_pinner.ts";
+import { ExecPodNsPinner } from "./exec_pod_ns_pinner.ts";
+import { type NsLibc, openNsLibc } from "./libc_ns.ts";
 import type { NetnsPinner } from "./netns_pinner.ts";
-import { WorkerNetnsPinner } from "./worker_netns_pinner.ts";
+import type { PodNsPinner } from "./pod_ns_pinner.ts";
+import { ThreadNetnsPinner, ThreadPodNsPinner } from "./thread_ns_pinner.ts";
 
 /** How namespaces are made; an OCID_NETNS value. */
 export type NetnsKind = NetnsPinner["kind"];
@@ -29,7 +36,7 @@ export interface NetnsChoice {
 }
 
 /**
- * Decides: `exec` unless OCID_NETNS says `libc` (which needs Linux and FFI).
+ * Decides: `libc` on Linux with FFI, unless OCID_NETNS says `exec`.
  *
  * @throws {TypeError} When OCID_NETNS is not `exec`, `libc` or empty, or says `libc` where
  *   FFI is not permitted.
@@ -46,11 +53,18 @@ export function chooseNetnsKind(choice: NetnsChoice): NetnsKind {
       `OCID_NETNS is "libc" but libc namespace calls are unavailable here (os "${choice.os}", ffi ${choice.ffi}): run with --allow-ffi or set OCID_NETNS=exec`,
     );
   }
-  return setting === "libc" ? "libc" : "exec";
+  return libcWorks ? "libc" : "exec";
 }
 
-/** The process-wide choice, made once; the worker pinner is shared by every manager. */
-let chosen: { kind: NetnsKind; worker?: WorkerNetnsPinner } | undefined;
+/** Options of {@linkcode defaultNetnsPinner} and {@linkcode defaultPodNsPinner}. */
+export interface DefaultPinnerOptions {
+  /** The program of the `exec` pinners. @default "unshare" */
+  unshare?: string;
+  /** The program of the `exec` pod pinner. @default "nsenter" */
+  nsenter?: string;
+  /** Gets the `libc` pinners' debug records and the stranded error. */
+  logger?: Logger;
+}
 
 function readSetting(): string | undefined {
   try {
@@ -69,39 +83,62 @@ function ffiPermitted(): boolean {
 }
 
 /**
- * The pinner this process uses: chosen once (OCID_NETNS, then whether FFI is permitted) and
- * reused; the `unshare` program runs through `runner` (also as the libc pinner's fallback).
+ * The libc calls when this process makes namespaces in-process, else undefined: OCID_NETNS,
+ * then whether FFI is permitted and libc opens (without an explicit `libc`, a libc that does
+ * not open means `exec`).
+ *
+ * @throws {TypeError} When OCID_NETNS is invalid (see {@linkcode chooseNetnsKind}), or says
+ *   `libc` and libc does not open.
+ */
+function chosenLibc(): NsLibc | undefined {
+  const setting = readSetting();
+  if (chooseNetnsKind({ os: Deno.build.os, setting, ffi: ffiPermitted() }) === "exec") {
+    return undefined;
+  }
+  try {
+    return openNsLibc();
+  } catch (e) {
+    if (setting === "libc") {
+      throw new TypeError(`OCID_NETNS is "libc" but libc does not open: ${e}`, { cause: e });
+    }
+    return undefined;
+  }
+}
+
+/**
+ * The network namespace pinner of this process (see the module doc).
  *
  * @param runner Runs `unshare` when the program is used.
- * @param options The program. @default {unshare: "unshare"}
+ * @param options The program and the logger.
  * @throws {TypeError} When OCID_NETNS is invalid (see {@linkcode chooseNetnsKind}).
  */
 export function defaultNetnsPinner(
   runner: Runner,
-  options: { unshare?: string } = {},
+  options: DefaultPinnerOptions = {},
 ): NetnsPinner {
-  const exec = new ExecNetnsPinner(runner, options);
-  if (!chosen) {
-    const setting = readSetting();
-    const kind = chooseNetnsKind({ os: Deno.build.os, setting, ffi: ffiPermitted() });
-    chosen = kind === "libc" ? { kind, worker: new WorkerNetnsPinner() } : { kind };
-    chosen.worker?.warm();
-  }
-  return chosen.worker ? withFallback(chosen.worker, exec) : exec;
+  const libc = chosenLibc();
+  return libc
+    ? new ThreadNetnsPinner({ libc, ...(options.logger ? { logger: options.logger } : {}) })
+    : new ExecNetnsPinner(runner, options.unshare ? { unshare: options.unshare } : {});
 }
 
-/** The shared worker pinner, falling back to this caller's `unshare` when no worker starts. */
-function withFallback(worker: WorkerNetnsPinner, exec: NetnsPinner): NetnsPinner {
-  return {
-    kind: "libc",
-    async pin(target) {
-      if (worker.fallingBack) return exec.pin(target);
-      try {
-        return await worker.pin(target);
-      } catch (e) {
-        if (worker.fallingBack) return exec.pin(target); // The worker could not start.
-        throw e;
-      }
-    },
-  };
+/**
+ * The pods' IPC/UTS namespace pinner of this process, made the same way as the network
+ * namespaces (see the module doc).
+ *
+ * @param runner Runs `unshare` when the program is used.
+ * @param options The programs and the logger.
+ * @throws {TypeError} When OCID_NETNS is invalid (see {@linkcode chooseNetnsKind}).
+ */
+export function defaultPodNsPinner(
+  runner: Runner,
+  options: DefaultPinnerOptions = {},
+): PodNsPinner {
+  const libc = chosenLibc();
+  return libc
+    ? new ThreadPodNsPinner({ libc, ...(options.logger ? { logger: options.logger } : {}) })
+    : new ExecPodNsPinner(runner, {
+      ...(options.unshare ? { unshare: options.unshare } : {}),
+      ...(options.nsenter ? { nsenter: options.nsenter } : {}),
+    });
 }

@@ -3,45 +3,69 @@
  *
  * 1. open the thread's netns (`orig`) and note its inode;
  * 2. `unshare(CLONE_NEWNET)`: this thread alone moves into a new, empty netns;
- * 3. bind-mount `/proc/thread-self/ns/net` on the (existing, empty) target file;
- * 4. `setns(orig, CLONE_NEWNET)`: back to where the thread was, whatever step 3 did;
- * 5. check the thread's netns inode is the one noted in 1, and that the target holds a
+ * 3. with `loopback`, bring `lo` up in it (a socket made now belongs to the new netns);
+ * 4. bind-mount `/proc/thread-self/ns/net` on the (existing, empty) target file;
+ * 5. `setns(orig, CLONE_NEWNET)`: back to where the thread was, whatever steps 3 and 4 did;
+ * 6. check the thread's netns inode is the one noted in 1, and that the target holds a
  *    different namespace; close `orig`.
  *
- * A failure after step 2 still runs step 4, then undoes the mount. When the thread cannot get
- * back (step 4 or its check fails) the result is `fatal`: the thread is stranded in a foreign
+ * A failure after step 2 still runs step 5, then undoes the mount. When the thread cannot get
+ * back (step 5 or its check fails) the result is `fatal`: the thread is stranded in a foreign
  * namespace and must not be used again.
  *
  * @module
  */
-import { type NetnsLibc, THREAD_NETNS } from "./libc_netns.ts";
+import { CLONE_NEWNET, type NsLibc, THREAD_NETNS } from "./libc_ns.ts";
 
 /** The step a pin failed at. */
-export type PinStep = "open" | "unshare" | "mount" | "setns" | "verify";
+export type PinStep =
+  | "open"
+  | "unshare"
+  | "loopback"
+  | "hostname"
+  | "sysctl"
+  | "enter"
+  | "mount"
+  | "setns"
+  | "verify";
+
+/** A failed pin. */
+export interface PinFailure {
+  ok: false;
+  step: PinStep;
+  /** The errno of the failed call, or 0 when a check failed. */
+  errno: number;
+  /** Why, in words (`strerror`, or what the check found). */
+  detail: string;
+  /** The thread is not back in its original namespaces: retire it. */
+  fatal: boolean;
+}
 
 /** What {@linkcode pinNewNetns} did. */
 export type PinResult =
   | { ok: true; /** The new namespace's inode. */ inode: number }
-  | {
-    ok: false;
-    step: PinStep;
-    /** The errno of the failed call, or 0 when a check failed. */
-    errno: number;
-    /** Why, in words (`strerror`, or what the check found). */
-    detail: string;
-    /** The thread is not back in its original netns: retire it. */
-    fatal: boolean;
-  };
+  | PinFailure;
+
+/** Options of {@linkcode pinNewNetns}. */
+export interface PinNetnsOptions {
+  /** Bring `lo` up inside the new namespace before pinning it. @default false */
+  loopback?: boolean;
+}
 
 /**
  * Pins a new network namespace on `target`, leaving the calling thread where it was.
  *
  * @param libc The calls (tests pass a fake).
  * @param target An existing empty file to mount the namespace on.
+ * @param options Whether to bring `lo` up in it.
  * @returns The new namespace's inode, or the failed step.
  */
-export function pinNewNetns(libc: NetnsLibc, target: string): PinResult {
-  const fail = (step: PinStep, errno: number, detail?: string, fatal = false): PinResult => ({
+export function pinNewNetns(
+  libc: NsLibc,
+  target: string,
+  options: PinNetnsOptions = {},
+): PinResult {
+  const fail = (step: PinStep, errno: number, detail?: string, fatal = false): PinFailure => ({
     ok: false,
     step,
     errno,
@@ -50,21 +74,32 @@ export function pinNewNetns(libc: NetnsLibc, target: string): PinResult {
   });
   let before: number;
   try {
-    before = libc.inode();
+    before = libc.inode(THREAD_NETNS);
   } catch (e) {
     return fail("open", 0, `cannot stat ${THREAD_NETNS}: ${text(e)}`);
   }
-  const orig = libc.openNetns();
+  const orig = libc.open(THREAD_NETNS);
   if (orig < 0) return fail("open", -orig);
   try {
-    const unshared = libc.unshareNet();
+    const unshared = libc.unshare(CLONE_NEWNET);
     if (unshared !== 0) return fail("unshare", unshared);
-    const mounted = libc.bindMount(THREAD_NETNS, target);
-    const back = libc.setnsNet(orig);
+    // Nothing may skip the way back: a call that throws is a failed step.
+    let loopback = 0;
+    let mounted = -1;
+    let thrown = "";
+    let step: PinStep = "loopback";
+    try {
+      loopback = options.loopback ? libc.loopbackUp() : 0;
+      step = "mount";
+      if (loopback === 0) mounted = libc.bindMount(THREAD_NETNS, target);
+    } catch (e) {
+      thrown = text(e);
+    }
+    const back = libc.setns(orig, CLONE_NEWNET);
     let now = -1;
     let nowError = "";
     try {
-      now = libc.inode();
+      now = libc.inode(THREAD_NETNS);
     } catch (e) {
       nowError = text(e);
     }
@@ -80,6 +115,11 @@ export function pinNewNetns(libc: NetnsLibc, target: string): PinResult {
         true,
       );
     }
+    if (thrown) {
+      if (mounted === 0) libc.unmountDetach(target);
+      return fail(step, 0, thrown);
+    }
+    if (loopback !== 0) return fail("loopback", loopback);
     if (mounted !== 0) return fail("mount", mounted);
     let pinned = -1;
     try {
@@ -98,6 +138,7 @@ export function pinNewNetns(libc: NetnsLibc, target: string): PinResult {
   }
 }
 
-function text(e: unknown): string {
+/** The message of an error, or the value as text. */
+export function text(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }

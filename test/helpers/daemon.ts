@@ -30,6 +30,8 @@ export interface TestDaemonOptions {
   dirs?: TestDirs;
   /** `drop_infra_ctr` (pods without an infra process). @default the daemon's default (true) */
   dropInfraCtr?: boolean;
+  /** TOML appended to the daemon's config file (after the top-level keys), e.g. a `[cni]` table. */
+  config?: string;
 }
 
 /** A way pods hold their namespaces; tests of the pod lifecycle run once per mode. */
@@ -160,7 +162,8 @@ export async function startDaemon(options: TestDaemonOptions): Promise<TestDaemo
   await Deno.writeTextFile(
     join(dirs.base, "ocid.conf"),
     `pod_log_dir = "${dirs.logDir}"\n` +
-      (options.dropInfraCtr === undefined ? "" : `drop_infra_ctr = ${options.dropInfraCtr}\n`),
+      (options.dropInfraCtr === undefined ? "" : `drop_infra_ctr = ${options.dropInfraCtr}\n`) +
+      (options.config ?? ""),
   );
   const process = new Deno.Command(Deno.execPath(), {
     args,

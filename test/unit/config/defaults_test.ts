@@ -24,7 +24,11 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     runtimes: {},
     conmon: { path: "/usr/bin/conmon", logLevel: "info" },
     pause: { binary: "/usr/bin/catatonit", args: ["-P"], image: "" },
-    cni: { configDir: "/etc/cni/net.d", pluginDirs: ["/usr/lib/cni", "/opt/cni/bin"] },
+    cni: {
+      configDir: "/etc/cni/net.d",
+      pluginDirs: ["/usr/lib/cni", "/opt/cni/bin"],
+      useInternalLoopback: true,
+    },
     cgroupManager: "cgroupfs",
     restrictOomScoreAdj: true,
     dropInfraCtr: true,

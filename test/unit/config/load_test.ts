@@ -58,6 +58,7 @@ image = "localhost:5000/pause:3.9"
 [cni]
 config_dir = "/opt/cni/net.d"
 plugin_dirs = ["/opt/cni/bin"]
+use_internal_loopback = false
 
 [image]
 registries_conf = "/opt/registries.conf"
@@ -87,7 +88,7 @@ storage_driver = "vfs"
     runtimes: {},
     conmon: { path: "/opt/conmon", logLevel: "warn" },
     pause: { binary: "/opt/pause", args: [], image: "localhost:5000/pause:3.9" },
-    cni: { configDir: "/opt/cni/net.d", pluginDirs: ["/opt/cni/bin"] },
+    cni: { configDir: "/opt/cni/net.d", pluginDirs: ["/opt/cni/bin"], useInternalLoopback: false },
     cgroupManager: "systemd",
     restrictOomScoreAdj: false,
     dropInfraCtr: false,

@@ -4,6 +4,7 @@ import { AlreadyExistsError, InvalidArgumentError } from "../../../src/errors.ts
 import { createNetnsManager, mountPoints } from "../../../src/network/netns.ts";
 import { MS_BIND, MS_PRIVATE } from "../../../src/sys/mounter.ts";
 import { ExecNetnsPinner } from "../../../src/sys/exec_netns_pinner.ts";
+import type { NetnsPinner, NetnsPinOptions } from "../../../src/sys/netns_pinner.ts";
 import { FakeMounter } from "../sys/_fake_mounter.ts";
 import { FakeRunner, result } from "./fake_runner.ts";
 
@@ -129,4 +130,35 @@ Deno.test("mountPoints() decodes octal escapes", () => {
     "36 35 98:0 /mnt1 /mnt\\040with\\040space rw,noatime master:1 - ext3 /dev/root rw\n" +
     "37 35 0:4 / /run/ocid/netns/x rw - nsfs nsfs rw\n";
   assert.deepEqual(mountPoints(info), ["/mnt with space", "/run/ocid/netns/x"]);
+});
+
+Deno.test("NetnsManager brings lo up through the pinner only where the pinner can", async () => {
+  await withDir(async (dir) => {
+    const { mounter, runner, readMountInfo, pinner: exec } = fakeMounts();
+    const asked: [string, NetnsPinOptions | undefined][] = [];
+    const libc: NetnsPinner = {
+      kind: "libc",
+      loopback: true,
+      pin(target, options) {
+        asked.push([target, options]);
+        return Promise.resolve();
+      },
+    };
+    const base = { dir, runner, mounter, readMountInfo };
+    const internal = createNetnsManager({ ...base, pinner: libc, loopback: true });
+    assert.equal(internal.loopback, true);
+    const a = await internal.create("a");
+    assert.deepEqual(asked, [[a, { loopback: true }]]);
+
+    const off = createNetnsManager({ ...base, pinner: libc, loopback: false });
+    assert.equal(off.loopback, false);
+    const b = await off.create("b");
+    assert.deepEqual(asked[1], [b, {}]);
+
+    // The unshare program cannot: the loopback plugin has to, and create() does not ask.
+    const program = createNetnsManager({ ...base, pinner: exec, loopback: true });
+    assert.equal(program.loopback, false);
+    await program.create("c");
+    assert.deepEqual(runner.calls.at(-1)!.args, [`--net=${join(dir, "c")}`, "true"]);
+  });
 });

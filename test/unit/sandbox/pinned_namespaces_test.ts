@@ -4,18 +4,20 @@ import type { Runner } from "../../../src/process.ts";
 import { chooseHolderKind } from "../../../src/sandbox/holder.ts";
 import { PinnedNamespaces, sysctlPath } from "../../../src/sandbox/pinned_namespaces.ts";
 import type { Mounter } from "../../../src/sys/mounter.ts";
+import type { PodNsPinner, PodNsSpec } from "../../../src/sys/pod_ns_pinner.ts";
 import type * as cri from "../../../src/cri/types.ts";
 
-/** A runner that records the command and fails nothing. */
-function recorder(): Runner & { calls: string[][] } {
-  const calls: string[][] = [];
+/** A pinner that records the specs it gets and fails nothing (or as told). */
+function recorder(fail?: Error): PodNsPinner & { specs: PodNsSpec[] } {
+  const specs: PodNsSpec[] = [];
   return {
-    calls,
-    run(cmd, args) {
-      calls.push([cmd, ...args]);
-      return Promise.resolve({ code: 0, stdout: new Uint8Array(), stderr: new Uint8Array() });
+    kind: "libc",
+    specs,
+    pin(spec) {
+      specs.push(spec);
+      return fail ? Promise.reject(fail) : Promise.resolve();
     },
-  } as Runner & { calls: string[][] };
+  };
 }
 
 const mounter: Mounter = {
@@ -24,50 +26,53 @@ const mounter: Mounter = {
   unmount: () => Promise.resolve(),
 };
 
+const runner: Runner = { run: () => Promise.reject(new Error("no program runs here")) };
+
 async function withPins(
-  fn: (pins: PinnedNamespaces, runner: ReturnType<typeof recorder>) => Promise<void>,
+  fn: (pins: PinnedNamespaces, pinner: ReturnType<typeof recorder>) => Promise<void>,
+  fail?: Error,
 ) {
   const dir = await Deno.makeTempDir({ prefix: "ocid-pins-" });
-  const runner = recorder();
+  const pinner = recorder(fail);
   try {
-    await fn(new PinnedNamespaces({ dir, runner, mounter }), runner);
+    await fn(new PinnedNamespaces({ dir, runner, pinner, mounter }), pinner);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }
 
-Deno.test("PinnedNamespaces.pin() runs one unshare that sets the hostname and sysctls inside", async () => {
-  await withPins(async (pins, runner) => {
+Deno.test("PinnedNamespaces.pin() gives the pinner each sysctl with its namespace and path", async () => {
+  await withPins(async (pins, pinner) => {
     const paths = await pins.pin({
       id: "p1",
       ipc: true,
       uts: true,
       hostname: "web",
-      sysctls: { "net.ipv4.ip_forward": "1", "kernel.shmmax": "42" },
+      sysctls: { "net.ipv4.ip_forward": "1", "kernel.shmmax": "42", "net/ipv4/conf/eth0.1/x": "0" },
       netnsPath: "/run/netns/p1",
     });
     assert.deepEqual(paths, { ipc: `${pins.dir}/p1/ipc`, uts: `${pins.dir}/p1/uts` });
-    assert.equal(runner.calls.length, 1);
-    const [cmd, ...args] = runner.calls[0]!;
-    assert.equal(cmd, "unshare");
-    assert.deepEqual(args.slice(0, 4), [
-      `--ipc=${pins.dir}/p1/ipc`,
-      `--uts=${pins.dir}/p1/uts`,
-      "nsenter",
-      "--net=/run/netns/p1",
-    ]);
-    // sh -c SCRIPT $0 hostname (name value)...: each its own argument.
-    assert.deepEqual(args.slice(8), ["web", "net/ipv4/ip_forward", "1", "kernel/shmmax", "42"]);
+    assert.deepEqual(pinner.specs, [{
+      ipc: `${pins.dir}/p1/ipc`,
+      uts: `${pins.dir}/p1/uts`,
+      hostname: "web",
+      sysctls: [
+        { name: "net.ipv4.ip_forward", ns: "net", path: "net/ipv4/ip_forward", value: "1" },
+        { name: "kernel.shmmax", ns: "ipc", path: "kernel/shmmax", value: "42" },
+        { name: "net/ipv4/conf/eth0.1/x", ns: "net", path: "net/ipv4/conf/eth0.1/x", value: "0" },
+      ],
+      netns: "/run/netns/p1",
+    }]);
+    // The files exist (empty) for the pinner to mount on.
+    assert.equal((await Deno.stat(`${pins.dir}/p1/ipc`)).size, 0);
   });
 });
 
 Deno.test("PinnedNamespaces.pin() never sets a hostname or sysctl in a namespace of the node", async () => {
-  await withPins(async (pins, runner) => {
+  await withPins(async (pins, pinner) => {
     // Host network: no UTS namespace, so the hostname is not set (it would be the node's).
     await pins.pin({ id: "p2", ipc: true, uts: false, hostname: "web", sysctls: {} });
-    const args = runner.calls[0]!;
-    assert.ok(!args.some((a) => a.startsWith("--uts")));
-    assert.equal(args[args.indexOf("ocid-pin") + 1], "", "no hostname");
+    assert.deepEqual(pinner.specs, [{ ipc: `${pins.dir}/p2/ipc`, hostname: "", sysctls: [] }]);
     // A net sysctl without the pod's netns, an IPC one without its IPC namespace: refused.
     await assert.rejects(
       pins.pin({ id: "p3", ipc: true, uts: false, hostname: "", sysctls: { "net.x.y": "1" } }),
@@ -99,34 +104,29 @@ Deno.test("PinnedNamespaces.pin() never sets a hostname or sysctl in a namespace
       pins.pin({ id: "../x", ipc: true, uts: true, hostname: "", sysctls: {} }),
       InvalidArgumentError,
     );
-    assert.equal(runner.calls.length, 1, "nothing ran for the refused requests");
+    assert.equal(pinner.specs.length, 1, "nothing ran for the refused requests");
     assert.deepEqual(await pins.list(), ["p2"]);
   });
 });
 
 Deno.test("PinnedNamespaces.pin() with nothing to pin runs nothing", async () => {
-  await withPins(async (pins, runner) => {
+  await withPins(async (pins, pinner) => {
     assert.deepEqual(
       await pins.pin({ id: "p", ipc: false, uts: false, hostname: "x", sysctls: {} }),
       {},
     );
-    assert.equal(runner.calls.length, 0);
+    assert.equal(pinner.specs.length, 0);
   });
 });
 
-Deno.test("PinnedNamespaces.pin() undoes itself when unshare fails", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "ocid-pins-" });
-  try {
-    const runner: Runner = { run: () => Promise.reject(new Error("unshare: boom")) };
-    const pins = new PinnedNamespaces({ dir, runner, mounter });
+Deno.test("PinnedNamespaces.pin() undoes itself when the pinner fails", async () => {
+  await withPins(async (pins) => {
     await assert.rejects(
       pins.pin({ id: "p", ipc: true, uts: true, hostname: "", sysctls: {} }),
       /Cannot pin the IPC\/UTS namespaces of pod "p".*boom/,
     );
     assert.deepEqual(await pins.list(), []);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  }, new Error("unshare: boom"));
 });
 
 Deno.test("sysctlPath() maps the dot and the slash forms", () => {

@@ -25,7 +25,7 @@ Deno.test("compileArgs() includes every worker module src/ starts by URL, and pr
       found.push(relative(ROOT, resolve(dirname(file), m[1]!)));
     }
   }
-  assert.ok(found.length >= 2, `workers found: ${found}`);
+  assert.ok(found.length >= 1, `the pattern finds the port-forward worker: ${found}`);
   assert.deepEqual([...new Set(found)].sort(), [...WORKER_MODULES].sort());
   const args = compileArgs({ output: "/tmp/x" });
   for (const m of WORKER_MODULES) {

@@ -1,78 +1,36 @@
+/** pinNewNetns(): the synchronous sequence against a fake thread. No root. */
 import assert from "node:assert/strict";
-import type { NetnsLibc } from "../../../src/sys/libc_netns.ts";
 import { pinNewNetns } from "../../../src/sys/netns_pin.ts";
+import { fakeThread, HOST } from "./_fake_ns_libc.ts";
 
-const HOST = 100;
-const NEW = 200;
-
-/**
- * A thread that records its calls and keeps a netns inode; `fail` names calls that fail with
- * an errno (or, for `inode`, with the inode the thread reports after setns).
- */
-function fakeThread(fail: Partial<Record<string, number>> = {}) {
-  const calls: string[] = [];
-  let ns = HOST;
-  const mounts = new Map<string, number>();
-  const libc: NetnsLibc = {
-    openNetns() {
-      calls.push("open");
-      return fail.open ? -fail.open : 7;
-    },
-    close(fd) {
-      calls.push(`close ${fd}`);
-      return 0;
-    },
-    unshareNet() {
-      calls.push("unshare");
-      if (fail.unshare) return fail.unshare;
-      ns = NEW;
-      return 0;
-    },
-    bindMount(source, target) {
-      calls.push(`mount ${source} ${target}`);
-      if (fail.mount) return fail.mount;
-      mounts.set(target, fail.mountHost ? HOST : ns);
-      return 0;
-    },
-    setnsNet(fd) {
-      calls.push(`setns ${fd}`);
-      if (fail.setns) return fail.setns;
-      ns = fail.inodeAfter ?? HOST;
-      return 0;
-    },
-    unmountDetach(target) {
-      calls.push(`umount ${target}`);
-      mounts.delete(target);
-      return 0;
-    },
-    inode(path) {
-      if (path === undefined) return ns;
-      const ino = mounts.get(path);
-      if (ino === undefined) throw new Error(`no such file "${path}"`);
-      return ino;
-    },
-    strerror: (n) => `error ${n}`,
-  };
-  return { libc, calls, mounts, ns: () => ns };
-}
+const NETNS = "/proc/thread-self/ns/net";
 
 Deno.test("pinNewNetns() unshares, bind-mounts, goes back and closes", () => {
-  const { libc, calls, mounts, ns } = fakeThread();
-  assert.deepEqual(pinNewNetns(libc, "/n/a"), { ok: true, inode: NEW });
+  const { libc, calls, mounts, now, openFds } = fakeThread();
+  assert.deepEqual(pinNewNetns(libc, "/n/a"), { ok: true, inode: 1000 });
   assert.deepEqual(calls, [
-    "open",
-    "unshare",
-    "mount /proc/thread-self/ns/net /n/a",
-    "setns 7",
-    "close 7",
+    `open ${NETNS}`,
+    "unshare net",
+    "mount net /n/a",
+    `setns net ${HOST.net}`,
+    "close 10",
   ]);
-  assert.equal(mounts.get("/n/a"), NEW);
-  assert.equal(ns(), HOST);
+  assert.equal(mounts.get("/n/a"), 1000);
+  assert.deepEqual(now(), HOST);
+  assert.deepEqual(openFds(), []);
+});
+
+Deno.test("pinNewNetns() with loopback brings lo up inside the new netns before the mount", () => {
+  const { libc, calls, landings, now } = fakeThread();
+  assert.deepEqual(pinNewNetns(libc, "/n/a", { loopback: true }), { ok: true, inode: 1000 });
+  assert.deepEqual(calls.slice(1, 4), ["unshare net", "lo up", "mount net /n/a"]);
+  assert.deepEqual(landings, [{ what: "lo up", ns: { ...HOST, net: 1000 } }]);
+  assert.deepEqual(now(), HOST);
 });
 
 Deno.test("pinNewNetns() reports a failed open or unshare without moving", async (t) => {
   await t.step("open", () => {
-    const { libc, calls } = fakeThread({ open: 24 });
+    const { libc, calls } = fakeThread({ errors: { [`open ${NETNS}`]: 24 } });
     assert.deepEqual(pinNewNetns(libc, "/n/a"), {
       ok: false,
       step: "open",
@@ -80,43 +38,71 @@ Deno.test("pinNewNetns() reports a failed open or unshare without moving", async
       detail: "error 24",
       fatal: false,
     });
-    assert.deepEqual(calls, ["open"]);
+    assert.deepEqual(calls, [`open ${NETNS}`]);
   });
   await t.step("unshare", () => {
-    const { libc, calls } = fakeThread({ unshare: 1 });
+    const { libc, calls, openFds } = fakeThread({ errors: { "unshare net": 1 } });
     const r = pinNewNetns(libc, "/n/a");
     assert.deepEqual(r, { ok: false, step: "unshare", errno: 1, detail: "error 1", fatal: false });
-    assert.deepEqual(calls, ["open", "unshare", "close 7"]);
+    assert.deepEqual(calls, [`open ${NETNS}`, "unshare net", "close 10"]);
+    assert.deepEqual(openFds(), []);
   });
 });
 
-Deno.test("pinNewNetns() still goes back when the mount fails", () => {
-  const { libc, calls, ns } = fakeThread({ mount: 2 });
-  const r = pinNewNetns(libc, "/n/a");
-  assert.deepEqual(r, { ok: false, step: "mount", errno: 2, detail: "error 2", fatal: false });
-  assert.deepEqual(calls.slice(-2), ["setns 7", "close 7"]);
-  assert.equal(ns(), HOST);
+Deno.test("pinNewNetns() still goes back when bringing lo up or the mount fails", async (t) => {
+  await t.step("lo up fails: no mount, back home", () => {
+    const { libc, calls, mounts, now } = fakeThread({ errors: { "lo up": 19 } });
+    const r = pinNewNetns(libc, "/n/a", { loopback: true });
+    assert.deepEqual(r, {
+      ok: false,
+      step: "loopback",
+      errno: 19,
+      detail: "error 19",
+      fatal: false,
+    });
+    assert.ok(!calls.some((c) => c.startsWith("mount")));
+    assert.equal(mounts.size, 0);
+    assert.deepEqual(now(), HOST);
+  });
+  await t.step("the mount fails", () => {
+    const { libc, calls, now } = fakeThread({ errors: { "mount net /n/a": 2 } });
+    const r = pinNewNetns(libc, "/n/a");
+    assert.deepEqual(r, { ok: false, step: "mount", errno: 2, detail: "error 2", fatal: false });
+    assert.deepEqual(calls.slice(-2), [`setns net ${HOST.net}`, "close 10"]);
+    assert.deepEqual(now(), HOST);
+  });
+  await t.step("a call that throws is a failed step, and the thread still goes back", () => {
+    for (const label of ["lo up", "mount net /n/a"]) {
+      const { libc, mounts, now, openFds } = fakeThread({ throws: [label] });
+      const r = pinNewNetns(libc, "/n/a", { loopback: true });
+      assert.ok(!r.ok && !r.fatal, label);
+      assert.equal(!r.ok && r.step, label === "lo up" ? "loopback" : "mount");
+      assert.match(!r.ok ? r.detail : "", /threw/);
+      assert.equal(mounts.size, 0);
+      assert.deepEqual(now(), HOST);
+      assert.deepEqual(openFds(), []);
+    }
+  });
 });
 
 Deno.test("pinNewNetns() undoes the mount and is fatal when setns fails", () => {
-  const { libc, calls, mounts } = fakeThread({ setns: 22 });
+  const { libc, calls, mounts } = fakeThread({ errors: { [`setns net ${HOST.net}`]: 22 } });
   const r = pinNewNetns(libc, "/n/a");
   assert.deepEqual(r, { ok: false, step: "setns", errno: 22, detail: "error 22", fatal: true });
-  assert.deepEqual(calls.slice(-3), ["setns 7", "umount /n/a", "close 7"]);
+  assert.deepEqual(calls.slice(-3), [`setns net ${HOST.net}`, "umount /n/a", "close 10"]);
   assert.equal(mounts.size, 0);
 });
 
 Deno.test("pinNewNetns() is fatal when the thread is elsewhere after setns", () => {
-  const { libc, mounts } = fakeThread({ inodeAfter: 300 });
+  const { libc, mounts } = fakeThread({ strands: "net" });
   const r = pinNewNetns(libc, "/n/a");
-  assert.equal(r.ok, false);
   assert.ok(!r.ok && r.step === "verify" && r.fatal);
-  assert.match(!r.ok ? r.detail : "", /inode 300 after setns, not 100/);
+  assert.match(!r.ok ? r.detail : "", /inode 999 after setns, not 100/);
   assert.equal(mounts.size, 0, "the mount is undone");
 });
 
 Deno.test("pinNewNetns() refuses a file that ends up holding the original netns", () => {
-  const { libc, calls, mounts } = fakeThread({ mountHost: 1 });
+  const { libc, calls, mounts } = fakeThread({ unshareStays: true });
   const r = pinNewNetns(libc, "/n/a");
   assert.ok(!r.ok && r.step === "verify" && !r.fatal);
   assert.match(!r.ok ? r.detail : "", /holds the original netns/);
