@@ -1,6 +1,8 @@
 /**
  * RemoveContainer: a running container is killed first; then its runtime state, rootfs mount,
- * writable layer, dirs and record go. Idempotent: an unknown ID succeeds.
+ * writable layer, dirs and record go. The runtime state and the mount usually went when the exit
+ * was recorded (`src/exit_cleanup.ts`): that work is awaited, or done now when it did not run or
+ * failed. Idempotent: an unknown ID succeeds.
  *
  * @module
  */
@@ -38,8 +40,8 @@ export async function removeContainerEverything(
 ): Promise<void> {
   const container = deps.containers.get(id);
   await stopContainerProcess(deps, id, 0);
-  // The process is gone: the runtime's state and the rootfs mount are independent.
-  await Promise.all([deps.runtime.delete(id, { force: true }), deps.images.unmountRootfs(id)]);
+  // The process is gone: its runtime state and rootfs mount went with the exit, or go now.
+  await deps.cleanups.finish(id);
   await deps.images.removeRootfs(id);
   await deps.containers.delete(id);
   publishContainerEvent(deps, "CONTAINER_DELETED_EVENT", {
