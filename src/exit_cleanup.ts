@@ -27,6 +27,11 @@ export interface ExitCleanupDeps {
 
 const DONE = Promise.resolve(true);
 
+/** Resolves on the next turn of the event loop (after the I/O the current one started). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 /** Tracks the runtime cleanup of exited processes; see the module doc. */
 export class ExitCleanup {
   #deps: ExitCleanupDeps;
@@ -54,7 +59,9 @@ export class ExitCleanup {
     // The exit is recorded; nothing is cleaned yet (recovery must start it again).
     crashPoint("exit_cleanup:before_delete");
     const started = performance.now();
-    const work = this.#run(id).then(
+    // On the next turn of the event loop: spawning the runtime costs the thread a millisecond or
+    // two, which the RPC that recorded the exit (StopContainer) should not wait for.
+    const work = nextTurn().then(() => this.#run(id)).then(
       () => {
         this.#deps.log.debug("Cleaned up after an exit", {
           id,

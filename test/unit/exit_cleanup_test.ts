@@ -44,6 +44,8 @@ Deno.test("ExitCleanup.start() deletes and unmounts once; finish() awaits it", a
   const cleanup = fake.cleanup();
   cleanup.start("c1");
   cleanup.start("c1");
+  assert.deepEqual(fake.calls, [], "not on the caller's turn of the event loop");
+  await new Promise((r) => setTimeout(r, 5));
   assert.deepEqual(fake.calls, ["delete c1 --force", "unmount c1"]);
   let finished = false;
   const finishing = cleanup.finish("c1").then(() => finished = true);
@@ -94,8 +96,8 @@ Deno.test("ExitCleanup.hold() defers a start until released", async (t) => {
     assert.deepEqual(fake.calls, [], "still held by the outer hold");
     outer[Symbol.dispose]();
     outer[Symbol.dispose]();
-    assert.deepEqual(fake.calls, ["delete c1 --force", "unmount c1"]);
     await cleanup.settled();
+    assert.deepEqual(fake.calls, ["delete c1 --force", "unmount c1"]);
   });
   await t.step("a release without a start starts nothing", async () => {
     const fake = new Fake();
