@@ -138,11 +138,14 @@ export class RootfsManager {
     const dir = this.containerDir(containerId);
     const merged = `${dir}/merged`;
     if (await isMountPoint(merged)) await this.#mounter.unmount(merged);
-    for (const name of ["merged", "upper", "work", "empty", "vfs.done"]) {
-      await Deno.remove(`${dir}/${name}`, { recursive: true }).catch((err) => {
-        if (!(err instanceof Deno.errors.NotFound)) throw err;
-      });
-    }
+    // Unmounted: the parts are independent.
+    await Promise.all(
+      ["merged", "upper", "work", "empty", "vfs.done"].map((name) =>
+        Deno.remove(`${dir}/${name}`, { recursive: true }).catch((err) => {
+          if (!(err instanceof Deno.errors.NotFound)) throw err;
+        })
+      ),
+    );
     // The container dir itself goes when nothing else (bundle files of others) is in it.
     await Deno.remove(dir).catch(() => {});
   }

@@ -42,16 +42,11 @@ export async function removeContainerEverything(
   await stopContainerProcess(deps, id, 0);
   // The process is gone: its runtime state and rootfs mount went with the exit, or go now.
   await deps.cleanups.finish(id);
-  await deps.images.removeRootfs(id);
-  await deps.containers.delete(id);
-  publishContainerEvent(deps, "CONTAINER_DELETED_EVENT", {
-    id,
-    sandboxId: container.metadata.sandboxId,
-  });
+  // Nothing runs or is mounted: the rest is independent, but the record goes only once the
+  // writable layer has (a failed removal leaves a record for the retry).
   await Promise.all([
-    // <root>/containers/<id>: empty once the rootfs and the bundle are gone.
-    Deno.remove(container.metadata.bundle, { recursive: true }).catch(ignoreNotFound)
-      .then(() => Deno.remove(dirname(container.metadata.bundle)).catch(ignoreNotFound)),
+    deps.images.removeRootfs(id).then(() => deps.containers.delete(id)),
+    Deno.remove(container.metadata.bundle, { recursive: true }).catch(ignoreNotFound),
     // conmon's exit file, so the exit dir does not grow forever.
     Deno.remove(join(deps.config.runroot, "exits", id)).catch(ignoreNotFound),
     // conmon's attach socket dir (leak found by the recovery test).
@@ -59,6 +54,12 @@ export async function removeContainerEverything(
       ignoreNotFound,
     ),
   ]);
+  publishContainerEvent(deps, "CONTAINER_DELETED_EVENT", {
+    id,
+    sandboxId: container.metadata.sandboxId,
+  });
+  // <root>/containers/<id>: empty once the rootfs and the bundle are gone.
+  await Deno.remove(dirname(container.metadata.bundle)).catch(ignoreNotFound);
   deps.exits.forget(id);
   deps.log.info("Container removed", { id, name: container.name });
 }
