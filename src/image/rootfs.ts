@@ -133,11 +133,17 @@ export class RootfsManager {
     await this.#mounter.unmount(merged);
   }
 
-  /** Unmounts and deletes `<root>/containers/<id>/{upper,work,merged}`; idempotent. */
-  async remove(containerId: string): Promise<void> {
+  /**
+   * Unmounts and deletes `<root>/containers/<id>/{upper,work,merged}`; idempotent.
+   *
+   * @param containerId The container.
+   * @param options `unmounted`: the caller has just unmounted it ({@linkcode unmount}), so
+   *   /proc/self/mountinfo is not read again.
+   */
+  async remove(containerId: string, options: { unmounted?: boolean } = {}): Promise<void> {
     const dir = this.containerDir(containerId);
     const merged = `${dir}/merged`;
-    if (await isMountPoint(merged)) await this.#mounter.unmount(merged);
+    if (!options.unmounted && await isMountPoint(merged)) await this.#mounter.unmount(merged);
     // Unmounted: the parts are independent.
     await Promise.all(
       ["merged", "upper", "work", "empty", "vfs.done"].map((name) =>

@@ -40,12 +40,13 @@ export async function removeContainerEverything(
 ): Promise<void> {
   const container = deps.containers.get(id);
   await stopContainerProcess(deps, id, 0);
-  // The process is gone: its runtime state and rootfs mount went with the exit, or go now.
+  // The process is gone: its runtime state and rootfs mount went with the exit, or go now
+  // (nothing can mount the rootfs of an exited container again).
   await deps.cleanups.finish(id);
   // Nothing runs or is mounted: the rest is independent, but the record goes only once the
   // writable layer has (a failed removal leaves a record for the retry).
   await Promise.all([
-    deps.images.removeRootfs(id).then(() => deps.containers.delete(id)),
+    deps.images.removeRootfs(id, { unmounted: true }).then(() => deps.containers.delete(id)),
     Deno.remove(container.metadata.bundle, { recursive: true }).catch(ignoreNotFound),
     // conmon's exit file, so the exit dir does not grow forever.
     Deno.remove(join(deps.config.runroot, "exits", id)).catch(ignoreNotFound),
