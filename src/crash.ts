@@ -1,13 +1,14 @@
 /**
  * The crash test hook: `crashPoint("sandbox_run:after_cni")` kills the daemon with SIGKILL at
- * that step when the environment says so, so that integration tests can check that a restart
- * repairs what a `kill -9` at any step leaves behind. Honoured only when `OCID_TEST_HOOKS=1`
- * and `OCID_CRASH_AT` names the step (a comma-separated list names several); a no-op otherwise.
+ * that step (of an RPC, or of the background cleanup after an exit) when the environment says
+ * so, so that integration tests can check that a restart repairs what a `kill -9` at any step
+ * leaves behind. Honoured only when `OCID_TEST_HOOKS=1` and `OCID_CRASH_AT` names the step (a
+ * comma-separated list names several); a no-op otherwise.
  *
  * @module
  */
 
-/** Every step a test may crash at, `<rpc file>:<step>`. */
+/** Every step a test may crash at, `<rpc or module file>:<step>`. */
 export const CRASH_POINTS = [
   "sandbox_run:after_dirs",
   "sandbox_run:after_shm",
@@ -30,6 +31,7 @@ export const CRASH_POINTS = [
   "container_create:after_record",
   "container_start:before_start",
   "container_start:after_start",
+  "exit_cleanup:before_delete",
   "image_pull:mid_blob",
   "image_pull:after_blob",
   "image_pull:after_layer",

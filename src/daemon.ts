@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { detectCgroupLayout, probeCgroupSupport } from "./cgroups/mod.ts";
 import type { Config } from "./config/types.ts";
 import { ExitHub } from "./exit_hub.ts";
+import { ExitCleanup } from "./exit_cleanup.ts";
 import { ImageService } from "./image/mod.ts";
 import { KeyedMutex } from "./lock.ts";
 import type { Logger } from "./log.ts";
@@ -215,6 +216,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   });
 
   const exits = new ExitHub();
+  const cleanups = new ExitCleanup({ runtime, images, log });
+  exits.onForget((id) => cleanups.forget(id));
   const pins = new PinnedNamespaces({
     dir: join(config.runroot, "podns"),
     runner,
@@ -227,6 +230,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
         log,
         runtime,
         exits,
+        cleanups,
         images,
         infraRootfs,
         ownOomScoreAdj: own,
@@ -249,6 +253,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     sandboxes,
     containers,
     exits,
+    cleanups,
     images,
     events: createContainerEventBus({ logger: log }),
     infraRootfs,
@@ -332,6 +337,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await watcher.close();
       await exits.settled();
+      await cleanups.settled(); // the runtime deletes and unmounts started by exits
       await metrics.close();
       deps.memory?.close();
     },

@@ -10,6 +10,9 @@
  * - One that the runtime still reports running (or created, for a created container) keeps
  *   its state: containers survive a daemon restart (conmon is their parent, not ocid).
  * - One that is gone without an exit file is recorded as exited with code 255 now.
+ * - Recording an exit starts the runtime's cleanup (`src/exit_cleanup.ts`), as at run time; so
+ *   does an exited container or infra container that the runtime still lists as stopped (the
+ *   daemon stopped before its cleanup ended).
  * - A READY sandbox whose network namespace is gone is torn down and NOTREADY.
  * - A container whose sandbox record or bundle is gone is removed with what it holds.
  *
@@ -45,6 +48,7 @@ export type RecoveryDeps = Pick<
   | "sandboxes"
   | "containers"
   | "exits"
+  | "cleanups"
   | "images"
   | "holders"
 >;
@@ -84,8 +88,12 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
     report.exited.push({ id, exitCode: event.exitCode, from: fromFile ? "exit-file" : "gone" });
   };
 
+  const stopped = (id: string) => live.get(id) === "stopped";
   for (const sandbox of deps.sandboxes.list()) {
-    if (sandbox.status.state !== "SANDBOX_READY") continue;
+    if (sandbox.status.state !== "SANDBOX_READY") {
+      if (sandbox.status.infraExited && stopped(sandbox.id)) deps.cleanups.start(sandbox.id);
+      continue;
+    }
     const alive = await deps.holders.of(sandbox).alive(sandbox, live.get(sandbox.id));
     if (!alive) await markExited(sandbox.id, sandbox.metadata.bundle);
     const netnsPath = sandbox.metadata.netnsPath;
@@ -135,7 +143,10 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
       continue;
     }
     const state = container.status.state;
-    if (state === "CONTAINER_EXITED") continue;
+    if (state === "CONTAINER_EXITED") {
+      if (stopped(id)) deps.cleanups.start(id);
+      continue;
+    }
     const status = live.get(id);
     if (status === "running" || status === "paused") {
       if (state === "CONTAINER_RUNNING") {

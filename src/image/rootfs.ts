@@ -133,16 +133,25 @@ export class RootfsManager {
     await this.#mounter.unmount(merged);
   }
 
-  /** Unmounts and deletes `<root>/containers/<id>/{upper,work,merged}`; idempotent. */
-  async remove(containerId: string): Promise<void> {
+  /**
+   * Unmounts and deletes `<root>/containers/<id>/{upper,work,merged}`; idempotent.
+   *
+   * @param containerId The container.
+   * @param options `unmounted`: the caller has just unmounted it ({@linkcode unmount}), so
+   *   /proc/self/mountinfo is not read again.
+   */
+  async remove(containerId: string, options: { unmounted?: boolean } = {}): Promise<void> {
     const dir = this.containerDir(containerId);
     const merged = `${dir}/merged`;
-    if (await isMountPoint(merged)) await this.#mounter.unmount(merged);
-    for (const name of ["merged", "upper", "work", "empty", "vfs.done"]) {
-      await Deno.remove(`${dir}/${name}`, { recursive: true }).catch((err) => {
-        if (!(err instanceof Deno.errors.NotFound)) throw err;
-      });
-    }
+    if (!options.unmounted && await isMountPoint(merged)) await this.#mounter.unmount(merged);
+    // Unmounted: the parts are independent.
+    await Promise.all(
+      ["merged", "upper", "work", "empty", "vfs.done"].map((name) =>
+        Deno.remove(`${dir}/${name}`, { recursive: true }).catch((err) => {
+          if (!(err instanceof Deno.errors.NotFound)) throw err;
+        })
+      ),
+    );
     // The container dir itself goes when nothing else (bundle files of others) is in it.
     await Deno.remove(dir).catch(() => {});
   }

@@ -529,9 +529,14 @@ export class ImageService {
     await this.#rootfs.unmount(containerId);
   }
 
-  /** Unmounts and deletes a container's rootfs and writable layer; idempotent. */
-  async removeRootfs(containerId: string): Promise<void> {
-    await this.#rootfs.remove(containerId);
+  /**
+   * Unmounts and deletes a container's rootfs and writable layer; idempotent.
+   *
+   * @param containerId The container.
+   * @param options `unmounted`: {@linkcode unmountRootfs} has just succeeded (no mount check).
+   */
+  async removeRootfs(containerId: string, options: { unmounted?: boolean } = {}): Promise<void> {
+    await this.#rootfs.remove(containerId, options);
   }
 
   /** Usage of every container's writable layer (CRI ContainerFilesystems). */

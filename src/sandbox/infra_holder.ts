@@ -2,7 +2,8 @@
  * The `infra` {@linkcode PodNamespaceHolder}: an infra (pause) container, created through conmon
  * and the runtime, owns the pod's IPC, UTS and PID namespaces (the network namespace is pinned
  * as a file either way). Containers join `/proc/<infra pid>/ns/*`. Stopping it is SIGTERM, then
- * SIGKILL; its exit reaches the sandbox record through the exit hub.
+ * SIGKILL; its exit reaches the sandbox record through the exit hub, which also starts the
+ * runtime's delete of the infra container (`src/exit_cleanup.ts`); removal awaits that.
  *
  * @module
  */
@@ -31,6 +32,7 @@ export type InfraHolderDeps = Pick<
   | "log"
   | "runtime"
   | "exits"
+  | "cleanups"
   | "images"
   | "infraRootfs"
   | "ownOomScoreAdj"
@@ -145,6 +147,6 @@ export class InfraHolder implements PodNamespaceHolder {
   }
 
   async remove(sandbox: SandboxRecord): Promise<void> {
-    await this.#deps.runtime.delete(sandbox.id, { force: true });
+    await this.#deps.cleanups.finish(sandbox.id);
   }
 }

@@ -1,6 +1,8 @@
 /**
  * RemoveContainer: a running container is killed first; then its runtime state, rootfs mount,
- * writable layer, dirs and record go. Idempotent: an unknown ID succeeds.
+ * writable layer, dirs and record go. The runtime state and the mount usually went when the exit
+ * was recorded (`src/exit_cleanup.ts`): that work is awaited, or done now when it did not run or
+ * failed. Idempotent: an unknown ID succeeds.
  *
  * @module
  */
@@ -38,18 +40,14 @@ export async function removeContainerEverything(
 ): Promise<void> {
   const container = deps.containers.get(id);
   await stopContainerProcess(deps, id, 0);
-  // The process is gone: the runtime's state and the rootfs mount are independent.
-  await Promise.all([deps.runtime.delete(id, { force: true }), deps.images.unmountRootfs(id)]);
-  await deps.images.removeRootfs(id);
-  await deps.containers.delete(id);
-  publishContainerEvent(deps, "CONTAINER_DELETED_EVENT", {
-    id,
-    sandboxId: container.metadata.sandboxId,
-  });
+  // The process is gone: its runtime state and rootfs mount went with the exit, or go now
+  // (nothing can mount the rootfs of an exited container again).
+  await deps.cleanups.finish(id);
+  // Nothing runs or is mounted: the rest is independent, but the record goes only once the
+  // writable layer has (a failed removal leaves a record for the retry).
   await Promise.all([
-    // <root>/containers/<id>: empty once the rootfs and the bundle are gone.
-    Deno.remove(container.metadata.bundle, { recursive: true }).catch(ignoreNotFound)
-      .then(() => Deno.remove(dirname(container.metadata.bundle)).catch(ignoreNotFound)),
+    deps.images.removeRootfs(id, { unmounted: true }).then(() => deps.containers.delete(id)),
+    Deno.remove(container.metadata.bundle, { recursive: true }).catch(ignoreNotFound),
     // conmon's exit file, so the exit dir does not grow forever.
     Deno.remove(join(deps.config.runroot, "exits", id)).catch(ignoreNotFound),
     // conmon's attach socket dir (leak found by the recovery test).
@@ -57,6 +55,12 @@ export async function removeContainerEverything(
       ignoreNotFound,
     ),
   ]);
+  publishContainerEvent(deps, "CONTAINER_DELETED_EVENT", {
+    id,
+    sandboxId: container.metadata.sandboxId,
+  });
+  // <root>/containers/<id>: empty once the rootfs and the bundle are gone.
+  await Deno.remove(dirname(container.metadata.bundle)).catch(ignoreNotFound);
   deps.exits.forget(id);
   deps.log.info("Container removed", { id, name: container.name });
 }

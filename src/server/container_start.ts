@@ -1,7 +1,8 @@
 /**
  * StartContainer: `<runtime> start` on a CREATED container, then record it RUNNING. A start
  * that fails leaves the container EXITED with reason StartError. A process that exits at once
- * may be recorded EXITED before the RUNNING update: then only its start time is added.
+ * may be recorded EXITED before the RUNNING update: then only its start time is added, and the
+ * runtime's cleanup after that exit (`src/exit_cleanup.ts`) waits until the start has returned.
  *
  * @module
  */
@@ -17,7 +18,16 @@ import { publishContainerEvent } from "./container_events.ts";
 /** What StartContainer uses. */
 export type StartContainerDeps = Pick<
   Deps,
-  "log" | "locks" | "runtime" | "sandboxes" | "containers" | "exits" | "events" | "images"
+  | "log"
+  | "locks"
+  | "runtime"
+  | "sandboxes"
+  | "containers"
+  | "exits"
+  | "cleanups"
+  | "events"
+  | "images"
+  | "holders"
 >;
 
 /** Answers StartContainer. */
@@ -48,6 +58,8 @@ export async function startContainer(
   const ref = { id, sandboxId: container.metadata.sandboxId };
   // An exit recorded before the start is published still goes out after the start event.
   using _events = deps.events.hold(id);
+  // No runtime delete of an early exit while the runtime is still starting the process.
+  using _cleanup = deps.cleanups.hold(id);
   crashPoint("container_start:before_start");
   try {
     await deps.runtime.start(id);

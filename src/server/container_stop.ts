@@ -15,7 +15,16 @@ import { recordExit } from "./exits.ts";
 /** What StopContainer uses. */
 export type StopContainerDeps = Pick<
   Deps,
-  "log" | "locks" | "runtime" | "sandboxes" | "containers" | "exits" | "events" | "images"
+  | "log"
+  | "locks"
+  | "runtime"
+  | "sandboxes"
+  | "containers"
+  | "exits"
+  | "cleanups"
+  | "events"
+  | "images"
+  | "holders"
 >;
 
 /** How long to wait for the exit after SIGKILL before asking the runtime. */

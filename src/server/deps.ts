@@ -13,6 +13,7 @@ import type { OciRuntime } from "../oci/mod.ts";
 import type { NetnsManager, NetworkPlugin } from "../network/mod.ts";
 import type { ContainerStore, SandboxStore } from "../store/mod.ts";
 import type { ExitHub } from "../exit_hub.ts";
+import type { ExitCleanup } from "../exit_cleanup.ts";
 import type { MemoryRelease } from "../memory_release.ts";
 import type { ImageService } from "../image/mod.ts";
 import type { StreamUrls } from "../stream/types.ts";
@@ -36,6 +37,8 @@ export interface Deps {
   sandboxes: SandboxStore;
   containers: ContainerStore;
   exits: ExitHub;
+  /** The runtime delete and rootfs unmount after an exit, started when it is recorded. */
+  cleanups: ExitCleanup;
   images: ImageService;
   /** Container and sandbox lifecycle events, for GetContainerEvents. */
   events: EventBus<ContainerEventResponseInit>;

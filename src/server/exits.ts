@@ -1,6 +1,8 @@
 /**
- * Turns an exit event into a status change of the container or sandbox it belongs to. Called
- * by the exit hub's listener and, idempotently, by whoever waited for the exit.
+ * Turns an exit event into a status change of the container or sandbox it belongs to, and starts
+ * the runtime's cleanup of the exited process in the background (`src/exit_cleanup.ts`: runtime
+ * delete, rootfs unmount; for a sandbox, of its infra container). Called by the exit hub's
+ * listener and, idempotently, by whoever waited for the exit.
  *
  * @module
  */
@@ -12,7 +14,10 @@ import { publishContainerEvent, publishSandboxEvent } from "./container_events.t
 
 /** Records that the process of `id` (a container or a sandbox's infra) has ended. */
 export async function recordExit(
-  deps: Pick<Deps, "sandboxes" | "containers" | "log" | "events" | "images" | "metrics">,
+  deps: Pick<
+    Deps,
+    "sandboxes" | "containers" | "log" | "events" | "images" | "metrics" | "cleanups" | "holders"
+  >,
   id: string,
   event: ExitEvent,
 ): Promise<void> {
@@ -39,6 +44,7 @@ export async function recordExit(
       };
     });
     if (!exited) return;
+    deps.cleanups.start(id);
     deps.log.info("Container exited", { id, exitCode: event.exitCode, reason });
     if (oom) deps.metrics?.oomKilled(podNamespace(deps, container.metadata.sandboxId));
     publishContainerEvent(deps, "CONTAINER_STOPPED_EVENT", {
@@ -56,6 +62,8 @@ export async function recordExit(
       return { ...s, state: "SANDBOX_NOTREADY", infraExited: true };
     });
     deps.log.info("Sandbox infra process exited", { id, exitCode: event.exitCode });
+    // Only an infra container exits; a pod with pinned namespaces has no runtime state.
+    if (deps.holders.of(sandbox).kind === "infra") deps.cleanups.start(id);
     if (stopped) publishSandboxEvent(deps, "CONTAINER_STOPPED_EVENT", updated);
   }
 }

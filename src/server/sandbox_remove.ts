@@ -1,6 +1,7 @@
 /**
  * RemovePodSandbox: stop the sandbox if needed, remove its containers, what its holder left
- * (the infra container's runtime state; pinned namespaces), its mounts and dirs, and its record. Idempotent: an unknown ID succeeds.
+ * (the infra container's runtime state, usually deleted at its exit already; pinned
+ * namespaces), its mounts and dirs, and its record. Idempotent: an unknown ID succeeds.
  *
  * @module
  */
@@ -27,32 +28,35 @@ export async function removePodSandbox(
   if (!deps.sandboxes.has(id)) return {};
   await stopSandbox(deps, id);
   crashPoint("sandbox_remove:after_stop");
-  // Everything is stopped: the containers and what the holder left go in parallel.
+  const meta = sandbox.metadata;
+  // Everything is stopped: the containers, what the holder left (then the pause image rootfs,
+  // when one was used, which the infra container had mounted) and the run dir (its /dev/shm
+  // is unmounted) go in parallel.
   await Promise.all([
     ...deps.containers.list()
       .filter((c) => c.metadata.sandboxId === id)
       .map((c) => removeContainerEverything(deps, c.id)),
-    deps.holders.of(sandbox).remove(sandbox),
+    deps.holders.of(sandbox).remove(sandbox).then(() => deps.images.removeRootfs(id)),
+    Deno.remove(meta.runDir, { recursive: true }).catch(ignoreNotFound),
   ]);
   crashPoint("sandbox_remove:after_runtime_delete");
-  await deps.images.removeRootfs(id); // the pause image rootfs, when one was used
-  const meta = sandbox.metadata;
-  await Deno.remove(meta.runDir, { recursive: true }).catch(ignoreNotFound);
+  // The record, with the exit file, conmon's attach socket dir and the pod log dir ocid made
+  // itself (kubelet names its own, which it removes); then the bundle, the record's dir.
+  const defaultLogDir = join(deps.config.podLogDir, id);
   const last = deps.sandboxes.get(id);
-  await deps.sandboxes.delete(id);
+  await Promise.all([
+    deps.sandboxes.delete(id),
+    ...[
+      Deno.remove(join(deps.config.runroot, "exits", id)),
+      ...(meta.logDirectory === defaultLogDir
+        ? [Deno.remove(defaultLogDir, { recursive: true })]
+        : []),
+      Deno.remove(join(deps.config.runroot, "socket", id), { recursive: true }),
+    ].map((p) => p.catch(ignoreNotFound)),
+  ]);
   publishSandboxEvent(deps, "CONTAINER_DELETED_EVENT", last);
   crashPoint("sandbox_remove:after_record");
-  // The pod log dir ocid made itself (kubelet names its own, which it removes) and conmon's
-  // attach socket dir go with the bundle and the exit file.
-  const defaultLogDir = join(deps.config.podLogDir, id);
-  await Promise.all([
-    Deno.remove(meta.bundle, { recursive: true }),
-    Deno.remove(join(deps.config.runroot, "exits", id)),
-    ...(meta.logDirectory === defaultLogDir
-      ? [Deno.remove(defaultLogDir, { recursive: true })]
-      : []),
-    Deno.remove(join(deps.config.runroot, "socket", id), { recursive: true }),
-  ].map((p) => p.catch(ignoreNotFound)));
+  await Deno.remove(meta.bundle, { recursive: true }).catch(ignoreNotFound);
   deps.exits.forget(id);
   deps.log.info("Sandbox removed", { id, name: sandbox.name });
   return {};

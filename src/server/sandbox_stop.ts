@@ -27,6 +27,7 @@ export type StopPodSandboxDeps = Pick<
   | "sandboxes"
   | "containers"
   | "exits"
+  | "cleanups"
   | "events"
   | "images"
   | "holders"

@@ -1,10 +1,11 @@
 /**
  * Crash consistency: the daemon kills itself with SIGKILL at each crash point
  * (`OCID_TEST_HOOKS=1 OCID_CRASH_AT=<point>`, src/crash.ts) of PullImage, RunPodSandbox,
- * CreateContainer, StartContainer, StopPodSandbox and RemovePodSandbox; the next start must
- * repair the node: a half-made pod or container is gone with its netns, mounts, IP, processes
- * and dirs, a half-stopped or half-removed pod can be stopped and removed without leaks, a
- * container whose start crashed runs, a crashed pull leaves no temp blob or partial layer.
+ * CreateContainer, StartContainer, StopPodSandbox and RemovePodSandbox, and of the cleanup after
+ * a container's exit; the next start must repair the node: a half-made pod or container is gone
+ * with its netns, mounts, IP, processes and dirs, a half-stopped or half-removed pod can be
+ * stopped and removed without leaks, a container whose start crashed runs, an exited container
+ * whose cleanup never ran is cleaned up, a crashed pull leaves no temp blob or partial layer.
  * Runs once per way pods hold their namespaces (pinned files, an infra container); the pull
  * points run in the first only, and a point of one way only is skipped in the other.
  * Root only. Network: bridge "ocidt6", 10.234.6.0/24.
@@ -17,6 +18,7 @@ import { CRASH_POINTS } from "../../src/crash.ts";
 import {
   type HolderMode,
   makeTestDirs,
+  mountsUnder,
   startDaemon,
   type TestDaemon,
   testEachHolderMode,
@@ -31,6 +33,7 @@ import {
   pushBusybox,
   removeAllPods,
   runPod,
+  waitFor,
 } from "./_node_state.ts";
 
 const BRIDGE = "ocidt6";
@@ -47,6 +50,7 @@ const PULL_POINTS = CRASH_POINTS.filter((p) => p.startsWith("image_pull:"));
 const CONTAINER_POINTS = CRASH_POINTS.filter((p) =>
   p.startsWith("container_create:") || p.startsWith("container_start:")
 );
+const EXIT_POINTS = CRASH_POINTS.filter((p) => p.startsWith("exit_cleanup:"));
 
 /** What the image store holds: entries of its layers, blobs and tmp dirs. */
 async function imageDirs(root: string) {
@@ -247,6 +251,34 @@ testEachHolderMode({
               timeout: 10,
             }, { deadlineMs: 30_000 });
             assert.equal(new TextDecoder().decode(res.stdout).trim(), "ok");
+            await removeAllPods(d.clients);
+            await assertNodeClean(dirs, d.pid, `after a crash at ${point}`);
+          }));
+      }
+
+      for (const point of EXIT_POINTS) {
+        await t.step(`a container's exit, crashing at ${point}`, () =>
+          stopAfter(async () => {
+            daemon = await start(point);
+            await withContainer(daemon, image, "crash4");
+            const [c] = (await call(daemon.clients.runtime, "ListContainers", {})).containers;
+            const id = c!.id;
+            const rpc = call(daemon.clients.runtime, "StopContainer", {
+              container_id: id,
+              timeout: 0,
+            });
+            await expectCrash(daemon, rpc, point);
+            const rootfsMounts = () => mountsUnder(join(dirs.root, "containers", id));
+            assert.ok((await listDir(join(dirs.runroot, "runc"))).includes(id), "runtime state");
+            assert.equal((await rootfsMounts()).length, 1, "the rootfs is still mounted");
+            const d = daemon = await start();
+            const st = await call(d.clients.runtime, "ContainerStatus", { container_id: id });
+            assert.equal(st.status!.state, "CONTAINER_EXITED", "the exit was recorded");
+            assert.equal(st.status!.exit_code, 137);
+            await waitFor("recovery to clean up after the exit", async () => {
+              const left = (await listDir(join(dirs.runroot, "runc"))).includes(id);
+              return !left && (await rootfsMounts()).length === 0 ? true : undefined;
+            }, { timeoutMs: 20_000 });
             await removeAllPods(d.clients);
             await assertNodeClean(dirs, d.pid, `after a crash at ${point}`);
           }));

@@ -45,3 +45,22 @@ Deno.test("RootfsManager.mount() mounts an overlay of the layers, top layer firs
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("RootfsManager.remove() deletes the writable layer and the dir, unmounted or not", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ocid-rootfs-unit-" });
+  try {
+    const mounter = new FakeMounter();
+    const mgr = new RootfsManager({ dir, driver: "overlay", runner: noRunner, mounter });
+    for (const [id, options] of [["c1", {}], ["c2", { unmounted: true }]] as const) {
+      await mgr.mount(id, [layer("/l/1")]);
+      await Deno.writeTextFile(`${dir}/${id}/upper/file`, "data");
+      await Deno.mkdir(`${dir}/${id}/work/work`);
+      await mgr.remove(id, options);
+      const left = await Array.fromAsync(Deno.readDir(dir), (e) => e.name);
+      assert.ok(!left.includes(id), `${id}: nothing is left`);
+    }
+    assert.deepEqual(mounter.calls.map((c) => c.op), ["mount", "mount"], "nothing to unmount");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -16,6 +16,7 @@ import { criMethod } from "../../../src/cri/proto.ts";
 import type * as cri from "../../../src/cri/types.ts";
 import { NotFoundError } from "../../../src/errors.ts";
 import { ExitHub } from "../../../src/exit_hub.ts";
+import { ExitCleanup } from "../../../src/exit_cleanup.ts";
 import { KeyedMutex } from "../../../src/lock.ts";
 import { nullLogger } from "../../../src/log.ts";
 import type { Runner } from "../../../src/process.ts";
@@ -189,6 +190,12 @@ export async function testDeps(): Promise<TestDeps> {
   const fakeImages = new FakeImages(config.root);
   const countingRunner = new CountingRunner();
   const exits = new ExitHub();
+  const cleanups = new ExitCleanup({
+    runtime: fakeRuntime,
+    images: fakeImages,
+    log: nullLogger,
+  });
+  exits.onForget((id) => cleanups.forget(id));
   const pins = new FakePins();
   const caps = hostCapabilities(ALL_CAPABILITIES);
   const cgroupSupport: CgroupSupport = {
@@ -205,6 +212,7 @@ export async function testDeps(): Promise<TestDeps> {
         log: nullLogger,
         runtime: fakeRuntime as unknown as Deps["runtime"],
         exits,
+        cleanups,
         images: fakeImages as unknown as Deps["images"],
         infraRootfs: join(dir, "infra"),
         ownOomScoreAdj: 0,
@@ -231,6 +239,7 @@ export async function testDeps(): Promise<TestDeps> {
     sandboxes: createSandboxStore(join(config.root, "sandboxes")),
     containers: createContainerStore(join(config.root, "containers-meta")),
     exits,
+    cleanups,
     images: fakeImages as unknown as Deps["images"],
     events: createContainerEventBus(),
     infraRootfs: join(dir, "infra"),
@@ -251,6 +260,8 @@ export async function addSandbox(
     pid?: "POD" | "CONTAINER";
     privileged?: boolean;
     runtimeHandler?: string;
+    /** How the pod holds its namespaces. @default "infra" (no `holder` in the record) */
+    holder?: "infra" | "pinned";
   } = {},
 ): Promise<string> {
   const id = options.id ?? crypto.randomUUID().replaceAll("-", "").padEnd(64, "0");
@@ -285,6 +296,7 @@ export async function addSandbox(
       runDir: join(deps.config.runroot, "sandboxes", id),
       cgroupParent: "/ocid-unit",
       hostname: name,
+      ...(options.holder ? { holder: options.holder } : {}),
     },
     status: {
       state: options.ready === false ? "SANDBOX_NOTREADY" : "SANDBOX_READY",
