@@ -3,13 +3,14 @@
  * namespace, wire the network through CNI while the pod's holder makes its other namespaces
  * (`src/sandbox/holder.ts`: an infra container created through conmon and started, or the IPC
  * and UTS namespaces pinned as files with the hostname and sysctls set inside them), and record
- * the sandbox with its holder's kind. After the sandbox dir, the steps that do not need each
- * other run at once (the netns and CNI; the run dir and /dev/shm; the log dir; the files).
+ * the sandbox with its holder's kind. The steps that do not need each other run at
+ * once (the sandbox dir and the files; the netns and CNI; the run dir and /dev/shm; the log
+ * dir).
  * Every step registers its undo; a failure anywhere waits for the steps under way, runs the
- * undos in reverse and leaves nothing behind. The sandbox dir is made first and is the
- * intent record: after a crash, a sandbox dir without `sandbox.json` tells the start-up sweep
- * (src/gc.ts) which ID's netns, pinned namespaces, CNI allocation, runtime state and mounts to
- * remove.
+ * undos in reverse and leaves nothing behind. After a crash, any trace of the ID
+ * (a sandbox dir without `sandbox.json`, the run dir, the netns file, the pinned namespaces,
+ * the CNI cache entry) tells the start-up sweep (src/gc.ts) which ID's netns, pinned
+ * namespaces, CNI allocation, runtime state and mounts to remove.
  *
  * Retries: a request for a name whose creation is in flight waits for that creation and gets
  * its ID; when the client of a creation gave up (deadline or cancel) before it finished, the
@@ -173,13 +174,8 @@ async function createSandbox(
     );
   }
 
-  // The persistent sandbox dir first: it is the intent record the start-up sweep needs to
-  // undo anything made below.
   const dir = join(deps.config.root, "sandboxes", id);
   const runDir = join(deps.config.runroot, "sandboxes", id);
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  stack.defer(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
-
   const logDirectory = config.log_directory || join(deps.config.podLogDir, id);
   const hostname = hostNetwork ? Deno.hostname() : (config.hostname || meta.name);
   const hostnamePath = join(dir, "hostname");
@@ -197,8 +193,9 @@ async function createSandbox(
 
   const holder = deps.holders.choose(config);
 
-  // Then independent branches at once, each registering the undo of what it made as soon as
-  // it is made (so a failure in one undoes what the others made too):
+  // Independent branches at once, each registering the undo of what it made as soon as it is
+  // made (so a failure in one undoes what the others made too):
+  // - the persistent sandbox dir (the bundle and the files);
   // - the network namespace (a namespace that outlives any infra process), then CNI wires it;
   // - the volatile run dir and the pod's /dev/shm in it;
   // - the log dir;
@@ -207,6 +204,10 @@ async function createSandbox(
   // while the holder makes its namespaces (or infra container): the spec needs only the netns
   // path, and the hosts file (bind-mounted by path) is rewritten in place once the IPs are
   // known.
+  const dirMade = (async () => {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    stack.defer(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
+  })();
   const netnsMade = hostNetwork ? Promise.resolve(undefined) : (async () => {
     const path = await deps.netns.create(id);
     stack.defer(() => deps.netns.remove(path));
@@ -242,7 +243,10 @@ async function createSandbox(
     if (!existed) stack.defer(() => Deno.remove(logDirectory, { recursive: true }).catch(() => {}));
   })();
   const filesWritten = (async () => {
-    const hostResolv = await Deno.readTextFile("/etc/resolv.conf").catch(() => "");
+    const [hostResolv] = await Promise.all([
+      Deno.readTextFile("/etc/resolv.conf").catch(() => ""),
+      dirMade,
+    ]);
     await Promise.all([
       Deno.writeTextFile(hostnamePath, hostname + "\n"),
       Deno.writeTextFile(resolvPath, resolvConf(config.dns_config ?? null, hostResolv)),
@@ -250,7 +254,13 @@ async function createSandbox(
     ]);
   })();
   const held = (async () => {
-    const [netnsPath] = await Promise.all([netnsMade, shmMade, logDirMade, filesWritten]);
+    const [netnsPath] = await Promise.all([
+      netnsMade,
+      dirMade,
+      shmMade,
+      logDirMade,
+      filesWritten,
+    ]);
     const created = await holder.create({
       id,
       name,
@@ -274,6 +284,7 @@ async function createSandbox(
   // Wait for every branch to settle before failing, so that the undo of all that was made is
   // registered; the first failure in the order of the steps is thrown.
   const outcomes = await Promise.allSettled([
+    dirMade,
     netnsMade,
     shmMade,
     logDirMade,
