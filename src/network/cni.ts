@@ -195,7 +195,12 @@ class DefaultCniExecutor implements CniExecutor {
   async add(list: NetworkConfigList, rt: RuntimeConf): Promise<unknown> {
     // Fail before running anything when a binary is missing: nothing to roll back then. The
     // binaries found are the ones run.
-    const binaries = await Promise.all(list.plugins.map((p) => this.findPlugin(p.type)));
+    // The first missing one in the list's order is named.
+    const found = await Promise.allSettled(list.plugins.map((p) => this.findPlugin(p.type)));
+    const binaries = found.map((f) => {
+      if (f.status === "rejected") throw f.reason;
+      return f.value;
+    });
     let prevResult: unknown = undefined;
     for (const [i, plugin] of list.plugins.entries()) {
       const conf = pluginStdinConfig(list, plugin, {
