@@ -193,15 +193,21 @@ class DefaultCniExecutor implements CniExecutor {
   }
 
   async add(list: NetworkConfigList, rt: RuntimeConf): Promise<unknown> {
-    // Fail before running anything when a binary is missing: nothing to roll back then.
-    for (const plugin of list.plugins) await this.findPlugin(plugin.type);
+    // Fail before running anything when a binary is missing: nothing to roll back then. The
+    // binaries found are the ones run.
+    // The first missing one in the list's order is named.
+    const found = await Promise.allSettled(list.plugins.map((p) => this.findPlugin(p.type)));
+    const binaries = found.map((f) => {
+      if (f.status === "rejected") throw f.reason;
+      return f.value;
+    });
     let prevResult: unknown = undefined;
-    for (const plugin of list.plugins) {
+    for (const [i, plugin] of list.plugins.entries()) {
       const conf = pluginStdinConfig(list, plugin, {
         prevResult,
         ...(rt.capabilityArgs ? { capabilityArgs: rt.capabilityArgs } : {}),
       });
-      prevResult = await this.#exec("ADD", plugin.type, conf, rt, list.name);
+      prevResult = await this.#exec("ADD", plugin.type, conf, rt, list.name, binaries[i]);
     }
     return prevResult;
   }
@@ -271,8 +277,9 @@ class DefaultCniExecutor implements CniExecutor {
     conf: Record<string, unknown>,
     rt: RuntimeConf,
     network: string | undefined,
+    found?: string,
   ): Promise<unknown> {
-    const binary = await this.findPlugin(pluginType);
+    const binary = found ?? await this.findPlugin(pluginType);
     const env: Record<string, string> = {
       CNI_COMMAND: command,
       CNI_CONTAINERID: rt.containerId,

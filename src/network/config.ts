@@ -158,10 +158,14 @@ export class NetworkConfigLoader {
   async #changeKey(): Promise<string | undefined> {
     try {
       const parts: string[] = [];
-      const dirStat = await Deno.stat(this.#dir);
+      const [dirStat, paths] = await Promise.all([
+        Deno.stat(this.#dir),
+        listConfigFiles(this.#dir),
+      ]);
       parts.push(String(dirStat.mtime?.getTime()));
-      for (const path of await listConfigFiles(this.#dir)) {
-        const st = await Deno.stat(path).catch(() => undefined);
+      const stats = await Promise.all(paths.map((p) => Deno.stat(p).catch(() => undefined)));
+      for (const [i, path] of paths.entries()) {
+        const st = stats[i];
         parts.push(`${path}:${st?.mtime?.getTime()}:${st?.size}`);
       }
       return parts.join("|");

@@ -3,11 +3,14 @@
  * namespace, wire the network through CNI while the pod's holder makes its other namespaces
  * (`src/sandbox/holder.ts`: an infra container created through conmon and started, or the IPC
  * and UTS namespaces pinned as files with the hostname and sysctls set inside them), and record
- * the sandbox with its holder's kind. Every step registers its undo; a failure
- * anywhere runs them in reverse and leaves nothing behind. The sandbox dir is made first and is the
- * intent record: after a crash, a sandbox dir without `sandbox.json` tells the start-up sweep
- * (src/gc.ts) which ID's netns, pinned namespaces, CNI allocation, runtime state and mounts to
- * remove.
+ * the sandbox with its holder's kind. The steps that do not need each other run at
+ * once (the sandbox dir and the files; the netns and CNI; the run dir and /dev/shm; the log
+ * dir).
+ * Every step registers its undo; a failure anywhere waits for the steps under way, runs the
+ * undos in reverse and leaves nothing behind. After a crash, any trace of the ID
+ * (a sandbox dir without `sandbox.json`, the run dir, the netns file, the pinned namespaces,
+ * the CNI cache entry) tells the start-up sweep (src/gc.ts) which ID's netns, pinned
+ * namespaces, CNI allocation, runtime state and mounts to remove.
  *
  * Retries: a request for a name whose creation is in flight waits for that creation and gets
  * its ID; when the client of a creation gave up (deadline or cancel) before it finished, the
@@ -171,52 +174,14 @@ async function createSandbox(
     );
   }
 
-  // Directories: persistent sandbox dir (bundle, files), volatile run dir (shm).
   const dir = join(deps.config.root, "sandboxes", id);
   const runDir = join(deps.config.runroot, "sandboxes", id);
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  stack.defer(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
-  await Deno.mkdir(runDir, { recursive: true, mode: 0o700 });
-  stack.defer(() => Deno.remove(runDir, { recursive: true }).catch(() => {}));
-  crashPoint("sandbox_run:after_dirs");
-
   const logDirectory = config.log_directory || join(deps.config.podLogDir, id);
-  const logDirExisted = await exists(logDirectory);
-  await Deno.mkdir(logDirectory, { recursive: true, mode: 0o755 });
-  if (!logDirExisted) {
-    stack.defer(() => Deno.remove(logDirectory, { recursive: true }).catch(() => {}));
-  }
-
-  // Files the infra and every container of the pod share.
   const hostname = hostNetwork ? Deno.hostname() : (config.hostname || meta.name);
   const hostnamePath = join(dir, "hostname");
   const resolvPath = join(dir, "resolv.conf");
   const hostsPath = join(dir, "hosts");
-  const hostResolv = await Deno.readTextFile("/etc/resolv.conf").catch(() => "");
-  await Deno.writeTextFile(hostnamePath, hostname + "\n");
-  await Deno.writeTextFile(resolvPath, resolvConf(config.dns_config ?? null, hostResolv));
-
-  let shmPath: string | undefined;
-  if (!hostIpc) {
-    shmPath = join(runDir, "shm");
-    await mountShm(deps.runner, shmPath);
-    const path = shmPath;
-    stack.defer(() => unmount(deps.runner, path));
-    crashPoint("sandbox_run:after_shm");
-  }
-
-  // Network: a namespace that outlives the infra process. CNI wires it while the infra
-  // container is created: the spec needs only the netns path, and the hosts file (bind-mounted
-  // by path) is rewritten in place once the IPs are known.
-  let netnsPath: string | undefined;
-  if (!hostNetwork) {
-    netnsPath = await deps.netns.create(id);
-    const path = netnsPath;
-    stack.defer(() => deps.netns.remove(path));
-    crashPoint("sandbox_run:after_netns");
-  }
-  await Deno.writeTextFile(hostsPath, hostsFile(hostname));
-
+  const shmPath = hostIpc ? undefined : join(runDir, "shm");
   const createdAt = nowNs();
   const cgroupParent = linux?.cgroup_parent ?? "";
   const podRef = {
@@ -225,7 +190,32 @@ async function createSandbox(
     podNamespace: meta.namespace,
     podUid: meta.uid,
   };
-  const wireNetwork = async () => {
+
+  const holder = deps.holders.choose(config);
+
+  // Independent branches at once, each registering the undo of what it made as soon as it is
+  // made (so a failure in one undoes what the others made too):
+  // - the persistent sandbox dir (the bundle and the files);
+  // - the network namespace (a namespace that outlives any infra process), then CNI wires it;
+  // - the volatile run dir and the pod's /dev/shm in it;
+  // - the log dir;
+  // - the files the infra and every container of the pod share;
+  // and the holder, once the namespace and the files it uses exist. CNI wires the namespace
+  // while the holder makes its namespaces (or infra container): the spec needs only the netns
+  // path, and the hosts file (bind-mounted by path) is rewritten in place once the IPs are
+  // known.
+  const dirMade = (async () => {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    stack.defer(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
+  })();
+  const netnsMade = hostNetwork ? Promise.resolve(undefined) : (async () => {
+    const path = await deps.netns.create(id);
+    stack.defer(() => deps.netns.remove(path));
+    crashPoint("sandbox_run:after_netns");
+    return path;
+  })();
+  const wired = (async () => {
+    const netnsPath = await netnsMade;
     if (netnsPath === undefined) return undefined;
     const portMappings = (config.port_mappings ?? []).map((p) => ({
       protocol: p.protocol,
@@ -233,12 +223,45 @@ async function createSandbox(
       hostPort: p.host_port,
       hostIp: p.host_ip,
     }));
-    return await deps.network.setUp({ ...podRef, netnsPath, portMappings });
-  };
-  const holder = deps.holders.choose(config);
-  const [network, held] = await Promise.allSettled([
-    wireNetwork(),
-    holder.create({
+    const network = await deps.network.setUp({ ...podRef, netnsPath, portMappings });
+    stack.defer(() => deps.network.tearDown({ ...podRef, netnsPath }));
+    crashPoint("sandbox_run:after_cni");
+    return network;
+  })();
+  const shmMade = (async () => {
+    await Deno.mkdir(runDir, { recursive: true, mode: 0o700 });
+    stack.defer(() => Deno.remove(runDir, { recursive: true }).catch(() => {}));
+    crashPoint("sandbox_run:after_dirs");
+    if (shmPath === undefined) return;
+    await mountShm(deps.runner, shmPath);
+    stack.defer(() => unmount(deps.runner, shmPath));
+    crashPoint("sandbox_run:after_shm");
+  })();
+  const logDirMade = (async () => {
+    const existed = await exists(logDirectory);
+    await Deno.mkdir(logDirectory, { recursive: true, mode: 0o755 });
+    if (!existed) stack.defer(() => Deno.remove(logDirectory, { recursive: true }).catch(() => {}));
+  })();
+  const filesWritten = (async () => {
+    const [hostResolv] = await Promise.all([
+      Deno.readTextFile("/etc/resolv.conf").catch(() => ""),
+      dirMade,
+    ]);
+    await Promise.all([
+      Deno.writeTextFile(hostnamePath, hostname + "\n"),
+      Deno.writeTextFile(resolvPath, resolvConf(config.dns_config ?? null, hostResolv)),
+      Deno.writeTextFile(hostsPath, hostsFile(hostname)),
+    ]);
+  })();
+  const held = (async () => {
+    const [netnsPath] = await Promise.all([
+      netnsMade,
+      dirMade,
+      shmMade,
+      logDirMade,
+      filesWritten,
+    ]);
+    const created = await holder.create({
       id,
       name,
       config,
@@ -253,23 +276,26 @@ async function createSandbox(
       logDirectory,
       runtimeHandler: handler,
       stack,
-    }),
-  ]);
-  // Register the undo of whatever succeeded before failing on what did not.
-  if (network.status === "fulfilled" && netnsPath !== undefined) {
-    const path = netnsPath;
-    stack.defer(() => deps.network.tearDown({ ...podRef, netnsPath: path }));
-    crashPoint("sandbox_run:after_cni");
-  }
-  if (held.status === "fulfilled") {
+    });
     stack.defer(() => holder.undoCreate(id));
     crashPoint("sandbox_run:after_create");
-  }
-  if (network.status === "rejected") throw network.reason;
-  if (held.status === "rejected") throw held.reason;
-  const created = held.value;
-  const ips = network.value?.ips ?? [];
-  const networkResult = network.value?.result;
+    return created;
+  })();
+  // Wait for every branch to settle before failing, so that the undo of all that was made is
+  // registered; the first failure in the order of the steps is thrown.
+  const outcomes = await Promise.allSettled([
+    dirMade,
+    netnsMade,
+    shmMade,
+    logDirMade,
+    filesWritten,
+    wired,
+    held,
+  ]);
+  for (const o of outcomes) if (o.status === "rejected") throw o.reason;
+  const [netnsPath, network, created] = await Promise.all([netnsMade, wired, held]);
+  const ips = network?.ips ?? [];
+  const networkResult = network?.result;
   if (ips.length > 0) {
     await Deno.writeTextFile(hostsPath, hostsFile(hostname, { ips: ips.map((ip) => ip.address) }));
   }

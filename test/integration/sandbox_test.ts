@@ -307,6 +307,34 @@ testEachHolderMode({
         await call(runtime, "RemovePodSandbox", { pod_sandbox_id: ok });
       });
 
+      await t.step(
+        "a log dir that cannot be made fails the pod and undoes the network wired meanwhile",
+        async () => {
+          // The log dir fails at once while the netns is made and CNI wires it in parallel:
+          // the failure waits for them and undoes them too.
+          const file = join(daemon.dirs.base, "not-a-dir");
+          await Deno.writeTextFile(file, "");
+          const code = await grpcCode(
+            run(daemon.clients, podConfig("badlog", { log_directory: join(file, "logs") })),
+          );
+          assert.notEqual(code, grpc.status.OK);
+          // Work still under way after the reply (a CNI ADD) would leave things a bit later.
+          await new Promise((r) => setTimeout(r, 500));
+          assert.deepEqual(await listDir(join(daemon.dirs.root, "sandboxes")), []);
+          assert.deepEqual(await listDir(join(daemon.dirs.runroot, "sandboxes")), []);
+          assert.deepEqual(await listDir(join(daemon.dirs.runroot, "netns")), []);
+          assert.deepEqual(await listDir(join(daemon.dirs.runroot, "podns")), []);
+          assert.deepEqual(await listDir(join(daemon.dirs.root, "cni-cache")), []);
+          assert.deepEqual(await allocatedIps(daemon.dirs.cniDataDir), []);
+          assert.deepEqual(
+            await mountsUnder(daemon.dirs.base).then((m) => m.filter((p) => !isDaemonDirMount(p))),
+            [],
+          );
+          assert.deepEqual(await pidsMentioning(join(daemon.dirs.root, "sandboxes")), []);
+          assert.equal((await call(runtime, "ListPodSandbox", {})).items.length, 0);
+        },
+      );
+
       await t.step("unknown IDs: status NOT_FOUND, stop and remove succeed", async () => {
         const unknown = "f".repeat(64);
         assert.equal(
