@@ -16,6 +16,10 @@ const MAIN = new URL("src/main.ts", `file://${ROOT}`).href;
 /** Modules under src/ loaded on first use, never at start. */
 const LAZY_MODULES = [
   "src/doctor/mod.ts",
+  "src/image/pull.ts",
+  "src/image/registry_client.ts",
+  "src/image/decompress.ts",
+  "src/image/layer_apply.ts",
   "src/metrics/prometheus.ts",
   "src/stream/session.ts",
   "src/stream/spdy_connection.ts",
@@ -27,7 +31,7 @@ const LAZY_MODULES = [
 ];
 
 /** npm packages loaded on first use, never at start. */
-const LAZY_PACKAGES = ["prom-client", "ws"];
+const LAZY_PACKAGES = ["prom-client", "tar-stream", "ws"];
 
 interface InfoDependency {
   code?: { specifier: string };
