@@ -18,7 +18,7 @@ import { existsSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { V8_FLAGS_ARG } from "../src/v8_flags.ts";
+import { DENO_FLAGS } from "../src/v8_flags.ts";
 
 /** The repository root. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -45,7 +45,7 @@ export function compileArgs(options: CompileOptions = {}): string[] {
   return [
     "compile",
     "-A",
-    V8_FLAGS_ARG,
+    ...DENO_FLAGS,
     "--include",
     join(ROOT, "proto"),
     ...WORKER_MODULES.flatMap((m) => ["--include", join(ROOT, m)]),

@@ -50,7 +50,7 @@ else
 # ocid launcher (scripts/install.sh): the pinned Deno on the installed source. exec keeps one
 # process, so systemd's main PID is the daemon itself (NotifyAccess=main).
 DENO_DIR="$lib_dir/deno-dir" exec "$lib_dir/deno" run -A --cached-only --no-prompt \\
-  --v8-flags=--max-semi-space-size=1 \\
+  --no-code-cache --v8-flags=--max-semi-space-size=1 \\
   --config "$lib_dir/deno.json" "$lib_dir/src/main.ts" "\$@"
 LAUNCHER
   mode=launcher

@@ -9,5 +9,5 @@ if [ -z "$(ls -A /etc/cni/net.d)" ]; then
   install -m 0644 "$top/scripts/cni/10-ocid-bridge.conflist" /etc/cni/net.d/
 fi
 cd "$top"
-# V8 flags: src/v8_flags.ts (a smaller young generation: lower idle RSS).
-exec "$deno" run -A --v8-flags=--max-semi-space-size=1 src/main.ts "$@"
+# Deno and V8 flags: src/v8_flags.ts (no code cache, a smaller young generation: lower idle RSS).
+exec "$deno" run -A --no-code-cache --v8-flags=--max-semi-space-size=1 src/main.ts "$@"

@@ -1,5 +1,5 @@
 /**
- * Gives memory back after an RPC that moved a lot of it (an ExecSync reply of megabytes):
+ * Gives memory back after an RPC that moved a lot of it (an ExecSync reply of megabytes, a pull):
  * {@linkcode MemoryRelease.soon} asks for a trim of the allocator (`src/sys/malloc_trim.ts`)
  * a moment later, once the reply has been written out and its buffers freed; requests in a
  * burst make one trim. The timer never keeps the daemon alive.

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BenchNetwork, writeConflist } from "../_cni.ts";
 import { denoRunner, text } from "../../src/process.ts";
-import { V8_FLAGS_ARG } from "../../src/v8_flags.ts";
+import { DENO_FLAGS } from "../../src/v8_flags.ts";
 import {
   type Daemon,
   deleteLink,
@@ -64,7 +64,7 @@ export function ocidArgs(
   return [
     "run",
     "-A",
-    V8_FLAGS_ARG,
+    ...DENO_FLAGS,
     ...(options.denoFlags ?? []),
     "src/main.ts",
     "--root",

@@ -6,35 +6,27 @@
  * blobs only while they are being unpacked), `layers/<chain hex>/diff`, `records/<id>.json`,
  * `tmp/`.
  *
+ * Pulling itself (registry client, decompression, layer unpacking) is `./pull.ts`, imported on
+ * the first pull.
+ *
  * @module
  */
 import type { Config } from "../config/types.ts";
-import { crashMidStream, crashPoint } from "../crash.ts";
-import { FailedPreconditionError, NotFoundError, OcidError } from "../errors.ts";
+import { crashPoint } from "../crash.ts";
+import { FailedPreconditionError, NotFoundError } from "../errors.ts";
 import { type Logger, nullLogger } from "../log.ts";
 import type { Runner } from "../process.ts";
 import type { RegistryAuth } from "./auth.ts";
-import { BlobStore, DigestMismatchError } from "./blob_store.ts";
-import { chainIds, Digester, sha256Digest } from "./digest.ts";
+import { BlobStore } from "./blob_store.ts";
 import { type ImageRecord, ImageStore } from "./image_store.ts";
-import { decompressLayer } from "./decompress.ts";
-import { applyLayer } from "./layer_apply.ts";
 import { LayerStore } from "./layer_store.ts";
-import {
-  type Descriptor,
-  type ImageManifest,
-  layerCompression,
-  parseImageConfig,
-  parseManifest,
-  type Platform,
-  selectPlatform,
-} from "./manifest.ts";
+import type { Platform } from "./manifest.ts";
 import type { FetchFn } from "./progress.ts";
+import type { PullDeps } from "./pull.ts";
 import {
   formatReference,
   type ImageReference,
   isDigest,
-  manifestRef,
   parseReference,
   repoName,
 } from "./reference.ts";
@@ -44,7 +36,6 @@ import {
   type RegistriesConf,
   resolveEndpoints,
 } from "./registries_conf.ts";
-import { RegistryClient } from "./registry_client.ts";
 import { diskUsage, RootfsManager, type WritableLayerUsage } from "./rootfs.ts";
 
 /** What the image service needs from the outside. */
@@ -78,6 +69,23 @@ export interface ImageFsUsage {
   usedBytes: number;
   inodesUsed: number;
   timestamp: number;
+}
+
+/** The pull code, `./pull.ts`. */
+type Pull = typeof import("./pull.ts");
+
+let pullCode: Promise<Pull> | undefined;
+
+/**
+ * Imports `./pull.ts` on the first pull: an idle node does not hold the registry client, the
+ * decompression and the tar reader. A failed import is tried again by the next pull.
+ */
+function loadPull(): Promise<Pull> {
+  pullCode ??= import("./pull.ts").catch((err) => {
+    pullCode = undefined;
+    throw err;
+  });
+  return pullCode;
 }
 
 function parseUser(user: string | undefined): { uid?: number; username?: string } {
@@ -204,85 +212,12 @@ export class ImageService {
   ): Promise<ImageRecord> {
     const name = formatReference(ref);
     const started = performance.now();
-    const client = new RegistryClient(ep.registry, {
-      insecure: ep.insecure,
-      auth: options.auth,
-      progressTimeoutMs: this.#deps.config.image.pullProgressTimeoutSeconds * 1000,
-      signal: options.signal,
-      ...(this.#deps.fetch ? { fetch: this.#deps.fetch } : {}),
-    });
-    const top = await client.getManifest(ep.repository, manifestRef(ref));
-    const topDigest = sha256Digest(top.bytes);
-    if (ref.digest !== undefined && topDigest !== ref.digest) {
-      throw new DigestMismatchError(
-        `Manifest of "${name}" should have digest "${ref.digest}" but the registry sent "${topDigest}"`,
-      );
-    }
-    let parsed = parseManifest(top.bytes, { contentType: top.contentType, name });
-    const manifestBlobs: [string, Uint8Array][] = [[topDigest, top.bytes]];
-    let manifestDigest = topDigest;
-    if (parsed.kind === "index") {
-      const desc = selectPlatform(parsed, {
-        name,
-        ...(this.#deps.platform ? { platform: this.#deps.platform } : {}),
-      });
-      const m = await client.getManifest(ep.repository, desc.digest);
-      const got = sha256Digest(m.bytes);
-      if (got !== desc.digest) {
-        throw new DigestMismatchError(
-          `Platform manifest of "${name}" should have digest "${desc.digest}" but the registry sent "${got}"`,
-        );
-      }
-      parsed = parseManifest(m.bytes, { contentType: m.contentType ?? desc.mediaType, name });
-      if (parsed.kind !== "manifest") {
-        throw new OcidError("UNIMPLEMENTED", `Image "${name}" nests an index in an index`);
-      }
-      manifestBlobs.push([got, m.bytes]);
-      manifestDigest = got;
-    }
-    const manifest: ImageManifest = parsed;
-    // Config.
-    const configDigest = manifest.config.digest;
-    if (!(await this.#blobs.has(configDigest))) {
-      await this.#fetchBlob(client, ep.repository, manifest.config, `Config of "${name}"`);
-    }
-    const config = parseImageConfig(await this.#blobs.read(configDigest), name);
-    const diffIds = config.rootfs.diff_ids;
-    if (diffIds.length !== manifest.layers.length) {
-      throw new OcidError(
-        "INVALID_ARGUMENT",
-        `Image "${name}" has ${manifest.layers.length} layers but ${diffIds.length} diff IDs in its config`,
-      );
-    }
-    const chain = chainIds(diffIds);
-    // Layers, bottom first (each needs the ones below for hardlink copy-up).
-    let size = 0;
-    for (let i = 0; i < manifest.layers.length; i++) {
-      const desc = manifest.layers[i]!;
-      const chainId = chain[i]!;
-      const lowerDirs = chain.slice(0, i).reverse().map((c) => this.#layers.diffDir(c));
-      const rec = await this.#layers.getOrCreate(chainId, async (diffDir) => {
-        const what = `Layer ${i + 1}/${manifest.layers.length} of "${name}"`;
-        await this.#fetchBlob(client, ep.repository, desc, what, { layer: true });
-        crashPoint("image_pull:after_blob");
-        try {
-          return await this.#unpack(desc, diffDir, {
-            diffId: diffIds[i]!,
-            name: `${desc.digest}`,
-            what,
-            lowerDirs,
-            ...(i > 0 ? { parent: chain[i - 1]! } : {}),
-          });
-        } finally {
-          await this.#blobs.remove(desc.digest);
-        }
-      });
-      size += rec.size;
-      crashPoint("image_pull:after_layer");
-    }
+    const { fetchImage } = await loadPull();
+    const fetched = await fetchImage(this.#pullDeps, ref, ep, options);
+    const { topDigest, configDigest, config } = fetched;
     // Record.
     return await this.#locked(async () => {
-      for (const [d, bytes] of manifestBlobs) {
+      for (const [d, bytes] of fetched.manifestBlobs) {
         if (!(await this.#blobs.has(d))) {
           await this.#blobs.putBytes(d, bytes, `Manifest of "${name}"`);
         }
@@ -297,11 +232,11 @@ export class ImageService {
         id: configDigest,
         repoTags: [...tags],
         repoDigests: [...digests],
-        size,
+        size: fetched.size,
         ...parseUser(config.config?.User),
         pinned: (existing?.pinned ?? false) || (options.pinned ?? false),
-        chainIds: chain,
-        manifestDigest,
+        chainIds: fetched.chain,
+        manifestDigest: fetched.manifestDigest,
         config: (config.config ?? {}) as ImageRecord["config"],
         pulledAt: existing?.pulledAt ?? new Date().toISOString(),
       };
@@ -317,77 +252,17 @@ export class ImageService {
     });
   }
 
-  /** Downloads one blob into the blob store once, even when asked concurrently. */
-  async #fetchBlob(
-    client: RegistryClient,
-    repository: string,
-    desc: Descriptor,
-    what: string,
-    options: { layer?: boolean } = {},
-  ): Promise<void> {
-    const running = this.#blobsInFlight.get(desc.digest);
-    if (running) return await running;
-    const p = (async () => {
-      let body = await client.getBlob(repository, desc.digest);
-      if (options.layer) {
-        body = body.pipeThrough(progressLogger(this.#log, { what, size: desc.size }));
-        // Last in the chain, so that it pulls only when put() reads, which is after
-        // put() has written the chunk before: the crash leaves bytes on disk.
-        body = crashMidStream(body, "image_pull:mid_blob");
-      }
-      await this.#blobs.put(desc.digest, body, { size: desc.size, what });
-    })();
-    this.#blobsInFlight.set(desc.digest, p);
-    try {
-      await p;
-    } finally {
-      this.#blobsInFlight.delete(desc.digest);
-    }
-  }
-
-  async #unpack(
-    desc: Descriptor,
-    diffDir: string,
-    o: { diffId: string; name: string; what: string; lowerDirs: string[]; parent?: string },
-  ) {
-    const file = await Deno.open(this.#blobs.path(desc.digest));
-    const decompressed = await decompressLayer(file.readable, o.name);
-    let stream = decompressed.stream;
-    const labelled = layerCompression(desc.mediaType);
-    if (decompressed.compression !== labelled) {
-      this.#log.info("Layer compression differs from its media type; using what the bytes say", {
-        layer: o.what,
-        mediaType: desc.mediaType,
-        compression: decompressed.compression,
-      });
-    }
-    const hasher = new Digester();
-    stream = stream.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          hasher.update(chunk);
-          controller.enqueue(chunk);
-        },
-      }),
-    );
-    const applied = await applyLayer(stream, diffDir, {
-      runner: this.#deps.runner,
-      logger: this.#log,
-      name: o.name,
-      lowerDirs: o.lowerDirs,
-    });
-    const got = hasher.digest();
-    if (got !== o.diffId) {
-      throw new DigestMismatchError(
-        `${o.what}: uncompressed content has digest "${got}" but the config says "${o.diffId}"`,
-      );
-    }
+  /** What {@linkcode fetchImage} uses. */
+  get #pullDeps(): PullDeps {
     return {
-      diffId: o.diffId,
-      ...(o.parent ? { parent: o.parent } : {}),
-      size: applied.size,
-      whiteouts: applied.whiteouts,
-      opaques: applied.opaques,
+      config: this.#deps.config,
+      runner: this.#deps.runner,
+      log: this.#log,
+      blobs: this.#blobs,
+      layers: this.#layers,
+      blobsInFlight: this.#blobsInFlight,
+      fetch: this.#deps.fetch,
+      platform: this.#deps.platform,
     };
   }
 
@@ -543,45 +418,4 @@ export class ImageService {
   async writableLayerUsage(): Promise<WritableLayerUsage[]> {
     return await this.#rootfs.usage();
   }
-}
-
-/** How often a download in progress is logged. */
-const PROGRESS_INTERVAL_MS = 5_000;
-
-/**
- * Pull progress: a pass-through stream that logs a layer's bytes received at the start, every
- * few seconds while it downloads, and at the end.
- */
-function progressLogger(
-  log: Logger,
-  blob: { what: string; size: number },
-): TransformStream<Uint8Array, Uint8Array> {
-  const mib = (n: number) => (n / (1 << 20)).toFixed(1);
-  let received = 0;
-  let last = performance.now();
-  const started = last;
-  return new TransformStream({
-    start() {
-      log.info("Downloading", { layer: blob.what, mib: mib(blob.size) });
-    },
-    transform(chunk, controller) {
-      received += chunk.length;
-      const now = performance.now();
-      if (now - last >= PROGRESS_INTERVAL_MS) {
-        last = now;
-        log.info("Download progress", {
-          layer: blob.what,
-          received: `${mib(received)}/${mib(blob.size)} MiB`,
-        });
-      }
-      controller.enqueue(chunk);
-    },
-    flush() {
-      log.info("Downloaded", {
-        layer: blob.what,
-        mib: mib(received),
-        ms: (performance.now() - started).toFixed(0),
-      });
-    },
-  });
 }

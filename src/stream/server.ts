@@ -7,14 +7,15 @@
  * Answers: 404 for an unknown, used or expired token; 400 without the SPDY upgrade; 403 when
  * no protocol fits (with `X-Accept-Stream-Protocol-Version`); 101 otherwise.
  *
+ * The sessions themselves (SPDY, WebSocket, exec, attach, port-forward: `./session.ts`) are
+ * imported on the first accepted request, before its `101`: an idle node does not load them.
+ *
  * @module
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import type { Logger } from "../log.ts";
-import { type AttachTarget, runAttach } from "./attach.ts";
-import { type ExecTarget, runExec } from "./exec.ts";
+import type { StreamServerDeps } from "./deps.ts";
 import {
   ACCEPTED_PROTOCOLS_HEADER,
   clientProtocols,
@@ -22,81 +23,12 @@ import {
   PORT_FORWARD_PROTOCOL,
   PROTOCOL_HEADER,
   REMOTE_COMMAND_PROTOCOLS,
-  remoteCommandVersion,
 } from "./handshake.ts";
-import { createHostDialer, createNetnsDialer, type PortDialer } from "./port_dialer.ts";
-import { PortForwardSession } from "./port_forward.ts";
-import { PtyExec } from "./pty_exec.ts";
-import {
-  type CommandOutcome,
-  finishSession,
-  type RemoteCommandStreams,
-  STREAM_CREATION_TIMEOUT_MS,
-  StreamCollector,
-} from "./remote_command.ts";
-import { serveWebSocket, type WsSessionDeps } from "./ws_session.ts";
-import { denoSpawner, type StreamSpawner } from "./spawn.ts";
-import { SpdyConnection } from "./spdy_connection.ts";
-import { TokenCache, type TokenCacheOptions } from "./token_cache.ts";
-import type { TtyExec } from "./tty_exec.ts";
-import type { AttachStreamRequest, ExecStreamRequest, StreamRequest, StreamUrls } from "./types.ts";
+import type { SessionHost } from "./session.ts";
+import { TokenCache } from "./token_cache.ts";
+import type { StreamRequest, StreamUrls } from "./types.ts";
 
-/** A container as the streaming server needs it. */
-export interface StreamContainer extends ExecTarget, Omit<AttachTarget, "bundle"> {
-  running: boolean;
-}
-
-/** A pod as the streaming server needs it. */
-export interface StreamSandbox {
-  id: string;
-  ready: boolean;
-  /** The pod's netns mount; absent or "" with host networking. */
-  netnsPath?: string;
-}
-
-/** What the streaming server uses. */
-export interface StreamServerDeps {
-  log: Logger;
-  /** runc or crun. */
-  runtimePath: string;
-  /** The runtime's `--root`. */
-  runtimeRoot: string;
-  /** A container by full id, or undefined when gone. */
-  container(id: string): StreamContainer | undefined;
-  /** A pod by full id, or undefined when gone. */
-  sandbox(id: string): StreamSandbox | undefined;
-  /** @default denoSpawner */
-  spawner?: StreamSpawner;
-  /** Runs tty execs. @default a {@linkcode PtyExec} on a host pseudo-terminal */
-  tty?: TtyExec;
-  /** @default createNetnsDialer, or createHostDialer without a netns */
-  dialer?: (sandbox: StreamSandbox) => PortDialer;
-  /** Token cache settings (tests: a fake clock). */
-  tokens?: TokenCacheOptions;
-  /** Attach: time between looks at the log file. @default 100 */
-  attachPollMs?: number;
-  /**
-   * Time a client gets to send its request headers before it is dropped (slowloris).
-   * @default 30000
-   */
-  headersTimeoutMs?: number;
-  /**
-   * Time a finished session gets to hand its last frames to a client that stopped reading,
-   * before the connection is dropped. @default 10000
-   */
-  closeGraceMs?: number;
-  /**
-   * Time an established session may go without a frame either way before its connection is
-   * closed (and its process killed or its pod connections closed); kubelet's
-   * `StreamIdleTimeout`. 0 never. @default DEFAULT_IDLE_TIMEOUT_MS (4 h)
-   */
-  idleTimeoutMs?: number;
-  /**
-   * TCP connections open at once (HTTP and upgraded); more are answered 503 and closed.
-   * @default DEFAULT_MAX_CONNECTIONS
-   */
-  maxConnections?: number;
-}
+export type { StreamContainer, StreamSandbox, StreamServerDeps } from "./deps.ts";
 
 /** Idle time after which a session is closed, as kubelet's default `StreamIdleTimeout`. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 4 * 60 * 60 * 1000;
@@ -118,6 +50,20 @@ const REFUSE_GRACE_MS = 1_000;
 /** Largest request head accepted (node's default); more is answered 431. */
 const MAX_HEADER_BYTES = 16 * 1024;
 
+/** The session code, `./session.ts`. */
+type Sessions = typeof import("./session.ts");
+
+let sessions: Promise<Sessions> | undefined;
+
+/** Imports `./session.ts` once (a failed import is tried again by the next session). */
+function loadSessions(): Promise<Sessions> {
+  sessions ??= import("./session.ts").catch((err) => {
+    sessions = undefined;
+    throw err;
+  });
+  return sessions;
+}
+
 const PATH = /^\/(exec|attach|portforward)\/([A-Za-z0-9_-]{1,64})\/?$/;
 
 /** The streaming server. */
@@ -128,9 +74,8 @@ export class StreamServer implements StreamUrls {
   #sockets = new Set<Duplex>();
   /** Connections over the limit, being answered 503. */
   #refused = new Set<Duplex>();
-  #connections = new Set<SpdyConnection>();
-  /** Open WebSocket sessions' channel sets, dropped on close. */
-  #webSockets = new Set<{ destroy(): void }>();
+  /** Open SPDY connections and WebSocket sessions' channel sets, dropped on close. */
+  #connections = new Set<{ destroy(): void }>();
   #sessions = new Set<Promise<void>>();
   #base = "";
   #closing = false;
@@ -237,7 +182,6 @@ export class StreamServer implements StreamUrls {
     this.#closing = true;
     const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
     for (const c of this.#connections) c.destroy();
-    for (const w of this.#webSockets) w.destroy();
     for (const s of this.#sockets) s.destroy();
     for (const s of this.#refused) s.destroy();
     await Promise.allSettled([...this.#sessions]);
@@ -301,10 +245,11 @@ export class StreamServer implements StreamUrls {
     const kind = m[1] as StreamRequest["kind"];
     const token = m[2]!;
     if ((req.headers.upgrade ?? "").toLowerCase() === "websocket") {
-      const session = serveWebSocket(this.#wsDeps, { req, socket, head, kind, token, fail });
-      if (!session) return;
-      this.#sessions.add(session);
-      void session.finally(() => this.#sessions.delete(session));
+      this.#begin(
+        kind,
+        socket,
+        (s) => s.serveWs(this.#host, { req, socket, head, kind, token, fail }),
+      );
       return;
     }
     if ((req.headers.upgrade ?? "").toLowerCase() !== "spdy/3.1") {
@@ -329,11 +274,31 @@ export class StreamServer implements StreamUrls {
     if (!request || request.kind !== kind) {
       return fail(404, `Unknown, used or expired ${kind} token`);
     }
-    socket.write(
-      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n" +
-        `X-Stream-Protocol-Version: ${protocol}\r\n\r\n`,
-    );
-    const session = this.#serve(request, { socket, head, protocol }).catch((err) => {
+    this.#begin(kind, socket, (s) => {
+      socket.write(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n" +
+          `X-Stream-Protocol-Version: ${protocol}\r\n\r\n`,
+      );
+      return s.serveSpdy(this.#host, request, { socket, head, protocol });
+    });
+  }
+
+  /**
+   * Loads the session code (the first time), then runs `serve` on the upgraded socket; `close()`
+   * waits for it. Until `serve` reads the socket, what the client sends stays in its buffer.
+   */
+  #begin(
+    kind: StreamRequest["kind"],
+    socket: Duplex,
+    serve: (sessions: Sessions) => Promise<void> | undefined,
+  ): void {
+    const session = loadSessions().then((code) => {
+      if (this.#closing) {
+        socket.destroy();
+        return;
+      }
+      return serve(code);
+    }).catch((err) => {
       this.#deps.log.warn("Stream session failed", { kind, error: err as Error });
       socket.destroy();
     });
@@ -341,160 +306,15 @@ export class StreamServer implements StreamUrls {
     void session.finally(() => this.#sessions.delete(session));
   }
 
-  async #serve(
-    request: StreamRequest,
-    io: { socket: Duplex; head: Uint8Array; protocol: string },
-  ): Promise<void> {
-    const log = this.#deps.log;
-    if (request.kind === "portforward") {
-      const sandbox = this.#deps.sandbox(request.sandboxId);
-      const dialer = !sandbox ? undefined : this.#deps.dialer?.(sandbox) ??
-        (sandbox.netnsPath ? createNetnsDialer(sandbox.netnsPath) : createHostDialer());
-      const pf = new PortForwardSession({
-        sandboxId: request.sandboxId,
-        dialer: dialer ?? {
-          connect: () =>
-            Promise.reject(new Error(`pod sandbox "${request.sandboxId}" no longer exists`)),
-          close: () => Promise.resolve(),
-        },
-        log,
-      });
-      const conn = this.#track(
-        new SpdyConnection(io.socket, {
-          onStream: (s) => pf.accept(s),
-          head: io.head,
-          logger: log,
-          idleTimeoutMs: this.#idleTimeoutMs,
-        }),
-      );
-      log.info("Port-forward session started", { sandboxId: request.sandboxId });
-      await conn.closed;
-      await pf.close();
-      log.info("Port-forward session ended", { sandboxId: request.sandboxId });
-      return;
-    }
-    const version = remoteCommandVersion(io.protocol);
-    const collector = new StreamCollector({ ...request, version });
-    const conn = this.#track(
-      new SpdyConnection(io.socket, {
-        onStream: (s) => collector.accept(s),
-        head: io.head,
-        logger: log,
-        idleTimeoutMs: this.#idleTimeoutMs,
-      }),
-    );
-    const timer = setTimeout(
-      () =>
-        collector.fail(
-          new Error(
-            `Timed out waiting for the client's streams: ${collector.missing().join(", ")}`,
-          ),
-        ),
-      STREAM_CREATION_TIMEOUT_MS,
-    );
-    void conn.closed.then(() => collector.fail(new Error("The client went away")));
-    let streams;
-    try {
-      streams = await collector.ready;
-    } catch (err) {
-      log.info("Stream session not started", { kind: request.kind, reason: err as Error });
-      conn.destroy();
-      return;
-    } finally {
-      clearTimeout(timer);
-    }
-    const outcome = await this.#command(request, { streams, gone: conn.closed });
-    if (conn.isClosed) return;
-    // A client that stopped reading would hold the session forever on its last frames.
-    const drop = setTimeout(() => {
-      log.info("Stream client is not reading; dropping the connection", {
-        kind: request.kind,
-        id: request.containerId,
-      });
-      conn.destroy();
-    }, this.#deps.closeGraceMs ?? 10_000);
-    try {
-      await finishSession(streams, { outcome, version });
-      await conn.close();
-    } finally {
-      clearTimeout(drop);
-    }
-  }
-
-  /** Runs an exec or attach on the session's streams; never throws. */
-  async #command(
-    request: ExecStreamRequest | AttachStreamRequest,
-    session: { streams: RemoteCommandStreams; gone: Promise<void> },
-  ): Promise<CommandOutcome> {
-    const log = this.#deps.log;
-    let outcome: CommandOutcome;
-    const container = this.#deps.container(request.containerId);
-    if (!container) {
-      outcome = { kind: "error", message: `Cannot find container "${request.containerId}"` };
-    } else if (!container.running) {
-      outcome = {
-        kind: "error",
-        message: `Container "${request.containerId}" is not running`,
-      };
-    } else if (request.kind === "exec") {
-      log.info("Exec session started", { id: container.id, cmd: request.cmd, tty: request.tty });
-      const runtime = {
-        runtimePath: this.#deps.runtimePath,
-        runtimeRoot: this.#deps.runtimeRoot,
-        spawner: this.#deps.spawner ?? denoSpawner,
-        log,
-      };
-      outcome = await runExec(
-        { ...runtime, tty: this.#deps.tty ?? new PtyExec(runtime) },
-        container,
-        { ...session, request: request as ExecStreamRequest },
-      ).catch((err): CommandOutcome => ({
-        kind: "error",
-        message: `Cannot exec in container "${container.id}": ${(err as Error).message}`,
-      }));
-    } else {
-      outcome = await runAttach(
-        {
-          log,
-          isRunning: (id) => this.#deps.container(id)?.running ?? false,
-          ...(this.#deps.attachPollMs ? { pollMs: this.#deps.attachPollMs } : {}),
-        },
-        container,
-        { ...session, request: request as AttachStreamRequest },
-      );
-    }
-    log.info("Stream session ended", {
-      kind: request.kind,
-      id: request.containerId,
-      outcome: outcome.kind === "exit" ? `exit ${outcome.code}` : outcome.kind,
-    });
-    return outcome;
-  }
-
-  /** What WebSocket sessions use of the server. */
-  get #wsDeps(): WsSessionDeps {
+  /** What the sessions use of the server. */
+  get #host(): SessionHost {
     return {
-      log: this.#deps.log,
+      deps: this.#deps,
       tokens: this.#tokens,
-      sockets: this.#webSockets,
-      idleTimeoutMs: this.#idleTimeoutMs,
+      connections: this.#connections,
+      idleTimeoutMs: this.#deps.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       closeGraceMs: this.#deps.closeGraceMs ?? 10_000,
-      command: (request, session) => this.#command(request, session),
-      sandbox: (id) => this.#deps.sandbox(id),
-      dialer: (sandbox) =>
-        this.#deps.dialer?.(sandbox) ??
-          (sandbox.netnsPath ? createNetnsDialer(sandbox.netnsPath) : createHostDialer()),
     };
-  }
-
-  get #idleTimeoutMs(): number {
-    return this.#deps.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-  }
-
-  #track(conn: SpdyConnection): SpdyConnection {
-    this.#connections.add(conn);
-    void conn.closed.then(() => this.#connections.delete(conn));
-    return conn;
   }
 }
 

@@ -7,7 +7,7 @@
  * @module
  */
 import { join } from "node:path";
-import { V8_FLAGS_ARG } from "../../src/v8_flags.ts";
+import { DENO_FLAGS } from "../../src/v8_flags.ts";
 import { call, type CriClients, criClients } from "../../src/cri/proto.ts";
 
 /** Options of {@linkcode startDaemon}. */
@@ -140,7 +140,7 @@ export async function startDaemon(options: TestDaemonOptions): Promise<TestDaemo
   const args = [
     "run",
     "-A",
-    V8_FLAGS_ARG,
+    ...DENO_FLAGS,
     ...(options.denoFlags ?? []),
     join(ROOT, "src/main.ts"),
     "--root",
