@@ -10,12 +10,19 @@ import { basename, dirname, join } from "node:path";
 export interface WriteFileAtomicOptions {
   /** Permission bits of the file. @default 0o600 */
   mode?: number;
+  /**
+   * Flush the file and the rename to disk before returning. Without it the file is still
+   * replaced atomically for a crash of the process (the page cache keeps both writes), but a
+   * power loss may leave the old content or no file: for files nothing reads after a reboot.
+   * @default true
+   */
+  durable?: boolean;
 }
 
 /**
  * Writes a file atomically: writes a temporary file in the same directory, fsyncs it,
- * renames it over `path`, then fsyncs the directory so the rename itself is durable.
- * The temporary file is removed when anything fails.
+ * renames it over `path`, then fsyncs the directory so the rename itself is durable (both
+ * fsyncs only when `durable`). The temporary file is removed when anything fails.
  *
  * @param path the file to write; its directory must exist
  * @param data the content (strings are written as UTF-8)
@@ -30,6 +37,7 @@ export async function writeFileAtomic(
   data: string | Uint8Array,
   options: WriteFileAtomicOptions = {},
 ): Promise<void> {
+  const { mode = 0o600, durable = true } = options;
   const dir = dirname(path);
   const suffix = crypto.getRandomValues(new Uint32Array(2)).join("");
   const tmp = join(dir, `.${basename(path)}.${suffix}.tmp`);
@@ -38,12 +46,12 @@ export async function writeFileAtomic(
     const file = await Deno.open(tmp, {
       write: true,
       createNew: true,
-      mode: options.mode ?? 0o600,
+      mode,
     });
     try {
       let written = 0;
       while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      await file.sync();
+      if (durable) await file.sync();
     } finally {
       file.close();
     }
@@ -52,7 +60,7 @@ export async function writeFileAtomic(
     await Deno.remove(tmp).catch(() => {});
     throw err;
   }
-  await syncDir(dir);
+  if (durable) await syncDir(dir);
 }
 
 /** Flushes a directory's entries (a rename or unlink in it) to disk. */
