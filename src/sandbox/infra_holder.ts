@@ -89,7 +89,7 @@ export class InfraHolder implements PodNamespaceHolder {
     }
     // Read at once by the runtime: no fsync (see container_create.ts).
     await writeFileAtomic(join(req.bundle, "config.json"), JSON.stringify(spec), {
-      durable: false,
+      sync: "none",
     });
     return await deps.runtime.create({
       id,

@@ -148,7 +148,7 @@ export async function createContainer(
   // Read at once by the runtime; after a reboot the container is gone and its readers (status,
   // stats) tolerate a missing spec: no fsync (two of them cost about 1.3 ms here).
   await writeFileAtomic(join(bundle, "config.json"), JSON.stringify(spec, null, 2), {
-    durable: false,
+    sync: "none",
   });
   crashPoint("container_create:after_spec");
 

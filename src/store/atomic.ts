@@ -11,18 +11,21 @@ export interface WriteFileAtomicOptions {
   /** Permission bits of the file. @default 0o600 */
   mode?: number;
   /**
-   * Flush the file and the rename to disk before returning. Without it the file is still
-   * replaced atomically for a crash of the process (the page cache keeps both writes), but a
-   * power loss may leave the old content or no file: for files nothing reads after a reboot.
-   * @default true
+   * What reaches the disk before it returns. `"all"`: the content, then the rename (the new
+   * file survives a power loss). `"content"`: the content only; a power loss leaves the old
+   * file or the new one, never a mix or nothing (enough to replace a file whose old content
+   * is still a valid state). `"none"`: a power loss may leave the old content or no file (for
+   * files nothing reads after a reboot). A crash of the process keeps the new file in every
+   * case: the page cache has it.
+   * @default "all"
    */
-  durable?: boolean;
+  sync?: "all" | "content" | "none";
 }
 
 /**
  * Writes a file atomically: writes a temporary file in the same directory, fsyncs it,
- * renames it over `path`, then fsyncs the directory so the rename itself is durable (both
- * fsyncs only when `durable`). The temporary file is removed when anything fails.
+ * renames it over `path`, then fsyncs the directory so the rename itself is durable (less with
+ * `sync`). The temporary file is removed when anything fails.
  *
  * @param path the file to write; its directory must exist
  * @param data the content (strings are written as UTF-8)
@@ -37,7 +40,7 @@ export async function writeFileAtomic(
   data: string | Uint8Array,
   options: WriteFileAtomicOptions = {},
 ): Promise<void> {
-  const { mode = 0o600, durable = true } = options;
+  const { mode = 0o600, sync = "all" } = options;
   const dir = dirname(path);
   const suffix = crypto.getRandomValues(new Uint32Array(2)).join("");
   const tmp = join(dir, `.${basename(path)}.${suffix}.tmp`);
@@ -51,7 +54,7 @@ export async function writeFileAtomic(
     try {
       let written = 0;
       while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      if (durable) await file.sync();
+      if (sync !== "none") await file.sync();
     } finally {
       file.close();
     }
@@ -60,7 +63,7 @@ export async function writeFileAtomic(
     await Deno.remove(tmp).catch(() => {});
     throw err;
   }
-  if (durable) await syncDir(dir);
+  if (sync === "all") await syncDir(dir);
 }
 
 /** Flushes a directory's entries (a rename or unlink in it) to disk. */

@@ -75,11 +75,14 @@ async function countSyncs(fn: () => Promise<void>): Promise<number> {
   return n;
 }
 
-Deno.test("writeFileAtomic() fsyncs the file and its directory unless it need not be durable", async () => {
+Deno.test("writeFileAtomic() fsyncs the file and its directory, the file, or nothing", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/config.json`;
     assert.equal(await countSyncs(() => writeFileAtomic(path, "{}")), 2);
-    assert.equal(await countSyncs(() => writeFileAtomic(path, '{"a":1}', { durable: false })), 0);
+    assert.equal(await countSyncs(() => writeFileAtomic(path, "[]", { sync: "all" })), 2);
+    assert.equal(await countSyncs(() => writeFileAtomic(path, "1", { sync: "content" })), 1);
+    assert.deepEqual(await readJsonFile(path), 1);
+    assert.equal(await countSyncs(() => writeFileAtomic(path, '{"a":1}', { sync: "none" })), 0);
     assert.deepEqual(await readJsonFile(path), { a: 1 });
     assert.deepEqual(await names(dir), ["config.json"]);
   });
