@@ -319,7 +319,8 @@ async function accountFiles(rootfs: string): Promise<AccountFiles> {
       throw err;
     }
   };
-  return { passwd: await read("etc/passwd"), group: await read("etc/group") };
+  const [passwd, group] = await Promise.all([read("etc/passwd"), read("etc/group")]);
+  return { passwd, group };
 }
 
 /**
