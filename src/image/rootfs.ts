@@ -71,6 +71,26 @@ export async function diskUsage(path: string): Promise<{ bytes: number; inodes: 
   return { bytes, inodes };
 }
 
+/** Makes `path` (mode 0755, and its parents); false when it existed. */
+async function makeDir(path: string): Promise<boolean> {
+  const make = async () => {
+    try {
+      await Deno.mkdir(path, { mode: 0o755 });
+      return true;
+    } catch (err) {
+      if (err instanceof Deno.errors.AlreadyExists) return false;
+      throw err;
+    }
+  };
+  try {
+    return await make();
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  await Deno.mkdir(posix.dirname(path), { recursive: true, mode: 0o755 });
+  return await make();
+}
+
 /** Creates, unmounts and removes container root filesystems. */
 export class RootfsManager {
   #opts: RootfsManagerOptions;
@@ -104,16 +124,19 @@ export class RootfsManager {
   ): Promise<string> {
     const dir = this.containerDir(containerId);
     const merged = `${dir}/merged`;
-    await Deno.mkdir(merged, { recursive: true, mode: 0o755 });
+    // A dir made just now is no mount point: only an existing one needs the mount table.
+    const made = await makeDir(merged);
     if (this.#opts.driver === "vfs") {
       if (await exists(`${dir}/vfs.done`)) return merged;
       for (const layer of layers) await copyLayer(layer, merged, this.#opts.runner);
       await Deno.writeTextFile(`${dir}/vfs.done`, "");
       return merged;
     }
-    if (await isMountPoint(merged)) return merged;
-    await Deno.mkdir(`${dir}/upper`, { recursive: true, mode: 0o755 });
-    await Deno.mkdir(`${dir}/work`, { recursive: true, mode: 0o700 });
+    if (!made && await isMountPoint(merged)) return merged;
+    await Promise.all([
+      Deno.mkdir(`${dir}/upper`, { recursive: true, mode: 0o755 }),
+      Deno.mkdir(`${dir}/work`, { recursive: true, mode: 0o700 }),
+    ]);
     const lower = layers.map((l) => l.diffDir).reverse();
     if (lower.length === 0) {
       // An image without layers: an empty lower dir.

@@ -390,12 +390,11 @@ export class ImageService {
     options: { readonly?: boolean } = {},
   ): Promise<string> {
     const rec = this.resolve(imageId);
-    const layers = [];
-    for (const c of rec.chainIds) {
+    const layers = await Promise.all(rec.chainIds.map(async (c) => {
       const record = await this.#layers.get(c);
       if (!record) throw new NotFoundError(`Cannot find layer "${c}" of image "${rec.id}"`);
-      layers.push({ diffDir: this.#layers.diffDir(c), record });
-    }
+      return { diffDir: this.#layers.diffDir(c), record };
+    }));
     return await this.#rootfs.mount(containerId, layers, options);
   }
 

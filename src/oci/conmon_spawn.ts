@@ -1,16 +1,18 @@
 /**
- * Spawns conmon and reads its answer from the sync pipe. This is the only file in ocid that
- * imports `node:child_process`: `Deno.Command` cannot hand a child an extra fd, and conmon
- * reports the container's pid (or the runtime's error) on fd 3 (`_OCI_SYNCPIPE=3`).
+ * Spawns conmon and reads its answer from the sync pipe. conmon reports the container's pid (or
+ * the runtime's error) on fd 3 (`_OCI_SYNCPIPE=3`), and `Deno.Command` hands a child only fds 0
+ * to 2: a `/bin/sh` step moves the stdout pipe to fd 3 (and stdout onto stderr), then execs
+ * conmon. `Deno.Command` starts it with `posix_spawn` (a vfork), where `node:child_process` with a
+ * fourth pipe, or `detached`, forks the whole daemon: 2 to 6 ms of the JS thread with a 100 MB
+ * heap, plus copy-on-write faults after it (bench/spawn_cost.ts measures both).
  *
  * conmon forks: the first process writes the daemon's pid to the `-P` pidfile and exits 0;
- * the daemon runs `<runtime> create`, then writes one JSON line on the sync pipe:
- * `{"data": <pid>}` (with `--api-version 1`), or a negative value and `"message"` on failure.
+ * the daemon calls `setsid` (so it leaves ocid's session and process group on its own), runs
+ * `<runtime> create`, then writes one JSON line on the sync pipe: `{"data": <pid>}` (with
+ * `--api-version 1`), or a negative value and `"message"` on failure.
  *
  * @module
  */
-import { spawn } from "node:child_process";
-import type { Readable, Writable } from "node:stream";
 import { markFdsCloseOnExec } from "../sys/cloexec.ts";
 
 /** The JSON line conmon writes on the sync pipe. */
@@ -50,30 +52,35 @@ export type SpawnConmon = (
 
 const MAX_CAPTURE = 64 * 1024;
 
-/** bash: close fds > 3 (the sync pipe), then exec `$0 "$@"` (conmon and its args). */
-const CLOSE_FDS_AND_EXEC = "for f in /proc/$$/fd/*; do n=${f##*/}; " +
+/** sh: the stdout pipe becomes fd 3 (the sync pipe), stdout joins stderr; then exec conmon. */
+const SYNC_PIPE_AND_EXEC = 'exec 3>&1 1>&2; exec "$0" "$@"';
+
+/** bash: the same, after closing every fd above 3 (the daemon's, left open by the spawn). */
+const SYNC_PIPE_CLOSE_FDS_AND_EXEC = "exec 3>&1 1>&2; for f in /proc/$$/fd/*; do n=${f##*/}; " +
   '[ "$n" -gt 3 ] 2>/dev/null && eval "exec $n>&-"; done; exec "$0" "$@"';
 
 /**
- * The program and arguments that start conmon without the daemon's fds: conmon itself once
- * every daemon fd is close-on-exec, else a bash step that closes them and execs conmon.
+ * The program and arguments that start conmon with the stdout pipe as its sync pipe (fd 3) and
+ * without the daemon's fds: a `/bin/sh` step once every daemon fd is close-on-exec, else a
+ * `/bin/bash` step that also closes them (dash cannot name fds above 9).
  *
  * @param path conmon.
  * @param args Its arguments.
  * @param cloexec Whether the daemon's fds were all marked close-on-exec just now.
+ * @returns The program to spawn and its arguments.
  */
 export function conmonCommand(
   path: string,
   args: readonly string[],
   cloexec: boolean,
 ): { file: string; args: string[] } {
-  if (cloexec) return { file: path, args: [...args] };
-  return { file: "/bin/bash", args: ["-c", CLOSE_FDS_AND_EXEC, path, ...args] };
+  if (cloexec) return { file: "/bin/sh", args: ["-c", SYNC_PIPE_AND_EXEC, path, ...args] };
+  return { file: "/bin/bash", args: ["-c", SYNC_PIPE_CLOSE_FDS_AND_EXEC, path, ...args] };
 }
 
 /**
- * Spawns conmon in its own process group, waits for its first process to exit and for the
- * sync-pipe message, and leaves the daemon running unreferenced (ocid may exit before it).
+ * Spawns conmon, waits for its first process to exit and for the sync-pipe message, and leaves
+ * the daemon running (ocid may exit before it). conmon's daemon makes its own session.
  *
  * @param path Path of the conmon binary.
  * @param args conmon's arguments; the pid of the daemon is read from the `-P` file in them.
@@ -82,7 +89,7 @@ export function conmonCommand(
  * @throws {Error} When conmon cannot be spawned, its first process fails, or the timeout
  * passes; the message carries conmon's stderr.
  */
-export function spawnConmon(
+export async function spawnConmon(
   path: string,
   args: string[],
   options: SpawnConmonOptions,
@@ -92,60 +99,32 @@ export function spawnConmon(
   try {
     Deno.statSync(path);
   } catch (err) {
-    return Promise.reject(
-      new Error(`Cannot spawn conmon "${path}": ENOENT: ${(err as Error).message}`, { cause: err }),
-    );
+    throw new Error(`Cannot spawn conmon "${path}": ENOENT: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   // Deno's node:net listening socket (the CRI socket) and other daemon fds lack FD_CLOEXEC, so
   // a long-lived conmon would inherit them: after a kill -9 of ocid it keeps the CRI socket
-  // "served" and the restart fails. Mark them all close-on-exec (one syscall) and exec conmon
-  // directly; where that is unavailable, a bash step closes them first.
+  // "served" and the restart fails. Mark them all close-on-exec (one syscall); where that is
+  // unavailable, a bash step closes them first.
   const command = conmonCommand(path, args, markFdsCloseOnExec());
-  const child = spawn(command.file, command.args, {
-    stdio: ["pipe", "pipe", "pipe", "pipe"],
-    env: { ...env, _OCI_SYNCPIPE: "3" },
-    cwd,
-    detached: true,
-  });
-  const stdin = child.stdio[0] as Writable | null;
-  const outputs = [child.stdio[1], child.stdio[2]] as (Readable | null)[];
-  const sync = child.stdio[3] as Readable | null;
-  let captured = "";
-  for (const stream of outputs) {
-    stream?.on("data", (chunk: Uint8Array | string) => {
-      if (captured.length < MAX_CAPTURE) captured += String(chunk);
-    });
-    stream?.on("error", () => {});
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(command.file, {
+      args: command.args,
+      cwd,
+      env: { ...env, _OCI_SYNCPIPE: "3" },
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (err) {
+    throw new Error(`Cannot spawn conmon "${path}": ${(err as Error).message}`, { cause: err });
   }
-  stdin?.on("error", () => {});
-  stdin?.end();
-
-  const firstExit = new Promise<{ code: number | null; signal: string | null }>(
-    (resolve, reject) => {
-      child.once("error", (err) => reject(err));
-      child.once("exit", (code, signal) => resolve({ code, signal }));
-    },
-  );
-  const syncLine = new Promise<string>((resolve) => {
-    if (!sync) return resolve("");
-    let buf = "";
-    const done = () => resolve(buf);
-    sync.on("data", (chunk: Uint8Array | string) => {
-      buf += String(chunk);
-      if (buf.includes("\n")) done();
-    });
-    sync.once("end", done);
-    sync.once("close", done);
-    sync.once("error", done);
-  });
-
-  const release = () => {
-    for (const s of [stdin, ...outputs, sync]) s?.destroy();
-    try {
-      child.unref();
-    } catch { /* never started (spawn error): nothing to unref */ }
-  };
-  const stderrText = () => captured.trim() || "no output";
+  const sync = readText(child.stdout, { untilNewline: true });
+  const stderr = readText(child.stderr, { untilNewline: false });
+  const stderrText = async () => (await stderr.text).trim() || "no output";
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   let timedOut = false;
@@ -157,40 +136,83 @@ export function spawnConmon(
       } catch { /* already gone */ }
       const daemon = await readPid(pidFile);
       if (daemon > 0) killQuietly(daemon);
-      reject(new Error(`conmon did not answer within ${timeoutMs} ms: ${stderrText()}`));
+      await child.status;
+      sync.cancel();
+      stderr.cancel();
+      reject(new Error(`conmon did not answer within ${timeoutMs} ms: ${await stderrText()}`));
     }, timeoutMs);
   });
 
   const work = (async () => {
-    const exit = await firstExit;
+    const exit = await child.status;
     // Killed by the timeout: its exit may arrive while the timeout still kills conmon's daemon;
     // the answer is the timeout's, once that is done.
     if (timedOut) return await timeout;
-    if (exit.code !== 0) {
+    if (!exit.success) {
       const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
-      throw new Error(`conmon failed with ${how}: ${stderrText()}`);
+      throw new Error(`conmon failed with ${how}: ${await stderrText()}`);
     }
-    const line = (await syncLine).split("\n")[0]?.trim() ?? "";
+    const line = (await sync.text).split("\n")[0]?.trim() ?? "";
     const conmonPid = await readPid(pidFile);
-    let syncMessage: SyncMessage = {};
-    if (line !== "") {
-      try {
-        syncMessage = parseSyncMessage(line);
-      } catch (err) {
-        throw new Error(`conmon wrote an unreadable sync message "${line}"`, { cause: err });
-      }
-    } else if (captured.trim() !== "") {
-      syncMessage = { message: captured.trim() };
+    if (line === "") {
+      // The pipe closed without a message: conmon's daemon died; what it said is on stderr.
+      const said = (await stderr.text).trim();
+      return { syncMessage: said === "" ? {} : { message: said }, conmonPid };
     }
-    return { syncMessage, conmonPid };
+    try {
+      return { syncMessage: parseSyncMessage(line), conmonPid };
+    } catch (err) {
+      throw new Error(`conmon wrote an unreadable sync message "${line}"`, { cause: err });
+    }
   })();
 
   // After a timeout `work` may still settle (the killed child exits): never unhandled.
   work.catch(() => {});
-  return Promise.race([work, timeout]).finally(() => {
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
     clearTimeout(timer);
-    release();
-  });
+    // The sync pipe stays open in conmon's daemon: stop reading it. stderr has ended (the first
+    // process exited, the daemon put /dev/null on it) unless the timeout struck.
+    sync.cancel();
+    stderr.cancel();
+  }
+}
+
+/** A stream being read into text. */
+interface TextRead {
+  /** The text read, once the stream ends (or a newline came, or it was cancelled). */
+  text: Promise<string>;
+  /** Stops reading and releases the stream. */
+  cancel(): void;
+}
+
+/**
+ * Reads a child's pipe into text, keeping at most {@linkcode MAX_CAPTURE} characters.
+ *
+ * @param stream The pipe.
+ * @param options `untilNewline`: stop after the first newline (the sync line).
+ * @returns The text read and a way to stop.
+ */
+function readText(
+  stream: ReadableStream<Uint8Array>,
+  options: { untilNewline: boolean },
+): TextRead {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  const done = (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        if (text.length < MAX_CAPTURE) text += decoder.decode(value, { stream: true });
+        if (options.untilNewline && text.includes("\n")) break;
+      }
+    } catch { /* cancelled, or the pipe broke: what was read counts */ }
+    return text;
+  })();
+  return { text: done, cancel: () => void reader.cancel().catch(() => {}) };
 }
 
 /**

@@ -199,21 +199,20 @@ class ConmonOciRuntime implements OciRuntime {
   async create(opts: CreateOptions): Promise<{ pid: number; conmonPid: number }> {
     const { id, bundle, persistDir, logPath } = opts;
     const o = this.#opts;
-    await Promise.all(
-      [persistDir, o.exitDir, o.socketDir, dirname(logPath)].map((d) =>
+    // Stale files from an earlier attempt would report a false exit or pid. One round: a dir
+    // being made holds nothing stale.
+    await Promise.all([
+      ...[persistDir, o.exitDir, o.socketDir, dirname(logPath)].map((d) =>
         Deno.mkdir(d, { recursive: true })
       ),
-    );
-    // Stale files from an earlier attempt would report a false exit or pid.
-    await Promise.all(
-      [
+      ...[
         join(o.exitDir, id),
         join(persistDir, "exit"),
         join(persistDir, "oom"),
         conmonPidFile(persistDir),
         containerPidFile(bundle),
       ].map(removeIfExists),
-    );
+    ]);
     const args = conmonCreateArgs({
       id,
       bundle,

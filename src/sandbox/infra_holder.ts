@@ -89,7 +89,10 @@ export class InfraHolder implements PodNamespaceHolder {
     if (spec.linux?.resources) {
       spec.linux.resources = enforceableResources(deps, spec.linux.resources, { sandbox: id });
     }
-    await writeFileAtomic(join(req.bundle, "config.json"), JSON.stringify(spec));
+    // Read at once by the runtime: no fsync (see container_create.ts).
+    await writeFileAtomic(join(req.bundle, "config.json"), JSON.stringify(spec), {
+      sync: "none",
+    });
     return await deps.runtime.create({
       id,
       bundle: req.bundle,

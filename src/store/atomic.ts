@@ -10,12 +10,22 @@ import { basename, dirname, join } from "node:path";
 export interface WriteFileAtomicOptions {
   /** Permission bits of the file. @default 0o600 */
   mode?: number;
+  /**
+   * What reaches the disk before it returns. `"all"`: the content, then the rename (the new
+   * file survives a power loss). `"content"`: the content only; a power loss leaves the old
+   * file or the new one, never a mix or nothing (enough to replace a file whose old content
+   * is still a valid state). `"none"`: a power loss may leave the old content or no file (for
+   * files nothing reads after a reboot). A crash of the process keeps the new file in every
+   * case: the page cache has it.
+   * @default "all"
+   */
+  sync?: "all" | "content" | "none";
 }
 
 /**
  * Writes a file atomically: writes a temporary file in the same directory, fsyncs it,
- * renames it over `path`, then fsyncs the directory so the rename itself is durable.
- * The temporary file is removed when anything fails.
+ * renames it over `path`, then fsyncs the directory so the rename itself is durable (less with
+ * `sync`). The temporary file is removed when anything fails.
  *
  * @param path the file to write; its directory must exist
  * @param data the content (strings are written as UTF-8)
@@ -30,6 +40,7 @@ export async function writeFileAtomic(
   data: string | Uint8Array,
   options: WriteFileAtomicOptions = {},
 ): Promise<void> {
+  const { mode = 0o600, sync = "all" } = options;
   const dir = dirname(path);
   const suffix = crypto.getRandomValues(new Uint32Array(2)).join("");
   const tmp = join(dir, `.${basename(path)}.${suffix}.tmp`);
@@ -38,12 +49,12 @@ export async function writeFileAtomic(
     const file = await Deno.open(tmp, {
       write: true,
       createNew: true,
-      mode: options.mode ?? 0o600,
+      mode,
     });
     try {
       let written = 0;
       while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      await file.sync();
+      if (sync !== "none") await file.sync();
     } finally {
       file.close();
     }
@@ -52,7 +63,7 @@ export async function writeFileAtomic(
     await Deno.remove(tmp).catch(() => {});
     throw err;
   }
-  await syncDir(dir);
+  if (sync === "all") await syncDir(dir);
 }
 
 /** Flushes a directory's entries (a rename or unlink in it) to disk. */

@@ -16,7 +16,7 @@
 import { join } from "node:path";
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from "../errors.ts";
 import { type Logger, nullLogger } from "../log.ts";
-import { writeFileAtomic } from "./atomic.ts";
+import { writeFileAtomic, type WriteFileAtomicOptions } from "./atomic.ts";
 import { IdIndex } from "./id_index.ts";
 import { NameRegistry } from "./name_registry.ts";
 
@@ -36,8 +36,8 @@ export interface StoreRecord<M, S> {
 export interface RecordFs {
   /** Creates a directory and its parents; no error when it exists. */
   mkdir(path: string): Promise<void>;
-  /** Replaces a file's content atomically (see `writeFileAtomic`). */
-  writeFileAtomic(path: string, data: string): Promise<void>;
+  /** Replaces a file's content atomically (see `writeFileAtomic`, whose options it takes). */
+  writeFileAtomic(path: string, data: string, options?: WriteFileAtomicOptions): Promise<void>;
   /** Reads a text file. Throws `Deno.errors.NotFound` when missing. */
   readTextFile(path: string): Promise<string>;
   /** Names of the subdirectories of a directory. Throws `Deno.errors.NotFound` when missing. */
@@ -51,7 +51,7 @@ export interface RecordFs {
 /** The real file system. */
 export const denoRecordFs: RecordFs = {
   mkdir: (path) => Deno.mkdir(path, { recursive: true, mode: 0o700 }),
-  writeFileAtomic: (path, data) => writeFileAtomic(path, data),
+  writeFileAtomic: (path, data, options) => writeFileAtomic(path, data, options),
   readTextFile: (path) => Deno.readTextFile(path),
   async readDirNames(path) {
     const names: string[] = [];
@@ -344,7 +344,10 @@ export class RecordStore<M, S> {
       if (status === current.status) return current;
       const next = { ...current, status };
       const json = this.#serialize(next);
-      await this.#fs.writeFileAtomic(this.recordPath(id), json);
+      // The old record is a valid state too (recovery reconciles it with the runtime, as after a
+      // crash just before this write): a power loss may bring it back, so the rename need not
+      // be flushed, only the content (as CRI-O writes container state).
+      await this.#fs.writeFileAtomic(this.recordPath(id), json, { sync: "content" });
       const stored = this.#fromJson(json);
       this.#records.set(id, stored);
       return stored;

@@ -141,8 +141,14 @@ Deno.test("ImageService pulls, lists, mounts, removes and pulls again from docke
       "the overlay rootfs shows whiteouts, opaque dirs, hardlinks and modes",
       async () => {
         const rootfs = await svc.mountRootfs("ctr1", layered.config.digest);
+        /** How many mounts sit on the rootfs (a second mount would stack). */
+        const mounts = async () =>
+          (await Deno.readTextFile("/proc/self/mountinfo")).split("\n")
+            .filter((l) => l.split(" ")[4] === rootfs).length;
         try {
           assert.ok(await isMountPoint(rootfs));
+          assert.equal(await svc.mountRootfs("ctr1", layered.config.digest), rootfs);
+          assert.equal(await mounts(), 1, "mounting a mounted rootfs again stacks nothing");
           const read = (p: string) => Deno.readTextFile(`${rootfs}/${p}`);
           assert.equal(await read("data/keep"), "keep\n");
           assert.equal(await read("data/replaced"), "new\n");
@@ -178,6 +184,10 @@ Deno.test("ImageService pulls, lists, mounts, removes and pulls again from docke
           await svc.unmountRootfs("ctr1");
         }
         assert.ok(!(await isMountPoint(rootfs)));
+        // Its dir is left: mounting again mounts it.
+        assert.equal(await svc.mountRootfs("ctr1", layered.config.digest), rootfs);
+        assert.equal(await mounts(), 1);
+        await svc.unmountRootfs("ctr1");
         await svc.removeRootfs("ctr1");
         await svc.removeRootfs("ctr1");
         await assert.rejects(Deno.lstat(`${root}/containers/ctr1`), Deno.errors.NotFound);

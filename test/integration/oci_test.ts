@@ -170,6 +170,18 @@ Deno.test("OciRuntime.create() and start() run a container whose exit and logs c
   assert.deepEqual(await f.runtime.list(), []);
 });
 
+Deno.test("conmon's daemon leads its own session and holds its sync pipe, a pipe, at fd 3", async () => {
+  await using f = await Fixture.open();
+  const c = await f.create("session", { args: ["sleep", "1000"] });
+  const stat = await Deno.readTextFile(`/proc/${c.conmonPid}/stat`);
+  // Fields after the command: state, ppid, pgrp, session.
+  const [, , pgrp, session] = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+  assert.equal(session, c.conmonPid, "its own session: a signal to ocid's group misses it");
+  assert.equal(pgrp, c.conmonPid);
+  assert.notEqual(session, Number(Deno.readTextFileSync("/proc/self/stat").split(" ")[5]));
+  assert.match(await Deno.readLink(`/proc/${c.conmonPid}/fd/3`), /^pipe:\[\d+\]$/);
+});
+
 Deno.test("OciRuntime.kill() stops containers with SIGTERM and SIGKILL", async () => {
   await using f = await Fixture.open();
   await f.create("term", {

@@ -1,5 +1,5 @@
 /** An in-memory RecordFs that can fail writes or hold them until released. */
-import type { RecordFs } from "../../../src/store/mod.ts";
+import type { RecordFs, WriteFileAtomicOptions } from "../../../src/store/mod.ts";
 
 export class FakeRecordFs implements RecordFs {
   files = new Map<string, string>();
@@ -12,13 +12,19 @@ export class FakeRecordFs implements RecordFs {
   gate: Promise<void> | undefined;
   /** Paths written, in order. */
   writes: string[] = [];
+  /** What each write asked to reach the disk, in order. */
+  syncs: string[] = [];
 
   mkdir(path: string): Promise<void> {
     this.dirs.add(path);
     return Promise.resolve();
   }
 
-  async writeFileAtomic(path: string, data: string): Promise<void> {
+  async writeFileAtomic(
+    path: string,
+    data: string,
+    options: WriteFileAtomicOptions = {},
+  ): Promise<void> {
     if (this.gate) await this.gate;
     if (this.failWrites) throw this.failWrites;
     if (this.failNextWrites > 0) {
@@ -27,6 +33,7 @@ export class FakeRecordFs implements RecordFs {
     }
     this.files.set(path, data);
     this.writes.push(path);
+    this.syncs.push(options.sync ?? "all");
   }
 
   readTextFile(path: string): Promise<string> {

@@ -57,3 +57,33 @@ Deno.test("readJsonFile() names the file it cannot parse", async () => {
     await assert.rejects(readJsonFile(`${dir}/missing.json`), Deno.errors.NotFound);
   });
 });
+
+/** Counts fsyncs (`FsFile.sync`) made while `fn` runs. */
+async function countSyncs(fn: () => Promise<void>): Promise<number> {
+  const proto = Deno.FsFile.prototype;
+  const sync = proto.sync;
+  let n = 0;
+  proto.sync = function (this: Deno.FsFile) {
+    n++;
+    return sync.call(this);
+  };
+  try {
+    await fn();
+  } finally {
+    proto.sync = sync;
+  }
+  return n;
+}
+
+Deno.test("writeFileAtomic() fsyncs the file and its directory, the file, or nothing", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/config.json`;
+    assert.equal(await countSyncs(() => writeFileAtomic(path, "{}")), 2);
+    assert.equal(await countSyncs(() => writeFileAtomic(path, "[]", { sync: "all" })), 2);
+    assert.equal(await countSyncs(() => writeFileAtomic(path, "1", { sync: "content" })), 1);
+    assert.deepEqual(await readJsonFile(path), 1);
+    assert.equal(await countSyncs(() => writeFileAtomic(path, '{"a":1}', { sync: "none" })), 0);
+    assert.deepEqual(await readJsonFile(path), { a: 1 });
+    assert.deepEqual(await names(dir), ["config.json"]);
+  });
+});

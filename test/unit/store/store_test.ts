@@ -140,6 +140,13 @@ Deno.test("RecordStore.update() writes the new status, then changes memory", asy
   });
 });
 
+Deno.test("RecordStore flushes a new record and its rename, an update only its content", async () => {
+  const { store, fs } = fakeStore();
+  await store.add(rec("abc123"));
+  await store.update("abc123", (s) => ({ ...s, n: 1 }));
+  assert.deepEqual(fs.syncs, ["all", "content"]);
+});
+
 Deno.test("RecordStore.update() writes nothing when fn returns the current status", async () => {
   const { store, fs } = fakeStore();
   await store.add(rec("abc123"));
