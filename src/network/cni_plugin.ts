@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import { FailedPreconditionError, InvalidArgumentError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { nullLogger } from "../log.ts";
@@ -314,11 +315,18 @@ function validate(req: Pick<SetUpRequest, "id" | "podName" | "podNamespace" | "p
   }
 }
 
+/**
+ * `path` when a namespace is mounted on it, else "" (CNI_NETNS empty: the plugins release what
+ * they hold without entering a namespace). A path that is gone, or a file that never got its
+ * namespace (a crash between making the file and pinning the namespace on it, which CNI
+ * plugins refuse with "unknown FS magic"), gives "". A mounted namespace lives on another
+ * device than the dir holding the file.
+ */
 async function existingPath(path: string): Promise<string> {
   if (path === "") return "";
   try {
-    await Deno.lstat(path);
-    return path;
+    const [file, dir] = await Promise.all([Deno.stat(path), Deno.stat(dirname(path))]);
+    return file.dev !== dir.dev ? path : "";
   } catch {
     return "";
   }

@@ -183,8 +183,8 @@ Deno.test("CniNetworkPlugin.tearDown() uses the cached config and result after t
 Deno.test("CniNetworkPlugin.tearDown() without a cache runs DEL with the current config", async () => {
   await withEnv(async (env) => {
     const runner = okRunner();
-    const netnsFile = join(env.root, "ns");
-    await Deno.writeTextFile(netnsFile, "");
+    // A mounted namespace (the runner is a fake: nothing enters it).
+    const netnsFile = "/proc/self/ns/net";
     await plugin(env, runner).tearDown({ ...REQ, netnsPath: netnsFile });
     assertChains(runner.cniSequence, ["portmap DEL", "bridge DEL", "loopback DEL"]);
     for (const call of runner.calls) {
@@ -258,5 +258,20 @@ Deno.test("CniNetworkPlugin.setUp() rejects an ID that would break CNI_ARGS or t
     );
     await assert.rejects(plugin(env, runner).setUp({ ...REQ, podName: "a;b" }), /Invalid pod name/);
     assert.equal(runner.calls.length, 0);
+  });
+});
+
+Deno.test("CniNetworkPlugin.tearDown() passes an empty netns for a netns file no namespace is mounted on", async () => {
+  await withEnv(async (env) => {
+    const runner = okRunner();
+    const net = plugin(env, runner);
+    await net.setUp(REQ);
+    runner.calls.length = 0;
+    // What a crash between making the file and pinning the namespace leaves.
+    const netnsFile = join(env.root, "ns");
+    await Deno.writeTextFile(netnsFile, "");
+    await net.tearDown({ ...REQ, netnsPath: netnsFile });
+    assertChains(runner.cniSequence, ["portmap DEL", "bridge DEL", "loopback DEL"]);
+    for (const call of runner.calls) assert.equal(call.options.env?.CNI_NETNS, "");
   });
 });
