@@ -65,13 +65,7 @@ export function pinNewNetns(
   target: string,
   options: PinNetnsOptions = {},
 ): PinResult {
-  const fail = (step: PinStep, errno: number, detail?: string, fatal = false): PinFailure => ({
-    ok: false,
-    step,
-    errno,
-    detail: detail ?? libc.strerror(errno),
-    fatal,
-  });
+  const fail = failureOf(libc);
   let before: number;
   try {
     before = libc.inode(THREAD_NETNS);
@@ -136,6 +130,25 @@ export function pinNewNetns(
   } finally {
     libc.close(orig);
   }
+}
+
+/**
+ * The failure maker of a pin: a step, its errno, and why in words (`strerror` of the errno
+ * unless `detail` says otherwise); `fatal` when the thread could not get back.
+ *
+ * @param libc Gives `strerror`.
+ * @returns The function that builds a {@linkcode PinFailure}.
+ */
+export function failureOf(
+  libc: Pick<NsLibc, "strerror">,
+): (step: PinStep, errno: number, detail?: string, fatal?: boolean) => PinFailure {
+  return (step, errno, detail, fatal = false) => ({
+    ok: false,
+    step,
+    errno,
+    detail: detail ?? libc.strerror(errno),
+    fatal,
+  });
 }
 
 /** The message of an error, or the value as text. */

@@ -25,7 +25,7 @@
  */
 import { CLONE_FLAGS, CLONE_NEWNET, type NsLibc, type NsType, threadNs } from "./libc_ns.ts";
 import type { PinFailure, PinStep } from "./netns_pin.ts";
-import { text } from "./netns_pin.ts";
+import { failureOf, text } from "./netns_pin.ts";
 
 /** One sysctl of a pod: its name, the namespace it lives in, its `/proc/sys` path. */
 export interface PodSysctl {
@@ -88,13 +88,7 @@ export function podNsSpecProblem(spec: PodNsSpec): string | undefined {
  * @returns `ok`, or the failed step.
  */
 export function pinPodNamespaces(libc: NsLibc, spec: PodNsSpec): PodPinResult {
-  const fail = (step: PinStep, errno: number, detail?: string, fatal = false): PinFailure => ({
-    ok: false,
-    step,
-    errno,
-    detail: detail ?? libc.strerror(errno),
-    fatal,
-  });
+  const fail = failureOf(libc);
   const problem = podNsSpecProblem(spec);
   if (problem) return fail("verify", 0, problem);
   const targets: [NsType, string][] = [];
