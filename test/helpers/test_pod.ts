@@ -6,6 +6,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { call } from "../../src/cri/proto.ts";
@@ -131,4 +132,21 @@ export async function removeCgroupParent(cgroupParent: string): Promise<void> {
   for (const hierarchy of await listDir("/sys/fs/cgroup")) {
     await Deno.remove(join("/sys/fs/cgroup", hierarchy, cgroupParent)).catch(() => {});
   }
+}
+
+/**
+ * Runs busybox `cmd` in container `id` through ExecSync and fails with its stderr unless it
+ * exits 0.
+ *
+ * @returns Its stdout, trimmed.
+ */
+export async function execBusybox(d: TestDaemon, id: string, ...cmd: string[]): Promise<string> {
+  const res = await call(d.clients.runtime, "ExecSync", {
+    container_id: id,
+    cmd: ["/bin/busybox", ...cmd],
+    timeout: 10,
+  }, { deadlineMs: 30_000 });
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  assert.equal(res.exit_code, 0, `${cmd.join(" ")}: ${text(res.stderr)}`);
+  return text(res.stdout).trim();
 }

@@ -23,6 +23,7 @@ import {
 import { startRegistry } from "../helpers/registry.ts";
 import {
   createTestContainer,
+  execBusybox as exec,
   removeCgroupParent,
   runTestPod,
   testPodConfig,
@@ -33,7 +34,6 @@ const BRIDGE = "ocidt46";
 const SUBNET = "10.234.46.0/24";
 const CGROUP_PARENT = "/ocid-it46";
 
-const text = (b: Uint8Array) => new TextDecoder().decode(b);
 const readProc = (path: string) => Deno.readTextFileSync(path).trim();
 
 /** How a daemon brings `lo` up, and what it should run for it. */
@@ -79,16 +79,6 @@ async function programsDuring(d: TestDaemon, fn: () => Promise<unknown>): Promis
   await fn();
   // The records of a call are written before its answer.
   return programsRun(d.output().slice(from));
-}
-
-async function exec(d: TestDaemon, id: string, ...cmd: string[]): Promise<string> {
-  const res = await call(d.clients.runtime, "ExecSync", {
-    container_id: id,
-    cmd: ["/bin/busybox", ...cmd],
-    timeout: 10,
-  }, { deadlineMs: 30_000 });
-  assert.equal(res.exit_code, 0, `${cmd.join(" ")}: ${text(res.stderr)}`);
-  return text(res.stdout).trim();
 }
 
 function podConfig(name: string, nodeShm: string): cri.PodSandboxConfigInit {

@@ -23,6 +23,7 @@ import {
 import { startRegistry } from "../helpers/registry.ts";
 import {
   createTestContainer,
+  execBusybox as exec,
   removeCgroupParent,
   runTestPod,
   startDaemonWithBusybox,
@@ -36,7 +37,6 @@ const SUBNET = "10.234.38.0/24";
 const GATEWAY = "10.234.38.1";
 const CGROUP_PARENT = "/ocid-it38";
 
-const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 /** The pod config with namespace modes and sysctls changed. */
 function pod(
@@ -80,16 +80,6 @@ async function sleepers(d: TestDaemon, p: TestPod, image: string, names: string[
     ids.push(id);
   }
   return ids;
-}
-
-async function exec(d: TestDaemon, id: string, ...cmd: string[]): Promise<string> {
-  const res = await call(d.clients.runtime, "ExecSync", {
-    container_id: id,
-    cmd: ["/bin/busybox", ...cmd],
-    timeout: 10,
-  }, { deadlineMs: 30_000 });
-  assert.equal(res.exit_code, 0, `${cmd.join(" ")}: ${text(res.stderr)}`);
-  return text(res.stdout).trim();
 }
 
 /** The sockets (`socket:[inode]` links) among the open fds of process `pid`. */
