@@ -188,6 +188,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     runner,
     logger: log,
     loopback: !netns.loopback,
+    skipIdlePortmap: config.cni.skipIdlePortmap,
   });
   const images = await ImageService.open({
     config,

@@ -157,6 +157,12 @@ export const FIELDS: readonly FieldSpec[] = [
     "Bring lo up in-process, not with the loopback plugin (needs FFI; else the plugin runs).",
   ),
   field(
+    "cni.skip_idle_portmap",
+    ["cni", "skipIdlePortmap"],
+    { type: "bool" },
+    "Do not run the portmap plugin for pods without host ports (it would pass through).",
+  ),
+  field(
     "image.registries_conf",
     ["image", "registriesConf"],
     path,

@@ -110,6 +110,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
       configDir: "/etc/cni/net.d",
       pluginDirs: ["/usr/lib/cni", "/opt/cni/bin"],
       useInternalLoopback: true,
+      skipIdlePortmap: true,
     },
     cgroupManager: host.systemdIsInit() ? "systemd" : "cgroupfs",
     restrictOomScoreAdj: !host.hasCapSysResource(),

@@ -92,6 +92,13 @@ export interface Config {
      * `unshare` program (`OCID_NETNS=exec`, no FFI) the plugin runs anyway. @default true
      */
     useInternalLoopback: boolean;
+    /**
+     * `skip_idle_portmap`: leave the `portmap` plugin of the network out of ADD, CHECK and DEL
+     * for pods without host ports, where it would only pass the previous plugin's result
+     * through and touch nothing (`skipsIdlePortmap` in `src/network/cni.ts`); false runs it
+     * for every pod. @default true
+     */
+    skipIdlePortmap: boolean;
   };
   /** `cgroup_manager`: "cgroupfs" or "systemd"; default detected at start. */
   cgroupManager: "cgroupfs" | "systemd";

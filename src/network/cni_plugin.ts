@@ -4,7 +4,9 @@
  * netns manager brings it up in-process, then runs the first valid network configuration list
  * of the config dir with the pod's port mappings, caches the results for DEL, and rolls back on
  * failure. Pods set up with the plugin keep their cached loopback attachment, so its DEL still
- * runs after a switch.
+ * runs after a switch. A `portmap` plugin is left out for a pod without port mappings
+ * (`skipIdlePortmap`); DEL decides from the mappings ADD had (cached), or from the pod's own
+ * when nothing is cached, and runs it when it knows neither.
  *
  * @module
  */
@@ -45,6 +47,8 @@ export interface CniNetworkPluginOptions {
   logger?: Logger;
   /** Bring `lo` up through the loopback plugin. @default true */
   loopback?: boolean;
+  /** Leave out `portmap` for pods without port mappings (`[cni] skip_idle_portmap`). @default true */
+  skipIdlePortmap?: boolean;
 }
 
 /** The network name and interface used for the loopback attachment. */
@@ -88,6 +92,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
   #cache: ResultCache;
   #log: Logger;
   #loopback: NetworkConfigList | undefined;
+  #skipIdlePortmap: boolean;
 
   /** @param options The config source, executor and cache. */
   constructor(options: CniNetworkPluginOptions) {
@@ -95,6 +100,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
     this.#exec = options.executor;
     this.#cache = options.cache;
     this.#log = options.logger ?? nullLogger;
+    this.#skipIdlePortmap = options.skipIdlePortmap ?? true;
     if (options.loopback ?? true) {
       const bytes = new TextEncoder().encode(JSON.stringify(LOOPBACK_CONFIG));
       this.#loopback = parseNetworkConfig("<builtin>/99-loopback.conflist", bytes);
@@ -132,8 +138,9 @@ export class CniNetworkPlugin implements NetworkPlugin {
     const pod = `${req.podNamespace}/${req.podName}`;
     const attached: { list: NetworkConfigList; rt: RuntimeConf; result: unknown }[] = [];
     const steps: { list: NetworkConfigList; rt: RuntimeConf }[] = [];
-    if (this.#loopback) steps.push({ list: this.#loopback, rt: runtimeConf(req, "lo", []) });
-    steps.push({ list: config, rt: runtimeConf(req, ifName, req.portMappings) });
+    const skip = this.#skipIdlePortmap;
+    if (this.#loopback) steps.push({ list: this.#loopback, rt: runtimeConf(req, "lo", [], skip) });
+    steps.push({ list: config, rt: runtimeConf(req, ifName, req.portMappings, skip) });
 
     let mainResult: unknown;
     try {
@@ -203,7 +210,13 @@ export class CniNetworkPlugin implements NetworkPlugin {
               att.configPath,
               new TextEncoder().encode(JSON.stringify(att.config)),
             );
-            const rt = runtimeConf({ ...req, netnsPath: netns }, att.ifName, []);
+            // The capability args ADD had (none cached: ADD had no port mappings).
+            const rt = runtimeConf(
+              { ...req, netnsPath: netns },
+              att.ifName,
+              [],
+              this.#skipIdlePortmap,
+            );
             if (att.capabilityArgs) rt.capabilityArgs = att.capabilityArgs;
             await this.#exec.del(list, rt, att.result);
           } catch (e) {
@@ -213,7 +226,9 @@ export class CniNetworkPlugin implements NetworkPlugin {
       );
     } else {
       // No cache (lost, or ADD never finished): DEL with the current config, no prevResult.
+      // portmap is left out only when the caller knows the pod's port mappings.
       const loaded = await this.#source.load();
+      const skip = this.#skipIdlePortmap && req.portMappings !== undefined;
       const steps: { list: NetworkConfigList; rt: RuntimeConf }[] = [];
       if (loaded.config) {
         steps.push({
@@ -222,6 +237,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
             { ...req, netnsPath: netns },
             req.ifName ?? "eth0",
             req.portMappings ?? [],
+            skip,
           ),
         });
       } else {
@@ -230,7 +246,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
       if (this.#loopback) {
         steps.push({
           list: this.#loopback,
-          rt: runtimeConf({ ...req, netnsPath: netns }, "lo", []),
+          rt: runtimeConf({ ...req, netnsPath: netns }, "lo", [], skip),
         });
       }
       await Promise.all(steps.map(async (step) => {
@@ -279,11 +295,13 @@ function runtimeConf(
   req: Pick<SetUpRequest, "id" | "netnsPath" | "podName" | "podNamespace" | "podUid">,
   ifName: string,
   portMappings: PortMapping[],
+  skipIdlePortmap: boolean,
 ): RuntimeConf {
   const rt: RuntimeConf = {
     containerId: req.id,
     netns: req.netnsPath,
     ifName,
+    skipIdlePortmap,
     args: kubernetesCniArgs({
       namespace: req.podNamespace,
       name: req.podName,

@@ -59,6 +59,8 @@ export interface CniPluginOptions {
   timeoutMs?: number;
   /** Bring `lo` up with the loopback plugin. @default true */
   loopback?: boolean;
+  /** Leave out `portmap` for pods without port mappings. @default true */
+  skipIdlePortmap?: boolean;
 }
 
 /**
@@ -78,5 +80,6 @@ export function createCniPlugin(options: CniPluginOptions): NetworkPlugin {
     cache: createFileResultCache(options.cacheDir),
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.loopback !== undefined ? { loopback: options.loopback } : {}),
+    ...(options.skipIdlePortmap !== undefined ? { skipIdlePortmap: options.skipIdlePortmap } : {}),
   });
 }

@@ -37,7 +37,10 @@ export interface TearDownRequest {
   podName: string;
   podNamespace: string;
   podUid: string;
-  /** Used only when no cached result exists. @default [] */
+  /**
+   * The pod's port mappings (from its stored config); used only when no cached result exists.
+   * Undefined when not known (a sweep of a pod's traces): `portmap` then runs on DEL.
+   */
   portMappings?: PortMapping[];
   /** @default "eth0" */
   ifName?: string;

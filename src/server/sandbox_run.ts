@@ -34,6 +34,7 @@ import {
 import type { SandboxRecord } from "../store/sandbox.ts";
 import type { Deps } from "./deps.ts";
 import { newId, sandboxName } from "./naming.ts";
+import { podPortMappings } from "./pod_ports.ts";
 import { nowNs } from "./time.ts";
 import type { CallContext } from "./instrument.ts";
 import { crashPoint } from "../crash.ts";
@@ -217,14 +218,9 @@ async function createSandbox(
   const wired = (async () => {
     const netnsPath = await netnsMade;
     if (netnsPath === undefined) return undefined;
-    const portMappings = (config.port_mappings ?? []).map((p) => ({
-      protocol: p.protocol,
-      containerPort: p.container_port,
-      hostPort: p.host_port,
-      hostIp: p.host_ip,
-    }));
+    const portMappings = podPortMappings(config);
     const network = await deps.network.setUp({ ...podRef, netnsPath, portMappings });
-    stack.defer(() => deps.network.tearDown({ ...podRef, netnsPath }));
+    stack.defer(() => deps.network.tearDown({ ...podRef, netnsPath, portMappings }));
     crashPoint("sandbox_run:after_cni");
     return network;
   })();

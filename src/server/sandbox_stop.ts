@@ -14,6 +14,7 @@ import type { Deps } from "./deps.ts";
 import { stopContainerProcess } from "./container_stop.ts";
 import { crashPoint } from "../crash.ts";
 import { publishSandboxEvent } from "./container_events.ts";
+import { podPortMappings } from "./pod_ports.ts";
 
 /** What StopPodSandbox uses. */
 export type StopPodSandboxDeps = Pick<
@@ -70,6 +71,7 @@ export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise
       podName: meta.config.metadata?.name ?? "",
       podNamespace: meta.config.metadata?.namespace ?? "",
       podUid: meta.config.metadata?.uid ?? "",
+      portMappings: podPortMappings(meta.config),
     });
     crashPoint("sandbox_stop:after_cni");
     await deps.netns.remove(meta.netnsPath);

@@ -228,6 +228,27 @@ export async function startDaemon(options: TestDaemonOptions): Promise<TestDaemo
   };
 }
 
+/**
+ * `cmd verb` of each "Ran program" record in a daemon's `log` (`bridge ADD`, `runc start`;
+ * `unshare` alone): the programs it ran, as the daemon's debug log records them.
+ */
+export function programsRun(log: string): string[] {
+  const out: string[] = [];
+  for (const line of log.split("\n")) {
+    const m = line.match(/ debug Ran program cmd=(\S+) verb=(\S+)/);
+    if (m) out.push(m[1] === "unshare" ? "unshare" : `${m[1]} ${m[2]}`);
+  }
+  return out;
+}
+
+/** Runs `fn` and returns the programs the daemon ran meanwhile ({@linkcode programsRun}). */
+export async function programsDuring(d: TestDaemon, fn: () => Promise<unknown>): Promise<string[]> {
+  const from = d.output().length;
+  await fn();
+  // The records of a call are written before its answer.
+  return programsRun(d.output().slice(from));
+}
+
 /** Kills what a test daemon's pods left (conmon, runc state, mounts, netns) and removes dirs. */
 export async function cleanupDirs(dirs: TestDirs, bridge: string): Promise<void> {
   // Processes whose command line names our dirs: conmon and the containers it monitors.

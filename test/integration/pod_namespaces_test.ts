@@ -11,12 +11,13 @@
 import assert from "node:assert/strict";
 import { call } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
-import { alive, waitFor } from "../helpers/checks.ts";
+import { alive, sh, waitFor } from "../helpers/checks.ts";
 import {
   isDaemonDirMount,
   makeTestDirs,
   mountsUnder,
   pidsMentioning,
+  programsDuring,
   startDaemon,
   type TestDaemon,
 } from "../helpers/daemon.ts";
@@ -36,7 +37,6 @@ const BRIDGE = "ocidt38";
 const SUBNET = "10.234.38.0/24";
 const GATEWAY = "10.234.38.1";
 const CGROUP_PARENT = "/ocid-it38";
-
 
 /** The pod config with namespace modes and sysctls changed. */
 function pod(
@@ -224,12 +224,22 @@ Deno.test({
 
       await t.step("a port mapping reaches the container", async () => {
         const port = 38080;
-        const p = await runTestPod(
-          d.clients.runtime,
-          pod("ports", {}, {
-            port_mappings: [{ protocol: "TCP", container_port: 80, host_port: port, host_ip: "" }],
-          }),
-        );
+        let p: TestPod = { id: "", config: {} as cri.PodSandboxConfigInit };
+        // Pods without host ports leave portmap out (pod_loopback_test); this one runs it.
+        const run = await programsDuring(d, async () => {
+          p = await runTestPod(
+            d.clients.runtime,
+            pod("ports", {}, {
+              port_mappings: [{
+                protocol: "TCP",
+                container_port: 80,
+                host_port: port,
+                host_ip: "",
+              }],
+            }),
+          );
+        });
+        assert.ok(run.includes("portmap ADD"), `RunPodSandbox ran ${JSON.stringify(run)}`);
         const id = await createTestContainer(d.clients.runtime, p, {
           name: "httpd",
           image,
@@ -249,7 +259,12 @@ Deno.test({
           }
         });
         assert.equal(body.trim(), "hello-port");
-        await call(d.clients.runtime, "StopPodSandbox", { pod_sandbox_id: p.id });
+        const stopped = await programsDuring(
+          d,
+          () => call(d.clients.runtime, "StopPodSandbox", { pod_sandbox_id: p.id }),
+        );
+        assert.ok(stopped.includes("portmap DEL"), `StopPodSandbox ran ${JSON.stringify(stopped)}`);
+        assert.ok(!(await sh("iptables-save", "-t", "nat")).includes(p.id), "forwarding removed");
         await call(d.clients.runtime, "RemovePodSandbox", { pod_sandbox_id: p.id });
       });
 

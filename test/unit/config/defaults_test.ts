@@ -28,6 +28,7 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
       configDir: "/etc/cni/net.d",
       pluginDirs: ["/usr/lib/cni", "/opt/cni/bin"],
       useInternalLoopback: true,
+      skipIdlePortmap: true,
     },
     cgroupManager: "cgroupfs",
     restrictOomScoreAdj: true,

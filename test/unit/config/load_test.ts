@@ -59,6 +59,7 @@ image = "localhost:5000/pause:3.9"
 config_dir = "/opt/cni/net.d"
 plugin_dirs = ["/opt/cni/bin"]
 use_internal_loopback = false
+skip_idle_portmap = false
 
 [image]
 registries_conf = "/opt/registries.conf"
@@ -88,7 +89,12 @@ storage_driver = "vfs"
     runtimes: {},
     conmon: { path: "/opt/conmon", logLevel: "warn" },
     pause: { binary: "/opt/pause", args: [], image: "localhost:5000/pause:3.9" },
-    cni: { configDir: "/opt/cni/net.d", pluginDirs: ["/opt/cni/bin"], useInternalLoopback: false },
+    cni: {
+      configDir: "/opt/cni/net.d",
+      pluginDirs: ["/opt/cni/bin"],
+      useInternalLoopback: false,
+      skipIdlePortmap: false,
+    },
     cgroupManager: "systemd",
     restrictOomScoreAdj: false,
     dropInfraCtr: false,

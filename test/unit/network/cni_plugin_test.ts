@@ -56,12 +56,13 @@ async function withEnv(
   }
 }
 
-function plugin(env: Env, runner: FakeRunner) {
+function plugin(env: Env, runner: FakeRunner, options: { skipIdlePortmap?: boolean } = {}) {
   return createCniPlugin({
     configDir: env.confDir,
     pluginDirs: [env.pluginDir],
     cacheDir: env.cacheDir,
     runner,
+    ...options,
   });
 }
 
@@ -273,5 +274,73 @@ Deno.test("CniNetworkPlugin.tearDown() passes an empty netns for a netns file no
     await net.tearDown({ ...REQ, netnsPath: netnsFile });
     assertChains(runner.cniSequence, ["portmap DEL", "bridge DEL", "loopback DEL"]);
     for (const call of runner.calls) assert.equal(call.options.env?.CNI_NETNS, "");
+  });
+});
+
+/** A pod without host ports (a mapping without a host port is not forwarded). */
+const IDLE_REQ: SetUpRequest = { ...REQ, portMappings: [REQ.portMappings[2]!] };
+
+/** The calls of the pod network's chain (loopback left out). */
+const chainOf = (runner: FakeRunner) => runner.cniSequence.filter((s) => !s.startsWith("loopback"));
+
+Deno.test("CniNetworkPlugin leaves out portmap for a pod without host ports", async () => {
+  await withEnv(async (env) => {
+    const runner = okRunner();
+    const net = plugin(env, runner);
+    const up = await net.setUp(IDLE_REQ);
+    assert.deepEqual(chainOf(runner), ["bridge ADD"]);
+    assert.deepEqual(up.result, bridgeResult(), "the result portmap would have passed through");
+    const cached = JSON.parse(await Deno.readTextFile(join(env.cacheDir, "pod1.json")));
+    assert.deepEqual(cached.attachments[1].config, CONFLIST, "the whole list, for DEL to decide");
+    assert.deepEqual(cached.attachments[1].result, bridgeResult());
+    runner.calls.length = 0;
+    await net.tearDown(IDLE_REQ);
+    assert.deepEqual(chainOf(runner), ["bridge DEL"]);
+  });
+});
+
+Deno.test("CniNetworkPlugin runs portmap for every pod with skipIdlePortmap false", async () => {
+  await withEnv(async (env) => {
+    const runner = okRunner();
+    const net = plugin(env, runner, { skipIdlePortmap: false });
+    assert.deepEqual((await net.setUp(IDLE_REQ)).result, bridgeResult());
+    await net.tearDown(IDLE_REQ);
+    assert.deepEqual(chainOf(runner), ["bridge ADD", "portmap ADD", "portmap DEL", "bridge DEL"]);
+  });
+});
+
+Deno.test("CniNetworkPlugin decides DEL after a restart from the port mappings ADD had", async (t) => {
+  await withEnv(async (env) => {
+    await t.step("ADD with host ports: DEL runs portmap with them", async () => {
+      await plugin(env, okRunner()).setUp(REQ);
+      const runner = okRunner();
+      // A new daemon; the request knows no mappings, the cache does.
+      await plugin(env, runner).tearDown({ ...REQ, portMappings: [] });
+      assert.deepEqual(chainOf(runner), ["portmap DEL", "bridge DEL"]);
+      assert.deepEqual(
+        runner.calls.find((c) => c.name === "portmap")!.stdinJson?.runtimeConfig,
+        { portMappings: CNI_PORTS },
+      );
+    });
+    await t.step("ADD without host ports: DEL leaves portmap out", async () => {
+      await plugin(env, okRunner()).setUp(IDLE_REQ);
+      const runner = okRunner();
+      await plugin(env, runner).tearDown(REQ);
+      assert.deepEqual(chainOf(runner), ["bridge DEL"]);
+    });
+  });
+});
+
+Deno.test("CniNetworkPlugin.tearDown() without a cache leaves portmap out only for known mappings", async () => {
+  await withEnv(async (env) => {
+    const runner = okRunner();
+    const net = plugin(env, runner);
+    await net.tearDown(IDLE_REQ);
+    assert.deepEqual(chainOf(runner), ["bridge DEL"], "the pod's stored config has no host ports");
+    runner.calls.length = 0;
+    // A sweep of traces of a pod nobody knows: ADD may have had mappings.
+    const { portMappings: _, ...unknown } = IDLE_REQ;
+    await net.tearDown(unknown);
+    assert.deepEqual(chainOf(runner), ["portmap DEL", "bridge DEL"]);
   });
 });

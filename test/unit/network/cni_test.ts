@@ -229,3 +229,115 @@ Deno.test("pluginStdinConfig() injects only capabilities the plugin declares", (
   });
   assert.deepEqual(conf2.runtimeConfig, { bandwidth: { rate: 1 } });
 });
+
+/** bridge then portmap, as the test daemons and the bench configure a network. */
+const BRIDGE_PORTMAP = { ...LIST, plugins: LIST.plugins.slice(0, 2) };
+
+/** The runtime config of a pod without host ports, with the skip allowed. */
+const IDLE_RT: RuntimeConf = {
+  containerId: RT.containerId,
+  netns: RT.netns,
+  ifName: RT.ifName,
+  skipIdlePortmap: true,
+};
+
+/** A runner whose bridge prints {@linkcode bridgeResult} and other plugins pass it through. */
+const chainRunner = () =>
+  new FakeRunner((call) => {
+    if (call.options.env?.CNI_COMMAND !== "ADD") return result(0);
+    if (call.name === "bridge") return result(0, bridgeResult());
+    const prev = call.stdinJson?.prevResult;
+    return prev
+      ? result(0, prev)
+      : result(1, { code: 999, msg: "must be called as chained plugin" });
+  });
+
+Deno.test("CniExecutor leaves out a portmap given no port mappings on ADD, CHECK and DEL", async (t) => {
+  await withPlugins(["bridge", "portmap", "tuning"], async (dir) => {
+    const runner = chainRunner();
+    const exec = createCniExecutor({ runner, pluginDirs: [dir] });
+    await t.step(
+      "ADD: the chain's result is bridge's, as portmap would pass it through",
+      async () => {
+        assert.deepEqual(await exec.add(BRIDGE_PORTMAP, IDLE_RT), bridgeResult());
+        assert.deepEqual(runner.cniSequence, ["bridge ADD"]);
+      },
+    );
+    await t.step("ADD: the plugin after it gets bridge's result", async () => {
+      runner.calls.length = 0;
+      await exec.add(LIST, IDLE_RT);
+      assert.deepEqual(runner.cniSequence, ["bridge ADD", "tuning ADD"]);
+      assert.deepEqual(runner.calls[1]!.stdinJson?.prevResult, bridgeResult());
+    });
+    await t.step("CHECK and DEL", async () => {
+      runner.calls.length = 0;
+      await exec.check(LIST, IDLE_RT, bridgeResult());
+      await exec.del(LIST, IDLE_RT, bridgeResult());
+      await exec.del(LIST, IDLE_RT);
+      assert.deepEqual(runner.cniSequence, [
+        "bridge CHECK",
+        "tuning CHECK",
+        "tuning DEL",
+        "bridge DEL",
+        "tuning DEL",
+        "bridge DEL",
+      ]);
+    });
+  });
+});
+
+Deno.test("CniExecutor runs portmap when it has port mappings or the skip is not allowed", async () => {
+  await withPlugins(["bridge", "portmap"], async (dir) => {
+    const rts: [string, RuntimeConf][] = [
+      ["port mappings", { ...RT, skipIdlePortmap: true }],
+      ["skipIdlePortmap unset", { ...IDLE_RT, skipIdlePortmap: false }],
+    ];
+    for (const [what, rt] of rts) {
+      const runner = chainRunner();
+      const exec = createCniExecutor({ runner, pluginDirs: [dir] });
+      assert.deepEqual(await exec.add(BRIDGE_PORTMAP, rt), bridgeResult());
+      await exec.check(BRIDGE_PORTMAP, rt, bridgeResult());
+      await exec.del(BRIDGE_PORTMAP, rt, bridgeResult());
+      assert.deepEqual(runner.cniSequence, [
+        "bridge ADD",
+        "portmap ADD",
+        "bridge CHECK",
+        "portmap CHECK",
+        "portmap DEL",
+        "bridge DEL",
+      ], what);
+    }
+  });
+});
+
+Deno.test("CniExecutor runs portmap where it would not just pass through", async () => {
+  await withPlugins(["bridge", "portmap"], async (dir) => {
+    const runner = chainRunner();
+    const exec = createCniExecutor({ runner, pluginDirs: [dir] });
+    // Mappings written into the conflist itself reach portmap without a capability arg.
+    const fixed = {
+      ...BRIDGE_PORTMAP,
+      plugins: [
+        BRIDGE_PORTMAP.plugins[0]!,
+        {
+          type: "portmap",
+          runtimeConfig: { portMappings: [{ hostPort: 1, containerPort: 1, protocol: "tcp" }] },
+        },
+      ],
+    };
+    await exec.add(fixed, IDLE_RT);
+    await exec.del(fixed, IDLE_RT, bridgeResult());
+    assert.deepEqual(runner.cniSequence, [
+      "bridge ADD",
+      "portmap ADD",
+      "portmap DEL",
+      "bridge DEL",
+    ]);
+    // First in the list portmap has no prevResult: ADD and CHECK fail in portmap, as they should.
+    runner.calls.length = 0;
+    const alone = { ...LIST, plugins: [{ type: "portmap" }] };
+    await assert.rejects(exec.add(alone, IDLE_RT), /must be called as chained plugin/);
+    await exec.check(alone, IDLE_RT, undefined);
+    assert.deepEqual(runner.cniSequence, ["portmap ADD", "portmap CHECK"]);
+  });
+});

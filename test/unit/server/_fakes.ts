@@ -262,6 +262,10 @@ export async function addSandbox(
     runtimeHandler?: string;
     /** How the pod holds its namespaces. @default "infra" (no `holder` in the record) */
     holder?: "infra" | "pinned";
+    /** The pod config's `port_mappings`. @default [] */
+    portMappings?: cri.PortMappingInit[];
+    /** The infra process is gone (StopPodSandbox releases no holder). @default false */
+    infraExited?: boolean;
   } = {},
 ): Promise<string> {
   const id = options.id ?? crypto.randomUUID().replaceAll("-", "").padEnd(64, "0");
@@ -280,6 +284,7 @@ export async function addSandbox(
           privileged: options.privileged ?? false,
         },
       },
+      port_mappings: options.portMappings ?? [],
     },
   }).config!;
   await deps.sandboxes.add({
@@ -303,6 +308,7 @@ export async function addSandbox(
       pid: 777,
       conmonPid: 776,
       ips: ["10.234.4.9"],
+      ...(options.infraExited ? { infraExited: true } : {}),
     },
   });
   return id;
