@@ -41,7 +41,12 @@ import { InfraHolder } from "./sandbox/infra_holder.ts";
 import { PinnedHolder } from "./sandbox/pinned_holder.ts";
 import { PinnedNamespaces } from "./sandbox/pinned_namespaces.ts";
 import { memoryRelease } from "./memory_release.ts";
-import { defaultNetnsPinner, defaultPodNsPinner, defaultTrimMemory } from "./sys/mod.ts";
+import {
+  defaultNetnsPinner,
+  defaultPodNsPinner,
+  defaultTrimMemory,
+  netnsReaderOf,
+} from "./sys/mod.ts";
 import { OcidError } from "./errors.ts";
 import type { HandlerTable } from "./server/mod.ts";
 import { sandboxesInCreation } from "./server/sandbox_run.ts";
@@ -170,10 +175,13 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   });
   // Namespaces are made in-process on this thread where FFI works (OCID_NETNS); `lo` comes up
   // in the same section unless the loopback plugin is asked for or namespaces need `unshare`.
+  const netnsPinner = defaultNetnsPinner(runner, { logger: log });
+  // The same thread reads the counters of a pod's netns when no process is in it (stats).
+  const netnsReader = netnsReaderOf(netnsPinner);
   const netns = createNetnsManager({
     dir: join(config.runroot, "netns"),
     runner,
-    pinner: defaultNetnsPinner(runner, { logger: log }),
+    pinner: netnsPinner,
     loopback: config.cni.useInternalLoopback,
   });
   const podNsPinner = defaultPodNsPinner(runner, { logger: log });
@@ -251,6 +259,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     runtime,
     network,
     netns,
+    ...(netnsReader ? { netnsReader } : {}),
     sandboxes,
     containers,
     exits,

@@ -23,6 +23,7 @@ import {
 import { cgroupsPath } from "../spec/cgroup.ts";
 import type { WritableLayerUsage } from "../image/rootfs.ts";
 import type { ContainerRecord } from "../store/container.ts";
+import type { NetnsReader } from "../sys/netns_pinner.ts";
 import type { Deps } from "./deps.ts";
 import { nowNs } from "./time.ts";
 
@@ -40,6 +41,12 @@ export interface StatsCollectorOptions {
   now?: () => bigint;
   /** Where procfs is mounted (for `<proc>/<pid>/net/dev`). @default "/proc" */
   procDir?: string;
+  /**
+   * Reads `net/dev` inside a pod's pinned netns when no process is in it. Absent (namespaces
+   * made by programs, OCID_NETNS=exec: no FFI to enter a netns with), such a pod has no
+   * network counters. @default none
+   */
+  netnsReader?: NetnsReader;
 }
 
 /** The state the stats RPCs keep between calls, and their file reading. One per daemon. */
@@ -52,6 +59,7 @@ export class StatsCollector {
   #ttlMs: number;
   #now: () => bigint;
   #procDir: string;
+  #netnsReader: NetnsReader | undefined;
   #dirs = new Map<string, string>();
   #layers: { at: number; byId: Promise<Map<string, WritableLayerUsage>> } | undefined;
 
@@ -65,6 +73,7 @@ export class StatsCollector {
     this.#ttlMs = options.writableLayerTtlMs ?? 5000;
     this.#now = options.now ?? (() => BigInt(nowNs()));
     this.#procDir = options.procDir ?? "/proc";
+    this.#netnsReader = options.netnsReader;
     this.cpu = new CpuRate({ minIntervalMs: options.minCpuIntervalMs ?? 100 });
   }
 
@@ -84,16 +93,24 @@ export class StatsCollector {
   }
 
   /**
-   * The text of `/proc/<pid>/net/dev`: the counters of the network namespace `pid` is in.
+   * The `net/dev` text of a pod's network namespace: `/proc/<pid>/net/dev` of a process in it
+   * when there is one (no namespace change), else `/proc/thread-self/net/dev` read inside the
+   * pinned `netns` file by the netns reader (a pod without an infra process and without a
+   * running container, or whose process just ended). Without a reader such a pod has none.
    *
-   * @returns undefined when the process is gone
+   * @param target A process in the netns (0: none) and the pinned netns file ("": none).
+   * @returns undefined when neither gives the counters
    */
-  async netDev(pid: number): Promise<string | undefined> {
-    try {
-      return await Deno.readTextFile(`${this.#procDir}/${pid}/net/dev`);
-    } catch {
-      return undefined;
+  async netDev(target: { pid: number; netns: string }): Promise<string | undefined> {
+    if (target.pid > 0) {
+      try {
+        return await Deno.readTextFile(`${this.#procDir}/${target.pid}/net/dev`);
+      } catch {
+        // The process is gone: the namespace file may still be there.
+      }
     }
+    if (!target.netns || !this.#netnsReader) return undefined;
+    return this.#netnsReader.readInNetns(target.netns, "/proc/thread-self/net/dev");
   }
 
   /**

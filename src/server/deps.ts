@@ -24,6 +24,7 @@ import type { ContainerEventResponseInit } from "../cri/types.ts";
 import type { HostCapabilities } from "../host/capabilities.ts";
 import type { MetricsRecorder } from "../metrics/recorder.ts";
 import type { PodHolders } from "../sandbox/holder.ts";
+import type { NetnsReader } from "../sys/netns_pinner.ts";
 
 /** The daemon's parts, as handlers see them. */
 export interface Deps {
@@ -34,6 +35,12 @@ export interface Deps {
   runtime: OciRuntime;
   network: NetworkPlugin;
   netns: NetnsManager;
+  /**
+   * Reads files inside pinned network namespaces in-process (the netns pinner, with libc);
+   * absent where namespaces are made by programs (OCID_NETNS=exec): a pod without any process
+   * then has no network counters.
+   */
+  netnsReader?: NetnsReader;
   sandboxes: SandboxStore;
   containers: ContainerStore;
   exits: ExitHub;

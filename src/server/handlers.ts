@@ -50,7 +50,12 @@ type AnyHandler = (deps: Deps, req: any, ctx: any) => Promise<unknown>;
 export function handlerTable(deps: Deps): HandlerTable {
   const bind = (fn: AnyHandler): UnaryHandler => (req, ctx) => fn(deps, req, ctx);
   // The stats RPCs share one collector: previous CPU samples and the writable-layer cache.
-  const statsDeps = { ...deps, stats: new StatsCollector(deps.images) };
+  // A pod without any process gets its network counters through the netns reader, if any.
+  const stats = new StatsCollector(
+    deps.images,
+    deps.netnsReader ? { netnsReader: deps.netnsReader } : {},
+  );
+  const statsDeps = { ...deps, stats };
   // deno-lint-ignore no-explicit-any
   type StatsHandler = (d: typeof statsDeps, req: any) => Promise<unknown>;
   const bindStats = (fn: StatsHandler): UnaryHandler => (req) => fn(statsDeps, req);

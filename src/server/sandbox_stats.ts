@@ -1,8 +1,9 @@
 /**
  * PodSandboxStats: a pod's CPU, memory and process count from its cgroup, network counters
  * from its network namespace (`/proc/<pid>/net/dev` of the infra process, or of a running
- * container in a pod without one), and its containers' stats. Files
- * only; no process is spawned.
+ * container in a pod without one, else `net/dev` read inside the pinned netns file on the main
+ * thread: see `StatsCollector.netDev`), and its containers' stats. Files only; no process is
+ * spawned.
  *
  * The pod's cgroup is its cgroup parent (the kubelet's `/kubepods/.../pod<uid>` or slice),
  * which holds the infra and every container. A pod run without a cgroup parent has no cgroup
@@ -75,22 +76,26 @@ function toInterfaceUsage(e: NetDevEntry): cri.NetworkInterfaceUsageInit {
   };
 }
 
-/** The network usage of a pod's namespace, or undefined with host networking or no infra. */
+/**
+ * The network usage of a pod's namespace, or undefined with host networking, or when neither a
+ * process nor the pinned namespace file gives the counters.
+ */
 async function networkUsage(
   deps: PodSandboxStatsDeps,
   sandbox: SandboxRecord,
 ): Promise<cri.NetworkUsageInit | undefined> {
+  const netns = sandbox.metadata.netnsPath;
+  if (!netns) return undefined;
   // Any process in the pod's netns shows its counters: the infra process, else (a pod without
-  // one) a running container of the pod.
+  // one) a running container of the pod; with neither, the netns file itself (in-process).
   const pid = sandbox.status.pid > 0
     ? sandbox.status.pid
     : (deps.containers.list().find((c) =>
       c.metadata.sandboxId === sandbox.id && c.status.state === "CONTAINER_RUNNING" &&
       c.status.pid > 0
     )?.status.pid ?? 0);
-  if (!sandbox.metadata.netnsPath || pid <= 0) return undefined;
-  const text = await deps.stats.netDev(pid);
-  if (text === undefined) return undefined; // the infra process is gone
+  const text = await deps.stats.netDev({ pid, netns });
+  if (text === undefined) return undefined;
   const entries = parseNetDev(text).filter((e) => e.name !== "lo");
   const main = entries.find((e) => e.name === DEFAULT_INTERFACE);
   return {

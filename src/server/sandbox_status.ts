@@ -1,6 +1,6 @@
 /**
- * PodSandboxStatus: the sandbox's state, network and namespaces from the store; no process is
- * spawned. With `verbose`, `info` carries a JSON document of ocid's own view. As ocid serves
+ * PodSandboxStatus: the sandbox's state, network (no IP once stopped) and namespaces from the
+ * store; no process is spawned. With `verbose`, `info` carries a JSON document of ocid's own view. As ocid serves
  * GetContainerEvents, it also sets what kubelet's evented PLEG reads here: the statuses of the
  * pod's containers and the time they were taken (ns), as CRI-O does with pod events on.
  *
@@ -46,10 +46,21 @@ export function podSandboxStatus(
   return Promise.resolve(response);
 }
 
-/** The CRI PodSandboxStatus of a record. */
+/**
+ * The pod's IPs as the CRI reports them: none once its network is torn down (StopPodSandbox:
+ * CNI DEL done, netns removed), whatever the holder, as containerd's `getIPs` gives none for a
+ * closed netns; none with host networking (none were stored). The stored ones stay in the
+ * record (and the CNI result in verbose info); nothing else reads them after stop: CNI DEL
+ * works from its cache.
+ */
+function reportedIps(sandbox: SandboxRecord): string[] {
+  return sandbox.status.networkTornDown ? [] : sandbox.status.ips;
+}
+
+/** The CRI PodSandboxStatus of a record (PodSandboxStatus, and the pod in events). */
 export function sandboxStatus(sandbox: SandboxRecord): cri.PodSandboxStatusInit {
   const config = sandbox.metadata.config;
-  const [ip = "", ...more] = sandbox.status.ips;
+  const [ip = "", ...more] = reportedIps(sandbox);
   return {
     id: sandbox.id,
     metadata: config.metadata,

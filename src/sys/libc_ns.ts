@@ -2,14 +2,15 @@
  * Bindings to the C library calls that make, enter and pin namespaces on the calling thread:
  * `open(2)`, `close(2)`, `unshare(2)`, `setns(2)`, a bind `mount(2)`, `umount2(2)`,
  * `sethostname(2)`, `write(2)` (for `/proc/sys`), the `SIOCSIFFLAGS` ioctl that brings `lo` up,
- * and `errno`, through Deno's FFI. Needs `--allow-ffi` (part of `-A`) and a glibc `libc.so.6`.
+ * and `errno`, through Deno's FFI (plus two synchronous Deno ops that run on the same thread:
+ * `stat` for namespace inodes and a whole-file read). Needs `--allow-ffi` (part of `-A`) and a glibc `libc.so.6`.
  *
  * Every call is synchronous (`nonblocking: false`): it runs on the JS thread that makes it, so
  * `unshare(CLONE_NEWNET)` moves that very thread (and only it), a socket made next belongs to
  * the thread's new netns, a write to `/proc/sys/net` is resolved against it, and `errno` read
  * right after a failed call is that call's. Users: the main-thread pinner
- * (`thread_ns_pinner.ts`, through `netns_pin.ts` and `pod_ns_pin.ts`) and the port-forward
- * worker (`enterNetns`).
+ * (`thread_ns_pinner.ts`, through `netns_pin.ts`, `pod_ns_pin.ts` and `netns_read.ts`) and the
+ * port-forward worker (`enterNetns`).
  *
  * @module
  */
@@ -92,6 +93,14 @@ export interface NsLibc {
    * @returns 0 or `errno` (`EIO` for a short write).
    */
   writeFile(path: string, value: string): number;
+  /**
+   * Reads a whole file as text with a synchronous op, which runs on the calling thread: a path
+   * under `/proc/thread-self` is resolved against this thread's namespaces (`net/dev` shows the
+   * counters of the thread's netns).
+   *
+   * @throws {Error} When it cannot be read.
+   */
+  readFile(path: string): string;
   /** `strerror(3)`. */
   strerror(errno: number): string;
 }
@@ -188,6 +197,8 @@ export function openNsLibc(path = "libc.so.6"): NsLibc {
         sym.close(fd);
       }
     },
+    // A sync op, like `inode`: it runs on (and resolves /proc/thread-self against) this thread.
+    readFile: (p) => Deno.readTextFileSync(p),
     strerror: (n) => strerrorOf(sym, n),
   };
 }

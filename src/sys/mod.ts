@@ -13,6 +13,7 @@ export * from "./exec_mounter.ts";
 export * from "./default_mounter.ts";
 export * from "./libc_ns.ts";
 export * from "./netns_pin.ts";
+export * from "./netns_read.ts";
 export * from "./pod_ns_pin.ts";
 export * from "./netns_pinner.ts";
 export * from "./pod_ns_pinner.ts";

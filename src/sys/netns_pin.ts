@@ -25,6 +25,7 @@ export type PinStep =
   | "hostname"
   | "sysctl"
   | "enter"
+  | "read"
   | "mount"
   | "setns"
   | "verify";

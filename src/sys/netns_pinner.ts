@@ -31,6 +31,34 @@ export interface NetnsPinner {
   pin(target: string, options?: NetnsPinOptions): Promise<void>;
 }
 
+/**
+ * Reads files from inside pinned network namespaces, in-process. Only a pinner that enters
+ * namespaces on the calling thread (`libc`: `ThreadNetnsPinner`) is one; where namespaces are
+ * made by programs (`exec`: no FFI) there is none, and what only shows inside a netns needs a
+ * process there (`/proc/<pid>/net/dev`).
+ */
+export interface NetnsReader {
+  /**
+   * Reads `path` with the calling thread inside the netns pinned at `netns`, then back.
+   *
+   * @param netns The pinned network namespace file.
+   * @param path The file, e.g. `/proc/thread-self/net/dev` (the netns's counters).
+   * @returns The text, or undefined when the namespace or the file cannot be read (a pod being
+   *   torn down); a thread that cannot get back ends the daemon (see `thread_ns_pinner.ts`).
+   */
+  readInNetns(netns: string, path: string): string | undefined;
+}
+
+/**
+ * The pinner as a {@linkcode NetnsReader}, when it is one.
+ *
+ * @returns The pinner, or undefined for one that cannot read inside a netns (`exec`).
+ */
+export function netnsReaderOf(pinner: NetnsPinner): NetnsReader | undefined {
+  const reader = pinner as NetnsPinner & Partial<NetnsReader>;
+  return typeof reader.readInNetns === "function" ? reader as NetnsReader : undefined;
+}
+
 /** Options of {@linkcode NetnsPinError}. */
 export interface NetnsPinErrorOptions extends ErrorOptions {
   /** The file the namespace was to be mounted on. */
@@ -74,6 +102,7 @@ export const STEP_TEXT: Readonly<Record<PinStep | "exec", string>> = {
   hostname: "sethostname",
   sysctl: "sysctl write",
   enter: "setns into the pod's netns",
+  read: "read inside the pod's netns",
   mount: "bind mount",
   setns: "setns back to the original namespace",
   verify: "namespace check",

@@ -129,7 +129,8 @@ export function pinPodNamespaces(libc: NsLibc, spec: PodNsSpec): PodPinResult {
   }
 }
 
-type Fail = (step: PinStep, errno: number, detail?: string, fatal?: boolean) => PinFailure;
+/** Builds a failure of a step; see {@linkcode failureOf}. */
+export type Fail = (step: PinStep, errno: number, detail?: string, fatal?: boolean) => PinFailure;
 
 /** Step 1: notes the inode of each namespace of the thread in `before`, opens it into `orig`. */
 function openOriginals(
@@ -259,9 +260,13 @@ function writeSysctls(libc: NsLibc, sysctls: PodSysctl[], fail: Fail): PinFailur
 
 /**
  * Runs `fn` with the thread in the pod's netns (checked to be that one and not the node's),
- * then moves it back to `origFd`; failing to get back is fatal.
+ * then moves it back to `origFd`; failing to get back is fatal. Also used by `netns_read.ts`.
+ *
+ * @param nodeInode The inode of the thread's netns before (the node's): never entered.
+ * @param origFd The thread's netns before, open.
+ * @returns undefined, or the failed step (`fn`'s own failure when the way back worked).
  */
-function inPodNetns(
+export function inPodNetns(
   libc: NsLibc,
   netns: string,
   nodeInode: number,
@@ -297,8 +302,11 @@ function inPodNetns(
   return result;
 }
 
-/** A fatal failure when any namespace of the thread differs from the one noted before. */
-function stranded(
+/**
+ * A fatal failure when any namespace of the thread differs from the one noted before. Also
+ * used by `netns_read.ts`.
+ */
+export function stranded(
   libc: NsLibc,
   before: Map<NsType, number>,
   fail: Fail,

@@ -1,8 +1,10 @@
 /**
  * Pinners that make namespaces in-process, synchronously on the calling thread (the daemon's
  * main JS thread), through libc: {@linkcode ThreadNetnsPinner} (`netns_pin.ts`: a new netns,
- * `lo` brought up inside) and {@linkcode ThreadPodNsPinner} (`pod_ns_pin.ts`: new IPC and UTS
- * namespaces with the pod's hostname and sysctls). No process, no worker.
+ * `lo` brought up inside; and `netns_read.ts`: a file read inside a pinned netns, for the
+ * network counters of a pod without a process) and {@linkcode ThreadPodNsPinner}
+ * (`pod_ns_pin.ts`: new IPC and UTS namespaces with the pod's hostname and sysctls). No
+ * process, no worker.
  *
  * Why the main thread may change namespace: every call is a synchronous FFI call or a
  * synchronous op, so it runs on the JS thread itself, and between `unshare` and the `setns`
@@ -27,7 +29,13 @@ import type { Logger } from "../log.ts";
 import { nullLogger } from "../log.ts";
 import { type NsLibc, openNsLibc } from "./libc_ns.ts";
 import { type PinFailure, pinNewNetns } from "./netns_pin.ts";
-import { NetnsPinError, type NetnsPinner, type NetnsPinOptions } from "./netns_pinner.ts";
+import {
+  NetnsPinError,
+  type NetnsPinner,
+  type NetnsPinOptions,
+  type NetnsReader,
+} from "./netns_pinner.ts";
+import { readInNetns } from "./netns_read.ts";
 import { pinPodNamespaces, type PodNsSpec } from "./pod_ns_pin.ts";
 import { PodNsPinError, type PodNsPinner } from "./pod_ns_pinner.ts";
 
@@ -84,14 +92,23 @@ class ThreadSection {
     this.#onStranded = options.onStranded ?? ((detail) => exitStranded(log, detail));
   }
 
-  /** Runs one synchronous sequence, logs its time, and hands a fatal failure to the handler. */
-  run<R extends { ok: true } | PinFailure>(what: string, target: string, fn: () => R): R {
+  /**
+   * Runs one synchronous sequence, logs its time (and a failure's step and detail), and hands
+   * a fatal failure to the handler.
+   */
+  run<R extends { ok: true } | PinFailure>(
+    what: string,
+    target: string,
+    fn: () => R,
+    message = "Pinned namespaces in-process",
+  ): R {
     const started = performance.now();
     const result = fn();
-    this.#log.debug("Pinned namespaces in-process", {
+    this.#log.debug(message, {
       what,
       ok: result.ok,
       ms: (performance.now() - started).toFixed(3),
+      ...(result.ok ? {} : { target, step: result.step, detail: result.detail }),
     });
     if (!result.ok && result.fatal) {
       this.#onStranded(`${what} "${target}": ${result.step}: ${result.detail}`);
@@ -100,8 +117,11 @@ class ThreadSection {
   }
 }
 
-/** {@linkcode NetnsPinner} on libc calls made by the calling (main) thread; see the module doc. */
-export class ThreadNetnsPinner implements NetnsPinner {
+/**
+ * {@linkcode NetnsPinner} on libc calls made by the calling (main) thread, and the
+ * {@linkcode NetnsReader} of pinned namespaces on the same calls; see the module doc.
+ */
+export class ThreadNetnsPinner implements NetnsPinner, NetnsReader {
   readonly kind = "libc" as const;
   readonly loopback = true;
   #section: ThreadSection;
@@ -122,6 +142,21 @@ export class ThreadNetnsPinner implements NetnsPinner {
       errno: result.errno === 0 ? "" : (ERRNO_NAMES[result.errno] ?? `errno ${result.errno}`),
       detail: result.detail,
     });
+  }
+
+  /**
+   * Reads a file inside a pinned netns on this thread (`netns_read.ts`); a failure is logged at
+   * debug level with the section and gives undefined.
+   */
+  readInNetns(netns: string, path: string): string | undefined {
+    const libc = this.#section.libc;
+    const result = this.#section.run(
+      "read net",
+      netns,
+      () => readInNetns(libc, netns, path),
+      "Read in a pinned netns in-process",
+    );
+    return result.ok ? result.text : undefined;
   }
 }
 

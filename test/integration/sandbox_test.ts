@@ -214,6 +214,9 @@ testEachHolderMode({
         await call(runtime, "StopPodSandbox", { pod_sandbox_id: id });
         const st = await call(runtime, "PodSandboxStatus", { pod_sandbox_id: id });
         assert.equal(st.status!.state, "SANDBOX_NOTREADY");
+        // The network is torn down: no IP any more (containerd's getIPs for a closed netns).
+        assert.equal(st.status!.network!.ip, "");
+        assert.deepEqual(st.status!.network!.additional_ips, []);
         if (mode.infra) assert.ok(!alive(info.pid as number), "pause process gone");
         const mounts = await mountsUnder(daemon.dirs.runroot);
         assert.ok(!mounts.includes(info.ipcPath as string), "IPC namespace unpinned");

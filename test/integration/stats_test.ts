@@ -1,7 +1,8 @@
 /**
  * The stats RPCs and UpdateRuntimeConfig end to end, against the real daemon with real conmon,
  * runc, CNI bridge and the test registry. Root only. Network: bridge "ocidt15",
- * 10.234.15.0/24; the only traffic is a ping from the pod to its gateway on that bridge.
+ * 10.234.15.0/24; the only traffic is pings between the pods and the host on that bridge (the
+ * pod's gateway, and the pods' IPs from the host: a pod without a process still counts).
  *
  * The pod runs under a cgroup parent of its own, so PodSandboxStats reads a real pod cgroup;
  * the test removes that parent cgroup from every hierarchy at the end.
@@ -37,6 +38,17 @@ async function removeParentCgroups(): Promise<string[]> {
 }
 
 const big = (v: { value: string } | null | undefined) => BigInt(v?.value ?? "-1");
+
+/** Pings a pod from the host, over the test's bridge (busybox: no iputils on the host). */
+async function pingFromHost(ip: string): Promise<void> {
+  const out = await new Deno.Command("busybox", {
+    args: ["ping", "-c", "3", "-W", "2", ip],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, text);
+}
 
 Deno.test({
   name: "Stats RPCs report real cgroup, writable-layer and network usage",
@@ -183,6 +195,54 @@ Deno.test({
           filter: { label_selector: { suite: "other" } },
         });
         assert.deepEqual(none.stats, []);
+      });
+
+      const eth0Of = async (id: string) => {
+        const s = (await call(runtime, "PodSandboxStats", { pod_sandbox_id: id })).stats!;
+        const eth0 = s.linux?.network?.default_interface;
+        assert.equal(eth0?.name, "eth0", JSON.stringify(s.linux?.network ?? null));
+        return eth0!;
+      };
+      const ipOf = async (id: string) =>
+        (await call(runtime, "PodSandboxStatus", { pod_sandbox_id: id })).status!.network!.ip;
+
+      await t.step("once its containers exited, the pod still reports its traffic", async () => {
+        await call(runtime, "StopContainer", { container_id: hog, timeout: 0 });
+        await call(runtime, "StopContainer", { container_id: idle, timeout: 0 });
+        // No process is left in the pod (no infra process): the pinned netns is read.
+        const before = await eth0Of(podId);
+        await pingFromHost(await ipOf(podId));
+        const after = await eth0Of(podId);
+        assert.ok(big(after.rx_bytes) >= big(before.rx_bytes) + 3n * 84n, "rx grew");
+        assert.ok(big(after.tx_bytes) >= big(before.tx_bytes) + 3n * 84n, "tx grew");
+        const listed = await call(runtime, "ListPodSandboxStats", { filter: null });
+        const eth0 = listed.stats[0]?.linux?.network?.default_interface;
+        assert.ok(big(eth0?.rx_bytes) >= big(after.rx_bytes), JSON.stringify(eth0 ?? null));
+        const metrics = await call(runtime, "ListPodSandboxMetrics", {});
+        const rx = metrics.pod_metrics.find((m) => m.pod_sandbox_id === podId)?.metrics.find((m) =>
+          m.name === "container_network_receive_bytes_total" && m.label_values.at(-1) === "eth0"
+        );
+        assert.ok(big(rx?.value) >= big(after.rx_bytes), JSON.stringify(rx ?? null));
+      });
+
+      await t.step("a pod that never had a container reports its traffic", async () => {
+        const lone = (await call(runtime, "RunPodSandbox", {
+          config: {
+            ...podConfig,
+            metadata: { name: "lone", namespace: "it15", uid: "uid-lone", attempt: 0 },
+            hostname: "lone",
+            labels: { suite: "lone" },
+          },
+        }, { deadlineMs: 60_000 })).pod_sandbox_id;
+        try {
+          const before = await eth0Of(lone);
+          await pingFromHost(await ipOf(lone));
+          const after = await eth0Of(lone);
+          assert.ok(big(after.rx_bytes) >= big(before.rx_bytes) + 3n * 84n, "rx grew");
+        } finally {
+          await call(runtime, "StopPodSandbox", { pod_sandbox_id: lone }, { deadlineMs: 60_000 });
+          await call(runtime, "RemovePodSandbox", { pod_sandbox_id: lone }, { deadlineMs: 60_000 });
+        }
       });
 
       await t.step("unknown IDs give NOT_FOUND", async () => {

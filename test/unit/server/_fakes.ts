@@ -305,8 +305,9 @@ export async function addSandbox(
     },
     status: {
       state: options.ready === false ? "SANDBOX_NOTREADY" : "SANDBOX_READY",
-      pid: 777,
-      conmonPid: 776,
+      // A pod with pinned namespaces has no infra process.
+      pid: options.holder === "pinned" ? 0 : 777,
+      conmonPid: options.holder === "pinned" ? 0 : 776,
       ips: ["10.234.4.9"],
       ...(options.infraExited ? { infraExited: true } : {}),
     },

@@ -19,6 +19,7 @@ import { removePodSandbox } from "../../../src/server/sandbox_remove.ts";
 import { imageStatus } from "../../../src/server/image_status.ts";
 import { version } from "../../../src/server/version.ts";
 import { newContainerStatus } from "../../../src/store/container.ts";
+import type { Deps } from "../../../src/server/deps.ts";
 import { addContainerRecord, addSandbox, decode, type TestDeps, testDeps } from "./_fakes.ts";
 
 const UNKNOWN = "0123456789abcdef".repeat(4);
@@ -134,6 +135,43 @@ Deno.test("podSandboxStatus() gives its containers' statuses and a timestamp (ev
     const single = await containerStatus(deps, { container_id: c, verbose: false });
     assert.deepEqual(res.containers_statuses![0], single.status, "the same as ContainerStatus");
   });
+});
+
+Deno.test("podSandboxStatus() reports no IP once StopPodSandbox tore the network down", async (t) => {
+  for (const holder of ["infra", "pinned"] as const) {
+    await t.step(
+      `a pod held by ${holder === "infra" ? "an infra container" : "pinned files"}`,
+      () =>
+        withDeps(async (deps) => {
+          const torn: string[] = [];
+          deps.network = {
+            tearDown: (req: { netnsPath: string }) =>
+              Promise.resolve(void torn.push(req.netnsPath)),
+          } as unknown as Deps["network"];
+          deps.netns = { remove: () => Promise.resolve() } as unknown as Deps["netns"];
+          const pod = await addSandbox(deps, { name: holder, holder });
+          await deps.sandboxes.update(pod, (s) => ({ ...s, ips: ["10.234.4.9", "fd00::9"] }));
+          // The infra process ends on SIGTERM.
+          const kill = deps.fakeRuntime.kill.bind(deps.fakeRuntime);
+          deps.fakeRuntime.kill = async (id: string, signal: string, opts?: unknown) => {
+            await kill(id, signal, opts);
+            deps.exits.deliver(id, { exitCode: 0, finishedAt: new Date() });
+          };
+          const status = async () =>
+            (await podSandboxStatus(deps, { pod_sandbox_id: pod, verbose: false })).status!;
+          const ready = await status();
+          assert.equal(ready.network?.ip, "10.234.4.9");
+          assert.deepEqual(ready.network?.additional_ips, [{ ip: "fd00::9" }]);
+
+          await stopPodSandbox(deps, decode("StopPodSandbox", { pod_sandbox_id: pod }));
+          const stopped = await status();
+          assert.equal(stopped.state, "SANDBOX_NOTREADY");
+          assert.equal(torn.length, 1, "CNI DEL ran");
+          assert.equal(stopped.network?.ip, "", "no IP once the netns is gone, as containerd");
+          assert.deepEqual(stopped.network?.additional_ips, []);
+        }),
+    );
+  }
 });
 
 Deno.test("listPodSandbox() filters by ID prefix, state and labels, combined", async (t) => {

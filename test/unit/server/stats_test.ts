@@ -10,6 +10,8 @@ import { InvalidArgumentError, NotFoundError } from "../../../src/errors.ts";
 import type { CgroupLayout } from "../../../src/cgroups/mod.ts";
 import type { WritableLayerUsage } from "../../../src/image/rootfs.ts";
 import type { Logger } from "../../../src/log.ts";
+import type { NetnsReader } from "../../../src/sys/netns_pinner.ts";
+import { listPodSandboxMetrics } from "../../../src/server/metrics_list.ts";
 import { containerStats, StatsCollector } from "../../../src/server/container_stats.ts";
 import { listContainerStats } from "../../../src/server/container_stats_list.ts";
 import { parseNetDev, podSandboxStats } from "../../../src/server/sandbox_stats.ts";
@@ -43,8 +45,22 @@ interface Fixture {
   clock: { now: bigint };
 }
 
+/** A netns reader that records its reads and gives NET_DEV for the netns files it knows. */
+class FakeNetnsReader implements NetnsReader {
+  reads: [string, string][] = [];
+  known = new Set<string>();
+  readInNetns(netns: string, path: string): string | undefined {
+    this.reads.push([netns, path]);
+    return this.known.has(netns) ? NET_DEV : undefined;
+  }
+}
+
 async function fixture(
-  options: { layout?: (root: string) => CgroupLayout; ttlMs?: number } = {},
+  options: {
+    layout?: (root: string) => CgroupLayout;
+    ttlMs?: number;
+    netnsReader?: NetnsReader;
+  } = {},
 ): Promise<Fixture> {
   const base = await testDeps();
   const root = join(base.dir, "cgroup");
@@ -55,6 +71,7 @@ async function fixture(
     writableLayerTtlMs: options.ttlMs ?? 60_000,
     now: () => clock.now,
     procDir: join(base.dir, "proc"),
+    ...(options.netnsReader ? { netnsReader: options.netnsReader } : {}),
   });
   return { deps: Object.assign(base, { stats }), root, layers, clock };
 }
@@ -310,6 +327,83 @@ Deno.test("podSandboxStats() reports the pod cgroup, its network and its contain
     await writeTree(root, { "cpuacct/ocid-unit/cpuacct.usage": String(12n * S) });
     const again = (await podSandboxStats(deps, req)).stats!;
     assert.deepEqual(again.linux?.cpu?.usage_nano_cores, { value: String(2n * S) });
+  });
+});
+
+Deno.test("podSandboxStats() of a pinned pod without a running container reads its netns file", async (t) => {
+  const reader = new FakeNetnsReader();
+  await withFixture(async ({ deps }) => {
+    const pod = await addSandbox(deps, { name: "p", holder: "pinned" });
+    const netns = deps.sandboxes.get(pod).metadata.netnsPath!;
+    reader.known.add(netns);
+    const network = async () =>
+      (await podSandboxStats(deps, { pod_sandbox_id: pod })).stats!.linux!.network;
+
+    await t.step("with no container at all", async () => {
+      const n = await network();
+      assert.equal(n?.default_interface?.name, "eth0");
+      assert.deepEqual(n?.default_interface?.rx_bytes, { value: "1296" });
+      assert.deepEqual(n?.interfaces?.map((i) => i.name), ["eth0"], "lo left out");
+      assert.deepEqual(reader.reads, [[netns, "/proc/thread-self/net/dev"]]);
+    });
+
+    await t.step("after its container exited", async () => {
+      await addContainerRecord(deps, {
+        id: id("e"),
+        sandboxId: pod,
+        name: "gone",
+        state: "CONTAINER_EXITED",
+      });
+      assert.deepEqual((await network())?.default_interface?.tx_bytes, { value: "936" });
+      assert.equal(reader.reads.length, 2);
+    });
+
+    await t.step("ListPodSandboxStats and ListPodSandboxMetrics show the counters", async () => {
+      const listed = await listPodSandboxStats(deps, { filter: null });
+      assert.deepEqual(
+        listed.stats!.find((s) => s.attributes?.id === pod)?.linux?.network?.default_interface
+          ?.rx_bytes,
+        { value: "1296" },
+      );
+      const metrics = await listPodSandboxMetrics(deps, {});
+      const podMetrics = metrics.pod_metrics!.find((m) => m.pod_sandbox_id === pod)!;
+      const rx = podMetrics.metrics!.find((m) =>
+        m.name === "container_network_receive_bytes_total"
+      );
+      assert.deepEqual(rx?.label_values, [pod, "POD", "", "eth0"]);
+      assert.deepEqual(rx?.value, { value: "1296" });
+    });
+
+    await t.step(
+      "a running container's process is read instead, with no namespace change",
+      async () => {
+        reader.reads = [];
+        await addContainerRecord(deps, {
+          id: id("r"),
+          sandboxId: pod,
+          name: "runs",
+          state: "CONTAINER_RUNNING",
+        });
+        // The fake container has pid 1.
+        await writeTree(deps.dir, { "proc/1/net/dev": NET_DEV.replace("1296", "4242") });
+        assert.deepEqual((await network())?.default_interface?.rx_bytes, { value: "4242" });
+        assert.deepEqual(reader.reads, []);
+      },
+    );
+
+    await t.step("a netns the reader cannot read gives no counters", async () => {
+      const other = await addSandbox(deps, { name: "q", holder: "pinned" });
+      const s = await podSandboxStats(deps, { pod_sandbox_id: other });
+      assert.equal(s.stats!.linux!.network, undefined);
+    });
+  }, { netnsReader: reader });
+});
+
+Deno.test("podSandboxStats() without a netns reader (OCID_NETNS=exec) has no counters for a pod with no process", async () => {
+  await withFixture(async ({ deps }) => {
+    const pod = await addSandbox(deps, { name: "p", holder: "pinned" });
+    const s = await podSandboxStats(deps, { pod_sandbox_id: pod });
+    assert.equal(s.stats!.linux!.network, undefined);
   });
 });
 

@@ -6,7 +6,7 @@
  *
  * Labels: `open <path>`, `close <fd>`, `unshare <types>` (`ipc+uts`), `setns <type> <inode>`,
  * `mount <type> <target>`, `umount <target>`, `sethostname <name>`, `lo up`,
- * `write <path>=<value>`.
+ * `write <path>=<value>`, `read <path>` (gives {@linkcode readText} of the thread's netns).
  */
 import { CLONE_FLAGS, type NsLibc, type NsType } from "../../../src/sys/libc_ns.ts";
 
@@ -15,6 +15,11 @@ export const HOST: Readonly<Record<NsType, number>> = { net: 100, ipc: 200, uts:
 /** The pod's network namespace file and its inode. */
 export const POD_NETNS = "/run/netns/pod";
 export const POD_NET_INODE = 150;
+
+/** What the fake's `readFile` gives: the path and the thread's netns inode at the time. */
+export function readText(path: string, netInode: number): string {
+  return `${path} in netns ${netInode}`;
+}
 
 /** Options of {@linkcode fakeThread}. */
 export interface FakeThreadOptions {
@@ -44,7 +49,7 @@ export interface FakeThread {
   calls: string[];
   /** Target → namespace inode mounted there. */
   mounts: Map<string, number>;
-  /** Writes, hostnames and `lo up`s, with the thread's namespaces at the time. */
+  /** Writes, reads, hostnames and `lo up`s, with the thread's namespaces at the time. */
   landings: Landing[];
   /** The thread's namespaces now. */
   now(): Record<NsType, number>;
@@ -138,6 +143,11 @@ export function fakeThread(options: FakeThreadOptions = {}): FakeThread {
       const e = call(`write ${path}=${value}`);
       if (!e) land(`${path}=${value}`);
       return e;
+    },
+    readFile(path) {
+      if (call(`read ${path}`)) throw new Error(`cannot read "${path}"`);
+      land(`read ${path}`);
+      return readText(path, cur.net);
     },
     strerror: (n) => `error ${n}`,
   };

@@ -4,11 +4,11 @@ import type { Logger } from "../../../src/log.ts";
 import { chooseNetnsKind } from "../../../src/sys/default_netns_pinner.ts";
 import { ExecNetnsPinner } from "../../../src/sys/exec_netns_pinner.ts";
 import { ExecPodNsPinner } from "../../../src/sys/exec_pod_ns_pinner.ts";
-import { NetnsPinError } from "../../../src/sys/netns_pinner.ts";
+import { NetnsPinError, netnsReaderOf } from "../../../src/sys/netns_pinner.ts";
 import { PodNsPinError } from "../../../src/sys/pod_ns_pinner.ts";
 import { ThreadNetnsPinner, ThreadPodNsPinner } from "../../../src/sys/thread_ns_pinner.ts";
 import { FakeRunner, result } from "../network/fake_runner.ts";
-import { fakeThread, HOST, POD_NETNS } from "./_fake_ns_libc.ts";
+import { fakeThread, HOST, POD_NET_INODE, POD_NETNS, readText } from "./_fake_ns_libc.ts";
 
 Deno.test("chooseNetnsKind() takes libc where FFI works, unless OCID_NETNS says exec", () => {
   assert.equal(chooseNetnsKind({ os: "linux", setting: undefined, ffi: true }), "libc");
@@ -136,6 +136,39 @@ Deno.test("ThreadNetnsPinner.pin() hands a stranded thread to onStranded", async
   const e = await pinner.pin("/n/a").catch((e) => e);
   assert.ok(e instanceof Stranded, String(e));
   assert.match(e.message, /^net "\/n\/a": setns: error 22$/);
+});
+
+Deno.test("ThreadNetnsPinner.readInNetns() reads inside a pinned netns, or gives undefined", () => {
+  const thread = fakeThread({ errors: { "open /run/netns/gone": 2 } });
+  const logger = recordingLogger();
+  const pinner = new ThreadNetnsPinner({ libc: thread.libc, logger, onStranded: strandedHandler });
+  const path = "/proc/thread-self/net/dev";
+  assert.equal(pinner.readInNetns(POD_NETNS, path), readText(path, POD_NET_INODE));
+  assert.equal(pinner.readInNetns("/run/netns/gone", path), undefined);
+  assert.deepEqual(thread.now(), HOST);
+  assert.deepEqual(thread.openFds(), []);
+  assert.deepEqual(
+    logger.records.map(([level, msg, f]) => `${level} ${msg} ${f.what} ${f.ok} ${f.step ?? ""}`),
+    [
+      "debug Read in a pinned netns in-process read net true ",
+      "debug Read in a pinned netns in-process read net false enter",
+    ],
+  );
+});
+
+Deno.test("ThreadNetnsPinner.readInNetns() hands a stranded thread to onStranded", () => {
+  const thread = fakeThread({ errors: { [`setns net ${HOST.net}`]: 22 } });
+  const pinner = new ThreadNetnsPinner({ libc: thread.libc, onStranded: strandedHandler });
+  assert.throws(
+    () => pinner.readInNetns(POD_NETNS, "/proc/thread-self/net/dev"),
+    (e) => e instanceof Stranded && /^read net "\/run\/netns\/pod": setns: /.test(e.message),
+  );
+});
+
+Deno.test("netnsReaderOf() gives the thread pinner, and nothing for the exec one", () => {
+  const thread = new ThreadNetnsPinner({ libc: fakeThread().libc, onStranded: strandedHandler });
+  assert.equal(netnsReaderOf(thread), thread);
+  assert.equal(netnsReaderOf(new ExecNetnsPinner(new FakeRunner(() => result(0)))), undefined);
 });
 
 Deno.test("ThreadPodNsPinner.pin() pins and sets inside, or throws PodNsPinError", async () => {
