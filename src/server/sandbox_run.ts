@@ -234,9 +234,12 @@ async function createSandbox(
     crashPoint("sandbox_run:after_shm");
   })();
   const logDirMade = (async () => {
-    const existed = await exists(logDirectory);
+    // The kubelet makes the log dir before the call: then one stat is all (a file in its place
+    // still fails in the mkdir).
+    const st = await Deno.stat(logDirectory).catch(() => undefined);
+    if (st?.isDirectory) return;
     await Deno.mkdir(logDirectory, { recursive: true, mode: 0o755 });
-    if (!existed) stack.defer(() => Deno.remove(logDirectory, { recursive: true }).catch(() => {}));
+    if (!st) stack.defer(() => Deno.remove(logDirectory, { recursive: true }).catch(() => {}));
   })();
   const filesWritten = (async () => {
     const [hostResolv] = await Promise.all([
@@ -338,8 +341,4 @@ async function createSandbox(
     pid: created.pid,
   });
   return id;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
 }

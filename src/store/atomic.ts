@@ -46,17 +46,22 @@ export async function writeFileAtomic(
   const tmp = join(dir, `.${basename(path)}.${suffix}.tmp`);
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   try {
-    const file = await Deno.open(tmp, {
-      write: true,
-      createNew: true,
-      mode,
-    });
-    try {
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      if (sync !== "none") await file.sync();
-    } finally {
-      file.close();
+    if (sync === "none") {
+      // One operation (open, write, close) where no fsync is wanted.
+      await Deno.writeFile(tmp, bytes, { createNew: true, mode });
+    } else {
+      const file = await Deno.open(tmp, {
+        write: true,
+        createNew: true,
+        mode,
+      });
+      try {
+        let written = 0;
+        while (written < bytes.length) written += await file.write(bytes.subarray(written));
+        await file.sync();
+      } finally {
+        file.close();
+      }
     }
     await Deno.rename(tmp, path);
   } catch (err) {
