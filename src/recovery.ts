@@ -9,7 +9,8 @@
  *   container that exited while ocid was down reports its real exit.
  * - One that the runtime still reports running (or created, for a created container) keeps
  *   its state: containers survive a daemon restart (conmon is their parent, not ocid).
- * - One that is gone without an exit file is recorded as exited with code 255 now.
+ * - One that is gone without an exit file is recorded as exited with code 255 now. When the
+ *   runtime cannot be listed (after retries), nothing is taken for gone: only exit files count.
  * - Recording an exit starts the runtime's cleanup (`src/exit_cleanup.ts`), as at run time; so
  *   does an exited container or infra container that the runtime still lists as stopped (the
  *   daemon stopped before its cleanup ended).
@@ -64,13 +65,8 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
     removed: [],
   };
   const live = new Map<string, string>();
-  if (deps.sandboxes.size + deps.containers.size > 0) {
-    try {
-      for (const state of await deps.runtime.list()) live.set(state.id, state.status);
-    } catch (err) {
-      log.error("Cannot list the runtime's containers; treating all as gone", { error: err });
-    }
-  }
+  const listed = deps.sandboxes.size + deps.containers.size === 0 ||
+    await listRuntime(deps, live);
   const exitDir = join(deps.config.runroot, "exits");
   const exitOf = async (id: string, persistDir: string): Promise<ExitEvent | undefined> => {
     for (const path of [join(exitDir, id), join(persistDir, "exit")]) {
@@ -83,6 +79,11 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
   };
   const markExited = async (id: string, persistDir: string) => {
     const fromFile = await exitOf(id, persistDir);
+    // Without the runtime's list, "not listed" says nothing: only an exit file is an exit.
+    if (!fromFile && !listed) {
+      log.warn("Keeping the recorded state: the runtime could not be asked", { id });
+      return;
+    }
     const event = fromFile ?? { exitCode: 255, finishedAt: new Date() };
     deps.exits.deliver(id, event);
     report.exited.push({ id, exitCode: event.exitCode, from: fromFile ? "exit-file" : "gone" });
@@ -178,6 +179,36 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
     removed: report.removed.length,
   });
   return report;
+}
+
+/** Tries of `<runtime> list` at start-up, and the pause before each retry. */
+const LIST_RETRY_DELAYS_MS = [100, 400];
+
+/**
+ * Fills `live` with the runtime's containers and their states, trying again after a failure.
+ *
+ * @returns false when every try failed: then no process may be taken for gone (a transient
+ *   failure must not mark every pod dead and start deleting running containers)
+ */
+async function listRuntime(deps: RecoveryDeps, live: Map<string, string>): Promise<boolean> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      for (const state of await deps.runtime.list()) live.set(state.id, state.status);
+      return true;
+    } catch (err) {
+      const delay = LIST_RETRY_DELAYS_MS[attempt];
+      if (delay === undefined) {
+        deps.log.error(
+          "Cannot list the runtime's containers; keeping every recorded state that no exit " +
+            "file contradicts",
+          { error: err, tries: attempt + 1 },
+        );
+        return false;
+      }
+      deps.log.warn("Cannot list the runtime's containers; trying again", { error: err });
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
 }
 
 async function removeContainer(deps: RecoveryDeps, id: string, bundle: string): Promise<void> {
