@@ -163,6 +163,13 @@ testEachHolderMode({
           const pod = await call(d.clients.runtime, "PodSandboxStatus", {
             pod_sandbox_id: s.podId,
           });
+          if (pod.status!.state !== "SANDBOX_READY") {
+            // What the restarted daemon said about it, to tell a flake's cause.
+            console.error(
+              d.output().split("\n").filter((l) => /WARN|ERROR|Recovered/i.test(l))
+                .slice(-30).join("\n"),
+            );
+          }
           assert.equal(pod.status!.state, "SANDBOX_READY", `pod ${i} is ready`);
           assert.equal(pod.status!.network!.ip, s.ip, `pod ${i} keeps its IP`);
           const { status, info } = await containerInfo(d, s.containerId);
