@@ -14,9 +14,8 @@
  */
 import { parseArgs } from "node:util";
 import { startRegistry } from "./_registry.ts";
-import { criTarget } from "./cri_target.ts";
-import { startOcid } from "./peers/ocid.ts";
-import { cpuSeconds, tail } from "./_proc.ts";
+import { ocidTarget, startOcid } from "./peers/ocid.ts";
+import { cpuSeconds } from "./_proc.ts";
 
 /** CPU seconds by thread name (comm) of a process. */
 function threadSeconds(pid: number): Map<string, number> {
@@ -70,15 +69,7 @@ const registry = await startRegistry(await Deno.makeTempDir({ prefix: "ocid-cpup
 const peer = await startOcid({ args: values["ocid-arg"] ?? [] });
 console.log(`daemon pid ${peer.daemon.pid}`);
 try {
-  const t = await criTarget("ocid", peer.endpoint, {
-    busybox: registry.images.busybox,
-    logDir: scratch,
-    daemonPid: peer.daemon.pid,
-    exited: peer.daemon.exited,
-    readyTimeoutMs: 90_000,
-  }).catch((err) => {
-    throw new Error(`${err.message}\nocid log:\n${tail(peer.daemon.logPath, 30)}`);
-  });
+  const t = await ocidTarget(peer, { busybox: registry.images.busybox, logDir: scratch });
   await t.images!.pull(registry.images.pause);
   await t.images!.pull(registry.images.busybox);
   for (let i = 0; i < 3; i++) {

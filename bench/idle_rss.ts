@@ -12,8 +12,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { startOcid } from "./peers/ocid.ts";
-import { criTarget } from "./cri_target.ts";
+import { ocidTarget, startOcid } from "./peers/ocid.ts";
 import { startRegistry } from "./_registry.ts";
 
 /** RSS, RssAnon and RssFile of `pid` in MiB. */
@@ -31,10 +30,9 @@ async function once(denoFlags: string[], startOnly: boolean): Promise<Map<string
   const peer = await startOcid({ denoFlags });
   const rss = new Map<string, number>();
   try {
-    const t = await criTarget("ocid", peer.endpoint, {
+    const t = await ocidTarget(peer, {
       busybox: registry.images.busybox,
       logDir: join(scratch, "logs"),
-      readyTimeoutMs: 90_000,
     });
     const step = async (name: string) => {
       await sleep(500);

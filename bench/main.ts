@@ -19,11 +19,10 @@ import { startRegistry } from "./_registry.ts";
 import { criTarget } from "./cri_target.ts";
 import { startFloor } from "./floor.ts";
 import { startContainerd } from "./peers/containerd.ts";
-import { startOcid } from "./peers/ocid.ts";
+import { ocidTarget, startOcid } from "./peers/ocid.ts";
 import { buildReport, formatReport } from "./report.ts";
 import { DEFAULT_SCENARIO, QUICK_SCENARIO, runScenario, type ScenarioOptions } from "./scenario.ts";
 import type { Target } from "./target.ts";
-import { tail } from "./_proc.ts";
 import { formatSummary, runPullBench } from "./pull.ts";
 
 const ALL_TARGETS = ["ocid", "containerd", "floor"] as const;
@@ -177,15 +176,7 @@ export async function main(argv: string[]): Promise<number> {
       } else if (name === "ocid") {
         const peer = await startOcid();
         cleanups.push(() => peer.close());
-        const t = await criTarget("ocid", peer.endpoint, {
-          ...criOptions,
-          daemonPid: peer.daemon.pid,
-          monitors: peer.monitors,
-          exited: peer.daemon.exited,
-          readyTimeoutMs: 90_000,
-        }).catch((err) => {
-          throw new Error(`${err.message}\nocid log:\n${tail(peer.daemon.logPath, 30)}`);
-        });
+        const t = await ocidTarget(peer, criOptions);
         cleanups.push(() => t.close());
         targets.push(t);
       } else {

@@ -24,9 +24,8 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { startRegistry } from "./_registry.ts";
-import { criTarget } from "./cri_target.ts";
-import { startOcid } from "./peers/ocid.ts";
-import { freePort, tail, waitFor } from "./_proc.ts";
+import { ocidTarget, startOcid } from "./peers/ocid.ts";
+import { freePort, waitFor } from "./_proc.ts";
 import { percentile } from "./stats.ts";
 
 /** One node of a V8 CPU profile. */
@@ -235,15 +234,7 @@ export async function main(argv: string[]): Promise<number> {
       args: ["--log-level", "debug"],
     });
     cleanups.push(() => peer.close());
-    const t = await criTarget("ocid", peer.endpoint, {
-      busybox: registry.images.busybox,
-      logDir: scratch,
-      daemonPid: peer.daemon.pid,
-      exited: peer.daemon.exited,
-      readyTimeoutMs: 90_000,
-    }).catch((err) => {
-      throw new Error(`${err.message}\nocid log:\n${tail(peer.daemon.logPath, 30)}`);
-    });
+    const t = await ocidTarget(peer, { busybox: registry.images.busybox, logDir: scratch });
     cleanups.push(() => t.close());
 
     log("warm-up");

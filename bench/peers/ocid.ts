@@ -17,7 +17,9 @@ import {
   killPids,
   removeTree,
   startDaemon,
+  tail,
 } from "../_proc.ts";
+import { type CriTarget, criTarget, type CriTargetOptions } from "../cri_target.ts";
 
 /** Options of {@linkcode startOcid}. */
 export interface OcidOptions {
@@ -130,4 +132,27 @@ export async function startOcid(options: OcidOptions = {}): Promise<OcidPeer> {
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * The CRI target of a started ocid: waits up to 90 s for it to answer (a first start compiles
+ * the code) and, when it does not, fails with the tail of its log.
+ *
+ * @param peer The ocid from {@linkcode startOcid}.
+ * @param options The image and log dir of the scenario.
+ * @returns The target, with the daemon's pid, monitors and exit.
+ */
+export async function ocidTarget(
+  peer: OcidPeer,
+  options: Pick<CriTargetOptions, "busybox" | "logDir">,
+): Promise<CriTarget> {
+  return await criTarget("ocid", peer.endpoint, {
+    ...options,
+    daemonPid: peer.daemon.pid,
+    monitors: peer.monitors,
+    exited: peer.daemon.exited,
+    readyTimeoutMs: 90_000,
+  }).catch((err) => {
+    throw new Error(`${err.message}\nocid log:\n${tail(peer.daemon.logPath, 30)}`);
+  });
 }
