@@ -67,14 +67,9 @@ export function pinNewNetns(
   options: PinNetnsOptions = {},
 ): PinResult {
   const fail = failureOf(libc);
-  let before: number;
-  try {
-    before = libc.inode(THREAD_NETNS);
-  } catch (e) {
-    return fail("open", 0, `cannot stat ${THREAD_NETNS}: ${text(e)}`);
-  }
-  const orig = libc.open(THREAD_NETNS);
-  if (orig < 0) return fail("open", -orig);
+  const home = openThreadNetns(libc, fail);
+  if ("ok" in home) return home;
+  const { before, orig } = home;
   try {
     const unshared = libc.unshare(CLONE_NEWNET);
     if (unshared !== 0) return fail("unshare", unshared);
@@ -131,6 +126,29 @@ export function pinNewNetns(
   } finally {
     libc.close(orig);
   }
+}
+
+/**
+ * The first step of every netns section: notes the inode of the calling thread's netns and
+ * opens it, so the thread can `setns` back and prove it did.
+ *
+ * @param libc The calls.
+ * @param fail The section's failure maker ({@linkcode failureOf}).
+ * @returns The inode and the fd (the caller closes it), or the failed `open` step.
+ */
+export function openThreadNetns(
+  libc: NsLibc,
+  fail: ReturnType<typeof failureOf>,
+): { before: number; orig: number } | PinFailure {
+  let before: number;
+  try {
+    before = libc.inode(THREAD_NETNS);
+  } catch (e) {
+    return fail("open", 0, `cannot stat ${THREAD_NETNS}: ${text(e)}`);
+  }
+  const orig = libc.open(THREAD_NETNS);
+  if (orig < 0) return fail("open", -orig);
+  return { before, orig };
 }
 
 /**

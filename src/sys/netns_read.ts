@@ -17,8 +17,8 @@
  *
  * @module
  */
-import { type NsLibc, THREAD_NETNS } from "./libc_ns.ts";
-import { failureOf, type PinFailure, text } from "./netns_pin.ts";
+import type { NsLibc } from "./libc_ns.ts";
+import { failureOf, openThreadNetns, type PinFailure, text } from "./netns_pin.ts";
 import { inPodNetns, stranded } from "./pod_ns_pin.ts";
 
 /** What {@linkcode readInNetns} did. */
@@ -35,14 +35,9 @@ export type NetnsReadResult = { ok: true; /** The file's text. */ text: string }
  */
 export function readInNetns(libc: NsLibc, netns: string, path: string): NetnsReadResult {
   const fail = failureOf(libc);
-  let before: number;
-  try {
-    before = libc.inode(THREAD_NETNS);
-  } catch (e) {
-    return fail("open", 0, `cannot stat ${THREAD_NETNS}: ${text(e)}`);
-  }
-  const orig = libc.open(THREAD_NETNS);
-  if (orig < 0) return fail("open", -orig, `cannot open ${THREAD_NETNS}: ${libc.strerror(-orig)}`);
+  const home = openThreadNetns(libc, fail);
+  if ("ok" in home) return home;
+  const { before, orig } = home;
   try {
     let content = "";
     const failure = inPodNetns(libc, netns, before, orig, fail, () => {
