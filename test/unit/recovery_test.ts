@@ -11,15 +11,15 @@ async function runningPod(deps: TestDeps): Promise<{ podId: string; ctrId: strin
   const record = deps.sandboxes.get(podId);
   await deps.sandboxes.delete(podId);
   await deps.sandboxes.add({ ...record, metadata: { ...record.metadata, netnsPath: netns } });
-  const ctrId = "c".repeat(64);
-  await addContainerRecord(deps, {
-    id: ctrId,
-    sandboxId: podId,
-    name: "app",
-    state: "CONTAINER_RUNNING",
-  });
-  await Deno.mkdir(deps.containers.get(ctrId).metadata.bundle, { recursive: true });
+  const ctrId = await runningContainer(deps, podId, "c".repeat(64), "app");
   return { podId, ctrId };
+}
+
+/** Adds a RUNNING container record of `podId` whose bundle exists. */
+async function runningContainer(deps: TestDeps, podId: string, id: string, name: string) {
+  await addContainerRecord(deps, { id, sandboxId: podId, name, state: "CONTAINER_RUNNING" });
+  await Deno.mkdir(deps.containers.get(id).metadata.bundle, { recursive: true });
+  return id;
 }
 
 /** Makes the fake runtime's `list` fail `failures` times, then list `states`. */
@@ -57,14 +57,7 @@ Deno.test("recover() takes nothing for gone when the runtime cannot be listed; e
   const deps = await testDeps();
   try {
     const { podId, ctrId } = await runningPod(deps);
-    const other = "d".repeat(64);
-    await addContainerRecord(deps, {
-      id: other,
-      sandboxId: podId,
-      name: "exiter",
-      state: "CONTAINER_RUNNING",
-    });
-    await Deno.mkdir(deps.containers.get(other).metadata.bundle, { recursive: true });
+    const other = await runningContainer(deps, podId, "d".repeat(64), "exiter");
     const exits = join(deps.config.runroot, "exits");
     await Deno.mkdir(exits, { recursive: true });
     await Deno.writeTextFile(join(exits, other), "7");
