@@ -5,6 +5,17 @@
  * device nodes, fifos, whiteouts and the xattr go through the Runner (`mknod` from coreutils,
  * `setfattr` from the Debian package `attr`).
  *
+ * Extended attributes come as PAX records `SCHILY.xattr.<name>` (Go's archive/tar, GNU tar):
+ * `security.capability` on `/bin/ping` for one. They are set like containerd does, after the
+ * chown (which clears `security.capability`) and before the mode and times, without following
+ * symlinks; an attribute the filesystem does not support (ENOTSUP) is logged and skipped, any
+ * other failure fails the layer. Refused from an image: `trusted.overlay.*` and `user.overlay.*`
+ * (overlayfs' own metadata: redirect, metacopy, opaque; the opaque marker file is the way to
+ * make a directory opaque) and `security.selinux` (CRI-O skips it too: the label comes from the
+ * runtime, not the image). tar-stream decodes PAX values as UTF-8, which would mangle binary
+ * values such as a capability with bit 7 set, so the raw bytes are read from the PAX record
+ * itself (see {@linkcode keepRawXattrs}).
+ *
  * Safety: no entry may leave the layer directory. Names with `..` that escape, hardlinks to
  * outside and writes through a symlink inside the layer are rejected; symlinks themselves are
  * created as they are (an absolute target is resolved inside the container at run time,
@@ -17,7 +28,7 @@ import { lchown, lutimes } from "node:fs/promises";
 import tar from "tar-stream";
 import { InvalidArgumentError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { Runner } from "../process.ts";
+import { type Runner, text } from "../process.ts";
 import { tarDataSize, TarEndPadder, type TarEntryEnd } from "./tar_end.ts";
 import { gnuSparse, writeSparse } from "./tar_sparse.ts";
 
@@ -25,6 +36,17 @@ import { gnuSparse, writeSparse } from "./tar_sparse.ts";
 export const WHITEOUT_PREFIX = ".wh.";
 /** Name of the opaque-directory marker in a layer tar. */
 export const OPAQUE_MARKER = ".wh..wh..opq";
+
+/** PAX record key prefix of an extended attribute. */
+export const PAX_XATTR_PREFIX = "SCHILY.xattr.";
+/** Extended attributes never taken from an image (name prefixes). */
+export const REFUSED_XATTRS: readonly string[] = [
+  "trusted.overlay.",
+  "user.overlay.",
+  "security.selinux",
+];
+/** Raw bytes of a PAX header's xattr values, keyed by attribute name, on `header.pax`. */
+const RAW_XATTRS = Symbol("raw xattr values");
 
 /** Options of {@linkcode applyLayer}. */
 export interface LayerApplyOptions {
@@ -139,6 +161,7 @@ export async function applyLayer(
 ): Promise<AppliedLayer> {
   const applier = new Applier(dir, options);
   const extract = tar.extract();
+  keepRawXattrs(extract);
   const padder = new TarEndPadder();
   let last: TarEntryEnd | undefined;
   const input = stream.pipeThrough(padder.stream).getReader();
@@ -194,6 +217,57 @@ function drained(extract: ReturnType<typeof tar.extract>): Promise<void> {
     extract.once("error", onError);
     extract.once("close", onClose);
   });
+}
+
+interface ExtractInternals {
+  _decodeLongHeader?: (buf: Uint8Array) => void;
+  _header: { type: string | null } | null;
+  _pax: Record<string, string> | null;
+}
+
+/**
+ * Keeps the raw bytes of `SCHILY.xattr.*` values: tar-stream (3.2.2, pinned) decodes each PAX
+ * value as UTF-8, which replaces bytes that are not valid UTF-8 (a capability mask with bit 7
+ * set). This wraps its PAX decoding on this one parser and hangs the exact bytes on the
+ * decoded record under {@linkcode RAW_XATTRS}. Should tar-stream change, the values fall back
+ * to UTF-8 (and the unit test with a 0x80 byte fails).
+ */
+function keepRawXattrs(extract: ReturnType<typeof tar.extract>): void {
+  const ex = extract as unknown as ExtractInternals;
+  const decode = ex._decodeLongHeader;
+  if (typeof decode !== "function") return;
+  ex._decodeLongHeader = function (this: ExtractInternals, buf: Uint8Array) {
+    decode.call(this, buf);
+    if (this._header?.type !== "pax-header" || !this._pax) return;
+    const raw = paxXattrBytes(buf);
+    if (raw.size > 0) Object.defineProperty(this._pax, RAW_XATTRS, { value: raw });
+  };
+}
+
+const utf8 = new TextDecoder();
+
+/** The xattr values of a PAX header's records (`<len> <key>=<value>\n`), as raw bytes. */
+function paxXattrBytes(buf: Uint8Array): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  let off = 0;
+  while (off < buf.byteLength) {
+    const space = buf.indexOf(0x20, off);
+    if (space < 0) break;
+    const len = Number.parseInt(utf8.decode(buf.subarray(off, space)), 10);
+    if (!(len > 0) || off + len > buf.byteLength) break;
+    const record = buf.subarray(space + 1, off + len - 1);
+    const eq = record.indexOf(0x3d);
+    const key = eq < 0 ? "" : utf8.decode(record.subarray(0, eq));
+    if (key.startsWith(PAX_XATTR_PREFIX)) {
+      out.set(key.slice(PAX_XATTR_PREFIX.length), record.slice(eq + 1));
+    }
+    off += len;
+  }
+  return out;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 class Applier {
@@ -297,6 +371,7 @@ class Applier {
         }
         if (existing) await this.#remove(path);
         await Deno.link(target, path);
+        await this.#xattrs(path, h); // on the shared inode, as containerd does
         return;
       }
       case "character-device":
@@ -370,11 +445,52 @@ class Applier {
 
   async #attrs(path: string, h: Header, mode: number, symlink: boolean): Promise<void> {
     if (this.#chown) await lchown(path, h.uid ?? 0, h.gid ?? 0);
+    // chown clears security.capability: xattrs after it (and before a read-only mode).
+    await this.#xattrs(path, h);
     // chown clears setuid bits: chmod after it. Symlinks have no mode of their own.
     if (!symlink) await Deno.chmod(path, mode);
     if (h.mtime && !h.type?.startsWith("dir")) {
       if (symlink) await lutimes(path, h.mtime, h.mtime);
       else await Deno.utime(path, h.mtime, h.mtime);
+    }
+  }
+
+  /** Sets the entry's `SCHILY.xattr.*` records on `path` (never following a symlink). */
+  async #xattrs(path: string, h: Header): Promise<void> {
+    const pax = h.pax;
+    if (!pax) return;
+    const raw = (pax as { [RAW_XATTRS]?: Map<string, Uint8Array> })[RAW_XATTRS];
+    const layer = this.#opts.name;
+    for (const [key, value] of Object.entries(pax)) {
+      if (!key.startsWith(PAX_XATTR_PREFIX)) continue;
+      const attr = key.slice(PAX_XATTR_PREFIX.length);
+      if (REFUSED_XATTRS.some((p) => attr.startsWith(p))) {
+        this.#opts.logger?.warn("Skipping an extended attribute an image may not set", {
+          layer,
+          name: h.name,
+          attr,
+        });
+        continue;
+      }
+      const bytes = raw?.get(attr) ?? new TextEncoder().encode(value);
+      const res = await this.#opts.runner.run(
+        "setfattr",
+        ["-h", "-n", attr, "-v", `0x${hex(bytes)}`, path],
+        { check: false, env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", LC_ALL: "C" } },
+      );
+      if (res.code === 0) continue;
+      const why = text(res.stderr).trim() || `setfattr exited with ${res.code}`;
+      if (why.includes("Operation not supported")) {
+        this.#opts.logger?.warn("Skipping an extended attribute the filesystem does not support", {
+          layer,
+          name: h.name,
+          attr,
+        });
+        continue;
+      }
+      throw new Error(
+        `Layer "${layer}": cannot set the extended attribute "${attr}" on "${h.name}": ${why}`,
+      );
     }
   }
 

@@ -20,6 +20,8 @@ export interface LayerEntry {
   mtime?: Date;
   devmajor?: number;
   devminor?: number;
+  /** PAX records of the entry, e.g. `SCHILY.xattr.<name>`. */
+  pax?: Record<string, string>;
 }
 
 /** A built blob: bytes, digest, media type. */
@@ -56,6 +58,7 @@ export async function buildTar(entries: LayerEntry[]): Promise<Uint8Array> {
       ...(e.linkname !== undefined ? { linkname: e.linkname } : {}),
       ...(e.devmajor !== undefined ? { devmajor: e.devmajor, devminor: e.devminor ?? 0 } : {}),
       ...(type === "file" ? { size: content?.byteLength ?? 0 } : {}),
+      ...(e.pax ? { pax: e.pax } : {}),
     };
     await new Promise<void>((resolve, reject) => {
       const cb = (err?: Error | null) => (err ? reject(err) : resolve());

@@ -391,6 +391,66 @@ Deno.test("Layers other runtimes accept pull through the daemon", async (t) => {
         assert.deepEqual([...Deno.readDirSync(`${view.dir}/opq`)].map((e) => e.name), ["new"]);
       },
     );
+
+    await t.step(
+      "xattrs from GNU tar --xattrs: binary capabilities kept, overlay's own refused",
+      async () => {
+        // cap_setuid=ep, as on Debian's newuidmap: a 0x80 byte that is not valid UTF-8.
+        const cap = "0x0100000280000000000000000000000000000000";
+        const dir = `${scratch}/xattrs`;
+        await Deno.mkdir(`${dir}/bin`, { recursive: true });
+        await Deno.mkdir(`${dir}/x`);
+        await Deno.writeTextFile(`${dir}/bin/newuidmap`, "elf");
+        await run("setfattr", ["-n", "security.capability", "-v", cap, `${dir}/bin/newuidmap`]);
+        await run("setfattr", ["-n", "user.test", "-v", "v", `${dir}/bin/newuidmap`]);
+        // Would make x/ opaque, hiding x/keep of the layer below, if ocid applied it.
+        await run("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", `${dir}/x`]);
+        const lower = await buildTar([{ name: "x/keep", content: "keep" }]);
+        const upper = await run("tar", [
+          "-C",
+          dir,
+          "--format=pax",
+          "--xattrs",
+          "--xattrs-include=*",
+          "-cf",
+          "-",
+          "bin",
+          "x",
+        ]);
+        assert.ok(
+          new TextDecoder().decode(upper).includes("SCHILY.xattr.trusted.overlay.opaque"),
+          "GNU tar wrote the overlay xattr",
+        );
+        const gz = "application/vnd.oci.image.layer.v1.tar+gzip";
+        const img = image([
+          layer(lower, await gzip(lower), gz),
+          layer(upper, await gzip(upper), gz),
+        ]);
+        await pushImage(reg.host, "xattr/img", "1", img);
+        const id = await pull(daemon, `${reg.host}/xattr/img:1`);
+        await using view = await mountPulled(daemon, id);
+        const attrs = new TextDecoder().decode(
+          await run("getfattr", ["-d", "-m", "-", "-e", "hex", `${view.dir}/bin/newuidmap`]),
+        );
+        assert.match(attrs, new RegExp(`^security\\.capability=${cap}$`, "m"));
+        assert.match(attrs, /^user\.test=0x76$/m);
+        assert.equal(await Deno.readTextFile(`${view.dir}/x/keep`), "keep", "x/ is not opaque");
+
+        // A failing setfattr (user.* on a symlink: EPERM) fails the pull and leaves nothing.
+        const bad = await buildTar([
+          { name: "s", type: "symlink", linkname: "t", pax: { "SCHILY.xattr.user.x": "1" } },
+        ]);
+        const badImg = image([layer(bad, await gzip(bad), gz)]);
+        await pushImage(reg.host, "xattr/bad", "1", badImg);
+        await assert.rejects(pull(daemon, `${reg.host}/xattr/bad:1`), (err: Error) => {
+          assert.match(err.message, /^3 INVALID_ARGUMENT/);
+          assert.match(err.message, /extended attribute "user\.x" on "s".*not permitted/);
+          return true;
+        });
+        const listed = await call(daemon.clients.image, "ListImages", {});
+        assert.ok(!listed.images.some((i) => i.id === badImg.config.digest), "nothing half-pulled");
+      },
+    );
   } finally {
     await Deno.remove(scratch, { recursive: true }).catch(() => {});
     await daemon.cleanup();

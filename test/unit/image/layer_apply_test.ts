@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../../../src/errors.ts";
 import { applyLayer, safeRelative } from "../../../src/image/layer_apply.ts";
-import type { Runner } from "../../../src/process.ts";
+import { denoRunner, type Runner, text } from "../../../src/process.ts";
 import { buildTar, type LayerEntry } from "../../helpers/images.ts";
 
 /** A runner that records calls; `mknod` makes an empty file instead of a node. */
@@ -147,4 +147,164 @@ Deno.test("applyLayer() fails on a truncated tar", async () => {
     }),
     InvalidArgumentError,
   );
+});
+
+/** cap_net_raw=ep in `security.capability` form (revision 2): bytes below 0x80 only. */
+const CAP_NET_RAW = "\x01\x00\x00\x02\x00\x20\x00\x00" + "\x00".repeat(12);
+const CAP_NET_RAW_HEX = "0x0100000200200000000000000000000000000000";
+
+async function applyBytes(bytes: Uint8Array, runner: Runner, chown = false) {
+  const dir = await Deno.makeTempDir({ prefix: "ocid-layer-unit-" });
+  try {
+    const res = await applyLayer(ReadableStream.from([bytes]), dir, { runner, name: "L", chown });
+    return { dir, res };
+  } catch (err) {
+    await Deno.remove(dir, { recursive: true });
+    throw err;
+  }
+}
+
+Deno.test("applyLayer() sets SCHILY.xattr records with setfattr after chown, before times", async () => {
+  const mtime = new Date(1_600_000_000_000);
+  const root = Deno.uid() === 0;
+  // What the file looked like when setfattr ran: owner (chown done?) and mtime (times not yet).
+  const seen: { uid: number | null; mtime: number | undefined }[] = [];
+  const runner = fakeRunner();
+  const recording: Runner = {
+    async run(cmd, args, options) {
+      if (cmd === "setfattr") {
+        const info = await Deno.lstat(args.at(-1)!);
+        seen.push({ uid: info.uid, mtime: info.mtime?.getTime() });
+      }
+      return await runner.run(cmd, args, options);
+    },
+  };
+  const bytes = await buildTar([
+    { name: "d/", type: "directory", pax: { "SCHILY.xattr.user.dir": "" } },
+    {
+      name: "d/ping",
+      content: "elf",
+      mode: 0o755,
+      uid: 1234,
+      mtime,
+      pax: {
+        "SCHILY.xattr.user.test": "v",
+        "SCHILY.xattr.trusted.overlay.redirect": "/etc",
+        "SCHILY.xattr.security.capability": CAP_NET_RAW,
+        "SCHILY.xattr.security.selinux": "system_u:object_r:bin_t:s0",
+        "SCHILY.xattr.user.overlay.opaque": "y",
+      },
+    },
+    {
+      name: "d/s",
+      type: "symlink",
+      linkname: "ping",
+      mtime,
+      pax: { "SCHILY.xattr.trusted.t": "l" },
+    },
+  ]);
+  const { dir } = await applyBytes(bytes, recording, root);
+  try {
+    assert.deepEqual(runner.calls, [
+      ["setfattr", "-h", "-n", "user.dir", "-v", "0x", `${dir}/d`],
+      ["setfattr", "-h", "-n", "user.test", "-v", "0x76", `${dir}/d/ping`],
+      ["setfattr", "-h", "-n", "security.capability", "-v", CAP_NET_RAW_HEX, `${dir}/d/ping`],
+      ["setfattr", "-h", "-n", "trusted.t", "-v", "0x6c", `${dir}/d/s`],
+    ]);
+    for (const s of seen.slice(1)) assert.notEqual(s.mtime, mtime.getTime(), "times come last");
+    if (root) assert.deepEqual(seen.slice(1, 3).map((s) => s.uid), [1234, 1234]);
+    assert.equal((await Deno.stat(`${dir}/d/ping`)).mtime?.getTime(), mtime.getTime());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("applyLayer() keeps xattr bytes that are not UTF-8 (tar-stream decodes PAX as UTF-8)", async () => {
+  // cap_setuid=ep has 0x80 in its mask. Go's archive/tar writes the raw bytes; tar-stream's pack
+  // would write UTF-8, so pack a placeholder of the same length and put the bytes in after.
+  const bytes = await buildTar([
+    { name: "newuidmap", content: "x", pax: { "SCHILY.xattr.security.capability": CAP_NET_RAW } },
+  ]);
+  const key = new TextEncoder().encode("SCHILY.xattr.security.capability=");
+  const at = bytes.findIndex((_, i) => key.every((b, j) => bytes[i + j] === b)) + key.length;
+  bytes.set([0x01, 0, 0, 0x02, 0x80, 0, 0, 0], at);
+  const runner = fakeRunner();
+  const { dir } = await applyBytes(bytes, runner);
+  try {
+    assert.deepEqual(runner.calls, [[
+      "setfattr",
+      "-h",
+      "-n",
+      "security.capability",
+      "-v",
+      "0x0100000280000000000000000000000000000000",
+      `${dir}/newuidmap`,
+    ]]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("applyLayer() skips xattrs the filesystem does not support and fails on others", async () => {
+  const failing = (stderr: string): Runner => ({
+    run: (cmd, args) =>
+      cmd === "setfattr"
+        ? Promise.resolve({
+          code: 1,
+          stdout: new Uint8Array(),
+          stderr: new TextEncoder().encode(stderr),
+        })
+        : fakeRunner().run(cmd, args),
+  });
+  const bytes = await buildTar([
+    { name: "f", content: "x", pax: { "SCHILY.xattr.user.a": "1" } },
+  ]);
+  const { dir } = await applyBytes(bytes, failing(`setfattr: f: Operation not supported\n`));
+  await Deno.remove(dir, { recursive: true });
+  await assert.rejects(
+    applyBytes(bytes, failing(`setfattr: f: Permission denied\n`)),
+    (err: Error) => {
+      assert.ok(err instanceof InvalidArgumentError);
+      assert.match(err.message, /"L".*"user\.a".*"f".*Permission denied/);
+      return true;
+    },
+  );
+});
+
+Deno.test({
+  name: "applyLayer() xattrs read back with getfattr (real setfattr)",
+  ignore: Deno.uid() !== 0, // security.* and trusted.* need root
+  async fn() {
+    const bytes = await buildTar([
+      {
+        name: "bin/ping",
+        content: "elf",
+        mode: 0o4755,
+        uid: 1234,
+        pax: {
+          "SCHILY.xattr.security.capability": CAP_NET_RAW,
+          "SCHILY.xattr.user.test": "v",
+          "SCHILY.xattr.trusted.overlay.opaque": "y",
+        },
+      },
+      { name: "bin/s", type: "symlink", linkname: "ping", pax: { "SCHILY.xattr.trusted.t": "l" } },
+    ]);
+    const { dir } = await applyBytes(bytes, denoRunner, true);
+    try {
+      const get = async (path: string) => {
+        const out = await denoRunner.run("getfattr", ["-h", "-d", "-m", "-", "-e", "hex", path]);
+        return text(out.stdout).split("\n").filter((l) => l.includes("=")).sort();
+      };
+      assert.deepEqual(await get(`${dir}/bin/ping`), [
+        `security.capability=${CAP_NET_RAW_HEX}`,
+        "user.test=0x76",
+      ]);
+      assert.deepEqual(await get(`${dir}/bin/s`), ["trusted.t=0x6c"]);
+      const info = await Deno.stat(`${dir}/bin/ping`);
+      assert.equal(info.uid, 1234);
+      assert.equal(info.mode! & 0o7777, 0o4755, "setuid survives: chmod after chown and xattrs");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
