@@ -472,7 +472,18 @@ class Applier {
         });
         continue;
       }
-      const bytes = raw?.get(attr) ?? new TextEncoder().encode(value);
+      const exact = raw?.get(attr);
+      if (!exact && value.includes("\uFFFD")) {
+        // Without the raw bytes (tar-stream changed), a value that was not UTF-8 arrives with
+        // bytes replaced: setting it would give the file other capabilities than the image's.
+        this.#opts.logger?.error("Skipping an extended attribute whose exact value is lost", {
+          layer,
+          name: h.name,
+          attr,
+        });
+        continue;
+      }
+      const bytes = exact ?? new TextEncoder().encode(value);
       const res = await this.#opts.runner.run(
         "setfattr",
         ["-h", "-n", attr, "-v", `0x${hex(bytes)}`, path],
