@@ -108,6 +108,14 @@ async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
   return all;
 }
 
+/** `PATH` for the programs ocid runs when its own environment has none. */
+export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** The `PATH` the programs ocid runs get: ocid's own, else {@linkcode DEFAULT_PATH}. */
+export function programPath(): string {
+  return Deno.env.get("PATH") ?? DEFAULT_PATH;
+}
+
 /** Decodes a program's output as UTF-8. */
 export function text(bytes: Uint8Array): string {
   return decoder.decode(bytes);

@@ -28,7 +28,7 @@ import { lchown, lutimes } from "node:fs/promises";
 import tar from "tar-stream";
 import { InvalidArgumentError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { type Runner, text } from "../process.ts";
+import { programPath, type Runner, text } from "../process.ts";
 import { tarDataSize, TarEndPadder, type TarEntryEnd } from "./tar_end.ts";
 import { gnuSparse, writeSparse } from "./tar_sparse.ts";
 
@@ -487,7 +487,7 @@ class Applier {
       const res = await this.#opts.runner.run(
         "setfattr",
         ["-h", "-n", attr, "-v", `0x${hex(bytes)}`, path],
-        { check: false, env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", LC_ALL: "C" } },
+        { check: false, env: { PATH: programPath(), LC_ALL: "C" } },
       );
       if (res.code === 0) continue;
       const why = text(res.stderr).trim() || `setfattr exited with ${res.code}`;

@@ -12,7 +12,7 @@
  */
 import { join } from "node:path";
 import type { Runner } from "../process.ts";
-import { text } from "../process.ts";
+import { programPath, text } from "../process.ts";
 import type { NetworkConfigList, PluginConfig } from "./config.ts";
 
 /** The per-call parameters of a plugin execution (libcni's RuntimeConf). */
@@ -110,8 +110,6 @@ export class CniPluginNotFoundError extends Error {
     this.plugin = plugin;
   }
 }
-
-const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /**
  * Builds the `CNI_ARGS` value the Kubernetes way.
@@ -236,7 +234,7 @@ class DefaultCniExecutor implements CniExecutor {
     this.#runner = options.runner;
     this.#dirs = options.pluginDirs;
     this.#timeoutMs = options.timeoutMs ?? 60_000;
-    this.#path = options.path ?? Deno.env.get("PATH") ?? DEFAULT_PATH;
+    this.#path = options.path ?? programPath();
   }
 
   async add(list: NetworkConfigList, rt: RuntimeConf): Promise<unknown> {

@@ -9,7 +9,7 @@ import { basename, dirname, join } from "node:path";
 import { NotFoundError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { nullLogger } from "../log.ts";
-import { denoRunner, type Runner, text } from "../process.ts";
+import { denoRunner, programPath, type Runner, text } from "../process.ts";
 import { type CappedRunner, denoCappedRunner } from "./capped_run.ts";
 import { conmonCreateArgs, conmonPidFile, containerPidFile } from "./conmon_args.ts";
 import { type SpawnConmon, spawnConmon as defaultSpawnConmon } from "./conmon_spawn.ts";
@@ -165,8 +165,6 @@ export interface OciRuntimeOptions {
 /** Default cap of ExecSync output (CRI-O's, CVE-2022-1708). */
 export const DEFAULT_EXEC_OUTPUT_CAP = 16 * 1024 * 1024;
 
-const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /**
  * Creates an {@linkcode OciRuntime} for runc or crun.
  *
@@ -234,7 +232,7 @@ class ConmonOciRuntime implements OciRuntime {
     let result;
     try {
       result = await this.#spawn(o.conmonPath, args, {
-        env: { PATH: Deno.env.get("PATH") ?? DEFAULT_PATH },
+        env: { PATH: programPath() },
         cwd: bundle,
         timeoutMs: o.createTimeoutMs ?? 120_000,
       });
