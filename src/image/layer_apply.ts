@@ -23,6 +23,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { posix } from "node:path";
 import { lchown, lutimes } from "node:fs/promises";
 import tar from "tar-stream";
@@ -266,10 +267,6 @@ function paxXattrBytes(buf: Uint8Array): Map<string, Uint8Array> {
   return out;
 }
 
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 class Applier {
   #dir: string;
   #opts: LayerApplyOptions;
@@ -486,7 +483,7 @@ class Applier {
       const bytes = exact ?? new TextEncoder().encode(value);
       const res = await this.#opts.runner.run(
         "setfattr",
-        ["-h", "-n", attr, "-v", `0x${hex(bytes)}`, path],
+        ["-h", "-n", attr, "-v", `0x${Buffer.from(bytes).toString("hex")}`, path],
         { check: false, env: { PATH: programPath(), LC_ALL: "C" } },
       );
       if (res.code === 0) continue;

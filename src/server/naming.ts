@@ -4,12 +4,12 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { InvalidArgumentError } from "../errors.ts";
 
 /** A new random ID: 32 bytes as 64 lowercase hex characters. */
 export function newId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("hex");
 }
 
 /** Metadata fields naming a pod. */
