@@ -128,6 +128,9 @@ export function pinNewNetns(
   }
 }
 
+/** Builds the failure of a step of a namespace section ({@linkcode failureOf}). */
+export type Fail = (step: PinStep, errno: number, detail?: string, fatal?: boolean) => PinFailure;
+
 /**
  * The first step of every netns section: notes the inode of the calling thread's netns and
  * opens it, so the thread can `setns` back and prove it did.
@@ -138,7 +141,7 @@ export function pinNewNetns(
  */
 export function openThreadNetns(
   libc: NsLibc,
-  fail: ReturnType<typeof failureOf>,
+  fail: Fail,
 ): { before: number; orig: number } | PinFailure {
   let before: number;
   try {
@@ -158,9 +161,7 @@ export function openThreadNetns(
  * @param libc Gives `strerror`.
  * @returns The function that builds a {@linkcode PinFailure}.
  */
-export function failureOf(
-  libc: Pick<NsLibc, "strerror">,
-): (step: PinStep, errno: number, detail?: string, fatal?: boolean) => PinFailure {
+export function failureOf(libc: Pick<NsLibc, "strerror">): Fail {
   return (step, errno, detail, fatal = false) => ({
     ok: false,
     step,

@@ -24,7 +24,7 @@
  * @module
  */
 import { CLONE_FLAGS, CLONE_NEWNET, type NsLibc, type NsType, threadNs } from "./libc_ns.ts";
-import type { PinFailure, PinStep } from "./netns_pin.ts";
+import type { Fail, PinFailure, PinStep } from "./netns_pin.ts";
 import { failureOf, text } from "./netns_pin.ts";
 
 /** One sysctl of a pod: its name, the namespace it lives in, its `/proc/sys` path. */
@@ -128,9 +128,6 @@ export function pinPodNamespaces(libc: NsLibc, spec: PodNsSpec): PodPinResult {
     for (const fd of orig.values()) libc.close(fd);
   }
 }
-
-/** Builds a failure of a step; see {@linkcode failureOf}. */
-export type Fail = (step: PinStep, errno: number, detail?: string, fatal?: boolean) => PinFailure;
 
 /** Step 1: notes the inode of each namespace of the thread in `before`, opens it into `orig`. */
 function openOriginals(
