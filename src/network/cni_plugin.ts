@@ -47,7 +47,10 @@ export interface CniNetworkPluginOptions {
   logger?: Logger;
   /** Bring `lo` up through the loopback plugin. @default true */
   loopback?: boolean;
-  /** Leave out `portmap` for pods without port mappings (`[cni] skip_idle_portmap`). @default true */
+  /**
+   * Leave out `portmap` for pods without port mappings (`[cni] skip_idle_portmap`).
+   * @default true
+   */
   skipIdlePortmap?: boolean;
 }
 

@@ -2,7 +2,8 @@
  * ListPodSandboxMetrics: the metrics of {@linkcode METRICS} for every ready pod and its
  * containers, read live (timestamp 0, as the CRI asks for values not cached) from what the
  * stats RPCs read: cgroup files, the pod's network counters (`net/dev` of a process in its
- * netns, or read inside its pinned netns file) and the cached writable-layer walk. No process is spawned.
+ * netns, or read inside its pinned netns file) and the cached writable-layer walk. No process
+ * is spawned.
  *
  * Pod-level metrics (`PodSandboxMetrics.metrics`) are the pod cgroup's CPU, memory and process
  * count, its network counters per interface (loopback left out) and its creation time; each

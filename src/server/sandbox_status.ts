@@ -1,8 +1,9 @@
 /**
  * PodSandboxStatus: the sandbox's state, network (no IP once stopped) and namespaces from the
- * store; no process is spawned. With `verbose`, `info` carries a JSON document of ocid's own view. As ocid serves
- * GetContainerEvents, it also sets what kubelet's evented PLEG reads here: the statuses of the
- * pod's containers and the time they were taken (ns), as CRI-O does with pod events on.
+ * store; no process is spawned. With `verbose`, `info` carries a JSON document of ocid's own
+ * view. As ocid serves GetContainerEvents, it also sets what kubelet's evented PLEG reads here:
+ * the statuses of the pod's containers and the time they were taken (ns), as CRI-O does with
+ * pod events on.
  *
  * @module
  */

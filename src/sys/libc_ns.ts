@@ -3,7 +3,8 @@
  * `open(2)`, `close(2)`, `unshare(2)`, `setns(2)`, a bind `mount(2)`, `umount2(2)`,
  * `sethostname(2)`, `write(2)` (for `/proc/sys`), the `SIOCSIFFLAGS` ioctl that brings `lo` up,
  * and `errno`, through Deno's FFI (plus two synchronous Deno ops that run on the same thread:
- * `stat` for namespace inodes and a whole-file read). Needs `--allow-ffi` (part of `-A`) and a glibc `libc.so.6`.
+ * `stat` for namespace inodes and a whole-file read). Needs `--allow-ffi` (part of `-A`) and a
+ * glibc `libc.so.6`.
  *
  * Every call is synchronous (`nonblocking: false`): it runs on the JS thread that makes it, so
  * `unshare(CLONE_NEWNET)` moves that very thread (and only it), a socket made next belongs to
