@@ -9,6 +9,7 @@ import { basename, dirname, join } from "node:path";
 import { unescapeMountinfo } from "./host/mountinfo.ts";
 import type { Runner } from "./process.ts";
 import { defaultMounter } from "./sys/default_mounter.ts";
+import { MountError } from "./sys/mount_error.ts";
 import { type Mounter, MS_NODEV, MS_NOEXEC, MS_NOSUID } from "./sys/mounter.ts";
 
 /**
@@ -85,6 +86,53 @@ export async function unmount(
   path: string,
   options: { mounter?: Mounter } = {},
 ): Promise<void> {
-  if (!(await isMountPoint(path))) return;
-  await (options.mounter ?? defaultMounter(runner)).unmount(path, { detach: true });
+  await unmountIfMounted(options.mounter ?? defaultMounter(runner), path, { detach: true });
+}
+
+/** Options of {@linkcode unmountIfMounted}. */
+export interface UnmountIfMountedOptions {
+  /** Lazy unmount (`MNT_DETACH`). @default false */
+  detach?: boolean;
+  /** Take off every mount stacked on `path`, not only the topmost. @default false */
+  all?: boolean;
+  /**
+   * Asks the mount table whether `path` is a mount point, for a mounter that cannot tell
+   * "not mounted" by itself (`exec`). @default isMountPoint
+   */
+  isMountPoint?: (path: string) => Promise<boolean>;
+}
+
+/** The most mounts stacked on one path that {@linkcode unmountIfMounted} takes off. */
+const MAX_STACKED_MOUNTS = 8;
+
+/**
+ * Unmounts `path` when something is mounted on it; a no-op otherwise, for a missing path too.
+ * The libc mounter asks `umount2` straight away and takes its EINVAL (not a mount point) and
+ * ENOENT for "nothing to do", so /proc/self/mountinfo, which grows with every pod on the node,
+ * is not read. The programs' mounter (`exec`) reports no errno: it asks the mount table first.
+ *
+ * @param mounter Does the unmount.
+ * @param path The mount point.
+ * @param options Lazy or not, all stacked mounts or the topmost, the mount-table probe.
+ * @throws {MountError} When an unmount fails for another reason (EBUSY, EPERM, ...).
+ */
+export async function unmountIfMounted(
+  mounter: Mounter,
+  path: string,
+  options: UnmountIfMountedOptions = {},
+): Promise<void> {
+  const { detach = false, all = false, isMountPoint: probe = isMountPoint } = options;
+  for (let i = 0; i < (all ? MAX_STACKED_MOUNTS : 1); i++) {
+    if (mounter.kind === "exec") {
+      if (!(await probe(path))) return;
+      await mounter.unmount(path, { detach });
+      continue;
+    }
+    try {
+      await mounter.unmount(path, { detach });
+    } catch (err) {
+      if (err instanceof MountError && (err.errno === "EINVAL" || err.errno === "ENOENT")) return;
+      throw err;
+    }
+  }
 }

@@ -8,6 +8,7 @@
 import { posix } from "node:path";
 import { lchown } from "node:fs/promises";
 import { unescapeMountinfo } from "../host/mountinfo.ts";
+import { unmountIfMounted } from "../mounts.ts";
 import type { Runner } from "../process.ts";
 import { defaultMounter } from "../sys/default_mounter.ts";
 import { type Mounter, MS_RDONLY } from "../sys/mounter.ts";
@@ -152,8 +153,7 @@ export class RootfsManager {
   async unmount(containerId: string): Promise<void> {
     const merged = `${this.containerDir(containerId)}/merged`;
     if (this.#opts.driver === "vfs") return;
-    if (!(await isMountPoint(merged))) return;
-    await this.#mounter.unmount(merged);
+    await unmountIfMounted(this.#mounter, merged, { isMountPoint });
   }
 
   /**
@@ -166,7 +166,7 @@ export class RootfsManager {
   async remove(containerId: string, options: { unmounted?: boolean } = {}): Promise<void> {
     const dir = this.containerDir(containerId);
     const merged = `${dir}/merged`;
-    if (!options.unmounted && await isMountPoint(merged)) await this.#mounter.unmount(merged);
+    if (!options.unmounted) await unmountIfMounted(this.#mounter, merged, { isMountPoint });
     // Unmounted: the parts are independent.
     await Promise.all(
       ["merged", "upper", "work", "empty", "vfs.done"].map((name) =>

@@ -18,6 +18,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { AlreadyExistsError, InvalidArgumentError } from "../errors.ts";
 import { unescapeMountinfo } from "../host/mountinfo.ts";
 import type { Logger } from "../log.ts";
+import { unmountIfMounted } from "../mounts.ts";
 import type { Runner } from "../process.ts";
 import { denoRunner } from "../process.ts";
 import { defaultMounter } from "../sys/default_mounter.ts";
@@ -167,9 +168,11 @@ class BindMountNetnsManager implements NetnsManager {
       );
     }
     // A file may carry stacked mounts; unmount until none is left.
-    for (let i = 0; i < 8 && (await this.#isMountPoint(abs)); i++) {
-      await this.#mounter.unmount(abs, { detach: true });
-    }
+    await unmountIfMounted(this.#mounter, abs, {
+      detach: true,
+      all: true,
+      isMountPoint: (path) => this.#isMountPoint(path),
+    });
     try {
       await Deno.remove(abs);
     } catch (e) {

@@ -15,13 +15,14 @@
  * runs. Names are checked against the sysctl grammar of `src/spec/sysctl.ts`, which has no
  * `..`.
  *
- * unpin: lazy unmount of every mount under `<dir>/<id>`, then the dir is removed.
+ * unpin: lazy unmount of every file in `<dir>/<id>` (all mounts stacked on it), then the dir is
+ * removed.
  *
  * @module
  */
 import { join, resolve } from "node:path";
 import { InvalidArgumentError } from "../errors.ts";
-import { isMountPoint, mountPoints } from "../mounts.ts";
+import { isMountPoint, unmountIfMounted } from "../mounts.ts";
 import type { Runner } from "../process.ts";
 import { sysctlNamespace, validateSysctls } from "../spec/sysctl.ts";
 import { defaultMounter } from "../sys/default_mounter.ts";
@@ -123,8 +124,8 @@ export class PinnedNamespaces {
   /** Unmounts and removes what `pin` made for `id`; no error when it is gone. */
   async unpin(id: string): Promise<void> {
     const base = join(this.dir, checkId(id));
-    for (const point of await mountPoints(base)) {
-      await this.#mounter.unmount(point, { detach: true });
+    for (const name of await entries(base)) {
+      await unmountIfMounted(this.#mounter, join(base, name), { detach: true, all: true });
     }
     await Deno.remove(base, { recursive: true }).catch((e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
@@ -192,4 +193,15 @@ function checkId(id: string): string {
     throw new InvalidArgumentError(`Invalid pod sandbox ID "${id}"`);
   }
   return id;
+}
+
+/** Names in `dir`; none when it is gone. */
+async function entries(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return names;
 }
