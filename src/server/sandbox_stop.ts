@@ -59,12 +59,16 @@ export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise
   crashPoint("sandbox_stop:after_containers");
 
   const sandbox = deps.sandboxes.get(id);
-  if (!sandbox.status.infraExited) {
-    await deps.holders.of(sandbox).release(sandbox);
-  }
-  crashPoint("sandbox_stop:after_infra");
   const meta = sandbox.metadata;
-  if (meta.netnsPath && !sandbox.status.networkTornDown) {
+  // The holder and /dev/shm take no part in the network's teardown (the netns is a file of its
+  // own in both holder modes): they are let go while CNI DEL, a child process, runs.
+  const release = async () => {
+    if (!sandbox.status.infraExited) await deps.holders.of(sandbox).release(sandbox);
+    crashPoint("sandbox_stop:after_infra");
+    if (meta.shmPath) await unmount(deps.runner, meta.shmPath);
+  };
+  const tearDown = async () => {
+    if (!meta.netnsPath || sandbox.status.networkTornDown) return;
     await deps.network.tearDown({
       id,
       netnsPath: meta.netnsPath,
@@ -73,10 +77,16 @@ export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise
       podUid: meta.config.metadata?.uid ?? "",
       portMappings: podPortMappings(meta.config),
     });
+  };
+  // Both run to their end before anything is reported, a failure of either included.
+  const [released, tornDown] = await Promise.allSettled([release(), tearDown()]);
+  if (released.status === "rejected") throw released.reason;
+  if (tornDown.status === "rejected") throw tornDown.reason;
+  if (meta.netnsPath && !sandbox.status.networkTornDown) {
+    // After the holder went too: a crash from here on leaves a pod that recovers NOTREADY.
     crashPoint("sandbox_stop:after_cni");
     await deps.netns.remove(meta.netnsPath);
   }
-  if (meta.shmPath) await unmount(deps.runner, meta.shmPath);
   let stopped = false;
   const updated = await deps.sandboxes.update(id, (s) => {
     // Stopped before (RemovePodSandbox stops again): nothing to write.

@@ -41,3 +41,95 @@ Deno.test("stopPodSandbox() tears the network down with the pod's stored port ma
     await Deno.remove(deps.dir, { recursive: true });
   }
 });
+
+/** A promise and the function that settles it. */
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } {
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Fakes a holder, a network and a netns manager that log what they are asked, in order. */
+function logged(deps: Deps, network: Promise<void>, release: () => Promise<void>) {
+  const log: string[] = [];
+  deps.holders = {
+    of: () => ({
+      release: async () => {
+        log.push("release");
+        await release();
+        log.push("released");
+      },
+    }),
+  } as unknown as Deps["holders"];
+  deps.network = {
+    tearDown: async () => {
+      log.push("DEL");
+      await network;
+      log.push("DEL done");
+    },
+  } as unknown as Deps["network"];
+  deps.netns = {
+    remove: () => (log.push("netns removed"), Promise.resolve()),
+  } as unknown as Deps["netns"];
+  return log;
+}
+
+Deno.test("stopPodSandbox() lets the holder go while CNI DEL runs, and removes the netns after both", async () => {
+  const deps = await testDeps();
+  try {
+    const del = deferred();
+    const log = logged(deps, del.promise, () => Promise.resolve());
+    const id = await addSandbox(deps, { name: "overlap" });
+    const stopping = stopPodSandbox(deps, decode("StopPodSandbox", { pod_sandbox_id: id }));
+    while (!log.includes("released")) await new Promise((r) => setTimeout(r, 1));
+    assert.deepEqual(log, ["release", "DEL", "released"], "released before DEL has returned");
+    del.resolve();
+    await stopping;
+    assert.deepEqual(log.slice(3), ["DEL done", "netns removed"]);
+    assert.equal(deps.sandboxes.get(id).status.state, "SANDBOX_NOTREADY");
+  } finally {
+    await Deno.remove(deps.dir, { recursive: true });
+  }
+});
+
+Deno.test("stopPodSandbox() waits for both halves when one fails, and reports the failure", async () => {
+  const deps = await testDeps();
+  try {
+    // CNI DEL fails: the holder is still let go, the netns stays for a retry.
+    let del = deferred();
+    let log = logged(deps, del.promise, () => Promise.resolve());
+    const failedDel = await addSandbox(deps, { name: "del-fails" });
+    del.reject(new Error("bridge: DEL failed"));
+    await assert.rejects(
+      stopPodSandbox(deps, decode("StopPodSandbox", { pod_sandbox_id: failedDel })),
+      /bridge: DEL failed/,
+    );
+    assert.deepEqual(log.toSorted(), ["DEL", "release", "released"]);
+    assert.equal(deps.sandboxes.get(failedDel).status.state, "SANDBOX_READY");
+
+    // The holder cannot be let go: DEL still runs to its end before the error is reported.
+    del = deferred();
+    const release = deferred();
+    log = logged(deps, del.promise, () => release.promise);
+    const failedRelease = await addSandbox(deps, { name: "release-fails" });
+    const stopping = stopPodSandbox(
+      deps,
+      decode("StopPodSandbox", { pod_sandbox_id: failedRelease }),
+    );
+    let settled = false;
+    stopping.catch(() => {}).finally(() => settled = true);
+    release.reject(new Error("infra still running"));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(settled, false, "no answer while DEL runs");
+    del.resolve();
+    await assert.rejects(stopping, /infra still running/);
+    assert.deepEqual(log, ["release", "DEL", "DEL done"]);
+    assert.equal(deps.sandboxes.get(failedRelease).status.state, "SANDBOX_READY");
+  } finally {
+    await Deno.remove(deps.dir, { recursive: true });
+  }
+});
