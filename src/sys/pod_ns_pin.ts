@@ -24,7 +24,7 @@
  * @module
  */
 import { CLONE_FLAGS, CLONE_NEWNET, type NsLibc, type NsType, threadNs } from "./libc_ns.ts";
-import type { Fail, PinFailure, PinStep } from "./netns_pin.ts";
+import type { Fail, PinFailure } from "./netns_pin.ts";
 import { failureOf, text } from "./netns_pin.ts";
 
 /** One sysctl of a pod: its name, the namespace it lives in, its `/proc/sys` path. */
