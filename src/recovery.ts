@@ -123,7 +123,11 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
           id: sandbox.id,
           error: err,
         });
-        await deps.sandboxes.update(sandbox.id, (s) => ({ ...s, state: "SANDBOX_NOTREADY" }));
+        await deps.sandboxes.update(sandbox.id, (s) => ({
+          ...s,
+          state: "SANDBOX_NOTREADY",
+          netnsLost: true,
+        }));
       }
     }
   }

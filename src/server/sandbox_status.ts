@@ -49,13 +49,14 @@ export function podSandboxStatus(
 
 /**
  * The pod's IPs as the CRI reports them: none once its network is torn down (StopPodSandbox:
- * CNI DEL done, netns removed), whatever the holder, as containerd's `getIPs` gives none for a
- * closed netns; none with host networking (none were stored). The stored ones stay in the
- * record (and the CNI result in verbose info); nothing else reads them after stop: CNI DEL
- * works from its cache.
+ * CNI DEL done, netns removed) or its netns was found gone at recovery, whatever the holder, as
+ * containerd's `getIPs` gives none for a closed netns; none with host networking (none were
+ * stored). The stored ones stay in the record (and the CNI result in verbose info); nothing
+ * else reads them after stop: CNI DEL works from its cache.
  */
 function reportedIps(sandbox: SandboxRecord): string[] {
-  return sandbox.status.networkTornDown ? [] : sandbox.status.ips;
+  const { networkTornDown, netnsLost, ips } = sandbox.status;
+  return networkTornDown || netnsLost ? [] : ips;
 }
 
 /** The CRI PodSandboxStatus of a record (PodSandboxStatus, and the pod in events). */

@@ -71,6 +71,11 @@ export interface SandboxStatus {
   infraExited?: boolean;
   /** True once CNI DEL succeeded and the netns is gone. */
   networkTornDown?: boolean;
+  /**
+   * True when recovery found the netns file gone but CNI DEL failed: the pod has no network
+   * any more (no IP is reported), while DEL is still owed (StopPodSandbox runs it again).
+   */
+  netnsLost?: boolean;
   /** When the sandbox stopped, ns since the epoch. */
   stoppedAt?: string;
 }

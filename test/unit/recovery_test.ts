@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { recover } from "../../src/recovery.ts";
+import { sandboxStatus } from "../../src/server/sandbox_status.ts";
 import { addContainerRecord, addSandbox, type TestDeps, testDeps } from "./server/_fakes.ts";
 
 /** A READY infra pod (its netns file exists) with one RUNNING container whose bundle exists. */
@@ -70,6 +71,32 @@ Deno.test("recover() takes nothing for gone when the runtime cannot be listed; e
     assert.equal(deps.sandboxes.get(podId).status.state, "SANDBOX_READY");
     assert.ok(!deps.fakeRuntime.verbs().includes("kill"), "nothing is killed");
     assert.ok(!deps.fakeRuntime.verbs().includes("delete"), "nothing is deleted");
+  } finally {
+    await Deno.remove(deps.dir, { recursive: true });
+  }
+});
+
+Deno.test("recover() reports no IP for a pod whose netns is gone, even when CNI DEL fails", async () => {
+  const deps = await testDeps();
+  try {
+    const { podId, ctrId } = await runningPod(deps);
+    flakyList(deps, 0, [{ id: podId, status: "running" }, { id: ctrId, status: "running" }]);
+    const dels: string[] = [];
+    deps.network = {
+      tearDown: (req: { id: string }) => {
+        dels.push(req.id);
+        return Promise.reject(new Error("host-local: cannot release"));
+      },
+    } as unknown as TestDeps["network"];
+    await Deno.remove(deps.sandboxes.get(podId).metadata.netnsPath!);
+    assert.deepEqual(sandboxStatus(deps.sandboxes.get(podId)).network?.ip, "10.234.4.9");
+    await recover(deps);
+    assert.deepEqual(dels, [podId]);
+    const status = sandboxStatus(deps.sandboxes.get(podId));
+    assert.equal(status.state, "SANDBOX_NOTREADY");
+    assert.equal(status.network?.ip ?? "", "", "no IP: the netns is gone");
+    assert.deepEqual(status.network?.additional_ips ?? [], []);
+    assert.notEqual(deps.sandboxes.get(podId).status.networkTornDown, true, "DEL is still owed");
   } finally {
     await Deno.remove(deps.dir, { recursive: true });
   }
