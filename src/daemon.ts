@@ -16,6 +16,7 @@ import { createCniPlugin, createNetnsManager } from "./network/mod.ts";
 import {
   createOciRuntime,
   createRuntimeRouter,
+  ExecFiles,
   ExitWatcher,
   ownOomScoreAdj,
   spawnConmon,
@@ -145,6 +146,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const runner = config.logLevel === "debug" ? timedRunner(baseRunner, log) : baseRunner;
 
   // One runtime per RuntimeClass handler, behind a router that sends each id to its handler's.
+  // They share the dir of ExecSync's process and pid files, which the sweep also clears.
+  const execFiles = new ExecFiles(join(config.runroot, "exec"), { logger: log });
   const handlerConfigs = runtimeHandlers(config);
   const runtimes = new Map(
     [...handlerConfigs].map(([name, h]) => [
@@ -156,6 +159,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
         exitDir,
         socketDir: join(config.runroot, "socket"),
         logLevel: config.conmon.logLevel,
+        execFiles,
         runner,
         logger: log,
         spawnConmon: countingSpawnConmon(spawnConmon, metrics.recorder),
@@ -296,6 +300,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     holders,
     sandboxes,
     containers,
+    execFiles,
   };
   options.onStatus?.("Sweeping what no record owns");
   await sweep(sweepDeps, { runner });
@@ -348,6 +353,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       await watcher.close();
       await exits.settled();
       await cleanups.settled(); // the runtime deletes and unmounts started by exits
+      await execFiles.settled(); // removals of the last ExecSync files
       await metrics.close();
       deps.memory?.close();
     },

@@ -16,3 +16,4 @@ export * from "./capped_run.ts";
 export * from "./ctl.ts";
 export * from "./exec_args.ts";
 export * from "./exec_kill.ts";
+export * from "./exec_files.ts";

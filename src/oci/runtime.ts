@@ -15,6 +15,7 @@ import { conmonCreateArgs, conmonPidFile, containerPidFile } from "./conmon_args
 import { type SpawnConmon, spawnConmon as defaultSpawnConmon } from "./conmon_spawn.ts";
 import { CtlMessage, writeCtl } from "./ctl.ts";
 import { runtimeExecArgs } from "./exec_args.ts";
+import type { ExecFiles } from "./exec_files.ts";
 import { killExecAndReap, readPidFile } from "./exec_kill.ts";
 import { isNotExist, OciRuntimeError } from "./runtime_error.ts";
 
@@ -152,6 +153,8 @@ export interface OciRuntimeOptions {
   socketDir: string;
   /** conmon `--log-level`. */
   logLevel: string;
+  /** Where ExecSync puts its process and pid files (shared with the sweep). */
+  execFiles: ExecFiles;
   runner?: Runner;
   cappedRunner?: CappedRunner;
   spawnConmon?: SpawnConmon;
@@ -183,6 +186,7 @@ class ConmonOciRuntime implements OciRuntime {
   #spawn: SpawnConmon;
   #logger: Logger;
   #verbTimeoutMs: number;
+  #execFiles: ExecFiles;
 
   constructor(options: OciRuntimeOptions) {
     this.#opts = options;
@@ -192,6 +196,7 @@ class ConmonOciRuntime implements OciRuntime {
     this.#spawn = options.spawnConmon ?? defaultSpawnConmon;
     this.#logger = options.logger ?? nullLogger;
     this.#verbTimeoutMs = options.verbTimeoutMs ?? 30_000;
+    this.#execFiles = options.execFiles;
   }
 
   async create(opts: CreateOptions): Promise<{ pid: number; conmonPid: number }> {
@@ -346,21 +351,18 @@ class ConmonOciRuntime implements OciRuntime {
     if (opts.user) proc.user = { ...opts.user };
     delete proc.consoleSize;
 
-    const dir = await Deno.makeTempDir({ prefix: "ocid-exec-" });
+    const files = await this.#execFiles.create(id, proc);
     try {
-      const processFile = join(dir, "process.json");
-      const pidFile = join(dir, "pid");
-      await Deno.writeTextFile(processFile, JSON.stringify(proc));
       const execStarted = performance.now();
       const res = await this.#capped.run(
         this.#opts.runtimePath,
-        runtimeExecArgs(this.#opts.runtimeRoot, { id, processFile, pidFile }),
+        runtimeExecArgs(this.#opts.runtimeRoot, { id, ...files }),
         {
           timeoutMs: opts.timeoutMs,
           maxOutputBytes: opts.maxOutputBytes ?? DEFAULT_EXEC_OUTPUT_CAP,
           // The answer waits until the process and its group are dead and reaped.
           kill: async (program) => {
-            const { left } = await killExecAndReap(pidFile, program);
+            const { left } = await killExecAndReap(files.pidFile, program);
             if (left.length > 0) {
               this.#logger.warn("Exec processes left unreaped after the kill", { id, pids: left });
             }
@@ -380,7 +382,9 @@ class ConmonOciRuntime implements OciRuntime {
         truncated: res.truncated,
       };
     } finally {
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      // The runtime has exited (and reaped the process): the files are of no more use, and
+      // the reply does not wait for their removal.
+      this.#execFiles.release(files);
     }
   }
 

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { makeBundle, type MakeBundleOptions } from "../helpers/bundle.ts";
 import {
   createOciRuntime,
+  ExecFiles,
   type ExitStatus,
   ExitWatcher,
   type OciRuntime,
@@ -24,6 +25,7 @@ const WAIT_MS = 30_000;
 class Fixture {
   readonly dir: string;
   readonly runtime: OciRuntime;
+  readonly execFiles: ExecFiles;
   readonly watcher: ExitWatcher;
   readonly exits = new Map<string, ExitStatus>();
   #waiters = new Map<string, (s: ExitStatus) => void>();
@@ -32,6 +34,7 @@ class Fixture {
 
   private constructor(dir: string, runtimePath: string) {
     this.dir = dir;
+    this.execFiles = new ExecFiles(join(dir, "exec"));
     this.runtime = createOciRuntime({
       runtimePath,
       runtimeRoot: join(dir, "runtime-root"),
@@ -39,6 +42,7 @@ class Fixture {
       exitDir: join(dir, "exits"),
       socketDir: join(dir, "sockets"),
       logLevel: "info",
+      execFiles: this.execFiles,
     });
     this.watcher = new ExitWatcher(join(dir, "exits"), {
       onExit: (id, status) => {
@@ -238,6 +242,11 @@ Deno.test("OciRuntime.execSync() returns output and exit code, times out and cap
     assert.equal(r.stdout.length + r.stderr.length, cap);
     assert.ok(decode(r.stdout.subarray(0, 4)) === "y\ny\n");
     assert.equal((await containerPids(root, "exec")).length, 1, "yes is gone");
+  });
+
+  await t.step("no process or pid file is left", async () => {
+    await f.execFiles.settled();
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(join(f.dir, "exec"))), []);
   });
 });
 

@@ -1,7 +1,8 @@
 /** Unit tests of the garbage sweep with a fake host, runtime and network. */
 import assert from "node:assert/strict";
-import { type GcDeps, type GcHost, sweep } from "../../src/gc.ts";
+import { denoGcHost, type GcDeps, type GcHost, sweep } from "../../src/gc.ts";
 import { nullLogger } from "../../src/log.ts";
+import { ExecFiles } from "../../src/oci/exec_files.ts";
 
 function fakes(files: string[], opts: { procs?: { pid: number; args: string[] }[] } = {}) {
   const fs = new Set(files);
@@ -56,6 +57,7 @@ function fakes(files: string[], opts: { procs?: { pid: number; args: string[] }[
     },
     sandboxes: { has: (id) => id === "pod1" },
     containers: { has: (id) => id === "ctr1" },
+    execFiles: { dir: "/run/exec", inUse: (name) => name.startsWith("ctr1.live.") },
   };
   return { deps, host, calls, fs };
 }
@@ -126,4 +128,47 @@ Deno.test("sweep() leaves in-flight and young traces alone on demand", async () 
   const young = fakes(["/r/sandboxes/young/config.json"]);
   await sweep(young.deps, { host: young.host, minAgeMs: 60_000, now: () => 2000 });
   assert.ok(!young.calls.some((c) => c.includes("young")));
+});
+
+Deno.test("sweep() removes ExecSync files of no exec in flight, whatever their age", async () => {
+  const { deps, host, calls } = fakes([
+    "/run/exec/ctr1.live.json",
+    "/run/exec/ctr1.live.pid",
+    "/run/exec/ctr1.done.json",
+    "/run/exec/.ctr1.done.pid",
+    "/run/exec/gone.old.pid",
+  ]);
+  await sweep(deps, { host, minAgeMs: 60_000, now: () => 2000 });
+  assert.deepEqual(calls.filter((c) => c.includes("/run/exec/")).sort(), [
+    "rm /run/exec/.ctr1.done.pid",
+    "rm /run/exec/ctr1.done.json",
+    "rm /run/exec/gone.old.pid",
+  ]);
+});
+
+Deno.test("sweep() at start-up removes the files a crashed daemon's execs left", async () => {
+  const runroot = await Deno.makeTempDir({ prefix: "ocid-gc-exec-" });
+  try {
+    const dir = `${runroot}/exec`;
+    // What a daemon killed during an exec leaves: the spec, runc's pid file and its temp file.
+    const before = new ExecFiles(dir);
+    const left = await before.create("ctr1", { args: ["sleep", "9"] });
+    await Deno.writeTextFile(left.pidFile, "123");
+    await Deno.writeTextFile(`${dir}/.${left.pidFile.slice(dir.length + 1)}`, "123");
+    // The new daemon has one exec in flight already (an on-demand sweep sees that).
+    const execFiles = new ExecFiles(dir);
+    const live = await execFiles.create("ctr1", { args: ["true"] });
+    const { deps } = fakes([]);
+    await sweep(
+      { ...deps, config: { ...deps.config, runroot }, execFiles },
+      { host: denoGcHost({ run: () => Promise.reject(new Error("no runner")) }) },
+    );
+    const names = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name);
+    assert.deepEqual(names, [live.processFile.slice(dir.length + 1)]);
+    execFiles.release(live);
+    await execFiles.settled();
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), []);
+  } finally {
+    await Deno.remove(runroot, { recursive: true });
+  }
 });

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createOciRuntime, type OciRuntimeOptions } from "../../../src/oci/runtime.ts";
+import { ExecFiles } from "../../../src/oci/exec_files.ts";
+import { writeFileAtomic } from "../../../src/store/atomic.ts";
 import { OciRuntimeError } from "../../../src/oci/runtime_error.ts";
 import { NotFoundError } from "../../../src/errors.ts";
 import type { SpawnConmon } from "../../../src/oci/conmon_spawn.ts";
@@ -13,6 +15,7 @@ async function setup(
 ) {
   const dir = await Deno.makeTempDir({ prefix: "ocid-oci-unit-" });
   const runner = new FakeRunner();
+  const execFiles = new ExecFiles(join(dir, "exec"));
   const runtime = createOciRuntime({
     runtimePath: "/usr/sbin/runc",
     runtimeRoot: "/run/test/runc",
@@ -20,6 +23,7 @@ async function setup(
     exitDir: join(dir, "exits"),
     socketDir: join(dir, "sockets"),
     logLevel: "debug",
+    execFiles,
     runner,
     ...extra,
   });
@@ -27,6 +31,7 @@ async function setup(
     dir,
     runner,
     runtime,
+    execFiles,
     [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
   };
 }
@@ -317,8 +322,37 @@ Deno.test("OciRuntime.execSync() runs exec --process with the container's proces
     user: { uid: 0, gid: 0 },
     capabilities: { bounding: ["CAP_KILL"] },
   });
-  // The process file is removed afterwards.
-  await assert.rejects(Deno.stat(call.args[4]!), Deno.errors.NotFound);
+  // The process file is in the exec dir, and removed afterwards.
+  assert.equal(dirname(call.args[4]!), join(s.dir, "exec"));
+  await s.execFiles.settled();
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(join(s.dir, "exec"))), []);
+});
+
+Deno.test("OciRuntime.execSync() sees a rewritten config.json (UpdateContainerResources)", async () => {
+  const capped = new FakeCappedRunner({
+    code: 0,
+    stdout: new Uint8Array(),
+    stderr: new Uint8Array(),
+    timedOut: false,
+    truncated: false,
+  });
+  await using s = await setup({ cappedRunner: capped });
+  const bundle = join(s.dir, "b");
+  await Deno.mkdir(bundle);
+  const config = join(bundle, "config.json");
+  await Deno.writeTextFile(config, JSON.stringify({ process: { env: ["A=1"], cwd: "/" } }));
+  await s.runtime.execSync("abc", { args: ["true"], bundle, timeoutMs: 5000 });
+  await s.runtime.execSync("abc", { args: ["false"], bundle, timeoutMs: 5000 });
+  await writeFileAtomic(config, JSON.stringify({ process: { env: ["A=2"], cwd: "/" } }));
+  await s.runtime.execSync("abc", { args: ["true"], bundle, timeoutMs: 5000 });
+  assert.deepEqual(capped.calls.map((c) => c.process), [
+    { env: ["A=1"], cwd: "/", terminal: false, args: ["true"] },
+    { env: ["A=1"], cwd: "/", terminal: false, args: ["false"] },
+    { env: ["A=2"], cwd: "/", terminal: false, args: ["true"] },
+  ]);
+  assert.equal(s.runner.calls.length, 0, "the bundle was given: no `state`");
+  await s.execFiles.settled();
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(join(s.dir, "exec"))), []);
 });
 
 Deno.test("OciRuntime.execSync() of an unknown container throws NotFoundError", async () => {
