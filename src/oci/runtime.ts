@@ -17,6 +17,7 @@ import { CtlMessage, writeCtl } from "./ctl.ts";
 import { runtimeExecArgs } from "./exec_args.ts";
 import type { ExecFiles } from "./exec_files.ts";
 import { killExecAndReap, readPidFile } from "./exec_kill.ts";
+import { ProcessTemplates } from "./process_templates.ts";
 import { isNotExist, OciRuntimeError } from "./runtime_error.ts";
 
 /** What `<runtime> state` reports. */
@@ -187,6 +188,7 @@ class ConmonOciRuntime implements OciRuntime {
   #logger: Logger;
   #verbTimeoutMs: number;
   #execFiles: ExecFiles;
+  #processes = new ProcessTemplates();
 
   constructor(options: OciRuntimeOptions) {
     this.#opts = options;
@@ -340,10 +342,7 @@ class ConmonOciRuntime implements OciRuntime {
 
   async execSync(id: string, opts: ExecSyncOptions): Promise<ExecSyncResult> {
     const bundle = opts.bundle ?? (await this.#requireState(id, "exec")).bundle;
-    const config = JSON.parse(await Deno.readTextFile(join(bundle, "config.json"))) as {
-      process?: Record<string, unknown>;
-    };
-    const proc: Record<string, unknown> = { ...(config.process ?? {}) };
+    const proc: Record<string, unknown> = { ...(await this.#processes.get(bundle)) };
     proc.terminal = false;
     proc.args = opts.args;
     if (opts.env) proc.env = opts.env;

@@ -1,0 +1,62 @@
+/**
+ * The `process` of each container's config.json, the template of its execs (env, cwd, user,
+ * capabilities, ...), parsed once and kept while the file is unchanged: each exec costs a
+ * `stat` instead of a read and a parse of the whole spec. A rewrite of config.json (ocid writes
+ * it atomically: a new inode) is seen by its identity (inode, size, mtime, ctime) and read
+ * again.
+ *
+ * @module
+ */
+import { join } from "node:path";
+
+/** A process spec as config.json holds it. */
+export type ProcessSpec = Readonly<Record<string, unknown>>;
+
+interface Entry {
+  /** Identity of the config.json the process came from. */
+  stamp: string;
+  process: ProcessSpec;
+}
+
+/** How many bundles are remembered; the oldest entry goes first. @default 1024 */
+const DEFAULT_MAX_ENTRIES = 1024;
+
+/** The process templates of bundles. */
+export class ProcessTemplates {
+  #entries = new Map<string, Entry>();
+  #max: number;
+
+  /** @param maxEntries How many bundles are remembered. @default 1024 */
+  constructor(maxEntries: number = DEFAULT_MAX_ENTRIES) {
+    this.#max = maxEntries;
+  }
+
+  /**
+   * The `process` of `<bundle>/config.json` (empty when it has none), read again when the file
+   * changed. Callers copy it before they edit it.
+   *
+   * @param bundle The bundle dir.
+   * @returns The process spec.
+   * @throws {Deno.errors.NotFound} When there is no config.json; a parse error when it holds
+   * no JSON.
+   */
+  async get(bundle: string): Promise<ProcessSpec> {
+    const path = join(bundle, "config.json");
+    const stamp = stampOf(await Deno.stat(path));
+    const cached = this.#entries.get(bundle);
+    if (cached?.stamp === stamp) return cached.process;
+    const spec = JSON.parse(await Deno.readTextFile(path)) as { process?: ProcessSpec };
+    const process = Object.freeze({ ...(spec.process ?? {}) });
+    // Stamped before the read: a rewrite in between makes the next call read again.
+    this.#entries.delete(bundle);
+    this.#entries.set(bundle, { stamp, process });
+    if (this.#entries.size > this.#max) {
+      this.#entries.delete(this.#entries.keys().next().value!);
+    }
+    return process;
+  }
+}
+
+function stampOf(info: Deno.FileInfo): string {
+  return `${info.ino}:${info.size}:${info.mtime?.getTime()}:${info.ctime?.getTime()}`;
+}
