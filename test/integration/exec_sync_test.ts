@@ -5,6 +5,7 @@
  * Network: bridge "ocidt34", 10.234.34.0/24.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { call } from "../../src/cri/proto.ts";
 import { EXEC_SYNC_MAX_OUTPUT_BYTES } from "../../src/server/container_exec_sync.ts";
@@ -159,6 +160,16 @@ Deno.test({
           );
         },
       );
+
+      await t.step("no exec leaves its process or pid file behind", async () => {
+        const dir = join(daemon.dirs.runroot, "exec");
+        const names = async () => (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name);
+        // Removed just after each reply, not before it.
+        await waitFor("the exec files to be removed", async () => {
+          return (await names()).length === 0 || undefined;
+        });
+        assert.deepEqual(await names(), []);
+      });
 
       for (const pod of [own, shared]) {
         await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
