@@ -58,9 +58,10 @@ export interface CpuSummary {
 function category(url: string, fn: string): string {
   if (fn === "(garbage collector)") return "gc";
   if (fn === "(program)") return "program";
-  if (url.includes("/src/")) return "ocid";
+  // Packages first: grpc-js's own files are under `build/src/` too.
   if (url.includes("grpc-js")) return "grpc-js";
   if (url.includes("node_modules") || url.includes("npm")) return "npm";
+  if (url.includes("/src/")) return "ocid";
   return "runtime";
 }
 
@@ -144,7 +145,7 @@ export function summarizeLog(text: string, rpc: string): LogSummary {
 }
 
 /** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
-class Cdp {
+export class Cdp {
   #ws: WebSocket;
   #next = 1;
   #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
