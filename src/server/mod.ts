@@ -55,6 +55,9 @@ export function createCriServer(
   const server = new grpc.Server({
     "grpc.max_receive_message_length": 16 * 1024 * 1024,
     "grpc.max_send_message_length": 16 * 1024 * 1024,
+    // Channelz keeps per-call and per-message counters (and Date.now() stamps) for a channelz
+    // service ocid does not serve; off, grpc-js takes its plain per-stream path.
+    "grpc.enable_channelz": 0,
   });
   for (const service of [runtimeService, imageService]) {
     const impl: grpc.UntypedServiceImplementation = {};
