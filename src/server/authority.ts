@@ -20,6 +20,13 @@
  * the client can still reference. To know which dynamic entries are named `:authority`, the
  * rewriter keeps its own copy of the client's table (names and sizes only).
  *
+ * A client's GOAWAY frame (type 7) is dropped: Deno's node:http2 server can abort the whole
+ * process inside nghttp2 while handling one (seen here as `find_stream_on_goaway_func:
+ * Assertion stream->closed_next == NULL` or `free(): invalid pointer` after a grpc-js client
+ * closed a connection that had carried a few hundred calls; compare denoland/deno#36788). A
+ * client sends GOAWAY only as it goes away, and the socket's end closes the session all the
+ * same; its last-stream-id concerns server-pushed streams, which gRPC never opens.
+ *
  * A stream that cannot be parsed (bad preface, malformed HPACK, a header block interrupted by
  * another frame) is passed through untouched from that point on; the server then rejects it as
  * it would have anyway.
@@ -39,6 +46,7 @@
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const FRAME_HEADER = 9;
 const TYPE_HEADERS = 0x1;
+const TYPE_GOAWAY = 0x7;
 const TYPE_CONTINUATION = 0x9;
 const FLAG_END_STREAM = 0x1;
 const FLAG_END_HEADERS = 0x4;
@@ -160,6 +168,9 @@ export class AuthorityRewriter {
   #headerLen = 0;
   /** Payload bytes of a pass-through frame still to come. */
   #skipLeft = 0;
+  /** Payload bytes of a dropped frame (a client GOAWAY) still to come. */
+  #dropLeft = 0;
+  #dropped = 0;
   /** The header block being gathered (HEADERS, then CONTINUATION frames). */
   #held: HeldFrame[] = [];
   /** Payload bytes of the last held frame still to come. */
@@ -176,6 +187,11 @@ export class AuthorityRewriter {
   /** How many `:authority` representations were replaced so far. */
   get rewrites(): number {
     return this.#rewrites;
+  }
+
+  /** How many client GOAWAY frames were dropped so far. */
+  get droppedGoaways(): number {
+    return this.#dropped;
   }
 
   /** Why the rewriter gave up and passes bytes through, or `undefined` while it works. */
@@ -218,6 +234,12 @@ export class AuthorityRewriter {
         const take = Math.min(this.#skipLeft, n - i);
         this.#skipLeft -= take;
         i += take;
+      } else if (this.#dropLeft > 0) {
+        flush(i);
+        const take = Math.min(this.#dropLeft, n - i);
+        this.#dropLeft -= take;
+        i += take;
+        start = i;
       } else if (this.#collectLeft > 0) {
         flush(i);
         const frame = this.#held[this.#held.length - 1]!;
@@ -230,7 +252,15 @@ export class AuthorityRewriter {
         if (this.#collectLeft === 0) this.#blockFrameDone(out);
       } else if (this.#headerLen === 0 && n - i >= FRAME_HEADER && this.#held.length === 0) {
         // Fast path: a whole frame header in this chunk and no header block open.
-        if (chunk[i + 3] !== TYPE_HEADERS) {
+        const type = chunk[i + 3];
+        if (type === TYPE_GOAWAY) {
+          flush(i);
+          this.#drop(readLength(chunk, i));
+          i += FRAME_HEADER;
+          start = i;
+          continue;
+        }
+        if (type !== TYPE_HEADERS) {
           this.#skipLeft = readLength(chunk, i);
           i += FRAME_HEADER;
           continue;
@@ -260,6 +290,7 @@ export class AuthorityRewriter {
   #frameHeader(header: Uint8Array, out: Uint8Array[]) {
     const length = readLength(header, 0);
     const type = header[3]!;
+    if (this.#held.length === 0 && type === TYPE_GOAWAY) return this.#drop(length);
     if (this.#held.length === 0 && type !== TYPE_HEADERS) {
       out.push(header);
       this.#skipLeft = length;
@@ -279,6 +310,12 @@ export class AuthorityRewriter {
     this.#held.push({ header, payload: new Uint8Array(length), filled: 0 });
     this.#collectLeft = length;
     if (length === 0) this.#blockFrameDone(out);
+  }
+
+  /** Drops a client GOAWAY frame whose header was read; `length` payload bytes follow. */
+  #drop(length: number) {
+    this.#dropLeft = length;
+    this.#dropped++;
   }
 
   /** Called when the payload of the last held frame is complete. */

@@ -480,6 +480,26 @@ Deno.test("AuthorityRewriter.push() gives the same output for every chunk bounda
   assert.deepEqual(oneByOne, whole, "one byte per chunk");
 });
 
+Deno.test("AuthorityRewriter.push() drops client GOAWAY frames at every chunk boundary", () => {
+  // Deno's node:http2 server can crash on a client GOAWAY (denoland/deno#36788); the socket
+  // closing after it ends the session all the same.
+  const goaway = frame(7, 0, 0, [0, 0, 0, 0, 0, 0, 0, 0, 0x64, 0x65, 0x62, 0x75, 0x67]);
+  const ping = frame(6, 0, 0, [1, 2, 3, 4, 5, 6, 7, 8]);
+  const go = goLikeStream(true);
+  const input = bytes([...go], goaway, ping, data(5, [9]));
+  const wanted = bytes([...run(new AuthorityRewriter(), [go])], ping, data(5, [9]));
+  const rewriter = new AuthorityRewriter();
+  assert.deepEqual(run(rewriter, [input]), wanted);
+  assert.equal(rewriter.droppedGoaways, 1);
+  assert.equal(rewriter.failure, undefined);
+  for (let i = go.length - 3; i <= input.length; i++) {
+    const split = run(new AuthorityRewriter(), [input.subarray(0, i), input.subarray(i)]);
+    assert.deepEqual(split, wanted, `split at byte ${i}`);
+  }
+  const oneByOne = run(new AuthorityRewriter(), [...input].map((b) => Uint8Array.of(b)));
+  assert.deepEqual(oneByOne, wanted, "one byte per chunk");
+});
+
 Deno.test("AuthorityRewriter.push() splits a large rewritten block into 16 KiB frames", () => {
   const big = "b".repeat(40_000);
   const block = [...lit("incremental", 1, SOCK), ...litName("without", "x-big", big)];
