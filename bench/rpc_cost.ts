@@ -11,8 +11,9 @@
  *
  * Then calls Version (or ContainerStatus with a canned answer of a running container's size)
  * `--calls` times in a row on each endpoint, rounds alternating, and prints the server's CPU
- * (utime+stime from /proc) per call and the client's round-trip p50. With `--daemon`, also
- * measures the real daemon (started as the benchmark starts it) on Version.
+ * (the schedstat run time of all its threads) per call and the client's round-trip p50.
+ * `--gap MS` waits between calls, as sparse callers do. With `--daemon`, also measures the real
+ * daemon (started as the benchmark starts it) on Version.
  *
  * ```
  * deno run -A bench/rpc_cost.ts --calls 2000 --rounds 3
