@@ -114,6 +114,9 @@ export function createPrometheusMetrics(options: PrometheusOptions): PrometheusM
       operations.inc({ operation: method, code });
       latency.observe({ operation: method }, seconds);
     },
+    stream(method, code) {
+      operations.inc({ operation: method, code });
+    },
     imagePull(outcome) {
       if (outcome.ok) {
         pulls.inc();

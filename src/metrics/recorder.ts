@@ -16,6 +16,12 @@ export type PullOutcome =
 export interface MetricsRecorder {
   /** One finished RPC: its name, its gRPC code name ("OK", "NOT_FOUND", ...), its latency. */
   rpc(method: string, code: string, seconds: number): void;
+  /**
+   * One finished server stream (GetContainerEvents): its name and gRPC code name ("OK",
+   * "CANCELLED", ...). Counted with the RPCs; no latency, as a stream lasts as long as its
+   * client keeps it open.
+   */
+  stream(method: string, code: string): void;
   /** One finished PullImage. */
   imagePull(outcome: PullOutcome): void;
   /** A container was OOM-killed; `namespace` is its pod's namespace. */
@@ -31,6 +37,7 @@ export interface MetricsRecorder {
 /** A recorder that records nothing. */
 export const noMetrics: MetricsRecorder = {
   rpc() {},
+  stream() {},
   imagePull() {},
   oomKilled() {},
   processSpawned() {},

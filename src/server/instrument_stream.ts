@@ -36,7 +36,7 @@ export function instrumentServerStream(
   handler: ServerStreamHandler,
   options: InstrumentOptions,
 ): grpc.handleServerStreamingCall<unknown, unknown> {
-  const { logger, quiet } = options;
+  const { logger, quiet, metrics } = options;
   const log = quiet?.has(method) ? logger.debug : logger.info;
   return (call) => {
     const controller = new AbortController();
@@ -82,14 +82,17 @@ export function instrumentServerStream(
     result.then(
       () => {
         log(`${method} stream ended`, { messages: sent, ms: ms() });
+        metrics?.stream(method, signal.aborted ? "CANCELLED" : "OK");
         if (!signal.aborted) call.end();
       },
       (err: unknown) => {
         if (signal.aborted) {
           log(`${method} stream cancelled by the client`, { messages: sent, ms: ms() });
+          metrics?.stream(method, "CANCELLED");
           return;
         }
         const status = toStatusError(err);
+        metrics?.stream(method, grpcStatus[status.code]);
         const level = status.code === grpcStatus.INTERNAL ? logger.error : logger.info;
         level(`${method} stream failed`, {
           code: grpcStatus[status.code],

@@ -64,7 +64,11 @@ export function createCriServer(
     for (const [name, method] of Object.entries(service)) {
       const streamHandler = options.streams?.[name];
       if (streamHandler && method.responseStream && !method.requestStream) {
-        impl[name] = instrumentServerStream(name, streamHandler, { logger, quiet: QUIET });
+        impl[name] = instrumentServerStream(name, streamHandler, {
+          logger,
+          quiet: QUIET,
+          ...(options.metrics ? { metrics: options.metrics } : {}),
+        });
         continue;
       }
       if (method.requestStream || method.responseStream) {

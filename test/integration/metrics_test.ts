@@ -9,7 +9,7 @@
  * against what it did.
  */
 import assert from "node:assert/strict";
-import { call } from "../../src/cri/proto.ts";
+import { call, stream } from "../../src/cri/proto.ts";
 import { grpcCode, pushBusybox, waitFor } from "../helpers/checks.ts";
 import { startDaemon } from "../helpers/daemon.ts";
 import { freePort } from "../helpers/free_port.ts";
@@ -190,6 +190,24 @@ Deno.test({
       const other = await fetch(`http://127.0.0.1:${port}/`);
       assert.equal(other.status, 404);
       await other.body?.cancel();
+    });
+
+    await t.step("a GetContainerEvents stream the client cancels is counted", async () => {
+      const controller = new AbortController();
+      const events = stream(runtime, "GetContainerEvents", {}, controller);
+      const reading = (async () => {
+        for await (const _ of events) { /* none expected */ }
+      })().catch(() => {});
+      await new Promise((r) => setTimeout(r, 200));
+      controller.abort();
+      await reading;
+      await waitFor("the cancelled stream to be counted", async () => {
+        const n = sample(await scrape(), "ocid_operations_total", {
+          operation: "GetContainerEvents",
+          code: "CANCELLED",
+        });
+        return n === 1 ? true : undefined;
+      });
     });
 
     await t.step("the endpoint closes with the daemon", async () => {

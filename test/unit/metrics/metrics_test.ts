@@ -33,6 +33,7 @@ function recording(): MetricsRecorder & { calls: string[] } {
   return {
     calls,
     rpc: (m, c) => calls.push(`rpc ${m} ${c}`),
+    stream: (m, c) => calls.push(`stream ${m} ${c}`),
     imagePull: (o) => calls.push(o.ok ? `pull ok ${o.bytes}` : `pull failed ${o.reason}`),
     oomKilled: (ns) => calls.push(`oom ${ns}`),
     processSpawned: (p) => calls.push(`spawned ${p}`),
@@ -71,6 +72,7 @@ Deno.test("prom-client exposes every metric with its labels after one of each ev
   });
   m.recorder.rpc("RunPodSandbox", "OK", 0.02);
   m.recorder.rpc("RunPodSandbox", "INVALID_ARGUMENT", 0.0001);
+  m.recorder.stream("GetContainerEvents", "CANCELLED");
   m.recorder.imagePull({ ok: true, seconds: 1.5, bytes: 1000 });
   m.recorder.imagePull({ ok: false, seconds: 0.1, reason: "NOT_FOUND" });
   m.recorder.oomKilled("team-a");
@@ -96,6 +98,15 @@ Deno.test("prom-client exposes every metric with its labels after one of each ev
   }
   for (const name of DEFAULT_METRICS) assert.match(text, new RegExp(`^${name} `, "m"), name);
   assert.match(text, /^ocid_operations_total\{operation="RunPodSandbox",code="OK"\} 1$/m);
+  // A stream is counted with the RPCs, but its open time is no operation latency.
+  assert.match(
+    text,
+    /^ocid_operations_total\{operation="GetContainerEvents",code="CANCELLED"\} 1$/m,
+  );
+  assert.doesNotMatch(
+    text,
+    /ocid_operations_latency_seconds_count\{operation="GetContainerEvents"/,
+  );
   assert.match(
     text,
     /^ocid_operations_latency_seconds_bucket\{le="0.001",operation="RunPodSandbox"\} 1$/m,

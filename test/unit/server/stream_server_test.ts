@@ -11,15 +11,17 @@ import { criClients, stream } from "../../../src/cri/proto.ts";
 import type * as cri from "../../../src/cri/types.ts";
 import { NotFoundError } from "../../../src/errors.ts";
 import { nullLogger } from "../../../src/log.ts";
+import { type MetricsRecorder, noMetrics } from "../../../src/metrics/recorder.ts";
 import { createCriServer, type StreamHandlerTable } from "../../../src/server/mod.ts";
 
 async function withServer(
   streams: StreamHandlerTable,
   fn: (runtime: grpc.Client) => Promise<void>,
+  metrics?: MetricsRecorder,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "ocid-unit-stream-" });
   const socket = join(dir, "s.sock");
-  const server = createCriServer({}, nullLogger, { streams });
+  const server = createCriServer({}, nullLogger, { streams, ...(metrics ? { metrics } : {}) });
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(
       `unix:${socket}`,
@@ -107,3 +109,45 @@ Deno.test("A streaming RPC without a handler answers UNIMPLEMENTED", () =>
     const code = await codeOf(Array.fromAsync(stream(runtime, "GetContainerEvents", {})));
     assert.equal(code, grpc.status.UNIMPLEMENTED);
   }));
+
+Deno.test("A finished stream is counted in the metrics with its code: OK, an error's, CANCELLED", async () => {
+  const streams: string[] = [];
+  const metrics: MetricsRecorder = {
+    ...noMetrics,
+    stream: (method, code) => void streams.push(`${method} ${code}`),
+  };
+  let fail = false;
+  const handlers: StreamHandlerTable = {
+    GetContainerEvents: async (_req, sink, ctx) => {
+      await sink.write(event("a"));
+      if (fail) throw new NotFoundError(`Cannot find pod "x"`);
+      if (ctx.signal.aborted) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 10);
+        ctx.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), {
+          once: true,
+        });
+      });
+    },
+  };
+  await withServer(handlers, async (runtime) => {
+    await Array.fromAsync(stream(runtime, "GetContainerEvents", {}));
+    fail = true;
+    await codeOf(Array.fromAsync(stream(runtime, "GetContainerEvents", {})));
+    fail = false;
+    const controller = new AbortController();
+    await codeOf((async () => {
+      for await (const _ of stream(runtime, "GetContainerEvents", {}, controller)) {
+        controller.abort();
+      }
+    })());
+    for (let i = 0; i < 100 && streams.length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }, metrics);
+  assert.deepEqual(streams, [
+    "GetContainerEvents OK",
+    "GetContainerEvents NOT_FOUND",
+    "GetContainerEvents CANCELLED",
+  ]);
+});
