@@ -124,7 +124,7 @@ export class PinnedNamespaces {
   /** Unmounts and removes what `pin` made for `id`; no error when it is gone. */
   async unpin(id: string): Promise<void> {
     const base = join(this.dir, checkId(id));
-    for (const name of await entries(base)) {
+    for (const { name } of await entries(base)) {
       await unmountIfMounted(this.#mounter, join(base, name), { detach: true, all: true });
     }
     await Deno.remove(base, { recursive: true }).catch((e) => {
@@ -142,14 +142,7 @@ export class PinnedNamespaces {
 
   /** IDs that have a dir here. */
   async list(): Promise<string[]> {
-    const ids: string[] = [];
-    try {
-      for await (const e of Deno.readDir(this.dir)) if (e.isDirectory) ids.push(e.name);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return [];
-      throw e;
-    }
-    return ids.sort();
+    return (await entries(this.dir)).filter((e) => e.isDirectory).map((e) => e.name).sort();
   }
 
   /** What the pinner gets, or undefined when there is nothing to pin. */
@@ -195,13 +188,12 @@ function checkId(id: string): string {
   return id;
 }
 
-/** Names in `dir`; none when it is gone. */
-async function entries(dir: string): Promise<string[]> {
-  const names: string[] = [];
+/** The entries of `dir`; none when it is gone. */
+async function entries(dir: string): Promise<Deno.DirEntry[]> {
   try {
-    for await (const e of Deno.readDir(dir)) names.push(e.name);
+    return await Array.fromAsync(Deno.readDir(dir));
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
   }
-  return names;
 }
