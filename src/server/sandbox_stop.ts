@@ -60,6 +60,7 @@ export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise
 
   const sandbox = deps.sandboxes.get(id);
   const meta = sandbox.metadata;
+  const netnsPath = sandbox.status.networkTornDown ? undefined : meta.netnsPath;
   // The holder and /dev/shm take no part in the network's teardown (the netns is a file of its
   // own in both holder modes): they are let go while CNI DEL, a child process, runs.
   const release = async () => {
@@ -68,10 +69,10 @@ export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise
     if (meta.shmPath) await unmount(deps.runner, meta.shmPath);
   };
   const tearDown = async () => {
-    if (!meta.netnsPath || sandbox.status.networkTornDown) return;
+    if (!netnsPath) return;
     await deps.network.tearDown({
       id,
-      netnsPath: meta.netnsPath,
+      netnsPath,
       podName: meta.config.metadata?.name ?? "",
       podNamespace: meta.config.metadata?.namespace ?? "",
       podUid: meta.config.metadata?.uid ?? "",
@@ -82,10 +83,10 @@ export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise
   const [released, tornDown] = await Promise.allSettled([release(), tearDown()]);
   if (released.status === "rejected") throw released.reason;
   if (tornDown.status === "rejected") throw tornDown.reason;
-  if (meta.netnsPath && !sandbox.status.networkTornDown) {
+  if (netnsPath) {
     // After the holder went too: a crash from here on leaves a pod that recovers NOTREADY.
     crashPoint("sandbox_stop:after_cni");
-    await deps.netns.remove(meta.netnsPath);
+    await deps.netns.remove(netnsPath);
   }
   let stopped = false;
   const updated = await deps.sandboxes.update(id, (s) => {
