@@ -49,7 +49,18 @@ export class FakeRunner implements Runner {
 /** A CappedRunner that records its call and returns a fixed result. */
 export class FakeCappedRunner implements CappedRunner {
   calls: { cmd: string; args: string[]; options: CappedRunOptions; process: unknown }[] = [];
-  constructor(readonly result: CappedRunResult) {}
+  readonly result: CappedRunResult;
+  /** @param result What every run returns; by default exit 0, no output. */
+  constructor(result: Partial<CappedRunResult> = {}) {
+    this.result = {
+      code: 0,
+      stdout: new Uint8Array(),
+      stderr: new Uint8Array(),
+      timedOut: false,
+      truncated: false,
+      ...result,
+    };
+  }
   async run(cmd: string, args: string[], options: CappedRunOptions): Promise<CappedRunResult> {
     const file = args[args.indexOf("--process") + 1]!;
     const process = JSON.parse(await Deno.readTextFile(file));

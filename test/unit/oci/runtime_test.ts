@@ -269,13 +269,7 @@ Deno.test("OciRuntime.create() that fails removes conmon's socket-dir link and e
 });
 
 Deno.test("OciRuntime.execSync() runs exec --process with the container's process edited", async () => {
-  const capped = new FakeCappedRunner({
-    code: 7,
-    stdout: new TextEncoder().encode("out"),
-    stderr: new Uint8Array(),
-    timedOut: false,
-    truncated: false,
-  });
+  const capped = new FakeCappedRunner({ code: 7, stdout: new TextEncoder().encode("out") });
   await using s = await setup({ cappedRunner: capped });
   const bundle = join(s.dir, "b");
   await Deno.mkdir(bundle);
@@ -329,13 +323,7 @@ Deno.test("OciRuntime.execSync() runs exec --process with the container's proces
 });
 
 Deno.test("OciRuntime.execSync() sees a rewritten config.json (UpdateContainerResources)", async () => {
-  const capped = new FakeCappedRunner({
-    code: 0,
-    stdout: new Uint8Array(),
-    stderr: new Uint8Array(),
-    timedOut: false,
-    truncated: false,
-  });
+  const capped = new FakeCappedRunner();
   await using s = await setup({ cappedRunner: capped });
   const bundle = join(s.dir, "b");
   await Deno.mkdir(bundle);
