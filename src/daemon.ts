@@ -19,6 +19,7 @@ import {
   ExecFiles,
   ExitWatcher,
   ownOomScoreAdj,
+  ProcessTemplates,
   spawnConmon,
 } from "./oci/mod.ts";
 import { runtimeHandlers } from "./config/runtime_handlers.ts";
@@ -146,8 +147,10 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const runner = config.logLevel === "debug" ? timedRunner(baseRunner, log) : baseRunner;
 
   // One runtime per RuntimeClass handler, behind a router that sends each id to its handler's.
-  // They share the dir of ExecSync's process and pid files, which the sweep also clears.
+  // They and the streaming exec share the dir of the execs' process and pid files, which the
+  // sweep also clears, and the cache of the containers' processes (the templates of execs).
   const execFiles = new ExecFiles(join(config.runroot, "exec"), { logger: log });
+  const processes = new ProcessTemplates();
   const handlerConfigs = runtimeHandlers(config);
   const runtimes = new Map(
     [...handlerConfigs].map(([name, h]) => [
@@ -160,6 +163,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
         socketDir: join(config.runroot, "socket"),
         logLevel: config.conmon.logLevel,
         execFiles,
+        processes,
         runner,
         logger: log,
         spawnConmon: countingSpawnConmon(spawnConmon, metrics.recorder),
@@ -310,6 +314,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     // The default handler's runtime; a container of another handler carries its own.
     runtimePath: handlerConfigs.get(config.defaultRuntime)!.runtimePath,
     runtimeRoot: handlerConfigs.get(config.defaultRuntime)!.runtimeRoot,
+    execFiles,
+    processes,
     ...storeLookups(containers, sandboxes, (id) => {
       const h = handlerConfigs.get(runtime.handlerFor(id));
       return h ? { path: h.runtimePath, root: h.runtimeRoot } : undefined;
@@ -353,7 +359,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       await watcher.close();
       await exits.settled();
       await cleanups.settled(); // the runtime deletes and unmounts started by exits
-      await execFiles.settled(); // removals of the last ExecSync files
+      await execFiles.settled(); // removals of the last exec files (ExecSync and sessions)
       await metrics.close();
       deps.memory?.close();
     },

@@ -20,8 +20,8 @@
  * - container IDs with `<root>/containers/<id>/` (rootfs mount, bundle) or
  *   `<root>/containers-meta/<id>/` but no record: rootfs unmounted, dirs removed;
  * - exit files and attach socket dirs of unknown IDs;
- * - ExecSync's process and pid files (`<runroot>/exec`) of no exec in flight: a failed removal
- *   or a crash left them.
+ * - process and pid files of execs (ExecSync, streaming sessions; `<runroot>/exec`) of no exec
+ *   in flight: a failed removal or a crash left them.
  *
  * @module
  */
@@ -80,7 +80,7 @@ export interface GcDeps {
   holders: { pinned: { list(): Promise<string[]>; unpin(id: string): Promise<void> } };
   sandboxes: { has(id: string): boolean };
   containers: { has(id: string): boolean };
-  /** ExecSync's files (`src/oci/exec_files.ts`): their dir, and which are in use. */
+  /** The execs' files (`src/oci/exec_files.ts`): their dir, and which are in use. */
   execFiles: { readonly dir: string; inUse(name: string): boolean };
 }
 
@@ -280,8 +280,8 @@ export async function sweep(deps: GcDeps, options: SweepOptions = {}): Promise<S
     await attempt({ kind: "temp-file", id: e.name, what: path }, () => host.remove(path));
   }
 
-  // 7. ExecSync's files that no exec in flight owns. Not judged by age: an exec may run for
-  // hours, and the daemon knows exactly which are its own.
+  // 7. The files of execs (ExecSync and streaming sessions) that no exec in flight owns. Not
+  // judged by age: an exec may run for hours, and the daemon knows exactly which are its own.
   for (const e of await host.readDir(deps.execFiles.dir)) {
     if (deps.execFiles.inUse(e.name)) continue;
     const path = join(deps.execFiles.dir, e.name);

@@ -1,12 +1,12 @@
 /**
- * The files of each `<runtime> exec` that ExecSync runs: the process spec (`--process`) and the
- * pid file (`--pid-file`). They live side by side in one dir (`<runroot>/exec`), made once,
- * instead of a temp dir made and removed per exec. Each exec gets names of its own
- * (`<container id>.<uuid>.json` and `.pid`): a pid file never exists before the runtime writes
- * it, so the kill at a timeout never reads a stale pid.
+ * The files of each `<runtime> exec` that ExecSync or a streaming exec session runs: the
+ * process spec (`--process`) and the pid file (`--pid-file`). They live side by side in one dir
+ * (`<runroot>/exec`), made once, instead of a temp dir made and removed per exec. Each exec
+ * gets names of its own (`<container id>.<uuid>.json` and `.pid`): a pid file never exists
+ * before the runtime writes it, so the kill at a timeout or disconnect never reads a stale pid.
  *
- * The files are removed once the exec is over, in the background (the reply does not wait); a
- * failure is logged. Whatever a failed removal, a crash or a runtime killed mid-write (runc
+ * The files are removed once the exec is over, in the background (the reply or the end of the
+ * session does not wait); a failure is logged. Whatever a failed removal, a crash or a runtime killed mid-write (runc
  * writes `.<name>.pid` then renames it) leaves is garbage the sweep removes: every entry of the
  * dir that no exec in flight owns ({@linkcode ExecFiles.inUse}).
  *

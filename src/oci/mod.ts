@@ -17,3 +17,4 @@ export * from "./ctl.ts";
 export * from "./exec_args.ts";
 export * from "./exec_kill.ts";
 export * from "./exec_files.ts";
+export * from "./process_templates.ts";

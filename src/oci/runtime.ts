@@ -156,6 +156,11 @@ export interface OciRuntimeOptions {
   logLevel: string;
   /** Where ExecSync puts its process and pid files (shared with the sweep). */
   execFiles: ExecFiles;
+  /**
+   * The containers' processes, the templates of execs (shared with the streaming exec).
+   * @default a cache of this runtime's own
+   */
+  processes?: ProcessTemplates;
   runner?: Runner;
   cappedRunner?: CappedRunner;
   spawnConmon?: SpawnConmon;
@@ -188,7 +193,7 @@ class ConmonOciRuntime implements OciRuntime {
   #logger: Logger;
   #verbTimeoutMs: number;
   #execFiles: ExecFiles;
-  #processes = new ProcessTemplates();
+  #processes: ProcessTemplates;
 
   constructor(options: OciRuntimeOptions) {
     this.#opts = options;
@@ -199,6 +204,7 @@ class ConmonOciRuntime implements OciRuntime {
     this.#logger = options.logger ?? nullLogger;
     this.#verbTimeoutMs = options.verbTimeoutMs ?? 30_000;
     this.#execFiles = options.execFiles;
+    this.#processes = options.processes ?? new ProcessTemplates();
   }
 
   async create(opts: CreateOptions): Promise<{ pid: number; conmonPid: number }> {

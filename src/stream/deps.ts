@@ -5,6 +5,8 @@
  * @module
  */
 import type { Logger } from "../log.ts";
+import type { ExecFiles } from "../oci/exec_files.ts";
+import type { ProcessTemplates } from "../oci/process_templates.ts";
 import type { AttachTarget } from "./attach.ts";
 import type { ExecTarget } from "./exec.ts";
 import type { PortDialer } from "./port_dialer.ts";
@@ -32,6 +34,13 @@ export interface StreamServerDeps {
   runtimePath: string;
   /** The runtime's `--root`. */
   runtimeRoot: string;
+  /**
+   * Where exec sessions put their process spec and pid file: the daemon's exec files, shared
+   * with ExecSync and cleared by the sweep.
+   */
+  execFiles: ExecFiles;
+  /** The containers' processes, the templates of their execs (shared with ExecSync). */
+  processes: ProcessTemplates;
   /** A container by full id, or undefined when gone. */
   container(id: string): StreamContainer | undefined;
   /** A pod by full id, or undefined when gone. */

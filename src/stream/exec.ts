@@ -5,12 +5,17 @@
  * SPDY streams. When the client goes away first, the process in the container and the
  * runtime are killed.
  *
+ * The process spec and pid file of a session are the daemon's exec files (`<runroot>/exec`,
+ * {@linkcode ExecFiles}), as ExecSync's: released when the session ends, however it ends, and
+ * swept after a crash.
+ *
  * @module
  */
-import { join } from "node:path";
 import type { Logger } from "../log.ts";
 import { runtimeExecArgs } from "../oci/exec_args.ts";
+import type { ExecFilePair, ExecFiles } from "../oci/exec_files.ts";
 import { killExecAndReap } from "../oci/exec_kill.ts";
+import type { ProcessSpec, ProcessTemplates } from "../oci/process_templates.ts";
 import type { RemoteCommandStreams } from "./remote_command.ts";
 import type { CommandOutcome } from "./remote_command.ts";
 import type { SpawnedProcess, StreamSpawner } from "./spawn.ts";
@@ -18,8 +23,16 @@ import type { ExecStreamRequest } from "./types.ts";
 import type { ChannelStream } from "./channel_stream.ts";
 import type { TtyExec } from "./tty_exec.ts";
 
+/** Where the process spec of an exec session comes from and where its files go. */
+export interface ExecFileDeps {
+  /** The daemon's exec files (shared with ExecSync and the sweep). */
+  execFiles: ExecFiles;
+  /** The containers' processes, the templates of their execs. */
+  processes: ProcessTemplates;
+}
+
 /** What an exec session uses. */
-export interface ExecDeps {
+export interface ExecDeps extends ExecFileDeps {
   /** runc or crun. */
   runtimePath: string;
   /** The runtime's `--root`. */
@@ -44,18 +57,18 @@ const DRAIN_GRACE_MS = 2_000;
 /**
  * Builds the OCI process of an exec from the container's own process in config.json.
  *
- * @param bundleConfig The parsed config.json of the bundle.
+ * @param template The `process` of the bundle's config.json.
  * @param cmd Command and arguments.
  * @param options.terminal Allocate a terminal.
  * @param options.consoleSize The terminal's first size (the runtime sets it before the
  * process starts).
  */
 export function execProcessSpec(
-  bundleConfig: { process?: Record<string, unknown> },
+  template: ProcessSpec,
   cmd: string[],
   options: { terminal: boolean; consoleSize?: { width: number; height: number } | undefined },
 ): Record<string, unknown> {
-  const proc: Record<string, unknown> = { ...(bundleConfig.process ?? {}) };
+  const proc: Record<string, unknown> = { ...template };
   proc.terminal = options.terminal;
   proc.args = [...cmd];
   delete proc.consoleSize;
@@ -65,28 +78,31 @@ export function execProcessSpec(
   return proc;
 }
 
-/** Writes the process spec of an exec into a new temp dir; returns the dir and file paths. */
+/**
+ * Writes the process spec of an exec in the exec files; the caller releases them
+ * ({@linkcode ExecFiles.release}) once the runtime has exited.
+ *
+ * @param deps The exec files and the process templates.
+ * @param target The container.
+ * @param cmd Command and arguments.
+ * @param options As for {@linkcode execProcessSpec}.
+ * @returns The process file and the pid file to pass to the runtime.
+ * @throws {Deno.errors.NotFound} When the bundle has no config.json (nothing is written).
+ */
 export async function writeExecProcess(
+  deps: ExecFileDeps,
   target: ExecTarget,
   cmd: string[],
   options: { terminal: boolean; consoleSize?: { width: number; height: number } | undefined },
-): Promise<{ dir: string; processFile: string; pidFile: string }> {
-  const config = JSON.parse(await Deno.readTextFile(join(target.bundle, "config.json"))) as {
-    process?: Record<string, unknown>;
-  };
-  const dir = await Deno.makeTempDir({ prefix: "ocid-stream-exec-" });
-  const processFile = join(dir, "process.json");
-  await Deno.writeTextFile(
-    processFile,
-    JSON.stringify(execProcessSpec(config, cmd, options)),
-  );
-  return { dir, processFile, pidFile: join(dir, "pid") };
+): Promise<ExecFilePair> {
+  const template = await deps.processes.get(target.bundle);
+  return await deps.execFiles.create(target.id, execProcessSpec(template, cmd, options));
 }
 
 /**
  * Runs one exec session to its end.
  *
- * @param deps Runtime, spawner, logger.
+ * @param deps Runtime, spawner, logger, exec files.
  * @param target The container.
  * @param session The request, its streams, and a promise settled when the client goes away.
  * @returns What to report on the error stream.
@@ -106,7 +122,7 @@ export async function runExec(
     }
     return await deps.tty.run(target, session);
   }
-  const files = await writeExecProcess(target, request.cmd, { terminal: false });
+  const files = await writeExecProcess(deps, target, request.cmd, { terminal: false });
   try {
     const child = deps.spawner.spawn(
       target.runtime?.path ?? deps.runtimePath,
@@ -136,7 +152,8 @@ export async function runExec(
     deps.log.debug("Exec done", { id: target.id, exitCode: code });
     return code === 0 ? { kind: "success" } : { kind: "exit", code, cmd: request.cmd };
   } finally {
-    await Deno.remove(files.dir, { recursive: true }).catch(() => {});
+    // The runtime has exited (or never started): the files are of no more use.
+    deps.execFiles.release(files);
   }
 }
 

@@ -28,7 +28,7 @@
 import type { Logger } from "../log.ts";
 import { runtimeExecArgs } from "../oci/exec_args.ts";
 import { PtyMaster, type WindowSize } from "../sys/pty.ts";
-import { killExec, writeExecProcess } from "./exec.ts";
+import { type ExecFileDeps, killExec, writeExecProcess } from "./exec.ts";
 import {
   type CommandOutcome,
   type RemoteCommandStreams,
@@ -54,7 +54,7 @@ export interface PtyTerminal {
 }
 
 /** What a {@linkcode PtyExec} uses. */
-export interface PtyExecDeps {
+export interface PtyExecDeps extends ExecFileDeps {
   /** runc or crun. */
   runtimePath: string;
   /** The runtime's `--root`. */
@@ -107,7 +107,7 @@ export class PtyExec implements TtyExec {
     if (clientGone) return { kind: "error", message: "client went away" };
     // The runtime copies our terminal's size into the container's only after the process
     // started: consoleSize sets it before.
-    const files = await writeExecProcess(target, request.cmd, {
+    const files = await writeExecProcess(deps, target, request.cmd, {
       terminal: true,
       consoleSize: sizes.latest,
     });
@@ -160,8 +160,9 @@ export class PtyExec implements TtyExec {
       deps.log.debug("Exec with a terminal done", { id: target.id, exitCode: code });
       return code === 0 ? { kind: "success" } : { kind: "exit", code, cmd: request.cmd };
     } finally {
+      // The runtime has exited (or never started): the files are of no more use.
+      deps.execFiles.release(files);
       await pty?.close();
-      await Deno.remove(files.dir, { recursive: true }).catch(() => {});
     }
   }
 }

@@ -204,6 +204,8 @@ async function runCommand(
       runtimeRoot: deps.runtimeRoot,
       spawner: deps.spawner ?? denoSpawner,
       log,
+      execFiles: deps.execFiles,
+      processes: deps.processes,
     };
     outcome = await runExec(
       { ...runtime, tty: deps.tty ?? new PtyExec(runtime) },

@@ -301,6 +301,15 @@ export async function mountsUnder(prefix: string): Promise<string[]> {
   ).sort((a, b) => b.length - a.length);
 }
 
+/**
+ * The dir of a test daemon's exec files (`<runroot>/exec/`, with the final slash): the command
+ * line of each `<runtime> exec` it runs (ExecSync, streaming sessions, and the wrapper of a tty
+ * session) names a file there, so {@linkcode pidsMentioning} finds those still running.
+ */
+export function execFilesDir(dirs: TestDirs): string {
+  return join(dirs.runroot, "exec") + "/";
+}
+
 /** PIDs of processes whose command line contains `text`. */
 export async function pidsMentioning(text: string): Promise<number[]> {
   const pids: number[] = [];

@@ -10,7 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { call } from "../../src/cri/proto.ts";
 import { EXEC_SYNC_MAX_OUTPUT_BYTES } from "../../src/server/container_exec_sync.ts";
 import { grpcCode, pushBusybox, waitFor } from "../helpers/checks.ts";
-import { pidsMentioning, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { execFilesDir, pidsMentioning, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { memoryAfterGc } from "../helpers/daemon_memory.ts";
 import { buildGoStream, goStream } from "../helpers/go_stream.ts";
 import { startRegistry } from "../helpers/registry.ts";
@@ -124,7 +124,7 @@ Deno.test({
           const res = await goStream(["exec", "-quit-after-output", url]);
           assert.equal(res.stdout, "started\n");
           await waitFor("the exec's runc to be gone", async () => {
-            return (await pidsMentioning("ocid-stream-exec-")).length === 0 || undefined;
+            return (await pidsMentioning(execFilesDir(daemon.dirs))).length === 0 || undefined;
           });
           assert.equal(await leftovers(ownBox), "", "no sleep left, not even a zombie");
         }

@@ -9,7 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { call } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
 import { grpcCode, listDir, waitFor } from "../helpers/checks.ts";
-import { pidsMentioning, type TestDaemon } from "../helpers/daemon.ts";
+import { execFilesDir, pidsMentioning, type TestDaemon } from "../helpers/daemon.ts";
 import { buildGoStream, goStream } from "../helpers/go_stream.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import {
@@ -47,11 +47,11 @@ async function runContainer(ctx: Ctx, name: string, command: string[]): Promise<
 }
 
 /** Waits until an exec'd `sleep <seconds>` and the runtime that ran it are gone. */
-async function waitExecKilled(seconds: number): Promise<void> {
+async function waitExecKilled(ctx: Ctx, seconds: number): Promise<void> {
   await waitFor(`the exec'd "sleep ${seconds}" and its runc to be killed`, async () => {
     const left = [
       ...await pidsMentioning(`sleep ${seconds}`),
-      ...await pidsMentioning("ocid-stream-exec-"),
+      ...await pidsMentioning(execFilesDir(ctx.daemon.dirs)),
     ];
     return left.length === 0 ? true : undefined;
   }, WAIT);
@@ -233,7 +233,7 @@ Deno.test({
             url,
           ]);
           assert.match(res.stdout, /^started/);
-          await waitExecKilled(seconds);
+          await waitExecKilled(ctx, seconds);
         }
       });
 
@@ -247,6 +247,40 @@ Deno.test({
         });
       });
 
+      await t.step(
+        "an exec session's files are in the daemon's exec dir while it runs, then gone",
+        async () => {
+          const execDir = execFilesDir(ctx.daemon.dirs);
+          for (const [seconds, tty] of [[4246, false], [4247, true]] as const) {
+            const url = await execUrl(ctx, {
+              container_id: main,
+              cmd: ["/bin/sh", "-c", `echo started; exec /bin/sleep ${seconds}`],
+              ...(tty ? { tty: true } : {}),
+            });
+            // The client stays connected until the runner kills it, after 3 s.
+            const client = goStream(
+              ["exec", ...(tty ? ["-tty", "-resize", "80x24"] : []), url],
+              { timeoutMs: 3_000 },
+            ).then(() => new Error("the client ended by itself"), (err: Error) => err);
+            await waitFor("the exec's process and its runtime", async () => {
+              const running = (await pidsMentioning(`sleep ${seconds}`)).length > 0 &&
+                (await pidsMentioning(execDir)).length > 0;
+              return running || undefined;
+            }, { timeoutMs: 2_500 });
+            const files = await listDir(execDir);
+            assert.ok(
+              files.some((f) => f.startsWith(`${main}.`) && f.endsWith(".json")),
+              `${files}`,
+            );
+            assert.match((await client).message, /timed out/);
+            await waitExecKilled(ctx, seconds);
+            await waitFor("the exec's files to be removed", async () => {
+              return (await listDir(execDir)).length === 0 || undefined;
+            }, WAIT);
+          }
+        },
+      );
+
       await t.step("a client that disconnects mid-exec leaves no process behind", async () => {
         // Several times: the client quits as soon as the process printed, which can be before
         // runc wrote the process's pid file.
@@ -257,7 +291,7 @@ Deno.test({
           });
           const res = await goStream(["exec", "-quit-after-output", url]);
           assert.equal(res.stdout, "started\n");
-          await waitExecKilled(seconds);
+          await waitExecKilled(ctx, seconds);
         }
       });
 

@@ -11,7 +11,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { call } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
 import { waitFor } from "../helpers/checks.ts";
-import { pidsMentioning, type TestDaemon } from "../helpers/daemon.ts";
+import { execFilesDir, pidsMentioning, type TestDaemon } from "../helpers/daemon.ts";
 import { goWs } from "../helpers/go_ws.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import {
@@ -310,14 +310,14 @@ Deno.test({
         });
         const res = await goWs(["raw", url, "-big", String(1024 * 1024 + 1)]);
         assert.match(res.stdout, /close 1009/);
-        await waitExecKilled("sleep 4272");
+        await waitExecKilled(started.daemon, "sleep 4272");
       });
 
       await t.step("a client that vanishes mid-exec leaves no process behind", async () => {
         const url = await execUrl(ctx, { container_id: main, cmd: ["/bin/sleep", "4271"] });
         // The runner kills the client after 1.5 s, mid-exec.
         await assert.rejects(goWs(["exec", url], { timeoutMs: 1500 }), /timed out/);
-        await waitExecKilled("sleep 4271");
+        await waitExecKilled(started.daemon, "sleep 4271");
       });
     } finally {
       await daemon?.cleanup();
@@ -332,9 +332,12 @@ function hex(s: string): string {
 }
 
 /** Waits until no process mentions `what`, nor an exec's runtime process. */
-async function waitExecKilled(what: string): Promise<void> {
+async function waitExecKilled(daemon: TestDaemon, what: string): Promise<void> {
   await waitFor(`"${what}" and its runc to be gone`, async () => {
-    const left = [...await pidsMentioning(what), ...await pidsMentioning("ocid-stream-exec-")];
+    const left = [
+      ...await pidsMentioning(what),
+      ...await pidsMentioning(execFilesDir(daemon.dirs)),
+    ];
     return left.length === 0 ? true : undefined;
   }, WAIT);
 }

@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import net from "node:net";
 import { nullLogger } from "../../../src/log.ts";
+import { ExecFiles } from "../../../src/oci/exec_files.ts";
+import { ProcessTemplates } from "../../../src/oci/process_templates.ts";
 import type { PortConnection, PortDialer } from "../../../src/stream/port_dialer.ts";
 import { ResizeDecoder } from "../../../src/stream/remote_command.ts";
 import { StreamServer, type StreamServerDeps } from "../../../src/stream/server.ts";
@@ -413,12 +415,15 @@ async function withServer(
 ): Promise<void> {
   const bundle = await Deno.makeTempDir();
   await Deno.writeTextFile(`${bundle}/config.json`, JSON.stringify({ process: { cwd: "/" } }));
+  const execFiles = new ExecFiles(`${bundle}/exec`);
   const spawner = fakeSpawner();
   const dialer = fakeDialer();
   const server = await StreamServer.start({
     log: nullLogger,
     runtimePath: "/fake/runc",
     runtimeRoot: "/fake/root",
+    execFiles,
+    processes: new ProcessTemplates(),
     container: (id) => ({ id, bundle, logPath: `${bundle}/log`, running: true }),
     sandbox: (id) => ({ id, ready: true }),
     spawner,

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { nullLogger } from "../../../src/log.ts";
+import { ExecFiles } from "../../../src/oci/exec_files.ts";
+import { ProcessTemplates } from "../../../src/oci/process_templates.ts";
 import { execProcessSpec } from "../../../src/stream/exec.ts";
 import { PtyExec, SizeFollower } from "../../../src/stream/pty_exec.ts";
 import type { RemoteCommandStreams } from "../../../src/stream/remote_command.ts";
@@ -17,10 +19,14 @@ const dec = new TextDecoder();
  */
 const FAKE_RUNTIME = `#!/bin/sh
 while [ $# -gt 1 ]; do
-  case "$1" in --pid-file) echo $$ > "$2" ;; esac
+  case "$1" in
+    --process) process="$2" ;;
+    --pid-file) echo $$ > "$2" ;;
+  esac
   shift
 done
 case "$1" in
+  where) echo "$process"; cat "$process"; echo ;;
   tty) test -t 0 && test -t 1 && echo is-a-tty; stty size; exit 5 ;;
   echo) head -c 6; exit 0 ;;
   eot) od -An -c -N 3 ;;
@@ -83,22 +89,38 @@ function asStream(s: unknown): SpdyStream {
   return s as SpdyStream;
 }
 
-async function withFakeRuntime(
-  fn: (ctx: { exec: PtyExec; bundle: string }) => Promise<void>,
-): Promise<void> {
+interface FakeRuntime {
+  exec: PtyExec;
+  bundle: string;
+  /** The deps `exec` was made with, for variants. */
+  deps: ConstructorParameters<typeof PtyExec>[0];
+  execFiles: ExecFiles;
+}
+
+/** Runs `fn` with a PtyExec on the fake runtime; then no exec file may be left. */
+async function withFakeRuntime(fn: (ctx: FakeRuntime) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "ocid-pty-exec-test-" });
   try {
     const runtime = join(dir, "runtime");
     await Deno.writeTextFile(runtime, FAKE_RUNTIME, { mode: 0o755 });
     await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify({ process: { cwd: "/" } }));
-    const exec = new PtyExec({
+    const execFiles = new ExecFiles(join(dir, "exec"));
+    const deps = {
       runtimePath: runtime,
       runtimeRoot: join(dir, "root"),
       spawner: denoSpawner,
       log: nullLogger,
       firstSizeWaitMs: 10_000,
+      execFiles,
+      processes: new ProcessTemplates(),
+    };
+    await fn({ exec: new PtyExec(deps), bundle: dir, deps, execFiles });
+    await execFiles.settled();
+    const left = await Array.fromAsync(Deno.readDir(execFiles.dir)).catch((err) => {
+      if (err instanceof Deno.errors.NotFound) return [];
+      throw err;
     });
-    await fn({ exec, bundle: dir });
+    assert.deepEqual(left.map((e) => e.name), [], "no exec file is left");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -246,7 +268,7 @@ Deno.test("SizeFollower hands the latest size to a listener set later", async ()
 });
 
 Deno.test("execProcessSpec() sets consoleSize only for a terminal with a known size", () => {
-  const config = { process: { cwd: "/", consoleSize: { height: 1, width: 1 }, env: ["A=1"] } };
+  const config = { cwd: "/", consoleSize: { height: 1, width: 1 }, env: ["A=1"] };
   const size = { width: 100, height: 40 };
   assert.deepEqual(execProcessSpec(config, ["sh"], { terminal: true, consoleSize: size }), {
     cwd: "/",
@@ -263,9 +285,10 @@ Deno.test("execProcessSpec() sets consoleSize only for a terminal with a known s
 });
 
 Deno.test("PtyExec starts nothing when the client leaves while it waits for a size", async () => {
-  await withFakeRuntime(async ({ bundle }) => {
+  await withFakeRuntime(async ({ deps, bundle }) => {
     const calls: string[][] = [];
     const exec = new PtyExec({
+      ...deps,
       runtimePath: "/nonexistent/runtime",
       runtimeRoot: "/nonexistent/root",
       spawner: {
@@ -287,5 +310,81 @@ Deno.test("PtyExec starts nothing when the client leaves while it waits for a si
     assert.deepEqual(outcome, { kind: "error", message: "client went away" });
     assert.deepEqual(calls, []);
     resize.end();
+  });
+});
+
+Deno.test("PtyExec writes the process spec in the exec dir", async () => {
+  await withFakeRuntime(async ({ exec, bundle, execFiles }) => {
+    const stdout = new FakeOut();
+    const resize = new FakeIn();
+    resize.push('{"Width":90,"Height":30}');
+    const outcome = await exec.run({ id: "where", bundle }, {
+      request: request("where", false),
+      streams: {
+        error: asStream(new FakeOut()),
+        stdout: asStream(stdout),
+        resize: asStream(resize),
+      },
+      gone: new Promise(() => {}),
+    });
+    resize.end();
+    assert.deepEqual(outcome, { kind: "success" });
+    const [processFile = "", spec = ""] = stdout.text.split("\n");
+    assert.ok(processFile.startsWith(execFiles.dir + "/"), `in the exec dir, not ${processFile}`);
+    assert.deepEqual(JSON.parse(spec), {
+      cwd: "/",
+      terminal: true,
+      args: ["where"],
+      consoleSize: { height: 30, width: 90 },
+    });
+  });
+});
+
+Deno.test("PtyExec removes its files when the terminal cannot be opened", async () => {
+  await withFakeRuntime(async ({ deps, bundle, execFiles }) => {
+    let written: string[] = [];
+    const exec = new PtyExec({
+      ...deps,
+      firstSizeWaitMs: 0,
+      openPty: () => {
+        written = [...Deno.readDirSync(execFiles.dir)].map((e) => e.name);
+        throw new Error("no terminal");
+      },
+    });
+    await assert.rejects(
+      exec.run({ id: "x", bundle }, {
+        request: request("x", false),
+        streams: { error: asStream(new FakeOut()) } as RemoteCommandStreams,
+        gone: new Promise(() => {}),
+      }),
+      /no terminal/,
+    );
+    assert.equal(written.length, 1, "the spec was written in the exec dir");
+  });
+});
+
+Deno.test("PtyExec removes its files when the runtime cannot be started", async () => {
+  await withFakeRuntime(async ({ deps, bundle, execFiles }) => {
+    const seen: string[] = [];
+    const exec = new PtyExec({
+      ...deps,
+      firstSizeWaitMs: 0,
+      spawner: {
+        spawn(_cmd, args) {
+          seen.push(args[args.indexOf("--process") + 1]!);
+          throw new Deno.errors.NotFound("no setsid");
+        },
+      },
+    });
+    await assert.rejects(
+      exec.run({ id: "x", bundle }, {
+        request: request("x", false),
+        streams: { error: asStream(new FakeOut()) } as RemoteCommandStreams,
+        gone: new Promise(() => {}),
+      }),
+      Deno.errors.NotFound,
+    );
+    assert.equal(seen.length, 1);
+    assert.ok(seen[0]!.startsWith(execFiles.dir + "/"), seen[0]!);
   });
 });

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { nullLogger } from "../../../src/log.ts";
+import { ExecFiles } from "../../../src/oci/exec_files.ts";
+import { ProcessTemplates } from "../../../src/oci/process_templates.ts";
 import { StreamServer } from "../../../src/stream/server.ts";
 import type { SpawnedProcess, StreamSpawner } from "../../../src/stream/spawn.ts";
 import { encodeFrame, FLAG_FIN, type Frame, FrameReader } from "../../../src/stream/spdy_frame.ts";
@@ -133,21 +135,28 @@ async function withServer(
   const clock = { now: 0 };
   const bundle = await Deno.makeTempDir();
   await Deno.writeTextFile(`${bundle}/config.json`, JSON.stringify({ process: { cwd: "/" } }));
+  const execFiles = new ExecFiles(`${bundle}/exec`);
   const server = await StreamServer.start({
     log: nullLogger,
     runtimePath: "/fake/runc",
     runtimeRoot: "/fake/root",
+    execFiles,
+    processes: new ProcessTemplates(),
     container: (id) => ({ id, bundle, logPath: `${bundle}/log`, running: true }),
     sandbox: (id) => ({ id, ready: true }),
     spawner,
     tokens: { now: () => clock.now },
   });
+  let left: Deno.DirEntry[];
   try {
     await fn(server, clock);
   } finally {
     await server.close();
+    await execFiles.settled();
+    left = await Array.fromAsync(Deno.readDir(execFiles.dir)).catch(() => []);
     await Deno.remove(bundle, { recursive: true });
   }
+  assert.deepEqual(left.map((e) => e.name), [], "no exec file is left");
 }
 
 const execRequest = {
