@@ -149,16 +149,22 @@ export class Cdp {
   #ws: WebSocket;
   #next = 1;
   #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  #listeners = new Map<string, (params: unknown) => void>();
 
   private constructor(ws: WebSocket) {
     this.#ws = ws;
     ws.onmessage = (ev) => {
       const msg = JSON.parse(String(ev.data)) as {
         id?: number;
+        method?: string;
+        params?: unknown;
         result?: unknown;
         error?: { message: string };
       };
-      if (msg.id === undefined) return;
+      if (msg.id === undefined) {
+        if (msg.method) this.#listeners.get(msg.method)?.(msg.params);
+        return;
+      }
       const p = this.#pending.get(msg.id);
       if (!p) return;
       this.#pending.delete(msg.id);
@@ -180,6 +186,11 @@ export class Cdp {
       ws.onerror = () => reject(new Error(`Cannot open the inspector WebSocket ${url}`));
     });
     return new Cdp(ws);
+  }
+
+  /** Calls `listener` with the params of each `method` event (one listener per method). */
+  on(method: string, listener: (params: unknown) => void): void {
+    this.#listeners.set(method, listener);
   }
 
   send<T = unknown>(method: string, params: Record<string, unknown> = {}): Promise<T> {
