@@ -1,10 +1,21 @@
 /**
  * The floor: the same pod lifecycle done directly with runc and the CNI plugins, no
  * daemon and no monitor. It is what a runtime cannot beat without changing the low-level
- * tools. Each pod is a netns file (`unshare --net=<file>`), CNI ADD of loopback, bridge +
- * host-local and portmap by exec'ing the plugins, and a pause container (catatonit) made
- * with `runc create` + `runc start` on an overlay over a pre-unpacked rootfs; the app
- * container (busybox `sleep`) joins the pod's network, IPC and UTS namespaces.
+ * tools. Containers are made with `runc create` + `runc start` on an overlay over a
+ * pre-unpacked rootfs; the app container (busybox `sleep`) joins the pod's network, IPC and
+ * UTS namespaces. Two pod models ({@linkcode FloorModel}):
+ *
+ * - `pinned` (default; ocid's default, `drop_infra_ctr`): no pause process. RunPodSandbox
+ *   makes the netns, IPC and UTS files and pins all three with one process that also sets
+ *   the hostname in the new UTS namespace (`unshare --net=F --ipc=F --uts=F hostname <name>`),
+ *   then CNI ADD of loopback and bridge + host-local by exec'ing the plugins (no portmap: the
+ *   bench pods have no host ports, and ocid skips it for them, `[cni] skip_idle_portmap`).
+ *   Containers join the namespaces by those paths. StopPodSandbox kills the containers, then
+ *   bridge DEL and loopback DEL; RemovePodSandbox unmounts the three files.
+ * - `infra` (the older design): a netns file (`unshare --net=<file>`), CNI ADD of loopback,
+ *   bridge + host-local and portmap, and a pause container (catatonit); containers join its
+ *   IPC and UTS namespaces by `/proc/<pid>/ns`. StopPodSandbox also kills the pause and runs
+ *   portmap DEL; RemovePodSandbox unmounts the netns.
  *
  * @module
  */
@@ -14,8 +25,16 @@ import { benchConflist, type BenchNetwork } from "./_cni.ts";
 import { deleteLink, removeTree, tail, waitFor } from "./_proc.ts";
 import type { Target } from "./target.ts";
 
+/** How the floor holds a pod's namespaces; see the module doc. */
+export type FloorModel = "pinned" | "infra";
+
+/** The floor's pod models, default first. */
+export const FLOOR_MODELS: readonly FloorModel[] = ["pinned", "infra"];
+
 /** Options of {@linkcode startFloor}. */
 export interface FloorOptions {
+  /** @default "pinned" */
+  model?: FloorModel;
   /** @default "ocidbf0" */
   bridge?: string;
   /** @default "10.234.10.0/24" */
@@ -36,10 +55,18 @@ interface FloorPod {
   id: string;
   dir: string;
   netns: string;
-  pause: FloorContainer;
+  /** infra: the pause container; pinned: none. */
+  pause: FloorContainer | undefined;
+  /** pinned: the IPC and UTS namespace files; infra: none. */
+  pinned: PinnedPaths | undefined;
   containers: Map<string, FloorContainer>;
   cniResult: Record<string, unknown> | undefined;
   stopped: boolean;
+}
+
+interface PinnedPaths {
+  ipc: string;
+  uts: string;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -90,8 +117,10 @@ export function floorSpec(
     args: string[];
     hostname?: string;
     netns: string;
-    /** Join these namespaces of the pause process instead of making new ones. */
+    /** Join the IPC and UTS namespaces of the pause process instead of making new ones. */
     joinPid?: number;
+    /** Join these pinned IPC and UTS namespace files instead of making new ones. */
+    nsPaths?: PinnedPaths;
     cgroupsPath: string;
   },
 ): Spec {
@@ -102,13 +131,15 @@ export function floorSpec(
   spec.root = { path: "rootfs", readonly: false };
   if (options.hostname) spec.hostname = options.hostname;
   else delete spec.hostname;
-  const join = options.joinPid;
+  const pid = options.joinPid;
+  const paths = options.nsPaths ??
+    (pid ? { ipc: `/proc/${pid}/ns/ipc`, uts: `/proc/${pid}/ns/uts` } : undefined);
   spec.linux.namespaces = [
     { type: "pid" },
     { type: "mount" },
     { type: "network", path: options.netns },
-    join ? { type: "ipc", path: `/proc/${join}/ns/ipc` } : { type: "ipc" },
-    join ? { type: "uts", path: `/proc/${join}/ns/uts` } : { type: "uts" },
+    paths ? { type: "ipc", path: paths.ipc } : { type: "ipc" },
+    paths ? { type: "uts", path: paths.uts } : { type: "uts" },
   ];
   spec.linux.cgroupsPath = options.cgroupsPath;
   return spec;
@@ -118,9 +149,11 @@ export function floorSpec(
  * Prepares the floor in a new temp dir: runc's default spec, the pause and busybox
  * rootfs, the CNI config.
  *
- * @returns a {@linkcode Target} named "floor"
+ * @returns a {@linkcode Target} named "floor", its `model` the pod model
  */
 export async function startFloor(options: FloorOptions = {}): Promise<Target> {
+  const model = options.model ?? "pinned";
+  if (!FLOOR_MODELS.includes(model)) throw new TypeError(`Unknown floor model "${model}"`);
   const dir = await Deno.makeTempDir({ prefix: "ocid-bench-floor-" });
   const runc = options.runc ?? "/usr/sbin/runc";
   const cniDir = options.cniPluginDir ?? "/usr/lib/cni";
@@ -250,6 +283,7 @@ export async function startFloor(options: FloorOptions = {}): Promise<Target> {
 
   const target: Target = {
     name: "floor",
+    model,
     daemonPid: undefined,
     images: undefined,
     monitors: () => [],
@@ -263,12 +297,29 @@ export async function startFloor(options: FloorOptions = {}): Promise<Target> {
         id,
         dir: podDir,
         netns,
-        pause: { id, bundle: "", pid: 0 },
+        pause: model === "infra" ? { id, bundle: "", pid: 0 } : undefined,
+        pinned: undefined,
         containers: new Map(),
         cniResult: undefined,
         stopped: false,
       };
       pods.set(id, pod);
+      if (model === "pinned") {
+        const pinned = { ipc: join(podDir, "ipc"), uts: join(podDir, "uts") };
+        await Deno.writeFile(pinned.ipc, new Uint8Array());
+        await Deno.writeFile(pinned.uts, new Uint8Array());
+        pod.pinned = pinned;
+        await denoRunner.run("unshare", [
+          `--net=${netns}`,
+          `--ipc=${pinned.ipc}`,
+          `--uts=${pinned.uts}`,
+          "hostname",
+          name,
+        ]);
+        await cni("ADD", pod, { type: "loopback" }, "lo");
+        pod.cniResult = await cni("ADD", pod, bridgeConf!, "eth0");
+        return id;
+      }
       await denoRunner.run("unshare", [`--net=${netns}`, "true"]);
       await cni("ADD", pod, { type: "loopback" }, "lo");
       pod.cniResult = await cni("ADD", pod, bridgeConf!, "eth0");
@@ -290,7 +341,7 @@ export async function startFloor(options: FloorOptions = {}): Promise<Target> {
       const spec = floorSpec(baseSpec, {
         args: ["sleep", "3600"],
         netns: pod.netns,
-        joinPid: pod.pause.pid,
+        ...(pod.pinned ? { nsPaths: pod.pinned } : { joinPid: pod.pause?.pid ?? 0 }),
         cgroupsPath: `/ocid-bench-floor/${id}`,
       });
       const c = await createIn(pod.dir, id, busyboxLower, spec);
@@ -322,8 +373,10 @@ export async function startFloor(options: FloorOptions = {}): Promise<Target> {
       if (!pod) throw new Error(`Cannot find floor pod "${podId}"`);
       if (pod.stopped) return;
       for (const c of pod.containers.values()) if (!exited(c.pid)) await kill(c);
-      await kill(pod.pause);
-      await cni("DEL", pod, portmapConf!, "eth0", pod.cniResult);
+      if (pod.pause) {
+        await kill(pod.pause);
+        await cni("DEL", pod, portmapConf!, "eth0", pod.cniResult);
+      }
       await cni("DEL", pod, bridgeConf!, "eth0", pod.cniResult);
       await cni("DEL", pod, { type: "loopback" }, "lo");
       pod.stopped = true;
@@ -335,8 +388,9 @@ export async function startFloor(options: FloorOptions = {}): Promise<Target> {
         await destroy(c);
         containerPod.delete(c.id);
       }
-      await destroy(pod.pause);
-      await denoRunner.run("umount", [pod.netns], { check: false });
+      if (pod.pause) await destroy(pod.pause);
+      const pinned = pod.pinned ? [pod.pinned.ipc, pod.pinned.uts] : [];
+      await denoRunner.run("umount", [pod.netns, ...pinned], { check: false });
       await Deno.remove(pod.dir, { recursive: true });
       pods.delete(podId);
     },

@@ -6,6 +6,7 @@
  * ```
  * deno task bench                          # --all: registry, containerd, ocid, floor
  * deno task bench --targets containerd,floor
+ * deno task bench --targets floor --floor-model infra
  * deno task bench --endpoint unix:///run/x.sock
  * deno task bench --quick --targets ocid --out /tmp/r.json
  * ```
@@ -17,7 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startRegistry } from "./_registry.ts";
 import { criTarget } from "./cri_target.ts";
-import { startFloor } from "./floor.ts";
+import { FLOOR_MODELS, type FloorModel, startFloor } from "./floor.ts";
 import { startContainerd } from "./peers/containerd.ts";
 import { ocidTarget, startOcid } from "./peers/ocid.ts";
 import { buildReport, formatReport } from "./report.ts";
@@ -34,6 +35,9 @@ Targets (default --all = ocid,containerd,floor):
   --all                    start a registry, containerd, ocid and the floor
   --targets LIST           comma-separated subset of ocid,containerd,floor
   --endpoint unix:///PATH  drive an existing CRI endpoint instead (named "endpoint")
+  --floor-model MODEL      the floor's pod model (see bench/floor.ts): pinned (default,
+                           no pause process, namespaces pinned as files, as ocid's default)
+                           or infra (a pause container per pod, portmap)
 
 Sizes (defaults: the full scenario; --quick: a tiny one):
   --quick                  tiny scenario (smoke test)
@@ -83,6 +87,7 @@ export async function main(argv: string[]): Promise<number> {
       all: { type: "boolean" },
       targets: { type: "string" },
       endpoint: { type: "string" },
+      "floor-model": { type: "string" },
       quick: { type: "boolean" },
       pods: { type: "string" },
       pulls: { type: "string" },
@@ -125,6 +130,10 @@ export async function main(argv: string[]): Promise<number> {
     if (!(ALL_TARGETS as readonly string[]).includes(t)) {
       throw new TypeError(`Unknown target "${t}"`);
     }
+  }
+  const floorModel = (values["floor-model"] ?? FLOOR_MODELS[0]!) as FloorModel;
+  if (!FLOOR_MODELS.includes(floorModel)) {
+    throw new TypeError(`Unknown floor model "${floorModel}" (${FLOOR_MODELS.join(", ")})`);
   }
   const log = (line: string) => console.error(`bench: ${line}`);
 
@@ -180,7 +189,7 @@ export async function main(argv: string[]): Promise<number> {
         cleanups.push(() => t.close());
         targets.push(t);
       } else {
-        const t = await startFloor();
+        const t = await startFloor({ model: floorModel });
         cleanups.push(() => t.close());
         targets.push(t);
       }

@@ -78,7 +78,8 @@ function table(rows: string[][]): string {
 /**
  * Renders the report as a text table: one row per operation with `p50 / p95 / p99` in ms
  * per target, then the ratio columns ocid/containerd and ocid/floor (each figure divided),
- * then pods/s, RSS and CPU rows.
+ * then pods/s, RSS and CPU rows. A target that names a model (the floor's pod model) gets a
+ * line above the table.
  */
 export function formatReport(report: BenchReport): string {
   const targets = report.targets;
@@ -129,7 +130,8 @@ export function formatReport(report: BenchReport): string {
   );
   scalar("monitor processes", (t) => t.monitorCount, (v) => num(v, 0));
   scalar("daemon CPU s over scenario", (t) => t.cpuSeconds, (v) => num(v, 2));
-  let out = table(rows);
+  const models = targets.flatMap((t) => t.model ? [`${t.name} pod model: ${t.model}`] : []);
+  let out = (models.length ? `${models.join("\n")}\n\n` : "") + table(rows);
   for (const t of targets) {
     if (t.errors.length) {
       out += `\n\n${t.name}: ${t.errors.length} failure(s):\n  ${

@@ -37,3 +37,14 @@ Deno.test("buildReport() summarises samples and omits empty ops", () => {
   assert.equal(floor.latency.ExecSync!.p50, 2);
   assert.doesNotThrow(() => JSON.parse(JSON.stringify(report)));
 });
+
+Deno.test("formatReport() names a target's model above the table", () => {
+  const report = buildReport([fake("ocid", 20), fake("floor", 5, { model: "pinned" })], {
+    scenario: QUICK_SCENARIO,
+  });
+  assert.equal(report.targets[1]!.model, "pinned");
+  const lines = formatReport(report).split("\n");
+  assert.equal(lines[0], "floor pod model: pinned");
+  assert.equal(lines[1], "");
+  assert.match(lines[2]!, /^figure\s+ocid\s+floor\s+ocid\/floor$/);
+});

@@ -69,6 +69,8 @@ export interface ScenarioImages {
 /** Everything measured on one target. */
 export interface TargetResult {
   name: string;
+  /** The target's {@linkcode Target.model}, when it has one (the floor's pod model). */
+  model?: string;
   /** Latency samples in milliseconds, by operation name. */
   samples: Record<string, number[]>;
   /** Pods started per second, by concurrency (`"1"`, `"10"`). */
@@ -104,7 +106,13 @@ class Run {
   #cpuStart = 0;
   constructor(target: Target) {
     this.target = target;
-    this.result = { name: target.name, samples: {}, podsPerSecond: {}, errors: [] };
+    this.result = {
+      name: target.name,
+      ...(target.model ? { model: target.model } : {}),
+      samples: {},
+      podsPerSecond: {},
+      errors: [],
+    };
     if (target.daemonPid !== undefined) this.#cpuStart = cpuSeconds(target.daemonPid);
   }
   get alive(): boolean {

@@ -17,6 +17,8 @@ export interface TargetImages {
 export interface Target {
   /** Short name used in tables and JSON: "ocid", "containerd", "floor", or the endpoint. */
   readonly name: string;
+  /** The variant it runs, recorded with its results (the floor's pod model); absent for none. */
+  readonly model?: string;
   /** The daemon's pid, or undefined when there is none (floor, a foreign endpoint). */
   readonly daemonPid: number | undefined;
   /** Pids of the per-pod processes the runtime keeps (conmon, shims); [] for none. */
