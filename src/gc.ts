@@ -11,7 +11,7 @@
  * - conmon processes started by this daemon (`--exit-dir <runroot>/exits`) whose `-c <id>`
  *   names no record: SIGKILL;
  * - runtime state (`runc list`) without a record: kill, then delete;
- * - sandbox IDs that only leave traces — `<root>/sandboxes/<id>/` without `sandbox.json`
+ * - sandbox IDs that only leave traces -- `<root>/sandboxes/<id>/` without `sandbox.json`
  *   (the intent a crashed RunPodSandbox left), `<runroot>/sandboxes/<id>/` and its shm
  *   mount, `<runroot>/netns/<id>`, the pinned IPC/UTS namespaces `<runroot>/podns/<id>/`,
  *   `<root>/cni-cache/<id>.json`: CNI DEL (releases the IP allocation, with the cached config

@@ -1,7 +1,7 @@
 /**
  * ocid: a Kubernetes CRI runtime on conmon and runc.
  *
- * `ocid [serve|config|doctor|version|help] [flags]` — parses the command line, loads the
+ * `ocid [serve|config|doctor|version|help] [flags]` -- parses the command line, loads the
  * configuration, and hands over to the daemon. Console output happens here only.
  *
  * @module

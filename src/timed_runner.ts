@@ -46,7 +46,7 @@ export function timedRunner(runner: Runner, logger: Logger): Runner {
 
 /**
  * What a run did, for grouping: the CNI command, or the first argument that is neither an
- * option, an option's value nor a path (`runc --root R start ID` → `start`); `-` when none.
+ * option, an option's value nor a path (`runc --root R start ID` -> `start`); `-` when none.
  */
 export function verbOf(args: string[], env?: Record<string, string>): string {
   if (env?.CNI_COMMAND) return env.CNI_COMMAND;

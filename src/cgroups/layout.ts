@@ -13,7 +13,7 @@ import { unescapeMountinfo } from "../host/mountinfo.ts";
 
 /** The cgroup mounts of this machine. */
 export interface CgroupLayout {
-  /** Mount point of each v1 controller's hierarchy (`cpuacct` → `/sys/fs/cgroup/cpuacct`). */
+  /** Mount point of each v1 controller's hierarchy (`cpuacct` -> `/sys/fs/cgroup/cpuacct`). */
   v1: Record<string, string>;
   /** Mount point of cgroup2, or "" when there is none. */
   v2: string;

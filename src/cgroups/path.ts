@@ -6,7 +6,7 @@
  */
 
 /**
- * Expands a systemd slice name into its path: `kubepods-burstable-pod1.slice` →
+ * Expands a systemd slice name into its path: `kubepods-burstable-pod1.slice` ->
  * `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice` (systemd.slice(5):
  * each dash opens a child slice). `-.slice` is the root.
  *

@@ -6,12 +6,12 @@
  * |------------------|----------------------------------------------|------------------------------|
  * | CPU time (ns)    | `cpuacct.usage`                              | `cpu.stat` usage_usec × 1000 |
  * | memory usage     | `memory.usage_in_bytes`                      | `memory.current`             |
- * | working set      | usage − `total_inactive_file`                | usage − `inactive_file`      |
+ * | working set      | usage - `total_inactive_file`                | usage - `inactive_file`      |
  * | RSS              | `total_rss`                                  | `anon`                       |
  * | page faults      | `total_pgfault`, `total_pgmajfault`          | `pgfault`, `pgmajfault`      |
  * | memory limit     | `memory.limit_in_bytes` (huge = none)        | `memory.max` ("max" = none)  |
  * | swap usage       | `total_swap` (with swap accounting)          | `memory.swap.current`        |
- * | swap limit       | `memory.memsw.limit_in_bytes` − memory limit | `memory.swap.max`            |
+ * | swap limit       | `memory.memsw.limit_in_bytes` - memory limit | `memory.swap.max`            |
  * | processes        | `pids.current`                               | `pids.current`               |
  *
  * @module

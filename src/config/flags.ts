@@ -128,7 +128,7 @@ export function printUsage(): void {
 }
 
 /**
- * Infers the runtime name from the binary's file name (`/usr/local/bin/crun` → "crun").
+ * Infers the runtime name from the binary's file name (`/usr/local/bin/crun` -> "crun").
  *
  * @returns undefined when the name contains neither "crun" nor "runc"
  */

@@ -59,7 +59,7 @@ function isTable(v: unknown): v is Record<string, unknown> {
  *
  * @param value the parsed value of the `runtimes` key
  * @param source the file, for messages
- * @returns entries `runtimes.<handler>.<key>` → checked value
+ * @returns entries `runtimes.<handler>.<key>` -> checked value
  * @throws {Error} naming the file, handler and key (the caller wraps it as a ConfigError)
  */
 export function parseRuntimesTable(value: unknown, source: string): Map<string, unknown> {

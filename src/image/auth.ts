@@ -58,7 +58,7 @@ export function basicCredentials(auth: RegistryAuth | undefined): [string, strin
   return undefined;
 }
 
-/** The `Authorization: Basic …` value for a user and password. */
+/** The `Authorization: Basic ...` value for a user and password. */
 export function basicHeader([user, pass]: [string, string]): string {
   const bytes = new TextEncoder().encode(`${user}:${pass}`);
   return `Basic ${btoa(String.fromCharCode(...bytes))}`;

@@ -1,6 +1,6 @@
 /**
  * Image records, one JSON file per image under `<images>/records/<id hex>.json`, written
- * atomically (temp file + rename) and reloaded at start; an in-memory tag → id index.
+ * atomically (temp file + rename) and reloaded at start; an in-memory tag -> id index.
  *
  * @module
  */
@@ -27,7 +27,7 @@ export interface ImageRecord {
   chainIds: string[];
   /** Digest of the platform manifest. */
   manifestDigest: string;
-  /** The runtime part of the image config (Env, Entrypoint, Cmd, User, WorkingDir, …). */
+  /** The runtime part of the image config (Env, Entrypoint, Cmd, User, WorkingDir, ...). */
   config: NonNullable<ImageConfig["config"]> & Record<string, unknown>;
   /** When this image was first pulled (ISO 8601). */
   pulledAt: string;

@@ -1,7 +1,7 @@
 /**
  * Unpacked layers, one directory per chain ID shared by every image that has it:
  * `<images>/layers/<chain hex>/diff` plus `layer.json`. A layer is built in
- * `<images>/layers/.tmp-…` and renamed into place when complete, so a half-applied layer is
+ * `<images>/layers/.tmp-...` and renamed into place when complete, so a half-applied layer is
  * never visible; the same layer built twice at once is built once.
  *
  * @module

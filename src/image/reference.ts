@@ -1,6 +1,6 @@
 /**
  * Image references, parsed and normalised the way kubelet and crictl expect:
- * `busybox` → `docker.io/library/busybox:latest`, `host:5000/a/b@sha256:…`, `localhost/x`.
+ * `busybox` -> `docker.io/library/busybox:latest`, `host:5000/a/b@sha256:...`, `localhost/x`.
  *
  * @module
  */
@@ -30,7 +30,7 @@ export interface ImageReference {
 /**
  * Parses an image reference and fills in the defaults.
  *
- * @param ref What the user wrote: `busybox`, `quay.io/a/b:1`, `x@sha256:…`.
+ * @param ref What the user wrote: `busybox`, `quay.io/a/b:1`, `x@sha256:...`.
  * @returns The normalised reference.
  * @throws {InvalidArgumentError} When the reference is malformed.
  * @example
@@ -39,7 +39,7 @@ export interface ImageReference {
  * ```
  */
 export function parseReference(ref: string): ImageReference {
-  const shown = ref.length > 300 ? `${ref.slice(0, 300)}…` : ref;
+  const shown = ref.length > 300 ? `${ref.slice(0, 300)}\u2026` : ref;
   const bad = (why: string) =>
     new InvalidArgumentError(`Invalid image reference "${shown}": ${why}`);
   if (ref === "" || ref.trim() !== ref) throw bad("empty or surrounded by spaces");
@@ -101,7 +101,7 @@ export function repoName(ref: ImageReference): string {
   return `${ref.registry}/${ref.repository}`;
 }
 
-/** The full normalised form: `docker.io/library/busybox:latest` or `…@sha256:…`. */
+/** The full normalised form: `docker.io/library/busybox:latest` or `...@sha256:...`. */
 export function formatReference(ref: ImageReference): string {
   let s = repoName(ref);
   if (ref.tag !== undefined) s += `:${ref.tag}`;

@@ -116,7 +116,7 @@ export class RootfsManager {
    * @param containerId The container.
    * @param layers The image layers, bottom first.
    * @param options `readonly` mounts the overlay read-only.
-   * @returns The rootfs path (`…/merged`).
+   * @returns The rootfs path (`.../merged`).
    */
   async mount(
     containerId: string,

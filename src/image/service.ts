@@ -153,7 +153,7 @@ export class ImageService {
   /**
    * Pulls an image; the same reference pulled concurrently is pulled once.
    *
-   * @param ref The reference as given (`busybox`, `host:5000/a@sha256:…`).
+   * @param ref The reference as given (`busybox`, `host:5000/a@sha256:...`).
    * @param options Credentials, cancellation, pinning.
    * @returns The stored image record.
    * @throws {NotFoundError} When no registry has the image.
@@ -267,7 +267,7 @@ export class ImageService {
   }
 
   /**
-   * Finds an image by full id (`sha256:…` or bare hex), by reference (tag or digest), or by
+   * Finds an image by full id (`sha256:...` or bare hex), by reference (tag or digest), or by
    * a unique id prefix (at least 3 hex digits).
    *
    * @returns The record, or undefined when absent.

@@ -1,5 +1,5 @@
 /**
- * Rewrites the HTTP/2 `:authority` pseudo-header in the client→server byte stream of a gRPC
+ * Rewrites the HTTP/2 `:authority` pseudo-header in the client->server byte stream of a gRPC
  * connection, so that servers built on Node's or Deno's HTTP/2 accept Go clients that send the
  * socket path (`/run/ocid/ocid.sock`) as `:authority` (kubelet, crictl and critest before 1.31).
  *
@@ -154,7 +154,7 @@ interface HeldFrame {
 }
 
 /**
- * A stateful transform of one connection's client→server bytes that replaces every
+ * A stateful transform of one connection's client->server bytes that replaces every
  * `:authority` value by `localhost` (or {@linkcode AuthorityRewriterOptions.authority}).
  * Pure: no I/O; feed chunks in order with {@linkcode AuthorityRewriter.push}.
  */
@@ -200,7 +200,7 @@ export class AuthorityRewriter {
   }
 
   /**
-   * Takes the next chunk of client→server bytes and returns the bytes to forward, in order.
+   * Takes the next chunk of client->server bytes and returns the bytes to forward, in order.
    * A chunk without header blocks comes back as itself (no copy); bytes of an unfinished frame
    * header or header block are held until a later chunk completes them.
    *

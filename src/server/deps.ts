@@ -18,7 +18,7 @@ import type { MemoryRelease } from "../memory_release.ts";
 import type { ImageService } from "../image/mod.ts";
 import type { StreamUrls } from "../stream/types.ts";
 // The bus's type is spelled out here, not imported from container_events.ts: that module uses
-// Deps, and a type import back would close a cycle (deps ↔ container_events).
+// Deps, and a type import back would close a cycle (deps <-> container_events).
 import type { EventBus } from "../events.ts";
 import type { ContainerEventResponseInit } from "../cri/types.ts";
 import type { HostCapabilities } from "../host/capabilities.ts";

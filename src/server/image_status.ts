@@ -1,6 +1,6 @@
 /**
  * ImageStatus: the image record for a reference, id or id prefix; an absent image is not an
- * error (the response has no image). Also holds the record → CRI Image conversion that
+ * error (the response has no image). Also holds the record -> CRI Image conversion that
  * ListImages shares.
  *
  * @module

@@ -40,7 +40,7 @@ const MAX_DETAILS = 4096;
 function details(message: string): string {
   return message.length <= MAX_DETAILS
     ? message
-    : `${message.slice(0, MAX_DETAILS)}… (${message.length - MAX_DETAILS} more characters)`;
+    : `${message.slice(0, MAX_DETAILS)}\u2026 (${message.length - MAX_DETAILS} more characters)`;
 }
 
 /** Maps any thrown value to a gRPC status. */

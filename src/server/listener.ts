@@ -1,6 +1,6 @@
 /**
  * Serves a grpc-js server on a unix socket that ocid accepts itself, so that each connection's
- * client→server bytes go through the {@linkcode AuthorityRewriter} before HTTP/2 parses them.
+ * client->server bytes go through the {@linkcode AuthorityRewriter} before HTTP/2 parses them.
  * Without this, Go clients that send the socket path as `:authority` (kubelet, crictl and
  * critest before 1.31) fail every RPC with PROTOCOL_ERROR.
  *
@@ -156,8 +156,8 @@ async function removeStaleSocket(path: string): Promise<void> {
 }
 
 /**
- * One accepted connection as grpc-js sees it: server→client bytes go to the socket as they
- * are, client→server bytes pass through an {@linkcode AuthorityRewriter}.
+ * One accepted connection as grpc-js sees it: server->client bytes go to the socket as they
+ * are, client->server bytes pass through an {@linkcode AuthorityRewriter}.
  */
 class RewritingConnection extends Duplex {
   readonly #socket: net.Socket;

@@ -42,7 +42,7 @@ class MetricList {
   }
 
   /**
-   * Adds `metric` with `value` (a decimal string or number; absent → nothing added).
+   * Adds `metric` with `value` (a decimal string or number; absent -> nothing added).
    *
    * @param extra Label values in the order of `metric.extraLabels`.
    */

@@ -61,11 +61,11 @@ export type RunPodSandboxDeps = Pick<
 
 /** Creations under way and results kept for retries, per sandbox store. */
 interface Creations {
-  /** Name → the creation that will return its ID; `joined` once a retry waited for it. */
+  /** Name -> the creation that will return its ID; `joined` once a retry waited for it. */
   inFlight: Map<string, { promise: Promise<string>; joined: boolean }>;
   /** IDs whose creation is under way (the garbage sweep must leave them alone). */
   ids: Set<string>;
-  /** Name → ID of a pod whose client gave up before it was made. */
+  /** Name -> ID of a pod whose client gave up before it was made. */
   kept: Map<string, string>;
 }
 

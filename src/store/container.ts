@@ -3,16 +3,16 @@
  *
  * ```
  *  CreateContainer
- *       │
- *       ▼
- *  CONTAINER_CREATED ──StartContainer──► CONTAINER_RUNNING
- *       │                                    │
- *       │ start failed                       │ process exited / StopContainer
- *       ▼                                    ▼
- *  CONTAINER_EXITED ◄────────────────────────┘
- *       │
- *       │ RemoveContainer
- *       ▼
+ *       |
+ *       v
+ *  CONTAINER_CREATED --StartContainer--> CONTAINER_RUNNING
+ *       |                                    |
+ *       | start failed                       | process exited / StopContainer
+ *       v                                    v
+ *  CONTAINER_EXITED <------------------------+
+ *       |
+ *       | RemoveContainer
+ *       v
  *   (removed)
  *
  *  CONTAINER_UNKNOWN: the state could not be determined (e.g. on restart the runtime did not

@@ -1,5 +1,5 @@
 /**
- * A set of IDs that resolves unique prefixes (`crictl stop 3f2a` → the full 64-hex ID).
+ * A set of IDs that resolves unique prefixes (`crictl stop 3f2a` -> the full 64-hex ID).
  *
  * IDs are kept in a sorted array: `get` is a binary search (O(log n)); `add`/`delete` shift
  * the array (O(n) memmove), which at 10,000 IDs is a few microseconds.

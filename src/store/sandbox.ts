@@ -3,12 +3,12 @@
  *
  * ```
  *  RunPodSandbox
- *       │
- *       ▼
- *  SANDBOX_READY ──StopPodSandbox / infra exited / restart found it dead──► SANDBOX_NOTREADY
- *       │                                                                         │
- *       └──RemovePodSandbox (stops it first)──────────────────────────────────────┤
- *                                                                                 ▼
+ *       |
+ *       v
+ *  SANDBOX_READY --StopPodSandbox / infra exited / restart found it dead--> SANDBOX_NOTREADY
+ *       |                                                                         |
+ *       +--RemovePodSandbox (stops it first)--------------------------------------+
+ *                                                                                 v
  *                                                                             (removed)
  * ```
  *

@@ -1,6 +1,6 @@
 /**
  * Kubernetes' channel protocols over one WebSocket (k8s.io/apimachinery wsstream): every
- * message starts with its channel number — a byte (`channel.k8s.io`, `v4.channel.k8s.io`,
+ * message starts with its channel number -- a byte (`channel.k8s.io`, `v4.channel.k8s.io`,
  * `v5.channel.k8s.io`) or an ASCII digit followed by base64 (`base64.channel.k8s.io`,
  * `v4.base64.channel.k8s.io`). In v5 a message on channel 255 carrying a channel number closes
  * that channel (the client's end of stdin). Messages for unknown channels, and undecodable

@@ -58,7 +58,7 @@ export interface NsLibc {
   /**
    * Opens a namespace file read-only (close-on-exec).
    *
-   * @returns The fd (≥ 0), or `-errno`.
+   * @returns The fd (>= 0), or `-errno`.
    */
   open(path: string): number;
   /** `close(2)`. @returns 0 or `errno`. */

@@ -46,7 +46,7 @@ export interface Mounter {
    * @param target The mount point.
    * @param fstype The filesystem type (`""` for MS_BIND or a propagation change).
    * @param flags `MS_*` flags.
-   * @param data Filesystem options, e.g. `mode=1777,size=65536` or `lowerdir=…`.
+   * @param data Filesystem options, e.g. `mode=1777,size=65536` or `lowerdir=...`.
    * @throws {MountError} Naming the path, the type and the cause.
    */
   mount(
