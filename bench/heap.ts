@@ -19,7 +19,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { freePort, waitFor } from "./_proc.ts";
+import { freePort } from "./_proc.ts";
 import { startRegistry } from "./_registry.ts";
 import { ocidTarget, startOcid } from "./peers/ocid.ts";
 import { Cdp } from "./profile.ts";
@@ -213,14 +213,6 @@ if (import.meta.main) {
     }
     await t.close();
     await new Promise((r) => setTimeout(r, 1_000));
-    await waitFor("the inspector", async () => {
-      try {
-        await fetch(`http://${inspect}/json/list`).then((r) => r.body?.cancel());
-        return true;
-      } catch {
-        return false;
-      }
-    }, { timeoutMs: 10_000 });
     const cdp = await Cdp.connect(inspect);
     const chunks: string[] = [];
     cdp.on("HeapProfiler.addHeapSnapshotChunk", (p) => chunks.push((p as { chunk: string }).chunk));

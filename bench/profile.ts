@@ -173,8 +173,16 @@ export class Cdp {
     };
   }
 
-  /** Connects to the first target the inspector at `host` lists. */
+  /** Connects to the first target the inspector at `host` lists, once it answers (10 s). */
   static async connect(host: string): Promise<Cdp> {
+    await waitFor("the inspector", async () => {
+      try {
+        await fetch(`http://${host}/json/list`).then((r) => r.body?.cancel());
+        return true;
+      } catch {
+        return false;
+      }
+    }, { timeoutMs: 10_000 });
     const list = await (await fetch(`http://${host}/json/list`)).json() as Array<
       { webSocketDebuggerUrl: string }
     >;
@@ -263,14 +271,6 @@ export async function main(argv: string[]): Promise<number> {
       await t.removePodSandbox(pod);
     }
 
-    await waitFor("the inspector", async () => {
-      try {
-        await fetch(`http://${inspect}/json/list`).then((r) => r.body?.cancel());
-        return true;
-      } catch {
-        return false;
-      }
-    }, { timeoutMs: 10_000 });
     const cdp = await Cdp.connect(inspect);
     cleanups.push(() => Promise.resolve(cdp.close()));
     await cdp.send("Profiler.enable");
