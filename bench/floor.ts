@@ -7,11 +7,13 @@
  *
  * - `pinned` (default; ocid's default, `drop_infra_ctr`): no pause process. RunPodSandbox
  *   makes the netns, IPC and UTS files and pins all three with one process that also sets
- *   the hostname in the new UTS namespace (`unshare --net=F --ipc=F --uts=F hostname <name>`),
- *   then CNI ADD of loopback and bridge + host-local by exec'ing the plugins (no portmap: the
- *   bench pods have no host ports, and ocid skips it for them, `[cni] skip_idle_portmap`).
- *   Containers join the namespaces by those paths. StopPodSandbox kills the containers, then
- *   bridge DEL and loopback DEL; RemovePodSandbox unmounts the three files.
+ *   the hostname in the new UTS namespace and brings lo up (busybox's `hostname` and `ip` in
+ *   one shell under `unshare --net=F --ipc=F --uts=F`: ocid brings lo up in-process,
+ *   `[cni] use_internal_loopback`, so the floor runs no loopback plugin either), then CNI ADD of
+ *   bridge + host-local by exec'ing the plugin (no portmap: the bench pods have no host ports,
+ *   and ocid skips it for them, `[cni] skip_idle_portmap`). Containers join the namespaces by
+ *   those paths. StopPodSandbox kills the containers, then bridge DEL; RemovePodSandbox
+ *   unmounts the three files.
  * - `infra` (the older design): a netns file (`unshare --net=<file>`), CNI ADD of loopback,
  *   bridge + host-local and portmap, and a pause container (catatonit); containers join its
  *   IPC and UTS namespaces by `/proc/<pid>/ns`. StopPodSandbox also kills the pause and runs
@@ -313,10 +315,13 @@ export async function startFloor(options: FloorOptions = {}): Promise<Target> {
           `--net=${netns}`,
           `--ipc=${pinned.ipc}`,
           `--uts=${pinned.uts}`,
-          "hostname",
+          "busybox",
+          "sh",
+          "-c",
+          'hostname "$1" && ip link set lo up',
+          "sh",
           name,
         ]);
-        await cni("ADD", pod, { type: "loopback" }, "lo");
         pod.cniResult = await cni("ADD", pod, bridgeConf!, "eth0");
         return id;
       }
@@ -378,7 +383,7 @@ export async function startFloor(options: FloorOptions = {}): Promise<Target> {
         await cni("DEL", pod, portmapConf!, "eth0", pod.cniResult);
       }
       await cni("DEL", pod, bridgeConf!, "eth0", pod.cniResult);
-      await cni("DEL", pod, { type: "loopback" }, "lo");
+      if (pod.pause) await cni("DEL", pod, { type: "loopback" }, "lo");
       pod.stopped = true;
     },
     async removePodSandbox(podId) {
