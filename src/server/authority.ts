@@ -719,8 +719,13 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** Decodes bytes one char each; in slices, as a spread of a long name overflows the stack. */
 function latin1(bytes: Uint8Array): string {
-  return String.fromCharCode(...bytes);
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 4096) {
+    out += String.fromCharCode(...bytes.subarray(i, i + 4096));
+  }
+  return out;
 }
 
 // ---- Huffman code (RFC 7541 Appendix B) ----

@@ -202,7 +202,7 @@ class Decoder {
       const n = readInt(7);
       const raw = block.subarray(pos, pos + n);
       pos += n;
-      return String.fromCharCode(...(h ? huffmanDecode(raw) : raw));
+      return Array.from(h ? huffmanDecode(raw) : raw, (c) => String.fromCharCode(c)).join("");
     };
     const out: [string, string][] = [];
     while (pos < block.length) {
@@ -577,6 +577,22 @@ Deno.test("AuthorityRewriter.push() keeps its guards after it stopped rewriting"
   const r2 = new AuthorityRewriter();
   assert.deepEqual(run(r2, [huge]), bytes([...PREFACE], ...frames, data(5, [2])));
   assert.match(r2.failure ?? "", /larger than/);
+});
+
+Deno.test("AuthorityRewriter.push() takes a header name of half a megabyte", () => {
+  // The name was decoded with one spread argument per byte: a RangeError out of push().
+  const block = [...litName("incremental", "x".repeat(500_000), "v"), ...lit("without", 1, SOCK)];
+  const frames = [frame(1, 0, 1, block.slice(0, 16_384))];
+  for (let off = 16_384; off < block.length; off += 16_384) {
+    const end = Math.min(off + 16_384, block.length);
+    frames.push(frame(9, end === block.length ? 0x4 : 0, 1, block.slice(off, end)));
+  }
+  const input = bytes([...PREFACE], ...frames);
+  const rewriter = new AuthorityRewriter();
+  const output = run(rewriter, [input]);
+  assert.equal(rewriter.failure, undefined);
+  assert.equal(rewriter.rewrites, 1);
+  assert.deepEqual(headerLists(output), expected(headerLists(input), toLocalhost));
 });
 
 Deno.test("AuthorityRewriter.push() splits a large rewritten block into 16 KiB frames", () => {
