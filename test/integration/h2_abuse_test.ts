@@ -472,6 +472,26 @@ Deno.test({
         }
       });
 
+      await step("a wrong preface or HTTP/1.1, then more bytes, many times", async () => {
+        const starts = [
+          enc.encode("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"),
+          enc.encode("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+          enc.encode("POST /runtime.v1.RuntimeService/Version HTTP/1.1\r\nUpgrade: h2c\r\n\r\n"),
+          new Uint8Array(64).fill(0xff),
+        ];
+        for (let round = 0; round < 30; round++) {
+          doing = `round ${round}`;
+          const raw = await Raw.open(sock, false);
+          await raw.send(starts[round % starts.length]!);
+          await raw.until((frames) => frames.length > 0, 100);
+          for (let k = 0; k < 20; k++) {
+            await raw.send(PREFACE, settings(), versionCall(1 + 2 * k), ping(true));
+            await sleep(1);
+          }
+          await raw.close();
+        }
+      });
+
       await step("SETTINGS and PING floods close the connection, not the daemon", async () => {
         // nghttp2 fails a session with 1000 acknowledgements pending ("flooding") through the
         // same crashing path; ocid closes such a connection itself first.
