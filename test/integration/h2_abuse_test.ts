@@ -2,8 +2,9 @@
  * What a local client sends on the CRI socket must never bring the daemon down or wedge it.
  * Raw HTTP/2 over the daemon's unix socket, with hand-built frames (HPACK literals without
  * Huffman coding): connections closed half-way, stream resets, client GOAWAY frames (which
- * once aborted Deno's node:http2 inside nghttp2, denoland/deno#36788), SETTINGS/PING/
- * WINDOW_UPDATE abuse, invalid frames, header blocks split across CONTINUATION frames (legal,
+ * once aborted Deno's node:http2 inside nghttp2, denoland/deno#36788), PING ACKs nobody asked
+ * for and SETTINGS/PING floods (both killed the daemon before the rewriter dropped or refused
+ * them), WINDOW_UPDATE abuse, invalid frames, header blocks split across CONTINUATION frames (legal,
  * and they go through ocid's `:authority` rewriter), huge and broken header blocks, and many
  * connections opened and dropped or left idle. After each case the daemon's process must be
  * alive and answer Version and ListPodSandbox on a new connection.
@@ -11,6 +12,7 @@
  * The checks are what matters: the daemon survives and serves others. Where the protocol
  * demands that the server refuse something, the test only checks that the offending
  * connection or stream does not get a normal answer, not which nghttp2 error code it gets.
+ * The daemon has no CNI network (bridge name ocidt43 and 10.234.43.0/24 are reserved for it).
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
