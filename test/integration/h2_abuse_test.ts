@@ -395,6 +395,21 @@ Deno.test({
         await raw.send(rst(90_001), rst(2), rst(0));
         await raw.until(() => raw.refused, 2000);
         await raw.close();
+        // Thousands of streams the server must reset itself (an upper-case header name, no
+        // :path), in one write: each RST_STREAM the server queues counts towards nghttp2's
+        // flood limit too.
+        const bad = await Raw.open(sock);
+        const resets: Uint8Array[] = [];
+        for (let s = 1; s < 1 + 2 * 3000; s += 2) {
+          const block = s % 4 === 1
+            ? requestBlock(VERSION_PATH, "localhost", literalName("A", "b"))
+            : [0x83, 0x86];
+          resets.push(frame(HEADERS, END_HEADERS | END_STREAM, s, block));
+        }
+        await bad.send(...resets);
+        await bad.until(() => bad.refused, 500);
+        for (let k = 0; k < 20; k++) await bad.send(ping(), versionCall(9001 + 2 * k));
+        await bad.close();
         // A full call then an RST_STREAM after it completed.
         const other = await Raw.open(sock);
         await other.send(versionCall(1));
