@@ -27,9 +27,22 @@
  * client sends GOAWAY only as it goes away, and the socket's end closes the session all the
  * same; its last-stream-id concerns server-pushed streams, which gRPC never opens.
  *
- * A stream that cannot be parsed (bad preface, malformed HPACK, a header block interrupted by
- * another frame) is passed through untouched from that point on; the server then rejects it as
- * it would have anyway.
+ * Two more guards keep the client away from error paths of Deno's node:http2 that crash the
+ * process (SIGSEGV, or glibc's "double free or corruption") when they close a session:
+ * - A PING ACK the server did not ask for is dropped. node:http2 treats one as a connection
+ *   error, and a client that went on sending after it crashed the daemon within a few tries.
+ *   The rewriter counts the server's PINGs in the server->client bytes it is shown
+ *   ({@linkcode AuthorityRewriter.observeServer}) and lets one ACK through per PING.
+ * - A client may have at most {@linkcode MAX_UNANSWERED} SETTINGS and PING frames that the
+ *   server has not acknowledged yet. nghttp2 ends a session with 1000 pending acknowledgements
+ *   as "flooding", through the same crashing path; past the limit the rewriter refuses the
+ *   connection ({@linkcode AuthorityRewriter.refused}) and forwards nothing more, and the
+ *   caller closes it. Real clients have one or two outstanding at a time.
+ *
+ * A header block that cannot be parsed (malformed HPACK, a block interrupted by another frame,
+ * a block larger than 1 MiB) is passed through untouched and no later block is rewritten; the
+ * server then rejects it as it would have anyway. Frames are still delimited, so the guards
+ * above stay on. A stream without the HTTP/2 preface is passed through as it is.
  *
  * @example
  * ```ts
@@ -46,14 +59,22 @@
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const FRAME_HEADER = 9;
 const TYPE_HEADERS = 0x1;
+const TYPE_SETTINGS = 0x4;
+const TYPE_PING = 0x6;
 const TYPE_GOAWAY = 0x7;
 const TYPE_CONTINUATION = 0x9;
 const FLAG_END_STREAM = 0x1;
+const FLAG_ACK = 0x1;
 const FLAG_END_HEADERS = 0x4;
 const FLAG_PADDED = 0x8;
 const FLAG_PRIORITY = 0x20;
 /** Largest frame payload every peer must accept (SETTINGS_MAX_FRAME_SIZE's minimum). */
 const MAX_FRAME_PAYLOAD = 16_384;
+/**
+ * How many SETTINGS and PING frames a client may have sent that the server has not acknowledged
+ * yet (nghttp2 gives up on a session at 1000 pending acknowledgements of any kind).
+ */
+export const MAX_UNANSWERED = 200;
 /** Initial SETTINGS_HEADER_TABLE_SIZE (RFC 7541 §4.2). */
 const DEFAULT_TABLE_SIZE = 4_096;
 /** RFC 7541 §4.1: each table entry costs its name and value lengths plus 32. */
@@ -161,8 +182,12 @@ interface HeldFrame {
 export class AuthorityRewriter {
   readonly #authority: Uint8Array;
   #prefaceLeft = PREFACE.length;
-  /** Set once the stream cannot be parsed: everything passes through from then on. */
+  /** Set once a header block cannot be parsed: no block is rewritten from then on. */
   #failure: string | undefined;
+  /** Set when the preface is wrong: frames cannot be told apart, everything passes through. */
+  #opaque = false;
+  /** Set when the client broke a limit: nothing more is forwarded. */
+  #refused: string | undefined;
   /** Bytes of a frame header that began in an earlier chunk. */
   readonly #header = new Uint8Array(FRAME_HEADER);
   #headerLen = 0;
@@ -178,6 +203,16 @@ export class AuthorityRewriter {
   #heldBytes = 0;
   readonly #table = new ClientTable();
   #rewrites = 0;
+  /** Server PINGs the client has not acknowledged yet. */
+  #serverPings = 0;
+  #droppedPingAcks = 0;
+  /** Client SETTINGS and PING frames (not ACKs), and the server's ACKs of such frames. */
+  #demanded = 0;
+  #answered = 0;
+  /** Where the server->client frame walk of {@linkcode observeServer} stands. */
+  readonly #serverHeader = new Uint8Array(FRAME_HEADER);
+  #serverHeaderLen = 0;
+  #serverSkip = 0;
 
   /** Creates a rewriter for one new connection (it expects the client preface first). */
   constructor(options: AuthorityRewriterOptions = {}) {
@@ -194,9 +229,63 @@ export class AuthorityRewriter {
     return this.#dropped;
   }
 
-  /** Why the rewriter gave up and passes bytes through, or `undefined` while it works. */
+  /** How many PING ACKs the server had not asked for were dropped so far. */
+  get droppedPingAcks(): number {
+    return this.#droppedPingAcks;
+  }
+
+  /** Why the rewriter gave up rewriting header blocks, or `undefined` while it works. */
   get failure(): string | undefined {
     return this.#failure;
+  }
+
+  /**
+   * Why the connection must be closed, or `undefined`. Once set, {@linkcode push} returns
+   * nothing: the caller should close the connection.
+   */
+  get refused(): string | undefined {
+    return this.#refused;
+  }
+
+  /**
+   * Shows the rewriter the server->client bytes, in order, so that it knows which PINGs the
+   * server sent and which SETTINGS and PINGs of the client it acknowledged. Only frame headers
+   * are read; nothing is copied.
+   *
+   * @param chunk The next bytes the server sent.
+   */
+  observeServer(chunk: Uint8Array): void {
+    let i = 0;
+    const n = chunk.length;
+    while (i < n) {
+      if (this.#serverSkip > 0) {
+        const take = Math.min(this.#serverSkip, n - i);
+        this.#serverSkip -= take;
+        i += take;
+        continue;
+      }
+      let header: Uint8Array;
+      let at: number;
+      if (this.#serverHeaderLen === 0 && n - i >= FRAME_HEADER) {
+        header = chunk;
+        at = i;
+        i += FRAME_HEADER;
+      } else {
+        const take = Math.min(FRAME_HEADER - this.#serverHeaderLen, n - i);
+        this.#serverHeader.set(chunk.subarray(i, i + take), this.#serverHeaderLen);
+        this.#serverHeaderLen += take;
+        i += take;
+        if (this.#serverHeaderLen < FRAME_HEADER) continue;
+        this.#serverHeaderLen = 0;
+        header = this.#serverHeader;
+        at = 0;
+      }
+      this.#serverSkip = readLength(header, at);
+      const type = header[at + 3];
+      if (type !== TYPE_PING && type !== TYPE_SETTINGS) continue;
+      if (header[at + 4]! & FLAG_ACK) this.#answered++;
+      else if (type === TYPE_PING) this.#serverPings++;
+    }
   }
 
   /**
@@ -208,7 +297,8 @@ export class AuthorityRewriter {
    * @returns The bytes to hand to the server, possibly none.
    */
   push(chunk: Uint8Array): Uint8Array[] {
-    if (this.#failure !== undefined) return chunk.length === 0 ? [] : [chunk];
+    if (this.#refused !== undefined) return [];
+    if (this.#opaque) return chunk.length === 0 ? [] : [chunk];
     const out: Uint8Array[] = [];
     let start = 0; // start of the pending pass-through range of `chunk`
     const flush = (end: number) => {
@@ -218,13 +308,18 @@ export class AuthorityRewriter {
     let i = 0;
     const n = chunk.length;
     while (i < n) {
-      if (this.#failure !== undefined) break;
+      if (this.#opaque) break;
+      if (this.#refused !== undefined) {
+        start = n; // forward nothing from the refused frame on
+        break;
+      }
       if (this.#prefaceLeft > 0) {
         const take = Math.min(this.#prefaceLeft, n - i);
         const offset = PREFACE.length - this.#prefaceLeft;
         for (let k = 0; k < take; k++) {
           if (chunk[i + k] !== PREFACE[offset + k]) {
             this.#failure = "the client did not send the HTTP/2 preface";
+            this.#opaque = true;
             break;
           }
         }
@@ -260,7 +355,19 @@ export class AuthorityRewriter {
           start = i;
           continue;
         }
-        if (type !== TYPE_HEADERS) {
+        if (type === TYPE_PING || type === TYPE_SETTINGS) {
+          const verdict = this.#control(type, chunk[i + 4]!);
+          if (verdict !== "pass") {
+            flush(i);
+            if (verdict === "drop") {
+              this.#dropLeft = readLength(chunk, i);
+              i += FRAME_HEADER;
+              start = i;
+            }
+            continue;
+          }
+        }
+        if (type !== TYPE_HEADERS || this.#failure !== undefined) {
           this.#skipLeft = readLength(chunk, i);
           i += FRAME_HEADER;
           continue;
@@ -291,7 +398,15 @@ export class AuthorityRewriter {
     const length = readLength(header, 0);
     const type = header[3]!;
     if (this.#held.length === 0 && type === TYPE_GOAWAY) return this.#drop(length);
-    if (this.#held.length === 0 && type !== TYPE_HEADERS) {
+    if (this.#held.length === 0 && (type === TYPE_PING || type === TYPE_SETTINGS)) {
+      const verdict = this.#control(type, header[4]!);
+      if (verdict === "refuse") return;
+      if (verdict === "drop") {
+        this.#dropLeft = length;
+        return;
+      }
+    }
+    if (this.#held.length === 0 && (type !== TYPE_HEADERS || this.#failure !== undefined)) {
       out.push(header);
       this.#skipLeft = length;
       return;
@@ -310,6 +425,27 @@ export class AuthorityRewriter {
     this.#held.push({ header, payload: new Uint8Array(length), filled: 0 });
     this.#collectLeft = length;
     if (length === 0) this.#blockFrameDone(out);
+  }
+
+  /**
+   * Decides on a client SETTINGS or PING frame (see @module): a PING ACK the server did not ask
+   * for is dropped; one SETTINGS or PING too many refuses the connection.
+   */
+  #control(type: number, flags: number): "pass" | "drop" | "refuse" {
+    if (flags & FLAG_ACK) {
+      if (type === TYPE_SETTINGS) return "pass";
+      if (this.#serverPings > 0) {
+        this.#serverPings--;
+        return "pass";
+      }
+      this.#droppedPingAcks++;
+      return "drop";
+    }
+    this.#demanded++;
+    if (this.#demanded - this.#answered <= MAX_UNANSWERED) return "pass";
+    this.#refused = `the client sent more than ${MAX_UNANSWERED} SETTINGS and PING frames ` +
+      "that the server has not acknowledged yet";
+    return "refuse";
   }
 
   /** Drops a client GOAWAY frame whose header was read; `length` payload bytes follow. */
@@ -339,17 +475,18 @@ export class AuthorityRewriter {
   }
 
   /**
-   * Stops rewriting: emits the held frames as they came, then `header` (the frame header that
-   * made the rewriter give up). The caller passes the rest of the stream through.
+   * Stops rewriting: emits the held frames as they came, then handles `header` (the frame
+   * header that made the rewriter give up) as a frame outside any header block.
    */
   #giveUp(reason: string, out: Uint8Array[], header: Uint8Array) {
     this.#failure = reason;
     for (const frame of this.#held) {
       out.push(frame.header, frame.payload.subarray(0, frame.filled));
     }
-    out.push(header);
     this.#held = [];
+    this.#heldBytes = 0;
     this.#collectLeft = 0;
+    this.#frameHeader(header, out);
   }
 
   /**
@@ -582,8 +719,13 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** Decodes bytes one char each; in slices, as a spread of a long name overflows the stack. */
 function latin1(bytes: Uint8Array): string {
-  return String.fromCharCode(...bytes);
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 4096) {
+    out += String.fromCharCode(...bytes.subarray(i, i + 4096));
+  }
+  return out;
 }
 
 // ---- Huffman code (RFC 7541 Appendix B) ----

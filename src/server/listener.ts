@@ -157,7 +157,8 @@ async function removeStaleSocket(path: string): Promise<void> {
 
 /**
  * One accepted connection as grpc-js sees it: server->client bytes go to the socket as they
- * are, client->server bytes pass through an {@linkcode AuthorityRewriter}.
+ * are (the rewriter is shown them, to match PINGs and acknowledgements), client->server bytes
+ * pass through an {@linkcode AuthorityRewriter}. A connection the rewriter refuses is closed.
  */
 class RewritingConnection extends Duplex {
   readonly #socket: net.Socket;
@@ -176,8 +177,16 @@ class RewritingConnection extends Duplex {
   }
 
   #onData(chunk: Uint8Array) {
+    // Once the HTTP/2 session is gone, its parser must not see another byte.
+    if (this.destroyed) return;
     let more = true;
     for (const part of this.#rewriter.push(chunk)) more = this.push(part) && more;
+    const refused = this.#rewriter.refused;
+    if (refused !== undefined) {
+      this.#logger.warn("Closing a connection that broke an HTTP/2 limit", { reason: refused });
+      this.destroy();
+      return;
+    }
     if (!more) this.#socket.pause();
     const failure = this.#rewriter.failure;
     if (failure !== undefined && !this.#reported) {
@@ -197,6 +206,7 @@ class RewritingConnection extends Duplex {
     _encoding: BufferEncoding,
     callback: (error?: Error | null) => void,
   ): void {
+    this.#rewriter.observeServer(chunk);
     this.#socket.write(chunk, callback);
   }
 

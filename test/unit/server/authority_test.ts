@@ -5,7 +5,12 @@
  * table each, so table-consistency mistakes show up as wrong header lists.
  */
 import assert from "node:assert/strict";
-import { AuthorityRewriter, huffmanDecode, huffmanEncode } from "../../../src/server/authority.ts";
+import {
+  AuthorityRewriter,
+  huffmanDecode,
+  huffmanEncode,
+  MAX_UNANSWERED,
+} from "../../../src/server/authority.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -197,7 +202,7 @@ class Decoder {
       const n = readInt(7);
       const raw = block.subarray(pos, pos + n);
       pos += n;
-      return String.fromCharCode(...(h ? huffmanDecode(raw) : raw));
+      return Array.from(h ? huffmanDecode(raw) : raw, (c) => String.fromCharCode(c)).join("");
     };
     const out: [string, string][] = [];
     while (pos < block.length) {
@@ -498,6 +503,96 @@ Deno.test("AuthorityRewriter.push() drops client GOAWAY frames at every chunk bo
   }
   const oneByOne = run(new AuthorityRewriter(), [...input].map((b) => Uint8Array.of(b)));
   assert.deepEqual(oneByOne, wanted, "one byte per chunk");
+});
+
+const ping = (flags = 0) => frame(6, flags, 0, [1, 2, 3, 4, 5, 6, 7, 8]);
+const SETTINGS_ACK = frame(4, 0x1, 0, []);
+
+Deno.test("AuthorityRewriter.push() drops the PING ACKs the server did not ask for", () => {
+  // Deno's node:http2 treats one as a connection error, and a client that went on sending
+  // after it crashed the daemon (SIGSEGV, "double free or corruption").
+  const rewriter = new AuthorityRewriter();
+  const head = bytes([...PREFACE], SETTINGS);
+  const input = bytes([...head], ping(0x1), data(1, [7]), ping(0x1));
+  assert.deepEqual(run(rewriter, [input]), bytes([...head], data(1, [7])));
+  assert.equal(rewriter.droppedPingAcks, 2);
+  assert.equal(rewriter.refused, undefined);
+  // Every chunk boundary, down to one byte per chunk.
+  for (let i = 0; i <= input.length; i++) {
+    const split = run(new AuthorityRewriter(), [input.subarray(0, i), input.subarray(i)]);
+    assert.deepEqual(split, bytes([...head], data(1, [7])), `split at byte ${i}`);
+  }
+  // One ACK passes per PING the server sent, whatever the server's chunks.
+  const asked = new AuthorityRewriter();
+  run(asked, [head]);
+  const server = bytes(SETTINGS, ping(), SETTINGS_ACK, ping());
+  for (const b of server) asked.observeServer(Uint8Array.of(b));
+  assert.deepEqual(
+    run(asked, [bytes(ping(0x1), ping(0x1), ping(0x1))]),
+    bytes(ping(0x1), ping(0x1)),
+  );
+  assert.equal(asked.droppedPingAcks, 1);
+});
+
+Deno.test("AuthorityRewriter.push() refuses a client with too many unanswered SETTINGS and PINGs", () => {
+  // nghttp2 ends a session with 1000 pending acknowledgements as "flooding", through the same
+  // crashing path of node:http2; ocid closes the connection first.
+  const rewriter = new AuthorityRewriter();
+  const head = bytes([...PREFACE], SETTINGS);
+  const flood: number[][] = [];
+  for (let k = 0; k < MAX_UNANSWERED + 50; k++) flood.push(k % 2 ? ping() : SETTINGS);
+  const out = run(rewriter, [head, bytes(...flood)]);
+  // The preface's SETTINGS and MAX_UNANSWERED - 1 more go through, nothing after.
+  assert.deepEqual(out, bytes([...head], ...flood.slice(0, MAX_UNANSWERED - 1)));
+  assert.match(rewriter.refused ?? "", /more than 200 SETTINGS and PING/);
+  assert.deepEqual(rewriter.push(bytes(data(1, [1]))), []);
+
+  // Acknowledged frames do not count: a client may ping forever, one at a time.
+  const polite = new AuthorityRewriter();
+  run(polite, [head]);
+  polite.observeServer(Uint8Array.from(SETTINGS_ACK));
+  for (let k = 0; k < 5 * MAX_UNANSWERED; k++) {
+    assert.deepEqual(run(polite, [bytes(ping())]), bytes(ping()));
+    polite.observeServer(Uint8Array.from(ping(0x1)));
+  }
+  assert.equal(polite.refused, undefined);
+});
+
+Deno.test("AuthorityRewriter.push() keeps its guards after it stopped rewriting", () => {
+  // An HPACK index the rewriter cannot resolve, then a GOAWAY and an unsolicited PING ACK.
+  const bad = headers(1, [...indexed(70)]);
+  const later = headers(3, lit("without", 1, SOCK));
+  const goaway = frame(7, 0, 0, [0, 0, 0, 0, 0, 0, 0, 0]);
+  const input = bytes([...PREFACE], bad, goaway, ping(0x1), later, data(3, [1]));
+  const rewriter = new AuthorityRewriter();
+  assert.deepEqual(run(rewriter, [input]), bytes([...PREFACE], bad, later, data(3, [1])));
+  assert.match(rewriter.failure ?? "", /index 70/);
+  assert.equal(rewriter.droppedGoaways, 1);
+  assert.equal(rewriter.droppedPingAcks, 1);
+  // A header block larger than 1 MiB is passed through, and so is what follows it.
+  const big = new Array<number>(16_000).fill(0x61);
+  const frames = [frame(1, 0, 5, big)];
+  for (let k = 0; k < 70; k++) frames.push(frame(9, k === 69 ? 0x4 : 0, 5, big));
+  const huge = bytes([...PREFACE], ...frames, goaway, data(5, [2]));
+  const r2 = new AuthorityRewriter();
+  assert.deepEqual(run(r2, [huge]), bytes([...PREFACE], ...frames, data(5, [2])));
+  assert.match(r2.failure ?? "", /larger than/);
+});
+
+Deno.test("AuthorityRewriter.push() takes a header name of half a megabyte", () => {
+  // The name was decoded with one spread argument per byte: a RangeError out of push().
+  const block = [...litName("incremental", "x".repeat(500_000), "v"), ...lit("without", 1, SOCK)];
+  const frames = [frame(1, 0, 1, block.slice(0, 16_384))];
+  for (let off = 16_384; off < block.length; off += 16_384) {
+    const end = Math.min(off + 16_384, block.length);
+    frames.push(frame(9, end === block.length ? 0x4 : 0, 1, block.slice(off, end)));
+  }
+  const input = bytes([...PREFACE], ...frames);
+  const rewriter = new AuthorityRewriter();
+  const output = run(rewriter, [input]);
+  assert.equal(rewriter.failure, undefined);
+  assert.equal(rewriter.rewrites, 1);
+  assert.deepEqual(headerLists(output), expected(headerLists(input), toLocalhost));
 });
 
 Deno.test("AuthorityRewriter.push() splits a large rewritten block into 16 KiB frames", () => {
