@@ -8,8 +8,7 @@ import type { RemoteCommandStreams } from "../../../src/stream/remote_command.ts
 import { denoSpawner, type StreamSpawner } from "../../../src/stream/spawn.ts";
 import type { SpdyStream } from "../../../src/stream/spdy_connection.ts";
 import type { ExecStreamRequest } from "../../../src/stream/types.ts";
-
-const dec = new TextDecoder();
+import { FakeOut as SessionOut } from "./_fake_out.ts";
 
 /**
  * A stand-in for runc: writes its pid to --pid-file, prints the path of its --process file and
@@ -33,26 +32,8 @@ case "$1" in
 esac
 `;
 
-/** A client stream that collects what the server writes. */
-class FakeOut {
-  text = "";
-  #waiters: Array<{ what: string; resolve: () => void }> = [];
-
-  write(bytes: Uint8Array | string): Promise<void> {
-    this.text += typeof bytes === "string" ? bytes : dec.decode(bytes);
-    this.#waiters = this.#waiters.filter((w) => {
-      if (!this.text.includes(w.what)) return true;
-      w.resolve();
-      return false;
-    });
-    return Promise.resolve();
-  }
-
-  seen(what: string): Promise<void> {
-    if (this.text.includes(what)) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push({ what, resolve }));
-  }
-
+/** The client's stdout, which also reads back what the fake runtime printed. */
+class FakeOut extends SessionOut {
   /** The runtime's first line (its --process path) and the spec it read. */
   get printed(): { processFile: string; spec: Record<string, unknown> } {
     const [processFile = "", spec = "{}"] = this.text.split("\n");

@@ -9,10 +9,9 @@ import type { RemoteCommandStreams } from "../../../src/stream/remote_command.ts
 import { denoSpawner } from "../../../src/stream/spawn.ts";
 import type { SpdyStream } from "../../../src/stream/spdy_connection.ts";
 import type { ExecStreamRequest } from "../../../src/stream/types.ts";
+import { FakeOut } from "./_fake_out.ts";
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
-
 /**
  * A stand-in for runc: writes its pid to --pid-file, then runs the scenario named by the last
  * argument (the container id), on the terminal it was given.
@@ -61,27 +60,6 @@ class FakeIn {
       if (this.#ended) return;
       await new Promise<void>((r) => this.#wake = r);
     }
-  }
-}
-
-/** A client stream that collects what the server writes. */
-class FakeOut {
-  text = "";
-  #waiters: Array<{ what: string; resolve: () => void }> = [];
-
-  write(bytes: Uint8Array | string): Promise<void> {
-    this.text += typeof bytes === "string" ? bytes : dec.decode(bytes);
-    this.#waiters = this.#waiters.filter((w) => {
-      if (!this.text.includes(w.what)) return true;
-      w.resolve();
-      return false;
-    });
-    return Promise.resolve();
-  }
-
-  seen(what: string): Promise<void> {
-    if (this.text.includes(what)) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push({ what, resolve }));
   }
 }
 
