@@ -18,6 +18,7 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { call, criClients, criMethod } from "../../src/cri/proto.ts";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { frameHeader, hpackInt } from "../helpers/h2.ts";
 
 const enc = new TextEncoder();
 const PREFACE = enc.encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -52,17 +53,7 @@ function frame(
 ): Uint8Array {
   const n = payload.length;
   const out = new Uint8Array(9 + n);
-  out.set([
-    (n >>> 16) & 0xff,
-    (n >>> 8) & 0xff,
-    n & 0xff,
-    type,
-    flags,
-    (stream >>> 24) & 0x7f,
-    (stream >>> 16) & 0xff,
-    (stream >>> 8) & 0xff,
-    stream & 0xff,
-  ]);
+  out.set(frameHeader(n, type, flags, stream));
   out.set(payload, 9);
   return out;
 }
@@ -89,19 +80,6 @@ const windowUpdate = (stream: number, increment: number) =>
 const ping = (ack = false) => frame(PING, ack ? ACK : 0, 0, [1, 2, 3, 4, 5, 6, 7, 8]);
 const data = (stream: number, body: Uint8Array, flags = END_STREAM) =>
   frame(DATA, flags, stream, body);
-
-function hpackInt(high: number, bits: number, value: number): number[] {
-  const max = (1 << bits) - 1;
-  if (value < max) return [high | value];
-  const out = [high | max];
-  let rest = value - max;
-  while (rest >= 128) {
-    out.push((rest % 128) | 128);
-    rest = Math.floor(rest / 128);
-  }
-  out.push(rest);
-  return out;
-}
 
 function hpackString(value: string | Uint8Array): number[] {
   const bytes = typeof value === "string" ? enc.encode(value) : value;

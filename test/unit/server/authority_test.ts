@@ -12,6 +12,7 @@ import {
   MAX_UNANSWERED,
 } from "../../../src/server/authority.ts";
 
+import { frameHeader, hpackInt } from "../../helpers/h2.ts";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const PREFACE = enc.encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -19,18 +20,7 @@ const SOCK = "/run/ocid/ocid.sock";
 
 // ---- HPACK building blocks (RFC 7541 §5, §6) ----
 
-function int(high: number, bits: number, value: number): number[] {
-  const max = (1 << bits) - 1;
-  if (value < max) return [high | value];
-  const out = [high | max];
-  let rest = value - max;
-  while (rest >= 128) {
-    out.push((rest % 128) | 128);
-    rest = Math.floor(rest / 128);
-  }
-  out.push(rest);
-  return out;
-}
+const int = hpackInt;
 
 function str(value: string, huffman = false): number[] {
   const raw = enc.encode(value);
@@ -63,19 +53,7 @@ const sizeUpdate = (size: number): number[] => int(0x20, 5, size);
 // ---- frames ----
 
 function frame(type: number, flags: number, stream: number, payload: ArrayLike<number>): number[] {
-  const n = payload.length;
-  return [
-    (n >> 16) & 255,
-    (n >> 8) & 255,
-    n & 255,
-    type,
-    flags,
-    (stream >>> 24) & 0x7f,
-    (stream >> 16) & 255,
-    (stream >> 8) & 255,
-    stream & 255,
-    ...Array.from(payload),
-  ];
+  return [...frameHeader(payload.length, type, flags, stream), ...Array.from(payload)];
 }
 
 const SETTINGS = frame(4, 0, 0, [0, 4, 0, 0, 0xff, 0xff]);
