@@ -25,7 +25,7 @@ async function wideLines(dir: string): Promise<string[]> {
       else if (e.name.endsWith(".ts")) {
         const lines = (await Deno.readTextFile(path)).split("\n");
         lines.forEach((line, i) => {
-          if (/[^\u0000-\u00ff]/u.test(line)) {
+          if ([...line].some((c) => c.codePointAt(0)! > 0xff)) {
             found.push(`${relative(dir, path)}:${i + 1}: ${line.trim()}`);
           }
         });
