@@ -292,6 +292,83 @@ Deno.test("OciRuntime.create() fails with runc's message and leaves nothing behi
   );
 });
 
+/** Pids of the conmon processes whose `-c` names `id` (a held conmon has not forked yet). */
+async function conmonsOf(id: string): Promise<number[]> {
+  const pids: number[] = [];
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const argv = await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "");
+    const args = argv.split("\0");
+    if (args[0]?.endsWith("conmon") && args[args.indexOf("-c") + 1] === id) {
+      pids.push(Number(e.name));
+    }
+  }
+  return pids;
+}
+
+Deno.test("OciRuntime.create() with a start gate: conmon waits until released; a failed gate kills it and leaves nothing", async (t) => {
+  await using f = await Fixture.open();
+  const exists = (path: string) => Deno.lstat(path).then(() => true, () => false);
+  await t.step("held, then released once config.json is there", async () => {
+    const bundle = await makeBundle(f.dir, "bundle-held", { args: ["sleep", "1000"] });
+    const spec = join(bundle, "config.json");
+    await Deno.rename(spec, `${spec}.later`);
+    const gate = Promise.withResolvers<void>();
+    const logPath = join(f.dir, "logs", "held.log");
+    const creating = f.runtime.create({
+      id: "held",
+      bundle,
+      persistDir: join(f.dir, "persist", "held"),
+      logPath,
+      startGate: gate.promise,
+    });
+    const [held] = await until("a held conmon", async () => {
+      const pids = await conmonsOf("held");
+      return pids.length > 0 ? pids : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(await conmonsOf("held"), [held], "one conmon, not forked");
+    assert.equal(await f.runtime.state("held"), undefined, "the runtime has not run");
+    assert.equal(await exists(join(f.dir, "sockets", "held")), false);
+    await Deno.rename(`${spec}.later`, spec);
+    gate.resolve();
+    const c = await creating;
+    f.trackConmon(c.conmonPid);
+    assert.ok(c.pid > 0);
+    assert.equal((await f.runtime.state("held"))?.status, "created");
+    await f.runtime.kill("held", "KILL");
+    await f.runtime.delete("held", { force: true });
+  });
+  await t.step(
+    "a failed gate kills the held conmon; no log, state, link or exit file",
+    async () => {
+      const bundle = await makeBundle(f.dir, "bundle-dropped", { args: ["sleep", "1000"] });
+      const gate = Promise.withResolvers<void>();
+      const logPath = join(f.dir, "logs", "dropped.log");
+      const creating = f.runtime.create({
+        id: "dropped",
+        bundle,
+        persistDir: join(f.dir, "persist", "dropped"),
+        logPath,
+        startGate: gate.promise,
+      });
+      const [held] = await until("a held conmon", async () => {
+        const pids = await conmonsOf("dropped");
+        return pids.length > 0 ? pids : undefined;
+      });
+      f.trackConmon(held!);
+      const why = new Error("the spec cannot be built");
+      gate.reject(why);
+      await assert.rejects(creating, (err) => err === why);
+      assert.deepEqual(await conmonsOf("dropped"), [], "conmon is gone");
+      assert.equal(await f.runtime.state("dropped"), undefined);
+      assert.equal(await exists(logPath), false, "the log file conmon opened is removed");
+      assert.equal(await exists(join(f.dir, "sockets", "dropped")), false);
+      assert.equal(await exists(join(f.dir, "exits", "dropped")), false);
+    },
+  );
+});
+
 Deno.test("OciRuntime on crun: runs a container, or on a hybrid cgroup layout fails with crun's reason", async () => {
   const hybrid =
     await Deno.stat("/sys/fs/cgroup/unified/cgroup.controllers").then(() => true, () => false) &&
