@@ -250,9 +250,12 @@ class ConmonOciRuntime implements OciRuntime {
       ...(opts.logSizeMax !== undefined ? { logSizeMax: opts.logSizeMax } : {}),
     });
     this.#logger.debug("Spawning conmon", { id, args: args.join(" ") });
-    const spawnStarted = performance.now();
+    // Timed from conmon's release: a held conmon waits on ocid's own work, not the other way.
+    let spawnStarted = performance.now();
     let aborted = false;
-    const startGate = opts.startGate?.catch((err) => {
+    const startGate = opts.startGate?.then(() => {
+      spawnStarted = performance.now();
+    }, (err) => {
       aborted = true;
       throw err;
     });
