@@ -250,12 +250,9 @@ class ConmonOciRuntime implements OciRuntime {
       ...(opts.logSizeMax !== undefined ? { logSizeMax: opts.logSizeMax } : {}),
     });
     this.#logger.debug("Spawning conmon", { id, args: args.join(" ") });
-    // Timed from conmon's release: a held conmon waits on ocid's own work, not the other way.
-    let spawnStarted = performance.now();
+    const spawnStarted = performance.now();
     let aborted = false;
-    const startGate = opts.startGate?.then(() => {
-      spawnStarted = performance.now();
-    }, (err) => {
+    const startGate = opts.startGate?.catch((err) => {
       aborted = true;
       throw err;
     });
