@@ -11,15 +11,6 @@
  * `<runtime> create`, then writes one JSON line on the sync pipe: `{"data": <pid>}` (with
  * `--api-version 1`), or a negative value and `"message"` on failure.
  *
- * With a start gate, conmon is spawned at once and held: the `/bin/sh` step also moves a stdin
- * pipe to fd 4 (`_OCI_STARTPIPE=4`), on which conmon blocks after it has loaded and parsed its
- * arguments (it has opened only its log file) and before it forks or runs the runtime. The
- * caller gets its bundle ready meanwhile; when the gate opens one byte releases conmon, and when
- * the gate fails conmon is killed where it waits. Those 3 to 5 ms of conmon's start no longer sit
- * on CreateContainer's path. A closed start pipe also releases conmon: if ocid dies meanwhile,
- * conmon runs the runtime on whatever bundle there is, as if ocid had died just after create,
- * and recovery sweeps it the same way.
- *
  * @module
  */
 import { markFdsCloseOnExec } from "../sys/cloexec.ts";
@@ -48,13 +39,8 @@ export interface SpawnConmonOptions {
   env: Record<string, string>;
   /** Working directory (CRI-O uses the bundle). */
   cwd: string;
-  /** Give up (and kill conmon) after this many milliseconds from its release. @default 60000 */
+  /** Give up (and kill conmon) after this many milliseconds. @default 60000 */
   timeoutMs?: number;
-  /**
-   * Hold conmon (spawned, loaded, waiting on `_OCI_STARTPIPE`) until this settles: released
-   * when it resolves, killed when it rejects (and spawnConmon rejects with the same reason).
-   */
-  startGate?: Promise<void>;
 }
 
 /** A function with the signature of {@linkcode spawnConmon}; tests pass fakes. */
@@ -66,42 +52,30 @@ export type SpawnConmon = (
 
 const MAX_CAPTURE = 64 * 1024;
 
-/** sh: the stdout pipe becomes fd 3 (the sync pipe), stdout joins stderr. */
-const SYNC_PIPE = "exec 3>&1 1>&2";
+/** sh: the stdout pipe becomes fd 3 (the sync pipe), stdout joins stderr; then exec conmon. */
+const SYNC_PIPE_AND_EXEC = 'exec 3>&1 1>&2; exec "$0" "$@"';
 
-/** sh: the stdin pipe becomes fd 4 (the start pipe), stdin reads /dev/null. */
-const START_PIPE = "exec 4<&0 0</dev/null";
-
-/** bash: close every fd above `last` (the daemon's, left open by the spawn). */
-const closeFdsAbove = (last: number) =>
-  `for f in /proc/$$/fd/*; do n=\${f##*/}; [ "$n" -gt ${last} ] 2>/dev/null && ` +
-  'eval "exec $n>&-"; done';
-
-const EXEC = 'exec "$0" "$@"';
+/** bash: the same, after closing every fd above 3 (the daemon's, left open by the spawn). */
+const SYNC_PIPE_CLOSE_FDS_AND_EXEC = "exec 3>&1 1>&2; for f in /proc/$$/fd/*; do n=${f##*/}; " +
+  '[ "$n" -gt 3 ] 2>/dev/null && eval "exec $n>&-"; done; exec "$0" "$@"';
 
 /**
- * The program and arguments that start conmon with the stdout pipe as its sync pipe (fd 3),
- * optionally the stdin pipe as its start pipe (fd 4), and without the daemon's fds: a `/bin/sh`
- * step once every daemon fd is close-on-exec, else a `/bin/bash` step that also closes them
- * (dash cannot name fds above 9).
+ * The program and arguments that start conmon with the stdout pipe as its sync pipe (fd 3) and
+ * without the daemon's fds: a `/bin/sh` step once every daemon fd is close-on-exec, else a
+ * `/bin/bash` step that also closes them (dash cannot name fds above 9).
  *
  * @param path conmon.
  * @param args Its arguments.
  * @param cloexec Whether the daemon's fds were all marked close-on-exec just now.
- * @param startPipe Whether stdin is a pipe to hand over as fd 4.
  * @returns The program to spawn and its arguments.
  */
 export function conmonCommand(
   path: string,
   args: readonly string[],
   cloexec: boolean,
-  startPipe = false,
 ): { file: string; args: string[] } {
-  const steps = startPipe ? [SYNC_PIPE, START_PIPE] : [SYNC_PIPE];
-  const last = startPipe ? 4 : 3;
-  if (cloexec) return { file: "/bin/sh", args: ["-c", [...steps, EXEC].join("; "), path, ...args] };
-  const script = [...steps, closeFdsAbove(last), EXEC].join("; ");
-  return { file: "/bin/bash", args: ["-c", script, path, ...args] };
+  if (cloexec) return { file: "/bin/sh", args: ["-c", SYNC_PIPE_AND_EXEC, path, ...args] };
+  return { file: "/bin/bash", args: ["-c", SYNC_PIPE_CLOSE_FDS_AND_EXEC, path, ...args] };
 }
 
 /**
@@ -120,7 +94,7 @@ export async function spawnConmon(
   args: string[],
   options: SpawnConmonOptions,
 ): Promise<SpawnConmonResult> {
-  const { env, cwd, timeoutMs = 60_000, startGate } = options;
+  const { env, cwd, timeoutMs = 60_000 } = options;
   const pidFile = conmonPidFileOf(args);
   try {
     Deno.statSync(path);
@@ -133,16 +107,15 @@ export async function spawnConmon(
   // a long-lived conmon would inherit them: after a kill -9 of ocid it keeps the CRI socket
   // "served" and the restart fails. Mark them all close-on-exec (one syscall); where that is
   // unavailable, a bash step closes them first.
-  const gated = startGate !== undefined;
-  const command = conmonCommand(path, args, markFdsCloseOnExec(), gated);
+  const command = conmonCommand(path, args, markFdsCloseOnExec());
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(command.file, {
       args: command.args,
       cwd,
-      env: { ...env, _OCI_SYNCPIPE: "3", ...(gated ? { _OCI_STARTPIPE: "4" } : {}) },
+      env: { ...env, _OCI_SYNCPIPE: "3" },
       clearEnv: true,
-      stdin: gated ? "piped" : "null",
+      stdin: "null",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
@@ -152,7 +125,6 @@ export async function spawnConmon(
   const sync = readText(child.stdout, { untilNewline: true });
   const stderr = readText(child.stderr, { untilNewline: false });
   const stderrText = async () => (await stderr.text).trim() || "no output";
-  if (startGate) await release(child, startGate, [sync, stderr]);
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   let timedOut = false;
@@ -205,35 +177,6 @@ export async function spawnConmon(
     sync.cancel();
     stderr.cancel();
   }
-}
-
-/**
- * Waits for the gate, then writes conmon's start byte; kills the held conmon (it has not forked)
- * when the gate fails. A conmon that died meanwhile breaks the pipe: its exit tells why.
- *
- * @throws The gate's reason, once conmon is gone.
- */
-async function release(
-  child: Deno.ChildProcess,
-  gate: Promise<void>,
-  readers: TextRead[],
-): Promise<void> {
-  const writer = child.stdin.getWriter();
-  try {
-    await gate;
-  } catch (err) {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await child.status;
-    for (const r of readers) r.cancel();
-    await writer.abort().catch(() => {});
-    throw err;
-  }
-  try {
-    await writer.write(new Uint8Array([0]));
-    await writer.close();
-  } catch { /* conmon exited before its release: its status says why */ }
 }
 
 /** A stream being read into text. */

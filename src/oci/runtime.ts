@@ -63,13 +63,6 @@ export interface CreateOptions {
    * several runtimes (runtime_router.ts) reads it.
    */
   runtimeHandler?: string;
-  /**
-   * Start conmon at once and hold it until this settles (conmon_spawn.ts): the bundle's
-   * config.json need exist only once it resolves. When it rejects, conmon is killed before it
-   * made anything but the log file, which is removed if it was new, and create rejects with the
-   * same reason (no runtime call, no OciRuntimeError).
-   */
-  startGate?: Promise<void>;
 }
 
 /** Options of {@linkcode OciRuntime.execSync}. */
@@ -219,9 +212,7 @@ class ConmonOciRuntime implements OciRuntime {
     const o = this.#opts;
     // Stale files from an earlier attempt would report a false exit or pid. One round: a dir
     // being made holds nothing stale.
-    let logIsNew = false;
     await Promise.all([
-      Deno.lstat(logPath).catch(() => logIsNew = true),
       ...[persistDir, o.exitDir, o.socketDir, dirname(logPath)].map((d) =>
         Deno.mkdir(d, { recursive: true })
       ),
@@ -251,25 +242,14 @@ class ConmonOciRuntime implements OciRuntime {
     });
     this.#logger.debug("Spawning conmon", { id, args: args.join(" ") });
     const spawnStarted = performance.now();
-    let aborted = false;
-    const startGate = opts.startGate?.catch((err) => {
-      aborted = true;
-      throw err;
-    });
-    startGate?.catch(() => {}); // a spawn that fails first never awaits it
     let result;
     try {
       result = await this.#spawn(o.conmonPath, args, {
         env: { PATH: programPath() },
         cwd: bundle,
         timeoutMs: o.createTimeoutMs ?? 120_000,
-        ...(startGate ? { startGate } : {}),
       });
     } catch (err) {
-      if (aborted) {
-        if (logIsNew) await removeIfExists(logPath);
-        throw err;
-      }
       await this.#cleanupFailedCreate(id, await readPidFile(conmonPidFile(persistDir)));
       throw new OciRuntimeError(
         { runtime: this.name, verb: "create", id, stderr: errorMessage(err) },

@@ -2,9 +2,8 @@
  * CreateContainer: inside a ready sandbox, reserve the container's name, mount its rootfs over
  * the image's layers, resolve its user, build its OCI spec (process, mounts, devices, the pod's
  * namespaces and files, resources, security context), create it through conmon and record it as
- * CREATED. conmon is spawned before the rootfs and spec and held until they are written, so its
- * start-up overlaps them. Every step registers its undo; a failure anywhere runs them in reverse
- * and leaves nothing behind.
+ * CREATED. Every step registers its undo; a failure anywhere runs them in reverse and leaves
+ * nothing behind.
  *
  * @module
  */
@@ -91,33 +90,6 @@ export async function createContainer(
     await Deno.remove(join(deps.config.root, "containers", id), { recursive: true })
       .catch(() => {});
   });
-  const logDir = dirname(logPath);
-  if (!(await Deno.stat(logDir).then(() => true, () => false))) {
-    await Deno.mkdir(logDir, { recursive: true, mode: 0o755 });
-    if (logDir !== sandbox.metadata.logDirectory) {
-      stack.defer(() => Deno.remove(logDir, { recursive: true }).catch(() => {}));
-    }
-  }
-  // conmon loads while the rootfs and spec are made, held on its start pipe until they are
-  // (conmon_spawn.ts); a failure before then kills it where it waits.
-  const ready = Promise.withResolvers<void>();
-  const creating = deps.runtime.create({
-    id,
-    bundle,
-    persistDir: bundle,
-    logPath,
-    name,
-    terminal: config.tty,
-    stdin: config.stdin,
-    stdinOnce: config.stdin_once,
-    runtimeHandler: sandbox.metadata.runtimeHandler,
-    startGate: ready.promise,
-  });
-  creating.catch(() => {}); // awaited below, or by the undo when a step before fails
-  stack.defer(async () => {
-    ready.reject(new Error("CreateContainer failed before the runtime ran"));
-    await creating.catch(() => {});
-  });
   crashPoint("container_create:after_dirs");
   const rootfs = await deps.images.mountRootfs(id, image.id);
   stack.defer(() => deps.images.unmountRootfs(id));
@@ -180,9 +152,25 @@ export async function createContainer(
   });
   crashPoint("container_create:after_spec");
 
+  const logDir = dirname(logPath);
+  if (!(await Deno.stat(logDir).then(() => true, () => false))) {
+    await Deno.mkdir(logDir, { recursive: true, mode: 0o755 });
+    if (logDir !== sandbox.metadata.logDirectory) {
+      stack.defer(() => Deno.remove(logDir, { recursive: true }).catch(() => {}));
+    }
+  }
   const createdAt = nowNs();
-  ready.resolve();
-  const created = await creating;
+  const created = await deps.runtime.create({
+    id,
+    bundle,
+    persistDir: bundle,
+    logPath,
+    name,
+    terminal: config.tty,
+    stdin: config.stdin,
+    stdinOnce: config.stdin_once,
+    runtimeHandler: sandbox.metadata.runtimeHandler,
+  });
   stack.defer(async () => {
     await deps.runtime.kill(id, "KILL").catch(() => {});
     await deps.runtime.delete(id, { force: true });

@@ -59,31 +59,3 @@ Deno.test("conmonCommand() runs sh, or bash to close the fds dash cannot name", 
   assert.deepEqual(closing.args.slice(2), ["/usr/bin/conmon", "-c", "abc"]);
   assert.match(closing.args[1]!, /exec \$n>&-/);
 });
-
-Deno.test({
-  name: "conmonCommand() with a start pipe gives conmon the stdin pipe as fd 4, stdin /dev/null",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    for (const cloexec of [true, false]) {
-      const script = 'head -c 2 <&4 >&3; wc -c; echo "$#:$1" >&3; exec ls /proc/self/fd >&2';
-      const { file, args } = conmonCommand("/bin/sh", ["-c", script, "sh", "-x"], cloexec, true);
-      const child = new Deno.Command(file, {
-        args,
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const w = child.stdin.getWriter();
-      await w.write(new TextEncoder().encode("go"));
-      await w.close();
-      const out = await child.output();
-      const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-      assert.equal(out.code, 0);
-      assert.equal(decode(out.stdout), "go1:-x\n", "the start pipe's bytes arrive on fd 4");
-      const [count, ...fds] = decode(out.stderr).trim().split("\n");
-      assert.equal(count?.trim(), "0", "stdin is /dev/null");
-      assert.deepEqual(fds, ["0", "1", "2", "3", "4", "5"], "and fd 4; 5 is ls's directory");
-    }
-  },
-});

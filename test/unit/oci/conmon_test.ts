@@ -57,11 +57,6 @@ Deno.test("cleanStderr() keeps the msg of runc's logrus lines", () => {
 const FAKE = `
   while [ $# -gt 0 ]; do [ "$1" = -P ] && pidfile=$2; shift; done
   printf %s $$ > "$pidfile"
-  if [ -n "$_OCI_STARTPIPE" ]; then
-    printf %s $$ > "$pidfile.held"
-    head -c 1 <&4 > /dev/null
-    : > "$pidfile.released"
-  fi
   case "$MODE" in
     ok) echo '{"data": 99}' >&3 ;;
     fail) echo '{"data": -1, "message": "runtime said no"}' >&3 ;;
@@ -70,34 +65,17 @@ const FAKE = `
   esac
 `;
 
-async function runFake(
-  mode: string,
-  timeoutMs = 30_000,
-  gate?: (pidFile: string) => Promise<void>,
-) {
+async function runFake(mode: string, timeoutMs = 30_000) {
   const dir = await Deno.makeTempDir({ prefix: "ocid-conmon-" });
-  const pidFile = join(dir, "pid");
   try {
-    return await spawnConmon("/bin/sh", ["-c", FAKE, "sh", "-P", pidFile], {
+    return await spawnConmon("/bin/sh", ["-c", FAKE, "sh", "-P", join(dir, "pid")], {
       env: { MODE: mode, PATH: "/usr/bin:/bin" },
       cwd: dir,
       timeoutMs,
-      ...(gate ? { startGate: gate(pidFile) } : {}),
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-}
-
-const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
-
-async function heldPid(pidFile: string): Promise<number> {
-  for (let i = 0; i < 500; i++) {
-    const pid = Number(await Deno.readTextFile(`${pidFile}.held`).catch(() => ""));
-    if (pid > 0) return pid;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error("the stand-in never read its start pipe");
 }
 
 Deno.test("spawnConmon() returns the sync message and the pid from the -P file", async () => {
@@ -120,41 +98,5 @@ Deno.test("spawnConmon() throws when the binary is missing", async () => {
   await assert.rejects(
     spawnConmon("/nonexistent/conmon", [], { env: {}, cwd: "/", timeoutMs: 5000 }),
     /ENOENT/,
-  );
-});
-
-Deno.test("spawnConmon() with a start gate holds conmon on fd 4 until the gate opens", async () => {
-  let seen: { held: number; releasedEarly: boolean } | undefined;
-  const ok = await runFake("ok", 30_000, async (pidFile) => {
-    const held = await heldPid(pidFile);
-    await new Promise((r) => setTimeout(r, 100));
-    seen = { held, releasedEarly: await exists(`${pidFile}.released`) };
-  });
-  assert.ok(seen && seen.held > 0, "conmon started before the gate opened");
-  assert.equal(seen.releasedEarly, false, "and waited on its start pipe");
-  assert.deepEqual(ok.syncMessage, { data: 99 });
-  assert.equal(ok.conmonPid, seen.held, "the same process went on once released");
-});
-
-Deno.test("spawnConmon() kills a held conmon when the gate fails, with the gate's reason", async () => {
-  let held = 0;
-  const why = new Error("the rootfs cannot be mounted");
-  await assert.rejects(
-    runFake("ok", 30_000, async (pidFile) => {
-      held = await heldPid(pidFile);
-      throw why;
-    }),
-    (err) => err === why,
-  );
-  assert.ok(held > 0);
-  assert.throws(() => Deno.kill(held, "SIGCONT"), "the held conmon is gone");
-});
-
-Deno.test("spawnConmon() reports a conmon that died before its release", async () => {
-  await assert.rejects(
-    runFake("crash", 30_000, async () => {
-      await new Promise((r) => setTimeout(r, 100));
-    }),
-    /conmon failed with exit code 2: bad option/,
   );
 });

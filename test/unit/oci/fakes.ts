@@ -74,15 +74,9 @@ export function fakeSpawn(
   result: SpawnConmonResult | Error,
 ): SpawnConmon & { calls: { path: string; args: string[]; cwd: string }[] } {
   const calls: { path: string; args: string[]; cwd: string }[] = [];
-  const fn = async (
-    path: string,
-    args: string[],
-    options: { cwd: string; startGate?: Promise<void> },
-  ) => {
+  const fn = (path: string, args: string[], options: { cwd: string }) => {
     calls.push({ path, args, cwd: options.cwd });
-    await options.startGate; // a held conmon goes on, or is killed with the gate's reason
-    if (result instanceof Error) throw result;
-    return result;
+    return result instanceof Error ? Promise.reject(result) : Promise.resolve(result);
   };
   return Object.assign(fn, { calls });
 }

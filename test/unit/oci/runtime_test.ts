@@ -268,57 +268,6 @@ Deno.test("OciRuntime.create() that fails removes conmon's socket-dir link and e
   }
 });
 
-Deno.test("OciRuntime.create() with a start gate holds conmon; a failed gate leaves nothing", async (t) => {
-  for (const logExisted of [false, true]) {
-    await t.step(
-      logExisted ? "a log file that was there stays" : "a new log file goes",
-      async () => {
-        const inner = fakeSpawn({ syncMessage: { data: 4242 }, conmonPid: 77 });
-        let heldWith: Promise<void> | undefined;
-        // conmon opens its log file while it parses its arguments, before it waits on the gate.
-        const spawn: SpawnConmon = async (path, args, options) => {
-          heldWith = options.startGate;
-          await Deno.writeTextFile(join(s.dir, "l.log"), "", { append: true });
-          return await inner(path, args, options);
-        };
-        await using s = await setup({ spawnConmon: spawn });
-        await Deno.mkdir(join(s.dir, "b"));
-        if (logExisted) await Deno.writeTextFile(join(s.dir, "l.log"), "earlier\n");
-        const why = new Error("the spec is invalid");
-        const gate = Promise.withResolvers<void>();
-        const creating = s.runtime.create({
-          id: "abc",
-          bundle: join(s.dir, "b"),
-          persistDir: join(s.dir, "b"),
-          logPath: join(s.dir, "l.log"),
-          startGate: gate.promise,
-        });
-        await new Promise((r) => setTimeout(r, 20));
-        assert.ok(heldWith, "conmon is spawned before the gate settles");
-        gate.reject(why);
-        await assert.rejects(creating, (err) => err === why, "the gate's own error");
-        assert.deepEqual(s.runner.argv(), [], "no runtime verb: nothing was created");
-        const log = await Deno.readTextFile(join(s.dir, "l.log")).catch(() => undefined);
-        assert.equal(log, logExisted ? "earlier\n" : undefined);
-      },
-    );
-  }
-  await t.step("an open gate creates as without one", async () => {
-    await using s = await setup({
-      spawnConmon: fakeSpawn({ syncMessage: { data: 5 }, conmonPid: 6 }),
-    });
-    await Deno.mkdir(join(s.dir, "b"));
-    const res = await s.runtime.create({
-      id: "abc",
-      bundle: join(s.dir, "b"),
-      persistDir: join(s.dir, "b"),
-      logPath: join(s.dir, "l.log"),
-      startGate: Promise.resolve(),
-    });
-    assert.deepEqual(res, { pid: 5, conmonPid: 6 });
-  });
-});
-
 Deno.test("OciRuntime.execSync() runs exec --process with the container's process edited", async () => {
   const capped = new FakeCappedRunner({ code: 7, stdout: new TextEncoder().encode("out") });
   await using s = await setup({ cappedRunner: capped });

@@ -57,30 +57,7 @@ export class FakeRuntime {
     const err = this.fail[verb];
     return err ? Promise.reject(err) : Promise.resolve();
   }
-  /** Ids of creates whose conmon is held on its start gate now. */
-  held = new Set<string>();
-  /** Ids of held creates whose gate failed (conmon killed before it ran anything). */
-  aborted: string[] = [];
-  /** Whether config.json was in the bundle when each create was called and when released. */
-  specAt: { called: boolean; released: boolean }[] = [];
-  async create(opts: { id: string; bundle?: string; startGate?: Promise<void> }) {
-    const spec = () =>
-      opts.bundle
-        ? Deno.stat(join(opts.bundle, "config.json")).then(() => true, () => false)
-        : Promise.resolve(false);
-    const called = await spec();
-    if (opts.startGate) {
-      this.held.add(opts.id);
-      try {
-        await opts.startGate;
-      } catch (err) {
-        this.aborted.push(opts.id);
-        throw err;
-      } finally {
-        this.held.delete(opts.id);
-      }
-    }
-    this.specAt.push({ called, released: await spec() });
+  async create(opts: { id: string }) {
     await this.#record("create", opts.id, opts);
     return { pid: 4242, conmonPid: 4241 };
   }
