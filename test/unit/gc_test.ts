@@ -134,7 +134,7 @@ Deno.test("sweep() on demand spares the conmon of a container being created (a y
   const procs = [{ pid: 10, args: ["conmon", "-c", "making", "--exit-dir", "/run/exits"] }];
   const demand = fakes(["/r/containers/making/bundle/config.json"], { procs });
   await sweep(demand.deps, { host: demand.host, minAgeMs: 60_000, now: () => 2000 });
-  assert.deepEqual(demand.calls, [], "CreateContainer holds it before there is a record");
+  assert.deepEqual(demand.calls, [], "CreateContainer runs it before there is a record");
   const startup = fakes(["/r/containers/making/bundle/config.json"], { procs });
   await sweep(startup.deps, { host: startup.host });
   assert.ok(startup.calls.includes("kill 10"), "at start-up nothing is being created");
