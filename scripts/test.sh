@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need and runs the whole test suite (unit and integration, as root).
+# Installs what the tests need, checks types, lint and formatting (a lint error once reached main
+# unnoticed), and runs the whole test suite (unit and integration, as root).
 # Ends with a plain "N passed, N failed" line taken from deno test's summary.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -7,6 +8,8 @@ deno=$("$top/scripts/setup.sh" --test)
 cd "$top"
 export PATH="$(dirname "$deno"):$PATH"
 "$deno" task check
+"$deno" lint
+"$deno" fmt --check
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
