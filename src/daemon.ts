@@ -348,7 +348,12 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   return {
     deps,
     sweep: () =>
-      sweep(sweepDeps, { runner, isInFlight: (id) => inCreation.has(id), minAgeMs: 60_000 }),
+      sweep(sweepDeps, {
+        runner,
+        // A container being created has a conmon and runtime state before it has a record.
+        isInFlight: (id) => inCreation.has(id) || containers.inCreation(id),
+        minAgeMs: 60_000,
+      }),
     async close(options = {}) {
       const left = await handlers.drain(options.graceMs ?? SHUTDOWN_GRACE_MS);
       if (left > 0) log.warn("Closing with RPCs still in flight", { count: left });

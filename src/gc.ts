@@ -168,8 +168,6 @@ export async function sweep(deps: GcDeps, options: SweepOptions = {}): Promise<S
     const id = idAt < 0 ? "" : proc.args[idAt + 1] ?? "";
     if (id === "" || owned(id)) continue;
     if (proc.args.includes("-e") || proc.args.includes("--exec")) continue; // an exec ends itself
-    // CreateContainer starts conmon (runtime create: 20 to 40 ms) before it records the container.
-    if (await young(join(containerDir, id))) continue;
     await attempt({ kind: "conmon", id, what: `pid ${proc.pid}` }, () => {
       host.kill(proc.pid);
       return Promise.resolve();

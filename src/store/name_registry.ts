@@ -72,6 +72,11 @@ export class NameRegistry {
     return this.#byName.get(name);
   }
 
+  /** Whether a key holds any name. */
+  holds(key: string): boolean {
+    return this.#byKey.has(key);
+  }
+
   /** The names a key holds. */
   namesOf(key: string): string[] {
     return [...(this.#byKey.get(key) ?? [])];

@@ -284,6 +284,14 @@ export class RecordStore<M, S> {
     this.#names.reserve(name, id);
   }
 
+  /**
+   * Whether an ID holds a name but has no record yet: its create is under way (from
+   * {@linkcode RecordStore.reserveName} until the record is stored or the name is released).
+   */
+  inCreation(id: string): boolean {
+    return !this.#records.has(id) && this.#names.holds(id);
+  }
+
   /** Frees a name reserved with {@linkcode RecordStore.reserveName} whose record never came. */
   releaseName(name: string): void {
     const holder = this.#names.get(name);

@@ -130,10 +130,15 @@ Deno.test("sweep() leaves in-flight and young traces alone on demand", async () 
   assert.ok(!young.calls.some((c) => c.includes("young")));
 });
 
-Deno.test("sweep() on demand spares the conmon of a container being created (a young dir)", async () => {
+Deno.test("sweep() on demand spares the conmon of a container being created (in flight)", async () => {
   const procs = [{ pid: 10, args: ["conmon", "-c", "making", "--exit-dir", "/run/exits"] }];
   const demand = fakes(["/r/containers/making/bundle/config.json"], { procs });
-  await sweep(demand.deps, { host: demand.host, minAgeMs: 60_000, now: () => 2000 });
+  await sweep(demand.deps, {
+    host: demand.host,
+    isInFlight: (id) => id === "making",
+    minAgeMs: 60_000,
+    now: () => 2000,
+  });
   assert.deepEqual(demand.calls, [], "CreateContainer runs it before there is a record");
   const startup = fakes(["/r/containers/making/bundle/config.json"], { procs });
   await sweep(startup.deps, { host: startup.host });

@@ -65,6 +65,18 @@ Deno.test("RecordStore.add() frees the name when the write fails", async () => {
   assert.equal(store.getByName("one")?.id, "a2");
 });
 
+Deno.test("RecordStore.inCreation() is true from reserveName() until the record or the release", async () => {
+  const { store } = fakeStore();
+  assert.equal(store.inCreation("a1"), false, "unknown");
+  store.reserveName("one", "a1");
+  assert.equal(store.inCreation("a1"), true, "name reserved, no record yet");
+  await store.add(rec("a1", "one"));
+  assert.equal(store.inCreation("a1"), false, "stored");
+  store.reserveName("two", "b1");
+  store.releaseName("two");
+  assert.equal(store.inCreation("b1"), false, "its create failed and freed the name");
+});
+
 Deno.test("RecordStore.add() reserves the name while the write is in flight", async () => {
   const { store, fs } = fakeStore();
   const gate = deferred();
