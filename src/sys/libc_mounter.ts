@@ -55,14 +55,9 @@ export class LibcMounter implements Mounter {
     return Promise.resolve();
   }
 
-  unmount(target: string, options: UnmountOptions = {}): Promise<void> {
-    try {
-      const errno = this.#libc.umount2(target, options.detach ? MNT_DETACH : 0);
-      if (errno !== 0) return Promise.reject(this.#error("unmount", target, "", errno));
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return Promise.resolve();
+  async unmount(target: string, options: UnmountOptions = {}): Promise<void> {
+    const errno = await this.#libc.umount2(target, options.detach ? MNT_DETACH : 0);
+    if (errno !== 0) throw this.#error("unmount", target, "", errno);
   }
 
   #error(operation: "mount" | "unmount", path: string, type: string, errno: number): MountError {

@@ -17,7 +17,7 @@ function fakeLibc(errno: number) {
   const calls: unknown[][] = [];
   const libc: Libc = {
     mount: (...args) => (calls.push(["mount", ...args]), errno),
-    umount2: (...args) => (calls.push(["umount2", ...args]), errno),
+    umount2: (...args) => (calls.push(["umount2", ...args]), Promise.resolve(errno)),
     strerror: (n) => `text of ${n}`,
   };
   return { libc, calls };
@@ -95,6 +95,35 @@ Deno.test("openLibc() reads errno after a failed umount2(2) and names the path",
   assert.ok(err instanceof MountError);
   assert.equal(err.errno, "ENOENT");
   assert.match(err.message, new RegExp(`Cannot unmount "${missing}": .*No such file or directory`));
+});
+
+Deno.test("openLibc().umount2 runs off the JS thread and still reports the call's errno", async () => {
+  // An overlay unmount takes the kernel milliseconds; on the JS thread it held up every request.
+  const libc = openLibc();
+  const missing = `/nonexistent-ocid-${crypto.randomUUID()}`;
+  const answer = libc.umount2(missing, 0);
+  assert.ok(answer instanceof Promise, "umount2 must answer with a promise, not block");
+  // The errno is the failed call's (ENOENT), not whatever the JS thread's errno holds.
+  assert.equal(await answer, 2);
+  assert.equal(await libc.umount2(missing, MNT_DETACH), 2);
+});
+
+Deno.test({
+  name: "openLibc().umount2 takes a real mount off (0), then finds no mount point (EINVAL)",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "ocid-umount2-" });
+    try {
+      const libc = openLibc();
+      assert.equal(libc.mount("tmpfs", dir, "tmpfs", 0, "size=64k"), 0);
+      await Deno.writeTextFile(`${dir}/on-tmpfs`, "x");
+      assert.equal(await libc.umount2(dir, 0), 0);
+      await assert.rejects(Deno.stat(`${dir}/on-tmpfs`), Deno.errors.NotFound);
+      assert.equal(await libc.umount2(dir, 0), 22);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
 
 Deno.test("openLibc() refuses a path with a NUL byte", () => {
