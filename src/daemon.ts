@@ -51,7 +51,6 @@ import {
 } from "./sys/mod.ts";
 import { OcidError } from "./errors.ts";
 import type { HandlerTable } from "./server/mod.ts";
-import { sandboxesInCreation } from "./server/sandbox_run.ts";
 import { storeLookups, StreamServer } from "./stream/mod.ts";
 
 /** Options of {@linkcode startDaemon}. */
@@ -293,7 +292,6 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     `Recovering ${sandboxes.size} pods and ${containers.size} containers from ${config.root}`,
   );
   await recover(deps);
-  const inCreation = sandboxesInCreation(sandboxes);
   const sweepDeps = {
     config,
     log,
@@ -350,8 +348,9 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     sweep: () =>
       sweep(sweepDeps, {
         runner,
-        // A container being created has a conmon and runtime state before it has a record.
-        isInFlight: (id) => inCreation.has(id) || containers.inCreation(id),
+        // A pod or container being created holds its name (and has a netns, dirs, a conmon,
+        // runtime state) before it has a record.
+        isInFlight: (id) => sandboxes.inCreation(id) || containers.inCreation(id),
         minAgeMs: 60_000,
       }),
     async close(options = {}) {

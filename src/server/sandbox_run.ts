@@ -63,8 +63,6 @@ export type RunPodSandboxDeps = Pick<
 interface Creations {
   /** Name -> the creation that will return its ID; `joined` once a retry waited for it. */
   inFlight: Map<string, { promise: Promise<string>; joined: boolean }>;
-  /** IDs whose creation is under way (the garbage sweep must leave them alone). */
-  ids: Set<string>;
   /** Name -> ID of a pod whose client gave up before it was made. */
   kept: Map<string, string>;
 }
@@ -73,13 +71,8 @@ const creationsByStore = new WeakMap<SandboxStore, Creations>();
 
 function creationsOf(store: SandboxStore): Creations {
   let c = creationsByStore.get(store);
-  if (!c) creationsByStore.set(store, c = { inFlight: new Map(), ids: new Set(), kept: new Map() });
+  if (!c) creationsByStore.set(store, c = { inFlight: new Map(), kept: new Map() });
   return c;
-}
-
-/** IDs of sandboxes being created now with this store; the sweep skips them. */
-export function sandboxesInCreation(store: SandboxStore): ReadonlySet<string> {
-  return creationsOf(store).ids;
 }
 
 /** Runs a pod sandbox; see the module doc. */
@@ -155,9 +148,8 @@ async function createSandbox(
   const id = newId();
   await using stack = new AsyncDisposableStack();
   deps.sandboxes.reserveName(name, id);
+  // From here until the record is stored, `sandboxes.inCreation(id)`: the sweep spares the ID.
   stack.defer(() => deps.sandboxes.releaseName(name));
-  creations.ids.add(id);
-  stack.defer(() => void creations.ids.delete(id));
 
   const log = deps.log;
   const linux = config.linux;
@@ -329,7 +321,6 @@ async function createSandbox(
   };
   await deps.sandboxes.add(record);
   stack.move();
-  creations.ids.delete(id);
   crashPoint("sandbox_run:after_record");
   publishSandboxEvent(deps, "CONTAINER_CREATED_EVENT", record);
   publishSandboxEvent(deps, "CONTAINER_STARTED_EVENT", record);
