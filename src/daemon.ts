@@ -324,6 +324,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const server = createCriServer(handlers.table, log, {
     streams: streamHandlerTable(deps, handlers.table),
     metrics: metrics.recorder,
+    ...(deps.memory ? { memory: deps.memory } : {}),
   });
   const listener = await listenUnix(server, config.listen, { logger: log }).catch(
     async (err) => {

@@ -13,7 +13,7 @@ import { canExecInContainer } from "../store/container.ts";
 import type { Deps } from "./deps.ts";
 
 /** What ExecSync uses. */
-export type ExecSyncDeps = Pick<Deps, "log" | "runtime" | "containers" | "memory">;
+export type ExecSyncDeps = Pick<Deps, "log" | "runtime" | "containers">;
 
 /** The largest gRPC message ocid sends, and kubelet's limit on what it receives. */
 const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -27,12 +27,6 @@ const RESPONSE_OVERHEAD_BYTES = 64;
  * fit the 16 MiB message (a full 16 MiB of output failed with RESOURCE_EXHAUSTED).
  */
 export const EXEC_SYNC_MAX_OUTPUT_BYTES = MAX_MESSAGE_BYTES - RESPONSE_OVERHEAD_BYTES;
-
-/**
- * Output from which a reply asks for a memory release: glibc keeps what such replies freed
- * (see `src/sys/malloc_trim.ts`).
- */
-const RELEASE_AFTER_BYTES = 1024 * 1024;
 
 /** The timeout when the request gives none (0 means "no timeout" in the CRI). */
 const NO_TIMEOUT_MS = 24 * 60 * 60 * 1000;
@@ -72,7 +66,6 @@ export async function execSync(
     truncated: result.truncated,
     ms: (performance.now() - started).toFixed(1),
   });
-  if (result.stdout.length + result.stderr.length >= RELEASE_AFTER_BYTES) deps.memory?.soon();
   if (result.timedOut) {
     throw new OcidError(
       "DEADLINE_EXCEEDED",

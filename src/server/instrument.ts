@@ -9,6 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { OcidError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { MetricsRecorder } from "../metrics/recorder.ts";
+import type { MemoryRelease } from "../memory_release.ts";
 
 /** What a handler learns about its call besides the request. */
 export interface CallContext {
@@ -61,6 +62,8 @@ export interface InstrumentOptions {
   quiet?: ReadonlySet<string>;
   /** Counts each answered call by code and observes its latency. */
   metrics?: MetricsRecorder;
+  /** Asked after every answered call (it trims the allocator once the calls pause). */
+  memory?: Pick<MemoryRelease, "soon">;
 }
 
 /** Wraps a handler into a grpc-js unary call handler. */
@@ -69,7 +72,7 @@ export function instrument(
   handler: UnaryHandler,
   options: InstrumentOptions,
 ): grpc.handleUnaryCall<unknown, unknown> {
-  const { logger, quiet, metrics } = options;
+  const { logger, quiet, metrics, memory } = options;
   const log = quiet?.has(method) ? logger.debug : logger.info;
   return (call, callback) => {
     const controller = new AbortController();
@@ -91,6 +94,7 @@ export function instrument(
         log(`${method} done`, { ms: ms.toFixed(1) });
         metrics?.rpc(method, "OK", ms / 1000);
         callback(null, response);
+        memory?.soon();
       },
       (err: unknown) => {
         const status = toStatusError(err);
@@ -103,6 +107,7 @@ export function instrument(
         });
         metrics?.rpc(method, grpc.status[status.code], ms / 1000);
         callback(status as grpc.ServiceError, null);
+        memory?.soon();
       },
     );
   };

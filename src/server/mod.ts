@@ -8,6 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import { loadCri } from "../cri/proto.ts";
 import { OcidError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { MemoryRelease } from "../memory_release.ts";
 import type { MetricsRecorder } from "../metrics/recorder.ts";
 import { instrument, type UnaryHandler } from "./instrument.ts";
 import { instrumentServerStream, type ServerStreamHandler } from "./instrument_stream.ts";
@@ -24,6 +25,8 @@ export interface CriServerOptions {
   streams?: StreamHandlerTable;
   /** Where each unary call is counted and timed. */
   metrics?: MetricsRecorder;
+  /** Told of every answered unary call: trims the allocator once the calls pause. */
+  memory?: Pick<MemoryRelease, "soon">;
 }
 
 /** RPCs the kubelet calls every few seconds: logged at debug level. */
@@ -85,6 +88,7 @@ export function createCriServer(
         logger,
         quiet: QUIET,
         ...(options.metrics ? { metrics: options.metrics } : {}),
+        ...(options.memory ? { memory: options.memory } : {}),
       });
     }
     server.addService(service, impl);

@@ -21,9 +21,37 @@ Deno.test("memoryRelease() trims once, a delay after the last of a burst of requ
   assert.equal(trims, 1, "close() cancels a pending trim");
 });
 
-Deno.test("openMallocTrim() binds glibc's malloc_trim, and a missing library throws", () => {
+Deno.test("memoryRelease() still trims while requests never pause, maxWaitMs after the first", async () => {
+  let trims = 0;
+  const release = memoryRelease(() => trims++, { delayMs: 40, maxWaitMs: 100 });
+  // A request every 10 ms for 250 ms: never 40 ms of quiet.
+  for (let i = 0; i < 25; i++) {
+    release.soon();
+    await sleep(10);
+  }
+  assert.ok(trims >= 2, `trimmed ${trims} times in 250 ms of requests`);
+  const during = trims;
+  await sleep(150);
+  assert.equal(trims, during + 1, "and once more after the last request");
+  release.close();
+});
+
+Deno.test("openMallocTrim() binds glibc's malloc_trim, and a missing library throws", async () => {
   const trim = openMallocTrim();
-  assert.equal(typeof trim(), "boolean");
+  const answer = trim();
+  assert.ok(answer instanceof Promise, "the trim runs off the JS thread");
+  assert.equal(typeof await answer, "boolean");
   assert.throws(() => openMallocTrim("libnope-ocid.so.0"));
-  assert.equal(typeof defaultTrimMemory()(), "boolean");
+  assert.equal(typeof await defaultTrimMemory()(), "boolean");
+});
+
+Deno.test("memoryRelease() survives a trim that throws or rejects", async () => {
+  const release = memoryRelease(() => Promise.reject(new Error("no trim")), { delayMs: 1 });
+  release.soon();
+  await sleep(20);
+  const throwing = memoryRelease(() => {
+    throw new Error("no trim");
+  }, { delayMs: 1 });
+  throwing.soon();
+  await sleep(20);
 });

@@ -147,27 +147,3 @@ Deno.test("reopenContainerLog() asks the runtime only for a running container", 
     await Deno.remove(exited.dir, { recursive: true });
   }
 });
-
-Deno.test("execSync() asks for a memory release after a large reply only", async () => {
-  const deps = await setup();
-  try {
-    let asked = 0;
-    deps.memory = { soon: () => asked++, close: () => {} };
-    const req = decode<cri.ExecSyncRequest>("ExecSync", { container_id: ID, cmd: ["x"] });
-    deps.fakeRuntime.execResult = {
-      ...deps.fakeRuntime.execResult,
-      stdout: new Uint8Array(1000),
-      stderr: new Uint8Array(0),
-    };
-    await execSync(deps, req);
-    assert.equal(asked, 0);
-    deps.fakeRuntime.execResult = {
-      ...deps.fakeRuntime.execResult,
-      stdout: new Uint8Array(1024 * 1024),
-    };
-    await execSync(deps, req);
-    assert.equal(asked, 1);
-  } finally {
-    await Deno.remove(deps.dir, { recursive: true });
-  }
-});

@@ -1,31 +1,43 @@
 /**
- * PullImage hands the pull to the image service and asks for a memory release after it.
+ * PullImage hands the pull to the image service; any answered call, a pull's included, asks for
+ * a memory release once it is answered (instrument()).
  */
 import assert from "node:assert/strict";
+import type * as grpc from "@grpc/grpc-js";
 import { OcidError } from "../../../src/errors.ts";
 import { createLogger } from "../../../src/log.ts";
 import type { Deps } from "../../../src/server/deps.ts";
 import { pullImage } from "../../../src/server/image_pull.ts";
+import { instrument } from "../../../src/server/instrument.ts";
 
-Deno.test("pullImage() asks for a memory release after each pull, failed ones too", async () => {
+Deno.test("instrument() asks for a memory release after each answered call, failed ones too", async () => {
   let asked = 0;
   const images = {
     pull(ref: string) {
-      assert.equal(asked, ref === "busybox" ? 0 : 1, "released only once the pull is over");
+      assert.equal(asked, ref === "busybox" ? 0 : 1, "asked only once the call is answered");
       if (ref === "missing") return Promise.reject(new OcidError("NOT_FOUND", "no such image"));
       return Promise.resolve({ id: "sha256:abc", size: 1234 });
     },
   } as unknown as Deps["images"];
-  const deps = {
-    images,
-    log: createLogger("error"),
-    memory: { soon: () => asked++, close: () => {} },
-  };
-  const reply = await pullImage(deps, { image: { image: "busybox" } } as never);
-  assert.equal(reply.image_ref, "sha256:abc");
+  const log = createLogger("error");
+  const deps = { images, log };
+  const handler = instrument(
+    "PullImage",
+    (req) => pullImage(deps, req as never),
+    { logger: log, memory: { soon: () => asked++ } },
+  );
+  const call = (request: unknown) =>
+    new Promise<{ err: grpc.ServiceError | null; reply: unknown }>((resolve) => {
+      const fakeCall = { request, on() {} } as unknown as grpc.ServerUnaryCall<unknown, unknown>;
+      handler(fakeCall, (err, reply) => resolve({ err: err as grpc.ServiceError | null, reply }));
+    });
+  const ok = await call({ image: { image: "busybox" } });
+  assert.deepEqual(ok.reply, { image_ref: "sha256:abc" });
   assert.equal(asked, 1);
-  await assert.rejects(pullImage(deps, { image: { image: "missing" } } as never), /no such image/);
+  const missing = await call({ image: { image: "missing" } });
+  assert.match(String(missing.err?.details), /no such image/);
   assert.equal(asked, 2);
-  await assert.rejects(pullImage(deps, { image: {} } as never), /Missing image.image/);
-  assert.equal(asked, 2, "a request refused before pulling asks for nothing");
+  const refused = await call({ image: {} });
+  assert.match(String(refused.err?.details), /Missing image.image/);
+  assert.equal(asked, 3, "a refused call is answered too");
 });
