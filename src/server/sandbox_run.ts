@@ -115,7 +115,7 @@ export async function runPodSandbox(
     // Another waiter started a new creation meanwhile: join it.
     return await runPodSandbox(deps, req, ctx);
   }
-  const creation = { promise: createSandbox(deps, req, name, creations), joined: false };
+  const creation = { promise: createSandbox(deps, req, name), joined: false };
   creations.inFlight.set(name, creation);
   try {
     const id = await creation.promise;
@@ -131,7 +131,6 @@ async function createSandbox(
   deps: RunPodSandboxDeps,
   req: cri.RunPodSandboxRequest,
   name: string,
-  creations: Creations,
 ): Promise<string> {
   const config = req.config!;
   const meta = config.metadata!;
