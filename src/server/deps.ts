@@ -63,6 +63,6 @@ export interface Deps {
   cgroupSupport: CgroupSupport;
   /** Image pulls and OOM kills are counted here; absent: not counted. */
   metrics?: MetricsRecorder;
-  /** Gives the allocator's free memory back after large replies; absent: never. */
+  /** Gives the allocator's free memory back once calls pause; absent: never. */
   memory?: MemoryRelease;
 }
