@@ -42,20 +42,28 @@ export function memoryRelease(
 ): MemoryRelease {
   const { delayMs = 1_000, maxWaitMs = 10_000 } = options;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  /** When the first request the pending trim waits for came. */
+  /** When the first and the last request the pending trim waits for came. */
   let firstAt = 0;
+  let lastAt = 0;
+  const arm = (ms: number) => {
+    timer = setTimeout(fire, Math.max(0, ms));
+    Deno.unrefTimer(timer);
+  };
+  // One timer per burst, not one per request (every answered call asks): when it fires early
+  // because requests kept coming, it waits again for what is left.
+  const fire = () => {
+    const left = Math.min(lastAt + delayMs, firstAt + maxWaitMs) - performance.now();
+    if (left > 0) return arm(left);
+    timer = undefined;
+    // A failed trim changes nothing: memory stays as it was.
+    Promise.resolve().then(trim).catch(() => {});
+  };
   return {
     soon() {
-      const now = performance.now();
-      if (timer === undefined) firstAt = now;
-      clearTimeout(timer);
-      const id = setTimeout(() => {
-        timer = undefined;
-        // A failed trim changes nothing: memory stays as it was.
-        Promise.resolve().then(trim).catch(() => {});
-      }, Math.max(0, Math.min(delayMs, firstAt + maxWaitMs - now)));
-      Deno.unrefTimer(id);
-      timer = id;
+      lastAt = performance.now();
+      if (timer !== undefined) return;
+      firstAt = lastAt;
+      arm(delayMs);
     },
     close() {
       clearTimeout(timer);
