@@ -258,6 +258,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     pins,
     config.dropInfraCtr,
   );
+  const memory = memoryRelease(defaultTrimMemory());
   const deps: Deps = {
     config,
     log,
@@ -279,7 +280,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     hostCapabilities,
     cgroupSupport,
     metrics: metrics.recorder,
-    memory: memoryRelease(defaultTrimMemory()),
+    memory,
   };
   exits.onExit((id, event) => recordExit(deps, id, event));
   const watcher = new ExitWatcher(exitDir, {
@@ -324,7 +325,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const server = createCriServer(handlers.table, log, {
     streams: streamHandlerTable(deps, handlers.table),
     metrics: metrics.recorder,
-    ...(deps.memory ? { memory: deps.memory } : {}),
+    memory,
   });
   const listener = await listenUnix(server, config.listen, { logger: log }).catch(
     async (err) => {
@@ -366,7 +367,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       await cleanups.settled(); // the runtime deletes and unmounts started by exits
       await execFiles.settled(); // removals of the last exec files (ExecSync and sessions)
       await metrics.close();
-      deps.memory?.close();
+      memory.close();
     },
   };
 }
