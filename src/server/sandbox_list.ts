@@ -8,6 +8,33 @@
 import type * as cri from "../cri/types.ts";
 import type { Deps } from "./deps.ts";
 import { matchesLabels } from "./filters.ts";
+import type { SandboxRecord } from "../store/sandbox.ts";
+
+/**
+ * The answered entry of each record, frozen (its encoding is kept too, see `encodedEntry` in
+ * `../cri/proto.ts`) until the record, replaced on every change, changes.
+ */
+const entries = new WeakMap<SandboxRecord, Readonly<cri.PodSandboxInit>>();
+
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** The ListPodSandbox entry of a record; the same object until the record changes. */
+function entryOf(s: SandboxRecord): cri.PodSandboxInit {
+  const known = entries.get(s);
+  if (known) return known;
+  const config = s.metadata.config;
+  const entry: cri.PodSandboxInit = Object.freeze({
+    id: s.id,
+    metadata: config.metadata,
+    state: s.status.state,
+    created_at: s.metadata.createdAt,
+    labels: config.labels ?? NO_LABELS,
+    annotations: config.annotations ?? NO_LABELS,
+    runtime_handler: s.metadata.runtimeHandler,
+  });
+  entries.set(s, entry);
+  return entry;
+}
 
 /** Answers ListPodSandbox. */
 export function listPodSandbox(
@@ -21,15 +48,7 @@ export function listPodSandbox(
     if (filter?.state && s.status.state !== filter.state.state) continue;
     const config = s.metadata.config;
     if (!matchesLabels(config.labels ?? {}, filter?.label_selector)) continue;
-    items.push({
-      id: s.id,
-      metadata: config.metadata,
-      state: s.status.state,
-      created_at: s.metadata.createdAt,
-      labels: config.labels ?? {},
-      annotations: config.annotations ?? {},
-      runtime_handler: s.metadata.runtimeHandler,
-    });
+    items.push(entryOf(s));
   }
   return Promise.resolve({ items });
 }

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { listContainers } from "../../../src/server/container_list.ts";
+import { listPodSandbox } from "../../../src/server/sandbox_list.ts";
 import { containerStatus } from "../../../src/server/container_status.ts";
 import type * as cri from "../../../src/cri/types.ts";
 import { addContainerRecord, addSandbox, decode, testDeps } from "./_fakes.ts";
@@ -126,6 +127,43 @@ Deno.test("containerStatus() reports times, exit, image and user from the record
     const info = JSON.parse(res.info!.info!);
     assert.equal(info.sandboxID, pod);
     assert.equal(info.runtimeSpec, null, "no bundle was written for a bare record");
+  } finally {
+    await Deno.remove(deps.dir, { recursive: true });
+  }
+});
+
+Deno.test("listContainers() answers the same frozen entry for a record until it changes", async () => {
+  const deps = await testDeps();
+  try {
+    const pod = await addSandbox(deps, { name: "a" });
+    const id = hexId(1);
+    await addContainerRecord(deps, { id, sandboxId: pod, name: "c1", state: "CONTAINER_RUNNING" });
+    const entry = async () =>
+      (await listContainers(deps, decode("ListContainers", {}))).containers![0]!;
+    const first = await entry();
+    assert.ok(Object.isFrozen(first) && Object.isFrozen(first.image));
+    assert.equal(await entry(), first, "an unchanged record: the same entry");
+    await deps.containers.update(id, (s) => ({ ...s, state: "CONTAINER_EXITED" }));
+    const next = await entry();
+    assert.notEqual(next, first);
+    assert.equal(next.state, "CONTAINER_EXITED");
+  } finally {
+    await Deno.remove(deps.dir, { recursive: true });
+  }
+});
+
+Deno.test("listPodSandbox() answers the same frozen entry for a record until it changes", async () => {
+  const deps = await testDeps();
+  try {
+    const pod = await addSandbox(deps, { name: "a" });
+    const entry = async () => (await listPodSandbox(deps, decode("ListPodSandbox", {}))).items![0]!;
+    const first = await entry();
+    assert.ok(Object.isFrozen(first));
+    assert.equal(await entry(), first, "an unchanged record: the same entry");
+    await deps.sandboxes.update(pod, (s) => ({ ...s, state: "SANDBOX_NOTREADY" }));
+    const next = await entry();
+    assert.notEqual(next, first);
+    assert.equal(next.state, "SANDBOX_NOTREADY");
   } finally {
     await Deno.remove(deps.dir, { recursive: true });
   }
