@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import type { TearDownRequest } from "../../../src/network/mod.ts";
 import type { Deps } from "../../../src/server/deps.ts";
-import { stopPodSandbox } from "../../../src/server/sandbox_stop.ts";
-import { addSandbox, decode, testDeps } from "./_fakes.ts";
+import { STOP_FAN_OUT, stopPodSandbox } from "../../../src/server/sandbox_stop.ts";
+import { addContainerRecord, addSandbox, decode, testDeps } from "./_fakes.ts";
 
 Deno.test("stopPodSandbox() tears the network down with the pod's stored port mappings", async () => {
   const deps = await testDeps();
@@ -129,6 +129,38 @@ Deno.test("stopPodSandbox() waits for both halves when one fails, and reports th
     await assert.rejects(stopping, /infra still running/);
     assert.deepEqual(log, ["release", "DEL", "DEL done"]);
     assert.equal(deps.sandboxes.get(failedRelease).status.state, "SANDBOX_READY");
+  } finally {
+    await Deno.remove(deps.dir, { recursive: true });
+  }
+});
+
+Deno.test("stopPodSandbox() stops a pod's containers at most STOP_FAN_OUT at a time", async () => {
+  const deps = await testDeps();
+  try {
+    deps.network = { tearDown: () => Promise.resolve() } as unknown as Deps["network"];
+    deps.netns = { remove: () => Promise.resolve() } as unknown as Deps["netns"];
+    const pod = await addSandbox(deps, { name: "big", infraExited: true });
+    const count = STOP_FAN_OUT * 3;
+    for (let i = 0; i < count; i++) {
+      await addContainerRecord(deps, {
+        id: i.toString(16).padStart(4, "0") + "c".repeat(60),
+        sandboxId: pod,
+        name: `c${i}`,
+        state: "CONTAINER_RUNNING",
+      });
+    }
+    let running = 0;
+    let most = 0;
+    const runtime = deps.runtime as unknown as { kill: (id: string) => Promise<void> };
+    runtime.kill = async (id: string) => {
+      most = Math.max(most, ++running);
+      await new Promise((r) => setTimeout(r, 2));
+      running--;
+      deps.exits.deliver(id, { exitCode: 137, finishedAt: new Date() });
+    };
+    await stopPodSandbox(deps, decode("StopPodSandbox", { pod_sandbox_id: pod }));
+    assert.equal(most, STOP_FAN_OUT);
+    assert.ok(deps.containers.list().every((c) => c.status.state === "CONTAINER_EXITED"));
   } finally {
     await Deno.remove(deps.dir, { recursive: true });
   }
