@@ -41,3 +41,51 @@ export async function forEachLimited<T>(
   const failed = results.find((r) => r.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;
 }
+
+/**
+ * A bound on work running at once: {@linkcode Limiter.run} waits for a free place, first come
+ * first served.
+ *
+ * @example
+ * ```ts
+ * const verbs = new Limiter(8);
+ * const out = await verbs.run(() => runner.run("runc", ["kill", id, "KILL"]));
+ * ```
+ */
+export class Limiter {
+  readonly max: number;
+  #running = 0;
+  #queue: (() => void)[] = [];
+
+  /** @param max The most tasks running at once (at least 1). */
+  constructor(max: number) {
+    this.max = Math.max(1, Math.floor(max));
+  }
+
+  /** Tasks running now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Tasks waiting for a place. */
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
+  /** Runs `task` once a place is free; its place is freed when it settles. */
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.max) {
+      await new Promise<void>((resolve) => this.#queue.push(resolve));
+    } else {
+      this.#running++;
+    }
+    try {
+      return await task();
+    } finally {
+      // The place passes straight to the next waiter (the count stays), else it is freed.
+      const next = this.#queue.shift();
+      if (next) next();
+      else this.#running--;
+    }
+  }
+}

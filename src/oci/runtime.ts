@@ -19,6 +19,7 @@ import type { ExecFiles } from "./exec_files.ts";
 import { killExecAndReap, readPidFile } from "./exec_kill.ts";
 import { ProcessTemplates } from "./process_templates.ts";
 import { isNotExist, OciRuntimeError } from "./runtime_error.ts";
+import { Limiter } from "../limit.ts";
 
 /** What `<runtime> state` reports. */
 export interface RuntimeState {
@@ -167,9 +168,26 @@ export interface OciRuntimeOptions {
   logger?: Logger;
   /** Timeout of each runtime verb. @default 30000 */
   verbTimeoutMs?: number;
+  /**
+   * Bounds the short verbs (kill, delete, state, start, ...) running at once; not `exec`, whose
+   * process lives as long as its command. @default one limiter shared by every runtime of the
+   * daemon, {@linkcode RUNTIME_VERB_LIMIT} places
+   */
+  verbs?: Limiter;
   /** Timeout of conmon + `create`. @default 120000 */
   createTimeoutMs?: number;
 }
+
+/**
+ * The most short runtime verbs running at once: four per CPU. Unbounded, a node stopping 300
+ * containers at once (kubelet sends one StopContainer per container in parallel) ran 300
+ * `runc kill` and then 300 `runc delete` together: on 2 CPUs the spawns alone held the JS thread
+ * for seconds, exits waited behind them past the 10 s kill wait, and the 300 stops took 16 s.
+ */
+export const RUNTIME_VERB_LIMIT = Math.max(4, 4 * (navigator.hardwareConcurrency || 1));
+
+/** The limiter the runtimes share unless given their own. */
+const sharedVerbs = new Limiter(RUNTIME_VERB_LIMIT);
 
 /** Default cap of ExecSync output (CRI-O's, CVE-2022-1708). */
 export const DEFAULT_EXEC_OUTPUT_CAP = 16 * 1024 * 1024;
@@ -192,6 +210,7 @@ class ConmonOciRuntime implements OciRuntime {
   #spawn: SpawnConmon;
   #logger: Logger;
   #verbTimeoutMs: number;
+  #verbs: Limiter;
   #execFiles: ExecFiles;
   #processes: ProcessTemplates;
 
@@ -203,6 +222,7 @@ class ConmonOciRuntime implements OciRuntime {
     this.#spawn = options.spawnConmon ?? defaultSpawnConmon;
     this.#logger = options.logger ?? nullLogger;
     this.#verbTimeoutMs = options.verbTimeoutMs ?? 30_000;
+    this.#verbs = options.verbs ?? sharedVerbs;
     this.#execFiles = options.execFiles;
     this.#processes = options.processes ?? new ProcessTemplates();
   }
@@ -454,11 +474,13 @@ class ConmonOciRuntime implements OciRuntime {
   }
 
   #exec(args: string[], stdin?: string) {
-    return this.#runner.run(this.#opts.runtimePath, ["--root", this.#opts.runtimeRoot, ...args], {
-      timeoutMs: this.#verbTimeoutMs,
-      check: false,
-      ...(stdin !== undefined ? { stdin } : {}),
-    });
+    return this.#verbs.run(() =>
+      this.#runner.run(this.#opts.runtimePath, ["--root", this.#opts.runtimeRoot, ...args], {
+        timeoutMs: this.#verbTimeoutMs,
+        check: false,
+        ...(stdin !== undefined ? { stdin } : {}),
+      })
+    );
   }
 }
 

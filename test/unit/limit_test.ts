@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { forEachLimited } from "../../src/limit.ts";
+import { forEachLimited, Limiter } from "../../src/limit.ts";
 
 const tick = () => new Promise((r) => setTimeout(r, 1));
 
@@ -32,4 +32,32 @@ Deno.test("forEachLimited() lets every task end, then throws the first failure",
     /failed 2/,
   );
   assert.deepEqual(ended.sort(), [1, 2, 3, 4]);
+});
+
+Deno.test("Limiter runs at most max tasks, first come first served, and frees a failed one's place", async () => {
+  const limiter = new Limiter(2);
+  let running = 0;
+  let most = 0;
+  const started: number[] = [];
+  const task = (n: number) => async () => {
+    started.push(n);
+    most = Math.max(most, ++running);
+    await tick();
+    running--;
+    if (n === 1) throw new Error("one failed");
+    return n;
+  };
+  const results = await Promise.allSettled([1, 2, 3, 4, 5].map((n) => limiter.run(task(n))));
+  assert.equal(most, 2);
+  assert.deepEqual(started, [1, 2, 3, 4, 5]);
+  assert.deepEqual(results.map((r) => r.status), [
+    "rejected",
+    "fulfilled",
+    "fulfilled",
+    "fulfilled",
+    "fulfilled",
+  ]);
+  assert.equal(limiter.running, 0);
+  assert.equal(limiter.waiting, 0);
+  assert.equal(new Limiter(0).max, 1);
 });

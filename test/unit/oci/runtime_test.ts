@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { createOciRuntime, type OciRuntimeOptions } from "../../../src/oci/runtime.ts";
+import {
+  createOciRuntime,
+  type OciRuntimeOptions,
+  RUNTIME_VERB_LIMIT,
+} from "../../../src/oci/runtime.ts";
+import { Limiter } from "../../../src/limit.ts";
 import { ExecFiles } from "../../../src/oci/exec_files.ts";
 import { writeFileAtomic } from "../../../src/store/atomic.ts";
 import { OciRuntimeError } from "../../../src/oci/runtime_error.ts";
@@ -388,4 +393,50 @@ Deno.test("OciRuntime.conmonAlive() is false for a pid that is not conmon", asyn
   assert.equal(await s.runtime.conmonAlive(Deno.pid), false);
   assert.equal(await s.runtime.conmonAlive(0), false);
   assert.equal(await s.runtime.conmonAlive(-5), false);
+});
+
+Deno.test("OciRuntime's short verbs share a bound", async () => {
+  const verbs = new Limiter(2);
+  let running = 0;
+  let most = 0;
+  const runner = new FakeRunner();
+  const run = runner.run.bind(runner);
+  runner.run = async (cmd, args, options) => {
+    most = Math.max(most, ++running);
+    await new Promise((r) => setTimeout(r, 2));
+    running--;
+    return await run(cmd, args, options);
+  };
+  await using s = await setup({ runner, verbs });
+  await Promise.all(["a", "b", "c", "d", "e"].map((id) => s.runtime.kill(id, "KILL")));
+  assert.equal(most, 2);
+  assert.equal(runner.calls.length, 5);
+  assert.ok(RUNTIME_VERB_LIMIT >= 4);
+});
+
+Deno.test("OciRuntime.execSync() does not hold a verb's place while its command runs", async () => {
+  let release!: () => void;
+  const held = new Promise<void>((r) => release = r);
+  const capped = new FakeCappedRunner();
+  const cappedRun = capped.run.bind(capped);
+  capped.run = async (cmd, args, options) => {
+    const result = await cappedRun(cmd, args, options);
+    await held;
+    return result;
+  };
+  await using s = await setup({ cappedRunner: capped, verbs: new Limiter(1) });
+  const bundle = join(s.dir, "b");
+  await Deno.mkdir(bundle);
+  await Deno.writeTextFile(
+    join(bundle, "config.json"),
+    JSON.stringify({ process: { args: ["sleep", "1"], cwd: "/", user: { uid: 0, gid: 0 } } }),
+  );
+  s.runner.answer("state", {
+    stdout: JSON.stringify({ id: "abc", pid: 9, status: "running", bundle }),
+  });
+  const exec = s.runtime.execSync("abc", { args: ["sleep", "60"], timeoutMs: 60_000 });
+  while (capped.calls.length === 0) await new Promise((r) => setTimeout(r, 1));
+  await s.runtime.kill("other", "KILL");
+  release();
+  assert.equal((await exec).exitCode, 0);
 });
