@@ -54,15 +54,22 @@ export async function forEachLimited<T>(
  */
 export class Limiter {
   readonly max: number;
+  readonly holdMs: number;
   #running = 0;
   #queue: (() => void)[] = [];
 
-  /** @param max The most tasks running at once (at least 1). */
-  constructor(max: number) {
+  /**
+   * @param max The most tasks running at once (at least 1).
+   * @param options `holdMs`: the longest a task keeps its place; one still running then gives
+   *   it up and runs on uncounted (a hung process waits, it does not work, and must not stall
+   *   the others until its own timeout). @default Infinity
+   */
+  constructor(max: number, options: { holdMs?: number } = {}) {
     this.max = Math.max(1, Math.floor(max));
+    this.holdMs = options.holdMs ?? Infinity;
   }
 
-  /** Tasks running now. */
+  /** Tasks holding a place now. */
   get running(): number {
     return this.#running;
   }
@@ -72,20 +79,28 @@ export class Limiter {
     return this.#queue.length;
   }
 
-  /** Runs `task` once a place is free; its place is freed when it settles. */
+  /** Runs `task` once a place is free; its place is freed when it settles or after `holdMs`. */
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.#running >= this.max) {
       await new Promise<void>((resolve) => this.#queue.push(resolve));
     } else {
       this.#running++;
     }
-    try {
-      return await task();
-    } finally {
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
       // The place passes straight to the next waiter (the count stays), else it is freed.
       const next = this.#queue.shift();
       if (next) next();
       else this.#running--;
+    };
+    const timer = Number.isFinite(this.holdMs) ? setTimeout(release, this.holdMs) : undefined;
+    try {
+      return await task();
+    } finally {
+      clearTimeout(timer);
+      release();
     }
   }
 }

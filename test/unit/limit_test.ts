@@ -61,3 +61,20 @@ Deno.test("Limiter runs at most max tasks, first come first served, and frees a 
   assert.equal(limiter.waiting, 0);
   assert.equal(new Limiter(0).max, 1);
 });
+
+Deno.test("Limiter gives a task's place up after holdMs, and the task runs on", async () => {
+  const limiter = new Limiter(1, { holdMs: 20 });
+  let release!: () => void;
+  const hung = limiter.run(() => new Promise<string>((r) => release = () => r("hung")));
+  const t0 = performance.now();
+  assert.equal(await limiter.run(() => Promise.resolve("next")), "next");
+  const waited = performance.now() - t0;
+  assert.ok(waited >= 15, `the next task waited ${waited} ms, not the hold`);
+  assert.equal(limiter.running, 0, "the hung task holds no place");
+  release();
+  assert.equal(await hung, "hung");
+  assert.equal(limiter.running, 0);
+  const quick = new Limiter(1, { holdMs: 20 });
+  await quick.run(() => Promise.resolve());
+  assert.equal(quick.running, 0, "a task that settles first frees its place once");
+});
