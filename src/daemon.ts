@@ -280,7 +280,6 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     hostCapabilities,
     cgroupSupport,
     metrics: metrics.recorder,
-    memory,
   };
   exits.onExit((id, event) => recordExit(deps, id, event));
   const watcher = new ExitWatcher(exitDir, {

@@ -14,7 +14,6 @@ import type { NetnsManager, NetworkPlugin } from "../network/mod.ts";
 import type { ContainerStore, SandboxStore } from "../store/mod.ts";
 import type { ExitHub } from "../exit_hub.ts";
 import type { ExitCleanup } from "../exit_cleanup.ts";
-import type { MemoryRelease } from "../memory_release.ts";
 import type { ImageService } from "../image/mod.ts";
 import type { StreamUrls } from "../stream/types.ts";
 // The bus's type is spelled out here, not imported from container_events.ts: that module uses
@@ -63,6 +62,4 @@ export interface Deps {
   cgroupSupport: CgroupSupport;
   /** Image pulls and OOM kills are counted here; absent: not counted. */
   metrics?: MetricsRecorder;
-  /** Gives the allocator's free memory back once calls pause; absent: never. */
-  memory?: MemoryRelease;
 }
