@@ -24,22 +24,10 @@ export async function forEachLimited<T>(
   limit: number,
   task: (item: T) => Promise<void>,
 ): Promise<void> {
-  const results: PromiseSettledResult<void>[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      try {
-        results[i] = { status: "fulfilled", value: await task(items[i]!) };
-      } catch (reason) {
-        results[i] = { status: "rejected", reason };
-      }
-    }
-  };
-  const workers = Math.max(1, Math.min(Math.floor(limit), items.length));
-  await Promise.all(Array.from({ length: workers }, worker));
+  const limiter = new Limiter(limit);
+  const results = await Promise.allSettled(items.map((item) => limiter.run(() => task(item))));
   const failed = results.find((r) => r.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+  if (failed) throw failed.reason;
 }
 
 /**
