@@ -7,7 +7,7 @@
  */
 import type * as cri from "../cri/types.ts";
 import type { Deps } from "./deps.ts";
-import { matchesLabels } from "./filters.ts";
+import { matchesLabels, NO_LABELS } from "./filters.ts";
 import { imageName } from "./container_status.ts";
 import type { ContainerRecord } from "../store/container.ts";
 
@@ -17,8 +17,6 @@ import type { ContainerRecord } from "../store/container.ts";
  * until it changes or the name of its image does.
  */
 const entries = new WeakMap<ContainerRecord, Readonly<cri.ContainerInit>>();
-
-const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** The ListContainers entry of a record; the same object while nothing it shows changed. */
 function entryOf(deps: ListContainersDeps, c: ContainerRecord): cri.ContainerInit {

@@ -4,6 +4,9 @@
  * @module
  */
 
+/** The labels (or annotations) of an entry whose config has none; frozen, shared. */
+export const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
 /** Whether `labels` has every key/value of `selector` (an empty or missing selector matches). */
 export function matchesLabels(
   labels: Record<string, string>,

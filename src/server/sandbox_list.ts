@@ -7,7 +7,7 @@
  */
 import type * as cri from "../cri/types.ts";
 import type { Deps } from "./deps.ts";
-import { matchesLabels } from "./filters.ts";
+import { matchesLabels, NO_LABELS } from "./filters.ts";
 import type { SandboxRecord } from "../store/sandbox.ts";
 
 /**
@@ -15,8 +15,6 @@ import type { SandboxRecord } from "../store/sandbox.ts";
  * `../cri/proto.ts`) until the record, replaced on every change, changes.
  */
 const entries = new WeakMap<SandboxRecord, Readonly<cri.PodSandboxInit>>();
-
-const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** The ListPodSandbox entry of a record; the same object until the record changes. */
 function entryOf(s: SandboxRecord): cri.PodSandboxInit {
