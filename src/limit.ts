@@ -1,34 +1,10 @@
 /**
- * Bounded fan-out: runs a task per item with at most a given number running at once, where an
- * unbounded `Promise.all` over a pod's containers would start a process per container at the
- * same moment (StopPodSandbox of a pod with 300 running containers: 300 `runc kill` at once).
+ * A bound on work running at once, where an unbounded fan-out would start a process per task at
+ * the same moment (300 StopContainer calls, or StopPodSandbox of a pod with 300 running
+ * containers: 300 `runc kill` at once).
  *
  * @module
  */
-
-/**
- * Runs `task` for every item, at most `limit` at a time, in the items' order; every task runs
- * to its end even when one fails.
- *
- * @param items What to run the task for.
- * @param limit The most tasks running at once (at least 1).
- * @param task The work for one item.
- * @throws The first failure (in the items' order), once every task has ended.
- * @example
- * ```ts
- * await forEachLimited(containers, 8, (c) => stop(c));
- * ```
- */
-export async function forEachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T) => Promise<void>,
-): Promise<void> {
-  const limiter = new Limiter(limit);
-  const results = await Promise.allSettled(items.map((item) => limiter.run(() => task(item))));
-  const failed = results.find((r) => r.status === "rejected");
-  if (failed) throw failed.reason;
-}
 
 /**
  * A bound on work running at once: {@linkcode Limiter.run} waits for a free place, first come

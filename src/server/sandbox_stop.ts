@@ -15,16 +15,6 @@ import { stopContainerProcess } from "./container_stop.ts";
 import { crashPoint } from "../crash.ts";
 import { publishSandboxEvent } from "./container_events.ts";
 import { podPortMappings } from "./pod_ports.ts";
-import { forEachLimited } from "../limit.ts";
-
-/**
- * The most containers of one pod stopped at once: twice the CPUs (each stop is a runtime
- * process, then an exit to record and a runtime delete, mostly CPU). A pod's few containers all
- * stop together. A pod of 300 running containers stopped all at once took 16 s here (2 CPUs):
- * the exits were recorded behind the spawns of hundreds of processes. Bounded at 2, 4, 8 and 16:
- * 3.5, 3.5, 3.8 and 3.9 s.
- */
-export const STOP_FAN_OUT = Math.max(2, 2 * (navigator.hardwareConcurrency || 1));
 
 /** What StopPodSandbox uses. */
 export type StopPodSandboxDeps = Pick<
@@ -61,11 +51,16 @@ export async function stopPodSandbox(
 
 /** Stops the sandbox `id` (its containers, holder, network); the caller holds its lock. */
 export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise<void> {
-  await forEachLimited(
-    deps.containers.list().filter((c) => c.metadata.sandboxId === id),
-    STOP_FAN_OUT,
-    (c) => stopContainerProcess(deps, c.id, 0),
+  // Every container's stop starts at once: the runtime bounds its verbs (`kill`, `state`,
+  // `delete`) across the daemon, so a pod of 300 running containers runs a few runc at a time.
+  // Each stop runs to its end; the first failure, in the containers' order, is thrown after.
+  const stops = await Promise.allSettled(
+    deps.containers.list()
+      .filter((c) => c.metadata.sandboxId === id)
+      .map((c) => stopContainerProcess(deps, c.id, 0)),
   );
+  const failed = stops.find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
   crashPoint("sandbox_stop:after_containers");
 
   const sandbox = deps.sandboxes.get(id);

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import type { TearDownRequest } from "../../../src/network/mod.ts";
 import type { Deps } from "../../../src/server/deps.ts";
-import { STOP_FAN_OUT, stopPodSandbox } from "../../../src/server/sandbox_stop.ts";
+import { stopPodSandbox } from "../../../src/server/sandbox_stop.ts";
 import { addContainerRecord, addSandbox, decode, testDeps } from "./_fakes.ts";
 
 Deno.test("stopPodSandbox() tears the network down with the pod's stored port mappings", async () => {
@@ -134,21 +134,29 @@ Deno.test("stopPodSandbox() waits for both halves when one fails, and reports th
   }
 });
 
-Deno.test("stopPodSandbox() stops a pod's containers at most STOP_FAN_OUT at a time", async () => {
+/** A READY pod with `count` running containers, whose network and netns seams do nothing. */
+async function bigPod(deps: Awaited<ReturnType<typeof testDeps>>, count: number) {
+  deps.network = { tearDown: () => Promise.resolve() } as unknown as Deps["network"];
+  deps.netns = { remove: () => Promise.resolve() } as unknown as Deps["netns"];
+  const pod = await addSandbox(deps, { name: "big", infraExited: true });
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = i.toString(16).padStart(4, "0") + "c".repeat(60);
+    await addContainerRecord(deps, {
+      id,
+      sandboxId: pod,
+      name: `c${i}`,
+      state: "CONTAINER_RUNNING",
+    });
+    ids.push(id);
+  }
+  return { pod, ids };
+}
+
+Deno.test("stopPodSandbox() starts every container's stop at once: the runtime bounds its verbs", async () => {
   const deps = await testDeps();
   try {
-    deps.network = { tearDown: () => Promise.resolve() } as unknown as Deps["network"];
-    deps.netns = { remove: () => Promise.resolve() } as unknown as Deps["netns"];
-    const pod = await addSandbox(deps, { name: "big", infraExited: true });
-    const count = STOP_FAN_OUT * 3;
-    for (let i = 0; i < count; i++) {
-      await addContainerRecord(deps, {
-        id: i.toString(16).padStart(4, "0") + "c".repeat(60),
-        sandboxId: pod,
-        name: `c${i}`,
-        state: "CONTAINER_RUNNING",
-      });
-    }
+    const { pod } = await bigPod(deps, 24);
     let running = 0;
     let most = 0;
     const runtime = deps.runtime as unknown as { kill: (id: string) => Promise<void> };
@@ -159,8 +167,43 @@ Deno.test("stopPodSandbox() stops a pod's containers at most STOP_FAN_OUT at a t
       deps.exits.deliver(id, { exitCode: 137, finishedAt: new Date() });
     };
     await stopPodSandbox(deps, decode("StopPodSandbox", { pod_sandbox_id: pod }));
-    assert.equal(most, STOP_FAN_OUT);
+    assert.equal(most, 24);
     assert.ok(deps.containers.list().every((c) => c.status.state === "CONTAINER_EXITED"));
+    assert.equal(deps.sandboxes.get(pod).status.state, "SANDBOX_NOTREADY");
+  } finally {
+    await Deno.remove(deps.dir, { recursive: true });
+  }
+});
+
+Deno.test("stopPodSandbox() lets every container's stop end, then fails with the first failure", async () => {
+  const deps = await testDeps();
+  try {
+    const { pod, ids } = await bigPod(deps, 4);
+    const stuck = new Set([ids[1]!, ids[2]!]);
+    const runtime = deps.runtime as unknown as {
+      kill: (id: string) => Promise<void>;
+      state: (id: string) => Promise<{ status: string }>;
+    };
+    runtime.kill = async (id: string) => {
+      await new Promise((r) => setTimeout(r, 2));
+      if (!stuck.has(id)) deps.exits.deliver(id, { exitCode: 137, finishedAt: new Date() });
+    };
+    runtime.state = () => Promise.resolve({ status: "running" });
+    const wait = deps.exits.wait.bind(deps.exits);
+    deps.exits.wait = (id: string, ms: number) =>
+      stuck.has(id) ? Promise.resolve(undefined) : wait(id, ms);
+    await assert.rejects(
+      stopPodSandbox(deps, decode("StopPodSandbox", { pod_sandbox_id: pod })),
+      new RegExp(`Cannot stop container "${ids[1]}"`),
+    );
+    const state = (id: string) => deps.containers.get(id).status.state;
+    assert.deepEqual(ids.map(state), [
+      "CONTAINER_EXITED",
+      "CONTAINER_RUNNING",
+      "CONTAINER_RUNNING",
+      "CONTAINER_EXITED",
+    ]);
+    assert.equal(deps.sandboxes.get(pod).status.state, "SANDBOX_READY");
   } finally {
     await Deno.remove(deps.dir, { recursive: true });
   }
