@@ -22,6 +22,7 @@ import { FLOOR_MODELS, type FloorModel, startFloor } from "./floor.ts";
 import { startContainerd } from "./peers/containerd.ts";
 import { ocidTarget, startOcid } from "./peers/ocid.ts";
 import { buildReport, formatReport } from "./report.ts";
+import { formatGoals } from "./goals.ts";
 import { DEFAULT_SCENARIO, QUICK_SCENARIO, runScenario, type ScenarioOptions } from "./scenario.ts";
 import type { Target } from "./target.ts";
 import { formatSummary, runPullBench } from "./pull.ts";
@@ -220,6 +221,7 @@ export async function main(argv: string[]): Promise<number> {
     await Deno.mkdir(join(out, ".."), { recursive: true });
     await Deno.writeTextFile(out, JSON.stringify(report, null, 2) + "\n");
     console.log(formatReport(report));
+    console.log(`\n${formatGoals(report)}`);
     console.log(`\nJSON: ${out}`);
     for (const f of startFailures) console.log(`\nNot started: ${f}`);
     const fullRun = !values.quick && !values.endpoint && !values.targets;

@@ -13,6 +13,7 @@ export function opNames(listSizes: readonly number[]): string[] {
     "RunPodSandbox",
     "CreateContainer",
     "StartContainer",
+    "Create+Start",
     "ContainerStatus",
     ...listSizes.map((n) => `ListContainers (${n})`),
     "ExecSync",
