@@ -31,6 +31,7 @@ import { type HostCapabilities, probeHostCapabilities } from "./host/capabilitie
 import type { Deps } from "./server/deps.ts";
 import { recordExit } from "./server/exits.ts";
 import { listenUnix } from "./server/listener.ts";
+import { containerBundle } from "./server/container_create.ts";
 import { createCriServer } from "./server/mod.ts";
 import { handlerTable, streamHandlerTable } from "./server/handlers.ts";
 import { createContainerEventBus } from "./server/container_events.ts";
@@ -234,6 +235,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const exits = new ExitHub();
   const cleanups = new ExitCleanup({ runtime, images, log });
   exits.onForget((id) => cleanups.forget(id));
+  // A removed container's process template (the exec template) goes with it.
+  exits.onForget((id) => processes.forget(containerBundle(config.root, id)));
   const pins = new PinnedNamespaces({
     dir: join(config.runroot, "podns"),
     runner,

@@ -3,7 +3,8 @@
  * capabilities, ...), parsed once and kept while the file is unchanged: each exec costs a
  * `stat` instead of a read and a parse of the whole spec. A rewrite of config.json (ocid writes
  * it atomically: a new inode) is seen by its identity (inode, size, mtime, ctime) and read
- * again.
+ * again. An entry goes when its container is removed ({@linkcode ProcessTemplates.forget}), or
+ * when a read finds the bundle gone; at most `maxEntries` are kept in any case.
  *
  * @module
  */
@@ -42,7 +43,14 @@ export class ProcessTemplates {
    */
   async get(bundle: string): Promise<ProcessSpec> {
     const path = join(bundle, "config.json");
-    const stamp = stampOf(await Deno.stat(path));
+    let stamp: string;
+    try {
+      stamp = stampOf(await Deno.stat(path));
+    } catch (err) {
+      // The bundle went (its container was removed): its entry goes too.
+      if (err instanceof Deno.errors.NotFound) this.#entries.delete(bundle);
+      throw err;
+    }
     const cached = this.#entries.get(bundle);
     if (cached?.stamp === stamp) return cached.process;
     const spec = JSON.parse(await Deno.readTextFile(path)) as { process?: ProcessSpec };
@@ -54,6 +62,16 @@ export class ProcessTemplates {
       this.#entries.delete(this.#entries.keys().next().value!);
     }
     return process;
+  }
+
+  /** Drops the entry of `bundle`, whose container is removed (nothing execs in it again). */
+  forget(bundle: string): void {
+    this.#entries.delete(bundle);
+  }
+
+  /** How many bundles are remembered. */
+  get size(): number {
+    return this.#entries.size;
   }
 }
 

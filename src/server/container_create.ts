@@ -80,8 +80,7 @@ export async function createContainer(
   deps.containers.reserveName(name, id);
   stack.defer(() => deps.containers.releaseName(name));
 
-  // The bundle sits beside the rootfs the image service keeps in <root>/containers/<id>/.
-  const bundle = join(deps.config.root, "containers", id, "bundle");
+  const bundle = containerBundle(deps.config.root, id);
   await Deno.mkdir(bundle, { recursive: true, mode: 0o700 });
   stack.defer(async () => {
     await deps.images.removeRootfs(id).catch((err) =>
@@ -208,6 +207,14 @@ export async function createContainer(
     ms: (performance.now() - started).toFixed(1),
   });
   return { container_id: id };
+}
+
+/**
+ * A container's bundle (config.json, conmon's files): `<root>/containers/<id>/bundle`, beside the
+ * rootfs the image service keeps in `<root>/containers/<id>/`.
+ */
+export function containerBundle(root: string, id: string): string {
+  return join(root, "containers", id, "bundle");
 }
 
 /**

@@ -58,3 +58,23 @@ Deno.test("ProcessTemplates keeps at most maxEntries bundles, dropping the oldes
   assert.notEqual(await templates.get(dirs[0]!), x, "x was dropped and read again");
   assert.deepEqual(await templates.get(dirs[0]!), { cwd: dirs[0] });
 });
+
+Deno.test("ProcessTemplates drops a removed container's entry: forget(), or a read that finds the bundle gone", async () => {
+  await using b = await bundle();
+  const dirs = ["x", "y"].map((n) => join(b.dir, n));
+  for (const d of dirs) {
+    await Deno.mkdir(d);
+    await Deno.writeTextFile(join(d, "config.json"), JSON.stringify({ process: { cwd: d } }));
+  }
+  const templates = new ProcessTemplates();
+  await templates.get(dirs[0]!);
+  await templates.get(dirs[1]!);
+  assert.equal(templates.size, 2);
+  templates.forget(dirs[0]!);
+  assert.equal(templates.size, 1);
+  templates.forget(join(b.dir, "never-seen"));
+  assert.equal(templates.size, 1);
+  await Deno.remove(dirs[1]!, { recursive: true });
+  await assert.rejects(templates.get(dirs[1]!), Deno.errors.NotFound);
+  assert.equal(templates.size, 0, "the gone bundle's entry is not kept");
+});

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type * as cri from "../../../src/cri/types.ts";
 import { OcidError } from "../../../src/errors.ts";
-import { createContainer } from "../../../src/server/container_create.ts";
+import { containerBundle, createContainer } from "../../../src/server/container_create.ts";
 import { startContainer } from "../../../src/server/container_start.ts";
 import { addSandbox, decode, type TestDeps, testDeps } from "./_fakes.ts";
 
@@ -101,6 +101,8 @@ Deno.test("createContainer() writes a spec that joins the pod and records a CREA
     assert.equal(spec.linux.resources.memory.limit, 64 << 20);
     assert.equal(spec.linux.cgroupsPath, `/ocid-unit/ocid-${id}`);
     assert.equal(spec.annotations["io.kubernetes.cri.sandbox-id"], sandboxId);
+    // The daemon forgets a removed container's exec template by this path.
+    assert.equal(c.metadata.bundle, containerBundle(deps.config.root, id));
     const create = deps.fakeRuntime.calls.find((c) => c.verb === "create")!;
     assert.deepEqual(
       { ...(create.args[0] as Record<string, unknown>) },
