@@ -1,7 +1,7 @@
 /**
- * A bound on work running at once, where an unbounded fan-out would start a process per task at
- * the same moment (300 StopContainer calls, or StopPodSandbox of a pod with 300 running
- * containers: 300 `runc kill` at once).
+ * {@linkcode Limiter}: the runtime's short verbs share one, so a burst (300 StopContainer calls,
+ * or StopPodSandbox of a pod with 300 running containers) runs a few `runc` at a time instead of
+ * one per container at the same moment.
  *
  * @module
  */
