@@ -159,6 +159,12 @@ export class StatsCollector {
     this.cpu.retain(keep);
     for (const id of this.#dirs.keys()) if (!keep.has(id)) this.#dirs.delete(id);
   }
+
+  /** Forgets the CPU sample and cgroup directory of `id` (a container or pod just removed). */
+  forget(id: string): void {
+    this.cpu.forget(id);
+    this.#dirs.delete(id);
+  }
 }
 
 /** What ContainerStats uses. */

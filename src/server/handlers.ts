@@ -55,6 +55,9 @@ export function handlerTable(deps: Deps): HandlerTable {
     deps.images,
     deps.netnsReader ? { netnsReader: deps.netnsReader } : {},
   );
+  // A removed container's or pod's entries go with it; the List*Stats calls also drop those of
+  // IDs they no longer see, but a client may only ever ask for one ID at a time.
+  deps.exits.onForget((id) => stats.forget(id));
   const statsDeps = { ...deps, stats };
   // deno-lint-ignore no-explicit-any
   type StatsHandler = (d: typeof statsDeps, req: any) => Promise<unknown>;

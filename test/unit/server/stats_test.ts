@@ -145,6 +145,11 @@ Deno.test("containerStats() reports a container's cgroup v1 CPU, memory and writ
     const second = (await containerStats(deps, req)).stats!;
     assert.deepEqual(second.cpu?.usage_core_nano_seconds, { value: String(6n * S) });
     assert.deepEqual(second.cpu?.usage_nano_cores, { value: String(S / 2n) });
+
+    // Removed (the daemon's forget hook): its previous sample is not kept.
+    assert.equal(deps.stats.cpu.size, 1);
+    deps.stats.forget(cid);
+    assert.equal(deps.stats.cpu.size, 0);
   });
 });
 
