@@ -5,7 +5,8 @@
  * arrays, closures or strings in proportion to their number. Two heap snapshots (over the V8
  * inspector on loopback, after a full GC) are compared by kind of node and constructor name,
  * which tells a per-container leak of a few objects from the noise that a total heap size
- * hides (code compiled as the JIT tiers up grows it too). Root only. Network: bridge "ocidt48",
+ * hides (code compiled as the JIT tiers up grows it too). Once per way pods hold their
+ * namespaces (pinned files, infra container). Root only. Network: bridge "ocidt48",
  * 10.234.48.0/24.
  *
  * @module
@@ -15,7 +16,7 @@ import { call } from "../../src/cri/proto.ts";
 import { type HeapSnapshot, summarizeHeap } from "../../bench/heap.ts";
 import { Cdp } from "../../bench/profile.ts";
 import { pushBusybox } from "../helpers/checks.ts";
-import { startDaemon } from "../helpers/daemon.ts";
+import { startDaemon, testEachHolderMode } from "../helpers/daemon.ts";
 import { freePort } from "../helpers/free_port.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import {
@@ -48,11 +49,11 @@ async function heapCounts(cdp: Cdp): Promise<Map<string, number>> {
   return counts;
 }
 
-Deno.test({
+testEachHolderMode({
   name: "a container's whole lifecycle leaves no objects behind in the daemon's heap",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
+  async fn(_t, mode) {
     await using registry = await startRegistry();
     const image = await pushBusybox(registry.host, "it48/busybox");
     const inspector = `127.0.0.1:${freePort()}`;
@@ -60,6 +61,7 @@ Deno.test({
       bridge: BRIDGE,
       subnet: SUBNET,
       denoFlags: [`--inspect=${inspector}`],
+      dropInfraCtr: mode.dropInfraCtr,
     });
     let cdp: Cdp | undefined;
     try {
