@@ -1,13 +1,13 @@
 /**
  * A container's whole life leaves nothing behind in the daemon's heap: after a warm-up, more
- * lifecycles (RunPodSandbox, CreateContainer, StartContainer, ExecSync, ContainerStats,
- * PodSandboxStats, StopContainer, StopPodSandbox, RemovePodSandbox) must not add objects,
- * arrays, closures or strings in proportion to their number. Two heap snapshots (over the V8
- * inspector on loopback, after a full GC) are compared by kind of node and constructor name,
- * which tells a per-container leak of a few objects from the noise that a total heap size
- * hides (code compiled as the JIT tiers up grows it too). Once per way pods hold their
- * namespaces (pinned files, infra container). Root only. Network: bridge "ocidt48",
- * 10.234.48.0/24.
+ * lifecycles (RunPodSandbox, CreateContainer, StartContainer, ExecSync, the single-ID stats,
+ * statuses, UpdateContainerResources, ReopenContainerLog, the pod and container lists,
+ * StopContainer, StopPodSandbox, RemovePodSandbox) must not add objects, arrays, closures or
+ * strings in proportion to their number. Two heap snapshots (over the V8 inspector on loopback,
+ * after a full GC) are compared by kind of node and constructor name, which tells a
+ * per-container leak of a few objects from the noise that a total heap size hides (code
+ * compiled as the JIT tiers up grows it too). Once per way pods hold their namespaces (pinned
+ * files, infra container). Root only. Network: bridge "ocidt48", 10.234.48.0/24.
  *
  * @module
  */
@@ -88,6 +88,19 @@ testEachHolderMode({
         assert.equal(exec.exit_code, 0);
         await call(runtime, "ContainerStats", { container_id: id });
         await call(runtime, "PodSandboxStats", { pod_sandbox_id: pod.id });
+        // What kubelet asks besides: statuses (verbose too), the lists, resource updates,
+        // log rotation. Not Exec: its URL's token waits out its TTL by design. Not the
+        // List*Stats calls: they drop the stats of IDs they no longer see, and would hide a
+        // leak that a client asking for one ID at a time meets.
+        await call(runtime, "ContainerStatus", { container_id: id, verbose: true });
+        await call(runtime, "PodSandboxStatus", { pod_sandbox_id: pod.id, verbose: true });
+        await call(runtime, "UpdateContainerResources", {
+          container_id: id,
+          linux: { cpu_shares: 512 },
+        });
+        await call(runtime, "ReopenContainerLog", { container_id: id });
+        await call(runtime, "ListPodSandbox", {});
+        await call(runtime, "ListContainers", {});
         await call(runtime, "StopContainer", { container_id: id, timeout: 0 });
         await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id });
         await call(runtime, "RemovePodSandbox", { pod_sandbox_id: pod.id });
