@@ -6,8 +6,9 @@
  * strings in proportion to their number. Two heap snapshots (over the V8 inspector on loopback,
  * after a full GC) are compared by kind of node and constructor name, which tells a
  * per-container leak of a few objects from the noise that a total heap size hides (code
- * compiled as the JIT tiers up grows it too). Once per way pods hold their namespaces (pinned
- * files, infra container). Root only. Network: bridge "ocidt48", 10.234.48.0/24.
+ * compiled as the JIT tiers up grows it too). The daemon's open fds must not grow either. Once
+ * per way pods hold their namespaces (pinned files, infra container). Root only. Network: bridge
+ * "ocidt48", 10.234.48.0/24.
  *
  * @module
  */
@@ -15,7 +16,7 @@ import assert from "node:assert/strict";
 import { call } from "../../src/cri/proto.ts";
 import { type HeapSnapshot, summarizeHeap } from "../../bench/heap.ts";
 import { Cdp } from "../../bench/profile.ts";
-import { pushBusybox } from "../helpers/checks.ts";
+import { listDir, pushBusybox } from "../helpers/checks.ts";
 import { startDaemon, testEachHolderMode } from "../helpers/daemon.ts";
 import { freePort } from "../helpers/free_port.ts";
 import { startRegistry } from "../helpers/registry.ts";
@@ -50,7 +51,7 @@ async function heapCounts(cdp: Cdp): Promise<Map<string, number>> {
 }
 
 testEachHolderMode({
-  name: "a container's whole lifecycle leaves no objects behind in the daemon's heap",
+  name: "a container's whole lifecycle leaves no objects behind in the daemon's heap, nor fds",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(_t, mode) {
@@ -105,10 +106,17 @@ testEachHolderMode({
         await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id });
         await call(runtime, "RemovePodSandbox", { pod_sandbox_id: pod.id });
       };
+      const openFds = async () => (await listDir(`/proc/${daemon.pid}/fd`)).length;
       for (let i = 0; i < WARM_UP; i++) await lifecycle(i);
       const before = await heapCounts(cdp);
+      const fdsBefore = await openFds();
       for (let i = WARM_UP; i < WARM_UP + MEASURED; i++) await lifecycle(i);
       const after = await heapCounts(cdp);
+      const fdsAfter = await openFds();
+      assert.ok(
+        fdsAfter - fdsBefore < MEASURED / 2,
+        `the daemon's open fds went from ${fdsBefore} to ${fdsAfter} over ${MEASURED} lifecycles`,
+      );
       // A leak keeps at least one node of a kind per lifecycle; allow less than half of that.
       const grown = [...after]
         .map(([kind, n]) => ({ kind, growth: n - (before.get(kind) ?? 0) }))
