@@ -17,6 +17,7 @@
  */
 import { crashPoint } from "./crash.ts";
 import type { Logger } from "./log.ts";
+import { settleAll } from "./settle.ts";
 
 /** What the cleanup uses. */
 export interface ExitCleanupDeps {
@@ -128,10 +129,9 @@ export class ExitCleanup {
 
   /** The work: the runtime's delete and the unmount, both tried even when one fails. */
   async #run(id: string): Promise<void> {
-    const results = await Promise.allSettled([
+    await settleAll([
       this.#deps.runtime.delete(id, { force: true }),
       this.#deps.images.unmountRootfs(id),
     ]);
-    for (const r of results) if (r.status === "rejected") throw r.reason;
   }
 }

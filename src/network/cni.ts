@@ -14,6 +14,7 @@ import { join } from "node:path";
 import type { Runner } from "../process.ts";
 import { programPath, text } from "../process.ts";
 import type { NetworkConfigList, PluginConfig } from "./config.ts";
+import { settleAll } from "../settle.ts";
 
 /** The per-call parameters of a plugin execution (libcni's RuntimeConf). */
 export interface RuntimeConf {
@@ -241,11 +242,7 @@ class DefaultCniExecutor implements CniExecutor {
     // Fail before running anything when a binary is missing: nothing to roll back then. The
     // binaries found are the ones run.
     // The first missing one in the list's order is named.
-    const found = await Promise.allSettled(list.plugins.map((p) => this.findPlugin(p.type)));
-    const binaries = found.map((f) => {
-      if (f.status === "rejected") throw f.reason;
-      return f.value;
-    });
+    const binaries = await settleAll(list.plugins.map((p) => this.findPlugin(p.type)));
     let prevResult: unknown = undefined;
     for (const [i, plugin] of list.plugins.entries()) {
       const conf = pluginStdinConfig(list, plugin, {

@@ -40,6 +40,7 @@ import type { CallContext } from "./instrument.ts";
 import { crashPoint } from "../crash.ts";
 import type { SandboxStore } from "../store/sandbox.ts";
 import { publishSandboxEvent } from "./container_events.ts";
+import { settleAll } from "../settle.ts";
 
 /** What RunPodSandbox uses. */
 export type RunPodSandboxDeps = Pick<
@@ -273,7 +274,7 @@ async function createSandbox(
   })();
   // Wait for every branch to settle before failing, so that the undo of all that was made is
   // registered; the first failure in the order of the steps is thrown.
-  const outcomes = await Promise.allSettled([
+  const [, netnsPath, , , , network, created] = await settleAll([
     dirMade,
     netnsMade,
     shmMade,
@@ -282,8 +283,6 @@ async function createSandbox(
     wired,
     held,
   ]);
-  for (const o of outcomes) if (o.status === "rejected") throw o.reason;
-  const [netnsPath, network, created] = await Promise.all([netnsMade, wired, held]);
   const ips = network?.ips ?? [];
   const networkResult = network?.result;
   if (ips.length > 0) {

@@ -15,6 +15,7 @@ import { stopContainerProcess } from "./container_stop.ts";
 import { crashPoint } from "../crash.ts";
 import { publishSandboxEvent } from "./container_events.ts";
 import { podPortMappings } from "./pod_ports.ts";
+import { settleAll } from "../settle.ts";
 
 /** What StopPodSandbox uses. */
 export type StopPodSandboxDeps = Pick<
@@ -54,13 +55,11 @@ export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise
   // Every container's stop starts at once: the runtime bounds its verbs (`kill`, `state`,
   // `delete`) across the daemon, so a pod of 300 running containers runs a few runc at a time.
   // Each stop runs to its end; the first failure, in the containers' order, is thrown after.
-  const stops = await Promise.allSettled(
+  await settleAll(
     deps.containers.list()
       .filter((c) => c.metadata.sandboxId === id)
       .map((c) => stopContainerProcess(deps, c.id, 0)),
   );
-  const failed = stops.find((r) => r.status === "rejected");
-  if (failed) throw failed.reason;
   crashPoint("sandbox_stop:after_containers");
 
   const sandbox = deps.sandboxes.get(id);
@@ -85,9 +84,7 @@ export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise
     });
   };
   // Both run to their end before anything is reported, a failure of either included.
-  const [released, tornDown] = await Promise.allSettled([release(), tearDown()]);
-  if (released.status === "rejected") throw released.reason;
-  if (tornDown.status === "rejected") throw tornDown.reason;
+  await settleAll([release(), tearDown()]);
   if (netnsPath) {
     // After the holder went too: a crash from here on leaves a pod that recovers NOTREADY.
     crashPoint("sandbox_stop:after_cni");
