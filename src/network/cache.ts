@@ -78,9 +78,9 @@ class FileResultCache implements ResultCache {
   }
 
   async get(id: string): Promise<CacheEntry | undefined> {
-    const path = this.#path(id);
     const known = this.#entries.get(id);
     if (known) return known;
+    const path = this.#path(id);
     let raw: string;
     try {
       raw = await Deno.readTextFile(path);
