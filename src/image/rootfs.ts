@@ -149,6 +149,52 @@ export class RootfsManager {
     return merged;
   }
 
+  /**
+   * Mounts an image read-only for an image volume of the container (CRI `Mount.image`): an
+   * overlay of the layers without an upper dir at `<root>/containers/<id>/image-volumes/<n>`
+   * (vfs: a copy of them). Idempotent when already mounted; {@linkcode remove} takes it away.
+   *
+   * @param containerId The container.
+   * @param index The mount's place in the container's `mounts` (the dir's name).
+   * @param layers The image's layers, bottom first.
+   * @returns The volume's root.
+   */
+  async mountImageVolume(
+    containerId: string,
+    index: number,
+    layers: readonly RootfsLayer[],
+  ): Promise<string> {
+    if (!Number.isSafeInteger(index) || index < 0) {
+      throw new TypeError(`Invalid image volume index ${index}`);
+    }
+    const volumes = `${this.containerDir(containerId)}/${IMAGE_VOLUMES}`;
+    const target = `${volumes}/${index}`;
+    const made = await makeDir(target);
+    if (this.#opts.driver === "vfs") {
+      if (await exists(`${target}.done`)) return target;
+      for (const layer of layers) await copyLayer(layer, target, this.#opts.runner);
+      await Deno.writeTextFile(`${target}.done`, "");
+      return target;
+    }
+    if (layers.length === 0) return target; // An image without layers: the empty dir.
+    if (!made && await isMountPoint(target)) return target;
+    const lower = layers.map((l) => l.diffDir).reverse();
+    // Without an upper dir, overlayfs wants two lower dirs at least: an empty one under a
+    // single layer.
+    if (lower.length === 1) {
+      await Deno.mkdir(`${volumes}/empty`, { recursive: true, mode: 0o755 });
+      lower.push(`${volumes}/empty`);
+    }
+    await this.#mounter.mount(
+      "overlay",
+      target,
+      "overlay",
+      MS_RDONLY,
+      `lowerdir=${lower.join(":")}`,
+    );
+    return target;
+  }
+
   /** Unmounts the overlay; idempotent. */
   async unmount(containerId: string): Promise<void> {
     const merged = `${this.containerDir(containerId)}/merged`;
@@ -168,15 +214,30 @@ export class RootfsManager {
     const merged = `${dir}/merged`;
     if (!options.unmounted) await unmountIfMounted(this.#mounter, merged, { isMountPoint });
     // Unmounted: the parts are independent.
-    await Promise.all(
-      ["merged", "upper", "work", "empty", "vfs.done"].map((name) =>
-        Deno.remove(`${dir}/${name}`, { recursive: true }).catch((err) => {
-          if (!(err instanceof Deno.errors.NotFound)) throw err;
-        })
+    await Promise.all([
+      ...["merged", "upper", "work", "empty", "vfs.done"].map((name) =>
+        Deno.remove(`${dir}/${name}`, { recursive: true }).catch(ignoreNotFound)
       ),
-    );
+      this.#removeImageVolumes(`${dir}/${IMAGE_VOLUMES}`),
+    ]);
     // The container dir itself goes when nothing else (bundle files of others) is in it.
     await Deno.remove(dir).catch(() => {});
+  }
+
+  /** Unmounts every image volume in `volumes` (when there is one), then removes the dir. */
+  async #removeImageVolumes(volumes: string): Promise<void> {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(volumes));
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return; // No image volume: one failed readdir.
+      throw err;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory || e.name === "empty") continue;
+      await unmountIfMounted(this.#mounter, `${volumes}/${e.name}`, { all: true, isMountPoint });
+    }
+    await Deno.remove(volumes, { recursive: true }).catch(ignoreNotFound);
   }
 
   /** Usage of every container's writable layer. */
@@ -198,6 +259,13 @@ export class RootfsManager {
     }
     return out;
   }
+}
+
+/** The dir of a container's image volumes, in its container dir. */
+const IMAGE_VOLUMES = "image-volumes";
+
+function ignoreNotFound(err: unknown): void {
+  if (!(err instanceof Deno.errors.NotFound)) throw err;
 }
 
 async function exists(path: string): Promise<boolean> {

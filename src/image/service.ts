@@ -36,7 +36,7 @@ import {
   type RegistriesConf,
   resolveEndpoints,
 } from "./registries_conf.ts";
-import { diskUsage, RootfsManager, type WritableLayerUsage } from "./rootfs.ts";
+import { diskUsage, type RootfsLayer, RootfsManager, type WritableLayerUsage } from "./rootfs.ts";
 
 /** What the image service needs from the outside. */
 export interface ImageServiceDeps {
@@ -389,13 +389,40 @@ export class ImageService {
     imageId: string,
     options: { readonly?: boolean } = {},
   ): Promise<string> {
-    const rec = this.resolve(imageId);
-    const layers = await Promise.all(rec.chainIds.map(async (c) => {
+    const layers = await this.#layersOf(this.resolve(imageId));
+    return await this.#rootfs.mount(containerId, layers, options);
+  }
+
+  /**
+   * Mounts an image read-only for one of a container's image volumes (CRI `Mount.image`);
+   * {@linkcode removeRootfs} takes it away with the rest of the container's dir.
+   *
+   * @param containerId The container.
+   * @param index The mount's place in the container's `mounts`.
+   * @param ref The image, as CreateContainer's image is named (kubelet sends PullImage's
+   *   `image_ref`).
+   * @returns The volume's root and the image's ID.
+   * @throws {NotFoundError} When the image or one of its layers is missing.
+   */
+  async mountImageVolume(
+    containerId: string,
+    index: number,
+    ref: string,
+  ): Promise<{ path: string; imageId: string }> {
+    const rec = this.resolve(ref);
+    const layers = await this.#layersOf(rec);
+    return {
+      path: await this.#rootfs.mountImageVolume(containerId, index, layers),
+      imageId: rec.id,
+    };
+  }
+
+  async #layersOf(rec: ImageRecord): Promise<RootfsLayer[]> {
+    return await Promise.all(rec.chainIds.map(async (c) => {
       const record = await this.#layers.get(c);
       if (!record) throw new NotFoundError(`Cannot find layer "${c}" of image "${rec.id}"`);
       return { diffDir: this.#layers.diffDir(c), record };
     }));
-    return await this.#rootfs.mount(containerId, layers, options);
   }
 
   /** Unmounts a container's rootfs; idempotent. */

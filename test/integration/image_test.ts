@@ -193,6 +193,32 @@ Deno.test("ImageService pulls, lists, mounts, removes and pulls again from docke
         await assert.rejects(Deno.lstat(`${root}/containers/ctr1`), Deno.errors.NotFound);
       },
     );
+    await t.step(
+      "image volumes: read-only overlays of one or more layers, taken away with the rootfs",
+      async () => {
+        const dir = `${root}/containers/ctr2/image-volumes`;
+        const mounted = async () =>
+          (await Deno.readTextFile("/proc/self/mountinfo")).split("\n")
+            .map((l) => l.split(" ")[4] ?? "").filter((p) => p.startsWith(`${dir}/`)).sort();
+        const layeredVolume = await svc.mountImageVolume("ctr2", 0, layered.config.digest);
+        const single = await svc.mountImageVolume("ctr2", 1, busybox.config.digest);
+        assert.deepEqual(layeredVolume, { path: `${dir}/0`, imageId: layered.config.digest });
+        assert.equal(single.path, `${dir}/1`);
+        assert.equal(await Deno.readTextFile(`${layeredVolume.path}/data/replaced`), "new\n");
+        await assert.rejects(Deno.lstat(`${layeredVolume.path}/data/gone`), Deno.errors.NotFound);
+        assert.ok((await Deno.lstat(`${single.path}/bin/busybox`)).isFile);
+        await assert.rejects(Deno.writeTextFile(`${single.path}/x`, ""), /Read-only file system/);
+        // Mounting again stacks nothing.
+        assert.deepEqual(await svc.mountImageVolume("ctr2", 1, busybox.config.digest), single);
+        assert.deepEqual(await mounted(), [`${dir}/0`, `${dir}/1`]);
+        await svc.removeRootfs("ctr2");
+        assert.deepEqual(await mounted(), []);
+        await assert.rejects(Deno.lstat(`${root}/containers/ctr2`), Deno.errors.NotFound);
+        // The layers under the overlays are untouched.
+        assert.ok((await svc.mountImageVolume("ctr3", 0, layered.config.digest)).path);
+        await svc.removeRootfs("ctr3");
+      },
+    );
     await t.step("remove() refuses an image in use, then frees only unused layers", async () => {
       const inUse = new Set([busybox.config.digest]);
       svc = await ImageService.open({
@@ -410,7 +436,16 @@ Deno.test("ImageService builds a vfs rootfs with whiteouts applied", async () =>
       (await Deno.lstat(`${rootfs}/links/original`)).ino,
     );
     assert.equal((await Deno.lstat(`${rootfs}/modes/setuid`)).mode! & 0o7777, 0o4755);
+    // An image volume under vfs: a copy, with the same whiteouts applied, made once.
+    const volume = await svc.mountImageVolume("v1", 3, rec.id);
+    assert.deepEqual(volume, { path: `${root}/containers/v1/image-volumes/3`, imageId: rec.id });
+    assert.equal(await Deno.readTextFile(`${volume.path}/data/replaced`), "new\n");
+    await assert.rejects(Deno.lstat(`${volume.path}/data/gone`), Deno.errors.NotFound);
+    await Deno.writeTextFile(`${volume.path}/marker`, "");
+    assert.deepEqual(await svc.mountImageVolume("v1", 3, rec.id), volume);
+    assert.ok(await Deno.lstat(`${volume.path}/marker`), "not copied again");
     await svc.removeRootfs("v1");
+    await assert.rejects(Deno.lstat(`${root}/containers/v1`), Deno.errors.NotFound);
     await svc.remove(rec.id);
     await assertStoreEmpty(svc);
   });
