@@ -210,7 +210,10 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     config,
     runner,
     logger: log,
-    isInUse: (imageId) => containers.list().some((c) => c.metadata.imageId === imageId),
+    isInUse: (imageId) =>
+      containers.list().some((c) =>
+        c.metadata.imageId === imageId || c.metadata.volumeImageIds?.includes(imageId)
+      ),
   });
   const infraRootfs = await ensureInfraRootfs(config.root, config.pause.binary);
   const hostCapabilities = options.hostCapabilities ?? probeHostCapabilities();

@@ -1,9 +1,9 @@
 /**
  * CreateContainer: inside a ready sandbox, reserve the container's name, mount its rootfs over
- * the image's layers, resolve its user, build its OCI spec (process, mounts, devices, the pod's
- * namespaces and files, resources, security context), create it through conmon and record it as
- * CREATED. Every step registers its undo; a failure anywhere runs them in reverse and leaves
- * nothing behind.
+ * the image's layers and its image volumes (`Mount.image`: other images, read-only), resolve its
+ * user, build its OCI spec (process, mounts, devices, the pod's namespaces and files, resources,
+ * security context), create it through conmon and record it as CREATED. Every step registers
+ * its undo; a failure anywhere runs them in reverse and leaves nothing behind.
  *
  * @module
  */
@@ -31,6 +31,7 @@ import { nowNs } from "./time.ts";
 import { publishContainerEvent } from "./container_events.ts";
 import { enforceableResources } from "./cgroup_fit.ts";
 import { findRuntimeHandler } from "../config/runtime_handlers.ts";
+import { checkImageSubPath, resolveInRoot } from "../image/image_volume.ts";
 
 /** What CreateContainer uses. */
 export type CreateContainerDeps = Pick<
@@ -73,6 +74,7 @@ export async function createContainer(
   const image = deps.images.resolve(config.image.image);
   const logPath = containerLogPath(sandbox.metadata.logDirectory, config.log_path, config);
   await checkMountSources(config.mounts);
+  const volumes = imageVolumeRequests(deps, config.mounts);
 
   const started = performance.now();
   const id = newId();
@@ -92,6 +94,8 @@ export async function createContainer(
   crashPoint("container_create:after_dirs");
   const rootfs = await deps.images.mountRootfs(id, image.id);
   stack.defer(() => deps.images.unmountRootfs(id));
+  // The image volumes go with the rootfs (removeRootfs, deferred above).
+  const mounts = await mountImageVolumes(deps, id, config.mounts, volumes);
   crashPoint("container_create:after_rootfs");
 
   const imageConfig = toImageConfig(image.config);
@@ -104,7 +108,7 @@ export async function createContainer(
   const requestedOom = oomScoreAdj(config.linux?.resources ?? null);
   const effective = withPodNamespaceOptions(config, sandbox);
   const handler = findRuntimeHandler(deps.config, sandbox.metadata.runtimeHandler)?.handler;
-  const spec = buildContainerSpec(effective, {
+  const spec = buildContainerSpec({ ...effective, mounts }, {
     id,
     sandbox: {
       id: sandbox.id,
@@ -188,6 +192,9 @@ export async function createContainer(
       config,
       imageRef: config.image.image,
       imageId: image.id,
+      ...(volumes.length > 0
+        ? { volumeImageIds: [...new Set(volumes.map((v) => v.imageId))] }
+        : {}),
       logPath,
       bundle,
       createdAt,
@@ -237,6 +244,73 @@ export function containerLogPath(
     );
   }
   return join(logDirectory, clean);
+}
+
+/** An image volume of the request: its place in `mounts`, its image, its sub path. */
+interface ImageVolumeRequest {
+  index: number;
+  imageId: string;
+  subPath: string;
+}
+
+/**
+ * The request's image volumes (`Mount.image`), checked before anything is made: the image is
+ * pulled (kubelet pulls it first and names it by PullImage's `image_ref`), `host_path` is empty
+ * (the two exclude each other), and the sub path is relative.
+ *
+ * @throws {NotFoundError} naming an image that is not pulled
+ * @throws {InvalidArgumentError} for a mount with both a host path and an image, a bad sub
+ *   path, or a sub path without an image
+ */
+function imageVolumeRequests(
+  deps: Pick<Deps, "images">,
+  mounts: readonly cri.Mount[],
+): ImageVolumeRequest[] {
+  const out: ImageVolumeRequest[] = [];
+  for (const [i, m] of mounts.entries()) {
+    const field = `mounts[${i}]`;
+    const ref = m.image?.image ?? "";
+    if (ref === "") {
+      if (m.image_sub_path !== "") {
+        throw new InvalidArgumentError(`${field}.image_sub_path is set without ${field}.image`);
+      }
+      continue;
+    }
+    if (m.host_path !== "") {
+      throw new InvalidArgumentError(
+        `${field} names both a host_path and an image: set one of them`,
+      );
+    }
+    checkImageSubPath(m.image_sub_path, `${field}.image_sub_path`);
+    out.push({ index: i, imageId: deps.images.resolve(ref).id, subPath: m.image_sub_path });
+  }
+  return out;
+}
+
+/**
+ * Mounts each image volume read-only under the container's dir and finds its sub path inside
+ * it; returns the mounts with those volumes as read-only binds of that path.
+ *
+ * @throws {InvalidArgumentError} when a sub path is not in its image
+ */
+async function mountImageVolumes(
+  deps: Pick<Deps, "images">,
+  id: string,
+  mounts: readonly cri.Mount[],
+  volumes: readonly ImageVolumeRequest[],
+): Promise<cri.Mount[]> {
+  const out = [...mounts];
+  for (const v of volumes) {
+    const { path } = await deps.images.mountImageVolume(id, v.index, v.imageId);
+    out[v.index] = {
+      ...mounts[v.index]!,
+      host_path: await resolveInRoot(path, v.subPath),
+      image: null,
+      image_sub_path: "",
+      readonly: true,
+    };
+  }
+  return out;
 }
 
 /**

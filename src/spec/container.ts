@@ -425,7 +425,8 @@ function toMount(m: CriMount, field: string): Mount {
     );
   }
   if (m.image !== null && m.image.image !== "") {
-    throw new InvalidArgumentError(`Image volume mounts (${field}.image) are not supported`);
+    // CreateContainer mounts image volumes and hands them on as binds of a host path.
+    throw new InvalidArgumentError(`${field}.image must be mounted before the spec is built`);
   }
   if (m.uidMappings.length > 0 || m.gidMappings.length > 0) {
     throw new InvalidArgumentError(`ID-mapped mounts (${field}.uidMappings) are not supported`);

@@ -47,6 +47,8 @@ export interface ContainerMetadata {
   imageRef: string;
   /** The resolved image ID (`sha256:...`). */
   imageId: string;
+  /** The IDs of the images its image volumes mount (`Mount.image`), if any. */
+  volumeImageIds?: string[];
   /** Absolute path of the CRI log file. */
   logPath: string;
   /** The OCI bundle directory. */

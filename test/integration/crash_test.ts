@@ -206,6 +206,8 @@ testEachHolderMode({
                   image: { image },
                   command: ["/bin/sleep", "3600"],
                   log_path: "c/0.log",
+                  // An image volume too: a crash leaves its overlay mounted beside the rootfs.
+                  mounts: [{ container_path: "/vol", image: { image }, readonly: true }],
                 },
               }, { deadlineMs: 60_000 });
             if (point.startsWith("container_create:")) {

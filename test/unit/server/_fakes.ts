@@ -138,10 +138,25 @@ export class FakeImages {
     this.mounted.delete(id);
     return Promise.resolve();
   }
+  /** Image volumes: a plain dir per mount with `data/f` and `link` -> `/data`. */
+  async mountImageVolume(
+    id: string,
+    index: number,
+    ref: string,
+  ): Promise<{ path: string; imageId: string }> {
+    const imageId = this.resolve(ref).id;
+    const path = join(this.dir, "containers", id, "image-volumes", String(index));
+    await Deno.mkdir(join(path, "data"), { recursive: true });
+    await Deno.writeTextFile(join(path, "data/f"), "in the image");
+    await Deno.symlink("/data", join(path, "link")).catch(() => {});
+    return { path, imageId };
+  }
   async removeRootfs(id: string): Promise<void> {
     this.removed.push(id);
-    await Deno.remove(join(this.dir, "containers", id, "merged"), { recursive: true })
-      .catch(() => {});
+    for (const part of ["merged", "image-volumes"]) {
+      await Deno.remove(join(this.dir, "containers", id, part), { recursive: true })
+        .catch(() => {});
+    }
     await Deno.remove(join(this.dir, "containers", id)).catch(() => {});
   }
 }

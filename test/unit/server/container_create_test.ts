@@ -43,6 +43,9 @@ async function listDir(path: string): Promise<string[]> {
   }
 }
 
+/** The fake image service's one image, by tag. */
+const IMAGE = "127.0.0.1:5000/busybox:latest";
+
 async function withDeps(fn: (deps: TestDeps) => Promise<void>): Promise<void> {
   const deps = await testDeps();
   try {
@@ -121,6 +124,41 @@ Deno.test("createContainer() writes a spec that joins the pod and records a CREA
     assert.equal(deps.countingRunner.runs.length, 0);
   }));
 
+Deno.test("createContainer() binds image volumes read-only, sub paths resolved in the image", () =>
+  withDeps(async (deps) => {
+    const sandboxId = await addSandbox(deps);
+    const res = await createContainer(
+      deps,
+      request(sandboxId, {
+        mounts: [
+          { container_path: "/whole", image: { image: IMAGE } },
+          // `link` names `/data`: the image's, not the host's.
+          { container_path: "/part", image: { image: IMAGE }, image_sub_path: "link" },
+        ],
+      }),
+    );
+    const id = res.container_id!;
+    const c = deps.containers.get(id);
+    assert.deepEqual(c.metadata.volumeImageIds, [deps.fakeImages.image.id]);
+    const volumes = join(deps.config.root, "containers", id, "image-volumes");
+    const spec = JSON.parse(await Deno.readTextFile(join(c.metadata.bundle, "config.json")));
+    const byDest = new Map(
+      spec.mounts.map((m: { destination: string }) => [m.destination, m] as const),
+    );
+    assert.deepEqual(byDest.get("/whole"), {
+      destination: "/whole",
+      type: "bind",
+      source: join(volumes, "0"),
+      options: ["rbind", "rprivate", "ro"],
+    });
+    assert.equal((byDest.get("/part") as { source: string }).source, join(volumes, "1", "data"));
+    // The record keeps the mounts as they were asked for (ContainerStatus reports them).
+    assert.deepEqual(
+      c.metadata.config.mounts.map((m) => [m.host_path, m.image?.image, m.image_sub_path]),
+      [["", IMAGE, ""], ["", IMAGE, "link"]],
+    );
+  }));
+
 Deno.test("createContainer() without namespace options takes the pod's", () =>
   withDeps(async (deps) => {
     const sandboxId = await addSandbox(deps, { pid: "CONTAINER" });
@@ -176,6 +214,42 @@ Deno.test("createContainer() rejects bad input with the right code and leaves no
       [
         "unknown user",
         request(sandboxId, { linux: { security_context: { run_as_username: "nobody" } } }),
+        "INVALID_ARGUMENT",
+      ],
+      [
+        "image volume of an image not pulled",
+        request(sandboxId, {
+          mounts: [{ container_path: "/v", image: { image: "127.0.0.1:5000/nope:1" } }],
+        }),
+        "NOT_FOUND",
+      ],
+      [
+        "image volume with a host path too",
+        request(sandboxId, {
+          mounts: [{ container_path: "/v", host_path: deps.dir, image: { image: IMAGE } }],
+        }),
+        "INVALID_ARGUMENT",
+      ],
+      [
+        "image volume sub path that climbs",
+        request(sandboxId, {
+          mounts: [{ container_path: "/v", image: { image: IMAGE }, image_sub_path: "../x" }],
+        }),
+        "INVALID_ARGUMENT",
+      ],
+      [
+        // Found missing once the volume is mounted: the volume is taken away again.
+        "image volume sub path not in the image",
+        request(sandboxId, {
+          mounts: [{ container_path: "/v", image: { image: IMAGE }, image_sub_path: "nope" }],
+        }),
+        "INVALID_ARGUMENT",
+      ],
+      [
+        "sub path without an image",
+        request(sandboxId, {
+          mounts: [{ container_path: "/v", host_path: deps.dir, image_sub_path: "data" }],
+        }),
         "INVALID_ARGUMENT",
       ],
     ];
