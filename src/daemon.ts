@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { detectCgroupLayout, probeCgroupSupport } from "./cgroups/mod.ts";
+import { probeHandlerFeatures } from "./oci/runtime_features.ts";
 import type { Config } from "./config/types.ts";
 import { ExitHub } from "./exit_hub.ts";
 import { ExitCleanup } from "./exit_cleanup.ts";
@@ -227,6 +228,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     log.info("Restricting oom_score_adj to the daemon's own or higher", { own });
   }
 
+  // Asked of every handler's runtime while the cgroups are probed.
+  const runtimeFeatures = probeHandlerFeatures(config, runner);
   const cgroupSupport = await probeCgroupSupport(await detectCgroupLayout());
   log.info("Cgroup support", {
     mode: cgroupSupport.mode,
@@ -234,6 +237,14 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     hugePageSizes: cgroupSupport.hugePageSizes.join(",") || "none",
     swap: cgroupSupport.memorySwap,
   });
+  const { features, problems } = await runtimeFeatures;
+  log.info("Runtime handler features", {
+    recursiveReadOnlyMounts: [...features].filter(([, f]) => f.recursiveReadOnlyMounts)
+      .map(([name]) => name).join(",") || "none",
+  });
+  for (const [handler, problem] of problems) {
+    log.info("A runtime handler cannot tell its features; it gets none", { handler, problem });
+  }
 
   const exits = new ExitHub();
   const cleanups = new ExitCleanup({ runtime, images, log });
@@ -285,6 +296,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     ownOomScoreAdj: own,
     hostCapabilities,
     cgroupSupport,
+    runtimeFeatures: features,
     metrics: metrics.recorder,
   };
   exits.onExit((id, event) => recordExit(deps, id, event));

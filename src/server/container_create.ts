@@ -32,6 +32,7 @@ import { publishContainerEvent } from "./container_events.ts";
 import { enforceableResources } from "./cgroup_fit.ts";
 import { findRuntimeHandler } from "../config/runtime_handlers.ts";
 import { checkImageSubPath, resolveInRoot } from "../image/image_volume.ts";
+import { handlerFeatures } from "../oci/runtime_features.ts";
 
 /** What CreateContainer uses. */
 export type CreateContainerDeps = Pick<
@@ -47,6 +48,7 @@ export type CreateContainerDeps = Pick<
   | "events"
   | "hostCapabilities"
   | "cgroupSupport"
+  | "runtimeFeatures"
   | "holders"
 >;
 
@@ -75,6 +77,7 @@ export async function createContainer(
   const logPath = containerLogPath(sandbox.metadata.logDirectory, config.log_path, config);
   await checkMountSources(config.mounts);
   const volumes = imageVolumeRequests(deps, config.mounts);
+  checkRecursiveReadOnly(deps, config.mounts, sandbox.metadata.runtimeHandler);
 
   const started = performance.now();
   const id = newId();
@@ -244,6 +247,28 @@ export function containerLogPath(
     );
   }
   return join(logDirectory, clean);
+}
+
+/**
+ * A recursively read-only mount needs a runtime that knows `rro` and a kernel with
+ * `mount_setattr(2)`: asked of the pod's handler at start (Status reports the same), and refused
+ * here rather than handed to a runtime that would fail on it or ignore it.
+ *
+ * @throws {FailedPreconditionError} naming the mount and the handler
+ */
+function checkRecursiveReadOnly(
+  deps: Pick<Deps, "config" | "runtimeFeatures">,
+  mounts: readonly cri.Mount[],
+  runtimeHandler: string,
+): void {
+  const i = mounts.findIndex((m) => m.recursive_read_only);
+  if (i < 0 || handlerFeatures(deps, runtimeHandler).recursiveReadOnlyMounts) return;
+  const name = runtimeHandler || deps.config.defaultRuntime;
+  throw new FailedPreconditionError(
+    `mounts[${i}].recursive_read_only: runtime handler "${name}" cannot make mounts recursively ` +
+      `read-only (its runtime does not list "rro" in its features, or the kernel is older than ` +
+      `5.12); Status reports recursive_read_only_mounts false for it`,
+  );
 }
 
 /** An image volume of the request: its place in `mounts`, its image, its sub path. */

@@ -23,6 +23,7 @@ import type { ContainerEventResponseInit } from "../cri/types.ts";
 import type { HostCapabilities } from "../host/capabilities.ts";
 import type { MetricsRecorder } from "../metrics/recorder.ts";
 import type { PodHolders } from "../sandbox/holder.ts";
+import type { RuntimeFeatures } from "../oci/runtime_features.ts";
 import type { NetnsReader } from "../sys/netns_pinner.ts";
 
 /** The daemon's parts, as handlers see them. */
@@ -60,6 +61,11 @@ export interface Deps {
   hostCapabilities: HostCapabilities;
   /** What this machine's cgroups can enforce (probed at start); other limits are dropped. */
   cgroupSupport: CgroupSupport;
+  /**
+   * What each runtime handler can honour, by handler name (probed at start); a handler missing
+   * here has none of the features.
+   */
+  runtimeFeatures: ReadonlyMap<string, RuntimeFeatures>;
   /** Image pulls and OOM kills are counted here; absent: not counted. */
   metrics?: MetricsRecorder;
 }

@@ -8,10 +8,11 @@
 import type * as cri from "../cri/types.ts";
 import { runtimeHandlers } from "../config/runtime_handlers.ts";
 import type { Deps } from "./deps.ts";
+import { handlerFeatures } from "../oci/runtime_features.ts";
 
 /** Answers Status. */
 export async function status(
-  deps: Pick<Deps, "config" | "network">,
+  deps: Pick<Deps, "config" | "network" | "runtimeFeatures">,
   req: cri.StatusRequest,
 ): Promise<cri.StatusResponseInit> {
   const handlers = runtimeHandlers(deps.config);
@@ -34,12 +35,18 @@ export async function status(
     reason: net.ready ? "" : net.reason ?? "NetworkPluginNotReady",
     message: net.ready ? "" : net.message ?? "",
   };
-  // "" is the default handler, then each configured one (as CRI-O reports them).
-  const features = { recursive_read_only_mounts: false, user_namespaces: false };
+  // "" is the default handler, then each configured one (as CRI-O reports them), each with what
+  // its runtime and the kernel can do (asked at start).
   const response: cri.StatusResponseInit = {
     status: { conditions: [runtime, network] },
     info: {},
-    runtime_handlers: ["", ...handlers.keys()].map((name) => ({ name, features })),
+    runtime_handlers: ["", ...handlers.keys()].map((name) => ({
+      name,
+      features: {
+        recursive_read_only_mounts: handlerFeatures(deps, name).recursiveReadOnlyMounts,
+        user_namespaces: false,
+      },
+    })),
   };
   if (req.verbose) response.info = { config: JSON.stringify(deps.config) };
   return response;

@@ -69,6 +69,74 @@ Deno.test({
     });
 
     await t.step(
+      "Status reports each handler's rro mounts as its runtime and the kernel allow",
+      async () => {
+        // Asked of this machine here, not assumed: runc lists "rro" when it can, and the kernel
+        // needs mount_setattr (5.12).
+        const doc = JSON.parse(text((await denoRunner.run("/usr/sbin/runc", ["features"])).stdout));
+        const [major, minor] = Deno.osRelease().split(".").map(Number) as [number, number];
+        const runcRro = doc.mountOptions.includes("rro") &&
+          (major > 5 || (major === 5 && minor >= 12));
+        const res = await call(runtime, "Status", {});
+        assert.deepEqual(
+          res.runtime_handlers.map((h) => [h.name, h.features?.recursive_read_only_mounts]),
+          [["", runcRro], ["crun", false], ["runc", runcRro], ["runc-b", runcRro]],
+        );
+        assert.ok(runcRro, "runc 1.1 on Linux 6 makes rro mounts: this machine changed");
+      },
+    );
+
+    await t.step(
+      "an rro mount is read-only below its submounts too; a plain ro one is not",
+      async () => {
+        // A host dir with a tmpfs mounted inside it, as kubelet's pod volumes often have.
+        const host = join(dirs.base, "rro-src");
+        await Deno.mkdir(join(host, "sub"), { recursive: true });
+        await denoRunner.run("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", join(host, "sub")]);
+        try {
+          const pod = await runTestPod(
+            runtime,
+            testPodConfig("pod-rro", { namespace: "handlers", cgroupParent: CGROUP_PARENT }),
+          );
+          const ctr = await createTestContainer(runtime, pod, {
+            name: "rro",
+            image,
+            command: ["/bin/sleep", "3600"],
+            config: {
+              mounts: [
+                {
+                  container_path: "/rro",
+                  host_path: host,
+                  readonly: true,
+                  recursive_read_only: true,
+                },
+                { container_path: "/ro", host_path: host, readonly: true },
+              ],
+            },
+          });
+          await call(runtime, "StartContainer", { container_id: ctr });
+          const write = async (path: string) => {
+            const res = await call(runtime, "ExecSync", {
+              container_id: ctr,
+              cmd: ["/bin/sh", "-c", `echo x > ${path}`],
+              timeout: 10,
+            });
+            return res.exit_code === 0 ? "written" : text(res.stderr).trim();
+          };
+          assert.match(await write("/rro/sub/x"), /Read-only file system/);
+          assert.match(await write("/ro/x"), /Read-only file system/);
+          assert.equal(await write("/ro/sub/y"), "written", "ro alone leaves submounts writable");
+          await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
+          await call(runtime, "RemovePodSandbox", { pod_sandbox_id: pod.id }, {
+            deadlineMs: 60_000,
+          });
+        } finally {
+          await denoRunner.run("umount", [join(host, "sub")], { check: false });
+        }
+      },
+    );
+
+    await t.step(
       "a pod of handler runc-b, its container and its execs live in its root",
       async () => {
         const config = withInfra(testPodConfig("pod-b", {
@@ -160,6 +228,43 @@ Deno.test({
         await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
         await call(runtime, "RemovePodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
         assert.deepEqual(await runcIds(rootB), []);
+      },
+    );
+
+    await t.step(
+      "crun, which cannot tell its features: an rro mount is refused before anything is made",
+      async () => {
+        const config = testPodConfig("pod-crun3", {
+          namespace: "handlers",
+          cgroupParent: CGROUP_PARENT,
+        });
+        const res = await call(runtime, "RunPodSandbox", { config, runtime_handler: "crun" }, {
+          deadlineMs: 60_000,
+        });
+        const pod = { id: res.pod_sandbox_id, config };
+        // crun 1.8 cannot tell its features: an rro mount is refused before anything is made.
+        const rro = await createTestContainer(runtime, pod, {
+          name: "rro",
+          image,
+          command: ["/bin/sleep", "3600"],
+          config: {
+            mounts: [{
+              container_path: "/rro",
+              host_path: dirs.base,
+              readonly: true,
+              recursive_read_only: true,
+            }],
+          },
+        }).then(() => undefined, (e: { code: number; details: string }) => e);
+        assert.equal(rro?.code, 9, "FAILED_PRECONDITION");
+        assert.match(
+          rro.details,
+          /runtime handler "crun" cannot make mounts recursively read-only/,
+        );
+        assert.deepEqual((await call(runtime, "ListContainers", {})).containers, []);
+        assert.deepEqual(await listDir(crunRoot), []);
+        await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
+        await call(runtime, "RemovePodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
       },
     );
 

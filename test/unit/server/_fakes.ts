@@ -262,6 +262,8 @@ export async function testDeps(): Promise<TestDeps> {
     ownOomScoreAdj: 0,
     hostCapabilities: caps,
     cgroupSupport,
+    // The default handler can make rro mounts; tests of a handler without them replace this.
+    runtimeFeatures: new Map([[config.runtime.name, { recursiveReadOnlyMounts: true }]]),
   };
 }
 

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type * as cri from "../../../src/cri/types.ts";
 import { OcidError } from "../../../src/errors.ts";
+import { NO_RUNTIME_FEATURES } from "../../../src/oci/runtime_features.ts";
 import { containerBundle, createContainer } from "../../../src/server/container_create.ts";
 import { startContainer } from "../../../src/server/container_start.ts";
 import { addSandbox, decode, type TestDeps, testDeps } from "./_fakes.ts";
@@ -157,6 +158,33 @@ Deno.test("createContainer() binds image volumes read-only, sub paths resolved i
       c.metadata.config.mounts.map((m) => [m.host_path, m.image?.image, m.image_sub_path]),
       [["", IMAGE, ""], ["", IMAGE, "link"]],
     );
+  }));
+
+Deno.test("createContainer() makes rro mounts only where the pod's runtime handler can", () =>
+  withDeps(async (deps) => {
+    const sandboxId = await addSandbox(deps);
+    const mount = {
+      container_path: "/data",
+      host_path: deps.dir,
+      readonly: true,
+      recursive_read_only: true,
+    };
+    const res = await createContainer(deps, request(sandboxId, { mounts: [mount] }));
+    const c = deps.containers.get(res.container_id!);
+    const spec = JSON.parse(await Deno.readTextFile(join(c.metadata.bundle, "config.json")));
+    const data = spec.mounts.find((m: { destination: string }) => m.destination === "/data");
+    assert.ok(data.options.includes("rro"), JSON.stringify(data));
+
+    // A handler whose runtime cannot (crun 1.8 has no `features`; a kernel before 5.12).
+    deps.runtimeFeatures = new Map([[deps.config.runtime.name, NO_RUNTIME_FEATURES]]);
+    const second = request(sandboxId, { mounts: [mount] });
+    second.config!.metadata!.name = "second";
+    await assert.rejects(createContainer(deps, second), {
+      name: "FailedPreconditionError",
+      message: /mounts\[0\]\.recursive_read_only: runtime handler "runc" cannot/,
+    });
+    assert.equal(deps.containers.size, 1, "nothing new was recorded");
+    assert.equal(deps.fakeRuntime.calls.filter((c) => c.verb === "create").length, 1);
   }));
 
 Deno.test("createContainer() without namespace options takes the pod's", () =>
