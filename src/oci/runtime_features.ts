@@ -36,6 +36,15 @@ export function kernelHasMountSetattr(release: string): boolean {
   return major > 5 || (major === 5 && minor >= 12);
 }
 
+/** The kernel's release (`uname -r`); "" when it cannot be read (no `--allow-sys`). */
+export function kernelRelease(): string {
+  try {
+    return Deno.osRelease();
+  } catch {
+    return "";
+  }
+}
+
 /**
  * Reads a runtime's features document (the JSON `<runtime> features` prints).
  *
@@ -61,13 +70,13 @@ export function parseRuntimeFeatures(text: string, release: string): RuntimeFeat
  *
  * @param runner Runs the runtime.
  * @param runtimePath The runtime's binary.
- * @param release The kernel release. @default Deno.osRelease()
+ * @param release The kernel release. @default {@linkcode kernelRelease}()
  * @returns The handler's features and, when it has none, why.
  */
 export async function probeRuntimeFeatures(
   runner: Runner,
   runtimePath: string,
-  release = Deno.osRelease(),
+  release = kernelRelease(),
 ): Promise<{ features: RuntimeFeatures; problem?: string }> {
   try {
     const res = await runner.run(runtimePath, ["features"], { timeoutMs: 10_000, check: false });
@@ -89,13 +98,13 @@ export async function probeRuntimeFeatures(
  *
  * @param config The handlers (`[runtime]`, `[runtimes.*]`).
  * @param runner Runs the runtimes.
- * @param release The kernel release. @default Deno.osRelease()
+ * @param release The kernel release. @default {@linkcode kernelRelease}()
  * @returns The features by handler name, and what could not be asked, by handler name.
  */
 export async function probeHandlerFeatures(
   config: Config,
   runner: Runner,
-  release = Deno.osRelease(),
+  release = kernelRelease(),
 ): Promise<{ features: Map<string, RuntimeFeatures>; problems: Map<string, string> }> {
   const handlers = runtimeHandlers(config);
   const byPath = new Map<string, ReturnType<typeof probeRuntimeFeatures>>();
