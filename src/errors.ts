@@ -76,3 +76,11 @@ export class CommandError extends Error {
     this.stderr = stderr;
   }
 }
+
+/**
+ * For `.catch()` of a removal: a missing file or dir is what the removal wanted; any other
+ * error is thrown on.
+ */
+export function ignoreNotFound(err: unknown): void {
+  if (!(err instanceof Deno.errors.NotFound)) throw err;
+}

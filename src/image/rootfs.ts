@@ -8,6 +8,7 @@
 import { posix } from "node:path";
 import { lchown } from "node:fs/promises";
 import { unescapeMountinfo } from "../host/mountinfo.ts";
+import { ignoreNotFound } from "../errors.ts";
 import { unmountIfMounted } from "../mounts.ts";
 import type { Runner } from "../process.ts";
 import { defaultMounter } from "../sys/default_mounter.ts";
@@ -263,10 +264,6 @@ export class RootfsManager {
 
 /** The dir of a container's image volumes, in its container dir. */
 const IMAGE_VOLUMES = "image-volumes";
-
-function ignoreNotFound(err: unknown): void {
-  if (!(err instanceof Deno.errors.NotFound)) throw err;
-}
 
 async function exists(path: string): Promise<boolean> {
   try {

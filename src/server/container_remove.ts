@@ -8,7 +8,7 @@
  */
 import { dirname, join } from "node:path";
 import type * as cri from "../cri/types.ts";
-import { NotFoundError } from "../errors.ts";
+import { ignoreNotFound, NotFoundError } from "../errors.ts";
 import type { Deps } from "./deps.ts";
 import { type StopContainerDeps, stopContainerProcess } from "./container_stop.ts";
 import { publishContainerEvent } from "./container_events.ts";
@@ -63,8 +63,4 @@ export async function removeContainerEverything(
   await Deno.remove(dirname(container.metadata.bundle)).catch(ignoreNotFound);
   deps.exits.forget(id);
   deps.log.info("Container removed", { id, name: container.name });
-}
-
-function ignoreNotFound(err: unknown): void {
-  if (!(err instanceof Deno.errors.NotFound)) throw err;
 }

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import type * as cri from "../cri/types.ts";
+import { ignoreNotFound } from "../errors.ts";
 import type { Deps } from "./deps.ts";
 import { findOrUndefined, type StopPodSandboxDeps, stopSandbox } from "./sandbox_stop.ts";
 import { removeContainerEverything } from "./container_remove.ts";
@@ -60,8 +61,4 @@ export async function removePodSandbox(
   deps.exits.forget(id);
   deps.log.info("Sandbox removed", { id, name: sandbox.name });
   return {};
-}
-
-function ignoreNotFound(err: unknown): void {
-  if (!(err instanceof Deno.errors.NotFound)) throw err;
 }
