@@ -129,9 +129,7 @@ export class RootfsManager {
     // A dir made just now is no mount point: only an existing one needs the mount table.
     const made = await makeDir(merged);
     if (this.#opts.driver === "vfs") {
-      if (await exists(`${dir}/vfs.done`)) return merged;
-      for (const layer of layers) await copyLayer(layer, merged, this.#opts.runner);
-      await Deno.writeTextFile(`${dir}/vfs.done`, "");
+      await this.#copyOnce(layers, merged, `${dir}/vfs.done`);
       return merged;
     }
     if (!made && await isMountPoint(merged)) return merged;
@@ -172,9 +170,7 @@ export class RootfsManager {
     const target = `${volumes}/${index}`;
     const made = await makeDir(target);
     if (this.#opts.driver === "vfs") {
-      if (await exists(`${target}.done`)) return target;
-      for (const layer of layers) await copyLayer(layer, target, this.#opts.runner);
-      await Deno.writeTextFile(`${target}.done`, "");
+      await this.#copyOnce(layers, target, `${target}.done`);
       return target;
     }
     if (layers.length === 0) return target; // An image without layers: the empty dir.
@@ -194,6 +190,13 @@ export class RootfsManager {
       `lowerdir=${lower.join(":")}`,
     );
     return target;
+  }
+
+  /** vfs: copies the layers into `dest` unless `marker` says a copy finished, then writes it. */
+  async #copyOnce(layers: readonly RootfsLayer[], dest: string, marker: string): Promise<void> {
+    if (await exists(marker)) return;
+    for (const layer of layers) await copyLayer(layer, dest, this.#opts.runner);
+    await Deno.writeTextFile(marker, "");
   }
 
   /** Unmounts the overlay; idempotent. */
