@@ -57,3 +57,21 @@ export async function pushManifest(
   });
   await expectStatus(res, 201, `Manifest ${repo}:${ref}`);
 }
+
+/**
+ * Pushes an image: every blob (layers, config), then its manifest under `tag`.
+ *
+ * @param host `127.0.0.1:<port>`.
+ * @param repo Repository name.
+ * @param tag The tag (or the manifest's digest).
+ * @param image The blobs and the manifest.
+ */
+export async function pushImage(
+  host: string,
+  repo: string,
+  tag: string,
+  image: { blobs: readonly Blob[]; manifest: Blob },
+): Promise<void> {
+  for (const b of image.blobs) await pushBlob(host, repo, b);
+  await pushManifest(host, repo, tag, image.manifest);
+}

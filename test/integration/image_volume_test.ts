@@ -13,7 +13,7 @@ import type * as cri from "../../src/cri/types.ts";
 import { grpcCode, listDir, pushBusybox } from "../helpers/checks.ts";
 import { mountsUnder, startDaemon } from "../helpers/daemon.ts";
 import { buildImage, buildLayer, imageBlobs, type TestImage } from "../helpers/images.ts";
-import { pushBlob, pushManifest } from "../helpers/push.ts";
+import { pushImage } from "../helpers/push.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import {
   createTestContainer,
@@ -52,8 +52,7 @@ async function artifactImage(): Promise<TestImage> {
 }
 
 async function push(host: string, repo: string, image: TestImage): Promise<string> {
-  for (const blob of imageBlobs(image)) await pushBlob(host, repo, blob);
-  await pushManifest(host, repo, "1", image.manifest);
+  await pushImage(host, repo, "1", { blobs: imageBlobs(image), manifest: image.manifest });
   return `${host}/${repo}:1`;
 }
 

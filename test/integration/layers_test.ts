@@ -20,7 +20,7 @@ import {
   type LayerEntry,
   skopeoPush,
 } from "../helpers/images.ts";
-import { pushBlob, pushManifest } from "../helpers/push.ts";
+import { pushImage, pushManifest } from "../helpers/push.ts";
 import { startRegistry } from "../helpers/registry.ts";
 
 const BRIDGE = "ocidt32";
@@ -79,16 +79,6 @@ function image(layers: RawLayer[], kind: "oci" | "docker" = "oci") {
     mediaType: types.manifest,
   };
   return { config, manifest, blobs: [...layers.map((l) => l.blob), config] };
-}
-
-async function pushImage(
-  host: string,
-  repo: string,
-  tag: string,
-  img: ReturnType<typeof image>,
-): Promise<void> {
-  for (const b of img.blobs) await pushBlob(host, repo, b);
-  await pushManifest(host, repo, tag, img.manifest);
 }
 
 /** Runs a program and returns its stdout; fails the test with its stderr. */
@@ -249,8 +239,7 @@ Deno.test("Layers other runtimes accept pull through the daemon", async (t) => {
           digest: digestOf(listBytes),
           mediaType: "application/vnd.docker.distribution.manifest.list.v2+json",
         };
-        for (const b of img.blobs) await pushBlob(reg.host, "docker/s2", b);
-        await pushManifest(reg.host, "docker/s2", img.manifest.digest, img.manifest);
+        await pushImage(reg.host, "docker/s2", img.manifest.digest, img);
         await pushManifest(reg.host, "docker/s2", "list", list);
         await pushManifest(reg.host, "docker/s2", "single", img.manifest);
         for (const tag of ["list", "single"]) {
