@@ -1,8 +1,11 @@
 /**
  * Spawns conmon and reads its answer from the sync pipe. conmon reports the container's pid (or
- * the runtime's error) on fd 3 (`_OCI_SYNCPIPE=3`), and `Deno.Command` hands a child only fds 0
- * to 2: a `/bin/sh` step moves the stdout pipe to fd 3 (and stdout onto stderr), then execs
- * conmon. `Deno.Command` starts it with `posix_spawn` (a vfork), where `node:child_process` with a
+ * the runtime's error) on the fd that `_OCI_SYNCPIPE` names, and `Deno.Command` hands a child
+ * only fds 0 to 2: the write end of a pipe made for the spawn is left inheritable under its own
+ * number (`../sys/sync_pipe.ts`), so conmon is spawned itself, with no other fd of the daemon.
+ * Where that pipe cannot be made (no FFI, no `close_range`), a `/bin/bash` step closes the
+ * daemon's fds, moves the stdout pipe to fd 3 (and stdout onto stderr), then execs conmon.
+ * `Deno.Command` starts it with `posix_spawn` (a vfork), where `node:child_process` with a
  * fourth pipe, or `detached`, forks the whole daemon: 2 to 6 ms of the JS thread with a 100 MB
  * heap, plus copy-on-write faults after it (bench/spawn_cost.ts measures both).
  *
@@ -13,7 +16,7 @@
  *
  * @module
  */
-import { markFdsCloseOnExec } from "../sys/cloexec.ts";
+import { openSyncPipe, type SyncPipe } from "../sys/sync_pipe.ts";
 
 /** The JSON line conmon writes on the sync pipe. */
 export interface SyncMessage {
@@ -52,30 +55,37 @@ export type SpawnConmon = (
 
 const MAX_CAPTURE = 64 * 1024;
 
-/** sh: the stdout pipe becomes fd 3 (the sync pipe), stdout joins stderr; then exec conmon. */
-const SYNC_PIPE_AND_EXEC = 'exec 3>&1 1>&2; exec "$0" "$@"';
-
-/** bash: the same, after closing every fd above 3 (the daemon's, left open by the spawn). */
+/**
+ * bash: the stdout pipe becomes fd 3 (the sync pipe), stdout joins stderr, every fd above 3
+ * (the daemon's, left open by the spawn) is closed; then exec conmon.
+ */
 const SYNC_PIPE_CLOSE_FDS_AND_EXEC = "exec 3>&1 1>&2; for f in /proc/$$/fd/*; do n=${f##*/}; " +
   '[ "$n" -gt 3 ] 2>/dev/null && eval "exec $n>&-"; done; exec "$0" "$@"';
 
 /**
- * The program and arguments that start conmon with the stdout pipe as its sync pipe (fd 3) and
- * without the daemon's fds: a `/bin/sh` step once every daemon fd is close-on-exec, else a
- * `/bin/bash` step that also closes them (dash cannot name fds above 9).
+ * How conmon is started: by itself when the sync pipe is inherited under its own fd
+ * (`syncFd`), else through a `/bin/bash` step that closes the daemon's fds and gives it the
+ * stdout pipe as fd 3 (dash cannot name fds above 9).
  *
  * @param path conmon.
  * @param args Its arguments.
- * @param cloexec Whether the daemon's fds were all marked close-on-exec just now.
- * @returns The program to spawn and its arguments.
+ * @param syncFd The inherited sync pipe's fd, or null for the bash step.
+ * @returns The program to spawn, its arguments, `_OCI_SYNCPIPE` and what stdout must be.
  */
 export function conmonCommand(
   path: string,
   args: readonly string[],
-  cloexec: boolean,
-): { file: string; args: string[] } {
-  if (cloexec) return { file: "/bin/sh", args: ["-c", SYNC_PIPE_AND_EXEC, path, ...args] };
-  return { file: "/bin/bash", args: ["-c", SYNC_PIPE_CLOSE_FDS_AND_EXEC, path, ...args] };
+  syncFd: number | null,
+): { file: string; args: string[]; syncPipe: string; stdout: "null" | "piped" } {
+  if (syncFd !== null) {
+    return { file: path, args: [...args], syncPipe: `${syncFd}`, stdout: "null" };
+  }
+  return {
+    file: "/bin/bash",
+    args: ["-c", SYNC_PIPE_CLOSE_FDS_AND_EXEC, path, ...args],
+    syncPipe: "3",
+    stdout: "piped",
+  };
 }
 
 /**
@@ -105,24 +115,27 @@ export async function spawnConmon(
   }
   // Deno's node:net listening socket (the CRI socket) and other daemon fds lack FD_CLOEXEC, so
   // a long-lived conmon would inherit them: after a kill -9 of ocid it keeps the CRI socket
-  // "served" and the restart fails. Mark them all close-on-exec (one syscall); where that is
-  // unavailable, a bash step closes them first.
-  const command = conmonCommand(path, args, markFdsCloseOnExec());
+  // "served" and the restart fails. The sync pipe's spawn marks them all close-on-exec; the
+  // bash step closes them.
+  const pipe: SyncPipe | null = openSyncPipe();
+  const command = conmonCommand(path, args, pipe?.writeFd ?? null);
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(command.file, {
+    const cmd = new Deno.Command(command.file, {
       args: command.args,
       cwd,
-      env: { ...env, _OCI_SYNCPIPE: "3" },
+      env: { ...env, _OCI_SYNCPIPE: command.syncPipe },
       clearEnv: true,
       stdin: "null",
-      stdout: "piped",
+      stdout: command.stdout,
       stderr: "piped",
-    }).spawn();
+    });
+    child = pipe ? pipe.spawn(() => cmd.spawn()) : cmd.spawn();
   } catch (err) {
+    pipe?.close();
     throw new Error(`Cannot spawn conmon "${path}": ${(err as Error).message}`, { cause: err });
   }
-  const sync = readText(child.stdout, { untilNewline: true });
+  const sync = readText(pipe ? pipe.reader.readable : child.stdout, { untilNewline: true });
   const stderr = readText(child.stderr, { untilNewline: false });
   const stderrText = async () => (await stderr.text).trim() || "no output";
 
@@ -176,6 +189,7 @@ export async function spawnConmon(
     // process exited, the daemon put /dev/null on it) unless the timeout struck.
     sync.cancel();
     stderr.cancel();
+    pipe?.close();
   }
 }
 

@@ -174,7 +174,7 @@ Deno.test("OciRuntime.create() and start() run a container whose exit and logs c
   assert.deepEqual(await f.runtime.list(), []);
 });
 
-Deno.test("conmon's daemon leads its own session and holds its sync pipe, a pipe, at fd 3", async () => {
+Deno.test("conmon's daemon leads its own session and holds its sync pipe, a pipe, at the fd it was told", async () => {
   await using f = await Fixture.open();
   const c = await f.create("session", { args: ["sleep", "1000"] });
   const stat = await Deno.readTextFile(`/proc/${c.conmonPid}/stat`);
@@ -183,7 +183,10 @@ Deno.test("conmon's daemon leads its own session and holds its sync pipe, a pipe
   assert.equal(session, c.conmonPid, "its own session: a signal to ocid's group misses it");
   assert.equal(pgrp, c.conmonPid);
   assert.notEqual(session, Number(Deno.readTextFileSync("/proc/self/stat").split(" ")[5]));
-  assert.match(await Deno.readLink(`/proc/${c.conmonPid}/fd/3`), /^pipe:\[\d+\]$/);
+  const environ = (await Deno.readTextFile(`/proc/${c.conmonPid}/environ`)).split("\0");
+  const fd = environ.find((e) => e.startsWith("_OCI_SYNCPIPE="))?.slice("_OCI_SYNCPIPE=".length);
+  assert.match(fd ?? "", /^\d+$/, "_OCI_SYNCPIPE names an fd");
+  assert.match(await Deno.readLink(`/proc/${c.conmonPid}/fd/${fd}`), /^pipe:\[\d+\]$/);
 });
 
 Deno.test("OciRuntime.kill() stops containers with SIGTERM and SIGKILL", async () => {

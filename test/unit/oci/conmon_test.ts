@@ -53,13 +53,16 @@ Deno.test("cleanStderr() keeps the msg of runc's logrus lines", () => {
   assert.equal(cleanStderr("  plain words\n"), "plain words");
 });
 
-/** A stand-in for conmon: writes the -P pidfile and a line on fd 3, like conmon's first step. */
+/**
+ * A stand-in for conmon: writes the -P pidfile and a line on the sync pipe, like conmon's first
+ * step (bash: the pipe's fd may be above 9).
+ */
 const FAKE = `
   while [ $# -gt 0 ]; do [ "$1" = -P ] && pidfile=$2; shift; done
   printf %s $$ > "$pidfile"
   case "$MODE" in
-    ok) echo '{"data": 99}' >&3 ;;
-    fail) echo '{"data": -1, "message": "runtime said no"}' >&3 ;;
+    ok) echo '{"data": 99}' >&"$_OCI_SYNCPIPE" ;;
+    fail) echo '{"data": -1, "message": "runtime said no"}' >&"$_OCI_SYNCPIPE" ;;
     crash) echo "bad option" >&2; exit 2 ;;
     hang) exec sleep 30 ;;
   esac
@@ -68,7 +71,7 @@ const FAKE = `
 async function runFake(mode: string, timeoutMs = 30_000) {
   const dir = await Deno.makeTempDir({ prefix: "ocid-conmon-" });
   try {
-    return await spawnConmon("/bin/sh", ["-c", FAKE, "sh", "-P", join(dir, "pid")], {
+    return await spawnConmon("/bin/bash", ["-c", FAKE, "bash", "-P", join(dir, "pid")], {
       env: { MODE: mode, PATH: "/usr/bin:/bin" },
       cwd: dir,
       timeoutMs,
