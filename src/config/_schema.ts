@@ -114,6 +114,18 @@ export const FIELDS: readonly FieldSpec[] = [
     "Run pods that share no PID namespace without an infra process (namespaces pinned as files).",
   ),
   field(
+    "enable_cdi",
+    ["enableCdi"],
+    { type: "bool" },
+    "Give containers the CDI devices they ask for (CDI_devices, cdi.k8s.io/ annotations).",
+  ),
+  field(
+    "cdi_spec_dirs",
+    ["cdiSpecDirs"],
+    { type: "paths" },
+    "CDI spec dirs (.json and .yaml files), lowest priority first.",
+  ),
+  field(
     "runtime.name",
     ["runtime", "name"],
     { type: "enum", values: ["runc", "crun"] },

@@ -115,6 +115,8 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
     cgroupManager: host.systemdIsInit() ? "systemd" : "cgroupfs",
     restrictOomScoreAdj: !host.hasCapSysResource(),
     dropInfraCtr: true,
+    enableCdi: true,
+    cdiSpecDirs: ["/etc/cdi", "/var/run/cdi"],
     image: {
       registriesConf: "/etc/containers/registries.conf",
       insecureRegistries: ["localhost", "127.0.0.1"],

@@ -106,6 +106,16 @@ export interface Config {
   restrictOomScoreAdj: boolean;
   /** `drop_infra_ctr`: pods whose PID namespace is not the pod's run without an infra process. @default true */
   dropInfraCtr: boolean;
+  /**
+   * `enable_cdi` (containerd's key): apply the Container Device Interface devices a container
+   * asks for; when false, a container that asks for one is refused. @default true
+   */
+  enableCdi: boolean;
+  /**
+   * `cdi_spec_dirs`: where CDI spec files are, lowest priority first.
+   * @default ["/etc/cdi", "/var/run/cdi"]
+   */
+  cdiSpecDirs: string[];
   /** `[image]` */
   image: {
     /** `registries_conf`: containers-registries.conf(5) file. @default "/etc/containers/registries.conf" */

@@ -112,6 +112,17 @@ export interface Linux {
   maskedPaths?: string[];
   readonlyPaths?: string[];
   mountLabel?: string;
+  /** Intel RDT (resctrl) class of service and schemata; set only from CDI edits. */
+  intelRdt?: IntelRdt;
+}
+
+/** `linux.intelRdt`. */
+export interface IntelRdt {
+  closID?: string;
+  l3CacheSchema?: string;
+  memBwSchema?: string;
+  enableCMT?: boolean;
+  enableMBM?: boolean;
 }
 
 /** `linux.uidMappings[]` / `linux.gidMappings[]`. */

@@ -33,6 +33,8 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     cgroupManager: "cgroupfs",
     restrictOomScoreAdj: true,
     dropInfraCtr: true,
+    enableCdi: true,
+    cdiSpecDirs: ["/etc/cdi", "/var/run/cdi"],
     image: {
       registriesConf: "/etc/containers/registries.conf",
       insecureRegistries: ["localhost", "127.0.0.1"],

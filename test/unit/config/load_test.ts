@@ -39,6 +39,8 @@ metrics_port = 9090
 cgroup_manager = "systemd"
 restrict_oom_score_adj = false
 drop_infra_ctr = false
+enable_cdi = false
+cdi_spec_dirs = ["/opt/cdi", "/run/cdi"]
 
 [runtime]
 name = "crun"
@@ -98,6 +100,8 @@ storage_driver = "vfs"
     cgroupManager: "systemd",
     restrictOomScoreAdj: false,
     dropInfraCtr: false,
+    enableCdi: false,
+    cdiSpecDirs: ["/opt/cdi", "/run/cdi"],
     image: {
       registriesConf: "/opt/registries.conf",
       insecureRegistries: [],
