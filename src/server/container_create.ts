@@ -33,6 +33,9 @@ import { enforceableResources } from "./cgroup_fit.ts";
 import { findRuntimeHandler } from "../config/runtime_handlers.ts";
 import { checkImageSubPath, resolveInRoot } from "../image/image_volume.ts";
 import { handlerFeatures } from "../oci/runtime_features.ts";
+import { requestedCdiDevices } from "../cdi/names.ts";
+import { type CdiContainerEdits, loadCdiRegistry, resolveCdiDevices } from "../cdi/registry.ts";
+import { applyCdiEdits, completeDeviceNodes } from "../cdi/edits.ts";
 
 /** What CreateContainer uses. */
 export type CreateContainerDeps = Pick<
@@ -78,6 +81,7 @@ export async function createContainer(
   await checkMountSources(config.mounts);
   const volumes = imageVolumeRequests(deps, config.mounts);
   checkRecursiveReadOnly(deps, config.mounts, sandbox.metadata.runtimeHandler);
+  const cdiEdits = await cdiDeviceEdits(deps, config);
 
   const started = performance.now();
   const id = newId();
@@ -145,6 +149,7 @@ export async function createContainer(
     onDroppedAnnotations: (keys) =>
       deps.log.warn("Dropped container annotations a runtime or ocid acts on", { id, keys }),
   });
+  applyCdiEdits(spec, cdiEdits);
   if (spec.linux?.resources) {
     spec.linux.resources = enforceableResources(deps, spec.linux.resources, {
       container: id,
@@ -217,6 +222,32 @@ export async function createContainer(
     ms: (performance.now() - started).toFixed(1),
   });
   return { container_id: id };
+}
+
+/**
+ * The edits of the CDI devices the container asks for (`CDI_devices` and `cdi.k8s.io/`
+ * annotations), resolved in the node's spec files and with their device nodes read from the
+ * host, before anything is made. None asked for: nothing is read.
+ *
+ * @throws {InvalidArgumentError} for a name that is not `vendor.com/class=name`
+ * @throws {NotFoundError} for a device no spec file defines
+ * @throws {FailedPreconditionError} when CDI is turned off, a device is defined twice, or a
+ *   device node is missing on the host
+ */
+async function cdiDeviceEdits(
+  deps: Pick<Deps, "config">,
+  config: cri.ContainerConfig,
+): Promise<CdiContainerEdits[]> {
+  const names = requestedCdiDevices(config);
+  if (names.length === 0) return [];
+  if (!deps.config.enableCdi) {
+    throw new FailedPreconditionError(
+      `Cannot give the container CDI devices ${names.join(", ")}: CDI is turned off ` +
+        `(enable_cdi = false)`,
+    );
+  }
+  const registry = await loadCdiRegistry(deps.config.cdiSpecDirs);
+  return await completeDeviceNodes(resolveCdiDevices(registry, names));
 }
 
 /**

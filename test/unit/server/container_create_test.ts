@@ -187,6 +187,54 @@ Deno.test("createContainer() makes rro mounts only where the pod's runtime handl
     assert.equal(deps.fakeRuntime.calls.filter((c) => c.verb === "create").length, 1);
   }));
 
+Deno.test("createContainer() applies the CDI devices asked for; with CDI off it refuses them", () =>
+  withDeps(async (deps) => {
+    const sandboxId = await addSandbox(deps);
+    const cdiDir = join(deps.dir, "cdi");
+    await Deno.mkdir(cdiDir);
+    await Deno.writeTextFile(
+      join(cdiDir, "test.json"),
+      JSON.stringify({
+        cdiVersion: "0.6.0",
+        kind: "ocid.test/dev",
+        devices: [{
+          name: "null",
+          containerEdits: {
+            env: ["CDI=1"],
+            deviceNodes: [{ path: "/dev/cdi-null", hostPath: "/dev/null" }],
+          },
+        }],
+      }),
+    );
+    deps.config = { ...deps.config, cdiSpecDirs: [cdiDir] };
+    const devices = { CDI_devices: [{ name: "ocid.test/dev=null" }] };
+    const res = await createContainer(deps, request(sandboxId, devices));
+    const c = deps.containers.get(res.container_id!);
+    const spec = JSON.parse(await Deno.readTextFile(join(c.metadata.bundle, "config.json")));
+    assert.ok(spec.process.env.includes("CDI=1"));
+    assert.deepEqual(
+      spec.linux.devices.find((d: { path: string }) => d.path === "/dev/cdi-null"),
+      { type: "c", path: "/dev/cdi-null", major: 1, minor: 3, fileMode: 0o666 },
+    );
+    assert.deepEqual(spec.linux.resources.devices.at(-1), {
+      allow: true,
+      type: "c",
+      major: 1,
+      minor: 3,
+      access: "rwm",
+    });
+
+    deps.config = { ...deps.config, enableCdi: false };
+    const second = request(sandboxId, devices);
+    second.config!.metadata!.name = "second";
+    await assert.rejects(createContainer(deps, second), {
+      name: "FailedPreconditionError",
+      message: /CDI devices ocid.test\/dev=null: CDI is turned off/,
+    });
+    assert.equal(deps.containers.size, 1, "nothing new was recorded");
+    assert.equal(deps.fakeRuntime.calls.filter((c) => c.verb === "create").length, 1);
+  }));
+
 Deno.test("createContainer() without namespace options takes the pod's", () =>
   withDeps(async (deps) => {
     const sandboxId = await addSandbox(deps, { pid: "CONTAINER" });
@@ -272,6 +320,16 @@ Deno.test("createContainer() rejects bad input with the right code and leaves no
           mounts: [{ container_path: "/v", image: { image: IMAGE }, image_sub_path: "nope" }],
         }),
         "INVALID_ARGUMENT",
+      ],
+      [
+        "CDI device name not qualified",
+        request(sandboxId, { CDI_devices: [{ name: "gpu0" }] }),
+        "INVALID_ARGUMENT",
+      ],
+      [
+        "CDI device no spec file defines",
+        request(sandboxId, { annotations: { "cdi.k8s.io/gpu": "ocid.test/gpu=0" } }),
+        "NOT_FOUND",
       ],
       [
         "sub path without an image",
