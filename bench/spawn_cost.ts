@@ -11,7 +11,7 @@
  * - `posix_spawn`: `Deno.Command` with piped stdout and stderr (how ocid runs everything);
  * - `sh fd 3`: the same running `/bin/sh -c 'exec 3>&1 1>&2; exec "$0" "$@"'` first (how
  *   ocid started conmon with its sync pipe at fd 3 before it handed conmon an inherited pipe,
- *   src/sys/sync_pipe.ts; the bash fallback of src/oci/conmon_spawn.ts still takes such a step);
+ *   src/sys/child_pipe.ts; the bash fallback of src/oci/conmon_spawn.ts still takes such a step);
  * - `fork (detached)`: `Deno.Command` with `detached: true`, which forks.
  *
  * For each: the JS thread's time in `spawn()` and the time until the child's exit (p50).

@@ -2,7 +2,7 @@
  * Spawns conmon and reads its answer from the sync pipe. conmon reports the container's pid (or
  * the runtime's error) on the fd that `_OCI_SYNCPIPE` names, and `Deno.Command` hands a child
  * only fds 0 to 2: the write end of a pipe made for the spawn is left inheritable under its own
- * number (`../sys/sync_pipe.ts`), so conmon is spawned itself, with no other fd of the daemon.
+ * number (`../sys/child_pipe.ts`), so conmon is spawned itself, with no other fd of the daemon.
  * Where that pipe cannot be made (no FFI, no `close_range`), a `/bin/bash` step closes the
  * daemon's fds, moves the stdout pipe to fd 3 (and stdout onto stderr), then execs conmon.
  * `Deno.Command` starts it with `posix_spawn` (a vfork), where `node:child_process` with a
@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { openSyncPipe, type SyncPipe } from "../sys/sync_pipe.ts";
+import { ChildPipe, spawnWithPipes } from "../sys/child_pipe.ts";
 
 /** The JSON line conmon writes on the sync pipe. */
 export interface SyncMessage {
@@ -42,8 +42,16 @@ export interface SpawnConmonOptions {
   env: Record<string, string>;
   /** Working directory (CRI-O uses the bundle). */
   cwd: string;
-  /** Give up (and kill conmon) after this many milliseconds. @default 60000 */
+  /** Give up (and kill conmon) after this many milliseconds, from `ready` on. @default 60000 */
   timeoutMs?: number;
+  /**
+   * When given, conmon is spawned at once and waits on its start pipe (`_OCI_STARTPIPE`) until
+   * `ready` resolves before it forks and runs the runtime: its start-up (exec, libraries,
+   * options, the log file) overlaps the caller's making of the bundle. When `ready` rejects,
+   * conmon (one process, nothing made but the log file it opened) is killed and spawnConmon
+   * rejects with that same error. With the bash step, conmon is spawned once `ready` resolved.
+   */
+  ready?: Promise<void>;
 }
 
 /** A function with the signature of {@linkcode spawnConmon}; tests pass fakes. */
@@ -115,29 +123,61 @@ export async function spawnConmon(
   }
   // Deno's node:net listening socket (the CRI socket) and other daemon fds lack FD_CLOEXEC, so
   // a long-lived conmon would inherit them: after a kill -9 of ocid it keeps the CRI socket
-  // "served" and the restart fails. The sync pipe's spawn marks them all close-on-exec; the
-  // bash step closes them.
-  const pipe: SyncPipe | null = openSyncPipe();
-  const command = conmonCommand(path, args, pipe?.writeFd ?? null);
+  // "served" and the restart fails. The pipes' spawn marks them all close-on-exec; the bash
+  // step closes them.
+  options.ready?.catch(() => {}); // a spawn that fails first never waits for it
+  const syncPipe = ChildPipe.open(true);
+  if (!syncPipe && options.ready) await options.ready;
+  let startPipe: ChildPipe | null = null;
   let child: Deno.ChildProcess;
   try {
+    if (syncPipe && options.ready) startPipe = ChildPipe.open(false);
+    const command = conmonCommand(path, args, syncPipe?.childFd ?? null);
     const cmd = new Deno.Command(command.file, {
       args: command.args,
       cwd,
-      env: { ...env, _OCI_SYNCPIPE: command.syncPipe },
+      env: {
+        ...env,
+        _OCI_SYNCPIPE: command.syncPipe,
+        ...(startPipe ? { _OCI_STARTPIPE: `${startPipe.childFd}` } : {}),
+      },
       clearEnv: true,
       stdin: "null",
       stdout: command.stdout,
       stderr: "piped",
     });
-    child = pipe ? pipe.spawn(() => cmd.spawn()) : cmd.spawn();
+    const pipes = startPipe ? [syncPipe!, startPipe] : [syncPipe!];
+    child = syncPipe ? spawnWithPipes(pipes, () => cmd.spawn()) : cmd.spawn();
   } catch (err) {
-    pipe?.close();
+    syncPipe?.close();
+    startPipe?.close();
     throw new Error(`Cannot spawn conmon "${path}": ${(err as Error).message}`, { cause: err });
   }
-  const sync = readText(pipe ? pipe.reader.readable : child.stdout, { untilNewline: true });
+  const sync = readText(syncPipe ? syncPipe.file.readable : child.stdout, { untilNewline: true });
   const stderr = readText(child.stderr, { untilNewline: false });
   const stderrText = async () => (await stderr.text).trim() || "no output";
+
+  if (startPipe) {
+    try {
+      await options.ready;
+    } catch (err) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await child.status;
+      sync.cancel();
+      stderr.cancel();
+      syncPipe?.close();
+      startPipe.close();
+      throw err;
+    }
+    // conmon goes on at one byte. One that died meanwhile makes the write fail (EPIPE); its
+    // exit status and stderr, read below, say why.
+    try {
+      startPipe.file.writeSync(new Uint8Array([0]));
+    } catch { /* told below */ }
+    startPipe.close();
+  }
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   let timedOut = false;
@@ -189,7 +229,7 @@ export async function spawnConmon(
     // process exited, the daemon put /dev/null on it) unless the timeout struck.
     sync.cancel();
     stderr.cancel();
-    pipe?.close();
+    syncPipe?.close();
   }
 }
 

@@ -55,10 +55,18 @@ export interface CreateOptions {
   /** Log size limit in bytes. */
   logSizeMax?: number;
   /**
-   * Cgroup parent of the pod. Recorded for the caller; conmon itself is not moved into it
-   * (no start pipe yet): the container's cgroup comes from config.json.
+   * Cgroup parent of the pod. Recorded for the caller; conmon itself is not moved into it: the
+   * container's cgroup comes from config.json.
    */
   cgroupParent?: string;
+  /**
+   * When given, conmon is spawned at once (the bundle dir and the log's dir must exist) and
+   * runs the runtime only once `ready` resolves, when config.json and the rootfs are in place:
+   * its start-up overlaps the caller's making of them. When `ready` rejects, create rejects
+   * with that same error and leaves nothing (conmon killed before it forked, the log file it
+   * opened removed when it made it).
+   */
+  ready?: Promise<void>;
   /**
    * The RuntimeClass handler whose runtime creates it ("" for the default). Only a router over
    * several runtimes (runtime_router.ts) reads it.
@@ -236,6 +244,15 @@ class ConmonOciRuntime implements OciRuntime {
 
   async create(opts: CreateOptions): Promise<{ pid: number; conmonPid: number }> {
     const { id, bundle, persistDir, logPath } = opts;
+    // Listened to at once: `ready` may fail before conmon is spawned (or when it cannot be).
+    let readyError: { error: unknown } | undefined;
+    const ready = opts.ready?.catch((error) => {
+      readyError = { error };
+      throw error;
+    });
+    ready?.catch(() => {});
+    // A call, so that the checks below are not narrowed away by the first one.
+    const readyFailure = (): { error: unknown } | undefined => readyError;
     const o = this.#opts;
     // Stale files from an earlier attempt would report a false exit or pid. One round: a dir
     // being made holds nothing stale.
@@ -268,6 +285,14 @@ class ConmonOciRuntime implements OciRuntime {
       ...(opts.logSizeMax !== undefined ? { logSizeMax: opts.logSizeMax } : {}),
     });
     this.#logger.debug("Spawning conmon", { id, args: args.join(" ") });
+    // conmon opens (and may create) the log file before it waits for `ready` and runs the
+    // runtime: a create that fails takes away a log file it made.
+    const logExisted = await exists(logPath);
+    const removeNewLog = async () => {
+      if (!logExisted) await removeIfExists(logPath).catch(() => {});
+    };
+    const early = readyFailure();
+    if (early) throw early.error;
     const spawnStarted = performance.now();
     let result;
     try {
@@ -275,8 +300,12 @@ class ConmonOciRuntime implements OciRuntime {
         env: { PATH: programPath() },
         cwd: bundle,
         timeoutMs: o.createTimeoutMs ?? 120_000,
+        ...(ready ? { ready } : {}),
       });
     } catch (err) {
+      const failure = readyFailure();
+      await removeNewLog();
+      if (failure) throw failure.error;
       await this.#cleanupFailedCreate(id, await readPidFile(conmonPidFile(persistDir)));
       throw new OciRuntimeError(
         { runtime: this.name, verb: "create", id, stderr: errorMessage(err) },
@@ -292,6 +321,7 @@ class ConmonOciRuntime implements OciRuntime {
     const pid = syncMessage.data ?? syncMessage.pid;
     if (pid === undefined || pid <= 0) {
       await this.#cleanupFailedCreate(id, conmonPid);
+      await removeNewLog();
       throw new OciRuntimeError({
         runtime: this.name,
         verb: "create",
@@ -513,6 +543,11 @@ function toState(raw: Record<string, unknown>): RuntimeState {
     state.annotations = raw.annotations as Record<string, string>;
   }
   return state;
+}
+
+/** Whether `path` exists (a dangling symlink counts). */
+function exists(path: string): Promise<boolean> {
+  return Deno.lstat(path).then(() => true, () => false);
 }
 
 async function removeIfExists(path: string): Promise<void> {

@@ -2,8 +2,10 @@
  * CreateContainer: inside a ready sandbox, reserve the container's name, mount its rootfs over
  * the image's layers and its image volumes (`Mount.image`: other images, read-only), resolve its
  * user, build its OCI spec (process, mounts, devices, the pod's namespaces and files, resources,
- * security context), create it through conmon and record it as CREATED. Every step registers
- * its undo; a failure anywhere runs them in reverse and leaves nothing behind.
+ * security context), create it through conmon and record it as CREATED. conmon is spawned as
+ * soon as the bundle dir exists and waits on its start pipe until config.json and the rootfs
+ * are in place, so its start-up overlaps their making. Every step registers its undo; a failure
+ * anywhere runs them in reverse and leaves nothing behind.
  *
  * @module
  */
@@ -99,6 +101,36 @@ export async function createContainer(
       .catch(() => {});
   });
   crashPoint("container_create:after_dirs");
+  const logDir = dirname(logPath);
+  if (!(await Deno.stat(logDir).then(() => true, () => false))) {
+    await Deno.mkdir(logDir, { recursive: true, mode: 0o755 });
+    if (logDir !== sandbox.metadata.logDirectory) {
+      stack.defer(() => Deno.remove(logDir, { recursive: true }).catch(() => {}));
+    }
+  }
+  // conmon starts now and waits (on its start pipe) until the bundle is complete: its start-up
+  // overlaps the rootfs mount and the spec. Until then nothing is created; a failure meanwhile
+  // kills it.
+  const bundleReady = Promise.withResolvers<void>();
+  bundleReady.promise.catch(() => {}); // rejected only by the undo below, whoever listens
+  const createdAt = nowNs();
+  const creating = deps.runtime.create({
+    id,
+    bundle,
+    persistDir: bundle,
+    logPath,
+    name,
+    terminal: config.tty,
+    stdin: config.stdin,
+    stdinOnce: config.stdin_once,
+    runtimeHandler: sandbox.metadata.runtimeHandler,
+    ready: bundleReady.promise,
+  });
+  creating.catch(() => {}); // awaited below, or by the undo
+  stack.defer(async () => {
+    bundleReady.reject(new Error("CreateContainer failed before the bundle was complete"));
+    await creating.catch(() => {});
+  });
   const rootfs = await deps.images.mountRootfs(id, image.id);
   stack.defer(() => deps.images.unmountRootfs(id));
   // The image volumes go with the rootfs (removeRootfs, deferred above).
@@ -163,25 +195,8 @@ export async function createContainer(
   });
   crashPoint("container_create:after_spec");
 
-  const logDir = dirname(logPath);
-  if (!(await Deno.stat(logDir).then(() => true, () => false))) {
-    await Deno.mkdir(logDir, { recursive: true, mode: 0o755 });
-    if (logDir !== sandbox.metadata.logDirectory) {
-      stack.defer(() => Deno.remove(logDir, { recursive: true }).catch(() => {}));
-    }
-  }
-  const createdAt = nowNs();
-  const created = await deps.runtime.create({
-    id,
-    bundle,
-    persistDir: bundle,
-    logPath,
-    name,
-    terminal: config.tty,
-    stdin: config.stdin,
-    stdinOnce: config.stdin_once,
-    runtimeHandler: sandbox.metadata.runtimeHandler,
-  });
+  bundleReady.resolve();
+  const created = await creating;
   stack.defer(async () => {
     await deps.runtime.kill(id, "KILL").catch(() => {});
     await deps.runtime.delete(id, { force: true });

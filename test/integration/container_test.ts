@@ -21,6 +21,21 @@ const CGROUP_PARENT = "/ocid-it4";
 const WAIT = { timeoutMs: 20_000 };
 
 /** The cgroup v1 directory of `pid` for `controller` (from /proc/<pid>/cgroup). */
+/** Every path under `dir` (relative), dirs and files; none when it does not exist. */
+async function* walk(dir: string, prefix = ""): AsyncGenerator<string> {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(join(dir, prefix)));
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const rel = join(prefix, e.name);
+    yield rel;
+    if (e.isDirectory) yield* walk(dir, rel);
+  }
+}
+
 async function cgroupDir(pid: number, controller: string): Promise<string> {
   const text = await Deno.readTextFile(`/proc/${pid}/cgroup`);
   for (const line of text.split("\n")) {
@@ -426,6 +441,8 @@ Deno.test({
           mounts: (await mountsUnder(join(root, "containers"))).length,
           runc: await listDir(join(daemon!.dirs.runroot, "runc")),
           count: (await call(runtime, "ListContainers", {})).containers.length,
+          // conmon opens a container's log before the runtime runs: a failed create removes it.
+          logs: (await Array.fromAsync(walk(daemon!.dirs.logDir))).sort(),
         });
         const before = await snapshot();
         const other = podConfig("stopped");

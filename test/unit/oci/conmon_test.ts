@@ -59,6 +59,8 @@ Deno.test("cleanStderr() keeps the msg of runc's logrus lines", () => {
  */
 const FAKE = `
   while [ $# -gt 0 ]; do [ "$1" = -P ] && pidfile=$2; shift; done
+  [ -n "$STARTED" ] && printf %s $$ > "$STARTED"
+  [ -n "$_OCI_STARTPIPE" ] && head -c1 <&"$_OCI_STARTPIPE" >/dev/null
   printf %s $$ > "$pidfile"
   case "$MODE" in
     ok) echo '{"data": 99}' >&"$_OCI_SYNCPIPE" ;;
@@ -68,13 +70,18 @@ const FAKE = `
   esac
 `;
 
-async function runFake(mode: string, timeoutMs = 30_000) {
+async function runFake(
+  mode: string,
+  timeoutMs = 30_000,
+  gate?: (dir: string) => Promise<void>,
+) {
   const dir = await Deno.makeTempDir({ prefix: "ocid-conmon-" });
   try {
     return await spawnConmon("/bin/bash", ["-c", FAKE, "bash", "-P", join(dir, "pid")], {
-      env: { MODE: mode, PATH: "/usr/bin:/bin" },
+      env: { MODE: mode, PATH: "/usr/bin:/bin", STARTED: join(dir, "started") },
       cwd: dir,
       timeoutMs,
+      ...(gate ? { ready: gate(dir) } : {}),
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -87,6 +94,40 @@ Deno.test("spawnConmon() returns the sync message and the pid from the -P file",
   assert.ok(ok.conmonPid > 0 && ok.conmonPid !== Deno.pid, "pid read from the -P file");
   const fail = await runFake("fail");
   assert.deepEqual(fail.syncMessage, { data: -1, message: "runtime said no" });
+});
+
+/** Resolves once `path` exists (the stand-in writes it before it waits on its start pipe). */
+async function exists(path: string): Promise<string> {
+  for (;;) {
+    try {
+      return await Deno.readTextFile(path);
+    } catch {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
+Deno.test("spawnConmon() with ready: conmon starts at once and goes on only when ready", async () => {
+  const ok = await runFake("ok", 30_000, async (dir) => {
+    const started = await exists(join(dir, "started"));
+    assert.ok(Number(started) > 0, "conmon runs while the caller prepares");
+    await new Promise((r) => setTimeout(r, 50));
+    await assert.rejects(Deno.stat(join(dir, "pid")), Deno.errors.NotFound, "it waits");
+  });
+  assert.deepEqual(ok.syncMessage, { data: 99 });
+  assert.ok(ok.conmonPid > 0);
+});
+
+Deno.test("spawnConmon() with ready that fails: conmon is killed, the same error is thrown", async () => {
+  const failure = new Error("the bundle could not be made");
+  let pid = 0;
+  const err = await runFake("ok", 30_000, async (dir) => {
+    pid = Number(await exists(join(dir, "started")));
+    throw failure;
+  }).then(() => undefined, (e) => e);
+  assert.equal(err, failure);
+  assert.ok(pid > 0);
+  await assert.rejects(Deno.stat(`/proc/${pid}`), Deno.errors.NotFound, "conmon is gone");
 });
 
 Deno.test("spawnConmon() throws conmon's stderr when its first process fails", async () => {

@@ -9,7 +9,7 @@ import { Limiter } from "../../../src/limit.ts";
 import { ExecFiles } from "../../../src/oci/exec_files.ts";
 import { writeFileAtomic } from "../../../src/store/atomic.ts";
 import { OciRuntimeError } from "../../../src/oci/runtime_error.ts";
-import { NotFoundError } from "../../../src/errors.ts";
+import { InvalidArgumentError, NotFoundError } from "../../../src/errors.ts";
 import type { SpawnConmon } from "../../../src/oci/conmon_spawn.ts";
 import { FakeCappedRunner, FakeRunner, fakeSpawn } from "./fakes.ts";
 
@@ -239,7 +239,7 @@ Deno.test("OciRuntime.create() when conmon itself fails wraps its error", async 
   assert.deepEqual(s.runner.argv(), [["--root", "/run/test/runc", "delete", "--force", "abc"]]);
 });
 
-Deno.test("OciRuntime.create() that fails removes conmon's socket-dir link and exit file", async (t) => {
+Deno.test("OciRuntime.create() that fails removes conmon's socket-dir link, exit file and new log", async (t) => {
   for (
     const [what, outcome] of [
       ["runc refuses", { syncMessage: { data: -1, message: "runc create failed" }, conmonPid: 0 }],
@@ -253,6 +253,7 @@ Deno.test("OciRuntime.create() that fails removes conmon's socket-dir link and e
       const spawn: SpawnConmon = async (path, args, options) => {
         await Deno.symlink(options.cwd, join(s.dir, "sockets", "abc"));
         await Deno.writeTextFile(join(s.dir, "exits", "abc"), "1");
+        await Deno.writeTextFile(join(s.dir, "l.log"), ""); // conmon opens the log first
         return await inner(path, args, options);
       };
       await using s = await setup({ spawnConmon: spawn });
@@ -268,9 +269,43 @@ Deno.test("OciRuntime.create() that fails removes conmon's socket-dir link and e
       );
       assert.deepEqual(await Array.fromAsync(Deno.readDir(join(s.dir, "sockets"))), []);
       assert.deepEqual(await Array.fromAsync(Deno.readDir(join(s.dir, "exits"))), []);
+      await assert.rejects(Deno.stat(join(s.dir, "l.log")), Deno.errors.NotFound, "log made");
       assert.ok((await Deno.stat(join(s.dir, "b"))).isDirectory, "the bundle itself stays");
     });
   }
+});
+
+Deno.test("OciRuntime.create() whose ready fails throws that error and removes the log conmon made", async () => {
+  const failure = new InvalidArgumentError("the user is not in the image");
+  let fail = (_: unknown) => {};
+  // As conmon: it opens (appends to) the log file, then waits for ready, which fails meanwhile.
+  const spawn: SpawnConmon = async (_path, args, options) => {
+    const log = args[args.indexOf("-l") + 1]!.replace(/^k8s-file:/, "");
+    await Deno.writeTextFile(log, "", { append: true });
+    fail(failure);
+    await options.ready;
+    throw new Error("not reached");
+  };
+  await using s = await setup({ spawnConmon: spawn });
+  await Deno.mkdir(join(s.dir, "b"));
+  const create = (logPath: string) =>
+    s.runtime.create({
+      id: "abc",
+      bundle: join(s.dir, "b"),
+      persistDir: join(s.dir, "b"),
+      logPath,
+      ready: new Promise((_, reject) => fail = reject),
+    }).catch((e) => e);
+  const fresh = join(s.dir, "logs", "fresh.log");
+  assert.equal(await create(fresh), failure, "the caller's own error, not a runtime error");
+  await assert.rejects(Deno.stat(fresh), Deno.errors.NotFound, "the log conmon made is gone");
+  assert.deepEqual(s.runner.argv(), [], "nothing to delete: the runtime never ran");
+
+  // A log that was there before (an earlier attempt's) stays.
+  const kept = join(s.dir, "logs", "kept.log");
+  await Deno.writeTextFile(kept, "earlier\n");
+  assert.equal(await create(kept), failure);
+  assert.equal(await Deno.readTextFile(kept), "earlier\n");
 });
 
 Deno.test("OciRuntime.execSync() runs exec --process with the container's process edited", async () => {

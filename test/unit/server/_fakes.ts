@@ -57,7 +57,9 @@ export class FakeRuntime {
     const err = this.fail[verb];
     return err ? Promise.reject(err) : Promise.resolve();
   }
-  async create(opts: { id: string }) {
+  async create({ ready, ...opts }: { id: string; ready?: Promise<void> }) {
+    // As conmon: nothing is created before the bundle is ready.
+    await ready;
     await this.#record("create", opts.id, opts);
     return { pid: 4242, conmonPid: 4241 };
   }
