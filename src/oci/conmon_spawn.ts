@@ -38,7 +38,7 @@ export interface SpawnConmonResult {
 
 /** Options of {@linkcode spawnConmon}. */
 export interface SpawnConmonOptions {
-  /** Complete environment of conmon; `_OCI_SYNCPIPE=3` is added. */
+  /** Complete environment of conmon; `_OCI_SYNCPIPE` (and `_OCI_STARTPIPE`) are added. */
   env: Record<string, string>;
   /** Working directory (CRI-O uses the bundle). */
   cwd: string;
@@ -102,10 +102,11 @@ export function conmonCommand(
  *
  * @param path Path of the conmon binary.
  * @param args conmon's arguments; the pid of the daemon is read from the `-P` file in them.
- * @param options Environment, working directory and timeout.
+ * @param options Environment, working directory, timeout, and what conmon waits for.
  * @returns The sync message and the conmon daemon's pid.
  * @throws {Error} When conmon cannot be spawned, its first process fails, or the timeout
  * passes; the message carries conmon's stderr.
+ * @throws What `options.ready` rejected with, unchanged (conmon killed).
  */
 export async function spawnConmon(
   path: string,
@@ -146,8 +147,9 @@ export async function spawnConmon(
       stdout: command.stdout,
       stderr: "piped",
     });
-    const pipes = startPipe ? [syncPipe!, startPipe] : [syncPipe!];
-    child = syncPipe ? spawnWithPipes(pipes, () => cmd.spawn()) : cmd.spawn();
+    child = syncPipe
+      ? spawnWithPipes(startPipe ? [syncPipe, startPipe] : [syncPipe], () => cmd.spawn())
+      : cmd.spawn();
   } catch (err) {
     syncPipe?.close();
     startPipe?.close();
