@@ -106,7 +106,9 @@ export const CDI_HOOK_NAMES = [
 /** File operations of {@linkcode loadCdiRegistry}; tests pass fakes. */
 export interface CdiFs {
   /** Entries of a directory; throws NotFound when it does not exist. */
-  readDir(dir: string): Promise<{ name: string; isFile: boolean; isDirectory: boolean }[]>;
+  readDir(
+    dir: string,
+  ): Promise<{ name: string; isFile: boolean; isDirectory: boolean; isSymlink: boolean }[]>;
   readTextFile(path: string): Promise<string>;
 }
 
@@ -165,7 +167,10 @@ async function specFiles(dir: string, fs: CdiFs, registry: CdiRegistry): Promise
   for (const e of entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) {
     const path = join(dir, e.name);
     if (e.isDirectory) files.push(...await specFiles(path, fs, registry));
-    else if (e.isFile && [".json", ".yaml"].includes(extname(e.name))) files.push(path);
+    // A link is read as the file it names (as the reference's walk does).
+    else if ((e.isFile || e.isSymlink) && [".json", ".yaml"].includes(extname(e.name))) {
+      files.push(path);
+    }
   }
   return files;
 }

@@ -29,8 +29,11 @@ Deno.test("loadCdiRegistry() reads .json and .yaml files; a later dir overrides 
     "etc/sub/b.yaml": 'cdiVersion: "0.5.0"\nkind: v.com/nic\ndevices:\n  - name: eth\n' +
       "    containerEdits:\n      env: [NIC=1]\n",
     "etc/ignored.txt": "not a spec",
+    "vendor/nic.yaml": 'cdiVersion: "0.5.0"\nkind: v.com/nic\ndevices:\n  - name: link\n',
     "run/a.json": spec("v.com/gpu", ["1"], { containerEdits: { env: ["SPEC=run"] } }),
   }, async (root) => {
+    // A link to a file elsewhere is read as that file.
+    await Deno.symlink(join(root, "vendor/nic.yaml"), join(root, "etc/linked.yaml"));
     const registry = await loadCdiRegistry([
       join(root, "etc"),
       join(root, "missing"),
@@ -40,6 +43,7 @@ Deno.test("loadCdiRegistry() reads .json and .yaml files; a later dir overrides 
       "v.com/gpu=0",
       "v.com/gpu=1",
       "v.com/nic=eth",
+      "v.com/nic=link",
     ]);
     assert.deepEqual(registry.errors, []);
     // Spec edits once per file, before its first device; then the device's.
