@@ -9,6 +9,7 @@
 import type { Config } from "../config/types.ts";
 import { checkBinaries } from "./check_binaries.ts";
 import { checkCapabilities } from "./check_capabilities.ts";
+import { checkCdi } from "./check_cdi.ts";
 import { checkCgroups } from "./check_cgroups.ts";
 import { checkCni } from "./check_cni.ts";
 import { checkRegistriesConf } from "./check_config_files.ts";
@@ -27,6 +28,7 @@ type Check = readonly [string, (config: Config, host: DoctorHost) => Promise<Fin
 export const CHECKS: readonly Check[] = [
   ["binaries", checkBinaries],
   ["cni", checkCni],
+  ["cdi", checkCdi],
   ["cgroups", checkCgroups],
   ["privileges", checkCapabilities],
   ["storage", checkStorage],

@@ -115,7 +115,39 @@ Deno.test("a healthy node passes every check", async () => {
   assert.match(report, /^ok {4}runtime {5}runc version 1\.0 \(\/usr\/sbin\/runc\)$/m);
   assert.match(report, /^ok {4}cni .*Network "podnet" .*cniVersion 1\.0\.0: bridge, portmap$/m);
   assert.match(report, /^ok {4}cgroups .*Unified layout \(cgroup2 at \/sys\/fs\/cgroup\)$/m);
+  assert.match(report, /^ok {4}cdi .*0 CDI devices in \/etc\/cdi, \/var\/run\/cdi$/m);
   assert.match(report, /\n\d+ ok, 0 warn, 0 fail\n$/);
+});
+
+Deno.test("CDI spec files: bad files, devices defined twice and missing device nodes warn", async () => {
+  const spec = (kind: string, name: string, edits: Record<string, unknown> = {}) =>
+    JSON.stringify({ cdiVersion: "0.6.0", kind, devices: [{ name, containerEdits: edits }] });
+  const files = {
+    "/etc/cdi/a.json": spec("v.com/gpu", "0"),
+    "/etc/cdi/b.json": spec("v.com/gpu", "0"),
+    "/etc/cdi/old.json": JSON.stringify({
+      ...JSON.parse(spec("v.com/o", "x")),
+      cdiVersion: "0.2.0",
+    }),
+    "/var/run/cdi/nic.yaml": 'cdiVersion: "0.6.0"\nkind: v.com/nic\ndevices:\n  - name: a\n' +
+      "    containerEdits:\n      deviceNodes: [{path: /dev/nic0}]\n",
+    "/var/run/cdi/ok.json": spec("v.com/ok", "z", { deviceNodes: [{ path: "/dev/null" }] }),
+  };
+  const stat: DoctorHost["stat"] = (path) =>
+    Promise.resolve(
+      path === "/dev/null"
+        ? { isFile: false, isDirectory: false, isSocket: false, mode: 0o666 }
+        : undefined,
+    );
+  const findings = await runDoctor(config(), fakeHost({ files, stat }));
+  const cdi = findings.filter((f) => f.check === "cdi").map((f) => `${f.severity} ${f.message}`);
+  assert.deepEqual(cdi, [
+    'warn CDI spec file /etc/cdi/old.json is left out: cdiVersion "0.2.0" is not supported',
+    "warn CDI device v.com/gpu=0 is defined in both /etc/cdi/a.json and /etc/cdi/b.json",
+    "warn Device node /dev/nic0 of CDI devices v.com/nic=a is not on this host",
+  ]);
+  const off = await runDoctor(config((c) => c.enableCdi = false), fakeHost({ files }));
+  assert.deepEqual(off.filter((f) => f.check === "cdi").map((f) => f.severity), ["ok"]);
 });
 
 Deno.test("a missing runtime and conmon fail with the fix", async () => {
