@@ -130,6 +130,56 @@ Deno.test("spawnConmon() with ready that fails: conmon is killed, the same error
   await assert.rejects(Deno.stat(`/proc/${pid}`), Deno.errors.NotFound, "conmon is gone");
 });
 
+Deno.test("spawnConmon() without FFI takes the bash step, and spawns only once ready", async () => {
+  // A child Deno without --allow-ffi: no inherited pipes, so the bash step gives the stand-in
+  // its sync pipe at fd 3; with ready, the stand-in is spawned only after ready resolved.
+  const url = new URL("../../../src/oci/conmon_spawn.ts", import.meta.url).href;
+  const dir = await Deno.makeTempDir({ prefix: "ocid-conmon-noffi-" });
+  try {
+    const script = join(dir, "spawn.ts");
+    await Deno.writeTextFile(
+      script,
+      `import { spawnConmon } from "${url}";
+      const fake = ${JSON.stringify(FAKE)};
+      const spawn = (ready: Promise<void>) =>
+        spawnConmon("/bin/bash", ["-c", fake, "bash", "-P", "${join(dir, "pid")}"], {
+          env: { MODE: "ok", PATH: "/usr/bin:/bin", STARTED: "${join(dir, "started")}" },
+          cwd: "${dir}",
+          ready,
+        });
+      const ok = await spawn(new Promise((r) => setTimeout(r, 100)).then(async () => {
+        // Not spawned yet: the stand-in writes this file first thing.
+        console.log("started before ready:", await Deno.stat("${
+        join(dir, "started")
+      }").then(() => true, () => false));
+      }));
+      console.log("sync:", JSON.stringify(ok.syncMessage));
+      const failure = new Error("no bundle");
+      console.log("same error:", await spawn(Promise.reject(failure)).catch((e) => e === failure));`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-lock",
+        "--allow-read",
+        "--allow-write",
+        "--allow-run",
+        "--allow-env",
+        script,
+      ],
+      stdin: "null",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.equal(
+      stdout,
+      'started before ready: false\nsync: {"data":99}\nsame error: true\n',
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("spawnConmon() throws conmon's stderr when its first process fails", async () => {
   await assert.rejects(runFake("crash"), /conmon failed with exit code 2: bad option/);
 });
