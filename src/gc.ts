@@ -27,6 +27,7 @@
  */
 import { join } from "node:path";
 import type { Config } from "./config/types.ts";
+import { exists } from "./exists.ts";
 import type { Logger } from "./log.ts";
 import { mountPoints } from "./mounts.ts";
 import type { NetnsManager, NetworkPlugin } from "./network/mod.ts";
@@ -311,9 +312,7 @@ export function denoGcHost(runner: Runner): GcHost {
       }
       return out.sort((a, b) => a.name.localeCompare(b.name));
     },
-    async exists(path) {
-      return await Deno.lstat(path).then(() => true, () => false);
-    },
+    exists,
     async mtimeMs(path) {
       const st = await Deno.lstat(path).catch(() => undefined);
       return st?.mtime?.getTime();

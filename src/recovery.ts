@@ -22,6 +22,7 @@
  * @module
  */
 import { join } from "node:path";
+import { exists } from "./exists.ts";
 import type { ExitEvent } from "./exit_hub.ts";
 import { readExitFile } from "./oci/exits.ts";
 import type { Deps } from "./server/deps.ts";
@@ -224,8 +225,4 @@ async function removeContainer(deps: RecoveryDeps, id: string, bundle: string): 
   await Deno.remove(bundle, { recursive: true }).catch(() => {});
   await Deno.remove(join(deps.config.root, "containers", id), { recursive: true }).catch(() => {});
   await Deno.remove(join(deps.config.runroot, "exits", id)).catch(() => {});
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, () => false);
 }

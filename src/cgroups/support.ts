@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { exists } from "../exists.ts";
 import type { CgroupLayout } from "./layout.ts";
 
 /** The cgroup features a container's limits may use on this machine. */
@@ -47,7 +48,7 @@ export const denoCgroupSupportFs: CgroupSupportFs = {
       return [];
     }
   },
-  exists: (path) => Deno.lstat(path).then(() => true, () => false),
+  exists,
   readText: (path) => Deno.readTextFile(path).catch(() => ""),
 };
 

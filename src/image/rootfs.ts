@@ -9,6 +9,7 @@ import { posix } from "node:path";
 import { lchown } from "node:fs/promises";
 import { unescapeMountinfo } from "../host/mountinfo.ts";
 import { ignoreNotFound } from "../errors.ts";
+import { exists } from "../exists.ts";
 import { unmountIfMounted } from "../mounts.ts";
 import type { Runner } from "../process.ts";
 import { defaultMounter } from "../sys/default_mounter.ts";
@@ -267,15 +268,6 @@ export class RootfsManager {
 
 /** The dir of a container's image volumes, in its container dir. */
 const IMAGE_VOLUMES = "image-volumes";
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Whether every component of `rel` below `root` is a real directory. */
 async function realDirs(root: string, rel: string): Promise<boolean> {

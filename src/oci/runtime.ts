@@ -20,6 +20,7 @@ import { killExecAndReap, readPidFile } from "./exec_kill.ts";
 import { ProcessTemplates } from "./process_templates.ts";
 import { isNotExist, OciRuntimeError } from "./runtime_error.ts";
 import { Limiter } from "../limit.ts";
+import { exists } from "../exists.ts";
 
 /** What `<runtime> state` reports. */
 export interface RuntimeState {
@@ -543,11 +544,6 @@ function toState(raw: Record<string, unknown>): RuntimeState {
     state.annotations = raw.annotations as Record<string, string>;
   }
   return state;
-}
-
-/** Whether `path` exists (a dangling symlink counts). */
-function exists(path: string): Promise<boolean> {
-  return Deno.lstat(path).then(() => true, () => false);
 }
 
 async function removeIfExists(path: string): Promise<void> {
