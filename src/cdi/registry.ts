@@ -15,6 +15,7 @@
  */
 import { extname, join } from "node:path";
 import { FailedPreconditionError, NotFoundError } from "../errors.ts";
+import { isDeviceAccess } from "../host/devices.ts";
 import { namePartProblem, parseQualifiedName } from "./names.ts";
 
 /** `deviceNodes[]` of CDI container edits. */
@@ -370,7 +371,7 @@ function checkDeviceNode(d: unknown, field: string): CdiDeviceNode {
   }
   const permissions = str(d.permissions, `${field}.permissions`, false);
   if (permissions) {
-    if (!/^[rwm]{1,3}$/.test(permissions) || new Set(permissions).size !== permissions.length) {
+    if (!isDeviceAccess(permissions)) {
       fail(`${field}.permissions "${permissions}" must be letters of "rwm"`);
     }
     node.permissions = permissions;

@@ -8,6 +8,14 @@
  */
 import { join } from "node:path";
 
+/**
+ * Whether `access` is a device-cgroup access string: one to three of the letters `r`, `w`,
+ * `m`, each once (CRI `Device.permissions`, CDI `deviceNodes[].permissions`).
+ */
+export function isDeviceAccess(access: string): boolean {
+  return /^[rwm]{1,3}$/.test(access) && new Set(access).size === access.length;
+}
+
 /** A host device node, in the shape `linux.devices` wants. */
 export interface HostDevice {
   /** The path inside the container: `/dev/` and the node's path under the walked directory. */

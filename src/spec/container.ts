@@ -6,7 +6,12 @@
  * @module
  */
 import { InvalidArgumentError } from "../errors.ts";
-import { decodeRdev, type HostDeviceLister, listHostDevices } from "../host/devices.ts";
+import {
+  decodeRdev,
+  type HostDeviceLister,
+  isDeviceAccess,
+  listHostDevices,
+} from "../host/devices.ts";
 import type {
   ContainerConfig,
   Device as CriDevice,
@@ -449,7 +454,7 @@ function toDevice(
   stat: (path: string) => DeviceInfo,
 ): { device: Device; access: string } {
   const access = d.permissions === "" ? "rwm" : d.permissions;
-  if (!/^[rwm]{1,3}$/.test(access) || new Set(access).size !== access.length) {
+  if (!isDeviceAccess(access)) {
     throw new InvalidArgumentError(
       `Invalid ${field}.permissions ${JSON.stringify(d.permissions)}: use letters of "rwm"`,
     );
