@@ -158,6 +158,13 @@ export async function spawnConmon(
   const sync = readText(syncPipe ? syncPipe.file.readable : child.stdout, { untilNewline: true });
   const stderr = readText(child.stderr, { untilNewline: false });
   const stderrText = async () => (await stderr.text).trim() || "no output";
+  // The sync pipe stays open in conmon's daemon: stop reading it. stderr has ended (the first
+  // process exited, the daemon put /dev/null on it) unless conmon was killed.
+  const release = () => {
+    sync.cancel();
+    stderr.cancel();
+    syncPipe?.close();
+  };
 
   if (startPipe) {
     try {
@@ -167,9 +174,7 @@ export async function spawnConmon(
         child.kill("SIGKILL");
       } catch { /* gone */ }
       await child.status;
-      sync.cancel();
-      stderr.cancel();
-      syncPipe?.close();
+      release();
       startPipe.close();
       throw err;
     }
@@ -227,11 +232,7 @@ export async function spawnConmon(
     return await Promise.race([work, timeout]);
   } finally {
     clearTimeout(timer);
-    // The sync pipe stays open in conmon's daemon: stop reading it. stderr has ended (the first
-    // process exited, the daemon put /dev/null on it) unless the timeout struck.
-    sync.cancel();
-    stderr.cancel();
-    syncPipe?.close();
+    release();
   }
 }
 
