@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { conmonCreateArgs } from "../../../src/oci/conmon_args.ts";
 import { parseSyncMessage, spawnConmon } from "../../../src/oci/conmon_spawn.ts";
 import { cleanStderr } from "../../../src/oci/runtime_error.ts";
+import { waitFor } from "../../helpers/checks.ts";
 
 const base = {
   id: "c1",
@@ -96,20 +97,12 @@ Deno.test("spawnConmon() returns the sync message and the pid from the -P file",
   assert.deepEqual(fail.syncMessage, { data: -1, message: "runtime said no" });
 });
 
-/** Resolves once `path` exists (the stand-in writes it before it waits on its start pipe). */
-async function exists(path: string): Promise<string> {
-  for (;;) {
-    try {
-      return await Deno.readTextFile(path);
-    } catch {
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-}
+/** The text of `path` once the stand-in wrote it (before it waits on its start pipe). */
+const written = (path: string) => waitFor(`${path} to be written`, () => Deno.readTextFile(path));
 
 Deno.test("spawnConmon() with ready: conmon starts at once and goes on only when ready", async () => {
   const ok = await runFake("ok", 30_000, async (dir) => {
-    const started = await exists(join(dir, "started"));
+    const started = await written(join(dir, "started"));
     assert.ok(Number(started) > 0, "conmon runs while the caller prepares");
     await new Promise((r) => setTimeout(r, 50));
     await assert.rejects(Deno.stat(join(dir, "pid")), Deno.errors.NotFound, "it waits");
@@ -122,7 +115,7 @@ Deno.test("spawnConmon() with ready that fails: conmon is killed, the same error
   const failure = new Error("the bundle could not be made");
   let pid = 0;
   const err = await runFake("ok", 30_000, async (dir) => {
-    pid = Number(await exists(join(dir, "started")));
+    pid = Number(await written(join(dir, "started")));
     throw failure;
   }).then(() => undefined, (e) => e);
   assert.equal(err, failure);
