@@ -153,6 +153,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const execFiles = new ExecFiles(join(config.runroot, "exec"), { logger: log });
   const processes = new ProcessTemplates();
   const handlerConfigs = runtimeHandlers(config);
+  const runtimeFeatures = probeHandlerFeatures(config, runner);
   const runtimes = new Map(
     [...handlerConfigs].map(([name, h]) => [
       name,
@@ -168,6 +169,9 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
         runner,
         logger: log,
         spawnConmon: countingSpawnConmon(spawnConmon, metrics.recorder),
+        execFifoStart: runtimeFeatures.then(({ features }) =>
+          features.get(name)?.execFifoStart ?? false
+        ),
       }),
     ]),
   );
@@ -228,8 +232,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     log.info("Restricting oom_score_adj to the daemon's own or higher", { own });
   }
 
-  // Asked of every handler's runtime while the cgroups are probed.
-  const runtimeFeatures = probeHandlerFeatures(config, runner);
+  // Asked of every handler's runtime (begun with the runtimes) while the cgroups are probed.
   const cgroupSupport = await probeCgroupSupport(await detectCgroupLayout());
   log.info("Cgroup support", {
     mode: cgroupSupport.mode,
@@ -240,6 +243,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const { features, problems } = await runtimeFeatures;
   log.info("Runtime handler features", {
     recursiveReadOnlyMounts: [...features].filter(([, f]) => f.recursiveReadOnlyMounts)
+      .map(([name]) => name).join(",") || "none",
+    startByExecFifo: [...features].filter(([, f]) => f.execFifoStart)
       .map(([name]) => name).join(",") || "none",
   });
   for (const [handler, problem] of problems) {

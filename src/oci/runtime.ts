@@ -18,6 +18,7 @@ import { runtimeExecArgs } from "./exec_args.ts";
 import type { ExecFiles } from "./exec_files.ts";
 import { killExecAndReap, readPidFile } from "./exec_kill.ts";
 import { ProcessTemplates } from "./process_templates.ts";
+import { startByExecFifo } from "./exec_fifo.ts";
 import { isNotExist, OciRuntimeError } from "./runtime_error.ts";
 import { Limiter } from "../limit.ts";
 import { exists } from "../exists.ts";
@@ -33,6 +34,14 @@ export interface RuntimeState {
   /** RFC 3339 creation time. */
   created?: string;
   annotations?: Record<string, string>;
+}
+
+/** What a start may use to start the container itself; see {@linkcode OciRuntime.start}. */
+export interface StartOptions {
+  /** Pid of the container's init, from the create. */
+  pid: number;
+  /** The container's bundle. */
+  bundle: string;
 }
 
 /** Options of {@linkcode OciRuntime.create}. */
@@ -126,8 +135,13 @@ export interface OciRuntime {
    * @throws {OciRuntimeError} With the runtime's message.
    */
   create(opts: CreateOptions): Promise<{ pid: number; conmonPid: number }>;
-  /** Starts a created container. @throws {NotFoundError} @throws {OciRuntimeError} */
-  start(id: string): Promise<void>;
+  /**
+   * Starts a created container. With `opts` (the init's pid and the bundle) a runc container
+   * is started through its exec FIFO, without a `runc start` process (`./exec_fifo.ts`).
+   *
+   * @throws {NotFoundError} @throws {OciRuntimeError}
+   */
+  start(id: string, opts?: StartOptions): Promise<void>;
   /**
    * Sends a signal (`SIGTERM`, `KILL`, `9`, ...). A container no longer running is fine.
    *
@@ -185,6 +199,13 @@ export interface OciRuntimeOptions {
   verbs?: Limiter;
   /** Timeout of conmon + `create`. @default 120000 */
   createTimeoutMs?: number;
+  /**
+   * Whether the runtime is runc, whose `start` only reads the container's exec FIFO (then the
+   * runtime starts containers through it, `./exec_fifo.ts`): the runtime's features name runc
+   * (`runtime_features.ts`). A promise, as the features are asked while the daemon starts.
+   * @default false
+   */
+  execFifoStart?: boolean | Promise<boolean>;
 }
 
 /**
@@ -353,7 +374,19 @@ class ConmonOciRuntime implements OciRuntime {
     }
   }
 
-  async start(id: string): Promise<void> {
+  async start(id: string, opts?: StartOptions): Promise<void> {
+    if (opts && await this.#opts.execFifoStart) {
+      const direct = await startByExecFifo({
+        stateDir: join(this.#opts.runtimeRoot, id),
+        pid: opts.pid,
+        bundle: opts.bundle,
+      }).catch((err) => {
+        throw new OciRuntimeError({ runtime: this.name, verb: "start", id, stderr: err.message }, {
+          cause: err,
+        });
+      });
+      if (direct) return;
+    }
     await this.#verb("start", id, [id]);
   }
 

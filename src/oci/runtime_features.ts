@@ -7,6 +7,8 @@
  * - Recursive read-only mounts (`Mount.recursive_read_only`, the `rro` mount option): the runtime
  *   must list `rro` among its mount options (runc 1.1 does; crun 1.8 has no `features` command)
  *   and the kernel must have `mount_setattr(2)` (Linux 5.12).
+ * - Starting by the exec FIFO (`exec_fifo.ts`): only runc, which names itself in the document's
+ *   annotations (`org.opencontainers.runc.version`, runc 1.1 on).
  *
  * @module
  */
@@ -18,11 +20,17 @@ import type { Runner } from "../process.ts";
 export interface RuntimeFeatures {
   /** `rro` mounts: the runtime lists the option and the kernel has `mount_setattr(2)`. */
   recursiveReadOnlyMounts: boolean;
+  /**
+   * The runtime is runc (its document's annotations carry `org.opencontainers.runc.version`):
+   * a created container is started through its exec FIFO (`exec_fifo.ts`).
+   */
+  execFifoStart: boolean;
 }
 
 /** Nothing beyond the basics: a runtime that cannot say, or a kernel too old. */
 export const NO_RUNTIME_FEATURES: RuntimeFeatures = Object.freeze({
   recursiveReadOnlyMounts: false,
+  execFifoStart: false,
 });
 
 /**
@@ -59,9 +67,14 @@ export function parseRuntimeFeatures(text: string, release: string): RuntimeFeat
   } catch {
     return NO_RUNTIME_FEATURES;
   }
-  const options = (doc as { mountOptions?: unknown } | null)?.mountOptions;
+  const { mountOptions: options, annotations } = (doc ?? {}) as {
+    mountOptions?: unknown;
+    annotations?: unknown;
+  };
   const rro = Array.isArray(options) && options.includes("rro");
-  return { recursiveReadOnlyMounts: rro && kernelHasMountSetattr(release) };
+  const runc = typeof annotations === "object" && annotations !== null &&
+    typeof (annotations as Record<string, unknown>)["org.opencontainers.runc.version"] === "string";
+  return { recursiveReadOnlyMounts: rro && kernelHasMountSetattr(release), execFifoStart: runc };
 }
 
 /**

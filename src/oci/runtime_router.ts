@@ -68,7 +68,7 @@ export function createRuntimeRouter(options: RuntimeRouterOptions): RuntimeRoute
         throw err;
       }
     },
-    start: (id) => of(id).start(id),
+    start: (id, opts) => of(id).start(id, opts),
     kill: (id, signal, opts) => of(id).kill(id, signal, opts),
     async delete(id, opts) {
       await of(id).delete(id, opts);

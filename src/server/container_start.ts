@@ -1,5 +1,6 @@
 /**
- * StartContainer: `<runtime> start` on a CREATED container, then record it RUNNING. A start
+ * StartContainer: start a CREATED container (runc's through its exec FIFO, in the daemon,
+ * `src/oci/exec_fifo.ts`; else `<runtime> start`), then record it RUNNING. A start
  * that fails leaves the container EXITED with reason StartError. A process that exits at once
  * may be recorded EXITED before the RUNNING update: then only its start time is added, and the
  * runtime's cleanup after that exit (`src/exit_cleanup.ts`) waits until the start has returned.
@@ -62,7 +63,7 @@ export async function startContainer(
   using _cleanup = deps.cleanups.hold(id);
   crashPoint("container_start:before_start");
   try {
-    await deps.runtime.start(id);
+    await deps.runtime.start(id, { pid: container.status.pid, bundle: container.metadata.bundle });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     let exited = false;

@@ -102,8 +102,17 @@ Deno.test({
         image,
         command: ["/bin/sleep", "3600"],
       });
+      const runcBefore = sample(await scrape(), "ocid_processes_spawned_total", {
+        program: "runc",
+      });
       await call(runtime, "StartContainer", { container_id: id });
       const text = await scrape();
+      // runc is started through its exec FIFO (src/oci/exec_fifo.ts): no `runc start` process.
+      assert.equal(
+        sample(text, "ocid_processes_spawned_total", { program: "runc" }),
+        runcBefore,
+        "StartContainer ran a runc process",
+      );
       assert.equal(sample(text, "ocid_pods", { state: "SANDBOX_READY" }), 1);
       assert.equal(sample(text, "ocid_containers", { state: "CONTAINER_RUNNING" }), 1);
       assert.equal(
@@ -122,7 +131,7 @@ Deno.test({
         1,
       );
       // A pod without an infra container (drop_infra_ctr) and one container: one conmon; runc
-      // start; the CNI chain ran.
+      // ran (its features at start, and more); the CNI chain ran.
       assert.equal(sample(text, "ocid_processes_spawned_total", { program: "conmon" }), 1);
       assert.ok((sample(text, "ocid_processes_spawned_total", { program: "runc" }) ?? 0) >= 2);
       assert.ok((sample(text, "ocid_processes_spawned_total", { program: "bridge" }) ?? 0) >= 1);

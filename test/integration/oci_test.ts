@@ -14,6 +14,7 @@ import {
   type OciRuntime,
   OciRuntimeError,
 } from "../../src/oci/mod.ts";
+import { INIT_COMM } from "../../src/oci/exec_fifo.ts";
 
 const RUNC = "/usr/sbin/runc";
 const CRUN = "/usr/bin/crun";
@@ -32,7 +33,7 @@ class Fixture {
   #ids: string[] = [];
   #conmons: number[] = [];
 
-  private constructor(dir: string, runtimePath: string) {
+  private constructor(dir: string, runtimePath: string, execFifoStart: boolean) {
     this.dir = dir;
     this.execFiles = new ExecFiles(join(dir, "exec"));
     this.runtime = createOciRuntime({
@@ -43,6 +44,7 @@ class Fixture {
       socketDir: join(dir, "sockets"),
       logLevel: "info",
       execFiles: this.execFiles,
+      execFifoStart,
     });
     this.watcher = new ExitWatcher(join(dir, "exits"), {
       onExit: (id, status) => {
@@ -52,9 +54,9 @@ class Fixture {
     });
   }
 
-  static async open(runtimePath = RUNC): Promise<Fixture> {
+  static async open(runtimePath = RUNC, opts: { execFifoStart?: boolean } = {}): Promise<Fixture> {
     const dir = await Deno.makeTempDir({ prefix: "ocid-oci-test-" });
-    const f = new Fixture(dir, runtimePath);
+    const f = new Fixture(dir, runtimePath, opts.execFifoStart ?? false);
     await f.watcher.start();
     return f;
   }
@@ -172,6 +174,53 @@ Deno.test("OciRuntime.create() and start() run a container whose exit and logs c
   assert.equal(await f.runtime.state("life"), undefined);
   await f.runtime.delete("life"); // idempotent
   assert.deepEqual(await f.runtime.list(), []);
+});
+
+Deno.test("OciRuntime.start() of runc through the exec FIFO: runc agrees it runs, conmon records it", async () => {
+  await using f = await Fixture.open(RUNC, { execFifoStart: true });
+  const c = await f.create("fifo", {
+    args: ["sh", "-c", "echo started; exec sleep 30"],
+  });
+  // runc's init waits in the FIFO's open under the name the direct start checks.
+  assert.equal((await Deno.readTextFile(`/proc/${c.pid}/comm`)).trim(), INIT_COMM);
+  assert.equal((await f.runtime.state("fifo"))?.status, "created");
+  const stateDir = join(f.dir, "runtime-root", "fifo");
+  assert.equal((await Deno.lstat(join(stateDir, "exec.fifo"))).isFifo, true);
+
+  await f.runtime.start("fifo", { pid: c.pid, bundle: c.bundle });
+  // runc's own view: the FIFO is gone and the process runs the command.
+  assert.equal((await f.runtime.state("fifo"))?.status, "running");
+  await assert.rejects(Deno.lstat(join(stateDir, "exec.fifo")), Deno.errors.NotFound);
+  assert.notEqual((await Deno.readTextFile(`/proc/${c.pid}/comm`)).trim(), INIT_COMM);
+  await until("the container's output", async () => {
+    const log = await Deno.readTextFile(c.logPath).catch(() => "");
+    return log.includes("started") ? log : undefined;
+  });
+  // A second start is refused in runc's words (no FIFO: `runc start` answers).
+  await assert.rejects(
+    f.runtime.start("fifo", { pid: c.pid, bundle: c.bundle }),
+    /cannot start an already running container/,
+  );
+  await f.runtime.kill("fifo", "KILL");
+  assert.equal((await f.waitExit("fifo")).exitCode, 137);
+});
+
+Deno.test("OciRuntime.start() through the exec FIFO of a container whose init died gets runc's answer", async () => {
+  await using f = await Fixture.open(RUNC, { execFifoStart: true });
+  const c = await f.create("dead", { args: ["true"] });
+  Deno.kill(c.pid, "SIGKILL");
+  await f.waitExit("dead");
+  await assert.rejects(
+    f.runtime.start("dead", { pid: c.pid, bundle: c.bundle }),
+    (err: unknown) => {
+      assert.ok(err instanceof OciRuntimeError, String(err));
+      assert.match(
+        err.message,
+        /^runc start "dead" failed: cannot start a container that has stopped/,
+      );
+      return true;
+    },
+  );
 });
 
 Deno.test("conmon's daemon leads its own session and holds its sync pipe, a pipe, at the fd it was told", async () => {

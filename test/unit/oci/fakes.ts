@@ -6,6 +6,9 @@ import type {
   CappedRunResult,
 } from "../../../src/oci/capped_run.ts";
 import type { SpawnConmon, SpawnConmonResult } from "../../../src/oci/conmon_spawn.ts";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { INIT_COMM } from "../../../src/oci/exec_fifo.ts";
 
 const enc = new TextEncoder();
 
@@ -79,4 +82,54 @@ export function fakeSpawn(
     return result instanceof Error ? Promise.reject(result) : Promise.resolve(result);
   };
   return Object.assign(fn, { calls });
+}
+
+/**
+ * A stand-in for `runc init` after `runc create`: a bash named as runc names its init that
+ * opens the exec FIFO for writing (waiting for a reader), writes one byte, closes it and execs
+ * `sleep` (or runs `script` instead). Returns the child and its state dir (made in a temp dir
+ * unless given) and bundle.
+ */
+export async function fakeRuncInit(
+  options: { script?: string; hooks?: unknown; comm?: string; stateDir?: string } = {},
+) {
+  const dir = await Deno.makeTempDir({ prefix: "ocid-exec-fifo-" });
+  const stateDir = options.stateDir ?? join(dir, "state");
+  const bundle = join(dir, "bundle");
+  await Deno.mkdir(stateDir, { recursive: true });
+  await Deno.mkdir(bundle);
+  const fifo = join(stateDir, "exec.fifo");
+  const mk = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+  assert.equal(mk.code, 0);
+  await Deno.writeTextFile(
+    join(bundle, "config.json"),
+    JSON.stringify({ ociVersion: "1.0.2", process: { args: ["sleep"] }, hooks: options.hooks }),
+  );
+  const script = options.script ??
+    `exec 3>"$FIFO"; printf 0 >&3; exec 3>&-; exec sleep 30`;
+  const child = new Deno.Command("bash", {
+    args: ["-c", `printf '%s' "$COMM" > /proc/$$/comm; ${script}`],
+    env: { FIFO: fifo, COMM: options.comm ?? INIT_COMM },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  // Named as runc's init before the test goes on.
+  for (let i = 0; i < 200; i++) {
+    const comm = await Deno.readTextFile(`/proc/${child.pid}/comm`).catch(() => "");
+    if (comm.trim() === (options.comm ?? INIT_COMM)) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return {
+    child,
+    stateDir,
+    bundle,
+    fifo,
+    async [Symbol.asyncDispose]() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await child.status;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
 }

@@ -14,7 +14,14 @@ import { status } from "../../../src/server/status.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 /** A features document as runc 1.1 prints it, cut down. */
-const RUNC = JSON.stringify({ ociVersionMax: "1.0.2-dev", mountOptions: ["ro", "rro", "rbind"] });
+/** As runc 1.1.5 prints it, in part. */
+const RUNC = JSON.stringify({
+  ociVersionMax: "1.0.2-dev",
+  mountOptions: ["ro", "rro", "rbind"],
+  annotations: { "org.opencontainers.runc.version": "1.1.5+ds1" },
+});
+/** As runc, and a runtime that is not runc (crun 1.9's annotations name crun). */
+const RUNC_FEATURES = { recursiveReadOnlyMounts: true, execFifoStart: true };
 
 /** A runner that answers `<path> features` from a table and records each run. */
 function featuresRunner(answers: Record<string, RunResult | Error>): Runner & { runs: string[] } {
@@ -56,13 +63,29 @@ Deno.test("kernelHasMountSetattr: Linux 5.12 and later", () => {
 });
 
 Deno.test("parseRuntimeFeatures: rro needs the runtime's option and the kernel's call", () => {
-  assert.deepEqual(parseRuntimeFeatures(RUNC, "6.18.0"), { recursiveReadOnlyMounts: true });
-  assert.deepEqual(parseRuntimeFeatures(RUNC, "5.10.0"), NO_RUNTIME_FEATURES);
+  assert.deepEqual(parseRuntimeFeatures(RUNC, "6.18.0"), RUNC_FEATURES);
+  assert.deepEqual(parseRuntimeFeatures(RUNC, "5.10.0"), {
+    recursiveReadOnlyMounts: false,
+    execFifoStart: true,
+  });
   const noRro = JSON.stringify({ mountOptions: ["ro", "rbind"] });
   assert.deepEqual(parseRuntimeFeatures(noRro, "6.18.0"), NO_RUNTIME_FEATURES);
   for (const bad of ["", "not json", "null", "[]", '{"mountOptions":"rro"}']) {
     assert.deepEqual(parseRuntimeFeatures(bad, "6.18.0"), NO_RUNTIME_FEATURES, bad);
   }
+});
+
+Deno.test("parseRuntimeFeatures: only runc, by its annotations, starts through the exec FIFO", () => {
+  const crun = JSON.stringify({
+    mountOptions: ["rro"],
+    annotations: { "run.oci.crun.version": "1.9" },
+  });
+  assert.deepEqual(parseRuntimeFeatures(crun, "6.18.0"), {
+    recursiveReadOnlyMounts: true,
+    execFifoStart: false,
+  });
+  const noVersion = JSON.stringify({ annotations: { "org.opencontainers.runc.version": 1 } });
+  assert.equal(parseRuntimeFeatures(noVersion, "6.18.0").execFifoStart, false);
 });
 
 Deno.test("probeRuntimeFeatures: a runtime without the command or that cannot run has none, and says why", async () => {
@@ -71,7 +94,7 @@ Deno.test("probeRuntimeFeatures: a runtime without the command or that cannot ru
     "/usr/bin/crun": { code: 1, stdout: enc(""), stderr: enc("unknown command features\n") },
   });
   assert.deepEqual(await probeRuntimeFeatures(runner, "/usr/sbin/runc", "6.18.0"), {
-    features: { recursiveReadOnlyMounts: true },
+    features: RUNC_FEATURES,
   });
   assert.deepEqual(await probeRuntimeFeatures(runner, "/usr/bin/crun", "6.18.0"), {
     features: NO_RUNTIME_FEATURES,
@@ -100,8 +123,8 @@ Deno.test("probeHandlerFeatures: each runtime binary asked once; Status reports 
   ]);
   assert.deepEqual(Object.fromEntries(features), {
     crun: NO_RUNTIME_FEATURES,
-    runc: { recursiveReadOnlyMounts: true },
-    "runc-b": { recursiveReadOnlyMounts: true },
+    runc: RUNC_FEATURES,
+    "runc-b": RUNC_FEATURES,
   });
   assert.deepEqual([...problems.keys()], ["crun"]);
   const deps = { config, runtimeFeatures: features };

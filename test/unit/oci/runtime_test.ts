@@ -11,7 +11,7 @@ import { writeFileAtomic } from "../../../src/store/atomic.ts";
 import { OciRuntimeError } from "../../../src/oci/runtime_error.ts";
 import { InvalidArgumentError, NotFoundError } from "../../../src/errors.ts";
 import type { SpawnConmon } from "../../../src/oci/conmon_spawn.ts";
-import { FakeCappedRunner, FakeRunner, fakeSpawn } from "./fakes.ts";
+import { FakeCappedRunner, fakeRuncInit, FakeRunner, fakeSpawn } from "./fakes.ts";
 
 const RUNC_NOT_EXIST = 'time="2026-11-27T03:17:09Z" level=error msg="container does not exist"\n';
 
@@ -474,4 +474,91 @@ Deno.test("OciRuntime.execSync() does not hold a verb's place while its command 
   await s.runtime.kill("other", "KILL");
   release();
   assert.equal((await exec).exitCode, 0);
+});
+
+Deno.test("OciRuntime.start() of runc starts through the exec FIFO, without a runc process", async () => {
+  await using s = await setup({ execFifoStart: Promise.resolve(true) });
+  // The runtime's root is the fake's: its state dir is <root>/<id>.
+  const root = join(s.dir, "runc");
+  await using init = await fakeRuncInit({ stateDir: join(root, "abc") });
+  const runtime = createOciRuntime({
+    runtimePath: "/usr/sbin/runc",
+    runtimeRoot: root,
+    conmonPath: "/usr/bin/conmon",
+    exitDir: join(s.dir, "exits"),
+    socketDir: join(s.dir, "sockets"),
+    logLevel: "debug",
+    execFiles: s.execFiles,
+    runner: s.runner,
+    execFifoStart: Promise.resolve(true),
+  });
+  await runtime.start("abc", { pid: init.child.pid, bundle: init.bundle });
+  assert.deepEqual(s.runner.argv(), []);
+  assert.equal((await Deno.readTextFile(`/proc/${init.child.pid}/comm`)).trim(), "sleep");
+});
+
+Deno.test("OciRuntime.start() runs `runc start` without the FIFO start, or when it cannot answer", async () => {
+  await using s = await setup();
+  const root = join(s.dir, "runc");
+  const make = (execFifoStart: boolean) =>
+    createOciRuntime({
+      runtimePath: "/usr/sbin/runc",
+      runtimeRoot: root,
+      conmonPath: "/usr/bin/conmon",
+      exitDir: join(s.dir, "exits"),
+      socketDir: join(s.dir, "sockets"),
+      logLevel: "debug",
+      execFiles: s.execFiles,
+      runner: s.runner,
+      execFifoStart,
+    });
+  {
+    // Not runc (crun's FIFO goes the other way).
+    await using init = await fakeRuncInit({ stateDir: join(root, "a") });
+    await make(false).start("a", { pid: init.child.pid, bundle: init.bundle });
+  }
+  {
+    // runc, and a poststart hook, which `runc start` runs (runc 1.2).
+    await using init = await fakeRuncInit({
+      stateDir: join(root, "b"),
+      hooks: { poststart: [{ path: "/bin/true" }] },
+    });
+    await make(true).start("b", { pid: init.child.pid, bundle: init.bundle });
+  }
+  // runc, no pid and bundle given (the infra container's start).
+  await make(true).start("c");
+  assert.deepEqual(s.runner.argv(), [
+    ["--root", root, "start", "a"],
+    ["--root", root, "start", "b"],
+    ["--root", root, "start", "c"],
+  ]);
+});
+
+Deno.test("OciRuntime.start() through the FIFO names runtime, verb and id when the init died", async () => {
+  await using s = await setup();
+  const root = join(s.dir, "runc");
+  await using init = await fakeRuncInit({
+    stateDir: join(root, "abc"),
+    script: "sleep 0.3; exit 1",
+  });
+  const runtime = createOciRuntime({
+    runtimePath: "/usr/sbin/runc",
+    runtimeRoot: root,
+    conmonPath: "/usr/bin/conmon",
+    exitDir: join(s.dir, "exits"),
+    socketDir: join(s.dir, "sockets"),
+    logLevel: "debug",
+    execFiles: s.execFiles,
+    runner: s.runner,
+    execFifoStart: true,
+  });
+  await assert.rejects(
+    runtime.start("abc", { pid: init.child.pid, bundle: init.bundle }),
+    (err: unknown) => {
+      assert.ok(err instanceof OciRuntimeError);
+      assert.equal(err.message, 'runc start "abc" failed: container process is already dead');
+      return true;
+    },
+  );
+  assert.deepEqual(s.runner.argv(), []);
 });

@@ -265,7 +265,10 @@ export async function testDeps(): Promise<TestDeps> {
     hostCapabilities: caps,
     cgroupSupport,
     // The default handler can make rro mounts; tests of a handler without them replace this.
-    runtimeFeatures: new Map([[config.runtime.name, { recursiveReadOnlyMounts: true }]]),
+    runtimeFeatures: new Map([[config.runtime.name, {
+      recursiveReadOnlyMounts: true,
+      execFifoStart: false,
+    }]]),
   };
 }
 
