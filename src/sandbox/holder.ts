@@ -76,8 +76,11 @@ export interface PodNamespaceHolder {
   create(req: HolderCreateRequest): Promise<HeldNamespaces>;
   /** Undoes `create` of sandbox `id` (RunPodSandbox failed later). */
   undoCreate(id: string): Promise<void>;
-  /** Makes the pod run (starts the infra process); after the network is wired. */
-  start(id: string): Promise<void>;
+  /**
+   * Makes the pod run (starts the infra process); after the network is wired. `held` is what
+   * `create` made, and `bundle` the sandbox dir it was made in.
+   */
+  start(id: string, held: HeldNamespaces & { bundle: string }): Promise<void>;
   /**
    * The namespaces containers join.
    *

@@ -108,8 +108,8 @@ export class InfraHolder implements PodNamespaceHolder {
     await this.#deps.runtime.delete(id, { force: true });
   }
 
-  async start(id: string): Promise<void> {
-    await this.#deps.runtime.start(id);
+  async start(id: string, held: HeldNamespaces & { bundle: string }): Promise<void> {
+    await this.#deps.runtime.start(id, { pid: held.pid, bundle: held.bundle });
   }
 
   namespacePaths(sandbox: SandboxRecord): HeldNamespacePaths {

@@ -288,7 +288,7 @@ async function createSandbox(
   if (ips.length > 0) {
     await Deno.writeTextFile(hostsPath, hostsFile(hostname, { ips: ips.map((ip) => ip.address) }));
   }
-  await holder.start(id);
+  await holder.start(id, { ...created, bundle: dir });
   crashPoint("sandbox_run:after_start");
 
   const record: SandboxRecord = {

@@ -201,6 +201,27 @@ Deno.test({
       await other.body?.cancel();
     });
 
+    await t.step("a PID-sharing pod's infra container starts without a runc process", async () => {
+      const before = await scrape();
+      const config = testPodConfig("metrics-infra", {
+        namespace: NAMESPACE,
+        cgroupParent: CGROUP_PARENT,
+      });
+      config.linux!.security_context!.namespace_options!.pid = "POD";
+      const infraPod = await runTestPod(runtime, config);
+      const after = await scrape();
+      // The infra container: one more conmon (its `runc create`), and started through the exec
+      // FIFO like any runc container.
+      const count = (text: string, program: string) =>
+        sample(text, "ocid_processes_spawned_total", { program }) ?? 0;
+      assert.equal(count(after, "conmon"), count(before, "conmon") + 1);
+      assert.equal(count(after, "runc"), count(before, "runc"), "RunPodSandbox ran runc");
+      const st = await call(runtime, "PodSandboxStatus", { pod_sandbox_id: infraPod.id });
+      assert.equal(st.status?.state, "SANDBOX_READY");
+      await call(runtime, "StopPodSandbox", { pod_sandbox_id: infraPod.id });
+      await call(runtime, "RemovePodSandbox", { pod_sandbox_id: infraPod.id });
+    });
+
     await t.step("a GetContainerEvents stream the client cancels is counted", async () => {
       const controller = new AbortController();
       const events = stream(runtime, "GetContainerEvents", {}, controller);
