@@ -34,6 +34,11 @@ export interface ExecFifoStart {
   bundle: string;
   /** How often the init's liveness is checked while the FIFO is opened. @default 100 */
   pollMs?: number;
+  /**
+   * How long the start may wait for the init (as `runc start` under the verb timeout). @default
+   * 30000
+   */
+  timeoutMs?: number;
 }
 
 /** The hooks that `runc start` itself runs or waits for. */
@@ -93,8 +98,8 @@ export class ExecFifoStartError extends Error {
  * @param start The container's state dir, init pid and bundle.
  * @returns true when the container was started; false when `runc start` must answer instead
  *   (hooks at start, no FIFO, no live init).
- * @throws {ExecFifoStartError} When the init died during the start, or had written its byte for
- *   an earlier start.
+ * @throws {ExecFifoStartError} When the init died during the start, had written its byte for an
+ *   earlier start, or did not go on within the timeout.
  */
 export async function startByExecFifo(start: ExecFifoStart): Promise<boolean> {
   if (!(start.pid > 0)) return false;
@@ -112,22 +117,65 @@ export async function startByExecFifo(start: ExecFifoStart): Promise<boolean> {
     return false;
   }
   if (!(await initAlive(start.pid))) return false;
+  // An init that lives on without going on (a frozen cgroup) would hold the read for ever: the
+  // start gives up at the timeout, as `runc start` killed at the verb timeout would. The read
+  // then ends only when the init goes on or dies, and does nothing more.
+  const timeoutMs = start.timeoutMs ?? 30_000;
+  let timedOut = false;
+  let timeout: ReturnType<typeof setTimeout> | undefined;
+  const reading = readExecFifo(fifo, start.pid, start.pollMs ?? 100, () => timedOut);
+  // Given up on, its end (an error, most likely) is of no interest.
+  reading.catch(() => {});
+  try {
+    await Promise.race([
+      reading,
+      new Promise((_, reject) => {
+        timeout = setTimeout(() => {
+          timedOut = true;
+          reject(
+            new ExecFifoStartError(
+              `timed out after ${timeoutMs} ms waiting for the container's init to start`,
+            ),
+          );
+        }, timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timeout);
+  }
+  return true;
+}
 
+/**
+ * Opens the exec FIFO, reads it to its end and removes it (see the module doc). A start given up
+ * (`abandoned()`) while the open still waits ends the wait.
+ */
+async function readExecFifo(
+  fifo: string,
+  pid: number,
+  pollMs: number,
+  abandoned: () => boolean,
+): Promise<void> {
   // The open waits (on a thread of Deno's blocking pool) until init's open for writing, which
-  // is already waiting. Should init die first, the wait is ended by a writer of our own, opened
-  // only while our reader is still open (so that it cannot wait itself).
+  // is already waiting. Should init die first, or the start be given up, the wait is ended by a
+  // writer of our own, opened only while our reader is still open (so that it cannot wait
+  // itself).
   const opening = Deno.open(fifo, { read: true });
   let opened = false;
   let unblocking: Promise<Deno.FsFile | undefined> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const pollMs = start.pollMs ?? 100;
   const check = async () => {
-    const live = await initAlive(start.pid);
+    const live = await initAlive(pid);
     if (opened) return;
-    if (live) timer = setTimeout(check, pollMs);
-    else unblocking = Deno.open(fifo, { write: true }).catch(() => undefined);
+    if (live && !abandoned()) {
+      timer = setTimeout(check, pollMs);
+      Deno.unrefTimer(timer);
+    } else {
+      unblocking = Deno.open(fifo, { write: true }).catch(() => undefined);
+    }
   };
   timer = setTimeout(check, pollMs);
+  Deno.unrefTimer(timer);
   let file: Deno.FsFile;
   try {
     file = await opening;
@@ -150,8 +198,9 @@ export async function startByExecFifo(start: ExecFifoStart): Promise<boolean> {
   } finally {
     file.close();
   }
+  // Given up on, a start that went on late still leaves runc's view right (the FIFO removed).
   if (data === 0) {
-    const dead = unblocked || !(await initAlive(start.pid));
+    const dead = unblocked || !(await initAlive(pid));
     throw new ExecFifoStartError(
       dead ? "container process is already dead" : "cannot start an already running container",
     );
@@ -159,5 +208,4 @@ export async function startByExecFifo(start: ExecFifoStart): Promise<boolean> {
   await Deno.remove(fifo).catch((err) => {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   });
-  return true;
 }

@@ -380,6 +380,7 @@ class ConmonOciRuntime implements OciRuntime {
         stateDir: join(this.#opts.runtimeRoot, id),
         pid: opts.pid,
         bundle: opts.bundle,
+        timeoutMs: this.#verbTimeoutMs,
       }).catch((err) => {
         throw new OciRuntimeError({ runtime: this.name, verb: "start", id, stderr: err.message }, {
           cause: err,

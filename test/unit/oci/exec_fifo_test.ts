@@ -9,6 +9,16 @@ import {
 import { exists } from "../../../src/exists.ts";
 import { fakeRuncInit as fakeInit } from "./fakes.ts";
 
+/** This process's threads blocked in a FIFO's `open(2)` (kernel wait channel). */
+async function threadsInFifoOpen(): Promise<string[]> {
+  const found: string[] = [];
+  for await (const t of Deno.readDir("/proc/self/task")) {
+    const wchan = await Deno.readTextFile(`/proc/self/task/${t.name}/wchan`).catch(() => "");
+    if (wchan === "wait_for_partner") found.push(t.name);
+  }
+  return found;
+}
+
 async function commOf(pid: number): Promise<string> {
   return (await Deno.readTextFile(`/proc/${pid}/comm`)).trim();
 }
@@ -104,4 +114,29 @@ Deno.test("hasStartHooks() sees poststart and startContainer hooks, and unreadab
   );
   assert.equal(hasStartHooks("{not json"), true);
   assert.equal(hasStartHooks(JSON.stringify({ hooks: "odd" })), true);
+});
+
+Deno.test("startByExecFifo() gives up at its timeout on an init that never goes on, and lets go of the FIFO", async () => {
+  // Alive and named as runc's init, but never opens the FIFO (as one in a frozen cgroup).
+  await using init = await fakeInit({ script: "sleep 30; exit 1" });
+  await assert.rejects(
+    startByExecFifo({
+      stateDir: init.stateDir,
+      pid: init.child.pid,
+      bundle: init.bundle,
+      pollMs: 20,
+      timeoutMs: 200,
+    }),
+    (err: unknown) => {
+      assert.ok(err instanceof ExecFifoStartError);
+      assert.match(err.message, /^timed out after 200 ms/);
+      return true;
+    },
+  );
+  // The wait for a writer was ended while the init still lives: no thread of this process is
+  // left in a FIFO's open. Nothing was started.
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await threadsInFifoOpen(), []);
+  assert.equal(await exists(init.fifo), true);
+  assert.equal((await Deno.readTextFile(`/proc/${init.child.pid}/comm`)).trim(), INIT_COMM);
 });
