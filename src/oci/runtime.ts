@@ -19,6 +19,7 @@ import type { ExecFiles } from "./exec_files.ts";
 import { killExecAndReap, readPidFile } from "./exec_kill.ts";
 import { ProcessTemplates } from "./process_templates.ts";
 import { startByExecFifo } from "./exec_fifo.ts";
+import { type InitProcess, killInit, processStartTime } from "./direct_kill.ts";
 import { isNotExist, OciRuntimeError } from "./runtime_error.ts";
 import { Limiter } from "../limit.ts";
 import { exists } from "../exists.ts";
@@ -34,6 +35,31 @@ export interface RuntimeState {
   /** RFC 3339 creation time. */
   created?: string;
   annotations?: Record<string, string>;
+}
+
+/** What {@linkcode OciRuntime.create} made. */
+export interface CreatedProcess {
+  /** The container's init. */
+  pid: number;
+  /** Its conmon. */
+  conmonPid: number;
+  /**
+   * The init's start time (`/proc/<pid>/stat`), read at once: with the pid, what
+   * {@linkcode OciRuntime.kill} signals directly (`./direct_kill.ts`). Absent when it could not
+   * be read.
+   */
+  startTime?: string;
+}
+
+/** Options of {@linkcode OciRuntime.kill}. */
+export interface KillOptions {
+  /** Every process of the container (`kill --all`), not only its init. */
+  all?: boolean;
+  /**
+   * The init as created: without `all`, the signal is sent to it directly (`./direct_kill.ts`)
+   * when it is still that process, with no runtime process.
+   */
+  init?: InitProcess;
 }
 
 /** What a start may use to start the container itself; see {@linkcode OciRuntime.start}. */
@@ -134,7 +160,7 @@ export interface OciRuntime {
    *
    * @throws {OciRuntimeError} With the runtime's message.
    */
-  create(opts: CreateOptions): Promise<{ pid: number; conmonPid: number }>;
+  create(opts: CreateOptions): Promise<CreatedProcess>;
   /**
    * Starts a created container. With `opts` (the init's pid and the bundle) a runc container
    * is started through its exec FIFO, without a `runc start` process (`./exec_fifo.ts`).
@@ -143,11 +169,12 @@ export interface OciRuntime {
    */
   start(id: string, opts?: StartOptions): Promise<void>;
   /**
-   * Sends a signal (`SIGTERM`, `KILL`, `9`, ...). A container no longer running is fine.
+   * Sends a signal (`SIGTERM`, `KILL`, `9`, ...). A container no longer running is fine. With
+   * `opts.init` and without `opts.all`, the init is signalled directly (`./direct_kill.ts`).
    *
    * @throws {NotFoundError} When the runtime does not know the container.
    */
-  kill(id: string, signal: string, opts?: { all?: boolean }): Promise<void>;
+  kill(id: string, signal: string, opts?: KillOptions): Promise<void>;
   /** Deletes the runtime's state of the container; an unknown container is fine. */
   delete(id: string, opts?: { force?: boolean }): Promise<void>;
   /** The runtime's state of the container, or undefined when it does not know it. */
@@ -264,7 +291,7 @@ class ConmonOciRuntime implements OciRuntime {
     this.#processes = options.processes ?? new ProcessTemplates();
   }
 
-  async create(opts: CreateOptions): Promise<{ pid: number; conmonPid: number }> {
+  async create(opts: CreateOptions): Promise<CreatedProcess> {
     const { id, bundle, persistDir, logPath } = opts;
     // Listened to at once: `ready` may fail before conmon is spawned (or when it cannot be).
     let readyError: { error: unknown } | undefined;
@@ -351,7 +378,9 @@ class ConmonOciRuntime implements OciRuntime {
         stderr: syncMessage.message ?? "conmon closed the sync pipe without reporting a pid",
       });
     }
-    return { pid, conmonPid };
+    // The init waits in the exec FIFO: the pid is surely the container's now.
+    const startTime = await processStartTime(pid);
+    return { pid, conmonPid, ...(startTime !== undefined ? { startTime } : {}) };
   }
 
   async #cleanupFailedCreate(id: string, conmonPid: number): Promise<void> {
@@ -391,7 +420,8 @@ class ConmonOciRuntime implements OciRuntime {
     await this.#verb("start", id, [id]);
   }
 
-  async kill(id: string, signal: string, opts: { all?: boolean } = {}): Promise<void> {
+  async kill(id: string, signal: string, opts: KillOptions = {}): Promise<void> {
+    if (opts.init && !opts.all && (await killInit(opts.init, signal)) !== undefined) return;
     const res = await this.#exec(opts.all ? ["kill", "--all", id, signal] : ["kill", id, signal]);
     if (res.code === 0) return;
     const stderr = text(res.stderr);

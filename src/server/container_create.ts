@@ -220,11 +220,16 @@ export async function createContainer(
         : {}),
       logPath,
       bundle,
+      ownPidNamespace: effective.linux?.security_context?.namespace_options?.pid === "CONTAINER",
       createdAt,
       stopSignal: spec.annotations?.[STOP_SIGNAL] ?? "",
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
     },
-    status: newContainerStatus({ pid: created.pid, conmonPid: created.conmonPid }),
+    status: newContainerStatus({
+      pid: created.pid,
+      conmonPid: created.conmonPid,
+      ...(created.startTime !== undefined ? { pidStartTime: created.startTime } : {}),
+    }),
   };
   await deps.containers.add(record);
   stack.move();

@@ -60,18 +60,26 @@ export async function stopContainerProcess(
   const container = deps.containers.get(id);
   const state = container.status.state;
   if (state === "CONTAINER_EXITED") return;
+  // The init as created: signalled directly while it is still that process (no runc kill).
+  const { pid, pidStartTime } = container.status;
+  const init = pid > 0 && pidStartTime !== undefined
+    ? { init: { pid, startTime: pidStartTime } }
+    : {};
   if (state === "CONTAINER_CREATED") {
     // Never started: conmon still waits on the runtime's created process; end it.
-    await deps.runtime.kill(id, "KILL").catch(() => {});
+    await deps.runtime.kill(id, "KILL", init).catch(() => {});
   } else {
     const signal = container.metadata.stopSignal || "TERM";
     if (timeoutSeconds > 0) {
-      await deps.runtime.kill(id, signal).catch(() => {});
+      await deps.runtime.kill(id, signal, init).catch(() => {});
       const exit = await deps.exits.wait(id, timeoutSeconds * 1000);
       if (exit) return await recordExit(deps, id, exit);
       deps.log.info("Container did not stop in time, sending SIGKILL", { id, timeoutSeconds });
     }
-    await deps.runtime.kill(id, "KILL", { all: true }).catch(() => {});
+    // Every process of the container. In a PID namespace of its own, the kernel ends them all
+    // with the init; in a shared one, the runtime signals each process of its cgroup.
+    await deps.runtime.kill(id, "KILL", { all: !container.metadata.ownPidNamespace, ...init })
+      .catch(() => {});
   }
   const exit = await deps.exits.wait(id, KILL_WAIT_MS);
   if (exit) return await recordExit(deps, id, exit);

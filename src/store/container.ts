@@ -53,6 +53,11 @@ export interface ContainerMetadata {
   logPath: string;
   /** The OCI bundle directory. */
   bundle: string;
+  /**
+   * Whether the container has a PID namespace of its own (`namespace_options.pid` CONTAINER):
+   * then its init's end ends every process in it. Absent in records made before it was kept.
+   */
+  ownPidNamespace?: boolean;
   /** Creation time, ns since the epoch. */
   createdAt: string;
   /** Signal name for StopContainer (from the image's StopSignal), e.g. "TERM"; "" for TERM. */
@@ -69,6 +74,12 @@ export interface ContainerStatus {
   pid: number;
   /** PID of its conmon; 0 when none. */
   conmonPid: number;
+  /**
+   * The init's start time (`/proc/<pid>/stat`, read at create): with `pid`, how the init is
+   * told from a process that reused its pid (`src/oci/direct_kill.ts`). Absent in records made
+   * before it was kept, or when it could not be read.
+   */
+  pidStartTime?: string;
   /** ns since the epoch; "0" before start. */
   startedAt: string;
   /** ns since the epoch; "0" before exit. */

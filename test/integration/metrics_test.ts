@@ -178,6 +178,45 @@ Deno.test({
       assert.equal(sample(text, "ocid_containers", { state: "CONTAINER_EXITED" }), 1);
     });
 
+    await t.step("StopContainer signals the init itself: no runc process", async () => {
+      // The first traps SIGTERM (exit 3); the second is killed at once (timeout 0: SIGKILL).
+      const cases = [
+        { name: "term", timeout: "30", code: 3 },
+        { name: "kill", timeout: "0", code: 137 },
+      ];
+      for (const { name, timeout, code } of cases) {
+        const id = await createTestContainer(runtime, pod, {
+          name: `stop-${name}`,
+          image,
+          command: ["/bin/sh", "-c", 'trap "exit 3" TERM; sleep 3600 & wait'],
+        });
+        await call(runtime, "StartContainer", { container_id: id });
+        const runcBefore = sample(await scrape(), "ocid_processes_spawned_total", {
+          program: "runc",
+        });
+        await call(runtime, "StopContainer", { container_id: id, timeout });
+        const st = await call(runtime, "ContainerStatus", { container_id: id });
+        assert.equal(st.status?.state, "CONTAINER_EXITED");
+        assert.equal(st.status?.exit_code, code, name);
+        // The one runc process is the exit's cleanup (`runc delete`, in the background): none
+        // signalled the container.
+        const runcs = () =>
+          scrape().then((text) =>
+            sample(text, "ocid_processes_spawned_total", { program: "runc" })
+          );
+        await waitFor(
+          "the exit's cleanup",
+          async () => (await runcs()) === runcBefore! + 1 ? true : undefined,
+        );
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(
+          await runcs(),
+          runcBefore! + 1,
+          `StopContainer (timeout ${timeout}) ran a runc process`,
+        );
+      }
+    });
+
     await t.step("after removal the gauges are back at zero; errors count by code", async () => {
       await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
       await call(runtime, "RemovePodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });

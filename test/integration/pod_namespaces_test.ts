@@ -82,6 +82,46 @@ async function sleepers(d: TestDaemon, p: TestPod, image: string, names: string[
   return ids;
 }
 
+/** Host pids of the processes whose command line is `args` (NUL-joined as /proc shows it). */
+async function pidsRunning(args: string[]): Promise<number[]> {
+  const want = args.join("\0") + "\0";
+  const out: number[] = [];
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const cmdline = await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "");
+    if (cmdline === want && alive(Number(e.name))) out.push(Number(e.name));
+  }
+  return out;
+}
+
+/**
+ * A container whose shell leaves a child (`sleep <n>`) and becomes `sleep <n+1>`; stopped at
+ * once (timeout 0), none of its processes may live on: the SIGKILL reaches them all, by the
+ * kernel (a PID namespace of its own ends with its init) or by the runtime (`kill --all`), and
+ * at the latest by the exit's cleanup (`runc delete --force` kills what is left in the cgroup of
+ * a container that shares a PID namespace). So this checks the end, not which of them did it.
+ */
+async function assertStopEndsEveryProcess(d: TestDaemon, p: TestPod, image: string, n: number) {
+  const id = await createTestContainer(d.clients.runtime, p, {
+    name: `family-${n}`,
+    image,
+    command: ["/bin/sh", "-c", `sleep ${n} & exec sleep ${n + 1}`],
+  });
+  await call(d.clients.runtime, "StartContainer", { container_id: id });
+  const family = [["sleep", String(n)], ["sleep", String(n + 1)]];
+  await waitFor("the container's two processes", async () => {
+    const found = await Promise.all(family.map(pidsRunning));
+    return found.every((pids) => pids.length === 1) ? true : undefined;
+  });
+  await call(d.clients.runtime, "StopContainer", { container_id: id, timeout: "0" });
+  await waitFor("every process of the container to end", async () => {
+    const found = await Promise.all(family.map(pidsRunning));
+    return found.every((pids) => pids.length === 0) ? true : undefined;
+  });
+  const st = await call(d.clients.runtime, "ContainerStatus", { container_id: id });
+  assert.equal(st.status?.exit_code, 137);
+}
+
 /** The sockets (`socket:[inode]` links) among the open fds of process `pid`. */
 async function socketsOf(pid: number): Promise<Set<string>> {
   const out = new Set<string>();
@@ -304,9 +344,18 @@ Deno.test({
           await exec(d, c!, "cat", "/proc/1/cmdline").then((s) => s.split("\0")[0]),
           "/pause",
         );
+        // A child left in the pod's PID namespace dies with its container's stop.
+        await assertStopEndsEveryProcess(d, shared, image, 3710);
         await call(d.clients.runtime, "StopPodSandbox", { pod_sandbox_id: shared.id });
         await call(d.clients.runtime, "RemovePodSandbox", { pod_sandbox_id: shared.id });
       });
+
+      await t.step(
+        "a container's stop ends a child it left, in its own PID namespace",
+        async () => {
+          await assertStopEndsEveryProcess(d, web, image, 3720);
+        },
+      );
 
       await t.step("StopPodSandbox stops the containers and unpins the namespaces", async () => {
         const info = await verboseInfo(d, web.id);
@@ -320,7 +369,11 @@ Deno.test({
         const listed = (await call(d.clients.runtime, "ListContainers", {
           filter: { pod_sandbox_id: web.id },
         })).containers;
-        assert.deepEqual(listed.map((c) => c.state), ["CONTAINER_EXITED", "CONTAINER_EXITED"]);
+        assert.deepEqual(listed.map((c) => c.state), [
+          "CONTAINER_EXITED",
+          "CONTAINER_EXITED",
+          "CONTAINER_EXITED",
+        ]);
         await removeAllPods(d.clients);
         await assertNodeClean(d.dirs, d.pid, "after removing the pods");
       });

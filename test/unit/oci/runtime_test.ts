@@ -12,6 +12,7 @@ import { OciRuntimeError } from "../../../src/oci/runtime_error.ts";
 import { InvalidArgumentError, NotFoundError } from "../../../src/errors.ts";
 import type { SpawnConmon } from "../../../src/oci/conmon_spawn.ts";
 import { FakeCappedRunner, fakeRuncInit, FakeRunner, fakeSpawn } from "./fakes.ts";
+import { processStartTime } from "../../../src/oci/direct_kill.ts";
 
 const RUNC_NOT_EXIST = 'time="2026-11-27T03:17:09Z" level=error msg="container does not exist"\n';
 
@@ -561,4 +562,34 @@ Deno.test("OciRuntime.start() through the FIFO names runtime, verb and id when t
     },
   );
   assert.deepEqual(s.runner.argv(), []);
+});
+
+Deno.test("OciRuntime.kill() signals the init directly when given it, else runs `runc kill`", async () => {
+  await using s = await setup();
+  const child = new Deno.Command("sleep", { args: ["30"], stdout: "null", stderr: "null" })
+    .spawn();
+  try {
+    const startTime = (await processStartTime(child.pid))!;
+    const init = { pid: child.pid, startTime };
+    // `--all`, or a signal with no Deno name: the runtime's.
+    await s.runtime.kill("abc", "KILL", { all: true, init });
+    await s.runtime.kill("abc", "SIGRTMIN+3", { init });
+    // No init given (a record from before it was kept): the runtime's.
+    await s.runtime.kill("abc", "TERM");
+    assert.deepEqual(s.runner.argv(), [
+      ["--root", "/run/test/runc", "kill", "--all", "abc", "KILL"],
+      ["--root", "/run/test/runc", "kill", "abc", "SIGRTMIN+3"],
+      ["--root", "/run/test/runc", "kill", "abc", "TERM"],
+    ]);
+    await s.runtime.kill("abc", "TERM", { init });
+    assert.equal((await child.status).signal, "SIGTERM");
+    // Gone: nothing to signal, as runc's "not running"; no runc either.
+    await s.runtime.kill("abc", "KILL", { init });
+    assert.equal(s.runner.argv().length, 3);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* ended */ }
+    await child.status;
+  }
 });

@@ -61,10 +61,10 @@ export class FakeRuntime {
     // As conmon: nothing is created before the bundle is ready.
     await ready;
     await this.#record("create", opts.id, opts);
-    return { pid: 4242, conmonPid: 4241 };
+    return { pid: 4242, conmonPid: 4241, startTime: "777" };
   }
-  start(id: string) {
-    return this.#record("start", id);
+  start(id: string, opts?: unknown) {
+    return this.#record("start", id, opts);
   }
   kill(id: string, signal: string, opts?: unknown) {
     return this.#record("kill", id, signal, opts);

@@ -1,0 +1,108 @@
+/**
+ * StopContainer with a fake runtime: which process it signals and how. The init as created (its
+ * pid and start time, kept in the record) is handed to the runtime, which signals it directly;
+ * the final SIGKILL goes to every process of the container (`kill --all`) unless the container
+ * has a PID namespace of its own, where the kernel ends them all with the init.
+ */
+import assert from "node:assert/strict";
+import type * as cri from "../../../src/cri/types.ts";
+import { createContainer } from "../../../src/server/container_create.ts";
+import { startContainer } from "../../../src/server/container_start.ts";
+import { stopContainer } from "../../../src/server/container_stop.ts";
+import { addSandbox, decode, type TestDeps, testDeps } from "./_fakes.ts";
+
+async function withDeps(fn: (deps: TestDeps) => Promise<void>): Promise<void> {
+  const deps = await testDeps();
+  try {
+    await fn(deps);
+  } finally {
+    deps.events.close();
+    await Deno.remove(deps.dir, { recursive: true });
+  }
+}
+
+function createRequest(sandboxId: string, pid?: "POD" | "CONTAINER"): cri.CreateContainerRequest {
+  return decode("CreateContainer", {
+    pod_sandbox_id: sandboxId,
+    config: {
+      metadata: { name: `app-${pid ?? "default"}`, attempt: 0 },
+      image: { image: "127.0.0.1:5000/busybox:latest" },
+      ...(pid ? { linux: { security_context: { namespace_options: { pid } } } } : {}),
+    },
+  });
+}
+
+/** Stops `id` with `timeout`, delivering its exit once the runtime was asked to kill it. */
+async function stopWithExit(deps: TestDeps, id: string, timeout: string): Promise<void> {
+  const stopping = stopContainer(deps, { container_id: id, timeout });
+  for (let i = 0; i < 100 && !deps.fakeRuntime.calls.some((c) => c.verb === "kill"); i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  deps.exits.deliver(id, { exitCode: 137, finishedAt: new Date() });
+  await stopping;
+}
+
+Deno.test("createContainer() keeps the init's start time and whether its PID namespace is its own", () =>
+  withDeps(async (deps) => {
+    const pod = await addSandbox(deps);
+    const own = (await createContainer(deps, createRequest(pod))).container_id!;
+    const shared = (await createContainer(deps, createRequest(pod, "POD"))).container_id!;
+    assert.equal(deps.containers.get(own).status.pidStartTime, "777");
+    assert.equal(deps.containers.get(own).metadata.ownPidNamespace, true);
+    assert.equal(deps.containers.get(shared).metadata.ownPidNamespace, false);
+  }));
+
+Deno.test("startContainer() hands the runtime the init's pid and the bundle", () =>
+  withDeps(async (deps) => {
+    const pod = await addSandbox(deps);
+    const id = (await createContainer(deps, createRequest(pod))).container_id!;
+    await startContainer(deps, { container_id: id });
+    const start = deps.fakeRuntime.calls.find((c) => c.verb === "start")!;
+    assert.deepEqual(start.args, [{ pid: 4242, bundle: deps.containers.get(id).metadata.bundle }]);
+  }));
+
+Deno.test("stopContainer() hands the runtime the init; SIGKILL reaches every process only when the PID namespace is shared", () =>
+  withDeps(async (deps) => {
+    const pod = await addSandbox(deps);
+    const init = { pid: 4242, startTime: "777" };
+    const own = (await createContainer(deps, createRequest(pod))).container_id!;
+    const shared = (await createContainer(deps, createRequest(pod, "POD"))).container_id!;
+    for (const id of [own, shared]) await startContainer(deps, { container_id: id });
+    const kills = (id: string) =>
+      deps.fakeRuntime.calls.filter((c) => c.verb === "kill" && c.id === id).map((c) => c.args);
+
+    await stopWithExit(deps, own, "0");
+    assert.deepEqual(kills(own), [["KILL", { all: false, init }]]);
+    await stopWithExit(deps, shared, "0");
+    assert.deepEqual(kills(shared), [["KILL", { all: true, init }]]);
+  }));
+
+Deno.test("stopContainer() of a record without the init's start time leaves the signal to the runtime", () =>
+  withDeps(async (deps) => {
+    const pod = await addSandbox(deps);
+    const id = (await createContainer(deps, createRequest(pod))).container_id!;
+    await startContainer(deps, { container_id: id });
+    // As a record written before the start time was kept.
+    await deps.containers.update(id, (s) => {
+      const { pidStartTime: _, ...rest } = s;
+      return rest;
+    });
+    await stopWithExit(deps, id, "0");
+    assert.deepEqual(
+      deps.fakeRuntime.calls.filter((c) => c.verb === "kill").map((c) => c.args),
+      [["KILL", { all: false }]],
+    );
+  }));
+
+Deno.test("stopContainer() with a timeout sends the image's stop signal to the init first", () =>
+  withDeps(async (deps) => {
+    const pod = await addSandbox(deps);
+    const id = (await createContainer(deps, createRequest(pod))).container_id!;
+    await startContainer(deps, { container_id: id });
+    assert.equal(deps.containers.get(id).metadata.stopSignal, "SIGQUIT", "the fake image's");
+    await stopWithExit(deps, id, "5");
+    assert.deepEqual(
+      deps.fakeRuntime.calls.filter((c) => c.verb === "kill").map((c) => c.args),
+      [[deps.containers.get(id).metadata.stopSignal, { init: { pid: 4242, startTime: "777" } }]],
+    );
+  }));
