@@ -19,6 +19,28 @@ async function threadsInFifoOpen(): Promise<string[]> {
   return found;
 }
 
+/** Asserts that the start of `init` fails with `message` (a string: whole; a RegExp: matched). */
+async function assertStartFails(
+  init: { stateDir: string; child: Deno.ChildProcess; bundle: string },
+  options: { pollMs?: number; timeoutMs?: number },
+  message: string | RegExp,
+) {
+  await assert.rejects(
+    startByExecFifo({
+      stateDir: init.stateDir,
+      pid: init.child.pid,
+      bundle: init.bundle,
+      ...options,
+    }),
+    (err: unknown) => {
+      assert.ok(err instanceof ExecFifoStartError);
+      if (typeof message === "string") assert.equal(err.message, message);
+      else assert.match(err.message, message);
+      return true;
+    },
+  );
+}
+
 async function commOf(pid: number): Promise<string> {
   return (await Deno.readTextFile(`/proc/${pid}/comm`)).trim();
 }
@@ -40,19 +62,7 @@ Deno.test("startByExecFifo() throws runc's error when the init dies before it op
   // Alive and named as runc's init at the check, gone before it ever opens the FIFO.
   await using init = await fakeInit({ script: "sleep 0.3; exit 1" });
   const started = performance.now();
-  await assert.rejects(
-    startByExecFifo({
-      stateDir: init.stateDir,
-      pid: init.child.pid,
-      bundle: init.bundle,
-      pollMs: 20,
-    }),
-    (err: unknown) => {
-      assert.ok(err instanceof ExecFifoStartError);
-      assert.equal(err.message, "container process is already dead");
-      return true;
-    },
-  );
+  await assertStartFails(init, { pollMs: 20 }, "container process is already dead");
   assert.ok(performance.now() - started < 5_000, "the wait for a writer ended");
   // Nothing started: the FIFO stays for runc's own view (stopped, as the init is gone).
   assert.equal(await exists(init.fifo), true);
@@ -119,20 +129,7 @@ Deno.test("hasStartHooks() sees poststart and startContainer hooks, and unreadab
 Deno.test("startByExecFifo() gives up at its timeout on an init that never goes on, and lets go of the FIFO", async () => {
   // Alive and named as runc's init, but never opens the FIFO (as one in a frozen cgroup).
   await using init = await fakeInit({ script: "sleep 30; exit 1" });
-  await assert.rejects(
-    startByExecFifo({
-      stateDir: init.stateDir,
-      pid: init.child.pid,
-      bundle: init.bundle,
-      pollMs: 20,
-      timeoutMs: 200,
-    }),
-    (err: unknown) => {
-      assert.ok(err instanceof ExecFifoStartError);
-      assert.match(err.message, /^timed out after 200 ms/);
-      return true;
-    },
-  );
+  await assertStartFails(init, { pollMs: 20, timeoutMs: 200 }, /^timed out after 200 ms/);
   // The wait for a writer was ended while the init still lives: no thread of this process is
   // left in a FIFO's open. Nothing was started.
   await new Promise((r) => setTimeout(r, 100));

@@ -14,6 +14,29 @@ import type { SpawnConmon } from "../../../src/oci/conmon_spawn.ts";
 import { FakeCappedRunner, fakeRuncInit, FakeRunner, fakeSpawn } from "./fakes.ts";
 import { processStartTime } from "../../../src/oci/direct_kill.ts";
 
+/**
+ * A runtime over `s`'s runner with its root at `<s.dir>/runc`, where a fake init
+ * (`fakeRuncInit`) is given its state dir `<root>/<id>`.
+ */
+function fifoRuntime(
+  s: { dir: string; runner: FakeRunner; execFiles: ExecFiles },
+  execFifoStart: boolean | Promise<boolean>,
+) {
+  const root = join(s.dir, "runc");
+  const runtime = createOciRuntime({
+    runtimePath: "/usr/sbin/runc",
+    runtimeRoot: root,
+    conmonPath: "/usr/bin/conmon",
+    exitDir: join(s.dir, "exits"),
+    socketDir: join(s.dir, "sockets"),
+    logLevel: "debug",
+    execFiles: s.execFiles,
+    runner: s.runner,
+    execFifoStart,
+  });
+  return { root, runtime };
+}
+
 const RUNC_NOT_EXIST = 'time="2026-11-27T03:17:09Z" level=error msg="container does not exist"\n';
 
 async function setup(
@@ -478,21 +501,9 @@ Deno.test("OciRuntime.execSync() does not hold a verb's place while its command 
 });
 
 Deno.test("OciRuntime.start() of runc starts through the exec FIFO, without a runc process", async () => {
-  await using s = await setup({ execFifoStart: Promise.resolve(true) });
-  // The runtime's root is the fake's: its state dir is <root>/<id>.
-  const root = join(s.dir, "runc");
+  await using s = await setup();
+  const { root, runtime } = fifoRuntime(s, Promise.resolve(true));
   await using init = await fakeRuncInit({ stateDir: join(root, "abc") });
-  const runtime = createOciRuntime({
-    runtimePath: "/usr/sbin/runc",
-    runtimeRoot: root,
-    conmonPath: "/usr/bin/conmon",
-    exitDir: join(s.dir, "exits"),
-    socketDir: join(s.dir, "sockets"),
-    logLevel: "debug",
-    execFiles: s.execFiles,
-    runner: s.runner,
-    execFifoStart: Promise.resolve(true),
-  });
   await runtime.start("abc", { pid: init.child.pid, bundle: init.bundle });
   assert.deepEqual(s.runner.argv(), []);
   assert.equal((await Deno.readTextFile(`/proc/${init.child.pid}/comm`)).trim(), "sleep");
@@ -501,18 +512,7 @@ Deno.test("OciRuntime.start() of runc starts through the exec FIFO, without a ru
 Deno.test("OciRuntime.start() runs `runc start` without the FIFO start, or when it cannot answer", async () => {
   await using s = await setup();
   const root = join(s.dir, "runc");
-  const make = (execFifoStart: boolean) =>
-    createOciRuntime({
-      runtimePath: "/usr/sbin/runc",
-      runtimeRoot: root,
-      conmonPath: "/usr/bin/conmon",
-      exitDir: join(s.dir, "exits"),
-      socketDir: join(s.dir, "sockets"),
-      logLevel: "debug",
-      execFiles: s.execFiles,
-      runner: s.runner,
-      execFifoStart,
-    });
+  const make = (execFifoStart: boolean) => fifoRuntime(s, execFifoStart).runtime;
   {
     // Not runc (crun's FIFO goes the other way).
     await using init = await fakeRuncInit({ stateDir: join(root, "a") });
@@ -537,21 +537,10 @@ Deno.test("OciRuntime.start() runs `runc start` without the FIFO start, or when 
 
 Deno.test("OciRuntime.start() through the FIFO names runtime, verb and id when the init died", async () => {
   await using s = await setup();
-  const root = join(s.dir, "runc");
+  const { root, runtime } = fifoRuntime(s, true);
   await using init = await fakeRuncInit({
     stateDir: join(root, "abc"),
     script: "sleep 0.3; exit 1",
-  });
-  const runtime = createOciRuntime({
-    runtimePath: "/usr/sbin/runc",
-    runtimeRoot: root,
-    conmonPath: "/usr/bin/conmon",
-    exitDir: join(s.dir, "exits"),
-    socketDir: join(s.dir, "sockets"),
-    logLevel: "debug",
-    execFiles: s.execFiles,
-    runner: s.runner,
-    execFifoStart: true,
   });
   await assert.rejects(
     runtime.start("abc", { pid: init.child.pid, bundle: init.bundle }),

@@ -272,6 +272,19 @@ export async function testDeps(): Promise<TestDeps> {
   };
 }
 
+/**
+ * Runs `fn` with fresh {@linkcode testDeps}, closing the event bus and removing the dir after.
+ */
+export async function withTestDeps(fn: (deps: TestDeps) => Promise<void>): Promise<void> {
+  const deps = await testDeps();
+  try {
+    await fn(deps);
+  } finally {
+    deps.events.close();
+    await Deno.remove(deps.dir, { recursive: true });
+  }
+}
+
 /** Adds a READY sandbox (with its files) and returns its ID. */
 export async function addSandbox(
   deps: TestDeps,

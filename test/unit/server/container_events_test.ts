@@ -14,19 +14,9 @@ import { stopContainer } from "../../../src/server/container_stop.ts";
 import { removeContainer } from "../../../src/server/container_remove.ts";
 import { recordExit } from "../../../src/server/exits.ts";
 import type { StreamSink } from "../../../src/server/instrument_stream.ts";
-import { addSandbox, decode, type TestDeps, testDeps } from "./_fakes.ts";
+import { addSandbox, decode, type TestDeps, testDeps, withTestDeps } from "./_fakes.ts";
 
 type Event = cri.ContainerEventResponseInit;
-
-async function withDeps(fn: (deps: TestDeps) => Promise<void>): Promise<void> {
-  const deps = await testDeps();
-  try {
-    await fn(deps);
-  } finally {
-    deps.events.close();
-    await Deno.remove(deps.dir, { recursive: true });
-  }
-}
 
 /** Collects every event published while it is open. */
 function recorder(deps: TestDeps): { events: Event[]; stop(): Promise<void> } {
@@ -60,7 +50,7 @@ const summary = (events: Event[]) =>
   events.map((e) => `${e.container_event_type}:${e.container_id?.slice(0, 4)}`);
 
 Deno.test("Lifecycle handlers publish CREATED, STARTED, STOPPED (own exit) and DELETED", () =>
-  withDeps(async (deps) => {
+  withTestDeps(async (deps) => {
     const pod = await addSandbox(deps, { id: "a".repeat(64) });
     const rec = recorder(deps);
     const id = (await createContainer(deps, createRequest(pod))).container_id!;
@@ -95,7 +85,7 @@ Deno.test("Lifecycle handlers publish CREATED, STARTED, STOPPED (own exit) and D
   }));
 
 Deno.test("containers_statuses lists every container of the pod", () =>
-  withDeps(async (deps) => {
+  withTestDeps(async (deps) => {
     const pod = await addSandbox(deps);
     const first = (await createContainer(deps, createRequest(pod, "one"))).container_id!;
     const rec = recorder(deps);
@@ -109,7 +99,7 @@ Deno.test("containers_statuses lists every container of the pod", () =>
   }));
 
 Deno.test("An exit recorded before the start is published still comes after STARTED", () =>
-  withDeps(async (deps) => {
+  withTestDeps(async (deps) => {
     const pod = await addSandbox(deps);
     const id = (await createContainer(deps, createRequest(pod))).container_id!;
     const rec = recorder(deps);
@@ -131,7 +121,7 @@ Deno.test("An exit recorded before the start is published still comes after STAR
   }));
 
 Deno.test("One exit recorded twice at once publishes one STOPPED event", () =>
-  withDeps(async (deps) => {
+  withTestDeps(async (deps) => {
     const pod = await addSandbox(deps);
     const id = (await createContainer(deps, createRequest(pod))).container_id!;
     await startContainer(deps, { container_id: id });
@@ -143,7 +133,7 @@ Deno.test("One exit recorded twice at once publishes one STOPPED event", () =>
   }));
 
 Deno.test("A failed start publishes STOPPED with reason StartError", () =>
-  withDeps(async (deps) => {
+  withTestDeps(async (deps) => {
     const pod = await addSandbox(deps);
     const id = (await createContainer(deps, createRequest(pod))).container_id!;
     const rec = recorder(deps);
@@ -155,7 +145,7 @@ Deno.test("A failed start publishes STOPPED with reason StartError", () =>
   }));
 
 Deno.test("An infra process that exits on its own publishes the sandbox's STOPPED event", () =>
-  withDeps(async (deps) => {
+  withTestDeps(async (deps) => {
     const pod = await addSandbox(deps);
     const rec = recorder(deps);
     await recordExit(deps, pod, exit(137));
@@ -185,7 +175,7 @@ function fakeSink(options: { blocked?: boolean } = {}) {
 }
 
 Deno.test("getContainerEvents() streams events until the client cancels, then unsubscribes", () =>
-  withDeps(async (deps) => {
+  withTestDeps(async (deps) => {
     const pod = await addSandbox(deps);
     const { sink, written } = fakeSink();
     const controller = new AbortController();
@@ -224,7 +214,7 @@ Deno.test("getContainerEvents() drops a client that stops reading with RESOURCE_
 });
 
 Deno.test("getContainerEvents() ends normally when the daemon closes the bus", () =>
-  withDeps(async (deps) => {
+  withTestDeps(async (deps) => {
     const { sink } = fakeSink();
     const streaming = getContainerEvents(deps, {}, sink, { signal: new AbortController().signal });
     deps.events.close();

@@ -9,17 +9,7 @@ import type * as cri from "../../../src/cri/types.ts";
 import { createContainer } from "../../../src/server/container_create.ts";
 import { startContainer } from "../../../src/server/container_start.ts";
 import { stopContainer } from "../../../src/server/container_stop.ts";
-import { addSandbox, decode, type TestDeps, testDeps } from "./_fakes.ts";
-
-async function withDeps(fn: (deps: TestDeps) => Promise<void>): Promise<void> {
-  const deps = await testDeps();
-  try {
-    await fn(deps);
-  } finally {
-    deps.events.close();
-    await Deno.remove(deps.dir, { recursive: true });
-  }
-}
+import { addSandbox, decode, type TestDeps, withTestDeps } from "./_fakes.ts";
 
 function createRequest(sandboxId: string, pid?: "POD" | "CONTAINER"): cri.CreateContainerRequest {
   return decode("CreateContainer", {
@@ -43,7 +33,7 @@ async function stopWithExit(deps: TestDeps, id: string, timeout: string): Promis
 }
 
 Deno.test("createContainer() keeps the init's start time and whether its PID namespace is its own", () =>
-  withDeps(async (deps) => {
+  withTestDeps(async (deps) => {
     const pod = await addSandbox(deps);
     const own = (await createContainer(deps, createRequest(pod))).container_id!;
     const shared = (await createContainer(deps, createRequest(pod, "POD"))).container_id!;
@@ -53,7 +43,7 @@ Deno.test("createContainer() keeps the init's start time and whether its PID nam
   }));
 
 Deno.test("startContainer() hands the runtime the init's pid and the bundle", () =>
-  withDeps(async (deps) => {
+  withTestDeps(async (deps) => {
     const pod = await addSandbox(deps);
     const id = (await createContainer(deps, createRequest(pod))).container_id!;
     await startContainer(deps, { container_id: id });
@@ -62,7 +52,7 @@ Deno.test("startContainer() hands the runtime the init's pid and the bundle", ()
   }));
 
 Deno.test("stopContainer() hands the runtime the init; SIGKILL reaches every process only when the PID namespace is shared", () =>
-  withDeps(async (deps) => {
+  withTestDeps(async (deps) => {
     const pod = await addSandbox(deps);
     const init = { pid: 4242, startTime: "777" };
     const own = (await createContainer(deps, createRequest(pod))).container_id!;
@@ -78,7 +68,7 @@ Deno.test("stopContainer() hands the runtime the init; SIGKILL reaches every pro
   }));
 
 Deno.test("stopContainer() of a record without the init's start time leaves the signal to the runtime", () =>
-  withDeps(async (deps) => {
+  withTestDeps(async (deps) => {
     const pod = await addSandbox(deps);
     const id = (await createContainer(deps, createRequest(pod))).container_id!;
     await startContainer(deps, { container_id: id });
@@ -95,7 +85,7 @@ Deno.test("stopContainer() of a record without the init's start time leaves the 
   }));
 
 Deno.test("stopContainer() with a timeout sends the image's stop signal to the init first", () =>
-  withDeps(async (deps) => {
+  withTestDeps(async (deps) => {
     const pod = await addSandbox(deps);
     const id = (await createContainer(deps, createRequest(pod))).container_id!;
     await startContainer(deps, { container_id: id });
