@@ -60,6 +60,13 @@ export interface LayerApplyOptions {
   lowerDirs?: readonly string[];
   /** Apply uid/gid from the tar. @default true when running as root */
   chown?: boolean;
+  /**
+   * The dir is new and empty, and only this apply writes it (a pull's layer dir): a path the
+   * layer did not make does not exist, so it is not looked up. On a layer of 2,000 small files
+   * those lookups, each failing with NotFound, cost the JS thread about 100 ms (measured here).
+   * @default false
+   */
+  emptyDir?: boolean;
 }
 
 /** What applying a layer produced. */
@@ -272,6 +279,8 @@ class Applier {
   #opts: LayerApplyOptions;
   #chown: boolean;
   #goodDirs = new Set<string>([""]);
+  /** With `emptyDir`: every relative path this apply made (none is ever taken out). */
+  #made: Set<string> | undefined;
   #dirTimes: [string, Date][] = [];
   result: AppliedLayer = { size: 0, whiteouts: [], opaques: [] };
 
@@ -279,6 +288,13 @@ class Applier {
     this.#dir = dir;
     this.#opts = opts;
     this.#chown = opts.chown ?? Deno.uid() === 0;
+    if (opts.emptyDir) this.#made = new Set();
+  }
+
+  /** `lstat` of `rel` (at `path`), or undefined when it does not exist. */
+  #lstat(rel: string, path: string): Promise<Deno.FileInfo | undefined> {
+    if (this.#made && !this.#made.has(rel)) return Promise.resolve(undefined);
+    return lstatOrUndefined(path);
   }
 
   async entry(entry: TarEntry): Promise<void> {
@@ -306,18 +322,22 @@ class Applier {
       const target = base.slice(WHITEOUT_PREFIX.length);
       if (target === "" || target === "." || target === "..") throw escape(layer, h.name);
       const path = `${parent}/${target}`;
-      await this.#remove(path);
+      const whiteRel = parentRel === "" ? target : `${parentRel}/${target}`;
+      await this.#remove(whiteRel, path);
       await this.#opts.runner.run("mknod", ["-m", "0", path, "c", "0", "0"]);
-      this.result.whiteouts.push(parentRel === "" ? target : `${parentRel}/${target}`);
+      this.#made?.add(whiteRel);
+      this.result.whiteouts.push(whiteRel);
       return;
     }
     const path = `${this.#dir}/${rel}`;
-    const existing = await lstatOrUndefined(path);
+    const existing = await this.#lstat(rel, path);
     const mode = (h.mode ?? 0o644) & 0o7777;
+    // Whatever the entry makes below, the path may exist from now on.
+    this.#made?.add(rel);
     switch (h.type) {
       case "directory": {
         entry.resume();
-        if (existing && !existing.isDirectory) await this.#remove(path);
+        if (existing && !existing.isDirectory) await this.#remove(rel, path);
         if (!existing || !existing.isDirectory) await Deno.mkdir(path);
         this.#goodDirs.add(rel);
         await this.#attrs(path, h, mode, false);
@@ -326,7 +346,7 @@ class Applier {
       }
       case "file":
       case "contiguous-file": {
-        if (existing) await this.#remove(path);
+        if (existing) await this.#remove(rel, path);
         const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
         try {
           if (sparse) {
@@ -345,7 +365,7 @@ class Applier {
       }
       case "symlink": {
         entry.resume();
-        if (existing) await this.#remove(path);
+        if (existing) await this.#remove(rel, path);
         await Deno.symlink(h.linkname ?? "", path);
         await this.#attrs(path, h, mode, true);
         return;
@@ -359,14 +379,14 @@ class Applier {
           h.name,
         );
         const target = `${this.#dir}/${targetRel}`;
-        let info = await lstatOrUndefined(target);
+        let info = await this.#lstat(targetRel, target);
         if (!info) info = await this.#copyUp(targetRel, h.name);
         if (info.isDirectory) {
           throw new InvalidArgumentError(
             `Layer "${layer}" has a hardlink "${h.name}" to the directory "${h.linkname}"`,
           );
         }
-        if (existing) await this.#remove(path);
+        if (existing) await this.#remove(rel, path);
         await Deno.link(target, path);
         await this.#xattrs(path, h); // on the shared inode, as containerd does
         return;
@@ -375,7 +395,7 @@ class Applier {
       case "block-device":
       case "fifo": {
         entry.resume();
-        if (existing) await this.#remove(path);
+        if (existing) await this.#remove(rel, path);
         const args = h.type === "fifo" ? ["-m", mode.toString(8), path, "p"] : [
           "-m",
           mode.toString(8),
@@ -419,9 +439,10 @@ class Applier {
       cur = cur === "" ? part : `${cur}/${part}`;
       if (this.#goodDirs.has(cur)) continue;
       const path = `${this.#dir}/${cur}`;
-      const info = await lstatOrUndefined(path);
+      const info = await this.#lstat(cur, path);
       if (!info) {
         await Deno.mkdir(path, { mode: 0o755 });
+        this.#made?.add(cur);
       } else if (info.isSymlink) {
         throw escape(this.#opts.name, `${entryName}" (through the symlink "${cur}`);
       } else if (!info.isDirectory) {
@@ -433,8 +454,8 @@ class Applier {
     }
   }
 
-  async #remove(path: string): Promise<void> {
-    const info = await lstatOrUndefined(path);
+  async #remove(rel: string, path: string): Promise<void> {
+    const info = await this.#lstat(rel, path);
     if (!info) return;
     if (info.isDirectory || info.isSymlink) this.#goodDirs.clear(), this.#goodDirs.add("");
     await Deno.remove(path, { recursive: true });
@@ -511,6 +532,7 @@ class Applier {
       if (!info || !info.isFile) continue;
       const dst = `${this.#dir}/${rel}`;
       await Deno.copyFile(src, dst);
+      this.#made?.add(rel);
       if (this.#chown) await lchown(dst, info.uid ?? 0, info.gid ?? 0);
       await Deno.chmod(dst, (info.mode ?? 0o644) & 0o7777);
       if (info.mtime) await Deno.utime(dst, info.atime ?? info.mtime, info.mtime);

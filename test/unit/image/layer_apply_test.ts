@@ -18,7 +18,11 @@ function fakeRunner(): Runner & { calls: string[][] } {
   };
 }
 
-async function apply(entries: LayerEntry[], runner = fakeRunner()) {
+async function apply(
+  entries: LayerEntry[],
+  runner = fakeRunner(),
+  options: { emptyDir?: boolean; lowerDirs?: string[] } = {},
+) {
   const dir = await Deno.makeTempDir({ prefix: "ocid-layer-unit-" });
   const bytes = await buildTar(entries);
   try {
@@ -26,6 +30,7 @@ async function apply(entries: LayerEntry[], runner = fakeRunner()) {
       runner,
       name: "L",
       chown: false,
+      ...options,
     });
     return { dir, res, runner };
   } catch (err) {
@@ -307,4 +312,61 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+/** Every path under `dir` with its type, mode, size, link count and content or target. */
+async function tree(dir: string, rel = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(rel ? `${dir}/${rel}` : dir)) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    const path = `${dir}/${r}`;
+    const st = await Deno.lstat(path);
+    const kind = st.isSymlink
+      ? `-> ${await Deno.readLink(path)}`
+      : st.isDirectory
+      ? "dir"
+      : `file ${await Deno.readTextFile(path)}`;
+    out.push(`${r} ${(st.mode! & 0o7777).toString(8)} nlink=${st.nlink} ${kind}`);
+    if (st.isDirectory) out.push(...await tree(dir, r));
+  }
+  return out.sort();
+}
+
+Deno.test("applyLayer() into an empty dir (emptyDir, no lookups of paths it did not make) makes the same tree", async () => {
+  const lower = await Deno.makeTempDir({ prefix: "ocid-layer-lower-" });
+  await Deno.mkdir(`${lower}/low`);
+  await Deno.writeTextFile(`${lower}/low/file`, "from below");
+  // Paths made, then replaced by another kind, removed by a whiteout, linked, made again.
+  const entries: LayerEntry[] = [
+    { name: "a/", type: "directory", mode: 0o755 },
+    { name: "a/f", content: "one" },
+    { name: "a/f", content: "two", mode: 0o600 },
+    { name: "a/h", type: "link", linkname: "a/f" },
+    { name: "a/s", type: "symlink", linkname: "f" },
+    { name: "a/s", content: "no longer a link" },
+    { name: "b/c/d/deep", content: "parents made" },
+    { name: "b/c", content: "the dir b/c replaced by a file" },
+    { name: "b/c/", type: "directory", mode: 0o700 },
+    { name: "b/c/again", content: "made again" },
+    { name: "a/.wh.gone", content: "" },
+    { name: "a/gone", content: "made after its whiteout" },
+    { name: "low/hl", type: "link", linkname: "low/file" },
+    { name: "x", type: "symlink", linkname: "/etc" },
+    { name: "x", type: "directory", mode: 0o750 },
+    { name: "x/in", content: "below a dir that was a symlink" },
+  ];
+  const made: string[][] = [];
+  for (const emptyDir of [false, true]) {
+    const { dir } = await apply(entries, fakeRunner(), { emptyDir, lowerDirs: [lower] });
+    try {
+      made.push(await tree(dir));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+  await Deno.remove(lower, { recursive: true });
+  assert.deepEqual(made[1], made[0]);
+  assert.ok(made[0]!.some((l) => l.startsWith("b/c/again 644")), made[0]!.join("\n"));
+  assert.ok(made[0]!.some((l) => l === "a/f 600 nlink=2 file two"), made[0]!.join("\n"));
+  assert.ok(made[0]!.some((l) => l.startsWith("low/file ") && l.endsWith("from below")));
 });
