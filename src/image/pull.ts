@@ -36,6 +36,10 @@ import type { FetchFn } from "./progress.ts";
 import { formatReference, type ImageReference, manifestRef } from "./reference.ts";
 import type { Endpoint } from "./registries_conf.ts";
 import { RegistryClient } from "./registry_client.ts";
+import { Limiter } from "../limit.ts";
+
+/** The most layer blobs a pull downloads at once (containerd's `max_concurrent_downloads`). */
+export const MAX_CONCURRENT_DOWNLOADS = 3;
 
 /** What a pull uses of the image service. */
 export interface PullDeps {
@@ -144,15 +148,59 @@ export async function fetchImage(
     );
   }
   const chain = chainIds(diffIds);
+  const layerWhat = (i: number) => `Layer ${i + 1}/${manifest.layers.length} of "${name}"`;
+  // The downloads of the layers not stored yet run ahead of the unpacking, a few at once, so
+  // that layer i+1 arrives while layer i is unpacked (containerd: max_concurrent_downloads, 3).
+  const downloads = new Map<number, Promise<void>>();
+  let givenUp = false;
+  const limiter = new Limiter(MAX_CONCURRENT_DOWNLOADS);
+  for (let i = 0; i < manifest.layers.length; i++) {
+    if (await deps.layers.get(chain[i]!)) continue;
+    const desc = manifest.layers[i]!;
+    const download = limiter.run(() =>
+      givenUp
+        ? Promise.reject(new Error("The pull failed before this download began"))
+        : fetchBlob(deps, client, ep.repository, desc, layerWhat(i), { layer: true })
+    );
+    // Awaited by its layer's unpacking, or below when the pull fails first.
+    download.catch(() => {});
+    downloads.set(i, download);
+  }
   // Layers, bottom first (each needs the ones below for hardlink copy-up).
   let size = 0;
-  for (let i = 0; i < manifest.layers.length; i++) {
+  /** The layers whose blob this pull unpacked (and removed). */
+  const consumed = new Set<number>();
+  try {
+    for (let i = 0; i < manifest.layers.length; i++) {
+      size += (await unpackLayer(i)).size;
+      crashPoint("image_pull:after_layer");
+    }
+  } catch (err) {
+    // Downloads not begun are not begun; those under way end before the failure is reported,
+    // so that the image service's cleanup after a failed pull removes their blobs too.
+    givenUp = true;
+    await Promise.allSettled(downloads.values());
+    throw err;
+  }
+  // Downloaded for a layer that another pull made meanwhile: not needed.
+  await Promise.all(
+    [...downloads].filter(([i]) => !consumed.has(i)).map(async ([i, download]) => {
+      await download.catch(() => {});
+      await deps.blobs.remove(manifest.layers[i]!.digest);
+    }),
+  );
+  return { topDigest, manifestDigest, manifestBlobs, configDigest, config, chain, size };
+
+  function unpackLayer(i: number) {
     const desc = manifest.layers[i]!;
     const chainId = chain[i]!;
     const lowerDirs = chain.slice(0, i).reverse().map((c) => deps.layers.diffDir(c));
-    const rec = await deps.layers.getOrCreate(chainId, async (diffDir) => {
-      const what = `Layer ${i + 1}/${manifest.layers.length} of "${name}"`;
-      await fetchBlob(deps, client, ep.repository, desc, what, { layer: true });
+    return deps.layers.getOrCreate(chainId, async (diffDir) => {
+      const what = layerWhat(i);
+      // Stored when the downloads began, removed since: downloaded now.
+      consumed.add(i);
+      await (downloads.get(i) ??
+        fetchBlob(deps, client, ep.repository, desc, what, { layer: true }));
       crashPoint("image_pull:after_blob");
       try {
         return await unpack(deps, desc, diffDir, {
@@ -166,10 +214,7 @@ export async function fetchImage(
         await deps.blobs.remove(desc.digest);
       }
     });
-    size += rec.size;
-    crashPoint("image_pull:after_layer");
   }
-  return { topDigest, manifestDigest, manifestBlobs, configDigest, config, chain, size };
 }
 
 /** Downloads one blob into the blob store once, even when asked concurrently. */
@@ -232,6 +277,8 @@ async function unpack(
     logger: deps.log,
     name: o.name,
     lowerDirs: o.lowerDirs,
+    // getOrCreate's dir: new, and written by this unpacking alone.
+    emptyDir: true,
   });
   const got = hasher.digest();
   if (got !== o.diffId) {

@@ -338,6 +338,11 @@ Deno.test("ImageService fails clearly and leaves nothing on disk for bad input",
   const evil = Object.fromEntries(
     Object.entries(evilLayers).map(([k, l]) => [k, buildImage([good.layers[0]!, l])]),
   ) as Record<keyof typeof evilLayers, TestImage>;
+  // The bad layer first: the good one above it is downloaded ahead while the bad one unpacks.
+  const evilFirst = buildImage([
+    evilLayers.dotdot,
+    await buildLayer([{ name: "above", content: "x".repeat(300_000) }]),
+  ]);
   const manifests: Record<string, TestImage["manifest"]> = {
     "good/bb:1": good.manifest,
     "corrupt/bb:1": good.manifest,
@@ -345,10 +350,12 @@ Deno.test("ImageService fails clearly and leaves nothing on disk for bad input",
     "good/bb2:1": good2.manifest,
   };
   for (const [k, img] of Object.entries(evil)) manifests[`evil/${k}:1`] = img.manifest;
+  manifests["evil/first:1"] = evilFirst.manifest;
   const blobs = [
     ...imageBlobs(good),
     ...imageBlobs(good2),
     ...Object.values(evil).flatMap(imageBlobs),
+    ...imageBlobs(evilFirst),
   ];
   await using corrupt = startFakeRegistry({
     manifests,
@@ -390,6 +397,14 @@ Deno.test("ImageService fails clearly and leaves nothing on disk for bad input",
         );
       });
     }
+    await t.step(
+      "malicious first layer, a layer downloaded ahead above it → INVALID_ARGUMENT",
+      async () => {
+        await rejectsWith(svc.pull(`${fake.host}/evil/first:1`), "INVALID_ARGUMENT", /escapes/);
+        const above = evilFirst.layers[1]!.blob.digest;
+        assert.equal(fake.blobRequests.get(above), 1, "the layer above was downloaded ahead");
+      },
+    );
     await t.step("failed pulls leave nothing on disk", async () => {
       assert.deepEqual(svc.list(), []);
       await assertStoreEmpty(svc);
