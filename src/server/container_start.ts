@@ -13,7 +13,7 @@ import { FailedPreconditionError, InvalidArgumentError } from "../errors.ts";
 import { canStartContainer, containerExited } from "../store/container.ts";
 import type { Deps } from "./deps.ts";
 import { recordExit } from "./exits.ts";
-import { nowNs } from "./time.ts";
+import { notBeforeNs, nowNs } from "./time.ts";
 import { publishContainerEvent } from "./container_events.ts";
 
 /** What StartContainer uses. */
@@ -82,7 +82,10 @@ export async function startContainer(
   crashPoint("container_start:after_start");
   await deps.containers.update(id, (s) => {
     if (s.state === "CONTAINER_CREATED") return { ...s, state: "CONTAINER_RUNNING", startedAt };
-    return s.startedAt === "0" ? { ...s, startedAt } : s;
+    // Exited before this update: its finish (a coarse mtime) may read earlier than the start.
+    return s.startedAt === "0"
+      ? { ...s, startedAt, finishedAt: notBeforeNs(s.finishedAt, startedAt) }
+      : s;
   });
   publishContainerEvent(deps, "CONTAINER_STARTED_EVENT", ref);
   // An exit delivered before the record was RUNNING is applied now (recordExit is idempotent).

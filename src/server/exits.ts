@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import type { ExitEvent } from "../exit_hub.ts";
 import type { Deps } from "./deps.ts";
-import { dateNs } from "./time.ts";
+import { dateNs, notBeforeNs } from "./time.ts";
 import { publishContainerEvent, publishSandboxEvent } from "./container_events.ts";
 
 /** Records that the process of `id` (a container or a sandbox's infra) has ended. */
@@ -38,7 +38,7 @@ export async function recordExit(
         ...s,
         state: "CONTAINER_EXITED",
         exitCode: event.exitCode,
-        finishedAt: dateNs(event.finishedAt),
+        finishedAt: notBeforeNs(dateNs(event.finishedAt), s.startedAt),
         reason,
         message: oom ? "The container was killed for exceeding its memory limit" : "",
       };
