@@ -245,7 +245,17 @@ export function programsRun(log: string): string[] {
 export async function programsDuring(d: TestDaemon, fn: () => Promise<unknown>): Promise<string[]> {
   const from = d.output().length;
   await fn();
-  // The records of a call are written before its answer.
+  // The daemon writes a call's records, then "<RPC> done" (or "failed"), on stderr before it
+  // answers on the socket; this process may read the answer first. Wait (5 s at most) until
+  // every call begun in the window has its end in the output.
+  const settled = () => {
+    const window = d.output().slice(from);
+    const begun = window.match(/ [A-Z]\w+ request\b/g)?.length ?? 0;
+    const ended = window.match(/ [A-Z]\w+ (?:done|failed)\b/g)?.length ?? 0;
+    return ended >= begun;
+  };
+  const deadline = Date.now() + 5_000;
+  while (!settled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   return programsRun(d.output().slice(from));
 }
 
