@@ -50,6 +50,8 @@ export interface PullDeps {
   layers: LayerStore;
   /** Blob downloads in progress by digest, shared by concurrent pulls. */
   blobsInFlight: Map<string, Promise<void>>;
+  /** How many pulls still mean to unpack each layer blob, by digest, shared by the pulls. */
+  blobClaims: Map<string, number>;
   fetch?: FetchFn | undefined;
   /** The platform to pull. @default this machine */
   platform?: Platform | undefined;
@@ -149,6 +151,23 @@ export async function fetchImage(
   }
   const chain = chainIds(diffIds);
   const layerWhat = (i: number) => `Layer ${i + 1}/${manifest.layers.length} of "${name}"`;
+  const digestOf = (i: number) => manifest.layers[i]!.digest;
+  // A layer blob is kept while some pull still means to unpack it: two images can hold the
+  // same blob at different places (two layers, one download). Each pull claims the blobs of
+  // the layers it may unpack, and the last to let go removes the blob.
+  const claimed = new Set<number>();
+  const claim = (i: number) => {
+    if (claimed.has(i)) return;
+    claimed.add(i);
+    deps.blobClaims.set(digestOf(i), (deps.blobClaims.get(digestOf(i)) ?? 0) + 1);
+  };
+  const letGo = async (i: number) => {
+    if (!claimed.delete(i)) return;
+    const left = (deps.blobClaims.get(digestOf(i)) ?? 1) - 1;
+    if (left > 0) return void deps.blobClaims.set(digestOf(i), left);
+    deps.blobClaims.delete(digestOf(i));
+    await deps.blobs.remove(digestOf(i));
+  };
   // The downloads of the layers not stored yet run ahead of the unpacking, a few at once, so
   // that layer i+1 arrives while layer i is unpacked (containerd: max_concurrent_downloads, 3).
   const downloads = new Map<number, Promise<void>>();
@@ -157,38 +176,37 @@ export async function fetchImage(
   for (let i = 0; i < manifest.layers.length; i++) {
     if (await deps.layers.get(chain[i]!)) continue;
     const desc = manifest.layers[i]!;
+    claim(i);
     const download = limiter.run(() =>
       givenUp
         ? Promise.reject(new Error("The pull failed before this download began"))
         : fetchBlob(deps, client, ep.repository, desc, layerWhat(i), { layer: true })
     );
-    // Awaited by its layer's unpacking, or below when the pull fails first.
+    // Awaited by its layer's unpacking, or below.
     download.catch(() => {});
     downloads.set(i, download);
   }
+  /** Lets go of every blob still claimed, once its download (if any) has ended. */
+  const letGoOfAll = () =>
+    Promise.all([...claimed].map(async (i) => {
+      await downloads.get(i)?.catch(() => {});
+      await letGo(i);
+    }));
   // Layers, bottom first (each needs the ones below for hardlink copy-up).
   let size = 0;
-  /** The layers whose blob this pull unpacked (and removed). */
-  const consumed = new Set<number>();
   try {
     for (let i = 0; i < manifest.layers.length; i++) {
       size += (await unpackLayer(i)).size;
       crashPoint("image_pull:after_layer");
     }
   } catch (err) {
-    // Downloads not begun are not begun; those under way end before the failure is reported,
-    // so that the image service's cleanup after a failed pull removes their blobs too.
+    // Downloads not begun are not begun; those under way end before the failure is reported.
     givenUp = true;
-    await Promise.allSettled(downloads.values());
+    await letGoOfAll();
     throw err;
   }
-  // Downloaded for a layer that another pull made meanwhile: not needed.
-  await Promise.all(
-    [...downloads].filter(([i]) => !consumed.has(i)).map(async ([i, download]) => {
-      await download.catch(() => {});
-      await deps.blobs.remove(manifest.layers[i]!.digest);
-    }),
-  );
+  // Claimed for a layer that another pull made meanwhile.
+  await letGoOfAll();
   return { topDigest, manifestDigest, manifestBlobs, configDigest, config, chain, size };
 
   function unpackLayer(i: number) {
@@ -198,11 +216,11 @@ export async function fetchImage(
     return deps.layers.getOrCreate(chainId, async (diffDir) => {
       const what = layerWhat(i);
       // Stored when the downloads began, removed since: downloaded now.
-      consumed.add(i);
-      await (downloads.get(i) ??
-        fetchBlob(deps, client, ep.repository, desc, what, { layer: true }));
-      crashPoint("image_pull:after_blob");
+      claim(i);
       try {
+        await (downloads.get(i) ??
+          fetchBlob(deps, client, ep.repository, desc, what, { layer: true }));
+        crashPoint("image_pull:after_blob");
         return await unpack(deps, desc, diffDir, {
           diffId: diffIds[i]!,
           name: `${desc.digest}`,
@@ -211,7 +229,7 @@ export async function fetchImage(
           ...(i > 0 ? { parent: chain[i - 1]! } : {}),
         });
       } finally {
-        await deps.blobs.remove(desc.digest);
+        await letGo(i);
       }
     });
   }

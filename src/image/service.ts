@@ -107,6 +107,7 @@ export class ImageService {
   #registries: RegistriesConf = { registries: [] };
   #pulls = new Map<string, Promise<ImageRecord>>();
   #blobsInFlight = new Map<string, Promise<void>>();
+  #blobClaims = new Map<string, number>();
   /** Serialises record updates and removals. */
   #lock: Promise<unknown> = Promise.resolve();
 
@@ -261,6 +262,7 @@ export class ImageService {
       blobs: this.#blobs,
       layers: this.#layers,
       blobsInFlight: this.#blobsInFlight,
+      blobClaims: this.#blobClaims,
       fetch: this.#deps.fetch,
       platform: this.#deps.platform,
     };

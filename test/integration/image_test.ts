@@ -430,6 +430,34 @@ Deno.test("ImageService fails clearly and leaves nothing on disk for bad input",
   });
 });
 
+Deno.test("Concurrent pulls of images that share a layer blob at different places both succeed", async () => {
+  // L2 is the second layer of A and the only one of B: the same blob, two chains. Each pull
+  // downloads it (once, shared) and removes it after its own unpacking.
+  const l1 = await buildLayer([{ name: "one", content: "1".repeat(200_000) }]);
+  const l2 = await buildLayer([{ name: "two", content: "2".repeat(200_000) }]);
+  const a = buildImage([l1, l2]);
+  const b = buildImage([l2]);
+  await using fake = startFakeRegistry({
+    manifests: { "share/a:1": a.manifest, "share/b:1": b.manifest },
+    blobs: [...imageBlobs(a), ...imageBlobs(b)],
+  });
+  await withRoot(async (root) => {
+    const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner });
+    for (let round = 0; round < 3; round++) {
+      const [ra, rb] = await Promise.all([
+        svc.pull(`${fake.host}/share/a:1`),
+        svc.pull(`${fake.host}/share/b:1`),
+      ]);
+      assert.equal(ra.chainIds.length, 2);
+      assert.equal(rb.chainIds.length, 1);
+      assert.notEqual(ra.chainIds[1], rb.chainIds[0], "the same blob, two layers");
+      await svc.remove(ra.id);
+      await svc.remove(rb.id);
+      await assertStoreEmpty(svc);
+    }
+  });
+});
+
 Deno.test("ImageService builds a vfs rootfs with whiteouts applied", async () => {
   const layered = await layeredImage();
   await using fake = startFakeRegistry({
