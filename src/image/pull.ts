@@ -173,28 +173,28 @@ export async function fetchImage(
   const downloads = new Map<number, Promise<void>>();
   let givenUp = false;
   const limiter = new Limiter(MAX_CONCURRENT_DOWNLOADS);
-  for (let i = 0; i < manifest.layers.length; i++) {
-    if (await deps.layers.get(chain[i]!)) continue;
-    const desc = manifest.layers[i]!;
-    claim(i);
-    const download = limiter.run(() =>
-      givenUp
-        ? Promise.reject(new Error("The pull failed before this download began"))
-        : fetchBlob(deps, client, ep.repository, desc, layerWhat(i), { layer: true })
-    );
-    // Awaited by its layer's unpacking, or below.
-    download.catch(() => {});
-    downloads.set(i, download);
-  }
   /** Lets go of every blob still claimed, once its download (if any) has ended. */
   const letGoOfAll = () =>
     Promise.all([...claimed].map(async (i) => {
       await downloads.get(i)?.catch(() => {});
       await letGo(i);
     }));
-  // Layers, bottom first (each needs the ones below for hardlink copy-up).
   let size = 0;
   try {
+    for (let i = 0; i < manifest.layers.length; i++) {
+      if (await deps.layers.get(chain[i]!)) continue;
+      const desc = manifest.layers[i]!;
+      claim(i);
+      const download = limiter.run(() =>
+        givenUp
+          ? Promise.reject(new Error("The pull failed before this download began"))
+          : fetchBlob(deps, client, ep.repository, desc, layerWhat(i), { layer: true })
+      );
+      // Awaited by its layer's unpacking, or by letGoOfAll().
+      download.catch(() => {});
+      downloads.set(i, download);
+    }
+    // Layers, bottom first (each needs the ones below for hardlink copy-up).
     for (let i = 0; i < manifest.layers.length; i++) {
       size += (await unpackLayer(i)).size;
       crashPoint("image_pull:after_layer");
