@@ -17,6 +17,7 @@
  * @module
  */
 import { ChildPipe, spawnWithPipes } from "../sys/child_pipe.ts";
+import { readProcStatSync } from "./proc_stat.ts";
 
 /** The JSON line conmon writes on the sync pipe. */
 export interface SyncMessage {
@@ -309,9 +310,8 @@ async function readPid(file: string | undefined): Promise<number> {
 
 /** Kills `pid` if it is still a conmon (the pidfile may be stale and the pid reused). */
 function killQuietly(pid: number): void {
+  if (readProcStatSync(pid)?.comm !== "conmon") return;
   try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== "conmon") return;
     Deno.kill(pid, "SIGKILL");
   } catch { /* gone */ }
 }

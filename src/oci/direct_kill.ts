@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { hasEnded, readProcStat } from "./proc_stat.ts";
 
 /** The standard Linux signals by number (x86, arm and most others; not alpha, mips, sparc). */
 const SIGNALS: Readonly<Record<number, Deno.Signal>> = {
@@ -69,17 +70,8 @@ export function denoSignal(signal: string): Deno.Signal | undefined {
  * when the process is gone (or a zombie: it has ended).
  */
 export async function processStartTime(pid: number): Promise<string | undefined> {
-  if (!(pid > 0)) return undefined;
-  let stat: string;
-  try {
-    stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  } catch {
-    return undefined;
-  }
-  // After the command name, which may hold spaces and parentheses: state is field 3.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  if (fields[0] === "Z" || fields[0] === "X") return undefined;
-  return fields[19];
+  const stat = await readProcStat(pid);
+  return stat && !hasEnded(stat) && stat.startTime !== "" ? stat.startTime : undefined;
 }
 
 /** The container's init as it was created: its pid and start time. */

@@ -23,6 +23,7 @@
  * @module
  */
 import { join } from "node:path";
+import { hasEnded, readProcStat } from "./proc_stat.ts";
 
 /** What {@linkcode startByExecFifo} needs. */
 export interface ExecFifoStart {
@@ -69,16 +70,8 @@ export function hasStartHooks(configJson: string): boolean {
  * died does not count.
  */
 async function initAlive(pid: number): Promise<boolean> {
-  let stat: string;
-  try {
-    stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  } catch {
-    return false;
-  }
-  const close = stat.lastIndexOf(")");
-  const comm = stat.slice(stat.indexOf("(") + 1, close);
-  const state = stat.slice(close + 2, close + 3);
-  return comm === INIT_COMM && state !== "Z" && state !== "X";
+  const stat = await readProcStat(pid);
+  return stat !== undefined && stat.comm === INIT_COMM && !hasEnded(stat);
 }
 
 /** What runc calls its init process (`/proc/<pid>/comm`) until it execs the container's. */

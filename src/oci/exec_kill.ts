@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { readProcStat } from "./proc_stat.ts";
 
 /** How long {@linkcode killExecProcess} waits for the pid file by default. */
 const PID_FILE_WAIT_MS = 2_000;
@@ -58,7 +59,7 @@ export async function killExecProcess(
     pid = await readPidFile(pidFile);
   }
   if (pid <= 0) return 0;
-  const stat = await readStat(pid);
+  const stat = await readProcStat(pid);
   if (!stat) return 0; // gone
   const target = stat.pgrp === pid ? -pid : pid;
   try {
@@ -144,13 +145,13 @@ export async function killExecAndReap(
  * or the process `target`. Zombies count.
  */
 export async function processesOf(target: number): Promise<number[]> {
-  if (target > 0) return (await readStat(target)) ? [target] : [];
+  if (target > 0) return (await readProcStat(target)) ? [target] : [];
   const pgid = -target;
   const found: number[] = [];
   for await (const entry of Deno.readDir("/proc")) {
     const pid = Number(entry.name);
     if (!Number.isSafeInteger(pid) || pid <= 0) continue;
-    if ((await readStat(pid))?.pgrp === pgid) found.push(pid);
+    if ((await readProcStat(pid))?.pgrp === pgid) found.push(pid);
   }
   return found;
 }
@@ -167,17 +168,6 @@ export async function readPidFile(path: string): Promise<number> {
     return Number.isFinite(n) && n > 0 ? n : 0;
   } catch {
     return 0;
-  }
-}
-
-/** The state and process group of a process, or undefined when it is gone. */
-async function readStat(pid: number): Promise<{ state: string; pgrp: number } | undefined> {
-  try {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { state: fields[0] ?? "", pgrp: Number(fields[2]) };
-  } catch {
-    return undefined;
   }
 }
 

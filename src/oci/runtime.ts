@@ -20,6 +20,7 @@ import { killExecAndReap, readPidFile } from "./exec_kill.ts";
 import { ProcessTemplates } from "./process_templates.ts";
 import { startByExecFifo } from "./exec_fifo.ts";
 import { type InitProcess, killInit, processStartTime } from "./direct_kill.ts";
+import { hasEnded, readProcStat } from "./proc_stat.ts";
 import { isNotExist, OciRuntimeError } from "./runtime_error.ts";
 import { Limiter } from "../limit.ts";
 import { exists } from "../exists.ts";
@@ -540,17 +541,8 @@ class ConmonOciRuntime implements OciRuntime {
   }
 
   async conmonAlive(conmonPid: number): Promise<boolean> {
-    if (!(conmonPid > 0)) return false;
-    try {
-      const stat = await Deno.readTextFile(`/proc/${conmonPid}/stat`);
-      const open = stat.indexOf("(");
-      const close = stat.lastIndexOf(")");
-      const comm = stat.slice(open + 1, close);
-      const state = stat.slice(close + 2, close + 3);
-      return comm === "conmon" && state !== "Z" && state !== "X";
-    } catch {
-      return false;
-    }
+    const stat = await readProcStat(conmonPid);
+    return stat !== undefined && stat.comm === "conmon" && !hasEnded(stat);
   }
 
   async #requireState(id: string, verb: string): Promise<RuntimeState> {
