@@ -169,8 +169,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
         runner,
         logger: log,
         spawnConmon: countingSpawnConmon(spawnConmon, metrics.recorder),
-        execFifoStart: runtimeFeatures.then(({ features }) =>
-          features.get(name)?.execFifoStart ?? false
+        runcInternals: runtimeFeatures.then(({ features }) =>
+          features.get(name)?.runcInternals ?? false
         ),
       }),
     ]),
@@ -244,7 +244,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   log.info("Runtime handler features", {
     recursiveReadOnlyMounts: [...features].filter(([, f]) => f.recursiveReadOnlyMounts)
       .map(([name]) => name).join(",") || "none",
-    startByExecFifo: [...features].filter(([, f]) => f.execFifoStart)
+    runcInternals: [...features].filter(([, f]) => f.runcInternals)
       .map(([name]) => name).join(",") || "none",
   });
   for (const [handler, problem] of problems) {

@@ -18,6 +18,7 @@ import { runtimeExecArgs } from "./exec_args.ts";
 import type { ExecFiles } from "./exec_files.ts";
 import { killExecAndReap, readPidFile } from "./exec_kill.ts";
 import { ProcessTemplates } from "./process_templates.ts";
+import { deleteStopped } from "./direct_delete.ts";
 import { startByExecFifo } from "./exec_fifo.ts";
 import { type InitProcess, killInit, processStartTime } from "./direct_kill.ts";
 import { hasEnded, readProcStat } from "./proc_stat.ts";
@@ -228,12 +229,13 @@ export interface OciRuntimeOptions {
   /** Timeout of conmon + `create`. @default 120000 */
   createTimeoutMs?: number;
   /**
-   * Whether the runtime is runc, whose `start` only reads the container's exec FIFO (then the
-   * runtime starts containers through it, `./exec_fifo.ts`): the runtime's features name runc
+   * Whether the runtime is runc, whose state dir the runtime reads and acts on itself: `start`
+   * only reads the container's exec FIFO (`./exec_fifo.ts`), and `delete` of a stopped container
+   * removes its cgroups and state dir (`./direct_delete.ts`). The runtime's features name runc
    * (`runtime_features.ts`). A promise, as the features are asked while the daemon starts.
    * @default false
    */
-  execFifoStart?: boolean | Promise<boolean>;
+  runcInternals?: boolean | Promise<boolean>;
 }
 
 /**
@@ -405,7 +407,7 @@ class ConmonOciRuntime implements OciRuntime {
   }
 
   async start(id: string, opts?: StartOptions): Promise<void> {
-    if (opts && await this.#opts.execFifoStart) {
+    if (opts && await this.#opts.runcInternals) {
       const direct = await startByExecFifo({
         stateDir: join(this.#opts.runtimeRoot, id),
         pid: opts.pid,
@@ -431,6 +433,11 @@ class ConmonOciRuntime implements OciRuntime {
   }
 
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    if (await this.#opts.runcInternals) {
+      // Anything the direct delete cannot do, or fails at, gets runc's own answer.
+      const direct = await deleteStopped(join(this.#opts.runtimeRoot, id)).catch(() => undefined);
+      if (direct) return;
+    }
     const res = await this.#exec(opts.force ? ["delete", "--force", id] : ["delete", id]);
     if (res.code === 0) return;
     const stderr = text(res.stderr);

@@ -21,16 +21,17 @@ export interface RuntimeFeatures {
   /** `rro` mounts: the runtime lists the option and the kernel has `mount_setattr(2)`. */
   recursiveReadOnlyMounts: boolean;
   /**
-   * The runtime is runc (its document's annotations carry `org.opencontainers.runc.version`):
-   * a created container is started through its exec FIFO (`exec_fifo.ts`).
+   * The runtime is runc (its document's annotations carry `org.opencontainers.runc.version`),
+   * whose state dir the daemon reads and acts on itself: a created container is started through
+   * its exec FIFO (`exec_fifo.ts`), a stopped one deleted (`direct_delete.ts`).
    */
-  execFifoStart: boolean;
+  runcInternals: boolean;
 }
 
 /** Nothing beyond the basics: a runtime that cannot say, or a kernel too old. */
 export const NO_RUNTIME_FEATURES: RuntimeFeatures = Object.freeze({
   recursiveReadOnlyMounts: false,
-  execFifoStart: false,
+  runcInternals: false,
 });
 
 /**
@@ -74,7 +75,7 @@ export function parseRuntimeFeatures(text: string, release: string): RuntimeFeat
   const rro = Array.isArray(options) && options.includes("rro");
   const runc = typeof annotations === "object" && annotations !== null &&
     typeof (annotations as Record<string, unknown>)["org.opencontainers.runc.version"] === "string";
-  return { recursiveReadOnlyMounts: rro && kernelHasMountSetattr(release), execFifoStart: runc };
+  return { recursiveReadOnlyMounts: rro && kernelHasMountSetattr(release), runcInternals: runc };
 }
 
 /**

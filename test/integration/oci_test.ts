@@ -15,6 +15,7 @@ import {
   OciRuntimeError,
 } from "../../src/oci/mod.ts";
 import { INIT_COMM } from "../../src/oci/exec_fifo.ts";
+import { deleteStopped } from "../../src/oci/direct_delete.ts";
 
 const RUNC = "/usr/sbin/runc";
 const CRUN = "/usr/bin/crun";
@@ -33,7 +34,7 @@ class Fixture {
   #ids: string[] = [];
   #conmons: number[] = [];
 
-  private constructor(dir: string, runtimePath: string, execFifoStart: boolean) {
+  private constructor(dir: string, runtimePath: string, runcInternals: boolean) {
     this.dir = dir;
     this.execFiles = new ExecFiles(join(dir, "exec"));
     this.runtime = createOciRuntime({
@@ -44,7 +45,7 @@ class Fixture {
       socketDir: join(dir, "sockets"),
       logLevel: "info",
       execFiles: this.execFiles,
-      execFifoStart,
+      runcInternals,
     });
     this.watcher = new ExitWatcher(join(dir, "exits"), {
       onExit: (id, status) => {
@@ -54,9 +55,9 @@ class Fixture {
     });
   }
 
-  static async open(runtimePath = RUNC, opts: { execFifoStart?: boolean } = {}): Promise<Fixture> {
+  static async open(runtimePath = RUNC, opts: { runcInternals?: boolean } = {}): Promise<Fixture> {
     const dir = await Deno.makeTempDir({ prefix: "ocid-oci-test-" });
-    const f = new Fixture(dir, runtimePath, opts.execFifoStart ?? false);
+    const f = new Fixture(dir, runtimePath, opts.runcInternals ?? false);
     await f.watcher.start();
     return f;
   }
@@ -177,7 +178,7 @@ Deno.test("OciRuntime.create() and start() run a container whose exit and logs c
 });
 
 Deno.test("OciRuntime.start() of runc through the exec FIFO: runc agrees it runs, conmon records it", async () => {
-  await using f = await Fixture.open(RUNC, { execFifoStart: true });
+  await using f = await Fixture.open(RUNC, { runcInternals: true });
   const c = await f.create("fifo", {
     args: ["sh", "-c", "echo started; exec sleep 30"],
   });
@@ -206,7 +207,7 @@ Deno.test("OciRuntime.start() of runc through the exec FIFO: runc agrees it runs
 });
 
 Deno.test("OciRuntime.start() through the exec FIFO of a container whose init died gets runc's answer", async () => {
-  await using f = await Fixture.open(RUNC, { execFifoStart: true });
+  await using f = await Fixture.open(RUNC, { runcInternals: true });
   const c = await f.create("dead", { args: ["true"] });
   Deno.kill(c.pid, "SIGKILL");
   await f.waitExit("dead");
@@ -221,6 +222,30 @@ Deno.test("OciRuntime.start() through the exec FIFO of a container whose init di
       return true;
     },
   );
+});
+
+Deno.test("deleteStopped() of an exited runc container leaves what `runc delete` leaves", async () => {
+  await using f = await Fixture.open(RUNC, { runcInternals: true });
+  const stateDir = join(f.dir, "runtime-root", "del");
+  const c = await f.create("del", { args: ["sh", "-c", "sleep 30 & exit 4"] });
+  await f.runtime.start("del", { pid: c.pid, bundle: c.bundle });
+  // Before the exit: the init runs, so runc must answer (it would kill it first).
+  assert.equal(await deleteStopped(stateDir), undefined);
+  assert.equal((await f.waitExit("del")).exitCode, 4);
+  const cgroups = Object.values(
+    JSON.parse(await Deno.readTextFile(join(stateDir, "state.json"))).cgroup_paths,
+  ) as string[];
+  assert.ok(cgroups.length > 0);
+  for (const dir of cgroups) assert.ok((await Deno.lstat(dir)).isDirectory, dir);
+
+  assert.equal(await deleteStopped(stateDir), "deleted");
+  // runc's view: no such container; its cgroups are gone in every hierarchy.
+  assert.equal(await f.runtime.state("del"), undefined);
+  assert.deepEqual(await f.runtime.list(), []);
+  for (const dir of cgroups) {
+    await assert.rejects(Deno.lstat(dir), Deno.errors.NotFound, `${dir} was removed`);
+  }
+  await f.runtime.delete("del"); // idempotent
 });
 
 Deno.test("conmon's daemon leads its own session and holds its sync pipe, a pipe, at the fd it was told", async () => {

@@ -21,7 +21,7 @@ const RUNC = JSON.stringify({
   annotations: { "org.opencontainers.runc.version": "1.1.5+ds1" },
 });
 /** As runc, and a runtime that is not runc (crun 1.9's annotations name crun). */
-const RUNC_FEATURES = { recursiveReadOnlyMounts: true, execFifoStart: true };
+const RUNC_FEATURES = { recursiveReadOnlyMounts: true, runcInternals: true };
 
 /** A runner that answers `<path> features` from a table and records each run. */
 function featuresRunner(answers: Record<string, RunResult | Error>): Runner & { runs: string[] } {
@@ -66,7 +66,7 @@ Deno.test("parseRuntimeFeatures: rro needs the runtime's option and the kernel's
   assert.deepEqual(parseRuntimeFeatures(RUNC, "6.18.0"), RUNC_FEATURES);
   assert.deepEqual(parseRuntimeFeatures(RUNC, "5.10.0"), {
     recursiveReadOnlyMounts: false,
-    execFifoStart: true,
+    runcInternals: true,
   });
   const noRro = JSON.stringify({ mountOptions: ["ro", "rbind"] });
   assert.deepEqual(parseRuntimeFeatures(noRro, "6.18.0"), NO_RUNTIME_FEATURES);
@@ -82,10 +82,10 @@ Deno.test("parseRuntimeFeatures: only runc, by its annotations, starts through t
   });
   assert.deepEqual(parseRuntimeFeatures(crun, "6.18.0"), {
     recursiveReadOnlyMounts: true,
-    execFifoStart: false,
+    runcInternals: false,
   });
   const noVersion = JSON.stringify({ annotations: { "org.opencontainers.runc.version": 1 } });
-  assert.equal(parseRuntimeFeatures(noVersion, "6.18.0").execFifoStart, false);
+  assert.equal(parseRuntimeFeatures(noVersion, "6.18.0").runcInternals, false);
 });
 
 Deno.test("probeRuntimeFeatures: a runtime without the command or that cannot run has none, and says why", async () => {

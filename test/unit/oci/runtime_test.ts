@@ -20,7 +20,7 @@ import { processStartTime } from "../../../src/oci/direct_kill.ts";
  */
 function fifoRuntime(
   s: { dir: string; runner: FakeRunner; execFiles: ExecFiles },
-  execFifoStart: boolean | Promise<boolean>,
+  runcInternals: boolean | Promise<boolean>,
 ) {
   const root = join(s.dir, "runc");
   const runtime = createOciRuntime({
@@ -32,7 +32,7 @@ function fifoRuntime(
     logLevel: "debug",
     execFiles: s.execFiles,
     runner: s.runner,
-    execFifoStart,
+    runcInternals,
   });
   return { root, runtime };
 }
@@ -512,7 +512,7 @@ Deno.test("OciRuntime.start() of runc starts through the exec FIFO, without a ru
 Deno.test("OciRuntime.start() runs `runc start` without the FIFO start, or when it cannot answer", async () => {
   await using s = await setup();
   const root = join(s.dir, "runc");
-  const make = (execFifoStart: boolean) => fifoRuntime(s, execFifoStart).runtime;
+  const make = (runcInternals: boolean) => fifoRuntime(s, runcInternals).runtime;
   {
     // Not runc (crun's FIFO goes the other way).
     await using init = await fakeRuncInit({ stateDir: join(root, "a") });
@@ -551,6 +551,40 @@ Deno.test("OciRuntime.start() through the FIFO names runtime, verb and id when t
     },
   );
   assert.deepEqual(s.runner.argv(), []);
+});
+
+Deno.test("OciRuntime.delete() of runc removes a stopped container's state itself, else runs `runc delete`", async () => {
+  await using s = await setup();
+  const { root, runtime } = fifoRuntime(s, true);
+  const write = async (id: string, state: object) => {
+    await Deno.mkdir(join(root, id), { recursive: true });
+    await Deno.writeTextFile(join(root, id, "state.json"), JSON.stringify(state));
+  };
+  const stopped = {
+    init_process_pid: 999_999_999,
+    init_process_start: 1,
+    rootless: false,
+    cgroup_paths: { pids: "/sys/fs/cgroup/pids/ocid-unit-absent/x" },
+    intel_rdt_path: "",
+    config: {
+      namespaces: [{ type: "NEWPID", path: "" }],
+      cgroups: { Systemd: false },
+      Hooks: { poststop: null },
+    },
+  };
+  await write("gone", stopped);
+  await runtime.delete("gone", { force: true });
+  await runtime.delete("never-made");
+  assert.deepEqual(s.runner.argv(), [], "no runc for a stopped container, or an unknown one");
+  await assert.rejects(Deno.lstat(join(root, "gone")), Deno.errors.NotFound);
+
+  await write("hooked", { ...stopped, config: { ...stopped.config, Hooks: { poststop: [{}] } } });
+  await runtime.delete("hooked", { force: true });
+  await fifoRuntime(s, false).runtime.delete("plain", { force: true });
+  assert.deepEqual(s.runner.argv(), [
+    ["--root", root, "delete", "--force", "hooked"],
+    ["--root", root, "delete", "--force", "plain"],
+  ]);
 });
 
 Deno.test("OciRuntime.kill() signals the init directly when given it, else runs `runc kill`", async () => {

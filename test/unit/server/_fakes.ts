@@ -267,7 +267,7 @@ export async function testDeps(): Promise<TestDeps> {
     // The default handler can make rro mounts; tests of a handler without them replace this.
     runtimeFeatures: new Map([[config.runtime.name, {
       recursiveReadOnlyMounts: true,
-      execFifoStart: false,
+      runcInternals: false,
     }]]),
   };
 }
