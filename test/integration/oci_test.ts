@@ -227,11 +227,14 @@ Deno.test("OciRuntime.start() through the exec FIFO of a container whose init di
 Deno.test("deleteStopped() of an exited runc container leaves what `runc delete` leaves", async () => {
   await using f = await Fixture.open(RUNC, { runcInternals: true });
   const stateDir = join(f.dir, "runtime-root", "del");
-  const c = await f.create("del", { args: ["sh", "-c", "sleep 30 & exit 4"] });
+  const c = await f.create("del", { args: ["sh", "-c", "sleep 30 & wait"] });
   await f.runtime.start("del", { pid: c.pid, bundle: c.bundle });
   // Before the exit: the init runs, so runc must answer (it would kill it first).
   assert.equal(await deleteStopped(stateDir), undefined);
-  assert.equal((await f.waitExit("del")).exitCode, 4);
+  assert.equal((await f.runtime.state("del"))?.status, "running");
+  // The init ends; the child it left dies with its PID namespace.
+  Deno.kill(c.pid, "SIGKILL");
+  assert.equal((await f.waitExit("del")).exitCode, 137);
   const cgroups = Object.values(
     JSON.parse(await Deno.readTextFile(join(stateDir, "state.json"))).cgroup_paths,
   ) as string[];
@@ -246,6 +249,32 @@ Deno.test("deleteStopped() of an exited runc container leaves what `runc delete`
     await assert.rejects(Deno.lstat(dir), Deno.errors.NotFound, `${dir} was removed`);
   }
   await f.runtime.delete("del"); // idempotent
+});
+
+Deno.test("OciRuntime.delete() of runc: a cgroup with a child left is finished by `runc delete`", async () => {
+  await using f = await Fixture.open(RUNC, { runcInternals: true });
+  const stateDir = join(f.dir, "runtime-root", "nested");
+  const c = await f.create("nested", { args: ["true"] });
+  await f.runtime.start("nested", { pid: c.pid, bundle: c.bundle });
+  await f.waitExit("nested");
+  const cgroups = Object.values(
+    JSON.parse(await Deno.readTextFile(join(stateDir, "state.json"))).cgroup_paths,
+  ) as string[];
+  // A sub-cgroup (as a container with its own cgroup namespace may make): its parent's rmdir
+  // fails after others succeeded, and runc removes the rest, the child first.
+  const parent = cgroups.find((d) => d.includes("/pids/")) ?? cgroups[0]!;
+  await Deno.mkdir(join(parent, "child"));
+  try {
+    assert.equal(await deleteStopped(stateDir), undefined);
+    await f.runtime.delete("nested", { force: true });
+    assert.equal(await f.runtime.state("nested"), undefined);
+    for (const dir of cgroups) {
+      await assert.rejects(Deno.lstat(dir), Deno.errors.NotFound, `${dir} was removed`);
+    }
+  } finally {
+    await Deno.remove(join(parent, "child")).catch(() => {});
+    await Deno.remove(parent).catch(() => {});
+  }
 });
 
 Deno.test("conmon's daemon leads its own session and holds its sync pipe, a pipe, at the fd it was told", async () => {
