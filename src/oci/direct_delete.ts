@@ -1,8 +1,10 @@
 /**
  * Deleting a stopped runc container without running runc. What `runc delete` does for a
- * container whose init has ended (runc 1.1, `libcontainer`'s `destroy`) is: SIGKILL what is left
- * in its cgroup when it shares a PID namespace, remove its cgroups (an `rmdir` per hierarchy),
- * remove its Intel RDT group, remove its state dir (`<root>/<id>`) and run its `poststop` hooks.
+ * container whose init has ended (`libcontainer`'s `destroy`, the same steps in the same order
+ * from runc 1.1 to 1.3) is: SIGKILL what is left in its cgroup when it shares a PID namespace,
+ * remove its cgroups (an `rmdir` per hierarchy), remove its Intel RDT group, remove its state dir
+ * (`<root>/<id>`) and run its `poststop` hooks. The state's shape read here is runc 1.1.5's (the
+ * only runc on the machines this was run on); a state of another shape goes to runc.
  * For a container in a PID namespace of its own, without Intel RDT, `poststop` hooks or
  * systemd-managed cgroups, that is a few `rmdir`s and the removal of a dir, done here, in the
  * daemon: no process is spawned after every exit (the Go binary's start alone costs a few
