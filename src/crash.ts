@@ -32,6 +32,7 @@ export const CRASH_POINTS = [
   "container_start:before_start",
   "container_start:after_start",
   "exit_cleanup:before_delete",
+  "exit_cleanup:after_runtime_cgroups",
   "image_pull:mid_blob",
   "image_pull:after_blob",
   "image_pull:after_layer",

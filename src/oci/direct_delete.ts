@@ -20,6 +20,7 @@
  * @module
  */
 import { join } from "node:path";
+import { crashPoint } from "../crash.ts";
 import { hasEnded, readProcStat } from "./proc_stat.ts";
 
 /** The parts of runc's `state.json` read here. */
@@ -102,6 +103,8 @@ export async function deleteStopped(stateDir: string): Promise<"deleted" | "abse
     )
   ));
   if (!removed.every(Boolean)) return undefined;
+  // The cgroups are gone, the state is not: runc (or this, after a restart) finishes the job.
+  crashPoint("exit_cleanup:after_runtime_cgroups");
   await Deno.remove(stateDir, { recursive: true });
   return "deleted";
 }

@@ -272,7 +272,11 @@ testEachHolderMode({
             await expectCrash(daemon, rpc, point);
             const rootfsMounts = () => mountsUnder(join(dirs.root, "containers", id));
             assert.ok((await listDir(join(dirs.runroot, "runc"))).includes(id), "runtime state");
-            assert.equal((await rootfsMounts()).length, 1, "the rootfs is still mounted");
+            // The rootfs's unmount runs beside the runtime's delete: only a crash before both
+            // leaves it mounted for sure.
+            if (point === "exit_cleanup:before_delete") {
+              assert.equal((await rootfsMounts()).length, 1, "the rootfs is still mounted");
+            }
             const d = daemon = await start();
             const st = await call(d.clients.runtime, "ContainerStatus", { container_id: id });
             assert.equal(st.status!.state, "CONTAINER_EXITED", "the exit was recorded");
