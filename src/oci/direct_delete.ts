@@ -62,7 +62,9 @@ export function directlyDeletable(state: RuncState): string[] | undefined {
   const paths = state.cgroup_paths;
   if (typeof paths !== "object" || paths === null) return undefined;
   const dirs = Object.values(paths);
-  if (!dirs.every((d) => typeof d === "string" && d.startsWith("/sys/fs/cgroup/"))) {
+  const isCgroupDir = (d: unknown) =>
+    typeof d === "string" && d.startsWith("/sys/fs/cgroup/") && !d.split("/").includes("..");
+  if (!dirs.every(isCgroupDir)) {
     return undefined;
   }
   // Hierarchies mounted together (`cpu,cpuacct`) may be listed once per controller.

@@ -177,7 +177,11 @@ export interface OciRuntime {
    * @throws {NotFoundError} When the runtime does not know the container.
    */
   kill(id: string, signal: string, opts?: KillOptions): Promise<void>;
-  /** Deletes the runtime's state of the container; an unknown container is fine. */
+  /**
+   * Deletes the runtime's state of the container; an unknown container is fine. A stopped runc
+   * container is deleted by the daemon itself where that is all `runc delete` would do
+   * (`./direct_delete.ts`).
+   */
   delete(id: string, opts?: { force?: boolean }): Promise<void>;
   /** The runtime's state of the container, or undefined when it does not know it. */
   state(id: string): Promise<RuntimeState | undefined>;

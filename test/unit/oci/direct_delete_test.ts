@@ -65,6 +65,7 @@ Deno.test("directlyDeletable() leaves to runc what its delete does beyond rmdir"
     ["Intel RDT", runcState({ intel_rdt_path: "/sys/fs/resctrl/c1" })],
     ["hooks of an unknown shape", runcState({}, { Hooks: undefined })],
     ["a cgroup outside /sys/fs/cgroup", runcState({ cgroup_paths: { pids: "/tmp/c1" } })],
+    ["a cgroup path climbing out", runcState({ cgroup_paths: { pids: "/sys/fs/cgroup/../x" } })],
     ["no cgroup paths", runcState({ cgroup_paths: null })],
     ["no config", runcState({ config: null })],
   ];
