@@ -105,6 +105,97 @@ export interface CriDefinition {
   runtimeService: grpc.ServiceDefinition;
   /** For `server.addService(imageService, handlers)`. */
   imageService: grpc.ServiceDefinition;
+  /**
+   * By RPC name, the check of a decoded request for enum values its enum does not name
+   * ({@linkcode enumCheck}); RPCs whose requests hold no enum have none.
+   */
+  requestEnumChecks: ReadonlyMap<string, EnumCheck>;
+}
+
+/**
+ * Finds, in a decoded message, an enum field whose value the definition does not name, and says
+ * which (`config.stop_signal holds 99, which runtime.v1.Signal does not name`); undefined when
+ * there is none. Decoding keeps such a value as its number (protobuf keeps unknown enum values),
+ * where every reader of the decoded request expects one of the names.
+ */
+export type EnumCheck = (message: unknown) => string | undefined;
+
+/**
+ * The {@linkcode EnumCheck} of messages of `type`, or undefined when no field of it, at any
+ * depth, is an enum (nothing to walk).
+ */
+export function enumCheck(type: protobuf.Type): EnumCheck | undefined {
+  return checkOf(type, new Map());
+}
+
+function checkOf(
+  type: protobuf.Type,
+  seen: Map<protobuf.Type, EnumCheck | undefined>,
+): EnumCheck | undefined {
+  if (seen.has(type)) return seen.get(type);
+  // A type that holds itself is walked through this forwarder.
+  const self: { check: EnumCheck | undefined } = { check: undefined };
+  seen.set(type, (m) => self.check?.(m));
+  const fields: { name: string; check: (v: unknown, path: string) => string | undefined }[] = [];
+  for (const field of type.fieldsArray) {
+    const resolved = field.resolve().resolvedType;
+    let check: ((v: unknown, path: string) => string | undefined) | undefined;
+    if (resolved instanceof protobuf.Enum) {
+      const name = resolved.fullName.slice(1);
+      check = (v, path) =>
+        typeof v === "string"
+          ? undefined
+          : `${path} holds ${String(v)}, which ${name} does not name`;
+    } else if (resolved instanceof protobuf.Type) {
+      const inner = checkOf(resolved, seen);
+      if (inner) check = (v, path) => prefixed(path, inner(v));
+    }
+    if (check) fields.push({ name: field.name, check: eachValue(field, check) });
+  }
+  self.check = fields.length === 0 ? undefined : (message) => {
+    if (typeof message !== "object" || message === null) return undefined;
+    for (const { name, check } of fields) {
+      const value = (message as Record<string, unknown>)[name];
+      if (value === undefined || value === null) continue;
+      const found = check(value, name);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  seen.set(type, self.check);
+  return self.check;
+}
+
+/** A field check applied to each element of a repeated field and each value of a map. */
+function eachValue(
+  field: protobuf.Field,
+  check: (v: unknown, path: string) => string | undefined,
+): (v: unknown, path: string) => string | undefined {
+  if (field instanceof protobuf.MapField) {
+    return (v, path) => {
+      if (typeof v !== "object" || v === null) return undefined;
+      for (const [key, item] of Object.entries(v)) {
+        const found = check(item, `${path}[${JSON.stringify(key)}]`);
+        if (found) return found;
+      }
+      return undefined;
+    };
+  }
+  if (field.repeated) {
+    return (v, path) => {
+      if (!Array.isArray(v)) return check(v, path);
+      for (const [i, item] of v.entries()) {
+        const found = check(item, `${path}[${i}]`);
+        if (found) return found;
+      }
+      return undefined;
+    };
+  }
+  return check;
+}
+
+function prefixed(path: string, found: string | undefined): string | undefined {
+  return found === undefined ? undefined : `${path}.${found}`;
 }
 
 /**
@@ -142,9 +233,19 @@ export function loadCri(): CriDefinition {
   } catch (cause) {
     throw new Error(`Cannot load the CRI definition "${path}": ${String(cause)}`, { cause });
   }
+  const services = [
+    root.lookupService("runtime.v1.RuntimeService"),
+    root.lookupService("runtime.v1.ImageService"),
+  ] as const;
+  const requestEnumChecks = new Map<string, EnumCheck>();
+  for (const method of services.flatMap((s) => s.methodsArray)) {
+    const check = enumCheck(method.resolvedRequestType!);
+    if (check) requestEnumChecks.set(method.name, check);
+  }
   loaded = {
-    runtimeService: serviceDefinition(root.lookupService("runtime.v1.RuntimeService")),
-    imageService: serviceDefinition(root.lookupService("runtime.v1.ImageService")),
+    runtimeService: serviceDefinition(services[0]),
+    imageService: serviceDefinition(services[1]),
+    requestEnumChecks,
   };
   return loaded;
 }

@@ -5,8 +5,8 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import { loadCri } from "../cri/proto.ts";
-import { OcidError } from "../errors.ts";
+import { type EnumCheck, loadCri } from "../cri/proto.ts";
+import { InvalidArgumentError, OcidError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { MemoryRelease } from "../memory_release.ts";
 import type { MetricsRecorder } from "../metrics/recorder.ts";
@@ -54,7 +54,7 @@ export function createCriServer(
   logger: Logger,
   options: CriServerOptions = {},
 ): grpc.Server {
-  const { runtimeService, imageService } = loadCri();
+  const { runtimeService, imageService, requestEnumChecks } = loadCri();
   const server = new grpc.Server({
     "grpc.max_receive_message_length": 16 * 1024 * 1024,
     "grpc.max_send_message_length": 16 * 1024 * 1024,
@@ -83,7 +83,9 @@ export function createCriServer(
         };
         continue;
       }
-      const handler = handlers[name] ?? unimplemented(name);
+      const known = handlers[name];
+      const check = requestEnumChecks.get(name);
+      const handler = !known ? unimplemented(name) : check ? namedEnumsOnly(known, check) : known;
       impl[name] = instrument(name, handler, {
         logger,
         quiet: QUIET,
@@ -94,6 +96,20 @@ export function createCriServer(
     server.addService(service, impl);
   }
   return server;
+}
+
+/**
+ * Refuses a request holding an enum value the CRI does not name (a newer client's, or garbage)
+ * with INVALID_ARGUMENT before `handler` sees it: the handlers read enums as their names, and
+ * such a value, passed on, ended as a number in config.json (runc refused it: INTERNAL) or was
+ * taken as the enum's default.
+ */
+function namedEnumsOnly(handler: UnaryHandler, check: EnumCheck): UnaryHandler {
+  return (request, ctx) => {
+    const found = check(request);
+    if (found) return Promise.reject(new InvalidArgumentError(`Unknown enum value: ${found}`));
+    return handler(request, ctx);
+  };
 }
 
 function unimplemented(name: string): UnaryHandler {

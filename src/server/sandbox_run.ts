@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import type * as cri from "../cri/types.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { findRuntimeHandler, runtimeHandlers } from "../config/runtime_handlers.ts";
@@ -34,7 +34,7 @@ import {
 import type { SandboxRecord } from "../store/sandbox.ts";
 import type { Deps } from "./deps.ts";
 import { newId, sandboxName } from "./naming.ts";
-import { podPortMappings } from "./pod_ports.ts";
+import { podPortMappings, validatePortMappings } from "./pod_ports.ts";
 import { nowNs } from "./time.ts";
 import type { CallContext } from "./instrument.ts";
 import { crashPoint } from "../crash.ts";
@@ -159,6 +159,14 @@ async function createSandbox(
   // Before anything is made: a sysctl of a namespace the pod shares with the node is refused
   // (it would be set on the node: GHSA-w2j5-3rcx-vx7x), as are namespace modes a pod cannot have.
   validateSysctls(linux?.sysctls ?? {}, podNamespaces(nsOpts ?? null));
+  validatePortMappings(config.port_mappings);
+  if (config.log_directory !== "" && !isAbsolute(config.log_directory)) {
+    throw new InvalidArgumentError(
+      `Invalid config.log_directory ${
+        JSON.stringify(config.log_directory)
+      }: it must be an absolute path`,
+    );
+  }
   if (!hostNetwork && config.hostname !== "" && !isValidHostname(config.hostname)) {
     throw new InvalidArgumentError(
       `Invalid PodSandboxConfig.hostname ${

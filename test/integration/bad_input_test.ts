@@ -18,6 +18,13 @@ import {
 } from "../../src/cri/proto.ts";
 import { isDaemonDirMount, mountsUnder, startDaemon } from "../helpers/daemon.ts";
 import { alive, grpcCode, listDir } from "../helpers/checks.ts";
+import { startRegistry } from "../helpers/registry.ts";
+import {
+  removeCgroupParent,
+  runTestPod,
+  startDaemonWithBusybox,
+  testPodConfig,
+} from "../helpers/test_pod.ts";
 
 const TRAVERSAL = "../../../../etc/passwd";
 const HUGE = "x".repeat(1 << 20);
@@ -97,6 +104,100 @@ Deno.test({
       assert.doesNotMatch(daemon.output(), /Unhandled rejection|Uncaught exception/);
     } finally {
       await daemon.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "unknown enum values and impossible port mappings are INVALID_ARGUMENT naming the field",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using registry = await startRegistry();
+    const { daemon, image } = await startDaemonWithBusybox(registry.host, {
+      repo: "it16/busybox",
+      bridge: "ocidt16",
+      subnet: "10.234.16.0/24",
+    });
+    const cgroupParent = "/ocid-it16";
+    const { runtime } = daemon.clients;
+    const refused = async (rpc: UnaryRpcName, request: object, details: RegExp) => {
+      // deno-lint-ignore no-explicit-any
+      const err = await call(runtime, rpc, request as any).then(() => undefined, (e) => e);
+      assert.ok(err, `${rpc} ${JSON.stringify(request)} was accepted`);
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT, `${rpc}: ${err.details}`);
+      assert.match(err.details, details);
+    };
+    try {
+      const podConfig = (name: string, over: Record<string, unknown> = {}) => ({
+        ...testPodConfig(name, { namespace: "it16", cgroupParent }),
+        ...over,
+      });
+      const pods: [Record<string, unknown>, RegExp][] = [
+        [
+          { port_mappings: [{ protocol: 7, container_port: 80, host_port: 8080 }] },
+          /config\.port_mappings\[0\]\.protocol holds 7, which runtime\.v1\.Protocol/,
+        ],
+        [
+          {
+            linux: {
+              cgroup_parent: cgroupParent,
+              security_context: { namespace_options: { network: 9 } },
+            },
+          },
+          /config\.linux\.security_context\.namespace_options\.network holds 9/,
+        ],
+        [
+          { port_mappings: [{ protocol: "TCP", container_port: 0, host_port: 8080 }] },
+          /config\.port_mappings\[0\]\.container_port 0/,
+        ],
+        [
+          { port_mappings: [{ protocol: "TCP", container_port: 80, host_port: 70000 }] },
+          /config\.port_mappings\[0\]\.host_port 70000/,
+        ],
+        [{ log_directory: "relative/logs" }, /config\.log_directory "relative\/logs"/],
+      ];
+      for (const [i, [over, details]] of pods.entries()) {
+        await refused("RunPodSandbox", { config: podConfig(`bad${i}`, over) }, details);
+      }
+      // Nothing was made for them, not even a network namespace.
+      assert.deepEqual(await listDir(join(daemon.dirs.root, "sandboxes")), []);
+      assert.deepEqual(await listDir(join(daemon.dirs.runroot, "netns")), []);
+
+      const pod = await runTestPod(runtime, podConfig("good"));
+      const container = (over: Record<string, unknown>) => ({
+        pod_sandbox_id: pod.id,
+        sandbox_config: pod.config,
+        config: {
+          metadata: { name: "c", attempt: 0 },
+          image: { image },
+          command: ["sleep", "60"],
+          log_path: "c.log",
+          ...over,
+        },
+      });
+      await refused(
+        "CreateContainer",
+        container({ stop_signal: 99 }),
+        /config\.stop_signal holds 99, which runtime\.v1\.Signal does not name/,
+      );
+      await refused(
+        "CreateContainer",
+        container({ mounts: [{ container_path: "/x", host_path: "/tmp", propagation: 5 }] }),
+        /config\.mounts\[0\]\.propagation holds 5/,
+      );
+      await refused("ListContainers", { filter: { state: { state: 12 } } }, /filter\.state\.state/);
+      assert.equal((await call(runtime, "ListContainers", {})).containers.length, 0);
+      // The same requests with named values are served.
+      const ok = await call(runtime, "CreateContainer", container({ stop_signal: "SIGINT" }));
+      const st = await call(runtime, "ContainerStatus", { container_id: ok.container_id });
+      assert.equal(st.status?.stop_signal, "SIGINT");
+      await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id });
+      await call(runtime, "RemovePodSandbox", { pod_sandbox_id: pod.id });
+      assert.doesNotMatch(daemon.output(), /Unhandled rejection|Uncaught exception/);
+    } finally {
+      await daemon.cleanup();
+      await removeCgroupParent(cgroupParent);
     }
   },
 });
