@@ -15,6 +15,27 @@ const UNIFIED_KEY = /^[a-z][a-z0-9_]*\.[a-z0-9_.]+$/;
 /** A cpuset list: `0-3,5`. */
 const CPUSET = /^\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*$/;
 
+/** `cpu.shares` (cgroup v1; v2's weight is derived from it): 2 to 2^18. */
+const SHARES = { min: 2, max: 262_144 } as const;
+/** `cpu.cfs_period_us`: 1 ms to 1 s. */
+const CFS_PERIOD_US = { min: 1_000, max: 1_000_000 } as const;
+/** `cpu.cfs_quota_us` when limited (a negative quota is "no limit"): at least 1 ms. */
+const CFS_QUOTA_US = { min: 1_000, max: Number.MAX_SAFE_INTEGER } as const;
+
+/** Throws unless `n` is 0 ("not set") or within `range`. */
+function outOfRange(
+  field: string,
+  name: string,
+  n: number,
+  range: { min: number; max: number },
+): void {
+  if (n === 0 || (n >= range.min && n <= range.max)) return;
+  const bound = range.max === Number.MAX_SAFE_INTEGER
+    ? `at least ${range.min}`
+    : `${range.min} to ${range.max}`;
+  throw new InvalidArgumentError(`${field}.${name} must be 0 (not set) or ${bound}, got ${n}`);
+}
+
 /**
  * Converts CRI resources to OCI `linux.resources` (without device rules). Zero means "not
  * set" for every numeric field, as in the CRI.
@@ -22,8 +43,9 @@ const CPUSET = /^\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*$/;
  * @param res The CRI resources.
  * @param field Where they sit in the request (`linux.resources`), for error messages.
  * @returns The OCI resources; an empty object when nothing is set.
- * @throws {InvalidArgumentError} For negative values, malformed cpusets, hugepage sizes or
- * cgroup v2 keys, and a swap limit below the memory limit.
+ * @throws {InvalidArgumentError} For negative values, CPU shares, period or quota outside the
+ * kernel's ranges, malformed cpusets, hugepage sizes or cgroup v2 keys, and a swap limit below the
+ * memory limit.
  */
 export function toLinuxResources(res: LinuxContainerResources, field: string): LinuxResources {
   const out: LinuxResources = {};
@@ -40,6 +62,11 @@ export function toLinuxResources(res: LinuxContainerResources, field: string): L
   ) {
     if (n < 0) throw new InvalidArgumentError(`${field}.${name} must not be negative, got ${n}`);
   }
+  // The kernel's ranges (runc writes the value and fails, as INTERNAL, on one outside them).
+  // kubelet keeps shares in 2..262144 and quotas at 1 ms or more.
+  outOfRange(field, "cpu_shares", shares, SHARES);
+  outOfRange(field, "cpu_period", period, CFS_PERIOD_US);
+  if (quota > 0) outOfRange(field, "cpu_quota", quota, CFS_QUOTA_US);
   for (
     const [name, set] of [["cpuset_cpus", res.cpuset_cpus], [
       "cpuset_mems",

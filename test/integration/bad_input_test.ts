@@ -109,7 +109,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "unknown enum values and impossible port mappings are INVALID_ARGUMENT naming the field",
+  name:
+    "unknown enum values, impossible port mappings and CPU values are INVALID_ARGUMENT naming the field",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -185,6 +186,12 @@ Deno.test({
         "CreateContainer",
         container({ mounts: [{ container_path: "/x", host_path: "/tmp", propagation: 5 }] }),
         /config\.mounts\[0\]\.propagation holds 5/,
+      );
+      // A CPU value the kernel refuses (runc failed on it: INTERNAL).
+      await refused(
+        "CreateContainer",
+        container({ linux: { resources: { cpu_shares: 1e12 } } }),
+        /linux\.resources\.cpu_shares must be 0 \(not set\) or 2 to 262144/,
       );
       await refused("ListContainers", { filter: { state: { state: 12 } } }, /filter\.state\.state/);
       assert.equal((await call(runtime, "ListContainers", {})).containers.length, 0);
