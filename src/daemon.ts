@@ -29,6 +29,7 @@ import { denoRunner, type Runner } from "./process.ts";
 import { timedRunner } from "./timed_runner.ts";
 import { ensureInfraRootfs } from "./sandbox/infra.ts";
 import { type HostCapabilities, probeHostCapabilities } from "./host/capabilities.ts";
+import { appArmorEnabled } from "./host/apparmor.ts";
 import type { Deps } from "./server/deps.ts";
 import { recordExit } from "./server/exits.ts";
 import { listenUnix } from "./server/listener.ts";
@@ -61,6 +62,8 @@ export interface DaemonOptions {
   runner?: Runner;
   /** The daemon's capability bounding set. @default probeHostCapabilities() */
   hostCapabilities?: HostCapabilities;
+  /** Whether the node runs AppArmor. @default appArmorEnabled() */
+  appArmorEnabled?: boolean;
   /** Told what start-up is doing (systemd's STATUS= lines). */
   onStatus?: (text: string) => void;
 }
@@ -227,6 +230,13 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       missing: hostCapabilities.missing.join(","),
     });
   }
+  const appArmor = options.appArmorEnabled ?? appArmorEnabled();
+  if (appArmor) {
+    log.warn(
+      "AppArmor is enabled on this node: Localhost profiles are applied, but ocid loads no " +
+        "default profile, so RuntimeDefault containers run without one",
+    );
+  }
   const own = ownOomScoreAdj();
   if (config.restrictOomScoreAdj) {
     log.info("Restricting oom_score_adj to the daemon's own or higher", { own });
@@ -300,6 +310,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     holders,
     ownOomScoreAdj: own,
     hostCapabilities,
+    appArmorEnabled: appArmor,
     cgroupSupport,
     runtimeFeatures: features,
     metrics: metrics.recorder,

@@ -52,6 +52,7 @@ export type CreateContainerDeps = Pick<
   | "ownOomScoreAdj"
   | "events"
   | "hostCapabilities"
+  | "appArmorEnabled"
   | "cgroupSupport"
   | "runtimeFeatures"
   | "holders"
@@ -175,6 +176,7 @@ export async function createContainer(
     }),
     sandboxPrivileged: sandbox.metadata.config.linux?.security_context?.privileged ?? false,
     hostCapabilities: deps.hostCapabilities.bounding,
+    appArmorEnabled: deps.appArmorEnabled,
     allowedAnnotations: handler?.allowedAnnotations ?? [],
     // A handler for VM runtimes (kata) must not be handed the host's devices.
     ...(handler?.privilegedWithoutHostDevices ? { listHostDevices: () => [] } : {}),

@@ -59,6 +59,8 @@ export interface Deps {
   ownOomScoreAdj: number;
   /** The daemon's capability bounding set: all a container may hold. */
   hostCapabilities: HostCapabilities;
+  /** Whether the node runs AppArmor (probed at start): Localhost profiles need it. */
+  appArmorEnabled: boolean;
   /** What this machine's cgroups can enforce (probed at start); other limits are dropped. */
   cgroupSupport: CgroupSupport;
   /**

@@ -28,6 +28,7 @@ import { bindMount, setMount } from "./_mounts.ts";
 import { applyPrivileged } from "./privileged.ts";
 import { toLinuxResources } from "./resources.ts";
 import { type ProfileLoader, resolveSeccomp } from "./seccomp_profile.ts";
+import { resolveAppArmor } from "./apparmor.ts";
 import type { Device, Mount, Namespace, Spec } from "./types.ts";
 import type { ResolvedUser } from "./user.ts";
 
@@ -117,6 +118,8 @@ export interface ContainerSpecOptions extends RequestAnnotationOptions {
   annotations?: Readonly<Record<string, string>>;
   /** Reads Localhost seccomp profiles. @default Deno.readTextFileSync */
   loadSeccompProfile?: ProfileLoader;
+  /** Whether the node runs AppArmor (`src/host/apparmor.ts`). @default false */
+  appArmorEnabled?: boolean;
   /** Describes a host device node. @default Deno.statSync */
   statDevice?: (path: string) => DeviceInfo;
 }
@@ -299,6 +302,12 @@ export function buildContainerSpec(config: ContainerConfig, options: ContainerSp
     ...(options.loadSeccompProfile ? { loadProfile: options.loadSeccompProfile } : {}),
   });
   if (seccomp) linux.seccomp = seccomp;
+  const appArmor = resolveAppArmor(sc, {
+    field: FIELD_SC,
+    privileged,
+    enabled: options.appArmorEnabled ?? false,
+  });
+  if (appArmor) process.apparmorProfile = appArmor;
 
   // annotations: the request's (those a runtime or ocid acts on dropped), then ours (ours win)
   const annotations: Record<string, string> = {

@@ -19,6 +19,7 @@ import {
 import { isDaemonDirMount, mountsUnder, startDaemon } from "../helpers/daemon.ts";
 import { alive, grpcCode, listDir } from "../helpers/checks.ts";
 import { startRegistry } from "../helpers/registry.ts";
+import { appArmorEnabled } from "../../src/host/apparmor.ts";
 import {
   removeCgroupParent,
   runTestPod,
@@ -110,7 +111,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "unknown enum values, impossible port mappings and CPU values are INVALID_ARGUMENT naming the field",
+    "unknown enum values, impossible port mappings and CPU values are INVALID_ARGUMENT naming the field; an AppArmor profile the node cannot apply is refused",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -193,10 +194,37 @@ Deno.test({
         container({ linux: { resources: { cpu_shares: 1e12 } } }),
         /linux\.resources\.cpu_shares must be 0 \(not set\) or 2 to 262144/,
       );
+      // A Localhost AppArmor profile: refused on a node without AppArmor (it would run
+      // unconfined); on a node with it, runc is handed the profile and refuses an unloaded one.
+      const appArmor = container({
+        linux: {
+          security_context: {
+            apparmor: { profile_type: "Localhost", localhost_ref: "ocid-it16-not-loaded" },
+          },
+        },
+      });
+      const aaErr = await call(runtime, "CreateContainer", appArmor).then(
+        () => undefined,
+        (e) => e,
+      );
+      assert.ok(aaErr, "a Localhost AppArmor profile was accepted");
+      if (appArmorEnabled()) {
+        assert.match(aaErr.details, /ocid-it16-not-loaded/);
+      } else {
+        assert.equal(aaErr.code, grpc.status.FAILED_PRECONDITION, aaErr.details);
+        assert.match(aaErr.details, /AppArmor is not enabled on this node/);
+      }
       await refused("ListContainers", { filter: { state: { state: 12 } } }, /filter\.state\.state/);
       assert.equal((await call(runtime, "ListContainers", {})).containers.length, 0);
       // The same requests with named values are served.
-      const ok = await call(runtime, "CreateContainer", container({ stop_signal: "SIGINT" }));
+      const ok = await call(
+        runtime,
+        "CreateContainer",
+        container({
+          stop_signal: "SIGINT",
+          linux: { security_context: { apparmor: { profile_type: "RuntimeDefault" } } },
+        }),
+      );
       const st = await call(runtime, "ContainerStatus", { container_id: ok.container_id });
       assert.equal(st.status?.stop_signal, "SIGINT");
       await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id });

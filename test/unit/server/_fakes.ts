@@ -263,6 +263,7 @@ export async function testDeps(): Promise<TestDeps> {
     holders,
     ownOomScoreAdj: 0,
     hostCapabilities: caps,
+    appArmorEnabled: false,
     cgroupSupport,
     // The default handler can make rro mounts; tests of a handler without them replace this.
     runtimeFeatures: new Map([[config.runtime.name, {

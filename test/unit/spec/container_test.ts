@@ -656,6 +656,19 @@ Deno.test("buildContainerSpec() fields of LinuxContainerSecurityContext", async 
     );
   });
 
+  await t.step("AppArmor: a Localhost profile by name where the node runs AppArmor", () => {
+    const local = withLinux({ apparmor: { profile_type: "Localhost", localhost_ref: "k8s-x" } });
+    const want = expect({ appArmorEnabled: true });
+    want.process!.apparmorProfile = "k8s-x";
+    assert.deepEqual(build(local, { appArmorEnabled: true }), want);
+    assert.deepEqual(
+      build(withLinux({ apparmor: { profile_type: "RuntimeDefault", localhost_ref: "" } })),
+      expect(),
+      "no default profile is applied",
+    );
+    assert.throws(() => build(local), FailedPreconditionError, "a node without AppArmor");
+  });
+
   await t.step("RuntimeDefault opens syscalls for added capabilities", () => {
     const spec = build(withLinux({
       capabilities: {
