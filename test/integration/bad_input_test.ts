@@ -194,6 +194,15 @@ Deno.test({
         container({ linux: { resources: { cpu_shares: 1e12 } } }),
         /linux\.resources\.cpu_shares must be 0 \(not set\) or 2 to 262144/,
       );
+      // A cpuset naming a CPU this node does not have (runc's write failed: INTERNAL).
+      const cpus = Deno.readTextFileSync("/sys/devices/system/cpu/online").trim();
+      assert.ok(!cpus.includes("4095"), `this node has CPU 4095 online (${cpus})`);
+      const offlineCpu = /cpuset_cpus "4095" names CPU 4095, which this node does not have online/;
+      await refused(
+        "CreateContainer",
+        container({ linux: { resources: { cpuset_cpus: "4095" } } }),
+        offlineCpu,
+      );
       // A Localhost AppArmor profile: refused on a node without AppArmor (it would run
       // unconfined); on a node with it, runc is handed the profile and refuses an unloaded one.
       const appArmor = container({
@@ -224,6 +233,11 @@ Deno.test({
           stop_signal: "SIGINT",
           linux: { security_context: { apparmor: { profile_type: "RuntimeDefault" } } },
         }),
+      );
+      await refused(
+        "UpdateContainerResources",
+        { container_id: ok.container_id, linux: { cpuset_cpus: "4095" } },
+        offlineCpu,
       );
       const st = await call(runtime, "ContainerStatus", { container_id: ok.container_id });
       assert.equal(st.status?.stop_signal, "SIGINT");
