@@ -2,22 +2,12 @@ import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../../../src/errors.ts";
 import { toLinuxResources } from "../../../src/spec/mod.ts";
 import type { LinuxContainerResources } from "../../../src/cri/types.ts";
+import { resources as emptyResources } from "./_fixtures.ts";
 
-function resources(over: Partial<LinuxContainerResources> = {}): LinuxContainerResources {
-  return {
-    cpu_period: "0",
-    cpu_quota: "0",
-    cpu_shares: "0",
-    memory_limit_in_bytes: "0",
-    oom_score_adj: "0",
-    cpuset_cpus: "",
-    cpuset_mems: "",
-    hugepage_limits: [],
-    unified: {},
-    memory_swap_limit_in_bytes: "0",
-    ...over,
-  };
-}
+const resources = (over: Partial<LinuxContainerResources> = {}): LinuxContainerResources => ({
+  ...emptyResources(),
+  ...over,
+});
 
 Deno.test("toLinuxResources() takes the CPU values kubelet sends, at the kernel's bounds too", () => {
   assert.deepEqual(
