@@ -106,40 +106,50 @@ export interface CriDefinition {
   /** For `server.addService(imageService, handlers)`. */
   imageService: grpc.ServiceDefinition;
   /**
-   * By RPC name, the check of a decoded request for enum values its enum does not name
-   * ({@linkcode enumCheck}); RPCs whose requests hold no enum have none.
+   * By RPC name, the check of a decoded request for values no handler can take
+   * ({@linkcode requestCheck}); RPCs whose requests hold no enum or string have none.
    */
-  requestEnumChecks: ReadonlyMap<string, EnumCheck>;
+  requestChecks: ReadonlyMap<string, RequestCheck>;
 }
 
 /**
- * Finds, in a decoded message, an enum field whose value the definition does not name, and says
- * which (`config.stop_signal holds 99, which runtime.v1.Signal does not name`); undefined when
- * there is none. Decoding keeps such a value as its number (protobuf keeps unknown enum values),
- * where every reader of the decoded request expects one of the names.
+ * Finds, in a decoded message, a value no reader of it can take, and says where:
+ * - an enum value the definition does not name (`config.stop_signal holds 99, which
+ *   runtime.v1.Signal does not name`): decoding keeps it as its number (protobuf keeps unknown
+ *   enum values), where every reader expects one of the names;
+ * - a NUL byte in a string (`config.working_dir holds a NUL byte`): the strings of a request end
+ *   up as paths, argv, environment and file contents, where the C library ends them at a NUL;
+ *   the values of `annotations` maps, which are only stored and handed on, are let through.
+ *
+ * Undefined when there is none.
  */
-export type EnumCheck = (message: unknown) => string | undefined;
+export type RequestCheck = (message: unknown) => string | undefined;
 
 /**
- * The {@linkcode EnumCheck} of messages of `type`, or undefined when no field of it, at any
- * depth, is an enum (nothing to walk).
+ * The {@linkcode RequestCheck} of messages of `type`, or undefined when no field of it, at any
+ * depth, is an enum or a string (nothing to walk).
  */
-export function enumCheck(type: protobuf.Type): EnumCheck | undefined {
+export function requestCheck(type: protobuf.Type): RequestCheck | undefined {
   return checkOf(type, new Map());
 }
 
+type FieldCheck = (v: unknown, path: string) => string | undefined;
+
+const noNul: FieldCheck = (v, path) =>
+  typeof v === "string" && v.includes("\0") ? `${path} holds a NUL byte` : undefined;
+
 function checkOf(
   type: protobuf.Type,
-  seen: Map<protobuf.Type, EnumCheck | undefined>,
-): EnumCheck | undefined {
+  seen: Map<protobuf.Type, RequestCheck | undefined>,
+): RequestCheck | undefined {
   if (seen.has(type)) return seen.get(type);
   // A type that holds itself is walked through this forwarder.
-  const self: { check: EnumCheck | undefined } = { check: undefined };
+  const self: { check: RequestCheck | undefined } = { check: undefined };
   seen.set(type, (m) => self.check?.(m));
-  const fields: { name: string; check: (v: unknown, path: string) => string | undefined }[] = [];
+  const fields: { name: string; check: FieldCheck }[] = [];
   for (const field of type.fieldsArray) {
     const resolved = field.resolve().resolvedType;
-    let check: ((v: unknown, path: string) => string | undefined) | undefined;
+    let check: FieldCheck | undefined;
     if (resolved instanceof protobuf.Enum) {
       const name = resolved.fullName.slice(1);
       check = (v, path) =>
@@ -149,8 +159,16 @@ function checkOf(
     } else if (resolved instanceof protobuf.Type) {
       const inner = checkOf(resolved, seen);
       if (inner) check = (v, path) => prefixed(path, inner(v));
+    } else if (field.type === "string") {
+      check = field instanceof protobuf.MapField && field.name === "annotations"
+        ? () => undefined
+        : noNul;
     }
-    if (check) fields.push({ name: field.name, check: eachValue(field, check) });
+    if (field instanceof protobuf.MapField) {
+      fields.push({ name: field.name, check: eachEntry(check) });
+    } else if (check) {
+      fields.push({ name: field.name, check: field.repeated ? eachItem(check) : check });
+    }
   }
   self.check = fields.length === 0 ? undefined : (message) => {
     if (typeof message !== "object" || message === null) return undefined;
@@ -166,32 +184,29 @@ function checkOf(
   return self.check;
 }
 
-/** A field check applied to each element of a repeated field and each value of a map. */
-function eachValue(
-  field: protobuf.Field,
-  check: (v: unknown, path: string) => string | undefined,
-): (v: unknown, path: string) => string | undefined {
-  if (field instanceof protobuf.MapField) {
-    return (v, path) => {
-      if (typeof v !== "object" || v === null) return undefined;
-      for (const [key, item] of Object.entries(v)) {
-        const found = check(item, `${path}[${JSON.stringify(key)}]`);
-        if (found) return found;
-      }
-      return undefined;
-    };
-  }
-  if (field.repeated) {
-    return (v, path) => {
-      if (!Array.isArray(v)) return check(v, path);
-      for (const [i, item] of v.entries()) {
-        const found = check(item, `${path}[${i}]`);
-        if (found) return found;
-      }
-      return undefined;
-    };
-  }
-  return check;
+/** Checks every key of a map (strings: no NUL) and, with `check`, every value. */
+function eachEntry(check: FieldCheck | undefined): FieldCheck {
+  return (v, path) => {
+    if (typeof v !== "object" || v === null) return undefined;
+    for (const [key, item] of Object.entries(v)) {
+      const at = `${path}[${JSON.stringify(key)}]`;
+      const found = noNul(key, `${path} key ${JSON.stringify(key)}`) ?? check?.(item, at);
+      if (found) return found;
+    }
+    return undefined;
+  };
+}
+
+/** Checks every item of a repeated field. */
+function eachItem(check: FieldCheck): FieldCheck {
+  return (v, path) => {
+    if (!Array.isArray(v)) return check(v, path);
+    for (const [i, item] of v.entries()) {
+      const found = check(item, `${path}[${i}]`);
+      if (found) return found;
+    }
+    return undefined;
+  };
 }
 
 function prefixed(path: string, found: string | undefined): string | undefined {
@@ -237,15 +252,15 @@ export function loadCri(): CriDefinition {
     root.lookupService("runtime.v1.RuntimeService"),
     root.lookupService("runtime.v1.ImageService"),
   ] as const;
-  const requestEnumChecks = new Map<string, EnumCheck>();
+  const requestChecks = new Map<string, RequestCheck>();
   for (const method of services.flatMap((s) => s.methodsArray)) {
-    const check = enumCheck(method.resolvedRequestType!);
-    if (check) requestEnumChecks.set(method.name, check);
+    const check = requestCheck(method.resolvedRequestType!);
+    if (check) requestChecks.set(method.name, check);
   }
   loaded = {
     runtimeService: serviceDefinition(services[0]),
     imageService: serviceDefinition(services[1]),
-    requestEnumChecks,
+    requestChecks,
   };
   return loaded;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import { type EnumCheck, loadCri } from "../cri/proto.ts";
+import { loadCri, type RequestCheck } from "../cri/proto.ts";
 import { InvalidArgumentError, OcidError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { MemoryRelease } from "../memory_release.ts";
@@ -54,7 +54,7 @@ export function createCriServer(
   logger: Logger,
   options: CriServerOptions = {},
 ): grpc.Server {
-  const { runtimeService, imageService, requestEnumChecks } = loadCri();
+  const { runtimeService, imageService, requestChecks } = loadCri();
   const server = new grpc.Server({
     "grpc.max_receive_message_length": 16 * 1024 * 1024,
     "grpc.max_send_message_length": 16 * 1024 * 1024,
@@ -84,8 +84,8 @@ export function createCriServer(
         continue;
       }
       const known = handlers[name];
-      const check = requestEnumChecks.get(name);
-      const handler = !known ? unimplemented(name) : check ? namedEnumsOnly(known, check) : known;
+      const check = requestChecks.get(name);
+      const handler = !known ? unimplemented(name) : check ? checked(known, check) : known;
       impl[name] = instrument(name, handler, {
         logger,
         quiet: QUIET,
@@ -99,15 +99,15 @@ export function createCriServer(
 }
 
 /**
- * Refuses a request holding an enum value the CRI does not name (a newer client's, or garbage)
- * with INVALID_ARGUMENT before `handler` sees it: the handlers read enums as their names, and
- * such a value, passed on, ended as a number in config.json (runc refused it: INTERNAL) or was
- * taken as the enum's default.
+ * Refuses a request holding a value no handler can take (an enum value the CRI does not name, a
+ * NUL byte in a string: {@linkcode RequestCheck}) with INVALID_ARGUMENT before `handler` sees it.
+ * Passed on, an unknown stop signal ended as a number in config.json and a NUL in a working dir
+ * or command in runc's exec, both failing as INTERNAL; a NUL in a path failed Deno's file calls.
  */
-function namedEnumsOnly(handler: UnaryHandler, check: EnumCheck): UnaryHandler {
+function checked(handler: UnaryHandler, check: RequestCheck): UnaryHandler {
   return (request, ctx) => {
     const found = check(request);
-    if (found) return Promise.reject(new InvalidArgumentError(`Unknown enum value: ${found}`));
+    if (found) return Promise.reject(new InvalidArgumentError(`Invalid request: ${found}`));
     return handler(request, ctx);
   };
 }

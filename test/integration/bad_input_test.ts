@@ -158,6 +158,7 @@ Deno.test({
           /config\.port_mappings\[0\]\.host_port 70000/,
         ],
         [{ log_directory: "relative/logs" }, /config\.log_directory "relative\/logs"/],
+        [{ log_directory: "/tmp/a\0b" }, /config\.log_directory holds a NUL byte/],
       ];
       for (const [i, [over, details]] of pods.entries()) {
         await refused("RunPodSandbox", { config: podConfig(`bad${i}`, over) }, details);
@@ -187,6 +188,17 @@ Deno.test({
         "CreateContainer",
         container({ mounts: [{ container_path: "/x", host_path: "/tmp", propagation: 5 }] }),
         /config\.mounts\[0\]\.propagation holds 5/,
+      );
+      // NUL bytes where runc or the file system would meet them (INTERNAL before).
+      await refused(
+        "CreateContainer",
+        container({ working_dir: "/a\0b" }),
+        /config\.working_dir holds a NUL byte/,
+      );
+      await refused(
+        "CreateContainer",
+        container({ mounts: [{ container_path: "/x", host_path: "/tmp\0x" }] }),
+        /config\.mounts\[0\]\.host_path holds a NUL byte/,
       );
       // A CPU value the kernel refuses (runc failed on it: INTERNAL).
       await refused(
@@ -238,6 +250,11 @@ Deno.test({
         "UpdateContainerResources",
         { container_id: ok.container_id, linux: { cpuset_cpus: "4095" } },
         offlineCpu,
+      );
+      await refused(
+        "ExecSync",
+        { container_id: ok.container_id, cmd: ["echo", "a\0b"], timeout: 5 },
+        /cmd\[1\] holds a NUL byte/,
       );
       const st = await call(runtime, "ContainerStatus", { container_id: ok.container_id });
       assert.equal(st.status?.stop_signal, "SIGINT");

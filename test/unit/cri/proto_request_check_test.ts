@@ -1,6 +1,6 @@
 /**
- * Unknown enum values in requests: decoding keeps them as numbers, and the per-RPC check names
- * the field that holds one.
+ * Values no handler can take: unknown enum values (decoding keeps them as numbers) and NUL bytes
+ * in strings; the per-RPC check names the field that holds one.
  */
 import assert from "node:assert/strict";
 import { criMethod, loadCri } from "../../../src/cri/proto.ts";
@@ -14,9 +14,9 @@ function overTheWire(
   return m.requestDeserialize(m.requestSerialize(request) as Buffer);
 }
 
-const checks = loadCri().requestEnumChecks;
+const checks = loadCri().requestChecks;
 
-Deno.test("requestEnumChecks names the field holding an enum value the CRI does not name", () => {
+Deno.test("requestChecks names the field holding an enum value the CRI does not name", () => {
   const create = overTheWire("CreateContainer", {
     pod_sandbox_id: "p",
     config: { metadata: { name: "c" }, stop_signal: 99 },
@@ -53,7 +53,7 @@ Deno.test("requestEnumChecks names the field holding an enum value the CRI does 
   );
 });
 
-Deno.test("requestEnumChecks passes named and default enum values, and skips enum-free RPCs", () => {
+Deno.test("requestChecks passes named and default enum values", () => {
   const create = overTheWire("CreateContainer", {
     config: {
       stop_signal: "SIGTERM",
@@ -62,7 +62,26 @@ Deno.test("requestEnumChecks passes named and default enum values, and skips enu
   });
   assert.equal(checks.get("CreateContainer")!(create), undefined);
   assert.equal(checks.get("RunPodSandbox")!(overTheWire("RunPodSandbox", {})), undefined);
-  for (const rpc of ["Version", "ContainerStatus", "StopPodSandbox", "ExecSync"]) {
-    assert.equal(checks.has(rpc), false, `${rpc} requests hold no enum`);
+});
+
+Deno.test("requestChecks names the string holding a NUL byte; annotation values may", () => {
+  const create = (config: object) =>
+    overTheWire("CreateContainer", { pod_sandbox_id: "p", config });
+  const cases: [object, string][] = [
+    [{ working_dir: "/a\0b" }, "config.working_dir holds a NUL byte"],
+    [{ command: ["sleep", "1\0"] }, "config.command[1] holds a NUL byte"],
+    [{ mounts: [{ host_path: "/tmp\0x" }] }, "config.mounts[0].host_path holds a NUL byte"],
+    [{ labels: { a: "b\0" } }, 'config.labels["a"] holds a NUL byte'],
+    [{ annotations: { "a\0": "b" } }, 'config.annotations key "a\\u0000" holds a NUL byte'],
+  ];
+  for (const [config, found] of cases) {
+    assert.equal(checks.get("CreateContainer")!(create(config)), found);
   }
+  assert.equal(checks.get("CreateContainer")!(create({ annotations: { a: "b\0c" } })), undefined);
+  const m = criMethod("ExecSync");
+  const exec = m.requestDeserialize(
+    m.requestSerialize({ container_id: "c", cmd: ["echo", "a\0b"] }) as Buffer,
+  );
+  assert.equal(checks.get("ExecSync")!(exec), "cmd[1] holds a NUL byte");
+  assert.equal(checks.has("Version"), true, "its version string is checked too");
 });
