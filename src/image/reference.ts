@@ -64,6 +64,10 @@ export function parseReference(ref: string): ImageReference {
       registry = first;
       rest = rest.slice(slash + 1);
       if (!HOST.test(registry)) throw bad(`registry host "${registry}" is malformed`);
+      const port = registry.match(/:(\d+)$/)?.[1];
+      if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535)) {
+        throw bad(`registry port ${port} is not 1 to 65535`);
+      }
     }
   }
   if (registry === "index.docker.io" || registry === "registry-1.docker.io") {

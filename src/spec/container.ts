@@ -290,8 +290,12 @@ export function buildContainerSpec(config: ContainerConfig, options: ContainerSp
   if (privileged) {
     applyPrivileged(spec, { hostDevices: (options.listHostDevices ?? listHostDevices)() });
   } else {
-    if (sc && sc.masked_paths.length > 0) linux.maskedPaths = [...sc.masked_paths];
-    if (sc && sc.readonly_paths.length > 0) linux.readonlyPaths = [...sc.readonly_paths];
+    if (sc && sc.masked_paths.length > 0) {
+      linux.maskedPaths = absolutePaths(sc.masked_paths, `${FIELD_SC}.masked_paths`);
+    }
+    if (sc && sc.readonly_paths.length > 0) {
+      linux.readonlyPaths = absolutePaths(sc.readonly_paths, `${FIELD_SC}.readonly_paths`);
+    }
   }
 
   // seccomp
@@ -504,4 +508,21 @@ export function statDevice(path: string): DeviceInfo {
   if (type === undefined || st.rdev === null) throw new Error("not a device node");
   const { major, minor } = decodeRdev(st.rdev);
   return { type, major, minor, mode: st.mode ?? 0o600, uid: st.uid ?? 0, gid: st.gid ?? 0 };
+}
+
+/**
+ * Masked and read-only paths are paths in the container: runc takes a relative one as it comes,
+ * so it is refused here.
+ *
+ * @throws {InvalidArgumentError} naming the first path that is not absolute
+ */
+function absolutePaths(paths: readonly string[], field: string): string[] {
+  for (const [i, p] of paths.entries()) {
+    if (!p.startsWith("/")) {
+      throw new InvalidArgumentError(
+        `Invalid ${field}[${i}] ${JSON.stringify(p)}: it must be an absolute path`,
+      );
+    }
+  }
+  return [...paths];
 }

@@ -38,6 +38,17 @@ Deno.test("parseReference() rejects malformed references", () => {
   }
 });
 
+Deno.test("parseReference() rejects a registry port outside 1-65535", () => {
+  assert.equal(parseReference("[::1]:65535/x").registry, "[::1]:65535");
+  for (const bad of ["127.0.0.1:99999/x:1", "host:0/x", "[::1]:70000/x"]) {
+    assert.throws(
+      () => parseReference(bad),
+      (e: unknown) => e instanceof InvalidArgumentError && /is not 1 to 65535/.test(e.message),
+      bad,
+    );
+  }
+});
+
 Deno.test("parseReference() rejects names over 255 characters without echoing them whole", () => {
   assert.doesNotThrow(() => parseReference(`r.io/${"a".repeat(250)}`));
   assert.throws(() => parseReference(`r.io/${"a".repeat(251)}`), InvalidArgumentError);

@@ -628,6 +628,14 @@ Deno.test("buildContainerSpec() fields of LinuxContainerSecurityContext", async 
       want,
     );
     assert.deepEqual(build(withLinux({})), expect());
+    rejects(
+      () => build(withLinux({ masked_paths: ["/proc/kcore", "proc/keys"] })),
+      'masked_paths[1] "proc/keys": it must be an absolute path',
+    );
+    rejects(
+      () => build(withLinux({ readonly_paths: ["sys"] })),
+      'readonly_paths[0] "sys"',
+    );
   });
 
   await t.step("seccomp RuntimeDefault, Unconfined, Localhost, deprecated path", () => {
