@@ -8,6 +8,7 @@
 import { isIP } from "node:net";
 import { isAbsolute } from "node:path";
 import type { Config } from "./types.ts";
+import { isPort } from "../port.ts";
 
 /** What values a key accepts. */
 export type FieldKind =
@@ -269,10 +270,7 @@ export function checkValue(kind: FieldKind, value: unknown): unknown {
     case "ip":
       return typeof value === "string" && isIP(value) !== 0 ? value : undefined;
     case "port":
-      return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 &&
-          value <= 65535
-        ? value
-        : undefined;
+      return typeof value === "number" && isPort(value, 0) ? value : undefined;
   }
 }
 

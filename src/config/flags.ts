@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import type { LogLevel } from "../log.ts";
 import { LOG_LEVELS, socketPath } from "./_schema.ts";
 import type { Config } from "./types.ts";
+import { isPort } from "../port.ts";
 
 /** Values of the flags that change the configuration. Paths are absolute. */
 export interface FlagValues {
@@ -272,7 +273,7 @@ function portFlag(values: Record<string, unknown>, flag: string): number | undef
   const text = values[flag];
   if (typeof text !== "string") return undefined;
   const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
-  if (!(port >= 0 && port <= 65535)) {
+  if (!isPort(port, 0)) {
     throw invalid(flag, text, "expected a port number from 0 to 65535");
   }
   return port;

@@ -5,6 +5,7 @@
  * @module
  */
 import { InvalidArgumentError } from "../errors.ts";
+import { isPort } from "../port.ts";
 
 /** The registry that unqualified names belong to. */
 export const DEFAULT_REGISTRY = "docker.io";
@@ -65,7 +66,7 @@ export function parseReference(ref: string): ImageReference {
       rest = rest.slice(slash + 1);
       if (!HOST.test(registry)) throw bad(`registry host "${registry}" is malformed`);
       const port = registry.match(/:(\d+)$/)?.[1];
-      if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535)) {
+      if (port !== undefined && !isPort(Number(port))) {
         throw bad(`registry port ${port} is not 1 to 65535`);
       }
     }

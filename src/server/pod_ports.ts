@@ -9,6 +9,7 @@ import { isIP } from "node:net";
 import type * as cri from "../cri/types.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import type { PortMapping } from "../network/mod.ts";
+import { isPort } from "../port.ts";
 
 /**
  * Refuses port mappings no network plugin can honour, before anything is made: a container port
@@ -21,14 +22,12 @@ import type { PortMapping } from "../network/mod.ts";
 export function validatePortMappings(mappings: readonly cri.PortMapping[]): void {
   for (const [i, m] of mappings.entries()) {
     const field = `config.port_mappings[${i}]`;
-    const inRange = (port: number, min: number) =>
-      Number.isInteger(port) && port >= min && port <= 65535;
-    if (!inRange(m.container_port, 1)) {
+    if (!isPort(m.container_port)) {
       throw new InvalidArgumentError(
         `Invalid ${field}.container_port ${m.container_port}: expected 1 to 65535`,
       );
     }
-    if (!inRange(m.host_port, 0)) {
+    if (!isPort(m.host_port, 0)) {
       throw new InvalidArgumentError(
         `Invalid ${field}.host_port ${m.host_port}: expected 0 (none) to 65535`,
       );

@@ -10,6 +10,7 @@ import { FailedPreconditionError, InvalidArgumentError } from "../errors.ts";
 import { isSandboxReady } from "../store/sandbox.ts";
 import type { Deps } from "./deps.ts";
 import { requireStreams } from "./container_exec.ts";
+import { isPort } from "../port.ts";
 
 /** What PortForward uses. */
 export type PortForwardDeps = Pick<Deps, "sandboxes" | "streams">;
@@ -23,7 +24,7 @@ export async function portForward(
 ): Promise<cri.PortForwardResponseInit> {
   if (!req.pod_sandbox_id) throw new InvalidArgumentError("Missing pod_sandbox_id");
   const ports = req.port.map(Number);
-  const bad = ports.find((p) => !Number.isInteger(p) || p < 1 || p > 65535);
+  const bad = ports.find((p) => !isPort(p));
   if (bad !== undefined) throw new InvalidArgumentError(`Invalid port ${bad}: expected 1-65535`);
   const sandbox = deps.sandboxes.get(req.pod_sandbox_id);
   if (!isSandboxReady(sandbox.status)) {

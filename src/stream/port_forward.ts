@@ -11,6 +11,7 @@ import type { ChannelStream } from "./channel_stream.ts";
 import type { SpdyStream } from "./spdy_connection.ts";
 import { RstStatus } from "./spdy_frame.ts";
 import type { PortConnection, PortDialer } from "./port_dialer.ts";
+import { isPort } from "../port.ts";
 
 /** One forwarded connection's pair of streams. */
 interface Pair {
@@ -50,7 +51,7 @@ export class PortForwardSession {
     const port = Number(portText);
     if (
       this.#closed || (type !== "error" && type !== "data") || !/^\d+$/.test(portText) ||
-      port < 1 || port > 65535
+      !isPort(port)
     ) {
       this.#opts.log.debug("Refusing port-forward stream", { type, port: portText });
       void stream.reset(RstStatus.refusedStream);

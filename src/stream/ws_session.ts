@@ -33,6 +33,7 @@ import type {
   StreamRequest,
 } from "./types.ts";
 import { framingOf, WsChannels } from "./ws_channels.ts";
+import { isPort } from "../port.ts";
 
 /** Exec and attach subprotocols; the client's order decides, as wsstream's handshake does. */
 export const WS_REMOTE_COMMAND_PROTOCOLS = [
@@ -119,7 +120,7 @@ export function queryPorts(url: string | undefined): number[] | undefined | "inv
   const values = new URLSearchParams(query).getAll("port");
   if (values.length === 0) return undefined;
   const ports = values.flatMap((v) => v.split(","));
-  if (!ports.every((p) => /^\d{1,5}$/.test(p) && Number(p) >= 1 && Number(p) <= 65535)) {
+  if (!ports.every((p) => /^\d{1,5}$/.test(p) && isPort(Number(p)))) {
     return "invalid";
   }
   return ports.map(Number);
