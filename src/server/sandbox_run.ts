@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { isAbsolute, join } from "node:path";
+import { join } from "node:path";
 import type * as cri from "../cri/types.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { findRuntimeHandler, runtimeHandlers } from "../config/runtime_handlers.ts";
@@ -28,6 +28,7 @@ import {
   hostsFile,
   isValidHostname,
   podNamespaces,
+  requireAbsolutePath,
   resolvConf,
   validateSysctls,
 } from "../spec/mod.ts";
@@ -160,12 +161,8 @@ async function createSandbox(
   // (it would be set on the node: GHSA-w2j5-3rcx-vx7x), as are namespace modes a pod cannot have.
   validateSysctls(linux?.sysctls ?? {}, podNamespaces(nsOpts ?? null));
   validatePortMappings(config.port_mappings);
-  if (config.log_directory !== "" && !isAbsolute(config.log_directory)) {
-    throw new InvalidArgumentError(
-      `Invalid config.log_directory ${
-        JSON.stringify(config.log_directory)
-      }: it must be an absolute path`,
-    );
+  if (config.log_directory !== "") {
+    requireAbsolutePath(config.log_directory, "config.log_directory");
   }
   if (!hostNetwork && config.hostname !== "" && !isValidHostname(config.hostname)) {
     throw new InvalidArgumentError(

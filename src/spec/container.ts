@@ -380,13 +380,22 @@ function environment(config: ContainerConfig, image: ImageConfig, hostname?: str
 }
 
 function workingDir(config: ContainerConfig, image: ImageConfig): string {
-  const dir = config.working_dir || image.WorkingDir || "/";
-  if (!dir.startsWith("/")) {
+  return requireAbsolutePath(config.working_dir || image.WorkingDir || "/", "working_dir");
+}
+
+/**
+ * `path` when it is absolute.
+ *
+ * @param field Where it sits in the request, for the error.
+ * @throws {InvalidArgumentError} `Invalid <field> "<path>": it must be an absolute path`
+ */
+export function requireAbsolutePath(path: string, field: string): string {
+  if (!path.startsWith("/")) {
     throw new InvalidArgumentError(
-      `Invalid working_dir ${JSON.stringify(dir)}: it must be an absolute path`,
+      `Invalid ${field} ${JSON.stringify(path)}: it must be an absolute path`,
     );
   }
-  return dir;
+  return path;
 }
 
 /** Namespaces from the container's `NamespaceOption` and the sandbox's paths. */
@@ -517,12 +526,5 @@ export function statDevice(path: string): DeviceInfo {
  * @throws {InvalidArgumentError} naming the first path that is not absolute
  */
 function absolutePaths(paths: readonly string[], field: string): string[] {
-  for (const [i, p] of paths.entries()) {
-    if (!p.startsWith("/")) {
-      throw new InvalidArgumentError(
-        `Invalid ${field}[${i}] ${JSON.stringify(p)}: it must be an absolute path`,
-      );
-    }
-  }
-  return [...paths];
+  return paths.map((p, i) => requireAbsolutePath(p, `${field}[${i}]`));
 }

@@ -19,6 +19,7 @@ export type { PodNamespaces, SandboxSpecOptions } from "./sandbox.ts";
 export {
   buildContainerSpec,
   emptyContainerSecurityContext,
+  requireAbsolutePath,
   statDevice,
   STOP_SIGNAL,
 } from "./container.ts";
