@@ -20,19 +20,18 @@ const SHARES = { min: 2, max: 262_144 } as const;
 /** `cpu.cfs_period_us`: 1 ms to 1 s. */
 const CFS_PERIOD_US = { min: 1_000, max: 1_000_000 } as const;
 /** `cpu.cfs_quota_us` when limited (a negative quota is "no limit"): at least 1 ms. */
-const CFS_QUOTA_US = { min: 1_000, max: Number.MAX_SAFE_INTEGER } as const;
+const CFS_QUOTA_US = { min: 1_000 } as const;
 
-/** Throws unless `n` is 0 ("not set") or within `range`. */
+/** Throws unless `n` is 0 ("not set") or within `range` (no `max`: no upper bound). */
 function outOfRange(
   field: string,
   name: string,
   n: number,
-  range: { min: number; max: number },
+  range: { min: number; max?: number },
 ): void {
-  if (n === 0 || (n >= range.min && n <= range.max)) return;
-  const bound = range.max === Number.MAX_SAFE_INTEGER
-    ? `at least ${range.min}`
-    : `${range.min} to ${range.max}`;
+  const { min, max } = range;
+  if (n === 0 || (n >= min && (max === undefined || n <= max))) return;
+  const bound = max === undefined ? `at least ${min}` : `${min} to ${max}`;
   throw new InvalidArgumentError(`${field}.${name} must be 0 (not set) or ${bound}, got ${n}`);
 }
 
