@@ -128,9 +128,15 @@ export type RequestCheck = (message: unknown) => string | undefined;
 /**
  * The {@linkcode RequestCheck} of messages of `type`, or undefined when no field of it, at any
  * depth, is an enum or a string (nothing to walk).
+ *
+ * @param built The checks made so far, by type: pass one map for many types so that a type they
+ *   share (PodSandboxConfig in RunPodSandbox, CreateContainer and PullImage) is built once.
  */
-export function requestCheck(type: protobuf.Type): RequestCheck | undefined {
-  return checkOf(type, new Map());
+export function requestCheck(
+  type: protobuf.Type,
+  built: Map<protobuf.Type, RequestCheck | undefined> = new Map(),
+): RequestCheck | undefined {
+  return checkOf(type, built);
 }
 
 type FieldCheck = (v: unknown, path: string) => string | undefined;
@@ -253,8 +259,9 @@ export function loadCri(): CriDefinition {
     root.lookupService("runtime.v1.ImageService"),
   ] as const;
   const requestChecks = new Map<string, RequestCheck>();
+  const built = new Map<protobuf.Type, RequestCheck | undefined>();
   for (const method of services.flatMap((s) => s.methodsArray)) {
-    const check = requestCheck(method.resolvedRequestType!);
+    const check = requestCheck(method.resolvedRequestType!, built);
     if (check) requestChecks.set(method.name, check);
   }
   loaded = {
