@@ -230,7 +230,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       missing: hostCapabilities.missing.join(","),
     });
   }
-  const appArmor = options.appArmorEnabled ?? appArmorEnabled();
+  const appArmor = options.appArmorEnabled ?? await appArmorEnabled();
   if (appArmor) {
     log.warn(
       "AppArmor is enabled on this node: Localhost profiles are applied, but ocid loads no " +

@@ -6,28 +6,20 @@
  *
  * @module
  */
-
-/** Reads a file's text, or throws. @default Deno.readTextFileSync */
-export type ReadText = (path: string) => string;
+import { exists as entryExists } from "../exists.ts";
 
 /** Whether AppArmor is enabled on this node (see the module doc). */
-export function appArmorEnabled(options: {
-  readText?: ReadText;
-  exists?: (path: string) => boolean;
-} = {}): boolean {
-  const readText = options.readText ?? Deno.readTextFileSync;
-  const exists = options.exists ?? ((path: string) => {
-    try {
-      Deno.statSync(path);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  if (!exists("/sys/kernel/security/apparmor")) return false;
-  try {
-    return readText("/sys/module/apparmor/parameters/enabled").startsWith("Y");
-  } catch {
-    return false;
-  }
+export async function appArmorEnabled(options: {
+  /** @default Deno.readTextFile */
+  readText?: (path: string) => Promise<string>;
+  /** @default exists (src/exists.ts) */
+  exists?: (path: string) => Promise<boolean>;
+} = {}): Promise<boolean> {
+  const readText = options.readText ?? Deno.readTextFile;
+  const exists = options.exists ?? entryExists;
+  if (!(await exists("/sys/kernel/security/apparmor"))) return false;
+  return await readText("/sys/module/apparmor/parameters/enabled").then(
+    (text) => text.startsWith("Y"),
+    () => false,
+  );
 }

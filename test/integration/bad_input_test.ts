@@ -229,7 +229,7 @@ Deno.test({
         (e) => e,
       );
       assert.ok(aaErr, "a Localhost AppArmor profile was accepted");
-      if (appArmorEnabled()) {
+      if (await appArmorEnabled()) {
         assert.match(aaErr.details, /ocid-it16-not-loaded/);
       } else {
         assert.equal(aaErr.code, grpc.status.FAILED_PRECONDITION, aaErr.details);
