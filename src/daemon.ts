@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from "node:path";
-import { detectCgroupLayout, probeCgroupSupport } from "./cgroups/mod.ts";
+import { createAttachWarmer, detectCgroupLayout, probeCgroupSupport } from "./cgroups/mod.ts";
 import { probeHandlerFeatures } from "./oci/runtime_features.ts";
 import type { Config } from "./config/types.ts";
 import { ExitHub } from "./exit_hub.ts";
@@ -155,6 +155,10 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   // sweep also clears, and the cache of the containers' processes (the templates of execs).
   const execFiles = new ExecFiles(join(config.runroot, "exec"), { logger: log });
   const processes = new ProcessTemplates();
+  // Read once, by the cgroup probe below and by the warmer of runc's cgroup moves.
+  const cgroupLayout = detectCgroupLayout();
+  cgroupLayout.catch(() => {}); // awaited (and thrown) by the probe
+  const attachWarmer = createAttachWarmer({ layout: cgroupLayout, logger: log });
   const handlerConfigs = runtimeHandlers(config);
   const runtimeFeatures = probeHandlerFeatures(config, runner);
   const runtimes = new Map(
@@ -175,6 +179,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
         runcInternals: runtimeFeatures.then(({ features }) =>
           features.get(name)?.runcInternals ?? false
         ),
+        attachWarmer,
       }),
     ]),
   );
@@ -243,7 +248,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   }
 
   // Asked of every handler's runtime (begun with the runtimes) while the cgroups are probed.
-  const cgroupSupport = await probeCgroupSupport(await detectCgroupLayout());
+  const cgroupSupport = await probeCgroupSupport(await cgroupLayout);
   log.info("Cgroup support", {
     mode: cgroupSupport.mode,
     controllers: cgroupSupport.controllers.join(","),
@@ -348,6 +353,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     runtimeRoot: handlerConfigs.get(config.defaultRuntime)!.runtimeRoot,
     execFiles,
     processes,
+    attachWarmer,
     ...storeLookups(containers, sandboxes, (id) => {
       const h = handlerConfigs.get(runtime.handlerFor(id));
       return h ? { path: h.runtimePath, root: h.runtimeRoot } : undefined;

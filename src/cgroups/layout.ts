@@ -19,6 +19,12 @@ export interface CgroupLayout {
   v2: string;
   /** Controllers cgroup2 offers (its root's `cgroup.controllers`). */
   v2Controllers: string[];
+  /**
+   * Whether a cgroup mount has the `favordynmods` option, which keeps the kernel's lock on
+   * moving processes between cgroups in its slow-reader mode: a move no longer waits for an RCU
+   * grace period (see `./attach_warm.ts`). Absent: no such mount.
+   */
+  favorDynmods?: boolean;
 }
 
 /** The version a controller is read from, or undefined when neither offers it. */
@@ -34,7 +40,8 @@ export function controllerVersion(
 /**
  * Reads the cgroup mounts out of mountinfo text (proc(5)): `cgroup` mounts give v1
  * hierarchies (their super options name the controllers, `name=` hierarchies are skipped),
- * a `cgroup2` mount the unified one. The first mount of a hierarchy wins.
+ * a `cgroup2` mount the unified one. The first mount of a hierarchy wins. A `favordynmods`
+ * option on any of them sets `favorDynmods`.
  *
  * @param mountinfo The text of `/proc/self/mountinfo`.
  * @param v2Controllers The controllers cgroup2 offers (read by the caller). @default []
@@ -53,6 +60,11 @@ export function parseCgroupMounts(mountinfo: string, v2Controllers: string[] = [
     const mountPoint = unescapeMountinfo(fields[4] ?? "");
     const fsType = fields[sep + 1];
     const superOptions = (fields[sep + 3] ?? "").split(",");
+    if (
+      (fsType === "cgroup" || fsType === "cgroup2") && superOptions.includes("favordynmods")
+    ) {
+      layout.favorDynmods = true;
+    }
     if (fsType === "cgroup2") {
       if (!layout.v2) layout.v2 = mountPoint;
     } else if (fsType === "cgroup") {

@@ -3,7 +3,8 @@
  * ({@linkcode detectCgroupLayout}), where a container's cgroup is ({@linkcode cgroupDir}),
  * its CPU, memory and process counters ({@linkcode readCgroupStats}), and CPU rates from
  * successive samples ({@linkcode CpuRate}), and what the machine's cgroups can enforce
- * ({@linkcode probeCgroupSupport}). Supports cgroup v1, v2 and hybrid machines.
+ * ({@linkcode probeCgroupSupport}); and the warming of the lock runc's cgroup moves take
+ * ({@linkcode createAttachWarmer}). Supports cgroup v1, v2 and hybrid machines.
  *
  * @module
  */
@@ -25,6 +26,15 @@ export {
   sumCgroupStats,
 } from "./stats.ts";
 export { CpuRate, type CpuRateOptions } from "./cpu_rate.ts";
+export {
+  type AttachWarmer,
+  type AttachWarmerFs,
+  type AttachWarmerOptions,
+  createAttachWarmer,
+  denoAttachWarmerFs,
+  noAttachWarmer,
+  ownProcsFile,
+} from "./attach_warm.ts";
 export {
   type CgroupSupport,
   type CgroupSupportFs,

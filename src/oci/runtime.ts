@@ -25,6 +25,7 @@ import { hasEnded, readProcStat } from "./proc_stat.ts";
 import { isNotExist, OciRuntimeError } from "./runtime_error.ts";
 import { Limiter } from "../limit.ts";
 import { exists } from "../exists.ts";
+import { type AttachWarmer, noAttachWarmer } from "../cgroups/attach_warm.ts";
 
 /** What `<runtime> state` reports. */
 export interface RuntimeState {
@@ -240,6 +241,12 @@ export interface OciRuntimeOptions {
    * @default false
    */
   runcInternals?: boolean | Promise<boolean>;
+  /**
+   * Warmed as a `create` or an exec begins: runc moves a process into a cgroup in each, which
+   * waits for an RCU grace period unless one has just passed (`../cgroups/attach_warm.ts`).
+   * @default noAttachWarmer
+   */
+  attachWarmer?: AttachWarmer;
 }
 
 /**
@@ -284,6 +291,7 @@ class ConmonOciRuntime implements OciRuntime {
   #verbs: Limiter;
   #execFiles: ExecFiles;
   #processes: ProcessTemplates;
+  #warmer: AttachWarmer;
 
   constructor(options: OciRuntimeOptions) {
     this.#opts = options;
@@ -296,9 +304,11 @@ class ConmonOciRuntime implements OciRuntime {
     this.#verbs = options.verbs ?? sharedVerbs;
     this.#execFiles = options.execFiles;
     this.#processes = options.processes ?? new ProcessTemplates();
+    this.#warmer = options.attachWarmer ?? noAttachWarmer;
   }
 
   async create(opts: CreateOptions): Promise<CreatedProcess> {
+    this.#warmer.warm();
     const { id, bundle, persistDir, logPath } = opts;
     // Listened to at once: `ready` may fail before conmon is spawned (or when it cannot be).
     let readyError: { error: unknown } | undefined;
@@ -481,6 +491,7 @@ class ConmonOciRuntime implements OciRuntime {
   }
 
   async execSync(id: string, opts: ExecSyncOptions): Promise<ExecSyncResult> {
+    this.#warmer.warm();
     const bundle = opts.bundle ?? (await this.#requireState(id, "exec")).bundle;
     const proc: Record<string, unknown> = { ...(await this.#processes.get(bundle)) };
     proc.terminal = false;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { AttachWarmer } from "../cgroups/attach_warm.ts";
 import type { Logger } from "../log.ts";
 import type { ExecFiles } from "../oci/exec_files.ts";
 import type { ProcessTemplates } from "../oci/process_templates.ts";
@@ -41,6 +42,8 @@ export interface StreamServerDeps {
   execFiles: ExecFiles;
   /** The containers' processes, the templates of their execs (shared with ExecSync). */
   processes: ProcessTemplates;
+  /** Warmed as an exec session begins (`../cgroups/attach_warm.ts`). @default none */
+  attachWarmer?: AttachWarmer;
   /** A container by full id, or undefined when gone. */
   container(id: string): StreamContainer | undefined;
   /** A pod by full id, or undefined when gone. */

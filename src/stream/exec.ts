@@ -11,6 +11,7 @@
  *
  * @module
  */
+import type { AttachWarmer } from "../cgroups/attach_warm.ts";
 import type { Logger } from "../log.ts";
 import { runtimeExecArgs } from "../oci/exec_args.ts";
 import type { ExecFilePair, ExecFiles } from "../oci/exec_files.ts";
@@ -41,6 +42,8 @@ export interface ExecDeps extends ExecFileDeps {
   log: Logger;
   /** Runs tty execs; absent: tty is refused with a clear error. */
   tty?: TtyExec;
+  /** Warmed as the session begins (`../cgroups/attach_warm.ts`). @default none */
+  attachWarmer?: AttachWarmer;
 }
 
 /** The container to exec in. */
@@ -113,6 +116,7 @@ export async function runExec(
   session: { request: ExecStreamRequest; streams: RemoteCommandStreams; gone: Promise<void> },
 ): Promise<CommandOutcome> {
   const { request, streams, gone } = session;
+  deps.attachWarmer?.warm();
   if (request.tty) {
     if (!deps.tty) {
       return {

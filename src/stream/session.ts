@@ -206,6 +206,7 @@ async function runCommand(
       log,
       execFiles: deps.execFiles,
       processes: deps.processes,
+      ...(deps.attachWarmer ? { attachWarmer: deps.attachWarmer } : {}),
     };
     outcome = await runExec(
       { ...runtime, tty: deps.tty ?? new PtyExec(runtime) },

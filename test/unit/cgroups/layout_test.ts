@@ -47,3 +47,22 @@ Deno.test("parseCgroupMounts() unescapes mount points", () => {
   const layout = parseCgroupMounts("1 0 0:1 / /tmp/a\\040b - cgroup cgroup rw,memory\n");
   assert.equal(layout.v1.memory, "/tmp/a b");
 });
+
+Deno.test("parseCgroupMounts() notes favordynmods on a cgroup2 or v1 mount, and only there", () => {
+  assert.equal(parseCgroupMounts(HYBRID).favorDynmods, undefined);
+  assert.equal(
+    parseCgroupMounts(
+      "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate,favordynmods\n",
+    ).favorDynmods,
+    true,
+  );
+  assert.equal(
+    parseCgroupMounts("39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids,favordynmods\n")
+      .favorDynmods,
+    true,
+  );
+  assert.equal(
+    parseCgroupMounts("31 23 0:28 / /mnt rw - tmpfs tmpfs rw,favordynmods\n").favorDynmods,
+    undefined,
+  );
+});

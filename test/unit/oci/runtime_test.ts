@@ -616,3 +616,38 @@ Deno.test("OciRuntime.kill() signals the init directly when given it, else runs 
     await child.status;
   }
 });
+
+Deno.test("OciRuntime warms the cgroup attach lock before conmon's spawn and runc exec, and nowhere else", async () => {
+  const spawn = fakeSpawn({ syncMessage: { data: 4242 }, conmonPid: 77 });
+  const capped = new FakeCappedRunner();
+  // What had run when each warm began: conmon spawns and runc execs.
+  const warms: Array<[number, number]> = [];
+  await using s = await setup({
+    spawnConmon: spawn,
+    cappedRunner: capped,
+    attachWarmer: { warm: () => warms.push([spawn.calls.length, capped.calls.length]) },
+  });
+  const bundle = join(s.dir, "bundle");
+  await Deno.mkdir(bundle);
+  await Deno.writeTextFile(join(bundle, "config.json"), JSON.stringify({ process: {} }));
+  await s.runtime.create({
+    id: "abc",
+    bundle,
+    persistDir: join(s.dir, "persist"),
+    logPath: join(s.dir, "logs", "c.log"),
+  });
+  assert.deepEqual(warms, [[0, 0]]);
+  await s.runtime.execSync("abc", { args: ["true"], bundle, timeoutMs: 1000 });
+  assert.deepEqual(warms, [[0, 0], [1, 0]]);
+  assert.equal(capped.calls.length, 1);
+  // Verbs that move no process into a cgroup do not warm.
+  s.runner.answer("state", {
+    stdout: JSON.stringify({ id: "abc", pid: 9, status: "running", bundle }),
+  });
+  await s.runtime.start("abc");
+  await s.runtime.kill("abc", "TERM");
+  await s.runtime.state("abc");
+  await s.runtime.updateResources("abc", {});
+  await s.execFiles.settled();
+  assert.equal(warms.length, 2);
+});

@@ -234,3 +234,35 @@ Deno.test("runExec() without a config.json starts nothing and leaves no file", a
     assert.deepEqual(await env.left(), []);
   });
 });
+
+Deno.test("runExec() warms the cgroup attach lock before the runtime is spawned, tty or not", async () => {
+  await withEnv(async (env) => {
+    const events: string[] = [];
+    const spawner: StreamSpawner = {
+      spawn(cmd, args, options) {
+        events.push("spawn");
+        return denoSpawner.spawn(cmd, args, options);
+      },
+    };
+    const tty = {
+      run: () => {
+        events.push("tty");
+        return Promise.resolve({ kind: "success" } as const);
+      },
+    };
+    const deps = {
+      ...depsOf(env, spawner),
+      tty,
+      attachWarmer: { warm: () => events.push("warm") },
+    };
+    const session = (tty: boolean) => ({
+      request: { ...request(["ok"]), tty },
+      streams: streamsOf(new FakeOut()),
+      gone: new Promise<void>(() => {}),
+    });
+    await runExec(deps, { id: "ok", bundle: env.bundle }, session(false));
+    await runExec(deps, { id: "ok", bundle: env.bundle }, session(true));
+    assert.deepEqual(events, ["warm", "spawn", "warm", "tty"]);
+    assert.deepEqual(await env.left(), []);
+  });
+});
