@@ -20,7 +20,8 @@ export const REMOTE_COMMAND_PROTOCOLS = [
 export const PORT_FORWARD_PROTOCOL = "portforward.k8s.io";
 
 /**
- * Splits the values of the protocol header (node:http joins repeated headers with ", ").
+ * Splits the values of a protocol header (`X-Stream-Protocol-Version`, or a WebSocket's
+ * `Sec-WebSocket-Protocol`), in the client's order; node:http joins repeated headers with ", ".
  *
  * @param value The header as node:http gives it.
  */

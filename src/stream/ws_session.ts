@@ -34,6 +34,7 @@ import type {
 } from "./types.ts";
 import { framingOf, WsChannels } from "./ws_channels.ts";
 import { isPort } from "../port.ts";
+import { clientProtocols } from "./handshake.ts";
 
 /** Exec and attach subprotocols; the client's order decides, as wsstream's handshake does. */
 export const WS_REMOTE_COMMAND_PROTOCOLS = [
@@ -107,12 +108,6 @@ function wsServer(): WebSocketServer {
   return server;
 }
 
-/** The client's subprotocols, in its order. */
-function offeredProtocols(header: string | string[] | undefined): string[] {
-  const values = header === undefined ? [] : Array.isArray(header) ? header : [header];
-  return values.flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
-}
-
 /** The ports of a port-forward URL (`?port=80&port=8080`), or undefined when it names none. */
 export function queryPorts(url: string | undefined): number[] | undefined | "invalid" {
   const query = (url ?? "").split("?")[1];
@@ -143,7 +138,7 @@ export function serveWebSocket(deps: WsSessionDeps, up: WsUpgrade): Promise<void
   const supported: readonly string[] = kind === "portforward"
     ? WS_PORT_FORWARD_PROTOCOLS
     : WS_REMOTE_COMMAND_PROTOCOLS;
-  const offered = offeredProtocols(req.headers["sec-websocket-protocol"]);
+  const offered = clientProtocols(req.headers["sec-websocket-protocol"]);
   const protocol = offered.length === 0 ? "" : offered.find((p) => supported.includes(p));
   if (protocol === undefined) {
     fail(
