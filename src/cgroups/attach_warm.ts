@@ -13,7 +13,10 @@
  * wait sat inside runc, on the path of CreateContainer and ExecSync.
  *
  * {@linkcode AttachWarmer.warm} begins such a move when a create or an exec begins, off the JS
- * thread, so that the grace period passes while conmon and runc start. The move is the
+ * thread, so that the grace period passes while conmon and runc start; a create warms once
+ * more when conmon is let run the runtime (the bundle is complete), as the lock's slow path
+ * lasts only about a grace period past the last move and runc's own comes after its start-up.
+ * The move is the
  * daemon's own: it writes its pid into the `cgroup.procs` of the cgroup it is in (read from
  * `/proc/self/cgroup` at each warm; cgroup2 when mounted, else the first v1 controller
  * hierarchy), which moves nothing. A pid that no process has would not do: the kernel looks the

@@ -317,6 +317,8 @@ class ConmonOciRuntime implements OciRuntime {
       throw error;
     });
     ready?.catch(() => {});
+    // Once more as the runtime is let go: its move into the cgroup comes after its own start-up.
+    ready?.then(() => this.#warmer.warm(), () => {});
     // A call, so that the checks below are not narrowed away by the first one.
     const readyFailure = (): { error: unknown } | undefined => readyError;
     const o = this.#opts;

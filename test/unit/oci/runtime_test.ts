@@ -640,6 +640,20 @@ Deno.test("OciRuntime warms the cgroup attach lock before conmon's spawn and run
   await s.runtime.execSync("abc", { args: ["true"], bundle, timeoutMs: 1000 });
   assert.deepEqual(warms, [[0, 0], [1, 0]]);
   assert.equal(capped.calls.length, 1);
+  // With a bundle made meanwhile: once more when the runtime is let go.
+  const ready = Promise.withResolvers<void>();
+  const creating = s.runtime.create({
+    id: "def",
+    bundle,
+    persistDir: join(s.dir, "persist2"),
+    logPath: join(s.dir, "logs", "d.log"),
+    ready: ready.promise,
+  });
+  await creating; // the fake conmon does not wait for `ready`
+  assert.deepEqual(warms.slice(2), [[1, 1]]);
+  ready.resolve();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(warms.slice(2), [[1, 1], [2, 1]]);
   // Verbs that move no process into a cgroup do not warm.
   s.runner.answer("state", {
     stdout: JSON.stringify({ id: "abc", pid: 9, status: "running", bundle }),
@@ -649,5 +663,5 @@ Deno.test("OciRuntime warms the cgroup attach lock before conmon's spawn and run
   await s.runtime.state("abc");
   await s.runtime.updateResources("abc", {});
   await s.execFiles.settled();
-  assert.equal(warms.length, 2);
+  assert.equal(warms.length, 4);
 });
