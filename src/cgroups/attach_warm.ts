@@ -32,7 +32,7 @@
  */
 import { join } from "node:path";
 import { type Logger, nullLogger } from "../log.ts";
-import type { CgroupLayout } from "./layout.ts";
+import { type CgroupLayout, parseProcCgroup } from "./layout.ts";
 
 /** Begins a warm of the cgroup attach lock; see the module doc. */
 export interface AttachWarmer {
@@ -82,14 +82,7 @@ export interface AttachWarmerOptions {
  * ```
  */
 export function ownProcsFile(layout: CgroupLayout, procCgroup: string): string | undefined {
-  const lines = procCgroup.split("\n").flatMap((line) => {
-    const first = line.indexOf(":");
-    const second = line.indexOf(":", first + 1);
-    if (first < 0 || second < 0) return [];
-    const path = line.slice(second + 1);
-    if (!path.startsWith("/")) return [];
-    return [{ id: line.slice(0, first), controllers: line.slice(first + 1, second), path }];
-  });
+  const lines = parseProcCgroup(procCgroup);
   if (layout.v2) {
     const unified = lines.find((l) => l.id === "0" && l.controllers === "");
     if (unified) return join(layout.v2, unified.path, "cgroup.procs");

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { unescapeMountinfo } from "../host/mountinfo.ts";
 
 /** The cgroup mounts of this machine. */
@@ -35,6 +36,55 @@ export function controllerVersion(
   if (layout.v1[controller]) return 1;
   if (layout.v2 && layout.v2Controllers.includes(controller)) return 2;
   return undefined;
+}
+
+/** One line of `/proc/<pid>/cgroup`: `hierarchy-id:controller-list:path`. */
+export interface ProcCgroupLine {
+  /** Hierarchy id; "0" for cgroup2. */
+  id: string;
+  /** The hierarchy's controllers (`cpu,cpuacct`, `name=systemd`); "" for cgroup2. */
+  controllers: string;
+  /** The cgroup's path from the hierarchy's root. */
+  path: string;
+}
+
+/**
+ * The lines of a `/proc/<pid>/cgroup` text (cgroups(7)); a line whose path is not absolute is
+ * skipped. A path may hold colons.
+ */
+export function parseProcCgroup(text: string): ProcCgroupLine[] {
+  return text.split("\n").flatMap((line) => {
+    const first = line.indexOf(":");
+    const second = line.indexOf(":", first + 1);
+    if (first < 0 || second < 0) return [];
+    const path = line.slice(second + 1);
+    if (!path.startsWith("/")) return [];
+    return [{ id: line.slice(0, first), controllers: line.slice(first + 1, second), path }];
+  });
+}
+
+/**
+ * The dir of a process's cgroup for one controller: in the controller's v1 hierarchy when it
+ * has one, else in cgroup2 when cgroup2 offers it; undefined otherwise.
+ *
+ * @param layout Where the hierarchies are mounted.
+ * @param procCgroup The text of `/proc/<pid>/cgroup`.
+ * @param controller `cpuset`, `memory`, ...
+ */
+export function controllerDir(
+  layout: CgroupLayout,
+  procCgroup: string,
+  controller: string,
+): string | undefined {
+  const lines = parseProcCgroup(procCgroup);
+  const version = controllerVersion(layout, controller);
+  const line = version === 1
+    ? lines.find((l) => l.controllers.split(",").includes(controller))
+    : version === 2
+    ? lines.find((l) => l.id === "0" && l.controllers === "")
+    : undefined;
+  if (!line) return undefined;
+  return join(version === 1 ? layout.v1[controller]! : layout.v2, line.path);
 }
 
 /**

@@ -10,9 +10,12 @@
  */
 export {
   type CgroupLayout,
+  controllerDir,
   controllerVersion,
   detectCgroupLayout,
   parseCgroupMounts,
+  parseProcCgroup,
+  type ProcCgroupLine,
 } from "./layout.ts";
 export { cgroupDir, expandSlice, parentDir } from "./path.ts";
 export {

@@ -1,7 +1,8 @@
 /**
  * UpdateContainerResources: applies new Linux resources to a created or running container
  * (`<runtime> update`), then keeps them in the bundle's config.json and the container's status
- * (ContainerStatus reports them).
+ * (ContainerStatus reports them). An update the runtime refuses leaves the container's resources
+ * as they were: the runtime is given them back.
  *
  * @module
  */
@@ -9,11 +10,13 @@ import { join } from "node:path";
 import type * as cri from "../cri/types.ts";
 import { FailedPreconditionError, InvalidArgumentError } from "../errors.ts";
 import { toLinuxResources } from "../spec/mod.ts";
-import type { Spec } from "../spec/types.ts";
+import type { LinuxResources, Spec } from "../spec/types.ts";
+import { controllerDir, detectCgroupLayout } from "../cgroups/mod.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
 import { canUpdateContainer } from "../store/container.ts";
 import type { Deps } from "./deps.ts";
 import { enforceableResources } from "./cgroup_fit.ts";
+import { OciRuntimeError } from "../oci/runtime_error.ts";
 
 /** What UpdateContainerResources uses. */
 export type UpdateContainerResourcesDeps = Pick<
@@ -38,10 +41,26 @@ export async function updateContainerResources(
       `Cannot update the resources of container "${id}": it is ${container.status.state}`,
     );
   }
-  await deps.runtime.updateResources(id, resources);
-
   const specPath = join(container.metadata.bundle, "config.json");
   const spec = JSON.parse(await Deno.readTextFile(specPath)) as Spec;
+  const previous = await resourcesBefore(container.status.pid, spec.linux?.resources, resources);
+  try {
+    await deps.runtime.updateResources(id, resources);
+  } catch (err) {
+    // A controller that refuses its value (cgroup v1's memory limit below what cannot be
+    // reclaimed) fails the update after the controllers set before it (cpuset) took theirs, and
+    // runc 1.1 "sets back" the new values, not the old: the container's own go back.
+    if (previous) {
+      await deps.runtime.updateResources(id, previous).catch((undoErr) =>
+        deps.log.warn("Cannot put the container's resources back after a failed update", {
+          id,
+          err: undoErr,
+        })
+      );
+    }
+    throw memoryBelowUsage(id, err) ?? err;
+  }
+
   if (spec.linux) {
     // Device rules are not updatable through the CRI; keep the created ones.
     spec.linux.resources = { ...resources, devices: spec.linux.resources?.devices ?? [] };
@@ -50,4 +69,51 @@ export async function updateContainerResources(
   await deps.containers.update(id, (s) => ({ ...s, resources: req.linux! }));
   deps.log.info("Container resources updated", { id });
   return {};
+}
+
+/**
+ * The container's resources before an update, to give back when the update fails: its spec's,
+ * with the cpuset its cgroup has now where the update sets one the spec does not name (to runc,
+ * an absent cpuset means "leave it", so the one inherited from the parent must be said in full).
+ * Read before the update is sent; a cgroup that cannot be read leaves the spec's as they are.
+ */
+async function resourcesBefore(
+  pid: number,
+  spec: LinuxResources | undefined,
+  update: LinuxResources,
+): Promise<LinuxResources | undefined> {
+  const missing = (["cpus", "mems"] as const).filter((k) => update.cpu?.[k] && !spec?.cpu?.[k]);
+  if (missing.length === 0 || pid <= 0) return spec;
+  try {
+    const [layout, procCgroup] = await Promise.all([
+      detectCgroupLayout(),
+      Deno.readTextFile(`/proc/${pid}/cgroup`),
+    ]);
+    const dir = controllerDir(layout, procCgroup, "cpuset");
+    if (!dir) return spec;
+    const cpu = { ...spec?.cpu };
+    for (const k of missing) {
+      cpu[k] = (await Deno.readTextFile(join(dir, `cpuset.${k}`))).trim();
+    }
+    return { ...spec, cpu };
+  } catch {
+    return spec;
+  }
+}
+
+/**
+ * The runtime's refusal of a memory limit below the memory the container holds and the kernel
+ * could not reclaim (cgroup v1; runc: `unable to set memory limit to L (current usage: U, ...`),
+ * as FAILED_PRECONDITION naming both; undefined for any other error.
+ */
+export function memoryBelowUsage(id: string, err: unknown): FailedPreconditionError | undefined {
+  const m = err instanceof OciRuntimeError
+    ? /unable to set memory limit to (\d+) \(current usage: (\d+)/.exec(err.stderr)
+    : null;
+  if (!m) return undefined;
+  return new FailedPreconditionError(
+    `Cannot set the memory limit of container "${id}" to ${m[1]} bytes: it uses ${m[2]} bytes ` +
+      `that the kernel could not reclaim; its resources are unchanged`,
+    { cause: err },
+  );
 }

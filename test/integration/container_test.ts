@@ -331,6 +331,41 @@ Deno.test({
             assert.equal(st.resources?.linux?.memory_limit_in_bytes, String(128 << 20));
           },
         );
+
+        await t.step(
+          "a memory limit below what the container holds is FAILED_PRECONDITION and changes nothing",
+          async () => {
+            // 40 MiB in the pod's /dev/shm (tmpfs, charged to the container, not reclaimable
+            // without swap), then 16 MiB asked with a cpuset that runc sets before the memory.
+            const fill = await exec(ctx, id, [
+              "/bin/busybox",
+              "dd",
+              "if=/dev/zero",
+              "of=/dev/shm/fill",
+              "bs=1048576",
+              "count=40",
+            ]);
+            assert.equal(fill.exit_code, 0, text(fill.stderr));
+            const cpusBefore = await cgroupValue(pid, "cpuset", "cpuset.cpus");
+            assert.notEqual(cpusBefore, "0", "the cpuset asked is not the container's");
+            const err = await call(runtime, "UpdateContainerResources", {
+              container_id: id,
+              linux: { cpuset_cpus: "0", cpu_shares: 300, memory_limit_in_bytes: 16 << 20 },
+            }).then(() => undefined, (e) => e as grpc.ServiceError);
+            assert.equal(err?.code, grpc.status.FAILED_PRECONDITION, String(err));
+            assert.match(err!.details, /to 16777216 bytes: it uses \d+ bytes/);
+            assert.equal(await cgroupValue(pid, "cpuset", "cpuset.cpus"), cpusBefore);
+            assert.equal(await cgroupValue(pid, "cpu", "cpu.shares"), "256");
+            assert.equal(
+              await cgroupValue(pid, "memory", "memory.limit_in_bytes"),
+              String(128 << 20),
+            );
+            const st = (await status(ctx, id)).status!;
+            assert.equal(st.resources?.linux?.memory_limit_in_bytes, String(128 << 20));
+            const rm = await exec(ctx, id, ["/bin/busybox", "rm", "/dev/shm/fill"]);
+            assert.equal(rm.exit_code, 0, text(rm.stderr));
+          },
+        );
       });
 
       await t.step("a container over its memory limit is OOMKilled", async () => {

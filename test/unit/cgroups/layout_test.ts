@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { controllerVersion, parseCgroupMounts } from "../../../src/cgroups/mod.ts";
+import {
+  controllerDir,
+  controllerVersion,
+  parseCgroupMounts,
+  parseProcCgroup,
+} from "../../../src/cgroups/mod.ts";
 
 const HYBRID = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
@@ -65,4 +70,17 @@ Deno.test("parseCgroupMounts() notes favordynmods on a cgroup2 or v1 mount, and 
     parseCgroupMounts("31 23 0:28 / /mnt rw - tmpfs tmpfs rw,favordynmods\n").favorDynmods,
     undefined,
   );
+});
+
+Deno.test("controllerDir() finds a process's cgroup in the controller's v1 hierarchy, else in cgroup2", () => {
+  const proc = "8:pids:/kubepods/pod1/c1\n2:cpu,cpuacct:/kubepods/pod1/c1\n0::/a:b\n";
+  const hybrid = parseCgroupMounts(HYBRID, ["hugetlb"]);
+  assert.equal(controllerDir(hybrid, proc, "pids"), "/sys/fs/cgroup/pids/kubepods/pod1/c1");
+  assert.equal(controllerDir(hybrid, proc, "cpuacct"), "/sys/fs/cgroup/cpuacct/kubepods/pod1/c1");
+  assert.equal(controllerDir(hybrid, proc, "hugetlb"), "/sys/fs/cgroup/unified/a:b");
+  assert.equal(controllerDir(hybrid, proc, "memory"), undefined, "no memory line");
+  assert.equal(controllerDir(hybrid, proc, "io"), undefined, "no such controller");
+  assert.deepEqual(parseProcCgroup("0::relative\nbroken\n1:name=systemd:/x\n"), [
+    { id: "1", controllers: "name=systemd", path: "/x" },
+  ]);
 });

@@ -1,12 +1,15 @@
 /**
  * UpdateContainerResources fits kubelet's resources to the host's cgroups as CreateContainer
- * does: runc update fails the same way on a hugepage limit it cannot set.
+ * does: runc update fails the same way on a hugepage limit it cannot set. A refused update
+ * leaves the container's resources as they were.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type * as cri from "../../../src/cri/types.ts";
 import { updateContainerResources } from "../../../src/server/container_update_resources.ts";
 import { addContainerRecord, addSandbox, decode, testDeps } from "./_fakes.ts";
+import { FailedPreconditionError } from "../../../src/errors.ts";
+import { OciRuntimeError } from "../../../src/oci/runtime_error.ts";
 
 const ID = "d".repeat(64);
 
@@ -42,6 +45,62 @@ Deno.test("updateContainerResources() drops hugepage limits and unified keys a v
     await updateContainerResources(deps, req);
     const call = deps.fakeRuntime.calls.find((c) => c.verb === "updateResources")!;
     assert.deepEqual(call.args[0], { cpu: { shares: 2, period: 100000 } });
+  } finally {
+    await Deno.remove(deps.dir, { recursive: true });
+  }
+});
+
+Deno.test("updateContainerResources() refused by the runtime gives the old resources back; a memory limit below usage is FAILED_PRECONDITION", async () => {
+  const deps = await testDeps();
+  try {
+    const pod = await addSandbox(deps);
+    await addContainerRecord(deps, {
+      id: ID,
+      sandboxId: pod,
+      name: "app",
+      state: "CONTAINER_RUNNING",
+    });
+    const bundle = deps.containers.get(ID).metadata.bundle;
+    await Deno.mkdir(bundle, { recursive: true });
+    const old = { cpu: { shares: 1024, cpus: "0-1" }, memory: { limit: 64 << 20 } };
+    const spec = JSON.stringify({ linux: { resources: old } });
+    await Deno.writeTextFile(join(bundle, "config.json"), spec);
+    const statusBefore = deps.containers.get(ID).status;
+    const refusals = [
+      new OciRuntimeError({
+        runtime: "runc",
+        verb: "update",
+        id: ID,
+        stderr: 'time="x" level=error msg="unable to set memory limit to 16777216 (current ' +
+          'usage: 42274816, peak usage: 43814912)"\n',
+      }),
+      new OciRuntimeError({ runtime: "runc", verb: "update", id: ID, stderr: "other failure" }),
+    ];
+    for (const refusal of refusals) {
+      const sent: unknown[] = [];
+      deps.fakeRuntime.updateResources = (_id: string, resources: unknown) => {
+        sent.push(resources);
+        return sent.length === 1 ? Promise.reject(refusal) : Promise.resolve();
+      };
+      const req = decode<cri.UpdateContainerResourcesRequest>("UpdateContainerResources", {
+        container_id: ID,
+        linux: { cpuset_cpus: "0", memory_limit_in_bytes: 16 << 20 },
+      });
+      const err = await updateContainerResources(deps, req).then(() => undefined, (e) => e);
+      if (refusal.stderr.includes("memory limit")) {
+        assert.ok(err instanceof FailedPreconditionError, String(err));
+        assert.match(
+          err.message,
+          /memory limit of container "d+" to 16777216 bytes: it uses 42274816 bytes/,
+        );
+      } else {
+        assert.equal(err, refusal);
+      }
+      assert.equal(sent.length, 2);
+      assert.deepEqual(sent[1], old, "the old resources are given back");
+      assert.equal(await Deno.readTextFile(join(bundle, "config.json")), spec);
+      assert.deepEqual(deps.containers.get(ID).status, statusBefore);
+    }
   } finally {
     await Deno.remove(deps.dir, { recursive: true });
   }
