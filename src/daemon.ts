@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { createAttachWarmer, detectCgroupLayout, probeCgroupSupport } from "./cgroups/mod.ts";
 import { probeHandlerFeatures } from "./oci/runtime_features.ts";
 import type { Config } from "./config/types.ts";
@@ -17,6 +17,7 @@ import { createCniPlugin, createNetnsManager } from "./network/mod.ts";
 import {
   createOciRuntime,
   createRuntimeRouter,
+  createSealedBinary,
   ExecFiles,
   ExitWatcher,
   ownOomScoreAdj,
@@ -180,6 +181,15 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
           features.get(name)?.runcInternals ?? false
         ),
         attachWarmer,
+        launchBinary: createSealedBinary({
+          file: h.runtimePath,
+          // Not a handler's dir (`<runroot>/<handler>` is the default runtime root): a dot.
+          link: join(config.runroot, "runtimes.d", name, basename(h.runtimePath)),
+          enabled: runtimeFeatures.then(({ features }) =>
+            features.get(name)?.runcInternals ?? false
+          ),
+          logger: log,
+        }),
       }),
     ]),
   );

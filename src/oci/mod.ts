@@ -18,3 +18,4 @@ export * from "./exec_args.ts";
 export * from "./exec_kill.ts";
 export * from "./exec_files.ts";
 export * from "./process_templates.ts";
+export * from "./sealed_binary.ts";

@@ -26,6 +26,7 @@ import { isNotExist, OciRuntimeError } from "./runtime_error.ts";
 import { Limiter } from "../limit.ts";
 import { exists } from "../exists.ts";
 import { type AttachWarmer, noAttachWarmer } from "../cgroups/attach_warm.ts";
+import type { SealedBinary } from "./sealed_binary.ts";
 
 /** What `<runtime> state` reports. */
 export interface RuntimeState {
@@ -247,6 +248,11 @@ export interface OciRuntimeOptions {
    * @default noAttachWarmer
    */
   attachWarmer?: AttachWarmer;
+  /**
+   * Where `create` (conmon's `-r`) and ExecSync run the runtime from: a sealed in-memory copy
+   * for runc (`./sealed_binary.ts`). The other verbs run `runtimePath`. @default runtimePath
+   */
+  launchBinary?: SealedBinary;
 }
 
 /**
@@ -322,6 +328,7 @@ class ConmonOciRuntime implements OciRuntime {
     // A call, so that the checks below are not narrowed away by the first one.
     const readyFailure = (): { error: unknown } | undefined => readyError;
     const o = this.#opts;
+    const launchPath = this.#launchPath();
     // Stale files from an earlier attempt would report a false exit or pid. One round: a dir
     // being made holds nothing stale.
     await Promise.all([
@@ -341,7 +348,7 @@ class ConmonOciRuntime implements OciRuntime {
       bundle,
       persistDir,
       logPath,
-      runtimePath: o.runtimePath,
+      runtimePath: await launchPath,
       runtimeRoot: o.runtimeRoot,
       exitDir: o.exitDir,
       socketDir: o.socketDir,
@@ -507,7 +514,7 @@ class ConmonOciRuntime implements OciRuntime {
     try {
       const execStarted = performance.now();
       const res = await this.#capped.run(
-        this.#opts.runtimePath,
+        await this.#launchPath(),
         runtimeExecArgs(this.#opts.runtimeRoot, { id, ...files }),
         {
           timeoutMs: opts.timeoutMs,
@@ -567,6 +574,10 @@ class ConmonOciRuntime implements OciRuntime {
   async conmonAlive(conmonPid: number): Promise<boolean> {
     const stat = await readProcStat(conmonPid);
     return stat !== undefined && stat.comm === "conmon" && !hasEnded(stat);
+  }
+
+  #launchPath(): Promise<string> {
+    return this.#opts.launchBinary?.path() ?? Promise.resolve(this.#opts.runtimePath);
   }
 
   async #requireState(id: string, verb: string): Promise<RuntimeState> {

@@ -93,6 +93,29 @@ Deno.test({
       const shared = await runTestPod(runtime, sharedConfig);
       const sharedBox = await container(shared, "shared");
 
+      await t.step("runc runs from the daemon's sealed copy, and its init makes none", async () => {
+        const id = await createTestContainer(runtime, own, {
+          name: "sealed",
+          image,
+          command: ["/bin/busybox", "tail", "-f", "/dev/null"],
+        });
+        const st = await call(runtime, "ContainerStatus", { container_id: id, verbose: true });
+        const { pid, conmonPid } = JSON.parse(st.info.info!) as { pid: number; conmonPid: number };
+        const args = (await Deno.readTextFile(`/proc/${conmonPid}/cmdline`)).split("\0");
+        const runc = args[args.indexOf("-r") + 1]!;
+        assert.equal(runc, join(daemon.dirs.runroot, "runtimes.d", "runc", "runc"));
+        const target = await Deno.readLink(runc);
+        assert.match(target, new RegExp(`^/proc/${daemon.pid}/fd/\\d+$`));
+        assert.match(await Deno.readLink(target), /^\/memfd:runc \(deleted\)$/);
+        // The created init still runs runc: from that copy, not from one of its own (runc
+        // 1.1.5's own, a detached read-only bind mount of itself, reads as `/` here).
+        assert.match(await Deno.readLink(`/proc/${pid}/exe`), /^\/memfd:runc \(deleted\)$/);
+        await call(runtime, "StartContainer", { container_id: id });
+        const r = await exec(id, ["true"], 10);
+        assert.equal(r.exit_code, 0);
+        await call(runtime, "RemoveContainer", { container_id: id });
+      });
+
       await t.step("a timed-out sleep is gone when ExecSync answers (critest)", async () => {
         // Three times each: before the fix the zombie showed up in most runs, not all.
         for (const id of [ownBox, ownBox, ownBox, sharedBox, sharedBox, sharedBox]) {

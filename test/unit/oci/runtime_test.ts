@@ -665,3 +665,34 @@ Deno.test("OciRuntime warms the cgroup attach lock before conmon's spawn and run
   await s.execFiles.settled();
   assert.equal(warms.length, 4);
 });
+
+Deno.test("OciRuntime runs create (conmon -r) and ExecSync from its launch binary, other verbs from the file", async () => {
+  const spawn = fakeSpawn({ syncMessage: { data: 4242 }, conmonPid: 77 });
+  const capped = new FakeCappedRunner();
+  await using s = await setup({
+    spawnConmon: spawn,
+    cappedRunner: capped,
+    launchBinary: { path: () => Promise.resolve("/run/test/runtimes/runc/runc") },
+  });
+  const bundle = join(s.dir, "bundle");
+  await Deno.mkdir(bundle);
+  await Deno.writeTextFile(join(bundle, "config.json"), JSON.stringify({ process: {} }));
+  await s.runtime.create({
+    id: "abc",
+    bundle,
+    persistDir: join(s.dir, "persist"),
+    logPath: join(s.dir, "logs", "c.log"),
+  });
+  const args = spawn.calls[0]!.args;
+  assert.equal(args[args.indexOf("-r") + 1], "/run/test/runtimes/runc/runc");
+  await s.runtime.execSync("abc", { args: ["true"], bundle, timeoutMs: 1000 });
+  assert.equal(capped.calls[0]!.cmd, "/run/test/runtimes/runc/runc");
+  await s.execFiles.settled();
+  s.runner.answer("state", {
+    stdout: JSON.stringify({ id: "abc", pid: 9, status: "running", bundle }),
+  });
+  await s.runtime.kill("abc", "TERM");
+  await s.runtime.state("abc");
+  assert.ok(s.runner.calls.length >= 2);
+  for (const call of s.runner.calls) assert.equal(call.cmd, "/usr/sbin/runc");
+});
