@@ -20,7 +20,10 @@
  * daemon's own: it writes its pid into the `cgroup.procs` of the cgroup it is in (read from
  * `/proc/self/cgroup` at each warm; cgroup2 when mounted, else the first v1 controller
  * hierarchy), which moves nothing. A pid that no process has would not do: the kernel looks the
- * process up before it takes the lock (checked on kernel 6.18).
+ * process up before it takes the lock (checked on kernel 6.18). Were the daemon moved to another
+ * cgroup of that hierarchy between the read and the write (microseconds), the write would move it
+ * back; nothing here moves the daemon, and systemd moves a service's main process only as it
+ * starts it.
  *
  * At most one warm runs at a time. Nothing is done when a cgroup mount has `favordynmods`,
  * which keeps the lock in its slow path for good (so moves never wait). The first failure

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import {
   createOciRuntime,
+  type OciRuntime,
   type OciRuntimeOptions,
   RUNTIME_VERB_LIMIT,
 } from "../../../src/oci/runtime.ts";
@@ -617,6 +618,20 @@ Deno.test("OciRuntime.kill() signals the init directly when given it, else runs 
   }
 });
 
+/** Creates container "abc" through `s`'s runtime in a bundle of its own; returns the bundle. */
+async function createAbc(s: { dir: string; runtime: OciRuntime }): Promise<string> {
+  const bundle = join(s.dir, "bundle");
+  await Deno.mkdir(bundle);
+  await Deno.writeTextFile(join(bundle, "config.json"), JSON.stringify({ process: {} }));
+  await s.runtime.create({
+    id: "abc",
+    bundle,
+    persistDir: join(s.dir, "persist"),
+    logPath: join(s.dir, "logs", "c.log"),
+  });
+  return bundle;
+}
+
 Deno.test("OciRuntime warms the cgroup attach lock before conmon's spawn and runc exec, and nowhere else", async () => {
   const spawn = fakeSpawn({ syncMessage: { data: 4242 }, conmonPid: 77 });
   const capped = new FakeCappedRunner();
@@ -627,15 +642,7 @@ Deno.test("OciRuntime warms the cgroup attach lock before conmon's spawn and run
     cappedRunner: capped,
     attachWarmer: { warm: () => warms.push([spawn.calls.length, capped.calls.length]) },
   });
-  const bundle = join(s.dir, "bundle");
-  await Deno.mkdir(bundle);
-  await Deno.writeTextFile(join(bundle, "config.json"), JSON.stringify({ process: {} }));
-  await s.runtime.create({
-    id: "abc",
-    bundle,
-    persistDir: join(s.dir, "persist"),
-    logPath: join(s.dir, "logs", "c.log"),
-  });
+  const bundle = await createAbc(s);
   assert.deepEqual(warms, [[0, 0]]);
   await s.runtime.execSync("abc", { args: ["true"], bundle, timeoutMs: 1000 });
   assert.deepEqual(warms, [[0, 0], [1, 0]]);
@@ -674,15 +681,7 @@ Deno.test("OciRuntime runs create (conmon -r) and ExecSync from its launch binar
     cappedRunner: capped,
     launchBinary: { path: () => Promise.resolve("/run/test/runtimes/runc/runc") },
   });
-  const bundle = join(s.dir, "bundle");
-  await Deno.mkdir(bundle);
-  await Deno.writeTextFile(join(bundle, "config.json"), JSON.stringify({ process: {} }));
-  await s.runtime.create({
-    id: "abc",
-    bundle,
-    persistDir: join(s.dir, "persist"),
-    logPath: join(s.dir, "logs", "c.log"),
-  });
+  const bundle = await createAbc(s);
   const args = spawn.calls[0]!.args;
   assert.equal(args[args.indexOf("-r") + 1], "/run/test/runtimes/runc/runc");
   await s.runtime.execSync("abc", { args: ["true"], bundle, timeoutMs: 1000 });

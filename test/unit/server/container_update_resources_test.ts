@@ -13,6 +13,24 @@ import { OciRuntimeError } from "../../../src/oci/runtime_error.ts";
 
 const ID = "d".repeat(64);
 
+/** A running container `ID` in a pod, its bundle's config.json `spec`; returns the bundle. */
+async function runningContainer(
+  deps: Awaited<ReturnType<typeof testDeps>>,
+  spec: string,
+): Promise<string> {
+  const pod = await addSandbox(deps);
+  await addContainerRecord(deps, {
+    id: ID,
+    sandboxId: pod,
+    name: "app",
+    state: "CONTAINER_RUNNING",
+  });
+  const bundle = deps.containers.get(ID).metadata.bundle;
+  await Deno.mkdir(bundle, { recursive: true });
+  await Deno.writeTextFile(join(bundle, "config.json"), spec);
+  return bundle;
+}
+
 Deno.test("updateContainerResources() drops hugepage limits and unified keys a v1 host cannot take", async () => {
   const deps = await testDeps();
   try {
@@ -23,16 +41,7 @@ Deno.test("updateContainerResources() drops hugepage limits and unified keys a v
       cpuRealtime: false,
       memorySwap: true,
     };
-    const pod = await addSandbox(deps);
-    await addContainerRecord(deps, {
-      id: ID,
-      sandboxId: pod,
-      name: "app",
-      state: "CONTAINER_RUNNING",
-    });
-    const bundle = deps.containers.get(ID).metadata.bundle;
-    await Deno.mkdir(bundle, { recursive: true });
-    await Deno.writeTextFile(join(bundle, "config.json"), JSON.stringify({ linux: {} }));
+    await runningContainer(deps, JSON.stringify({ linux: {} }));
     const req = decode<cri.UpdateContainerResourcesRequest>("UpdateContainerResources", {
       container_id: ID,
       linux: {
@@ -53,18 +62,9 @@ Deno.test("updateContainerResources() drops hugepage limits and unified keys a v
 Deno.test("updateContainerResources() refused by the runtime gives the old resources back; a memory limit below usage is FAILED_PRECONDITION", async () => {
   const deps = await testDeps();
   try {
-    const pod = await addSandbox(deps);
-    await addContainerRecord(deps, {
-      id: ID,
-      sandboxId: pod,
-      name: "app",
-      state: "CONTAINER_RUNNING",
-    });
-    const bundle = deps.containers.get(ID).metadata.bundle;
-    await Deno.mkdir(bundle, { recursive: true });
     const old = { cpu: { shares: 1024, cpus: "0-1" }, memory: { limit: 64 << 20 } };
     const spec = JSON.stringify({ linux: { resources: old } });
-    await Deno.writeTextFile(join(bundle, "config.json"), spec);
+    const bundle = await runningContainer(deps, spec);
     const statusBefore = deps.containers.get(ID).status;
     const refusals = [
       new OciRuntimeError({
