@@ -13,9 +13,10 @@
  * 20 alternated `runc create` each): p50 30.8 -> 26.7 ms.
  *
  * The copy costs the node the binary's size in shared memory (8.3 MiB for runc 1.1.5), charged to
- * the daemon's memory cgroup, not to its RSS. When anything fails (no FFI, a kernel without
- * memfd, a node whose `vm.memfd_noexec` forbids running a memfd), the runtime is run from its
- * file, as before, logged once.
+ * the daemon's memory cgroup, not to its RSS. The first copy is run once (`--version`) before it
+ * is used. When anything fails (no FFI, a kernel without memfd, a node whose `vm.memfd_noexec` or
+ * security module forbids running a memfd), the runtime is run from its file, as before, logged
+ * once.
  *
  * @module
  */
@@ -120,7 +121,11 @@ export function createSealedBinary(options: SealedBinaryOptions): SealedBinary {
         await Deno.remove(tmp).catch(() => {});
         throw err;
       });
+      // Once per copy: a node that will not run it (`vm.memfd_noexec`, a security module) must
+      // not fail every create; it runs the file instead.
+      if (!current) await runsVersion(link);
     } catch (err) {
+      if (!current) await Deno.remove(link).catch(() => {});
       sym.close(fd);
       throw err;
     }
@@ -149,6 +154,20 @@ export function createSealedBinary(options: SealedBinaryOptions): SealedBinary {
 
 /** The file changed while it was copied (an upgrade): the next start copies it again. */
 class Changed extends Error {}
+
+/** Runs `<path> --version`; throws when it cannot be run or fails. */
+async function runsVersion(path: string): Promise<void> {
+  const out = await new Deno.Command(path, {
+    args: ["--version"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    const stderr = new TextDecoder().decode(out.stderr).trim();
+    throw new Error(`${path} --version exited ${out.code}${stderr ? `: ${stderr}` : ""}`);
+  }
+}
 
 /** What tells one version of a file from another: device, inode, size and change time. */
 async function identityOf(file: string): Promise<string> {

@@ -90,3 +90,23 @@ Deno.test("SealedBinary gives the file when not enabled, and turns itself off wh
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("SealedBinary runs the first copy once before using it, and gives the file when the copy will not run", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ocid-sealed-" });
+  try {
+    const file = join(dir, "runc");
+    // Stands for a node that refuses to run a memfd: the copy fails its `--version`.
+    await Deno.writeTextFile(file, '#!/bin/sh\n[ "$1" = --version ] && exit 3\necho ran\n', {
+      mode: 0o755,
+    });
+    const link = join(dir, "link", "runc");
+    const log = recordingLogger();
+    const sealed = createSealedBinary({ file, link, logger: log });
+    assert.equal(await sealed.path(), file);
+    assert.equal(await sealed.path(), file);
+    assert.deepEqual(log.infos, ["Running the runtime from its file, not from a sealed copy"]);
+    await assert.rejects(Deno.lstat(link), Deno.errors.NotFound, "no link left behind");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
