@@ -156,7 +156,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   // sweep also clears, and the cache of the containers' processes (the templates of execs).
   const execFiles = new ExecFiles(join(config.runroot, "exec"), { logger: log });
   const processes = new ProcessTemplates();
-  // Read once, by the cgroup probe below and by the warmer of runc's cgroup moves.
+  // Read once: by the warmer of runc's cgroup moves, the cgroup probe below and the handlers.
   const cgroupLayout = detectCgroupLayout();
   cgroupLayout.catch(() => {}); // awaited (and thrown) by the probe
   const attachWarmer = createAttachWarmer({ layout: cgroupLayout, logger: log });
@@ -258,7 +258,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   }
 
   // Asked of every handler's runtime (begun with the runtimes) while the cgroups are probed.
-  const cgroupSupport = await probeCgroupSupport(await cgroupLayout);
+  const layout = await cgroupLayout;
+  const cgroupSupport = await probeCgroupSupport(layout);
   log.info("Cgroup support", {
     mode: cgroupSupport.mode,
     controllers: cgroupSupport.controllers.join(","),
@@ -327,6 +328,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     hostCapabilities,
     appArmorEnabled: appArmor,
     cgroupSupport,
+    cgroupLayout: layout,
     runtimeFeatures: features,
     metrics: metrics.recorder,
   };

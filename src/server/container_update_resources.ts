@@ -11,7 +11,7 @@ import type * as cri from "../cri/types.ts";
 import { FailedPreconditionError, InvalidArgumentError } from "../errors.ts";
 import { toLinuxResources } from "../spec/mod.ts";
 import type { LinuxResources, Spec } from "../spec/types.ts";
-import { controllerDir, detectCgroupLayout } from "../cgroups/mod.ts";
+import { type CgroupLayout, controllerDir } from "../cgroups/mod.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
 import { canUpdateContainer } from "../store/container.ts";
 import type { Deps } from "./deps.ts";
@@ -21,7 +21,7 @@ import { OciRuntimeError } from "../oci/runtime_error.ts";
 /** What UpdateContainerResources uses. */
 export type UpdateContainerResourcesDeps = Pick<
   Deps,
-  "log" | "locks" | "runtime" | "containers" | "cgroupSupport"
+  "log" | "locks" | "runtime" | "containers" | "cgroupSupport" | "cgroupLayout"
 >;
 
 /** Answers UpdateContainerResources. */
@@ -43,7 +43,12 @@ export async function updateContainerResources(
   }
   const specPath = join(container.metadata.bundle, "config.json");
   const spec = JSON.parse(await Deno.readTextFile(specPath)) as Spec;
-  const previous = await resourcesBefore(container.status.pid, spec.linux?.resources, resources);
+  const previous = await resourcesBefore(
+    deps.cgroupLayout,
+    container.status.pid,
+    spec.linux?.resources,
+    resources,
+  );
   try {
     await deps.runtime.updateResources(id, resources);
   } catch (err) {
@@ -78,6 +83,7 @@ export async function updateContainerResources(
  * Read before the update is sent; a cgroup that cannot be read leaves the spec's as they are.
  */
 async function resourcesBefore(
+  layout: CgroupLayout,
   pid: number,
   spec: LinuxResources | undefined,
   update: LinuxResources,
@@ -85,11 +91,7 @@ async function resourcesBefore(
   const missing = (["cpus", "mems"] as const).filter((k) => update.cpu?.[k] && !spec?.cpu?.[k]);
   if (missing.length === 0 || pid <= 0) return spec;
   try {
-    const [layout, procCgroup] = await Promise.all([
-      detectCgroupLayout(),
-      Deno.readTextFile(`/proc/${pid}/cgroup`),
-    ]);
-    const dir = controllerDir(layout, procCgroup, "cpuset");
+    const dir = controllerDir(layout, await Deno.readTextFile(`/proc/${pid}/cgroup`), "cpuset");
     if (!dir) return spec;
     const cpu = { ...spec?.cpu };
     for (const k of missing) {

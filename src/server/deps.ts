@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { CgroupLayout } from "../cgroups/layout.ts";
 import type { CgroupSupport } from "../cgroups/support.ts";
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log.ts";
@@ -63,6 +64,8 @@ export interface Deps {
   appArmorEnabled: boolean;
   /** What this machine's cgroups can enforce (probed at start); other limits are dropped. */
   cgroupSupport: CgroupSupport;
+  /** Where this machine's cgroup hierarchies are mounted (read at start). */
+  cgroupLayout: CgroupLayout;
   /**
    * What each runtime handler can honour, by handler name (probed at start); a handler missing
    * here has none of the features.

@@ -51,10 +51,10 @@ export function handlerTable(deps: Deps): HandlerTable {
   const bind = (fn: AnyHandler): UnaryHandler => (req, ctx) => fn(deps, req, ctx);
   // The stats RPCs share one collector: previous CPU samples and the writable-layer cache.
   // A pod without any process gets its network counters through the netns reader, if any.
-  const stats = new StatsCollector(
-    deps.images,
-    deps.netnsReader ? { netnsReader: deps.netnsReader } : {},
-  );
+  const stats = new StatsCollector(deps.images, {
+    layout: deps.cgroupLayout,
+    ...(deps.netnsReader ? { netnsReader: deps.netnsReader } : {}),
+  });
   // A removed container's or pod's entries go with it; the List*Stats calls also drop those of
   // IDs they no longer see, but a client may only ever ask for one ID at a time.
   deps.exits.onForget((id) => stats.forget(id));

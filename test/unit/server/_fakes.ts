@@ -265,6 +265,7 @@ export async function testDeps(): Promise<TestDeps> {
     hostCapabilities: caps,
     appArmorEnabled: false,
     cgroupSupport,
+    cgroupLayout: { v1: {}, v2: "/sys/fs/cgroup", v2Controllers: cgroupSupport.controllers },
     // The default handler can make rro mounts; tests of a handler without them replace this.
     runtimeFeatures: new Map([[config.runtime.name, {
       recursiveReadOnlyMounts: true,
