@@ -35,7 +35,7 @@
  */
 import { join } from "node:path";
 import { type Logger, nullLogger } from "../log.ts";
-import { type CgroupLayout, parseProcCgroup } from "./layout.ts";
+import { type CgroupLayout, isUnifiedLine, parseProcCgroup } from "./layout.ts";
 
 /** Begins a warm of the cgroup attach lock; see the module doc. */
 export interface AttachWarmer {
@@ -87,7 +87,7 @@ export interface AttachWarmerOptions {
 export function ownProcsFile(layout: CgroupLayout, procCgroup: string): string | undefined {
   const lines = parseProcCgroup(procCgroup);
   if (layout.v2) {
-    const unified = lines.find((l) => l.id === "0" && l.controllers === "");
+    const unified = lines.find(isUnifiedLine);
     if (unified) return join(layout.v2, unified.path, "cgroup.procs");
   }
   for (const l of lines) {

@@ -48,6 +48,11 @@ export interface ProcCgroupLine {
   path: string;
 }
 
+/** Whether a `/proc/<pid>/cgroup` line is cgroup2's (`0::<path>`). */
+export function isUnifiedLine(line: ProcCgroupLine): boolean {
+  return line.id === "0" && line.controllers === "";
+}
+
 /**
  * The lines of a `/proc/<pid>/cgroup` text (cgroups(7)); a line whose path is not absolute is
  * skipped. A path may hold colons.
@@ -81,7 +86,7 @@ export function controllerDir(
   const line = version === 1
     ? lines.find((l) => l.controllers.split(",").includes(controller))
     : version === 2
-    ? lines.find((l) => l.id === "0" && l.controllers === "")
+    ? lines.find(isUnifiedLine)
     : undefined;
   if (!line) return undefined;
   return join(version === 1 ? layout.v1[controller]! : layout.v2, line.path);

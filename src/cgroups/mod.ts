@@ -13,6 +13,7 @@ export {
   controllerDir,
   controllerVersion,
   detectCgroupLayout,
+  isUnifiedLine,
   parseCgroupMounts,
   parseProcCgroup,
   type ProcCgroupLine,

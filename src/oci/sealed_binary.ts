@@ -22,6 +22,7 @@
  */
 import { dirname, join } from "node:path";
 import { type Logger, nullLogger } from "../log.ts";
+import { denoRunner } from "../process.ts";
 
 /** Where to run a runtime from. */
 export interface SealedBinary {
@@ -123,7 +124,7 @@ export function createSealedBinary(options: SealedBinaryOptions): SealedBinary {
       });
       // Once per copy: a node that will not run it (`vm.memfd_noexec`, a security module) must
       // not fail every create; it runs the file instead.
-      if (!current) await runsVersion(link);
+      if (!current) await denoRunner.run(link, ["--version"]);
     } catch (err) {
       if (!current) await Deno.remove(link).catch(() => {});
       sym.close(fd);
@@ -154,20 +155,6 @@ export function createSealedBinary(options: SealedBinaryOptions): SealedBinary {
 
 /** The file changed while it was copied (an upgrade): the next start copies it again. */
 class Changed extends Error {}
-
-/** Runs `<path> --version`; throws when it cannot be run or fails. */
-async function runsVersion(path: string): Promise<void> {
-  const out = await new Deno.Command(path, {
-    args: ["--version"],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    const stderr = new TextDecoder().decode(out.stderr).trim();
-    throw new Error(`${path} --version exited ${out.code}${stderr ? `: ${stderr}` : ""}`);
-  }
-}
 
 /** What tells one version of a file from another: device, inode, size and change time. */
 async function identityOf(file: string): Promise<string> {
