@@ -162,6 +162,19 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const attachWarmer = createAttachWarmer({ layout: cgroupLayout, logger: log });
   const handlerConfigs = runtimeHandlers(config);
   const runtimeFeatures = probeHandlerFeatures(config, runner);
+  // runc of each handler from a sealed copy: for its create and ExecSync, and streaming execs.
+  const launchBinaries = new Map(
+    [...handlerConfigs].map(([name, h]) => [
+      name,
+      createSealedBinary({
+        file: h.runtimePath,
+        // Not a handler's dir (`<runroot>/<handler>` is the default runtime root): a dot.
+        link: join(config.runroot, "runtimes.d", name, basename(h.runtimePath)),
+        enabled: runtimeFeatures.then(({ features }) => features.get(name)?.runcInternals ?? false),
+        logger: log,
+      }),
+    ]),
+  );
   const runtimes = new Map(
     [...handlerConfigs].map(([name, h]) => [
       name,
@@ -181,15 +194,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
           features.get(name)?.runcInternals ?? false
         ),
         attachWarmer,
-        launchBinary: createSealedBinary({
-          file: h.runtimePath,
-          // Not a handler's dir (`<runroot>/<handler>` is the default runtime root): a dot.
-          link: join(config.runroot, "runtimes.d", name, basename(h.runtimePath)),
-          enabled: runtimeFeatures.then(({ features }) =>
-            features.get(name)?.runcInternals ?? false
-          ),
-          logger: log,
-        }),
+        launchBinary: launchBinaries.get(name)!,
       }),
     ]),
   );
@@ -367,8 +372,12 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     processes,
     attachWarmer,
     ...storeLookups(containers, sandboxes, (id) => {
-      const h = handlerConfigs.get(runtime.handlerFor(id));
-      return h ? { path: h.runtimePath, root: h.runtimeRoot } : undefined;
+      const name = runtime.handlerFor(id);
+      const h = handlerConfigs.get(name);
+      const sealed = launchBinaries.get(name);
+      return h && sealed
+        ? { path: h.runtimePath, root: h.runtimeRoot, launchPath: () => sealed.path() }
+        : undefined;
     }),
   }, { address: config.streamAddress, port: config.streamPort });
   deps.streams = streams;

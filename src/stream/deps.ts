@@ -9,7 +9,7 @@ import type { Logger } from "../log.ts";
 import type { ExecFiles } from "../oci/exec_files.ts";
 import type { ProcessTemplates } from "../oci/process_templates.ts";
 import type { AttachTarget } from "./attach.ts";
-import type { ExecTarget } from "./exec.ts";
+import type { ExecTarget } from "./types.ts";
 import type { PortDialer } from "./port_dialer.ts";
 import type { StreamSpawner } from "./spawn.ts";
 import type { TokenCacheOptions } from "./token_cache.ts";

@@ -20,7 +20,9 @@ import type { ProcessSpec, ProcessTemplates } from "../oci/process_templates.ts"
 import type { RemoteCommandStreams } from "./remote_command.ts";
 import type { CommandOutcome } from "./remote_command.ts";
 import type { SpawnedProcess, StreamSpawner } from "./spawn.ts";
-import type { ExecStreamRequest } from "./types.ts";
+import type { ExecStreamRequest, ExecTarget } from "./types.ts";
+
+export type { ExecRuntime, ExecTarget } from "./types.ts";
 import type { ChannelStream } from "./channel_stream.ts";
 import type { TtyExec } from "./tty_exec.ts";
 
@@ -46,12 +48,17 @@ export interface ExecDeps extends ExecFileDeps {
   attachWarmer?: AttachWarmer;
 }
 
-/** The container to exec in. */
-export interface ExecTarget {
-  id: string;
-  bundle: string;
-  /** The runtime of the container's RuntimeClass handler; absent: the server's default. */
-  runtime?: { path: string; root: string };
+/**
+ * The runtime binary and `--root` an exec session of `target` runs: its handler's (the sealed
+ * copy when there is one), else the server's default.
+ */
+export async function execRuntime(
+  deps: Pick<ExecDeps, "runtimePath" | "runtimeRoot">,
+  target: Pick<ExecTarget, "runtime">,
+): Promise<{ binary: string; root: string }> {
+  const runtime = target.runtime;
+  if (!runtime) return { binary: deps.runtimePath, root: deps.runtimeRoot };
+  return { binary: await (runtime.launchPath?.() ?? runtime.path), root: runtime.root };
 }
 
 /** Time the output pipes get to reach EOF once the process exited. */
@@ -128,9 +135,10 @@ export async function runExec(
   }
   const files = await writeExecProcess(deps, target, request.cmd, { terminal: false });
   try {
+    const { binary, root } = await execRuntime(deps, target);
     const child = deps.spawner.spawn(
-      target.runtime?.path ?? deps.runtimePath,
-      runtimeExecArgs(target.runtime?.root ?? deps.runtimeRoot, { id: target.id, ...files }),
+      binary,
+      runtimeExecArgs(root, { id: target.id, ...files }),
       { stdin: !!streams.stdin, stdout: !!streams.stdout, stderr: !!streams.stderr },
     );
     const pumps = [

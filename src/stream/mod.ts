@@ -6,6 +6,7 @@
  */
 import type { ContainerStore, SandboxStore } from "../store/mod.ts";
 import type { StreamContainer, StreamSandbox } from "./server.ts";
+import type { ExecRuntime } from "./types.ts";
 
 export * from "./types.ts";
 export * from "./server.ts";
@@ -20,7 +21,7 @@ export * from "./token_cache.ts";
 export function storeLookups(
   containers: ContainerStore,
   sandboxes: SandboxStore,
-  runtimeOf?: (containerId: string) => { path: string; root: string } | undefined,
+  runtimeOf?: (containerId: string) => ExecRuntime | undefined,
 ): {
   container(id: string): StreamContainer | undefined;
   sandbox(id: string): StreamSandbox | undefined;
@@ -57,6 +58,6 @@ export function storeLookups(
   };
 }
 
-function runtimeField(runtime: { path: string; root: string } | undefined) {
+function runtimeField(runtime: ExecRuntime | undefined) {
   return runtime ? { runtime } : {};
 }

@@ -28,7 +28,13 @@
 import type { Logger } from "../log.ts";
 import { runtimeExecArgs } from "../oci/exec_args.ts";
 import { PtyMaster, type WindowSize } from "../sys/pty.ts";
-import { type ExecFileDeps, killExec, writeExecProcess } from "./exec.ts";
+import {
+  type ExecFileDeps,
+  execRuntime,
+  type ExecTarget,
+  killExec,
+  writeExecProcess,
+} from "./exec.ts";
 import {
   type CommandOutcome,
   type RemoteCommandStreams,
@@ -95,7 +101,7 @@ export class PtyExec implements TtyExec {
    * @returns What to report on the error stream.
    */
   async run(
-    target: { id: string; bundle: string; runtime?: { path: string; root: string } },
+    target: ExecTarget,
     session: { request: ExecStreamRequest; streams: RemoteCommandStreams; gone: Promise<void> },
   ): Promise<CommandOutcome> {
     const deps = this.#deps;
@@ -113,6 +119,7 @@ export class PtyExec implements TtyExec {
     });
     let pty: PtyTerminal | undefined;
     try {
+      const { binary, root } = await execRuntime(deps, target);
       pty = (deps.openPty ?? PtyMaster.open)();
       const terminal = pty;
       // Raw before the runtime runs (it makes it raw too, later): stdin that comes early must
@@ -133,11 +140,8 @@ export class PtyExec implements TtyExec {
           "-c",
           WRAPPER,
           terminal.slavePath,
-          target.runtime?.path ?? deps.runtimePath,
-          ...runtimeExecArgs(target.runtime?.root ?? deps.runtimeRoot, {
-            id: target.id,
-            ...files,
-          }),
+          binary,
+          ...runtimeExecArgs(root, { id: target.id, ...files }),
         ],
         { stdin: false, stdout: false, stderr: false },
       );

@@ -7,12 +7,12 @@
  * @module
  */
 import type { CommandOutcome, RemoteCommandStreams } from "./remote_command.ts";
-import type { ExecStreamRequest } from "./types.ts";
+import type { ExecStreamRequest, ExecTarget } from "./types.ts";
 
 /** Runs an exec whose process gets a terminal. */
 export interface TtyExec {
   run(
-    target: { id: string; bundle: string; runtime?: { path: string; root: string } },
+    target: ExecTarget,
     session: { request: ExecStreamRequest; streams: RemoteCommandStreams; gone: Promise<void> },
   ): Promise<CommandOutcome>;
 }

@@ -50,3 +50,24 @@ export interface StreamUrls {
    */
   url(request: StreamRequest): string;
 }
+
+/** The runtime of a container's RuntimeClass handler, as an exec session runs it. */
+export interface ExecRuntime {
+  /** The runtime's file, e.g. `/usr/sbin/runc`. */
+  path: string;
+  /** The runtime's `--root`. */
+  root: string;
+  /**
+   * The path to run it by: the daemon's sealed copy of runc (`../oci/sealed_binary.ts`, as the
+   * runtime's own create and ExecSync run it), else the file. Never throws. @default `path`
+   */
+  launchPath?: () => Promise<string>;
+}
+
+/** The container to exec in. */
+export interface ExecTarget {
+  id: string;
+  bundle: string;
+  /** The runtime of the container's RuntimeClass handler; absent: the server's default. */
+  runtime?: ExecRuntime;
+}

@@ -116,6 +116,23 @@ Deno.test({
         await call(runtime, "RemoveContainer", { container_id: id });
       });
 
+      await t.step("a streaming exec runs runc from the sealed copy too", async () => {
+        const { url } = await call(runtime, "Exec", {
+          container_id: ownBox,
+          cmd: ["/bin/sh", "-c", "echo started; exec /bin/sleep 3"],
+          stdout: true,
+        });
+        const session = goStream(["exec", url]);
+        // `runc exec` waits for its process: it is there for the 3 s of the sleep.
+        const pid = await waitFor("the exec's runc", async () => {
+          return (await pidsMentioning(execFilesDir(daemon.dirs)))[0];
+        });
+        const exe = await Deno.readLink(`/proc/${pid}/exe`);
+        const res = await session;
+        assert.equal(res.stdout, "started\n");
+        assert.match(exe, /^\/memfd:runc \(deleted\)$/);
+      });
+
       await t.step("a timed-out sleep is gone when ExecSync answers (critest)", async () => {
         // Three times each: before the fix the zombie showed up in most runs, not all.
         for (const id of [ownBox, ownBox, ownBox, sharedBox, sharedBox, sharedBox]) {

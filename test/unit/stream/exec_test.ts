@@ -266,3 +266,46 @@ Deno.test("runExec() warms the cgroup attach lock before the runtime is spawned,
     assert.deepEqual(await env.left(), []);
   });
 });
+
+Deno.test("runExec() runs the target's runtime by its launch path, with the runtime's root", async () => {
+  await withEnv(async (env) => {
+    // The sealed copy stands in as a link to the fake runtime.
+    const sealed = join(env.dir, "sealed-runtime");
+    await Deno.symlink(env.runtime, sealed);
+    const ran: { cmd: string; root: string }[] = [];
+    const spawner: StreamSpawner = {
+      spawn(cmd, args, options) {
+        ran.push({ cmd, root: args[args.indexOf("--root") + 1]! });
+        return denoSpawner.spawn(cmd, args, options);
+      },
+    };
+    const targets = [
+      {
+        runtime: {
+          path: env.runtime,
+          root: "/handler-root",
+          launchPath: () => Promise.resolve(sealed),
+        },
+      },
+      { runtime: { path: env.runtime, root: "/handler-root" } },
+      {},
+    ];
+    for (const target of targets) {
+      const outcome = await runExec(depsOf(env, spawner), {
+        id: "ok",
+        bundle: env.bundle,
+        ...target,
+      }, {
+        request: request(["ok"]),
+        streams: streamsOf(new FakeOut()),
+        gone: new Promise(() => {}),
+      });
+      assert.deepEqual(outcome, { kind: "success" });
+    }
+    assert.deepEqual(ran, [
+      { cmd: sealed, root: "/handler-root" },
+      { cmd: env.runtime, root: "/handler-root" },
+      { cmd: env.runtime, root: join(env.dir, "root") },
+    ]);
+  });
+});

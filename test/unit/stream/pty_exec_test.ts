@@ -366,3 +366,35 @@ Deno.test("PtyExec removes its files when the runtime cannot be started", async 
     assert.ok(seen[0]!.startsWith(execFiles.dir + "/"), seen[0]!);
   });
 });
+
+Deno.test("PtyExec runs the target's runtime by its launch path, with the runtime's root", async () => {
+  await withFakeRuntime(async ({ exec, bundle, deps }) => {
+    // The sealed copy stands in as a script that says so, then runs the fake runtime.
+    const sealed = join(bundle, "sealed-runtime");
+    await Deno.writeTextFile(
+      sealed,
+      `#!/bin/sh\necho "sealed $1 $2"\nexec "${deps.runtimePath}" "$@"\n`,
+      { mode: 0o755 },
+    );
+    const runtime = {
+      path: deps.runtimePath,
+      root: "/handler-root",
+      launchPath: () => Promise.resolve(sealed),
+    };
+    const stdout = new FakeOut();
+    const resize = new FakeIn();
+    resize.push('{"Width":90,"Height":30}');
+    const outcome = await exec.run({ id: "where", bundle, runtime }, {
+      request: request("where", false),
+      streams: {
+        error: asStream(new FakeOut()),
+        stdout: asStream(stdout),
+        resize: asStream(resize),
+      },
+      gone: new Promise(() => {}),
+    });
+    resize.end();
+    assert.deepEqual(outcome, { kind: "success" });
+    assert.equal(stdout.text.split("\n")[0]!.trimEnd(), "sealed --root /handler-root");
+  });
+});
