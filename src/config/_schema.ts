@@ -9,6 +9,7 @@ import { isIP } from "node:net";
 import { isAbsolute } from "node:path";
 import type { Config } from "./types.ts";
 import { isPort } from "../port.ts";
+import { parseUlimits, ULIMIT_NAMES } from "../spec/ulimits.ts";
 
 /** What values a key accepts. */
 export type FieldKind =
@@ -21,6 +22,7 @@ export type FieldKind =
   | { type: "seconds" }
   | { type: "ip" }
   | { type: "port" }
+  | { type: "ulimits" }
   | { type: "enum"; values: readonly string[] };
 
 /** One configuration key. */
@@ -113,6 +115,12 @@ export const FIELDS: readonly FieldSpec[] = [
     ["dropInfraCtr"],
     { type: "bool" },
     "Run pods that share no PID namespace without an infra process (namespaces pinned as files).",
+  ),
+  field(
+    "default_ulimits",
+    ["defaultUlimits"],
+    { type: "ulimits" },
+    'Limits of every container, e.g. "nofile=1048576:1048576"; none: the daemon\'s own.',
   ),
   field(
     "enable_cdi",
@@ -227,6 +235,9 @@ export function describeKind(kind: FieldKind): string {
       return "expected an IPv4 or IPv6 address";
     case "port":
       return "expected a port number from 0 to 65535";
+    case "ulimits":
+      return `expected an array of "name=soft[:hard]" with whole numbers, soft at most hard, ` +
+        `each name once, names: ${ULIMIT_NAMES.join(", ")}`;
     case "enum": {
       const quoted = kind.values.map((v) => `"${v}"`);
       return quoted.length <= 2
@@ -271,6 +282,11 @@ export function checkValue(kind: FieldKind, value: unknown): unknown {
       return typeof value === "string" && isIP(value) !== 0 ? value : undefined;
     case "port":
       return typeof value === "number" && isPort(value, 0) ? value : undefined;
+    case "ulimits":
+      return Array.isArray(value) && value.every((v) => typeof v === "string") &&
+          parseUlimits(value) !== undefined
+        ? [...value]
+        : undefined;
   }
 }
 

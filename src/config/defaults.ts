@@ -115,6 +115,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
     cgroupManager: host.systemdIsInit() ? "systemd" : "cgroupfs",
     restrictOomScoreAdj: !host.hasCapSysResource(),
     dropInfraCtr: true,
+    defaultUlimits: [],
     enableCdi: true,
     cdiSpecDirs: ["/etc/cdi", "/var/run/cdi"],
     image: {

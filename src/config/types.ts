@@ -107,6 +107,11 @@ export interface Config {
   /** `drop_infra_ctr`: pods whose PID namespace is not the pod's run without an infra process. @default true */
   dropInfraCtr: boolean;
   /**
+   * `default_ulimits` (CRI-O's key and syntax): `name=soft[:hard]` limits of every container
+   * (`src/spec/ulimits.ts`); empty, containers inherit the daemon's own limits. @default []
+   */
+  defaultUlimits: string[];
+  /**
    * `enable_cdi` (containerd's key): apply the Container Device Interface devices a container
    * asks for; when false, a container that asks for one is refused. @default true
    */

@@ -38,6 +38,7 @@ import { handlerFeatures } from "../oci/runtime_features.ts";
 import { requestedCdiDevices } from "../cdi/names.ts";
 import { type CdiContainerEdits, loadCdiRegistry, resolveCdiDevices } from "../cdi/registry.ts";
 import { applyCdiEdits, completeDeviceNodes } from "../cdi/edits.ts";
+import { parseUlimits } from "../spec/ulimits.ts";
 
 /** What CreateContainer uses. */
 export type CreateContainerDeps = Pick<
@@ -177,6 +178,8 @@ export async function createContainer(
     sandboxPrivileged: sandbox.metadata.config.linux?.security_context?.privileged ?? false,
     hostCapabilities: deps.hostCapabilities.bounding,
     appArmorEnabled: deps.appArmorEnabled,
+    // Checked when the configuration was loaded.
+    rlimits: parseUlimits(deps.config.defaultUlimits) ?? [],
     allowedAnnotations: handler?.allowedAnnotations ?? [],
     // A handler for VM runtimes (kata) must not be handed the host's devices.
     ...(handler?.privilegedWithoutHostDevices ? { listHostDevices: () => [] } : {}),

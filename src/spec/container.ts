@@ -29,7 +29,7 @@ import { applyPrivileged } from "./privileged.ts";
 import { toLinuxResources } from "./resources.ts";
 import { type ProfileLoader, resolveSeccomp } from "./seccomp_profile.ts";
 import { resolveAppArmor } from "./apparmor.ts";
-import type { Device, Mount, Namespace, Spec } from "./types.ts";
+import type { Device, Mount, Namespace, Rlimit, Spec } from "./types.ts";
 import type { ResolvedUser } from "./user.ts";
 
 /** The parts of an OCI image config (`config` of the image JSON) a container uses. */
@@ -122,6 +122,11 @@ export interface ContainerSpecOptions extends RequestAnnotationOptions {
   appArmorEnabled?: boolean;
   /** Describes a host device node. @default Deno.statSync */
   statDevice?: (path: string) => DeviceInfo;
+  /**
+   * The node's `default_ulimits` (`ulimits.ts`); none: the container inherits the daemon's
+   * limits. @default []
+   */
+  rlimits?: readonly Rlimit[];
 }
 
 /** A container security context with nothing set, as a request without one decodes. */
@@ -198,6 +203,7 @@ export function buildContainerSpec(config: ContainerConfig, options: ContainerSp
   process.args = commandLine(config, image);
   process.env = environment(config, image, options.hostname);
   process.cwd = workingDir(config, image);
+  if (options.rlimits?.length) process.rlimits = options.rlimits.map((r) => ({ ...r }));
   process.terminal = config.tty;
   process.user = { uid: options.user.uid, gid: options.user.gid };
   if (options.user.additionalGids.length > 0) {

@@ -166,8 +166,8 @@ export function defaultMounts(): Mount[] {
 
 /**
  * Builds a fresh default spec: root `rootfs` (writable), `sh` as uid 0 in `/`, the default
- * capabilities, `RLIMIT_NOFILE` 1024, new pid/network/ipc/uts/mount namespaces, the
- * standard mounts, masked and read-only paths, deny-by-default device rules. No seccomp,
+ * capabilities, no rlimits (the daemon's own are inherited: `ulimits.ts`), new
+ * pid/network/ipc/uts/mount namespaces, the standard mounts, masked and read-only paths, deny-by-default device rules. No seccomp,
  * no cgroup path, no hostname: builders add those.
  *
  * @returns A new object each call; callers may change it freely.
@@ -192,7 +192,6 @@ export function defaultSpec(): Spec {
         effective: [...caps],
         permitted: [...caps],
       },
-      rlimits: [{ type: "RLIMIT_NOFILE", hard: 1024, soft: 1024 }],
       noNewPrivileges: false,
     },
     root: { path: "rootfs", readonly: false },

@@ -33,6 +33,7 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     cgroupManager: "cgroupfs",
     restrictOomScoreAdj: true,
     dropInfraCtr: true,
+    defaultUlimits: [],
     enableCdi: true,
     cdiSpecDirs: ["/etc/cdi", "/var/run/cdi"],
     image: {

@@ -39,6 +39,7 @@ metrics_port = 9090
 cgroup_manager = "systemd"
 restrict_oom_score_adj = false
 drop_infra_ctr = false
+default_ulimits = ["nofile=4096:8192", "nproc=512"]
 enable_cdi = false
 cdi_spec_dirs = ["/opt/cdi", "/run/cdi"]
 
@@ -100,6 +101,7 @@ storage_driver = "vfs"
     cgroupManager: "systemd",
     restrictOomScoreAdj: false,
     dropInfraCtr: false,
+    defaultUlimits: ["nofile=4096:8192", "nproc=512"],
     enableCdi: false,
     cdiSpecDirs: ["/opt/cdi", "/run/cdi"],
     image: {
@@ -235,6 +237,11 @@ Deno.test("loadConfig() names the file and the key of a bad setting", async (t) 
       /^Invalid value for "runtime.name" in \/etc\/ocid\/ocid.conf: expected "runc" or "crun"$/,
     ],
     ["unknown key", `rootdir = "/x"\n`, /^Unknown key "rootdir" in \/etc\/ocid\/ocid.conf$/],
+    [
+      "bad ulimit",
+      `default_ulimits = ["nofile=8192:4096"]\n`,
+      /^Invalid value for "default_ulimits" in \/etc\/ocid\/ocid.conf: expected an array of "name=soft\[:hard\]"/,
+    ],
     ["unknown table key", `[cni]\nbin_dir = "/x"\n`, /^Unknown key "cni.bin_dir" in /],
     [
       "unknown table",

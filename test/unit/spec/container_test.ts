@@ -83,6 +83,8 @@ Deno.test("buildContainerSpec() of a bare container config", () => {
   assert.equal(spec.linux?.cgroupsPath, "/ocid-c1");
   assert.equal(spec.linux?.seccomp, undefined);
   assert.equal(spec.process?.oomScoreAdj, undefined);
+  // None: the container inherits the daemon's limits (containerd's CRI and CRI-O alike).
+  assert.equal(spec.process?.rlimits, undefined);
   assert.deepEqual(spec.annotations, {
     "io.kubernetes.cri.container-type": "container",
     "io.kubernetes.cri.sandbox-id": "sb1",
@@ -430,6 +432,14 @@ Deno.test("buildContainerSpec() options", async (t) => {
       build(containerConfig(), { cgroupParent: "/kubepods/pod1" }).linux?.cgroupsPath,
       "/kubepods/pod1/ocid-c1",
     );
+  });
+
+  await t.step("rlimits (default_ulimits) set process.rlimits, each a copy", () => {
+    const rlimits = [{ type: "RLIMIT_NOFILE", soft: 4096, hard: 8192 }];
+    const spec = build(containerConfig(), { rlimits });
+    assert.deepEqual(spec.process?.rlimits, rlimits);
+    assert.notEqual(spec.process?.rlimits?.[0], rlimits[0]);
+    assert.equal(build(containerConfig(), { rlimits: [] }).process?.rlimits, undefined);
   });
 
   await t.step("a user namespace path is joined", () => {
