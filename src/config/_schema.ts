@@ -10,6 +10,7 @@ import { isAbsolute } from "node:path";
 import type { Config } from "./types.ts";
 import { isPort } from "../port.ts";
 import { parseUlimits, ULIMIT_NAMES } from "../spec/ulimits.ts";
+import { normalizeCapability } from "../spec/capabilities.ts";
 
 /** What values a key accepts. */
 export type FieldKind =
@@ -23,6 +24,7 @@ export type FieldKind =
   | { type: "ip" }
   | { type: "port" }
   | { type: "ulimits" }
+  | { type: "capabilities" }
   | { type: "enum"; values: readonly string[] };
 
 /** One configuration key. */
@@ -115,6 +117,12 @@ export const FIELDS: readonly FieldSpec[] = [
     ["dropInfraCtr"],
     { type: "bool" },
     "Run pods that share no PID namespace without an infra process (namespaces pinned as files).",
+  ),
+  field(
+    "default_capabilities",
+    ["defaultCapabilities"],
+    { type: "capabilities" },
+    "Capabilities every container starts from, before its own adds and drops.",
   ),
   field(
     "default_ulimits",
@@ -235,6 +243,8 @@ export function describeKind(kind: FieldKind): string {
       return "expected an IPv4 or IPv6 address";
     case "port":
       return "expected a port number from 0 to 65535";
+    case "capabilities":
+      return 'expected an array of capability names ("CAP_NET_RAW" or "NET_RAW"), no "ALL"';
     case "ulimits":
       return `expected an array of "name=soft[:hard]" with whole numbers, soft at most hard, ` +
         `each name once, names: ${ULIMIT_NAMES.join(", ")}`;
@@ -282,12 +292,32 @@ export function checkValue(kind: FieldKind, value: unknown): unknown {
       return typeof value === "string" && isIP(value) !== 0 ? value : undefined;
     case "port":
       return typeof value === "number" && isPort(value, 0) ? value : undefined;
+    case "capabilities":
+      return Array.isArray(value) && value.every((v) => typeof v === "string")
+        ? capabilityNames(value)
+        : undefined;
     case "ulimits":
       return Array.isArray(value) && value.every((v) => typeof v === "string") &&
           parseUlimits(value) !== undefined
         ? [...value]
         : undefined;
   }
+}
+
+/** Capability names as `CAP_X`, each once in the order given; undefined for an unknown or ALL. */
+function capabilityNames(names: readonly string[]): string[] | undefined {
+  const out: string[] = [];
+  for (const name of names) {
+    let full: string;
+    try {
+      full = normalizeCapability(name, "default_capabilities");
+    } catch {
+      return undefined;
+    }
+    if (full === "ALL") return undefined;
+    if (!out.includes(full)) out.push(full);
+  }
+  return out;
 }
 
 /** Reads a field's value out of a config. */

@@ -7,6 +7,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "./types.ts";
+import { DEFAULT_CAPABILITIES } from "../spec/default.ts";
 
 /** What the defaults need to know about the host; tests pass a fake. */
 export interface HostProbe {
@@ -115,6 +116,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
     cgroupManager: host.systemdIsInit() ? "systemd" : "cgroupfs",
     restrictOomScoreAdj: !host.hasCapSysResource(),
     dropInfraCtr: true,
+    defaultCapabilities: [...DEFAULT_CAPABILITIES],
     defaultUlimits: [],
     enableCdi: true,
     cdiSpecDirs: ["/etc/cdi", "/var/run/cdi"],

@@ -107,6 +107,13 @@ export interface Config {
   /** `drop_infra_ctr`: pods whose PID namespace is not the pod's run without an infra process. @default true */
   dropInfraCtr: boolean;
   /**
+   * `default_capabilities` (CRI-O's key): the capabilities a container starts from before its
+   * security context's adds and drops; names as `CAP_X` once loaded (`X` and any case are
+   * read). Privileged containers and `ALL` still get the daemon's whole bounding set.
+   * @default containerd's 14 (`DEFAULT_CAPABILITIES` of `src/spec/default.ts`)
+   */
+  defaultCapabilities: string[];
+  /**
    * `default_ulimits` (CRI-O's key and syntax): `name=soft[:hard]` limits of every container
    * (`src/spec/ulimits.ts`); empty, containers inherit the daemon's own limits. @default []
    */

@@ -178,7 +178,8 @@ export async function createContainer(
     sandboxPrivileged: sandbox.metadata.config.linux?.security_context?.privileged ?? false,
     hostCapabilities: deps.hostCapabilities.bounding,
     appArmorEnabled: deps.appArmorEnabled,
-    // Checked when the configuration was loaded.
+    // Both checked (and the capabilities normalized) when the configuration was loaded.
+    defaultCapabilities: deps.config.defaultCapabilities,
     rlimits: parseUlimits(deps.config.defaultUlimits) ?? [],
     allowedAnnotations: handler?.allowedAnnotations ?? [],
     // A handler for VM runtimes (kata) must not be handed the host's devices.

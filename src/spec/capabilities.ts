@@ -43,10 +43,16 @@ export interface BuildCapabilitiesOptions {
    * these, and a container may hold no other.
    */
   available: readonly string[];
+  /**
+   * What a container starts from (normalized names: the node's `default_capabilities`).
+   * @default DEFAULT_CAPABILITIES (containerd's)
+   */
+  defaults?: readonly string[];
 }
 
 /**
- * Computes a container's capabilities, as containerd and CRI-O do: start from the defaults;
+ * Computes a container's capabilities, as containerd and CRI-O do: start from the defaults
+ * (`options.defaults`);
  * `ALL` in add grants every available capability, `ALL` in drop removes every one (after an
  * `ALL` add), then single names are added, then single names dropped. Ambient capabilities
  * are added to every set. Defaults the host lacks are left out (the daemon logs them at
@@ -92,7 +98,8 @@ export function buildCapabilities(
       );
     }
   }
-  let caps = new Set<string>(DEFAULT_CAPABILITIES.filter((c) => available.has(c)));
+  const defaults = options.defaults ?? DEFAULT_CAPABILITIES;
+  let caps = new Set<string>(defaults.filter((c) => available.has(c)));
   if (add.includes("ALL")) caps = new Set(all);
   if (drop.includes("ALL")) caps = new Set();
   for (const c of add) if (c !== "ALL") caps.add(c);

@@ -123,6 +123,11 @@ export interface ContainerSpecOptions extends RequestAnnotationOptions {
   /** Describes a host device node. @default Deno.statSync */
   statDevice?: (path: string) => DeviceInfo;
   /**
+   * The node's `default_capabilities` (normalized): what the container's capabilities start
+   * from before the request's adds and drops. @default DEFAULT_CAPABILITIES
+   */
+  defaultCapabilities?: readonly string[];
+  /**
    * The node's `default_ulimits` (`ulimits.ts`); none: the container inherits the daemon's
    * limits. @default []
    */
@@ -213,6 +218,7 @@ export function buildContainerSpec(config: ContainerConfig, options: ContainerSp
     privileged,
     field: `${FIELD_SC}.capabilities`,
     available: options.hostCapabilities,
+    ...(options.defaultCapabilities ? { defaults: options.defaultCapabilities } : {}),
   });
   process.noNewPrivileges = sc?.no_new_privs ?? false;
 

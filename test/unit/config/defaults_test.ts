@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { capEffHas, defaultConfig } from "../../../src/config/mod.ts";
 import { plainHost, systemdHost } from "./_fakes.ts";
+import { DEFAULT_CAPABILITIES } from "../../../src/spec/default.ts";
 
 Deno.test("defaultConfig() returns the documented defaults", () => {
   const config = defaultConfig({ host: plainHost });
@@ -33,6 +34,7 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     cgroupManager: "cgroupfs",
     restrictOomScoreAdj: true,
     dropInfraCtr: true,
+    defaultCapabilities: [...DEFAULT_CAPABILITIES],
     defaultUlimits: [],
     enableCdi: true,
     cdiSpecDirs: ["/etc/cdi", "/var/run/cdi"],

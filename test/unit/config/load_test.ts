@@ -39,6 +39,7 @@ metrics_port = 9090
 cgroup_manager = "systemd"
 restrict_oom_score_adj = false
 drop_infra_ctr = false
+default_capabilities = ["chown", "CAP_KILL", "NET_BIND_SERVICE", "kill"]
 default_ulimits = ["nofile=4096:8192", "nproc=512"]
 enable_cdi = false
 cdi_spec_dirs = ["/opt/cdi", "/run/cdi"]
@@ -101,6 +102,7 @@ storage_driver = "vfs"
     cgroupManager: "systemd",
     restrictOomScoreAdj: false,
     dropInfraCtr: false,
+    defaultCapabilities: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
     defaultUlimits: ["nofile=4096:8192", "nproc=512"],
     enableCdi: false,
     cdiSpecDirs: ["/opt/cdi", "/run/cdi"],
@@ -237,6 +239,12 @@ Deno.test("loadConfig() names the file and the key of a bad setting", async (t) 
       /^Invalid value for "runtime.name" in \/etc\/ocid\/ocid.conf: expected "runc" or "crun"$/,
     ],
     ["unknown key", `rootdir = "/x"\n`, /^Unknown key "rootdir" in \/etc\/ocid\/ocid.conf$/],
+    [
+      "unknown capability",
+      `default_capabilities = ["CAP_FLY"]\n`,
+      /^Invalid value for "default_capabilities" in \/etc\/ocid\/ocid.conf: expected an array of capability names/,
+    ],
+    ["ALL as a default capability", `default_capabilities = ["ALL"]\n`, /"default_capabilities"/],
     [
       "bad ulimit",
       `default_ulimits = ["nofile=8192:4096"]\n`,

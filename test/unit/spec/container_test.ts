@@ -572,6 +572,44 @@ Deno.test("buildContainerSpec() fields of LinuxContainerSecurityContext", async 
     rejects(() => caps(["CAP_BOGUS"], []), "CAP_BOGUS", "add_capabilities");
   });
 
+  await t.step("the node's default_capabilities are what adds and drops start from", () => {
+    const caps = (add: string[], drop: string[], o: Partial<ContainerSpecOptions>) =>
+      build(
+        withLinux({
+          capabilities: {
+            add_capabilities: add,
+            drop_capabilities: drop,
+            add_ambient_capabilities: [],
+          },
+        }),
+        o,
+      ).process?.capabilities?.bounding;
+    const defaultCapabilities = ["CAP_KILL", "CAP_CHOWN", "CAP_NET_BIND_SERVICE"];
+    // In kernel order, whatever the configured order.
+    assert.deepEqual(caps([], [], { defaultCapabilities }), [
+      "CAP_CHOWN",
+      "CAP_KILL",
+      "CAP_NET_BIND_SERVICE",
+    ]);
+    assert.deepEqual(caps(["NET_RAW"], ["KILL"], { defaultCapabilities }), [
+      "CAP_CHOWN",
+      "CAP_NET_BIND_SERVICE",
+      "CAP_NET_RAW",
+    ]);
+    // A default the daemon's bounding set lacks is left out, as before.
+    const hostCapabilities = ALL_CAPABILITIES.filter((c) => c !== "CAP_KILL");
+    assert.deepEqual(caps([], [], { defaultCapabilities, hostCapabilities }), [
+      "CAP_CHOWN",
+      "CAP_NET_BIND_SERVICE",
+    ]);
+    // Privileged still means the whole bounding set.
+    assert.deepEqual(
+      build(withLinux({ privileged: true }), { defaultCapabilities, sandboxPrivileged: true })
+        .process?.capabilities?.bounding,
+      [...ALL_CAPABILITIES],
+    );
+  });
+
   await t.step("ambient capabilities join every set", () => {
     const c = build(
       withLinux({
