@@ -11,6 +11,7 @@ import type { Config } from "./types.ts";
 import { isPort } from "../port.ts";
 import { parseUlimits, ULIMIT_NAMES } from "../spec/ulimits.ts";
 import { normalizeCapability } from "../spec/capabilities.ts";
+import { parseDefaultSysctls } from "../spec/sysctl.ts";
 
 /** What values a key accepts. */
 export type FieldKind =
@@ -25,6 +26,7 @@ export type FieldKind =
   | { type: "port" }
   | { type: "ulimits" }
   | { type: "capabilities" }
+  | { type: "sysctls" }
   | { type: "enum"; values: readonly string[] };
 
 /** One configuration key. */
@@ -129,6 +131,12 @@ export const FIELDS: readonly FieldSpec[] = [
     ["defaultUlimits"],
     { type: "ulimits" },
     'Limits of every container, e.g. "nofile=1048576:1048576"; none: the daemon\'s own.',
+  ),
+  field(
+    "default_sysctls",
+    ["defaultSysctls"],
+    { type: "sysctls" },
+    'Sysctls of every pod, e.g. "net.ipv4.ip_unprivileged_port_start=0"; the pod\'s own win.',
   ),
   field(
     "enable_cdi",
@@ -243,6 +251,9 @@ export function describeKind(kind: FieldKind): string {
       return "expected an IPv4 or IPv6 address";
     case "port":
       return "expected a port number from 0 to 65535";
+    case "sysctls":
+      return 'expected an array of "name=value" of namespaced sysctls (net.*, kernel.shm*, ' +
+        "kernel.msg*, kernel.sem, fs.mqueue.*), each name once";
     case "capabilities":
       return 'expected an array of capability names ("CAP_NET_RAW" or "NET_RAW"), no "ALL"';
     case "ulimits":
@@ -292,6 +303,11 @@ export function checkValue(kind: FieldKind, value: unknown): unknown {
       return typeof value === "string" && isIP(value) !== 0 ? value : undefined;
     case "port":
       return typeof value === "number" && isPort(value, 0) ? value : undefined;
+    case "sysctls":
+      return Array.isArray(value) && value.every((v) => typeof v === "string") &&
+          parseDefaultSysctls(value) !== undefined
+        ? [...value]
+        : undefined;
     case "capabilities":
       return Array.isArray(value) && value.every((v) => typeof v === "string")
         ? capabilityNames(value)

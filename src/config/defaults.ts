@@ -118,6 +118,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
     dropInfraCtr: true,
     defaultCapabilities: [...DEFAULT_CAPABILITIES],
     defaultUlimits: [],
+    defaultSysctls: [],
     enableCdi: true,
     cdiSpecDirs: ["/etc/cdi", "/var/run/cdi"],
     image: {

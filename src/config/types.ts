@@ -119,6 +119,12 @@ export interface Config {
    */
   defaultUlimits: string[];
   /**
+   * `default_sysctls` (CRI-O's key and syntax): `name=value` sysctls set in every pod's own
+   * namespaces (`src/spec/sysctl.ts`); a pod's own sysctl of the same name wins, and a default
+   * of a namespace the pod shares with the node is left out for it. @default []
+   */
+  defaultSysctls: string[];
+  /**
    * `enable_cdi` (containerd's key): apply the Container Device Interface devices a container
    * asks for; when false, a container that asks for one is refused. @default true
    */

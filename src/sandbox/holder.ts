@@ -28,6 +28,11 @@ export interface HolderCreateRequest {
   /** The sandbox's name (conmon's `-n`). */
   name: string;
   config: PodSandboxConfig;
+  /**
+   * The sysctls to set in the pod's namespaces: its own with the node's `default_sysctls`
+   * (`podSysctls` of `src/spec/sysctl.ts`), validated against its namespace modes.
+   */
+  sysctls: Readonly<Record<string, string>>;
   /** The sandbox's persistent dir (the infra bundle). */
   bundle: string;
   /** The pod's hostname, as written to `hostnamePath`. */

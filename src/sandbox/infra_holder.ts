@@ -71,6 +71,7 @@ export class InfraHolder implements PodNamespaceHolder {
       hostnamePath: req.hostnamePath,
       resolvPath: req.resolvPath,
       hostsPath: req.hostsPath,
+      sysctls: req.sysctls,
       ...(req.shmPath ? { shmPath: req.shmPath } : {}),
       ...(req.netnsPath ? { netnsPath: req.netnsPath } : {}),
       cgroupParent: req.cgroupParent,

@@ -34,7 +34,7 @@ export class PinnedHolder implements PodNamespaceHolder {
       uts: !ns.hostNetwork,
       // As with an infra container: the UTS namespace gets the pod's hostname when it names one.
       hostname: req.config.hostname,
-      sysctls: req.config.linux?.sysctls ?? {},
+      sysctls: req.sysctls,
       ...(req.netnsPath ? { netnsPath: req.netnsPath } : {}),
     });
     return {

@@ -32,6 +32,7 @@ import {
   resolvConf,
   validateSysctls,
 } from "../spec/mod.ts";
+import { parseDefaultSysctls, podSysctls } from "../spec/sysctl.ts";
 import type { SandboxRecord } from "../store/sandbox.ts";
 import type { Deps } from "./deps.ts";
 import { newId, sandboxName } from "./naming.ts";
@@ -159,7 +160,12 @@ async function createSandbox(
   const hostIpc = nsOpts?.ipc === "NODE";
   // Before anything is made: a sysctl of a namespace the pod shares with the node is refused
   // (it would be set on the node: GHSA-w2j5-3rcx-vx7x), as are namespace modes a pod cannot have.
-  validateSysctls(linux?.sysctls ?? {}, podNamespaces(nsOpts ?? null));
+  const nsModes = podNamespaces(nsOpts ?? null);
+  const sysctls = podSysctls(
+    parseDefaultSysctls(deps.config.defaultSysctls) ?? {}, // checked when the config loaded
+    validateSysctls(linux?.sysctls ?? {}, nsModes),
+    nsModes,
+  );
   validatePortMappings(config.port_mappings);
   if (config.log_directory !== "") {
     requireAbsolutePath(config.log_directory, "config.log_directory");
@@ -261,6 +267,7 @@ async function createSandbox(
       id,
       name,
       config,
+      sysctls,
       bundle: dir,
       hostname,
       hostnamePath,

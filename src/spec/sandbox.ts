@@ -36,6 +36,11 @@ export interface SandboxSpecOptions extends RequestAnnotationOptions {
   /** The pod's hosts file, bind-mounted read-only at /etc/hosts. */
   hostsPath?: string;
   /**
+   * The sysctls to set: the pod's own with the node's defaults (`podSysctls`).
+   * @default the config's `linux.sysctls`
+   */
+  sysctls?: Readonly<Record<string, string>>;
+  /**
    * The pod's /dev/shm tmpfs, mounted by the caller and bind-mounted read-only at /dev/shm
    * (pause needs no shm; the containers get it read-write). Undefined when the pod uses the
    * host IPC namespace: then the host's /dev/shm is bound instead.
@@ -245,7 +250,7 @@ export function buildSandboxSpec(config: PodSandboxConfig, options: SandboxSpecO
   // privileged: every capability (above), no masked paths, no device rules, writable
   // sysfs/cgroup; pause needs no host device nodes, so none are added
   if (privileged) applyPrivileged(spec, { hostDevices: [] });
-  const sysctls = validateSysctls(linux?.sysctls ?? {}, ns);
+  const sysctls = validateSysctls(options.sysctls ?? linux?.sysctls ?? {}, ns);
   if (Object.keys(sysctls).length > 0) specLinux.sysctl = sysctls;
 
   // seccomp

@@ -105,3 +105,50 @@ export function validateSysctls(
   }
   return out;
 }
+
+/**
+ * Parses the node's `default_sysctls` (CRI-O's key and syntax): `name=value` entries, each a
+ * namespaced sysctl (as a pod's must be) named once.
+ *
+ * @returns name to value, or undefined when an entry is malformed, not namespaced or repeated.
+ */
+export function parseDefaultSysctls(list: readonly string[]): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const entry of list) {
+    const eq = entry.indexOf("=");
+    if (eq <= 0) return undefined;
+    const name = entry.slice(0, eq).trim();
+    if (Object.hasOwn(out, name)) return undefined;
+    try {
+      Object.assign(out, validateSysctls({ [name]: entry.slice(eq + 1).trim() }, NO_HOST));
+    } catch {
+      return undefined;
+    }
+  }
+  return out;
+}
+
+const NO_HOST: SysctlOptions = { hostNetwork: false, hostIpc: false };
+
+/**
+ * The sysctls a pod gets: the node's defaults of the namespaces the pod owns (a `net.*` default
+ * is left out for a pod on the host network, an IPC one for a pod on the host IPC namespace:
+ * never set on the node), then the pod's own, which win.
+ *
+ * @param defaults The parsed `default_sysctls`.
+ * @param own The pod's `linux.sysctls` (validated by the caller).
+ * @param options Which namespaces the pod shares with the host.
+ */
+export function podSysctls(
+  defaults: Readonly<Record<string, string>>,
+  own: Readonly<Record<string, string>>,
+  options: SysctlOptions,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(defaults)) {
+    const ns = sysctlNamespace(name);
+    if ((ns === "net" && options.hostNetwork) || (ns === "ipc" && options.hostIpc)) continue;
+    out[name] = value;
+  }
+  return { ...out, ...own };
+}

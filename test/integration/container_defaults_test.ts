@@ -2,8 +2,9 @@
  * What the node's configuration gives every container, against the real daemon: by default a
  * container inherits the daemon's own resource limits (as under containerd's CRI plugin and
  * CRI-O), not a fixed `RLIMIT_NOFILE` of 1024 that no program in it could raise;
- * `default_ulimits` sets them for every container, and `default_capabilities` the capabilities
- * a container starts from. Root only. Network: bridge "ocidt51", 10.234.51.0/24.
+ * `default_ulimits` sets them for every container, `default_capabilities` the capabilities a
+ * container starts from, and `default_sysctls` sysctls in every pod's own namespaces (with or
+ * without an infra container; a pod's own win; never on the node). Root only. Network: bridge "ocidt51", 10.234.51.0/24.
  */
 import assert from "node:assert/strict";
 import { call } from "../../src/cri/proto.ts";
@@ -37,22 +38,46 @@ function capEff(status: string): bigint {
   return BigInt(`0x${hex}`);
 }
 
+/** How {@linkcode readInContainer} shapes its pod and container. */
+interface Shape {
+  /** Capabilities the container drops. */
+  drop?: string[];
+  /** The pod's PID namespace mode: POD keeps the infra container. @default "CONTAINER" */
+  pid?: "POD" | "CONTAINER";
+  /** @default "POD" */
+  network?: "POD" | "NODE";
+  /** The pod's own sysctls. */
+  sysctls?: Record<string, string>;
+}
+
 /**
- * The `/proc/1/limits` and `/proc/1/status` of a new running container of a new pod of
- * `daemon`, whose security context drops `drop`.
+ * Reads `files` in a new running container of a new pod of `daemon` (through ExecSync), then
+ * removes the pod.
  */
-async function containerInit(
+async function readInContainer(
   daemon: TestDaemon,
   image: string,
   name: string,
-  drop: string[] = [],
-): Promise<{ limits: string; status: string }> {
+  files: string[],
+  shape: Shape = {},
+): Promise<string[]> {
   const { runtime } = daemon.clients;
   await call(daemon.clients.image, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
-  const pod = await runTestPod(
-    runtime,
-    testPodConfig(name, { namespace: "it51", cgroupParent: CGROUP_PARENT }),
-  );
+  const base = testPodConfig(name, { namespace: "it51", cgroupParent: CGROUP_PARENT });
+  const pod = await runTestPod(runtime, {
+    ...base,
+    linux: {
+      ...base.linux,
+      sysctls: shape.sysctls ?? {},
+      security_context: {
+        namespace_options: {
+          network: shape.network ?? "POD",
+          pid: shape.pid ?? "CONTAINER",
+          ipc: "POD",
+        },
+      },
+    },
+  });
   try {
     const id = await createTestContainer(runtime, pod, {
       name,
@@ -63,7 +88,7 @@ async function containerInit(
           security_context: {
             capabilities: {
               add_capabilities: [],
-              drop_capabilities: drop,
+              drop_capabilities: shape.drop ?? [],
               add_ambient_capabilities: [],
             },
           },
@@ -71,31 +96,47 @@ async function containerInit(
       },
     });
     await call(runtime, "StartContainer", { container_id: id });
-    return {
-      limits: await execBusybox(daemon, id, "cat", "/proc/1/limits"),
-      status: await execBusybox(daemon, id, "cat", "/proc/1/status"),
-    };
+    const out: string[] = [];
+    for (const file of files) out.push(await execBusybox(daemon, id, "cat", file));
+    return out;
   } finally {
     await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
     await call(runtime, "RemovePodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
   }
 }
 
+const INIT = ["/proc/1/limits", "/proc/1/status"];
+const SYSCTLS = [
+  "/proc/sys/net/ipv4/ip_unprivileged_port_start",
+  "/proc/sys/kernel/shm_rmid_forced",
+];
+
+/** The node's value of a sysctl (`net/ipv4/...`). */
+async function hostSysctl(path: string): Promise<string> {
+  return (await Deno.readTextFile(`/proc/sys/${path}`)).trim();
+}
+
+/** "1" for "0", else "0": a value the node does not have. */
+function flip(value: string): string {
+  return value === "0" ? "1" : "0";
+}
+
 Deno.test({
-  name:
-    "Every container gets the node defaults: the daemon's limits or default_ulimits, default_capabilities",
+  name: "Every pod and container gets the node's defaults: limits, capabilities, sysctls",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
     await using registry = await startRegistry();
     const image = await pushBusybox(registry.host, "it51/busybox");
+    const hostPortStart = await hostSysctl("net/ipv4/ip_unprivileged_port_start");
+    const hostShmRmid = await hostSysctl("kernel/shm_rmid_forced");
     try {
       await t.step("by default a container has the daemon's limits, not 1024", async () => {
         const daemon = await startDaemon({ bridge: BRIDGE, subnet: SUBNET });
         try {
           // Limits no test machine has by chance; conmon and runc, spawned later, inherit them.
           await sh("prlimit", `--pid=${daemon.pid}`, "--nofile=3001:7001", "--nproc=5001:6001");
-          const { limits, status } = await containerInit(daemon, image, "inherits");
+          const [limits = "", status = ""] = await readInContainer(daemon, image, "inherits", INIT);
           // The soft one raised to the hard one by runc (1.1.5), whose Go runtime raises its
           // own at start and hands it on: `prlimit --nofile=3001:7001 runc run` shows 7001 too.
           assert.deepEqual(limit(limits, "Max open files"), ["7001", "7001"]);
@@ -108,20 +149,53 @@ Deno.test({
       });
 
       await t.step(
-        "default_ulimits and default_capabilities apply to every container",
+        "default_ulimits, default_capabilities and default_sysctls apply to every one",
         async () => {
           const daemon = await startDaemon({
             bridge: BRIDGE,
             subnet: SUBNET,
             config: `default_ulimits = ["nofile=1500:2500", "nproc=4000"]\n` +
-              `default_capabilities = ["CHOWN", "kill", "CAP_NET_BIND_SERVICE"]\n`,
+              `default_capabilities = ["CHOWN", "kill", "CAP_NET_BIND_SERVICE"]\n` +
+              `default_sysctls = ["net.ipv4.ip_unprivileged_port_start=101", ` +
+              `"kernel.shm_rmid_forced=${flip(hostShmRmid)}"]\n`,
           });
           try {
-            const { limits, status } = await containerInit(daemon, image, "configured", ["KILL"]);
+            const [limits = "", status = ""] = await readInContainer(
+              daemon,
+              image,
+              "configured",
+              INIT,
+              { drop: ["KILL"] },
+            );
             assert.deepEqual(limit(limits, "Max open files"), ["1500", "2500"]);
             assert.deepEqual(limit(limits, "Max processes"), ["4000", "4000"]);
             // CHOWN (0) and NET_BIND_SERVICE (10); KILL (5) dropped by the container's request.
             assert.equal(capEff(status), (1n << 0n) | (1n << 10n));
+
+            // default_sysctls, in a pod without an infra container and in one with it.
+            for (const pid of ["CONTAINER", "POD"] as const) {
+              assert.deepEqual(
+                await readInContainer(daemon, image, `sysctls-${pid}`, SYSCTLS, { pid }),
+                ["101", flip(hostShmRmid)],
+                `pid ${pid}`,
+              );
+              // The pod's own sysctl wins over the node's default.
+              assert.deepEqual(
+                await readInContainer(daemon, image, `own-${pid}`, SYSCTLS, {
+                  pid,
+                  sysctls: { "net.ipv4.ip_unprivileged_port_start": "102" },
+                }),
+                ["102", flip(hostShmRmid)],
+                `pid ${pid}`,
+              );
+            }
+            // On the host network the net.* default is left out: the node keeps its value.
+            assert.deepEqual(
+              await readInContainer(daemon, image, "host-net", SYSCTLS, { network: "NODE" }),
+              [hostPortStart, flip(hostShmRmid)],
+            );
+            assert.equal(await hostSysctl("net/ipv4/ip_unprivileged_port_start"), hostPortStart);
+            assert.equal(await hostSysctl("kernel/shm_rmid_forced"), hostShmRmid);
           } finally {
             await daemon.cleanup();
           }

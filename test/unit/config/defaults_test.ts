@@ -36,6 +36,7 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     dropInfraCtr: true,
     defaultCapabilities: [...DEFAULT_CAPABILITIES],
     defaultUlimits: [],
+    defaultSysctls: [],
     enableCdi: true,
     cdiSpecDirs: ["/etc/cdi", "/var/run/cdi"],
     image: {

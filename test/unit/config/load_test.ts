@@ -41,6 +41,7 @@ restrict_oom_score_adj = false
 drop_infra_ctr = false
 default_capabilities = ["chown", "CAP_KILL", "NET_BIND_SERVICE", "kill"]
 default_ulimits = ["nofile=4096:8192", "nproc=512"]
+default_sysctls = ["net.ipv4.ping_group_range=0 2147483647", "kernel.shm_rmid_forced=1"]
 enable_cdi = false
 cdi_spec_dirs = ["/opt/cdi", "/run/cdi"]
 
@@ -104,6 +105,7 @@ storage_driver = "vfs"
     dropInfraCtr: false,
     defaultCapabilities: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
     defaultUlimits: ["nofile=4096:8192", "nproc=512"],
+    defaultSysctls: ["net.ipv4.ping_group_range=0 2147483647", "kernel.shm_rmid_forced=1"],
     enableCdi: false,
     cdiSpecDirs: ["/opt/cdi", "/run/cdi"],
     image: {
@@ -245,6 +247,21 @@ Deno.test("loadConfig() names the file and the key of a bad setting", async (t) 
       /^Invalid value for "default_capabilities" in \/etc\/ocid\/ocid.conf: expected an array of capability names/,
     ],
     ["ALL as a default capability", `default_capabilities = ["ALL"]\n`, /"default_capabilities"/],
+    [
+      "a sysctl that is not namespaced",
+      `default_sysctls = ["kernel.core_pattern=|/x"]\n`,
+      /^Invalid value for "default_sysctls" in \/etc\/ocid\/ocid.conf: expected an array of "name=value"/,
+    ],
+    [
+      "a sysctl without a value",
+      `default_sysctls = ["net.ipv4.ip_forward"]\n`,
+      /"default_sysctls"/,
+    ],
+    [
+      "a sysctl named twice",
+      `default_sysctls = ["net.ipv4.ip_forward=1", "net.ipv4.ip_forward=0"]\n`,
+      /"default_sysctls"/,
+    ],
     [
       "bad ulimit",
       `default_ulimits = ["nofile=8192:4096"]\n`,

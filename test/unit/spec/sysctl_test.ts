@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../../../src/errors.ts";
-import { sysctlNamespace, validateSysctls } from "../../../src/spec/sysctl.ts";
+import {
+  parseDefaultSysctls,
+  podSysctls,
+  sysctlNamespace,
+  validateSysctls,
+} from "../../../src/spec/sysctl.ts";
 
 const podNs = { hostNetwork: false, hostIpc: false };
 
@@ -77,4 +82,45 @@ Deno.test("validateSysctls() rejects net.* with host network and IPC ones with h
     validateSysctls({ "kernel.msgmax": "1" }, { hostNetwork: true, hostIpc: false }),
     { "kernel.msgmax": "1" },
   );
+});
+
+Deno.test("parseDefaultSysctls() reads name=value entries of namespaced sysctls, each once", () => {
+  assert.deepEqual(
+    parseDefaultSysctls([
+      "net.ipv4.ping_group_range=0 2147483647",
+      " kernel.shm_rmid_forced = 1 ",
+    ]),
+    { "net.ipv4.ping_group_range": "0 2147483647", "kernel.shm_rmid_forced": "1" },
+  );
+  assert.deepEqual(parseDefaultSysctls([]), {});
+  for (
+    const bad of [
+      ["kernel.core_pattern=|/tmp/x"], // not namespaced: would be the node's
+      ["net.ipv4.ip_forward"], // no value
+      ["=1"],
+      ["net.ipv4.ip_forward="],
+      ["net.ipv4.ip_forward=1+kernel.core_pattern=x"], // CVE-2022-0811's smuggling
+      ["net.ipv4.ip_forward=1", "net.ipv4.ip_forward=0"],
+    ]
+  ) {
+    assert.equal(parseDefaultSysctls(bad), undefined, JSON.stringify(bad));
+  }
+});
+
+Deno.test("podSysctls(): the node's defaults of the pod's own namespaces, then the pod's", () => {
+  const defaults = { "net.ipv4.ip_unprivileged_port_start": "0", "kernel.shm_rmid_forced": "1" };
+  const own = { "net.ipv4.ip_unprivileged_port_start": "80" };
+  const none = { hostNetwork: false, hostIpc: false };
+  assert.deepEqual(podSysctls(defaults, {}, none), defaults);
+  assert.deepEqual(podSysctls(defaults, own, none), {
+    "net.ipv4.ip_unprivileged_port_start": "80",
+    "kernel.shm_rmid_forced": "1",
+  });
+  assert.deepEqual(podSysctls(defaults, {}, { hostNetwork: true, hostIpc: false }), {
+    "kernel.shm_rmid_forced": "1",
+  });
+  assert.deepEqual(podSysctls(defaults, {}, { hostNetwork: false, hostIpc: true }), {
+    "net.ipv4.ip_unprivileged_port_start": "0",
+  });
+  assert.deepEqual(podSysctls(defaults, {}, { hostNetwork: true, hostIpc: true }), {});
 });
