@@ -139,6 +139,12 @@ export const FIELDS: readonly FieldSpec[] = [
     'Sysctls of every pod, e.g. "net.ipv4.ip_unprivileged_port_start=0"; the pod\'s own win.',
   ),
   field(
+    "device_ownership_from_security_context",
+    ["deviceOwnershipFromSecurityContext"],
+    { type: "bool" },
+    "Devices of a container are owned by its run_as_user and run_as_group, not the host's owner.",
+  ),
+  field(
     "enable_cdi",
     ["enableCdi"],
     { type: "bool" },

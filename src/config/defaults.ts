@@ -119,6 +119,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
     defaultCapabilities: [...DEFAULT_CAPABILITIES],
     defaultUlimits: [],
     defaultSysctls: [],
+    deviceOwnershipFromSecurityContext: false,
     enableCdi: true,
     cdiSpecDirs: ["/etc/cdi", "/var/run/cdi"],
     image: {

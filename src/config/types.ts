@@ -125,6 +125,12 @@ export interface Config {
    */
   defaultSysctls: string[];
   /**
+   * `device_ownership_from_security_context` (containerd's and CRI-O's key): a container's
+   * `devices` are owned by its security context's `run_as_user` / `run_as_group` (when set, not
+   * 0) instead of the host node's owner. @default false
+   */
+  deviceOwnershipFromSecurityContext: boolean;
+  /**
    * `enable_cdi` (containerd's key): apply the Container Device Interface devices a container
    * asks for; when false, a container that asks for one is refused. @default true
    */

@@ -128,6 +128,12 @@ export interface ContainerSpecOptions extends RequestAnnotationOptions {
    */
   defaultCapabilities?: readonly string[];
   /**
+   * `device_ownership_from_security_context`: the device nodes of `devices` are owned by the
+   * security context's `run_as_user` and `run_as_group` (each when set and not 0) instead of
+   * the host node's owner, so a non-root container can open what it was given. @default false
+   */
+  deviceOwnershipFromSecurityContext?: boolean;
+  /**
    * The node's `default_ulimits` (`ulimits.ts`); none: the container inherits the daemon's
    * limits. @default []
    */
@@ -276,6 +282,15 @@ export function buildContainerSpec(config: ContainerConfig, options: ContainerSp
         minor: device.minor!,
         access,
       });
+    }
+  }
+  if (options.deviceOwnershipFromSecurityContext) {
+    // As containerd and CRI-O: only ids the request names, and not root's.
+    const uid = sc?.run_as_user ? int64(sc.run_as_user.value, `${FIELD_SC}.run_as_user`) : 0;
+    const gid = sc?.run_as_group ? int64(sc.run_as_group.value, `${FIELD_SC}.run_as_group`) : 0;
+    for (const device of devices) {
+      if (uid !== 0) device.uid = uid;
+      if (gid !== 0) device.gid = gid;
     }
   }
   if (devices.length > 0) linux.devices = devices;

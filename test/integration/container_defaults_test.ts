@@ -3,8 +3,9 @@
  * container inherits the daemon's own resource limits (as under containerd's CRI plugin and
  * CRI-O), not a fixed `RLIMIT_NOFILE` of 1024 that no program in it could raise;
  * `default_ulimits` sets them for every container, `default_capabilities` the capabilities a
- * container starts from, and `default_sysctls` sysctls in every pod's own namespaces (with or
- * without an infra container; a pod's own win; never on the node). Root only. Network: bridge "ocidt51", 10.234.51.0/24.
+ * container starts from, `default_sysctls` sysctls in every pod's own namespaces (with or
+ * without an infra container; a pod's own win; never on the node), and
+ * `device_ownership_from_security_context` gives a container's devices to its user and group. Root only. Network: bridge "ocidt51", 10.234.51.0/24.
  */
 import assert from "node:assert/strict";
 import { call } from "../../src/cri/proto.ts";
@@ -48,17 +49,23 @@ interface Shape {
   network?: "POD" | "NODE";
   /** The pod's own sysctls. */
   sysctls?: Record<string, string>;
+  /** The container's `run_as_user` and `run_as_group`. */
+  user?: [number, number];
+  /** Host device nodes given to the container, each at `/dev/x<name>`. */
+  devices?: string[];
 }
 
 /**
- * Reads `files` in a new running container of a new pod of `daemon` (through ExecSync), then
- * removes the pod.
+ * Runs `reads` in a new running container of a new pod of `daemon` through ExecSync, each a
+ * file to `cat` or the arguments of a busybox command, then removes the pod.
+ *
+ * @returns What each printed.
  */
 async function readInContainer(
   daemon: TestDaemon,
   image: string,
   name: string,
-  files: string[],
+  reads: (string | string[])[],
   shape: Shape = {},
 ): Promise<string[]> {
   const { runtime } = daemon.clients;
@@ -84,8 +91,19 @@ async function readInContainer(
       image,
       command: ["/bin/sleep", "3600"],
       config: {
+        devices: (shape.devices ?? []).map((path) => ({
+          host_path: path,
+          container_path: `/dev/x${path.split("/").at(-1)}`,
+          permissions: "rw",
+        })),
         linux: {
           security_context: {
+            ...(shape.user
+              ? {
+                run_as_user: { value: String(shape.user[0]) },
+                run_as_group: { value: String(shape.user[1]) },
+              }
+              : {}),
             capabilities: {
               add_capabilities: [],
               drop_capabilities: shape.drop ?? [],
@@ -97,7 +115,9 @@ async function readInContainer(
     });
     await call(runtime, "StartContainer", { container_id: id });
     const out: string[] = [];
-    for (const file of files) out.push(await execBusybox(daemon, id, "cat", file));
+    for (const read of reads) {
+      out.push(await execBusybox(daemon, id, ...(typeof read === "string" ? ["cat", read] : read)));
+    }
     return out;
   } finally {
     await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id }, { deadlineMs: 60_000 });
@@ -106,6 +126,9 @@ async function readInContainer(
 }
 
 const INIT = ["/proc/1/limits", "/proc/1/status"];
+/** A device node owned by root on every machine, as the container sees it. */
+const DEVICE = { devices: ["/dev/null"], user: [1234, 5678] as [number, number] };
+const DEVICE_OWNER = [["stat", "-c", "%u %g", "/dev/xnull"]];
 const SYSCTLS = [
   "/proc/sys/net/ipv4/ip_unprivileged_port_start",
   "/proc/sys/kernel/shm_rmid_forced",
@@ -122,7 +145,7 @@ function flip(value: string): string {
 }
 
 Deno.test({
-  name: "Every pod and container gets the node's defaults: limits, capabilities, sysctls",
+  name: "Every pod and container gets the node's defaults: limits, capabilities, sysctls, devices",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
@@ -143,13 +166,17 @@ Deno.test({
           assert.deepEqual(limit(limits, "Max processes"), ["5001", "6001"]);
           // containerd's 14 capabilities.
           assert.equal(capEff(status), 0xa80425fbn);
+          // A device keeps the host node's owner.
+          assert.deepEqual(await readInContainer(daemon, image, "dev", DEVICE_OWNER, DEVICE), [
+            "0 0",
+          ]);
         } finally {
           await daemon.cleanup();
         }
       });
 
       await t.step(
-        "default_ulimits, default_capabilities and default_sysctls apply to every one",
+        "default_ulimits, _capabilities, _sysctls and device ownership apply to every one",
         async () => {
           const daemon = await startDaemon({
             bridge: BRIDGE,
@@ -157,7 +184,8 @@ Deno.test({
             config: `default_ulimits = ["nofile=1500:2500", "nproc=4000"]\n` +
               `default_capabilities = ["CHOWN", "kill", "CAP_NET_BIND_SERVICE"]\n` +
               `default_sysctls = ["net.ipv4.ip_unprivileged_port_start=101", ` +
-              `"kernel.shm_rmid_forced=${flip(hostShmRmid)}"]\n`,
+              `"kernel.shm_rmid_forced=${flip(hostShmRmid)}"]\n` +
+              `device_ownership_from_security_context = true\n`,
           });
           try {
             const [limits = "", status = ""] = await readInContainer(
@@ -171,6 +199,11 @@ Deno.test({
             assert.deepEqual(limit(limits, "Max processes"), ["4000", "4000"]);
             // CHOWN (0) and NET_BIND_SERVICE (10); KILL (5) dropped by the container's request.
             assert.equal(capEff(status), (1n << 0n) | (1n << 10n));
+
+            // device_ownership_from_security_context: the container's user and group own it.
+            assert.deepEqual(await readInContainer(daemon, image, "dev", DEVICE_OWNER, DEVICE), [
+              "1234 5678",
+            ]);
 
             // default_sysctls, in a pod without an infra container and in one with it.
             for (const pid of ["CONTAINER", "POD"] as const) {

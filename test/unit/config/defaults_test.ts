@@ -37,6 +37,7 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     defaultCapabilities: [...DEFAULT_CAPABILITIES],
     defaultUlimits: [],
     defaultSysctls: [],
+    deviceOwnershipFromSecurityContext: false,
     enableCdi: true,
     cdiSpecDirs: ["/etc/cdi", "/var/run/cdi"],
     image: {

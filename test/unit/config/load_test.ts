@@ -42,6 +42,7 @@ drop_infra_ctr = false
 default_capabilities = ["chown", "CAP_KILL", "NET_BIND_SERVICE", "kill"]
 default_ulimits = ["nofile=4096:8192", "nproc=512"]
 default_sysctls = ["net.ipv4.ping_group_range=0 2147483647", "kernel.shm_rmid_forced=1"]
+device_ownership_from_security_context = true
 enable_cdi = false
 cdi_spec_dirs = ["/opt/cdi", "/run/cdi"]
 
@@ -106,6 +107,7 @@ storage_driver = "vfs"
     defaultCapabilities: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
     defaultUlimits: ["nofile=4096:8192", "nproc=512"],
     defaultSysctls: ["net.ipv4.ping_group_range=0 2147483647", "kernel.shm_rmid_forced=1"],
+    deviceOwnershipFromSecurityContext: true,
     enableCdi: false,
     cdiSpecDirs: ["/opt/cdi", "/run/cdi"],
     image: {

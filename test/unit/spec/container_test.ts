@@ -293,6 +293,36 @@ Deno.test("buildContainerSpec() fields of ContainerConfig", async (t) => {
     );
   });
 
+  await t.step("device_ownership_from_security_context: run_as_user/group own the devices", () => {
+    const statDevice = () => ({
+      type: "c" as const,
+      major: 10,
+      minor: 229,
+      mode: 0o20660,
+      uid: 0,
+      gid: 6,
+    });
+    const owner = (sc: Partial<LinuxContainerSecurityContext> | null, on: boolean) => {
+      const c = {
+        ...withLinux(sc),
+        devices: [{ container_path: "/dev/fuse", host_path: "/dev/fuse", permissions: "rw" }],
+      };
+      const d = build(c, { statDevice, deviceOwnershipFromSecurityContext: on }).linux!
+        .devices![0]!;
+      return [d.uid, d.gid];
+    };
+    const both = { run_as_user: { value: "1000" }, run_as_group: { value: "2000" } };
+    assert.deepEqual(owner(both, true), [1000, 2000]);
+    assert.deepEqual(owner(both, false), [0, 6], "off: the host node's owner");
+    assert.deepEqual(owner({ run_as_user: { value: "1000" } }, true), [1000, 6]);
+    // Root (0) and no security context leave the host's owner, as containerd does.
+    assert.deepEqual(owner({ run_as_user: { value: "0" }, run_as_group: { value: "0" } }, true), [
+      0,
+      6,
+    ]);
+    assert.deepEqual(owner(null, true), [0, 6]);
+  });
+
   await t.step("a real device node is read with stat", () => {
     const c = {
       ...containerConfig(),
