@@ -27,6 +27,7 @@ export type FieldKind =
   | { type: "ulimits" }
   | { type: "capabilities" }
   | { type: "sysctls" }
+  | { type: "env" }
   | { type: "enum"; values: readonly string[] };
 
 /** One configuration key. */
@@ -119,6 +120,12 @@ export const FIELDS: readonly FieldSpec[] = [
     ["dropInfraCtr"],
     { type: "bool" },
     "Run pods that share no PID namespace without an infra process (namespaces pinned as files).",
+  ),
+  field(
+    "default_env",
+    ["defaultEnv"],
+    { type: "env" },
+    'Environment of every container, e.g. "HTTP_PROXY=http://proxy:3128"; image and pod win.',
   ),
   field(
     "default_capabilities",
@@ -257,6 +264,8 @@ export function describeKind(kind: FieldKind): string {
       return "expected an IPv4 or IPv6 address";
     case "port":
       return "expected a port number from 0 to 65535";
+    case "env":
+      return 'expected an array of "NAME=value" (a name without "=", no NUL)';
     case "sysctls":
       return 'expected an array of "name=value" of namespaced sysctls (net.*, kernel.shm*, ' +
         "kernel.msg*, kernel.sem, fs.mqueue.*), each name once";
@@ -309,6 +318,11 @@ export function checkValue(kind: FieldKind, value: unknown): unknown {
       return typeof value === "string" && isIP(value) !== 0 ? value : undefined;
     case "port":
       return typeof value === "number" && isPort(value, 0) ? value : undefined;
+    case "env":
+      return Array.isArray(value) &&
+          value.every((v) => typeof v === "string" && v.indexOf("=") > 0 && !v.includes("\0"))
+        ? [...value]
+        : undefined;
     case "sysctls":
       return Array.isArray(value) && value.every((v) => typeof v === "string") &&
           parseDefaultSysctls(value) !== undefined

@@ -107,6 +107,11 @@ export interface Config {
   /** `drop_infra_ctr`: pods whose PID namespace is not the pod's run without an infra process. @default true */
   dropInfraCtr: boolean;
   /**
+   * `default_env` (CRI-O's key): `NAME=value` variables of every container; the image's and
+   * the request's variables of the same name win. @default []
+   */
+  defaultEnv: string[];
+  /**
    * `default_capabilities` (CRI-O's key): the capabilities a container starts from before its
    * security context's adds and drops; names as `CAP_X` once loaded (`X` and any case are
    * read). Privileged containers and `ALL` still get the daemon's whole bounding set.

@@ -180,6 +180,7 @@ export async function createContainer(
     appArmorEnabled: deps.appArmorEnabled,
     // Both checked (and the capabilities normalized) when the configuration was loaded.
     defaultCapabilities: deps.config.defaultCapabilities,
+    defaultEnv: deps.config.defaultEnv,
     deviceOwnershipFromSecurityContext: deps.config.deviceOwnershipFromSecurityContext,
     rlimits: parseUlimits(deps.config.defaultUlimits) ?? [],
     allowedAnnotations: handler?.allowedAnnotations ?? [],

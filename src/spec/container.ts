@@ -128,6 +128,11 @@ export interface ContainerSpecOptions extends RequestAnnotationOptions {
    */
   defaultCapabilities?: readonly string[];
   /**
+   * The node's `default_env` (`NAME=value`, checked): under the image's and the request's
+   * variables of the same name. @default []
+   */
+  defaultEnv?: readonly string[];
+  /**
    * `device_ownership_from_security_context`: the device nodes of `devices` are owned by the
    * security context's `run_as_user` and `run_as_group` (each when set and not 0) instead of
    * the host node's owner, so a non-root container can open what it was given. @default false
@@ -212,7 +217,7 @@ export function buildContainerSpec(config: ContainerConfig, options: ContainerSp
   // root and process
   spec.root = { path: options.rootfs, readonly: sc?.readonly_rootfs ?? false };
   process.args = commandLine(config, image);
-  process.env = environment(config, image, options.hostname);
+  process.env = environment(config, image, options.hostname, options.defaultEnv ?? []);
   process.cwd = workingDir(config, image);
   if (options.rlimits?.length) process.rlimits = options.rlimits.map((r) => ({ ...r }));
   process.terminal = config.tty;
@@ -385,10 +390,15 @@ function commandLine(config: ContainerConfig, image: ImageConfig): string[] {
  * The environment: `HOSTNAME`, the image's `Env`, then the request's `envs` (a request
  * variable replaces the image's in place); `PATH` defaulted, `TERM=xterm` with a tty.
  */
-function environment(config: ContainerConfig, image: ImageConfig, hostname?: string): string[] {
+function environment(
+  config: ContainerConfig,
+  image: ImageConfig,
+  hostname: string | undefined,
+  defaults: readonly string[],
+): string[] {
   const env = new Map<string, string>();
   if (hostname) env.set("HOSTNAME", hostname);
-  for (const kv of image.Env ?? []) {
+  for (const kv of [...defaults, ...(image.Env ?? [])]) {
     const i = kv.indexOf("=");
     if (i > 0) env.set(kv.slice(0, i), kv.slice(i + 1));
   }

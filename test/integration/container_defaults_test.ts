@@ -5,7 +5,8 @@
  * `default_ulimits` sets them for every container, `default_capabilities` the capabilities a
  * container starts from, `default_sysctls` sysctls in every pod's own namespaces (with or
  * without an infra container; a pod's own win; never on the node), and
- * `device_ownership_from_security_context` gives a container's devices to its user and group. Root only. Network: bridge "ocidt51", 10.234.51.0/24.
+ * `device_ownership_from_security_context` gives a container's devices to its user and group,
+ * and `default_env` sets variables under the container's own. Root only. Network: bridge "ocidt51", 10.234.51.0/24.
  */
 import assert from "node:assert/strict";
 import { call } from "../../src/cri/proto.ts";
@@ -53,6 +54,8 @@ interface Shape {
   user?: [number, number];
   /** Host device nodes given to the container, each at `/dev/x<name>`. */
   devices?: string[];
+  /** The container's own environment. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -91,6 +94,7 @@ async function readInContainer(
       image,
       command: ["/bin/sleep", "3600"],
       config: {
+        envs: Object.entries(shape.env ?? {}).map(([key, value]) => ({ key, value })),
         devices: (shape.devices ?? []).map((path) => ({
           host_path: path,
           container_path: `/dev/x${path.split("/").at(-1)}`,
@@ -145,7 +149,8 @@ function flip(value: string): string {
 }
 
 Deno.test({
-  name: "Every pod and container gets the node's defaults: limits, capabilities, sysctls, devices",
+  name:
+    "Every pod and container gets the node's defaults: limits, capabilities, sysctls, devices, env",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
@@ -176,7 +181,7 @@ Deno.test({
       });
 
       await t.step(
-        "default_ulimits, _capabilities, _sysctls and device ownership apply to every one",
+        "default_ulimits, _capabilities, _sysctls, _env and device ownership apply to every one",
         async () => {
           const daemon = await startDaemon({
             bridge: BRIDGE,
@@ -185,7 +190,8 @@ Deno.test({
               `default_capabilities = ["CHOWN", "kill", "CAP_NET_BIND_SERVICE"]\n` +
               `default_sysctls = ["net.ipv4.ip_unprivileged_port_start=101", ` +
               `"kernel.shm_rmid_forced=${flip(hostShmRmid)}"]\n` +
-              `device_ownership_from_security_context = true\n`,
+              `device_ownership_from_security_context = true\n` +
+              `default_env = ["OCID_NODE=node", "OCID_POD=node"]\n`,
           });
           try {
             const [limits = "", status = ""] = await readInContainer(
@@ -199,6 +205,15 @@ Deno.test({
             assert.deepEqual(limit(limits, "Max processes"), ["4000", "4000"]);
             // CHOWN (0) and NET_BIND_SERVICE (10); KILL (5) dropped by the container's request.
             assert.equal(capEff(status), (1n << 0n) | (1n << 10n));
+
+            // default_env, under the request's variables.
+            const echo = ["sh", "-c", "echo $OCID_NODE $OCID_POD"];
+            assert.deepEqual(
+              await readInContainer(daemon, image, "env", [echo], { env: { OCID_POD: "pod" } }),
+              [
+                "node pod",
+              ],
+            );
 
             // device_ownership_from_security_context: the container's user and group own it.
             assert.deepEqual(await readInContainer(daemon, image, "dev", DEVICE_OWNER, DEVICE), [

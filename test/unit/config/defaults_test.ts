@@ -34,6 +34,7 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     cgroupManager: "cgroupfs",
     restrictOomScoreAdj: true,
     dropInfraCtr: true,
+    defaultEnv: [],
     defaultCapabilities: [...DEFAULT_CAPABILITIES],
     defaultUlimits: [],
     defaultSysctls: [],

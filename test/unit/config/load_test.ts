@@ -39,6 +39,7 @@ metrics_port = 9090
 cgroup_manager = "systemd"
 restrict_oom_score_adj = false
 drop_infra_ctr = false
+default_env = ["HTTP_PROXY=http://proxy:3128", "EMPTY="]
 default_capabilities = ["chown", "CAP_KILL", "NET_BIND_SERVICE", "kill"]
 default_ulimits = ["nofile=4096:8192", "nproc=512"]
 default_sysctls = ["net.ipv4.ping_group_range=0 2147483647", "kernel.shm_rmid_forced=1"]
@@ -104,6 +105,7 @@ storage_driver = "vfs"
     cgroupManager: "systemd",
     restrictOomScoreAdj: false,
     dropInfraCtr: false,
+    defaultEnv: ["HTTP_PROXY=http://proxy:3128", "EMPTY="],
     defaultCapabilities: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
     defaultUlimits: ["nofile=4096:8192", "nproc=512"],
     defaultSysctls: ["net.ipv4.ping_group_range=0 2147483647", "kernel.shm_rmid_forced=1"],
@@ -243,6 +245,8 @@ Deno.test("loadConfig() names the file and the key of a bad setting", async (t) 
       /^Invalid value for "runtime.name" in \/etc\/ocid\/ocid.conf: expected "runc" or "crun"$/,
     ],
     ["unknown key", `rootdir = "/x"\n`, /^Unknown key "rootdir" in \/etc\/ocid\/ocid.conf$/],
+    ["an env entry without a name", `default_env = ["=x"]\n`, /"default_env"/],
+    ["an env entry without =", `default_env = ["PROXY"]\n`, /"default_env"/],
     [
       "unknown capability",
       `default_capabilities = ["CAP_FLY"]\n`,

@@ -472,6 +472,18 @@ Deno.test("buildContainerSpec() options", async (t) => {
     assert.equal(build(containerConfig(), { rlimits: [] }).process?.rlimits, undefined);
   });
 
+  await t.step("defaultEnv (default_env) is under the image's and the request's variables", () => {
+    const spec = build(
+      {
+        ...containerConfig(),
+        envs: [{ key: "B", value: "request" }],
+      },
+      { defaultEnv: ["A=node", "B=node", "C=node"] },
+    );
+    // The image sets A (containerConfig's image config: A=image), the request B.
+    assert.deepEqual(spec.process?.env, ["A=image", "B=request", "C=node", "PATH=/bin"]);
+  });
+
   await t.step("a user namespace path is joined", () => {
     const spec = build(containerConfig(), { namespaces: { ...NS, user: "/proc/42/ns/user" } });
     assert.deepEqual(spec.linux?.namespaces?.at(-1), { type: "user", path: "/proc/42/ns/user" });
