@@ -30,6 +30,7 @@ import { denoRunner, type Runner } from "./process.ts";
 import { timedRunner } from "./timed_runner.ts";
 import { ensureInfraRootfs } from "./sandbox/infra.ts";
 import { type HostCapabilities, probeHostCapabilities } from "./host/capabilities.ts";
+import { loadNodeSeccompProfile } from "./spec/seccomp_profile.ts";
 import { appArmorEnabled } from "./host/apparmor.ts";
 import type { Deps } from "./server/deps.ts";
 import { recordExit } from "./server/exits.ts";
@@ -257,6 +258,12 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
         "default profile, so RuntimeDefault containers run without one",
     );
   }
+  const runtimeDefaultSeccomp = config.seccompProfile
+    ? await loadNodeSeccompProfile(config.seccompProfile)
+    : undefined;
+  if (runtimeDefaultSeccomp) {
+    log.info("RuntimeDefault seccomp profile from the node", { path: runtimeDefaultSeccomp.path });
+  }
   const own = ownOomScoreAdj();
   if (config.restrictOomScoreAdj) {
     log.info("Restricting oom_score_adj to the daemon's own or higher", { own });
@@ -332,6 +339,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     ownOomScoreAdj: own,
     hostCapabilities,
     appArmorEnabled: appArmor,
+    ...(runtimeDefaultSeccomp ? { runtimeDefaultSeccomp } : {}),
     cgroupSupport,
     cgroupLayout: layout,
     runtimeFeatures: features,

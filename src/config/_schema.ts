@@ -28,6 +28,7 @@ export type FieldKind =
   | { type: "capabilities" }
   | { type: "sysctls" }
   | { type: "env" }
+  | { type: "optionalPath" }
   | { type: "enum"; values: readonly string[] };
 
 /** One configuration key. */
@@ -132,6 +133,12 @@ export const FIELDS: readonly FieldSpec[] = [
     ["defaultCapabilities"],
     { type: "capabilities" },
     "Capabilities every container starts from, before its own adds and drops.",
+  ),
+  field(
+    "seccomp_profile",
+    ["seccompProfile"],
+    { type: "optionalPath" },
+    'The node\'s RuntimeDefault seccomp profile (OCI or Docker form); "": the built-in one.',
   ),
   field(
     "default_ulimits",
@@ -264,6 +271,8 @@ export function describeKind(kind: FieldKind): string {
       return "expected an IPv4 or IPv6 address";
     case "port":
       return "expected a port number from 0 to 65535";
+    case "optionalPath":
+      return 'expected an absolute path or ""';
     case "env":
       return 'expected an array of "NAME=value" (a name without "=", no NUL)';
     case "sysctls":
@@ -318,6 +327,8 @@ export function checkValue(kind: FieldKind, value: unknown): unknown {
       return typeof value === "string" && isIP(value) !== 0 ? value : undefined;
     case "port":
       return typeof value === "number" && isPort(value, 0) ? value : undefined;
+    case "optionalPath":
+      return value === "" || isAbsPath(value) ? value : undefined;
     case "env":
       return Array.isArray(value) &&
           value.every((v) => typeof v === "string" && v.indexOf("=") > 0 && !v.includes("\0"))

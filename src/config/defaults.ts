@@ -118,6 +118,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
     dropInfraCtr: true,
     defaultEnv: [],
     defaultCapabilities: [...DEFAULT_CAPABILITIES],
+    seccompProfile: "",
     defaultUlimits: [],
     defaultSysctls: [],
     deviceOwnershipFromSecurityContext: false,

@@ -119,6 +119,12 @@ export interface Config {
    */
   defaultCapabilities: string[];
   /**
+   * `seccomp_profile` (CRI-O's key): a seccomp profile file (OCI or Docker form) that
+   * RuntimeDefault means on this node, read at start (a file that does not parse stops the
+   * daemon); "" is the built-in profile. @default ""
+   */
+  seccompProfile: string;
+  /**
    * `default_ulimits` (CRI-O's key and syntax): `name=soft[:hard]` limits of every container
    * (`src/spec/ulimits.ts`); empty, containers inherit the daemon's own limits. @default []
    */

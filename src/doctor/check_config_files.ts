@@ -1,10 +1,12 @@
 /**
- * Checks of the files ocid reads besides its own configuration: registries.conf parses.
+ * Checks of the files ocid reads besides its own configuration: registries.conf parses, and so
+ * does the node's RuntimeDefault seccomp profile (`seccomp_profile`) when one is set.
  *
  * @module
  */
 import type { Config } from "../config/types.ts";
 import { parseRegistriesConf } from "../image/registries_conf.ts";
+import { parseSeccompProfile } from "../spec/seccomp_profile.ts";
 import { type Finding, finding } from "./finding.ts";
 import type { DoctorHost } from "./host.ts";
 
@@ -39,6 +41,25 @@ export async function checkRegistriesConf(config: Config, host: DoctorHost): Pro
         "registries",
         (err as Error).message,
         `fix ${path} (containers-registries.conf(5))`,
+      ),
+    ];
+  }
+}
+
+/** `seccomp_profile`, when set, reads and parses: the daemon refuses to start otherwise. */
+export async function checkSeccompProfile(config: Config, host: DoctorHost): Promise<Finding[]> {
+  const path = config.seccompProfile;
+  if (path === "") return [finding("ok", "seccomp", "RuntimeDefault is the built-in profile")];
+  try {
+    parseSeccompProfile(await host.readTextFile(path), { path, capabilities: [] });
+    return [finding("ok", "seccomp", `RuntimeDefault is ${path}`)];
+  } catch (err) {
+    return [
+      finding(
+        "fail",
+        "seccomp",
+        `seccomp_profile: ${(err as Error).message}`,
+        `fix ${path} (an OCI linux.seccomp object or Docker's profile form), or set seccomp_profile = ""`,
       ),
     ];
   }

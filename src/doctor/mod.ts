@@ -12,7 +12,7 @@ import { checkCapabilities } from "./check_capabilities.ts";
 import { checkCdi } from "./check_cdi.ts";
 import { checkCgroups } from "./check_cgroups.ts";
 import { checkCni } from "./check_cni.ts";
-import { checkRegistriesConf } from "./check_config_files.ts";
+import { checkRegistriesConf, checkSeccompProfile } from "./check_config_files.ts";
 import { checkSocket } from "./check_socket.ts";
 import { checkStorage } from "./check_storage.ts";
 import { type Finding, finding } from "./finding.ts";
@@ -33,6 +33,7 @@ export const CHECKS: readonly Check[] = [
   ["privileges", checkCapabilities],
   ["storage", checkStorage],
   ["registries", checkRegistriesConf],
+  ["seccomp", checkSeccompProfile],
   ["socket", checkSocket],
 ];
 

@@ -37,6 +37,7 @@ export type InfraHolderDeps = Pick<
   | "infraRootfs"
   | "ownOomScoreAdj"
   | "hostCapabilities"
+  | "runtimeDefaultSeccomp"
   | "cgroupSupport"
 >;
 
@@ -83,6 +84,7 @@ export class InfraHolder implements PodNamespaceHolder {
       ),
       annotations: { [SANDBOX_LOG_DIRECTORY]: req.logDirectory },
       hostCapabilities: deps.hostCapabilities.bounding,
+      ...(deps.runtimeDefaultSeccomp ? { runtimeDefaultSeccomp: deps.runtimeDefaultSeccomp } : {}),
       allowedAnnotations: allowedAnnotationsFor(deps.config, req.runtimeHandler),
       onDroppedAnnotations: (keys) =>
         deps.log.warn("Dropped pod annotations a runtime or ocid acts on", { id, keys }),

@@ -54,6 +54,7 @@ export type CreateContainerDeps = Pick<
   | "events"
   | "hostCapabilities"
   | "appArmorEnabled"
+  | "runtimeDefaultSeccomp"
   | "cgroupSupport"
   | "runtimeFeatures"
   | "holders"
@@ -178,6 +179,7 @@ export async function createContainer(
     sandboxPrivileged: sandbox.metadata.config.linux?.security_context?.privileged ?? false,
     hostCapabilities: deps.hostCapabilities.bounding,
     appArmorEnabled: deps.appArmorEnabled,
+    ...(deps.runtimeDefaultSeccomp ? { runtimeDefaultSeccomp: deps.runtimeDefaultSeccomp } : {}),
     // Both checked (and the capabilities normalized) when the configuration was loaded.
     defaultCapabilities: deps.config.defaultCapabilities,
     defaultEnv: deps.config.defaultEnv,

@@ -62,6 +62,8 @@ export interface Deps {
   hostCapabilities: HostCapabilities;
   /** Whether the node runs AppArmor (probed at start): Localhost profiles need it. */
   appArmorEnabled: boolean;
+  /** The node's RuntimeDefault seccomp profile (`seccomp_profile`, read at start), if any. */
+  runtimeDefaultSeccomp?: { path: string; text: string };
   /** What this machine's cgroups can enforce (probed at start); other limits are dropped. */
   cgroupSupport: CgroupSupport;
   /** Where this machine's cgroup hierarchies are mounted (read at start). */

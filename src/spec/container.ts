@@ -118,6 +118,8 @@ export interface ContainerSpecOptions extends RequestAnnotationOptions {
   annotations?: Readonly<Record<string, string>>;
   /** Reads Localhost seccomp profiles. @default Deno.readTextFileSync */
   loadSeccompProfile?: ProfileLoader;
+  /** The node's RuntimeDefault seccomp profile (`seccomp_profile`). @default the built-in */
+  runtimeDefaultSeccomp?: { path: string; text: string };
   /** Whether the node runs AppArmor (`src/host/apparmor.ts`). @default false */
   appArmorEnabled?: boolean;
   /** Describes a host device node. @default Deno.statSync */
@@ -336,6 +338,7 @@ export function buildContainerSpec(config: ContainerConfig, options: ContainerSp
     capabilities: process.capabilities.bounding ?? [],
     privileged,
     ...(options.loadSeccompProfile ? { loadProfile: options.loadSeccompProfile } : {}),
+    ...(options.runtimeDefaultSeccomp ? { runtimeDefault: options.runtimeDefaultSeccomp } : {}),
   });
   if (seccomp) linux.seccomp = seccomp;
   const appArmor = resolveAppArmor(sc, {

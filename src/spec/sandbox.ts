@@ -58,6 +58,8 @@ export interface SandboxSpecOptions extends RequestAnnotationOptions {
   annotations?: Readonly<Record<string, string>>;
   /** Reads Localhost seccomp profiles. @default Deno.readTextFileSync */
   loadSeccompProfile?: ProfileLoader;
+  /** The node's RuntimeDefault seccomp profile (`seccomp_profile`). @default the built-in */
+  runtimeDefaultSeccomp?: { path: string; text: string };
   /**
    * The daemon's capability bounding set (`src/host/capabilities.ts`): what "all
    * capabilities" means for a privileged sandbox.
@@ -259,6 +261,7 @@ export function buildSandboxSpec(config: PodSandboxConfig, options: SandboxSpecO
     capabilities: process.capabilities.bounding ?? [],
     privileged,
     ...(options.loadSeccompProfile ? { loadProfile: options.loadSeccompProfile } : {}),
+    ...(options.runtimeDefaultSeccomp ? { runtimeDefault: options.runtimeDefaultSeccomp } : {}),
   });
   if (seccomp) specLinux.seccomp = seccomp;
 

@@ -23,6 +23,11 @@ export interface ResolveSeccompOptions {
   privileged: boolean;
   /** Reads Localhost profiles. @default Deno.readTextFileSync */
   loadProfile?: ProfileLoader;
+  /**
+   * The node's RuntimeDefault profile (`seccomp_profile`): its path and text, read at start,
+   * parsed for each container's capabilities as a Localhost profile is. @default the built-in
+   */
+  runtimeDefault?: { path: string; text: string };
 }
 
 /** The fields of a security context that choose the profile. */
@@ -50,7 +55,7 @@ export function resolveSeccomp(
     const type: string = input.seccomp.profile_type;
     switch (type) {
       case "RuntimeDefault":
-        return runtimeDefaultSeccomp({ capabilities: options.capabilities });
+        return runtimeDefault(options);
       case "Unconfined":
         return undefined;
       case "Localhost":
@@ -70,9 +75,7 @@ export function resolveSeccomp(
   }
   const path = input.seccomp_profile_path;
   if (path === "" || path === "unconfined") return undefined;
-  if (path === "runtime/default" || path === "docker/default") {
-    return runtimeDefaultSeccomp({ capabilities: options.capabilities });
-  }
+  if (path === "runtime/default" || path === "docker/default") return runtimeDefault(options);
   if (path.startsWith("localhost/")) {
     return loadLocalhost(path.slice("localhost/".length), `${field}.seccomp_profile_path`, options);
   }
@@ -80,6 +83,13 @@ export function resolveSeccomp(
     `Unknown seccomp profile ${JSON.stringify(path)} in ${field}.seccomp_profile_path: expected ` +
       `"runtime/default", "unconfined" or "localhost/<absolute path>"`,
   );
+}
+
+/** The node's RuntimeDefault profile when it has one, else the built-in. */
+function runtimeDefault(options: ResolveSeccompOptions): Seccomp {
+  const node = options.runtimeDefault;
+  if (!node) return runtimeDefaultSeccomp({ capabilities: options.capabilities });
+  return parseSeccompProfile(node.text, { path: node.path, capabilities: options.capabilities });
 }
 
 function loadLocalhost(path: string, field: string, options: ResolveSeccompOptions): Seccomp {
@@ -172,4 +182,26 @@ export function parseSeccompProfile(
   }
   if (syscalls.length > 0) out.syscalls = syscalls;
   return out;
+}
+
+/**
+ * Reads the node's RuntimeDefault profile (`seccomp_profile`) at start and checks that it
+ * parses, so that a bad file stops the daemon instead of failing every container.
+ *
+ * @param path The configured file.
+ * @returns Its path and text, for {@linkcode ResolveSeccompOptions.runtimeDefault}.
+ * @throws {Error} Naming the key and the file when it cannot be read or is not a profile.
+ */
+export async function loadNodeSeccompProfile(
+  path: string,
+): Promise<{ path: string; text: string }> {
+  try {
+    const text = await Deno.readTextFile(path);
+    parseSeccompProfile(text, { path, capabilities: [] });
+    return { path, text };
+  } catch (error) {
+    throw new Error(`Cannot use seccomp_profile "${path}": ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
 }

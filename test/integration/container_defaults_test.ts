@@ -6,7 +6,8 @@
  * container starts from, `default_sysctls` sysctls in every pod's own namespaces (with or
  * without an infra container; a pod's own win; never on the node), and
  * `device_ownership_from_security_context` gives a container's devices to its user and group,
- * and `default_env` sets variables under the container's own. Root only. Network: bridge "ocidt51", 10.234.51.0/24.
+ * `default_env` sets variables under the container's own, and `seccomp_profile` is what
+ * RuntimeDefault means. Root only. Network: bridge "ocidt51", 10.234.51.0/24.
  */
 import assert from "node:assert/strict";
 import { call } from "../../src/cri/proto.ts";
@@ -56,6 +57,8 @@ interface Shape {
   devices?: string[];
   /** The container's own environment. */
   env?: Record<string, string>;
+  /** The container asks for the RuntimeDefault seccomp profile. */
+  runtimeDefault?: boolean;
 }
 
 /**
@@ -102,6 +105,9 @@ async function readInContainer(
         })),
         linux: {
           security_context: {
+            ...(shape.runtimeDefault
+              ? { seccomp: { profile_type: "RuntimeDefault" as const, localhost_ref: "" } }
+              : {}),
             ...(shape.user
               ? {
                 run_as_user: { value: String(shape.user[0]) },
@@ -150,7 +156,7 @@ function flip(value: string): string {
 
 Deno.test({
   name:
-    "Every pod and container gets the node's defaults: limits, capabilities, sysctls, devices, env",
+    "Every pod and container gets the node's defaults: limits, capabilities, sysctls, devices, env, seccomp",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
@@ -171,6 +177,12 @@ Deno.test({
           assert.deepEqual(limit(limits, "Max processes"), ["5001", "6001"]);
           // containerd's 14 capabilities.
           assert.equal(capEff(status), 0xa80425fbn);
+          // The built-in RuntimeDefault lets mkdir be.
+          const mkdir = ["sh", "-c", "mkdir /tmp/x && echo made"];
+          assert.deepEqual(
+            await readInContainer(daemon, image, "seccomp", [mkdir], { runtimeDefault: true }),
+            ["made"],
+          );
           // A device keeps the host node's owner.
           assert.deepEqual(await readInContainer(daemon, image, "dev", DEVICE_OWNER, DEVICE), [
             "0 0",
@@ -180,8 +192,18 @@ Deno.test({
         }
       });
 
+      // The node's RuntimeDefault: everything but mkdir, which fails with EPERM.
+      const profileDir = await Deno.makeTempDir({ prefix: "ocid-it51-seccomp-" });
+      const profile = `${profileDir}/node.json`;
+      await Deno.writeTextFile(
+        profile,
+        JSON.stringify({
+          defaultAction: "SCMP_ACT_ALLOW",
+          syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
+        }),
+      );
       await t.step(
-        "default_ulimits, _capabilities, _sysctls, _env and device ownership apply to every one",
+        "the node's limits, capabilities, sysctls, env, devices, seccomp apply to every one",
         async () => {
           const daemon = await startDaemon({
             bridge: BRIDGE,
@@ -191,7 +213,8 @@ Deno.test({
               `default_sysctls = ["net.ipv4.ip_unprivileged_port_start=101", ` +
               `"kernel.shm_rmid_forced=${flip(hostShmRmid)}"]\n` +
               `device_ownership_from_security_context = true\n` +
-              `default_env = ["OCID_NODE=node", "OCID_POD=node"]\n`,
+              `default_env = ["OCID_NODE=node", "OCID_POD=node"]\n` +
+              `seccomp_profile = "${profile}"\n`,
           });
           try {
             const [limits = "", status = ""] = await readInContainer(
@@ -213,6 +236,13 @@ Deno.test({
               [
                 "node pod",
               ],
+            );
+
+            // seccomp_profile: what RuntimeDefault means on this node.
+            const mkdir = ["sh", "-c", "mkdir /tmp/x 2>&1 || true"];
+            assert.deepEqual(
+              await readInContainer(daemon, image, "seccomp", [mkdir], { runtimeDefault: true }),
+              ["mkdir: can't create directory '/tmp/x': Operation not permitted"],
             );
 
             // device_ownership_from_security_context: the container's user and group own it.
@@ -246,6 +276,28 @@ Deno.test({
             assert.equal(await hostSysctl("kernel/shm_rmid_forced"), hostShmRmid);
           } finally {
             await daemon.cleanup();
+            await Deno.remove(profileDir, { recursive: true });
+          }
+        },
+      );
+
+      await t.step(
+        "a seccomp_profile that does not parse stops the daemon, naming it",
+        async () => {
+          const dir = await Deno.makeTempDir({ prefix: "ocid-it51-bad-seccomp-" });
+          try {
+            await Deno.writeTextFile(`${dir}/bad.json`, '{"syscalls": []}');
+            await assert.rejects(
+              startDaemon({
+                bridge: BRIDGE,
+                subnet: SUBNET,
+                config: `seccomp_profile = "${dir}/bad.json"\n`,
+              }),
+              // The log line's JSON-quoted error: the key, the file and what is wrong with it.
+              /Cannot use seccomp_profile \\".*bad\.json\\": .*defaultAction/,
+            );
+          } finally {
+            await Deno.remove(dir, { recursive: true });
           }
         },
       );

@@ -36,6 +36,7 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     dropInfraCtr: true,
     defaultEnv: [],
     defaultCapabilities: [...DEFAULT_CAPABILITIES],
+    seccompProfile: "",
     defaultUlimits: [],
     defaultSysctls: [],
     deviceOwnershipFromSecurityContext: false,

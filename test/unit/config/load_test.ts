@@ -41,6 +41,7 @@ restrict_oom_score_adj = false
 drop_infra_ctr = false
 default_env = ["HTTP_PROXY=http://proxy:3128", "EMPTY="]
 default_capabilities = ["chown", "CAP_KILL", "NET_BIND_SERVICE", "kill"]
+seccomp_profile = "/etc/ocid/seccomp.json"
 default_ulimits = ["nofile=4096:8192", "nproc=512"]
 default_sysctls = ["net.ipv4.ping_group_range=0 2147483647", "kernel.shm_rmid_forced=1"]
 device_ownership_from_security_context = true
@@ -107,6 +108,7 @@ storage_driver = "vfs"
     dropInfraCtr: false,
     defaultEnv: ["HTTP_PROXY=http://proxy:3128", "EMPTY="],
     defaultCapabilities: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+    seccompProfile: "/etc/ocid/seccomp.json",
     defaultUlimits: ["nofile=4096:8192", "nproc=512"],
     defaultSysctls: ["net.ipv4.ping_group_range=0 2147483647", "kernel.shm_rmid_forced=1"],
     deviceOwnershipFromSecurityContext: true,

@@ -281,6 +281,23 @@ Deno.test("registries.conf that does not parse fails, a missing one is fine", as
   assert.equal(ok?.severity, "ok");
 });
 
+Deno.test("seccomp_profile: a file that does not parse fails, one that does is named", async () => {
+  const path = "/etc/ocid/seccomp.json";
+  const seccomp = async (files: Record<string, string>) =>
+    (await runDoctor(config((c) => c.seccompProfile = path), fakeHost({ files }))).filter((f) =>
+      f.check === "seccomp"
+    ).map((f) => `${f.severity} ${f.message}`);
+  assert.deepEqual(await seccomp({ [path]: '{"defaultAction":"SCMP_ACT_ERRNO"}' }), [
+    `ok RuntimeDefault is ${path}`,
+  ]);
+  const [bad] = await seccomp({ [path]: '{"syscalls":[]}' });
+  assert.match(bad!, /^fail seccomp_profile: .*defaultAction/);
+  const [missing] = await seccomp({});
+  assert.match(missing!, /^fail seccomp_profile: /);
+  const builtIn = (await runDoctor(config(), fakeHost())).filter((f) => f.check === "seccomp");
+  assert.deepEqual(builtIn.map((f) => f.severity), ["ok"]);
+});
+
 Deno.test("socket: another runtime, a world-writable dir, a file in the way", async (t) => {
   const socketFindings = async (host: DoctorHost) =>
     (await runDoctor(config(), host)).filter((f) => f.check === "socket").map((f) =>

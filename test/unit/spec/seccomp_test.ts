@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { runtimeDefaultSeccomp, SECCOMP_ARCHITECTURES } from "../../../src/spec/seccomp.ts";
 import { DEFAULT_CAPABILITIES } from "../../../src/spec/default.ts";
 import type { Seccomp } from "../../../src/spec/types.ts";
+import { loadNodeSeccompProfile, resolveSeccomp } from "../../../src/spec/seccomp_profile.ts";
 
 function allowed(profile: Seccomp): Set<string> {
   const out = new Set<string>();
@@ -75,4 +76,56 @@ Deno.test("runtimeDefaultSeccomp() opens guarded syscalls for their capability",
   }
   assert.ok(!set.has("reboot"));
   assert.ok(!set.has("chroot"));
+});
+
+Deno.test("resolveSeccomp(): RuntimeDefault is the node's seccomp_profile when it has one", () => {
+  // Docker's form: a rule for a capability the container may or may not hold.
+  const text = JSON.stringify({
+    defaultAction: "SCMP_ACT_ALLOW",
+    syscalls: [
+      { names: ["mkdir"], action: "SCMP_ACT_ERRNO" },
+      { names: ["mount"], action: "SCMP_ACT_ERRNO", excludes: { caps: ["CAP_SYS_ADMIN"] } },
+    ],
+  });
+  const runtimeDefault = { path: "/etc/ocid/seccomp.json", text };
+  const resolve = (input: Parameters<typeof resolveSeccomp>[0], capabilities: string[]) =>
+    resolveSeccomp(input, { field: "sc", capabilities, privileged: false, runtimeDefault });
+  const rd = {
+    seccomp: { profile_type: "RuntimeDefault" as const, localhost_ref: "" },
+    seccomp_profile_path: "",
+  };
+  const names = (s: Seccomp | undefined) => s?.syscalls?.flatMap((r) => r.names);
+  assert.equal(resolve(rd, [])?.defaultAction, "SCMP_ACT_ALLOW");
+  assert.deepEqual(names(resolve(rd, [])), ["mkdir", "mount"]);
+  assert.deepEqual(names(resolve(rd, ["CAP_SYS_ADMIN"])), ["mkdir"]);
+  // The deprecated path names it too; Unconfined stays unconfined.
+  const path = (p: string) => ({ seccomp: null, seccomp_profile_path: p });
+  assert.deepEqual(names(resolve(path("runtime/default"), [])), ["mkdir", "mount"]);
+  assert.equal(
+    resolve({
+      seccomp: { profile_type: "Unconfined", localhost_ref: "" },
+      seccomp_profile_path: "",
+    }, []),
+    undefined,
+  );
+  // Without one, the built-in profile (deny by default).
+  assert.equal(
+    resolveSeccomp(rd, { field: "sc", capabilities: [], privileged: false })?.defaultAction,
+    "SCMP_ACT_ERRNO",
+  );
+});
+
+Deno.test("loadNodeSeccompProfile() reads a profile and refuses one that does not parse", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ocid-seccomp-test-" });
+  try {
+    const good = `${dir}/good.json`;
+    await Deno.writeTextFile(good, JSON.stringify({ defaultAction: "SCMP_ACT_ERRNO" }));
+    assert.equal((await loadNodeSeccompProfile(good)).path, good);
+    const bad = `${dir}/bad.json`;
+    await Deno.writeTextFile(bad, "{not json");
+    await assert.rejects(loadNodeSeccompProfile(bad), /Cannot use seccomp_profile ".*bad.json"/);
+    await assert.rejects(loadNodeSeccompProfile(`${dir}/none.json`), /Cannot use seccomp_profile/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
