@@ -310,9 +310,7 @@ export function checkValue(kind: FieldKind, value: unknown): unknown {
       return isAbsPath(p) ? p : undefined;
     }
     case "strings":
-      return Array.isArray(value) && value.every((v) => typeof v === "string")
-        ? [...value]
-        : undefined;
+      return isStrings(value) ? [...value] : undefined;
     case "string":
       return typeof value === "string" ? value : undefined;
     case "bool":
@@ -330,25 +328,20 @@ export function checkValue(kind: FieldKind, value: unknown): unknown {
     case "optionalPath":
       return value === "" || isAbsPath(value) ? value : undefined;
     case "env":
-      return Array.isArray(value) &&
-          value.every((v) => typeof v === "string" && v.indexOf("=") > 0 && !v.includes("\0"))
+      return isStrings(value) && value.every((v) => v.indexOf("=") > 0 && !v.includes("\0"))
         ? [...value]
         : undefined;
     case "sysctls":
-      return Array.isArray(value) && value.every((v) => typeof v === "string") &&
-          parseDefaultSysctls(value) !== undefined
-        ? [...value]
-        : undefined;
+      return isStrings(value) && parseDefaultSysctls(value) !== undefined ? [...value] : undefined;
     case "capabilities":
-      return Array.isArray(value) && value.every((v) => typeof v === "string")
-        ? capabilityNames(value)
-        : undefined;
+      return isStrings(value) ? capabilityNames(value) : undefined;
     case "ulimits":
-      return Array.isArray(value) && value.every((v) => typeof v === "string") &&
-          parseUlimits(value) !== undefined
-        ? [...value]
-        : undefined;
+      return isStrings(value) && parseUlimits(value) !== undefined ? [...value] : undefined;
   }
+}
+
+function isStrings(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === "string");
 }
 
 /** Capability names as `CAP_X`, each once in the order given; undefined for an unknown or ALL. */

@@ -586,19 +586,22 @@ Deno.test("buildContainerSpec() resources", async (t) => {
   });
 });
 
+/** The bounding set of a container that adds and drops these, built with options `o`. */
+function caps(add: string[], drop: string[], o: Partial<ContainerSpecOptions> = {}) {
+  return build(
+    withLinux({
+      capabilities: {
+        add_capabilities: add,
+        drop_capabilities: drop,
+        add_ambient_capabilities: [],
+      },
+    }),
+    o,
+  ).process?.capabilities?.bounding;
+}
+
 Deno.test("buildContainerSpec() fields of LinuxContainerSecurityContext", async (t) => {
   await t.step("capabilities add and drop", () => {
-    const caps = (add: string[], drop: string[]) =>
-      build(
-        withLinux({
-          capabilities: {
-            add_capabilities: add,
-            drop_capabilities: drop,
-            add_ambient_capabilities: [],
-          },
-        }),
-      )
-        .process?.capabilities?.bounding;
     const expected = ALL_CAPABILITIES.filter((c) =>
       c === "CAP_NET_ADMIN" ||
       (DEFAULT_CAPABILITIES.includes(c) && c !== "CAP_MKNOD" && c !== "CAP_KILL")
@@ -615,17 +618,6 @@ Deno.test("buildContainerSpec() fields of LinuxContainerSecurityContext", async 
   });
 
   await t.step("the node's default_capabilities are what adds and drops start from", () => {
-    const caps = (add: string[], drop: string[], o: Partial<ContainerSpecOptions>) =>
-      build(
-        withLinux({
-          capabilities: {
-            add_capabilities: add,
-            drop_capabilities: drop,
-            add_ambient_capabilities: [],
-          },
-        }),
-        o,
-      ).process?.capabilities?.bounding;
     const defaultCapabilities = ["CAP_KILL", "CAP_CHOWN", "CAP_NET_BIND_SERVICE"];
     // In kernel order, whatever the configured order.
     assert.deepEqual(caps([], [], { defaultCapabilities }), [

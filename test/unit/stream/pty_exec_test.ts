@@ -8,7 +8,7 @@ import { PtyExec, SizeFollower } from "../../../src/stream/pty_exec.ts";
 import type { RemoteCommandStreams } from "../../../src/stream/remote_command.ts";
 import { denoSpawner } from "../../../src/stream/spawn.ts";
 import type { SpdyStream } from "../../../src/stream/spdy_connection.ts";
-import type { ExecStreamRequest } from "../../../src/stream/types.ts";
+import type { ExecStreamRequest, ExecTarget } from "../../../src/stream/types.ts";
 import { FakeOut } from "./_fake_out.ts";
 
 const enc = new TextEncoder();
@@ -291,23 +291,25 @@ Deno.test("PtyExec starts nothing when the client leaves while it waits for a si
   });
 });
 
+/** Runs the fake runtime's `where` scenario in `target` on a 90x30 terminal. */
+async function runWhere(exec: PtyExec, target: ExecTarget) {
+  const stdout = new FakeOut();
+  const resize = new FakeIn();
+  resize.push('{"Width":90,"Height":30}');
+  const outcome = await exec.run(target, {
+    request: request("where", false),
+    streams: { error: asStream(new FakeOut()), stdout: asStream(stdout), resize: asStream(resize) },
+    gone: new Promise(() => {}),
+  });
+  resize.end();
+  return { outcome, stdout: stdout.text };
+}
+
 Deno.test("PtyExec writes the process spec in the exec dir", async () => {
   await withFakeRuntime(async ({ exec, bundle, execFiles }) => {
-    const stdout = new FakeOut();
-    const resize = new FakeIn();
-    resize.push('{"Width":90,"Height":30}');
-    const outcome = await exec.run({ id: "where", bundle }, {
-      request: request("where", false),
-      streams: {
-        error: asStream(new FakeOut()),
-        stdout: asStream(stdout),
-        resize: asStream(resize),
-      },
-      gone: new Promise(() => {}),
-    });
-    resize.end();
+    const { outcome, stdout } = await runWhere(exec, { id: "where", bundle });
     assert.deepEqual(outcome, { kind: "success" });
-    const [processFile = "", spec = ""] = stdout.text.split("\n");
+    const [processFile = "", spec = ""] = stdout.split("\n");
     assert.ok(processFile.startsWith(execFiles.dir + "/"), `in the exec dir, not ${processFile}`);
     assert.deepEqual(JSON.parse(spec), {
       cwd: "/",
@@ -381,20 +383,8 @@ Deno.test("PtyExec runs the target's runtime by its launch path, with the runtim
       root: "/handler-root",
       launchPath: () => Promise.resolve(sealed),
     };
-    const stdout = new FakeOut();
-    const resize = new FakeIn();
-    resize.push('{"Width":90,"Height":30}');
-    const outcome = await exec.run({ id: "where", bundle, runtime }, {
-      request: request("where", false),
-      streams: {
-        error: asStream(new FakeOut()),
-        stdout: asStream(stdout),
-        resize: asStream(resize),
-      },
-      gone: new Promise(() => {}),
-    });
-    resize.end();
+    const { outcome, stdout } = await runWhere(exec, { id: "where", bundle, runtime });
     assert.deepEqual(outcome, { kind: "success" });
-    assert.equal(stdout.text.split("\n")[0]!.trimEnd(), "sealed --root /handler-root");
+    assert.equal(stdout.split("\n")[0]!.trimEnd(), "sealed --root /handler-root");
   });
 });
