@@ -31,6 +31,7 @@ import { timedRunner } from "./timed_runner.ts";
 import { ensureInfraRootfs } from "./sandbox/infra.ts";
 import { type HostCapabilities, probeHostCapabilities } from "./host/capabilities.ts";
 import { loadNodeSeccompProfile } from "./spec/seccomp_profile.ts";
+import { OciHookDirs } from "./spec/oci_hooks.ts";
 import { appArmorEnabled } from "./host/apparmor.ts";
 import type { Deps } from "./server/deps.ts";
 import { recordExit } from "./server/exits.ts";
@@ -339,6 +340,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     ownOomScoreAdj: own,
     hostCapabilities,
     appArmorEnabled: appArmor,
+    ociHooks: new OciHookDirs(config.hooksDir, log),
     ...(runtimeDefaultSeccomp ? { runtimeDefaultSeccomp } : {}),
     cgroupSupport,
     cgroupLayout: layout,

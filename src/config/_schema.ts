@@ -159,6 +159,12 @@ export const FIELDS: readonly FieldSpec[] = [
     "Devices of a container are owned by its run_as_user and run_as_group, not the host's owner.",
   ),
   field(
+    "hooks_dir",
+    ["hooksDir"],
+    { type: "paths" },
+    "OCI hook dirs (containers-oci-hooks(5) .json files), lowest priority first.",
+  ),
+  field(
     "enable_cdi",
     ["enableCdi"],
     { type: "bool" },

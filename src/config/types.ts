@@ -142,6 +142,13 @@ export interface Config {
    */
   deviceOwnershipFromSecurityContext: boolean;
   /**
+   * `hooks_dir` (CRI-O's key): directories of OCI hook files (containers-oci-hooks(5), the 1.0.0
+   * schema), lowest priority first; a container gets the hooks whose conditions it matches
+   * (`src/spec/oci_hooks.ts`). Missing directories hold none.
+   * @default ["/usr/share/containers/oci/hooks.d"] (CRI-O's)
+   */
+  hooksDir: string[];
+  /**
    * `enable_cdi` (containerd's key): apply the Container Device Interface devices a container
    * asks for; when false, a container that asks for one is refused. @default true
    */

@@ -39,6 +39,7 @@ import { requestedCdiDevices } from "../cdi/names.ts";
 import { type CdiContainerEdits, loadCdiRegistry, resolveCdiDevices } from "../cdi/registry.ts";
 import { applyCdiEdits, completeDeviceNodes } from "../cdi/edits.ts";
 import { parseUlimits } from "../spec/ulimits.ts";
+import { applyOciHooks } from "../spec/oci_hooks.ts";
 
 /** What CreateContainer uses. */
 export type CreateContainerDeps = Pick<
@@ -55,6 +56,7 @@ export type CreateContainerDeps = Pick<
   | "hostCapabilities"
   | "appArmorEnabled"
   | "runtimeDefaultSeccomp"
+  | "ociHooks"
   | "cgroupSupport"
   | "runtimeFeatures"
   | "holders"
@@ -192,6 +194,11 @@ export async function createContainer(
       deps.log.warn("Dropped container annotations a runtime or ocid acts on", { id, keys }),
   });
   applyCdiEdits(spec, cdiEdits);
+  const hooked = applyOciHooks(
+    { spec, hasBindMounts: config.mounts.some((m) => m.host_path !== "") },
+    await deps.ociHooks.current(),
+  );
+  if (hooked.length > 0) deps.log.info("OCI hooks added", { id, files: hooked.join(",") });
   if (spec.linux?.resources) {
     spec.linux.resources = enforceableResources(deps, spec.linux.resources, {
       container: id,

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { OciHookDirs } from "../spec/oci_hooks.ts";
 import type { CgroupLayout } from "../cgroups/layout.ts";
 import type { CgroupSupport } from "../cgroups/support.ts";
 import type { Config } from "../config/types.ts";
@@ -62,6 +63,8 @@ export interface Deps {
   hostCapabilities: HostCapabilities;
   /** Whether the node runs AppArmor (probed at start): Localhost profiles need it. */
   appArmorEnabled: boolean;
+  /** The node's OCI hook files (`hooks_dir`), read again when they change. */
+  ociHooks: OciHookDirs;
   /** The node's RuntimeDefault seccomp profile (`seccomp_profile`, read at start), if any. */
   runtimeDefaultSeccomp?: { path: string; text: string };
   /** What this machine's cgroups can enforce (probed at start); other limits are dropped. */

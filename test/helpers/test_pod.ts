@@ -22,6 +22,8 @@ export interface BusyboxDaemonOptions {
   bridge: string;
   /** The test's own /24 in 10.234.0.0/16. */
   subnet: string;
+  /** More of the daemon's configuration file (TOML). */
+  config?: string;
 }
 
 /**
@@ -37,7 +39,11 @@ export async function startDaemonWithBusybox(
   options: BusyboxDaemonOptions,
 ): Promise<{ daemon: TestDaemon; image: string }> {
   const image = await pushBusybox(registryHost, options.repo);
-  const daemon = await startDaemon({ bridge: options.bridge, subnet: options.subnet });
+  const daemon = await startDaemon({
+    bridge: options.bridge,
+    subnet: options.subnet,
+    ...(options.config ? { config: options.config } : {}),
+  });
   try {
     await call(daemon.clients.image, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
   } catch (err) {

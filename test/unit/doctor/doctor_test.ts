@@ -298,6 +298,26 @@ Deno.test("seccomp_profile: a file that does not parse fails, one that does is n
   assert.deepEqual(builtIn.map((f) => f.severity), ["ok"]);
 });
 
+Deno.test("hooks: a hook file that does not parse is a warning naming it", async () => {
+  const dir = "/usr/share/containers/oci/hooks.d";
+  const good = JSON.stringify({
+    version: "1.0.0",
+    hook: { path: "/usr/bin/hook" },
+    when: { always: true },
+    stages: ["prestart"],
+  });
+  const hooks = async (files: Record<string, string>) =>
+    (await runDoctor(config(), fakeHost({ files }))).filter((f) => f.check === "hooks").map((f) =>
+      `${f.severity} ${f.message}`
+    );
+  assert.deepEqual(await hooks({}), [`ok 0 OCI hook files in ${dir}`]);
+  assert.deepEqual(await hooks({ [`${dir}/10-a.json`]: good, [`${dir}/README`]: "x" }), [
+    `ok 1 OCI hook files in ${dir}`,
+  ]);
+  const [bad] = await hooks({ [`${dir}/10-a.json`]: good, [`${dir}/20-b.json`]: "{" });
+  assert.match(bad!, /^warn .*20-b\.json: Invalid OCI hook file "20-b\.json": not JSON/);
+});
+
 Deno.test("socket: another runtime, a world-writable dir, a file in the way", async (t) => {
   const socketFindings = async (host: DoctorHost) =>
     (await runDoctor(config(), host)).filter((f) => f.check === "socket").map((f) =>

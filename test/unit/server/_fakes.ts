@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { OciHookDirs } from "../../../src/spec/oci_hooks.ts";
 import { podHolders } from "../../../src/sandbox/holder.ts";
 import { InfraHolder } from "../../../src/sandbox/infra_holder.ts";
 import { PinnedHolder } from "../../../src/sandbox/pinned_holder.ts";
@@ -264,6 +265,7 @@ export async function testDeps(): Promise<TestDeps> {
     ownOomScoreAdj: 0,
     hostCapabilities: caps,
     appArmorEnabled: false,
+    ociHooks: new OciHookDirs([]),
     cgroupSupport,
     cgroupLayout: { v1: {}, v2: "/sys/fs/cgroup", v2Controllers: cgroupSupport.controllers },
     // The default handler can make rro mounts; tests of a handler without them replace this.
