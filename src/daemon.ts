@@ -31,6 +31,8 @@ import { timedRunner } from "./timed_runner.ts";
 import { ensureInfraRootfs } from "./sandbox/infra.ts";
 import { type HostCapabilities, probeHostCapabilities } from "./host/capabilities.ts";
 import { loadNodeSeccompProfile } from "./spec/seccomp_profile.ts";
+import { reloadConfig } from "./reload.ts";
+import { loadRegistriesConf, type RegistriesConf } from "./image/registries_conf.ts";
 import { OciHookDirs } from "./spec/oci_hooks.ts";
 import { appArmorEnabled } from "./host/apparmor.ts";
 import type { Deps } from "./server/deps.ts";
@@ -81,6 +83,14 @@ export interface Daemon {
    * flight get up to `graceMs` to finish, then the socket closes.
    */
   close(options?: { graceMs?: number }): Promise<void>;
+  /**
+   * Applies a reloaded configuration (`src/reload.ts`): the reloadable keys that changed, and
+   * registries.conf and the `seccomp_profile` file read again.
+   *
+   * @returns The keys applied and those that need a restart.
+   * @throws {Error} When registries.conf or the seccomp profile does not parse: nothing changed.
+   */
+  reload(next: Config): Promise<{ applied: string[]; needRestart: string[] }>;
 }
 
 const CONTAINER_STATES = [
@@ -425,6 +435,23 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
         isInFlight: (id) => sandboxes.inCreation(id) || containers.inCreation(id),
         minAgeMs: 60_000,
       }),
+    async reload(next) {
+      // Read again whether or not their path changed: an operator edits them, then reloads.
+      let registries: RegistriesConf;
+      let seccomp: { path: string; text: string } | undefined;
+      return await reloadConfig(config, next, {
+        async prepare(n) {
+          registries = await loadRegistriesConf(n.image.registriesConf);
+          seccomp = n.seccompProfile ? await loadNodeSeccompProfile(n.seccompProfile) : undefined;
+        },
+        commit(n, changed) {
+          images.setRegistries(registries);
+          if (seccomp) deps.runtimeDefaultSeccomp = seccomp;
+          else delete deps.runtimeDefaultSeccomp;
+          if (changed.has("hooks_dir")) deps.ociHooks = new OciHookDirs(n.hooksDir, log);
+        },
+      });
+    },
     async close(options = {}) {
       const left = await handlers.drain(options.graceMs ?? SHUTDOWN_GRACE_MS);
       if (left > 0) log.warn("Closing with RPCs still in flight", { count: left });

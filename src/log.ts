@@ -23,9 +23,14 @@ function format(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/** A logger whose level can change (a configuration reload). */
+export interface LeveledLogger extends Logger {
+  setLevel(level: LogLevel): void;
+}
+
 /** Creates a logger printing records at `level` and above to stderr. */
-export function createLogger(level: LogLevel = "info"): Logger {
-  const min = ORDER[level];
+export function createLogger(level: LogLevel = "info"): LeveledLogger {
+  let min = ORDER[level];
   const encoder = new TextEncoder();
   const write = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
@@ -42,6 +47,9 @@ export function createLogger(level: LogLevel = "info"): Logger {
     info: (m, f) => write("info", m, f),
     warn: (m, f) => write("warn", m, f),
     error: (m, f) => write("error", m, f),
+    setLevel(next) {
+      min = ORDER[next];
+    },
   };
 }
 

@@ -7,8 +7,8 @@
  * @module
  */
 import { configToToml, loadConfig, parseCommandLine, usage } from "./config/mod.ts";
-import { createLogger } from "./log.ts";
-import { startDaemon } from "./daemon.ts";
+import { createLogger, type LeveledLogger } from "./log.ts";
+import { type Daemon, startDaemon } from "./daemon.ts";
 import { createSystemdNotifier } from "./systemd_notify.ts";
 import { call, criClients } from "./cri/proto.ts";
 import { VERSION } from "./version.ts";
@@ -103,16 +103,44 @@ async function main(args: string[]): Promise<number> {
       external: m.external,
     });
   };
+  // SIGHUP (systemctl reload): load the configuration again and apply what can change live.
+  const onReload = () => {
+    reload(daemon, log, { ...(flags.config ? { configPath: flags.config } : {}), flags })
+      .catch((err) => log.error("Configuration reload failed", { error: err as Error }));
+  };
   Deno.addSignalListener("SIGUSR1", onSweep);
   Deno.addSignalListener("SIGUSR2", onMemory);
+  Deno.addSignalListener("SIGHUP", onReload);
   const signal = await stop;
   Deno.removeSignalListener("SIGUSR1", onSweep);
   Deno.removeSignalListener("SIGUSR2", onMemory);
+  Deno.removeSignalListener("SIGHUP", onReload);
   log.info("Shutting down; containers keep running", { signal });
   systemd.stopping();
   await daemon.close();
   log.info("ocid stopped");
   return 0;
+}
+
+/**
+ * Loads the configuration as at start and hands it to the daemon (`src/reload.ts`); a
+ * configuration that does not load, or a file it names that does not parse, changes nothing.
+ */
+async function reload(
+  daemon: Daemon,
+  log: LeveledLogger,
+  options: Parameters<typeof loadConfig>[0],
+): Promise<void> {
+  const next = await loadConfig(options);
+  const { applied, needRestart } = await daemon.reload(next);
+  log.setLevel(daemon.deps.config.logLevel);
+  log.info("Configuration reloaded", {
+    applied: applied.join(",") || "none",
+    ...(needRestart.length > 0 ? { needRestart: needRestart.join(",") } : {}),
+  });
+  if (needRestart.length > 0) {
+    log.warn("Changed settings take effect after a restart", { keys: needRestart.join(",") });
+  }
 }
 
 /** Calls Version on our own socket: READY=1 promises that the CRI answers. */

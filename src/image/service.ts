@@ -140,6 +140,11 @@ export class ImageService {
     return s;
   }
 
+  /** Uses `conf` (a reloaded registries.conf) for the pulls that begin from now on. */
+  setRegistries(conf: RegistriesConf): void {
+    this.#registries = conf;
+  }
+
   /** The images directory (`<root>/images`). */
   get directory(): string {
     return this.#dir;

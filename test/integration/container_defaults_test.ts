@@ -7,11 +7,13 @@
  * without an infra container; a pod's own win; never on the node), and
  * `device_ownership_from_security_context` gives a container's devices to its user and group,
  * `default_env` sets variables under the container's own, and `seccomp_profile` is what
- * RuntimeDefault means. Root only. Network: bridge "ocidt51", 10.234.51.0/24.
+ * RuntimeDefault means; SIGHUP reloads them (and a reload with a file that does not parse
+ * changes nothing). Root only. Network: bridge "ocidt51", 10.234.51.0/24.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { call } from "../../src/cri/proto.ts";
-import { pushBusybox, sh } from "../helpers/checks.ts";
+import { pushBusybox, sh, waitFor } from "../helpers/checks.ts";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import {
@@ -277,6 +279,47 @@ Deno.test({
           } finally {
             await daemon.cleanup();
             await Deno.remove(profileDir, { recursive: true });
+          }
+        },
+      );
+
+      await t.step(
+        "SIGHUP reloads the node defaults; a bad file in the reload changes nothing",
+        async () => {
+          const daemon = await startDaemon({ bridge: BRIDGE, subnet: SUBNET });
+          const confPath = join(daemon.dirs.base, "ocid.conf");
+          const base = await Deno.readTextFile(confPath);
+          const dir = await Deno.makeTempDir({ prefix: "ocid-it51-reload-" });
+          const echo = ["sh", "-c", "echo ${OCID_RELOADED:-unset}"];
+          const reloads = () =>
+            daemon.output().split("\n").filter((l) => /Configuration reload/.test(l));
+          const reload = async (conf: string) => {
+            const before = reloads().length;
+            await Deno.writeTextFile(confPath, base + conf);
+            Deno.kill(daemon.pid, "SIGHUP");
+            return await waitFor("the reload's log line", () => {
+              const lines = reloads();
+              return Promise.resolve(lines.length > before ? lines.at(-1) : undefined);
+            });
+          };
+          try {
+            assert.deepEqual(await readInContainer(daemon, image, "before", [echo]), ["unset"]);
+            const line = await reload(`default_env = ["OCID_RELOADED=yes"]\nstream_port = 1\n`);
+            assert.match(
+              line,
+              /Configuration reloaded applied=default_env needRestart=stream_port/,
+            );
+            assert.deepEqual(await readInContainer(daemon, image, "after", [echo]), ["yes"]);
+            // A seccomp profile that does not parse: the whole reload is refused.
+            await Deno.writeTextFile(`${dir}/bad.json`, "{");
+            const failed = await reload(
+              `default_env = ["OCID_RELOADED=no"]\nseccomp_profile = "${dir}/bad.json"\n`,
+            );
+            assert.match(failed, /Configuration reload failed .*Cannot use seccomp_profile/);
+            assert.deepEqual(await readInContainer(daemon, image, "kept", [echo]), ["yes"]);
+          } finally {
+            await daemon.cleanup();
+            await Deno.remove(dir, { recursive: true });
           }
         },
       );
