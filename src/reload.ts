@@ -23,6 +23,7 @@ export const RELOADABLE: ReadonlySet<string> = new Set([
   "seccomp_profile",
   "hooks_dir",
   "image.registries_conf",
+  "image.pinned_images",
 ]);
 
 /** The keys whose value differs, split by whether a reload applies them. */

@@ -12,6 +12,7 @@ import { isPort } from "../port.ts";
 import { parseUlimits, ULIMIT_NAMES } from "../spec/ulimits.ts";
 import { normalizeCapability } from "../spec/capabilities.ts";
 import { parseDefaultSysctls } from "../spec/sysctl.ts";
+import { isPinnedPattern } from "../image/pinned.ts";
 
 /** What values a key accepts. */
 export type FieldKind =
@@ -29,6 +30,7 @@ export type FieldKind =
   | { type: "sysctls" }
   | { type: "env" }
   | { type: "optionalPath" }
+  | { type: "imagePatterns" }
   | { type: "enum"; values: readonly string[] };
 
 /** One configuration key. */
@@ -244,6 +246,12 @@ export const FIELDS: readonly FieldSpec[] = [
     "Seconds without progress before a pull fails.",
   ),
   field(
+    "image.pinned_images",
+    ["image", "pinnedImages"],
+    { type: "imagePatterns" },
+    'Images kubelet\'s GC leaves: names, "registry.k8s.io/*" or "*pause*" (the pause image is).',
+  ),
+  field(
     "image.storage_driver",
     ["image", "storageDriver"],
     { type: "enum", values: ["overlay", "vfs"] },
@@ -277,6 +285,8 @@ export function describeKind(kind: FieldKind): string {
       return "expected an IPv4 or IPv6 address";
     case "port":
       return "expected a port number from 0 to 65535";
+    case "imagePatterns":
+      return 'expected an array of image names, "name*" or "*word*"';
     case "optionalPath":
       return 'expected an absolute path or ""';
     case "env":
@@ -331,6 +341,8 @@ export function checkValue(kind: FieldKind, value: unknown): unknown {
       return typeof value === "string" && isIP(value) !== 0 ? value : undefined;
     case "port":
       return typeof value === "number" && isPort(value, 0) ? value : undefined;
+    case "imagePatterns":
+      return isStrings(value) && value.every(isPinnedPattern) ? [...value] : undefined;
     case "optionalPath":
       return value === "" || isAbsPath(value) ? value : undefined;
     case "env":

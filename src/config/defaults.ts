@@ -128,6 +128,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
     image: {
       registriesConf: "/etc/containers/registries.conf",
       insecureRegistries: ["localhost", "127.0.0.1"],
+      pinnedImages: [],
       pullProgressTimeoutSeconds: 60,
       storageDriver: "overlay",
     },

@@ -164,6 +164,11 @@ export interface Config {
     registriesConf: string;
     /** `insecure_registries`: hosts reached over plain HTTP. @default ["localhost", "127.0.0.1"] (any port) */
     insecureRegistries: string[];
+    /**
+     * `pinned_images` (CRI-O's key): images reported `pinned` (the kubelet's garbage collection
+     * leaves them), by name (`src/image/pinned.ts`); the pause image is pinned anyway. @default []
+     */
+    pinnedImages: string[];
     /** `pull_progress_timeout`: seconds without progress before a pull fails. @default 60 */
     pullProgressTimeoutSeconds: number;
     /** `storage_driver`: "overlay" or "vfs". @default "overlay" */

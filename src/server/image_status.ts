@@ -9,9 +9,13 @@ import type * as cri from "../cri/types.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import type { ImageRecord } from "../image/mod.ts";
 import type { Deps } from "./deps.ts";
+import { isPinned } from "../image/pinned.ts";
 
-/** The CRI Image of a record. */
-export function toCriImage(rec: ImageRecord): cri.ImageInit {
+/**
+ * The CRI Image of a record; `pinned` when the record is (the pause image) or a name of it
+ * matches the node's `pinned_images`.
+ */
+export function toCriImage(rec: ImageRecord, pinnedImages: readonly string[]): cri.ImageInit {
   return {
     id: rec.id,
     repo_tags: rec.repoTags,
@@ -20,20 +24,22 @@ export function toCriImage(rec: ImageRecord): cri.ImageInit {
     ...(rec.uid !== undefined ? { uid: { value: rec.uid } } : {}),
     username: rec.username ?? "",
     spec: { image: rec.id },
-    pinned: rec.pinned,
+    pinned: rec.pinned || isPinned([...rec.repoTags, ...rec.repoDigests], pinnedImages),
   };
 }
 
 /** Answers ImageStatus. */
 export function imageStatus(
-  deps: Pick<Deps, "images">,
+  deps: Pick<Deps, "images"> & { config: Pick<Deps["config"], "image"> },
   req: cri.ImageStatusRequest,
 ): Promise<cri.ImageStatusResponseInit> {
   const ref = req.image?.image;
   if (!ref) throw new InvalidArgumentError("Missing image.image in ImageStatus");
   const rec = deps.images.status(ref);
   if (!rec) return Promise.resolve({});
-  const response: cri.ImageStatusResponseInit = { image: toCriImage(rec) };
+  const response: cri.ImageStatusResponseInit = {
+    image: toCriImage(rec, deps.config.image.pinnedImages),
+  };
   if (req.verbose) {
     response.info = {
       info: JSON.stringify({

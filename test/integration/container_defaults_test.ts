@@ -7,7 +7,7 @@
  * without an infra container; a pod's own win; never on the node), and
  * `device_ownership_from_security_context` gives a container's devices to its user and group,
  * `default_env` sets variables under the container's own, and `seccomp_profile` is what
- * RuntimeDefault means; SIGHUP reloads them (and a reload with a file that does not parse
+ * RuntimeDefault means, and `pinned_images` pins images; SIGHUP reloads them (and a reload with a file that does not parse
  * changes nothing). Root only. Network: bridge "ocidt51", 10.234.51.0/24.
  */
 import assert from "node:assert/strict";
@@ -138,6 +138,13 @@ async function readInContainer(
 }
 
 const INIT = ["/proc/1/limits", "/proc/1/status"];
+
+/** What ListImages and ImageStatus say of `image`'s `pinned`. */
+async function pinned(daemon: TestDaemon, image: string): Promise<boolean[]> {
+  const list = await call(daemon.clients.image, "ListImages", { filter: { image: { image } } });
+  const status = await call(daemon.clients.image, "ImageStatus", { image: { image } });
+  return [list.images[0]?.pinned ?? false, status.image?.pinned ?? false];
+}
 /** A device node owned by root on every machine, as the container sees it. */
 const DEVICE = { devices: ["/dev/null"], user: [1234, 5678] as [number, number] };
 const DEVICE_OWNER = [["stat", "-c", "%u %g", "/dev/xnull"]];
@@ -158,7 +165,7 @@ function flip(value: string): string {
 
 Deno.test({
   name:
-    "Every pod and container gets the node's defaults: limits, capabilities, sysctls, devices, env, seccomp",
+    "Every pod and container gets the node's defaults: limits, capabilities, sysctls, devices, env, seccomp, pins",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
@@ -185,6 +192,8 @@ Deno.test({
             await readInContainer(daemon, image, "seccomp", [mkdir], { runtimeDefault: true }),
             ["made"],
           );
+          // Not pinned: kubelet's image GC may remove it.
+          assert.deepEqual(await pinned(daemon, image), [false, false]);
           // A device keeps the host node's owner.
           assert.deepEqual(await readInContainer(daemon, image, "dev", DEVICE_OWNER, DEVICE), [
             "0 0",
@@ -216,7 +225,8 @@ Deno.test({
               `"kernel.shm_rmid_forced=${flip(hostShmRmid)}"]\n` +
               `device_ownership_from_security_context = true\n` +
               `default_env = ["OCID_NODE=node", "OCID_POD=node"]\n` +
-              `seccomp_profile = "${profile}"\n`,
+              `seccomp_profile = "${profile}"\n` +
+              `[image]\npinned_images = ["*it51/busybox*"]\n`,
           });
           try {
             const [limits = "", status = ""] = await readInContainer(
@@ -239,6 +249,9 @@ Deno.test({
                 "node pod",
               ],
             );
+
+            // pinned_images: ListImages and ImageStatus say so.
+            assert.deepEqual(await pinned(daemon, image), [true, true]);
 
             // seccomp_profile: what RuntimeDefault means on this node.
             const mkdir = ["sh", "-c", "mkdir /tmp/x 2>&1 || true"];

@@ -31,6 +31,7 @@ function testConfig(
     image: {
       registriesConf: `${root}/registries.conf`,
       insecureRegistries: ["localhost", "127.0.0.1"],
+      pinnedImages: [],
       pullProgressTimeoutSeconds: 30,
       storageDriver: "overlay",
       ...extra,

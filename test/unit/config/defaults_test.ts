@@ -46,6 +46,7 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     image: {
       registriesConf: "/etc/containers/registries.conf",
       insecureRegistries: ["localhost", "127.0.0.1"],
+      pinnedImages: [],
       pullProgressTimeoutSeconds: 60,
       storageDriver: "overlay",
     },

@@ -73,6 +73,7 @@ skip_idle_portmap = false
 [image]
 registries_conf = "/opt/registries.conf"
 insecure_registries = []
+pinned_images = ["registry.k8s.io/pause:3.10", "quay.io/critical/*", "*coredns*"]
 pull_progress_timeout = 5
 storage_driver = "vfs"
 `,
@@ -119,6 +120,7 @@ storage_driver = "vfs"
     image: {
       registriesConf: "/opt/registries.conf",
       insecureRegistries: [],
+      pinnedImages: ["registry.k8s.io/pause:3.10", "quay.io/critical/*", "*coredns*"],
       pullProgressTimeoutSeconds: 5,
       storageDriver: "vfs",
     },
@@ -249,6 +251,12 @@ Deno.test("loadConfig() names the file and the key of a bad setting", async (t) 
       /^Invalid value for "runtime.name" in \/etc\/ocid\/ocid.conf: expected "runc" or "crun"$/,
     ],
     ["unknown key", `rootdir = "/x"\n`, /^Unknown key "rootdir" in \/etc\/ocid\/ocid.conf$/],
+    ["a pinned image pattern with * inside", `[image]\npinned_images = ["a*b"]\n`, /pinned_images/],
+    [
+      "a pinned image pattern with only a leading *",
+      `[image]\npinned_images = ["*b"]\n`,
+      /pinned_images/,
+    ],
     ["an env entry without a name", `default_env = ["=x"]\n`, /"default_env"/],
     ["an env entry without =", `default_env = ["PROXY"]\n`, /"default_env"/],
     [
