@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { HOOK_STAGES } from "../spec/types.ts";
 import { extname, join } from "node:path";
 import { FailedPreconditionError, NotFoundError } from "../errors.ts";
 import { isDeviceAccess } from "../host/devices.ts";
@@ -94,15 +95,8 @@ export interface CdiRegistry {
   errors: { path: string; message: string }[];
 }
 
-/** The names of OCI hooks a CDI hook may have. */
-export const CDI_HOOK_NAMES = [
-  "prestart",
-  "createRuntime",
-  "createContainer",
-  "startContainer",
-  "poststart",
-  "poststop",
-] as const;
+/** The names of OCI hooks a CDI hook may have: the spec's stages. */
+export const CDI_HOOK_NAMES = HOOK_STAGES;
 
 /** File operations of {@linkcode loadCdiRegistry}; tests pass fakes. */
 export interface CdiFs {

@@ -14,17 +14,7 @@
  */
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
-import type { Hook, Hooks, Spec } from "./types.ts";
-
-/** The hook stages of the OCI runtime spec. */
-export const HOOK_STAGES = [
-  "prestart",
-  "createRuntime",
-  "createContainer",
-  "startContainer",
-  "poststart",
-  "poststop",
-] as const;
+import { type Hook, HOOK_STAGES, type Hooks, type Spec } from "./types.ts";
 
 /** One stage. */
 export type HookStage = typeof HOOK_STAGES[number];

@@ -86,6 +86,16 @@ export interface Hook {
   timeout?: number;
 }
 
+/** The hook stages of `hooks`, in the order the runtime runs them. */
+export const HOOK_STAGES = [
+  "prestart",
+  "createRuntime",
+  "createContainer",
+  "startContainer",
+  "poststart",
+  "poststop",
+] as const;
+
 /** `hooks`. */
 export interface Hooks {
   prestart?: Hook[];
