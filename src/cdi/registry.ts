@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { isObject } from "../json_shape.ts";
 import { HOOK_STAGES } from "../spec/types.ts";
 import { extname, join } from "node:path";
 import { FailedPreconditionError, NotFoundError } from "../errors.ts";
@@ -224,10 +225,6 @@ class SpecError extends Error {}
 
 function fail(message: string): never {
   throw new SpecError(message);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function str(v: unknown, field: string, required = true): string | undefined {

@@ -13,6 +13,7 @@ import { parseUlimits, ULIMIT_NAMES } from "../spec/ulimits.ts";
 import { normalizeCapability } from "../spec/capabilities.ts";
 import { parseDefaultSysctls } from "../spec/sysctl.ts";
 import { isPinnedPattern } from "../image/pinned.ts";
+import { isStrings } from "../json_shape.ts";
 
 /** What values a key accepts. */
 export type FieldKind =
@@ -356,10 +357,6 @@ export function checkValue(kind: FieldKind, value: unknown): unknown {
     case "ulimits":
       return isStrings(value) && parseUlimits(value) !== undefined ? [...value] : undefined;
   }
-}
-
-function isStrings(value: unknown): value is string[] {
-  return Array.isArray(value) && value.every((v) => typeof v === "string");
 }
 
 /** Capability names as `CAP_X`, each once in the order given; undefined for an unknown or ALL. */

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { isObject } from "../json_shape.ts";
 import { join } from "node:path";
 
 /** One plugin of a network configuration list; `type` names the plugin binary. */
@@ -188,8 +189,4 @@ async function listConfigFiles(dir: string): Promise<string[]> {
   }
   names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return names.map((n) => join(dir, n));
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }

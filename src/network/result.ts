@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { isObject } from "../json_shape.ts";
 import type { PodIp } from "./types.ts";
 
 /**
@@ -50,8 +51,4 @@ function familyOf(address: string, version: unknown): 4 | 6 {
   if (version === "4") return 4;
   if (version === "6") return 6;
   return address.includes(":") ? 6 : 4;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }

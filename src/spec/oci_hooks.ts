@@ -15,6 +15,7 @@
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
 import { type Hook, HOOK_STAGES, type Hooks, type Spec } from "./types.ts";
+import { isObject, isStrings } from "../json_shape.ts";
 
 /** One stage. */
 export type HookStage = typeof HOOK_STAGES[number];
@@ -279,11 +280,5 @@ async function jsonFiles(dir: string): Promise<string[]> {
 }
 
 function record(v: unknown): Record<string, unknown> | undefined {
-  return typeof v === "object" && v !== null && !Array.isArray(v)
-    ? v as Record<string, unknown>
-    : undefined;
-}
-
-function isStrings(v: unknown): v is string[] {
-  return Array.isArray(v) && v.every((x) => typeof x === "string");
+  return isObject(v) ? v : undefined;
 }

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { isObject } from "../json_shape.ts";
 import { join } from "node:path";
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from "../errors.ts";
 import { type Logger, nullLogger } from "../log.ts";
@@ -126,10 +127,6 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v);
   }
   return value;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function errText(err: unknown): string {
