@@ -40,6 +40,7 @@ import { type CdiContainerEdits, loadCdiRegistry, resolveCdiDevices } from "../c
 import { applyCdiEdits, completeDeviceNodes } from "../cdi/edits.ts";
 import { parseUlimits } from "../spec/ulimits.ts";
 import { applyOciHooks } from "../spec/oci_hooks.ts";
+import { isStrings } from "../json_shape.ts";
 
 /** What CreateContainer uses. */
 export type CreateContainerDeps = Pick<
@@ -458,8 +459,7 @@ function oomScoreAdj(res: cri.LinuxContainerResources | null): number | undefine
 
 /** The runtime part of a stored image config, as the spec builder reads it. */
 function toImageConfig(c: Record<string, unknown>): ImageConfig {
-  const strings = (v: unknown) =>
-    Array.isArray(v) && v.every((s) => typeof s === "string") ? (v as string[]) : undefined;
+  const strings = (v: unknown) => (isStrings(v) ? v : undefined);
   const str = (v: unknown) => (typeof v === "string" ? v : undefined);
   const out: ImageConfig = {};
   const entrypoint = strings(c["Entrypoint"]);
