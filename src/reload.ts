@@ -26,10 +26,10 @@ export const RELOADABLE: ReadonlySet<string> = new Set([
   "image.pinned_images",
 ]);
 
-/** The keys whose value differs, split by whether a reload applies them. */
+/** What differs: the fields a reload applies, and the keys that need a restart. */
 export interface ConfigChanges {
   reload: FieldSpec[];
-  restart: FieldSpec[];
+  restart: string[];
 }
 
 /** What changed from `old` to `next`, by key. */
@@ -37,18 +37,12 @@ export function configChanges(old: Config, next: Config): ConfigChanges {
   const changes: ConfigChanges = { reload: [], restart: [] };
   for (const spec of FIELDS) {
     if (JSON.stringify(getField(old, spec)) === JSON.stringify(getField(next, spec))) continue;
-    (RELOADABLE.has(spec.key) ? changes.reload : changes.restart).push(spec);
+    if (RELOADABLE.has(spec.key)) changes.reload.push(spec);
+    else changes.restart.push(spec.key);
   }
   // [runtimes.<handler>] tables are not keys of FIELDS.
   if (JSON.stringify(old.runtimes) !== JSON.stringify(next.runtimes)) {
-    changes.restart.push({
-      key: "runtimes",
-      table: "runtimes",
-      name: "",
-      path: ["runtimes"],
-      kind: { type: "string" },
-      doc: "",
-    });
+    changes.restart.push("runtimes");
   }
   return changes;
 }
@@ -79,5 +73,5 @@ export async function reloadConfig(
     setField(live as unknown as Record<string, unknown>, spec, getField(next, spec));
   }
   targets.commit(next, changed);
-  return { applied: [...changed], needRestart: restart.map((f) => f.key) };
+  return { applied: [...changed], needRestart: restart };
 }

@@ -21,7 +21,7 @@ Deno.test("configChanges() splits the changed keys into reloadable and restart-o
   });
   const { reload, restart } = configChanges(live, next);
   assert.deepEqual(reload.map((f) => f.key), ["default_env", "image.registries_conf"]);
-  assert.deepEqual(restart.map((f) => f.key), ["root", "runtimes"]);
+  assert.deepEqual(restart, ["root", "runtimes"]);
   assert.deepEqual(configChanges(live, structuredClone(live)), { reload: [], restart: [] });
 });
 
