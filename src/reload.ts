@@ -22,6 +22,7 @@ export const RELOADABLE: ReadonlySet<string> = new Set([
   "device_ownership_from_security_context",
   "seccomp_profile",
   "hooks_dir",
+  "absent_mount_sources_to_reject",
   "image.registries_conf",
   "image.pinned_images",
 ]);

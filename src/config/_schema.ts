@@ -162,6 +162,12 @@ export const FIELDS: readonly FieldSpec[] = [
     "Devices of a container are owned by its run_as_user and run_as_group, not the host's owner.",
   ),
   field(
+    "absent_mount_sources_to_reject",
+    ["absentMountSourcesToReject"],
+    { type: "paths" },
+    "Host paths a mount may not have made for it when missing: the container is refused.",
+  ),
+  field(
     "hooks_dir",
     ["hooksDir"],
     { type: "paths" },

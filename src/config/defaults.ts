@@ -122,6 +122,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
     defaultUlimits: [],
     defaultSysctls: [],
     deviceOwnershipFromSecurityContext: false,
+    absentMountSourcesToReject: [],
     hooksDir: ["/usr/share/containers/oci/hooks.d"],
     enableCdi: true,
     cdiSpecDirs: ["/etc/cdi", "/var/run/cdi"],

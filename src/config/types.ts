@@ -142,6 +142,13 @@ export interface Config {
    */
   deviceOwnershipFromSecurityContext: boolean;
   /**
+   * `absent_mount_sources_to_reject` (CRI-O's key): a mount's missing `host_path` is made as a
+   * directory (0755, as containerd and CRI-O do, so a kubelet `hostPath` volume of type "" works),
+   * except these paths: a container that mounts one of them while it is missing is refused.
+   * @default []
+   */
+  absentMountSourcesToReject: string[];
+  /**
    * `hooks_dir` (CRI-O's key): directories of OCI hook files (containers-oci-hooks(5), the 1.0.0
    * schema), lowest priority first; a container gets the hooks whose conditions it matches
    * (`src/spec/oci_hooks.ts`). Missing directories hold none.

@@ -41,6 +41,7 @@ import { applyCdiEdits, completeDeviceNodes } from "../cdi/edits.ts";
 import { parseUlimits } from "../spec/ulimits.ts";
 import { applyOciHooks } from "../spec/oci_hooks.ts";
 import { isStrings } from "../json_shape.ts";
+import { exists } from "../exists.ts";
 
 /** What CreateContainer uses. */
 export type CreateContainerDeps = Pick<
@@ -86,7 +87,10 @@ export async function createContainer(
   const name = containerName(config.metadata, podMeta);
   const image = deps.images.resolve(config.image.image);
   const logPath = containerLogPath(sandbox.metadata.logDirectory, config.log_path, config);
-  await checkMountSources(config.mounts);
+  const missingSources = await missingMountSources(
+    config.mounts,
+    deps.config.absentMountSourcesToReject,
+  );
   const volumes = imageVolumeRequests(deps, config.mounts);
   checkRecursiveReadOnly(deps, config.mounts, sandbox.metadata.runtimeHandler);
   const cdiEdits = await cdiDeviceEdits(deps, config);
@@ -96,6 +100,8 @@ export async function createContainer(
   await using stack = new AsyncDisposableStack();
   deps.containers.reserveName(name, id);
   stack.defer(() => deps.containers.releaseName(name));
+  for (const path of missingSources) stack.defer(await makeHostDir(path));
+  await checkMountPropagation(config.mounts);
 
   const bundle = containerBundle(deps.config.root, id);
   await Deno.mkdir(bundle, { recursive: true, mode: 0o700 });
@@ -412,21 +418,90 @@ async function mountImageVolumes(
  *
  * @throws {InvalidArgumentError} naming the mount whose source is missing
  */
-async function checkMountSources(mounts: readonly cri.Mount[]): Promise<void> {
-  let hostMounts: MountEntry[] | undefined;
+/**
+ * The `host_path`s of the request's bind mounts that do not exist: CreateContainer makes them as
+ * directories, as containerd and CRI-O do (a kubelet `hostPath` volume of type "" names a path
+ * that may not exist yet), unless the node lists them in `absent_mount_sources_to_reject`.
+ * Reads only.
+ *
+ * @throws {InvalidArgumentError} when a missing path is one the node rejects
+ */
+async function missingMountSources(
+  mounts: readonly cri.Mount[],
+  reject: readonly string[],
+): Promise<string[]> {
+  const rejected = new Set(reject.map(cleanPath));
+  const missing: string[] = [];
   for (const [i, m] of mounts.entries()) {
     if (!m.host_path.startsWith("/")) continue; // buildContainerSpec names the error
     try {
       await Deno.stat(m.host_path);
     } catch (err) {
-      if (err instanceof Deno.errors.NotFound) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      if (rejected.has(cleanPath(m.host_path))) {
         throw new InvalidArgumentError(
           `Cannot find host_path "${m.host_path}" of mounts[${i}] (container_path ` +
-            `"${m.container_path}"): create it first`,
+            `"${m.container_path}"), and the node does not make it ` +
+            `(absent_mount_sources_to_reject)`,
         );
       }
-      throw err;
+      missing.push(m.host_path);
     }
+  }
+  return missing;
+}
+
+/** `path` without `.`/`..` steps and a trailing slash. */
+function cleanPath(path: string): string {
+  const clean = normalize(path);
+  return clean.length > 1 && clean.endsWith("/") ? clean.slice(0, -1) : clean;
+}
+
+/**
+ * Makes the directory `path` and its missing parents (mode 0755 under the daemon's umask).
+ *
+ * @returns The undo: removes what it made, deepest first, while each is empty.
+ * @throws {FailedPreconditionError} when a part of the path cannot be made
+ */
+async function makeHostDir(path: string): Promise<() => Promise<void>> {
+  const absent: string[] = [];
+  for (let p = cleanPath(path); !(await exists(p)); p = dirname(p)) absent.unshift(p);
+  const made: string[] = [];
+  const undo = async () => {
+    for (const dir of made.toReversed()) {
+      if (!(await Deno.remove(dir).then(() => true, () => false))) return;
+    }
+  };
+  try {
+    for (const dir of absent) {
+      try {
+        await Deno.mkdir(dir, { mode: 0o755 });
+        made.push(dir);
+      } catch (err) {
+        if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+      }
+    }
+    await Deno.stat(path); // a dangling symlink on the way is not made into a directory
+  } catch (err) {
+    await undo();
+    throw new FailedPreconditionError(
+      `Cannot make the missing mount host_path "${path}": ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  return undo;
+}
+
+/**
+ * Checks that the host side of each mount with mount propagation propagates that way (a mount
+ * that is not shared cannot give its events to a container).
+ *
+ * @throws {FailedPreconditionError} naming the mount and the `mount --make-rshared` to run
+ */
+async function checkMountPropagation(mounts: readonly cri.Mount[]): Promise<void> {
+  let hostMounts: MountEntry[] | undefined;
+  for (const [i, m] of mounts.entries()) {
+    if (!m.host_path.startsWith("/")) continue;
     const want = m.propagation === "PROPAGATION_BIDIRECTIONAL"
       ? "rshared"
       : m.propagation === "PROPAGATION_HOST_TO_CONTAINER"

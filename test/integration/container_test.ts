@@ -13,6 +13,7 @@ import type * as cri from "../../src/cri/types.ts";
 import { alive, grpcCode, listDir, pushBusybox, waitFor } from "../helpers/checks.ts";
 import { mountsUnder, pidsMentioning, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { startRegistry } from "../helpers/registry.ts";
+import { exists } from "../../src/exists.ts";
 
 const BRIDGE = "ocidt4";
 const SUBNET = "10.234.4.0/24";
@@ -174,6 +175,7 @@ Deno.test({
         bridge: BRIDGE,
         subnet: SUBNET,
         flags: ["--runtime", counter.path],
+        config: `absent_mount_sources_to_reject = [${JSON.stringify(join(hostDir, "rejected"))}]\n`,
       });
       const runtime = daemon.clients.runtime;
       await call(daemon.clients.image, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
@@ -395,11 +397,14 @@ Deno.test({
             "touch /rootfs-file 2>/dev/null && echo rootfs-writable || echo rootfs-readonly; " +
             "cat /data/hello.txt; echo from-container > /data/out.txt; " +
             "touch /ro/x 2>/dev/null && echo ro-writable || echo ro-readonly; " +
-            "echo tmp > /tmp/x 2>/dev/null || echo tmp-readonly; echo finished",
+            "echo tmp > /tmp/x 2>/dev/null || echo tmp-readonly; echo made > /made/f; " +
+            "echo finished",
           ],
           mounts: [
             { container_path: "/data", host_path: hostDir },
             { container_path: "/ro", host_path: roDir, readonly: true },
+            // Missing: made (as containerd and CRI-O do), with its missing parent.
+            { container_path: "/made", host_path: join(hostDir, "made", "deep") },
           ],
           linux: { security_context: { readonly_rootfs: true } },
         });
@@ -412,9 +417,11 @@ Deno.test({
         assert.match(log, /stdout F from host$/m);
         assert.match(log, /stdout F ro-readonly$/m);
         assert.equal(await Deno.readTextFile(join(hostDir, "out.txt")), "from-container\n");
+        assert.equal(await Deno.readTextFile(join(hostDir, "made", "deep", "f")), "made\n");
+        assert.equal((await Deno.stat(join(hostDir, "made"))).mode! & 0o777, 0o755);
         assert.deepEqual(
           st.mounts.map((m) => [m.container_path, m.readonly]),
-          [["/data", false], ["/ro", true]],
+          [["/data", false], ["/ro", true], ["/made", false]],
         );
       });
 
@@ -518,12 +525,12 @@ Deno.test({
             grpc.status.ALREADY_EXISTS,
           ],
           [
-            "missing mount source",
+            "missing mount source the node does not make",
             {
               pod_sandbox_id: podId,
               config: {
                 ...base,
-                mounts: [{ container_path: "/x", host_path: join(hostDir, "missing") }],
+                mounts: [{ container_path: "/x", host_path: join(hostDir, "rejected") }],
               },
             },
             grpc.status.INVALID_ARGUMENT,
@@ -540,11 +547,17 @@ Deno.test({
         for (const [what, req, code] of cases) {
           assert.equal(await grpcCode(call(runtime, "CreateContainer", req)), code, what);
         }
-        // A process that cannot start: the runtime fails at create, with its reason; nothing stays.
+        // A process that cannot start: the runtime fails at create, with its reason; nothing stays,
+        // not even the missing mount source it made.
         await assert.rejects(
           call(runtime, "CreateContainer", {
             pod_sandbox_id: podId,
-            config: { ...base, metadata: { name: "nobinary", attempt: 0 }, command: ["/nope"] },
+            config: {
+              ...base,
+              metadata: { name: "nobinary", attempt: 0 },
+              command: ["/nope"],
+              mounts: [{ container_path: "/x", host_path: join(hostDir, "gone", "sub") }],
+            },
           }),
           (err: grpc.ServiceError) => {
             assert.notEqual(err.code, grpc.status.OK);
@@ -554,6 +567,9 @@ Deno.test({
         );
         await call(runtime, "RemovePodSandbox", { pod_sandbox_id: stoppedPod });
         assert.deepEqual(await snapshot(), before);
+        for (const made of ["rejected", "gone"]) {
+          assert.equal(await exists(join(hostDir, made)), false, `${made} was left behind`);
+        }
         const execUnknown = await grpcCode(
           call(runtime, "ExecSync", { container_id: "0".repeat(64), cmd: ["/bin/true"] }),
         );

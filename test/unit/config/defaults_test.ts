@@ -40,6 +40,7 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     defaultUlimits: [],
     defaultSysctls: [],
     deviceOwnershipFromSecurityContext: false,
+    absentMountSourcesToReject: [],
     hooksDir: ["/usr/share/containers/oci/hooks.d"],
     enableCdi: true,
     cdiSpecDirs: ["/etc/cdi", "/var/run/cdi"],

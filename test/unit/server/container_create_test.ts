@@ -235,6 +235,27 @@ Deno.test("createContainer() applies the CDI devices asked for; with CDI off it 
     assert.equal(deps.fakeRuntime.calls.filter((c) => c.verb === "create").length, 1);
   }));
 
+Deno.test("createContainer() makes a missing mount host_path as a directory, as containerd does", () =>
+  withDeps(async (deps) => {
+    const sandboxId = await addSandbox(deps);
+    const existing = join(deps.dir, "existing");
+    await Deno.mkdir(existing, { mode: 0o700 });
+    const hostPath = join(existing, "a", "b");
+    const { container_id } = await createContainer(
+      deps,
+      request(sandboxId, { mounts: [{ container_path: "/x", host_path: hostPath }] }),
+    );
+    for (const dir of [join(existing, "a"), hostPath]) {
+      const st = await Deno.stat(dir);
+      assert.ok(st.isDirectory);
+      assert.equal(st.mode! & 0o777, 0o755 & ~Deno.umask());
+    }
+    assert.equal((await Deno.stat(existing)).mode! & 0o777, 0o700, "what existed is left alone");
+    const c = deps.containers.get(container_id!);
+    const spec = JSON.parse(await Deno.readTextFile(join(c.metadata.bundle, "config.json")));
+    assert.ok(spec.mounts.some((m: { source: string }) => m.source === hostPath));
+  }));
+
 Deno.test("createContainer() without namespace options takes the pod's", () =>
   withDeps(async (deps) => {
     const sandboxId = await addSandbox(deps, { pid: "CONTAINER" });
@@ -250,6 +271,10 @@ Deno.test("createContainer() rejects bad input with the right code and leaves no
   await withDeps(async (deps) => {
     const sandboxId = await addSandbox(deps);
     const notReady = await addSandbox(deps, { name: "stopped", ready: false });
+    const host = join(deps.dir, "host");
+    await Deno.mkdir(host);
+    deps.config = { ...deps.config, absentMountSourcesToReject: [join(host, "rejected/")] };
+    await Deno.symlink(join(host, "nowhere"), join(host, "dangling"));
     const cases: [string, cri.CreateContainerRequest, string][] = [
       ["no such sandbox", request("f".repeat(64)), "NOT_FOUND"],
       ["sandbox not ready", request(notReady), "FAILED_PRECONDITION"],
@@ -260,11 +285,18 @@ Deno.test("createContainer() rejects bad input with the right code and leaves no
       ],
       ["no metadata", decode("CreateContainer", { pod_sandbox_id: sandboxId }), "INVALID_ARGUMENT"],
       [
-        "missing mount source",
+        "missing mount source the node does not make",
         request(sandboxId, {
-          mounts: [{ container_path: "/x", host_path: join(deps.dir, "does-not-exist") }],
+          mounts: [{ container_path: "/x", host_path: join(host, "rejected", ".") }],
         }),
         "INVALID_ARGUMENT",
+      ],
+      [
+        "missing mount source under a dangling symlink",
+        request(sandboxId, {
+          mounts: [{ container_path: "/x", host_path: join(host, "dangling", "sub") }],
+        }),
+        "FAILED_PRECONDITION",
       ],
       [
         "relative mount destination",
@@ -347,18 +379,26 @@ Deno.test("createContainer() rejects bad input with the right code and leaves no
         assert.deepEqual(deps.fakeImages.mounted.size, 0);
         assert.deepEqual(deps.fakeRuntime.calls, []);
         assert.equal(deps.locks.size, 0);
+        assert.deepEqual(await listDir(host), ["dangling"], "no host path was made");
       });
     }
-    await t.step("a runtime failure undoes the rootfs and frees the name", async () => {
-      deps.fakeRuntime.fail.create = new Error("runc create failed: exec: no such file");
-      assert.match(await codeOf(createContainer(deps, request(sandboxId))), /runc create failed/);
-      delete deps.fakeRuntime.fail.create;
-      assert.equal(deps.containers.size, 0);
-      assert.deepEqual(await listDir(join(deps.config.root, "containers")), []);
-      assert.equal(deps.fakeImages.mounted.size, 0);
-      const ok = await createContainer(deps, request(sandboxId));
-      assert.ok(ok.container_id);
-    });
+    await t.step(
+      "a runtime failure undoes the rootfs, the host paths made and the name",
+      async () => {
+        deps.fakeRuntime.fail.create = new Error("runc create failed: exec: no such file");
+        const made = request(sandboxId, {
+          mounts: [{ container_path: "/x", host_path: join(host, "made", "deep") }],
+        });
+        assert.match(await codeOf(createContainer(deps, made)), /runc create failed/);
+        delete deps.fakeRuntime.fail.create;
+        assert.equal(deps.containers.size, 0);
+        assert.deepEqual(await listDir(join(deps.config.root, "containers")), []);
+        assert.equal(deps.fakeImages.mounted.size, 0);
+        assert.deepEqual(await listDir(host), ["dangling"]);
+        const ok = await createContainer(deps, request(sandboxId));
+        assert.ok(ok.container_id);
+      },
+    );
     await t.step("a duplicate name is ALREADY_EXISTS and changes nothing", async () => {
       const before = await listDir(join(deps.config.root, "containers"));
       const calls = deps.fakeRuntime.calls.length;
