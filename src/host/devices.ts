@@ -1,6 +1,6 @@
 /**
- * The host's device nodes, which a privileged container gets (CRI: "all host devices"). The
- * walk skips what containerd, CRI-O and runc skip: the `pts`, `shm`, `fd`, `mqueue`, `.lxc`,
+ * The host's device nodes, which a privileged container gets (CRI: "all host devices"), and
+ * those a CRI `Device` names (a node, or a directory of them). The walk skips what containerd, CRI-O and runc skip: the `pts`, `shm`, `fd`, `mqueue`, `.lxc`,
  * `.lxd-mounts` and `.udev` directories, `console`, symlinks, and anything that is not a
  * character or block device with a non-zero major number.
  *
@@ -51,13 +51,42 @@ export function decodeRdev(rdev: number): { major: number; minor: number } {
  * Walks a device directory (`/dev` by default) without following symlinks.
  *
  * @param root The directory to walk.
+ * @param containerDir Where `root` is in the container. @default "/dev"
  * @returns Device nodes in directory order; entries that vanish while walking are left out.
  * @throws {Error} When `root` cannot be read.
  */
-export function listHostDevices(root = "/dev"): HostDevice[] {
+export function listHostDevices(root = "/dev", containerDir = "/dev"): HostDevice[] {
   const out: HostDevice[] = [];
-  walk(root, "/dev", out, true);
+  walk(root, containerDir, out, true);
   return out;
+}
+
+/** The device nodes a CRI `Device` names; tests pass a fake. */
+export type DeviceResolver = (hostPath: string, containerPath: string) => HostDevice[];
+
+/**
+ * The device nodes a CRI `Device` names, as containerd's CRI plugin and CRI-O read it: the node
+ * at `hostPath` (symlinks followed) at `containerPath`, or, when `hostPath` is a directory (a
+ * device plugin may name `/dev/snd`), every node under it at the same place under
+ * `containerPath`, walked as {@linkcode listHostDevices} walks.
+ *
+ * @throws {Error} When `hostPath` is missing, or neither a directory nor a device node.
+ */
+export function devicesAt(hostPath: string, containerPath: string): HostDevice[] {
+  const st = Deno.statSync(hostPath);
+  if (st.isDirectory) return listHostDevices(hostPath, containerPath);
+  const type = st.isCharDevice ? "c" : st.isBlockDevice ? "b" : undefined;
+  if (type === undefined || st.rdev === null) throw new Error("not a device node");
+  const { major, minor } = decodeRdev(st.rdev);
+  return [{
+    path: containerPath,
+    type,
+    major,
+    minor,
+    fileMode: (st.mode ?? 0o600) & 0o777,
+    uid: st.uid ?? 0,
+    gid: st.gid ?? 0,
+  }];
 }
 
 function walk(dir: string, containerDir: string, out: HostDevice[], top: boolean): void {

@@ -7,7 +7,8 @@
  */
 import { InvalidArgumentError } from "../errors.ts";
 import {
-  decodeRdev,
+  type DeviceResolver,
+  devicesAt,
   type HostDeviceLister,
   isDeviceAccess,
   listHostDevices,
@@ -56,17 +57,6 @@ export interface SandboxNamespacePaths {
   targetPid?: string;
   /** The sandbox's user namespace, when the pod has one. */
   user?: string;
-}
-
-/** A host device node, as {@linkcode ContainerSpecOptions.statDevice} reports it. */
-export interface DeviceInfo {
-  type: "c" | "b";
-  major: number;
-  minor: number;
-  /** Permission bits. */
-  mode: number;
-  uid: number;
-  gid: number;
 }
 
 /** Identity of the sandbox, for annotations. */
@@ -122,8 +112,8 @@ export interface ContainerSpecOptions extends RequestAnnotationOptions {
   runtimeDefaultSeccomp?: { path: string; text: string };
   /** Whether the node runs AppArmor (`src/host/apparmor.ts`). @default false */
   appArmorEnabled?: boolean;
-  /** Describes a host device node. @default Deno.statSync */
-  statDevice?: (path: string) => DeviceInfo;
+  /** The device nodes a CRI `Device` names (a node, or a directory of them). @default devicesAt */
+  devicesAt?: DeviceResolver;
   /**
    * The node's `default_capabilities` (normalized): what the container's capabilities start
    * from before the request's adds and drops. @default DEFAULT_CAPABILITIES
@@ -279,16 +269,18 @@ export function buildContainerSpec(config: ContainerConfig, options: ContainerSp
     : [...(linux.resources?.devices ?? [])];
   const devices: Device[] = [];
   for (const [i, d] of config.devices.entries()) {
-    const { device, access } = toDevice(d, `devices[${i}]`, options.statDevice ?? statDevice);
-    devices.push(device);
-    if (!privileged) {
-      deviceRules.push({
-        allow: true,
-        type: device.type,
-        major: device.major!,
-        minor: device.minor!,
-        access,
-      });
+    const named = toDevices(d, `devices[${i}]`, options.devicesAt ?? devicesAt);
+    for (const { device, access } of named) {
+      devices.push(device);
+      if (!privileged) {
+        deviceRules.push({
+          allow: true,
+          type: device.type,
+          major: device.major!,
+          minor: device.minor!,
+          access,
+        });
+      }
     }
   }
   if (options.deviceOwnershipFromSecurityContext) {
@@ -510,11 +502,11 @@ function toMount(m: CriMount, field: string): Mount {
   return { destination: m.container_path, type: "bind", source: m.host_path, options };
 }
 
-function toDevice(
+function toDevices(
   d: CriDevice,
   field: string,
-  stat: (path: string) => DeviceInfo,
-): { device: Device; access: string } {
+  resolve: DeviceResolver,
+): { device: Device; access: string }[] {
   const access = d.permissions === "" ? "rwm" : d.permissions;
   if (!isDeviceAccess(access)) {
     throw new InvalidArgumentError(
@@ -527,36 +519,17 @@ function toDevice(
       `Invalid ${field}: host_path and container_path must be absolute`,
     );
   }
-  let info: DeviceInfo;
   try {
-    info = stat(d.host_path);
+    return resolve(d.host_path, path).map(({ path, type, major, minor, fileMode, uid, gid }) => ({
+      device: { type, path, major, minor, fileMode, uid, gid },
+      access,
+    }));
   } catch (error) {
     throw new InvalidArgumentError(
       `Cannot use device "${d.host_path}" (${field}.host_path): ${(error as Error).message}`,
       { cause: error },
     );
   }
-  return {
-    device: {
-      type: info.type,
-      path,
-      major: info.major,
-      minor: info.minor,
-      fileMode: info.mode & 0o777,
-      uid: info.uid,
-      gid: info.gid,
-    },
-    access,
-  };
-}
-
-/** The default {@linkcode ContainerSpecOptions.statDevice}, on `Deno.statSync`. */
-export function statDevice(path: string): DeviceInfo {
-  const st = Deno.statSync(path);
-  const type = st.isCharDevice ? "c" : st.isBlockDevice ? "b" : undefined;
-  if (type === undefined || st.rdev === null) throw new Error("not a device node");
-  const { major, minor } = decodeRdev(st.rdev);
-  return { type, major, minor, mode: st.mode ?? 0o600, uid: st.uid ?? 0, gid: st.gid ?? 0 };
 }
 
 /**

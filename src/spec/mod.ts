@@ -20,12 +20,10 @@ export {
   buildContainerSpec,
   emptyContainerSecurityContext,
   requireAbsolutePath,
-  statDevice,
   STOP_SIGNAL,
 } from "./container.ts";
 export type {
   ContainerSpecOptions,
-  DeviceInfo,
   ImageConfig,
   SandboxNamespacePaths,
   SandboxRef,

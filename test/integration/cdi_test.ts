@@ -3,7 +3,8 @@
  * /dev/null: spec files in two dirs (`cdi_spec_dirs`, one YAML, one JSON) define a device node,
  * environment, supplementary groups, a poststart hook and a mount; a container asks for them
  * through CRI `CDI_devices` and a `cdi.k8s.io/` annotation and gets them, within its device
- * cgroup. A container that asks for none gets none of them. Bad requests change nothing.
+ * cgroup. A container that asks for none gets none of them. A CRI `devices` entry (a device
+ * plugin's) that is a directory gives every node under it. Bad requests change nothing.
  * Root only. Network: bridge "ocidt50", 10.234.50.0/24.
  */
 import assert from "node:assert/strict";
@@ -155,6 +156,47 @@ devices:
           timeout: 10,
         }, SLOW);
         assert.equal(new TextDecoder().decode(res.stdout).trim(), "none");
+      });
+
+      await t.step("a CRI device that is a directory gives every node under it", async () => {
+        // As a device plugin may name /dev/snd: containerd's CRI plugin and CRI-O walk it.
+        const dir = join(scratch, "snd");
+        await Deno.mkdir(join(dir, "by-path"), { recursive: true });
+        for (const [path, minor] of [["controlC0", "3"], ["by-path/pcm", "5"]] as const) {
+          const made = await new Deno.Command("mknod", {
+            args: ["-m", "0666", join(dir, path), "c", "1", minor],
+          }).output();
+          assert.ok(made.success, new TextDecoder().decode(made.stderr));
+        }
+        const plugged = await withDevices("plugged", {
+          devices: [{ host_path: dir, container_path: "/dev/xsnd", permissions: "rw" }],
+        });
+        await call(runtime, "StartContainer", { container_id: plugged }, SLOW);
+        assert.equal(
+          await execBusybox(
+            daemon,
+            plugged,
+            "stat",
+            "-c",
+            "%n %t:%T",
+            "/dev/xsnd/controlC0",
+            "/dev/xsnd/by-path/pcm",
+          ),
+          "/dev/xsnd/controlC0 1:3\n/dev/xsnd/by-path/pcm 1:5",
+        );
+        // Both are in the device cgroup: writable (null and zero take writes).
+        assert.equal(
+          await execBusybox(
+            daemon,
+            plugged,
+            "sh",
+            "-c",
+            "echo x > /dev/xsnd/controlC0 && echo x > /dev/xsnd/by-path/pcm && echo written",
+          ),
+          "written",
+        );
+        await call(runtime, "StopContainer", { container_id: plugged, timeout: 0 }, SLOW);
+        await call(runtime, "RemoveContainer", { container_id: plugged }, SLOW);
       });
 
       await t.step("bad requests are refused with their code and leave nothing", async () => {

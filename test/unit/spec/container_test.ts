@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
 import { FailedPreconditionError, InvalidArgumentError } from "../../../src/errors.ts";
 import type { ContainerConfig, LinuxContainerSecurityContext } from "../../../src/cri/types.ts";
-import {
-  buildContainerSpec,
-  type ContainerSpecOptions,
-  type DeviceInfo,
-} from "../../../src/spec/container.ts";
+import { buildContainerSpec, type ContainerSpecOptions } from "../../../src/spec/container.ts";
+import type { HostDevice } from "../../../src/host/devices.ts";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, defaultSpec } from "../../../src/spec/default.ts";
 import { runtimeDefaultSeccomp } from "../../../src/spec/seccomp.ts";
 import type { Spec } from "../../../src/spec/types.ts";
@@ -252,13 +249,21 @@ Deno.test("buildContainerSpec() fields of ContainerConfig", async (t) => {
   });
 
   await t.step("devices are created and allowed in the device cgroup", () => {
-    const stats: Record<string, DeviceInfo> = {
-      "/dev/fuse": { type: "c", major: 10, minor: 229, mode: 0o20666, uid: 0, gid: 0 },
+    const nodes: Record<string, HostDevice[]> = {
+      "/dev/fuse": [{
+        type: "c",
+        path: "",
+        major: 10,
+        minor: 229,
+        fileMode: 0o666,
+        uid: 0,
+        gid: 0,
+      }],
     };
-    const statDevice = (p: string) => {
-      const s = stats[p];
+    const devicesAt = (p: string, containerPath: string) => {
+      const s = nodes[p];
       if (!s) throw new Error("No such file or directory");
-      return s;
+      return s.map((d) => ({ ...d, path: containerPath }));
     };
     const want = expect();
     want.linux!.devices = [{
@@ -281,33 +286,33 @@ Deno.test("buildContainerSpec() fields of ContainerConfig", async (t) => {
       ...containerConfig(),
       devices: [{ container_path: "/dev/fuse", host_path: "/dev/fuse", permissions: "rw" }],
     };
-    assert.deepEqual(build(c, { statDevice }), want);
+    assert.deepEqual(build(c, { devicesAt }), want);
     rejects(
-      () => build({ ...c, devices: [{ ...c.devices[0]!, permissions: "rx" }] }, { statDevice }),
+      () => build({ ...c, devices: [{ ...c.devices[0]!, permissions: "rx" }] }, { devicesAt }),
       "devices[0].permissions",
     );
     rejects(
-      () =>
-        build({ ...c, devices: [{ ...c.devices[0]!, host_path: "/dev/none" }] }, { statDevice }),
+      () => build({ ...c, devices: [{ ...c.devices[0]!, host_path: "/dev/none" }] }, { devicesAt }),
       "/dev/none",
     );
   });
 
   await t.step("device_ownership_from_security_context: run_as_user/group own the devices", () => {
-    const statDevice = () => ({
+    const devicesAt = (_: string, path: string) => [{
       type: "c" as const,
+      path,
       major: 10,
       minor: 229,
-      mode: 0o20660,
+      fileMode: 0o660,
       uid: 0,
       gid: 6,
-    });
+    }];
     const owner = (sc: Partial<LinuxContainerSecurityContext> | null, on: boolean) => {
       const c = {
         ...withLinux(sc),
         devices: [{ container_path: "/dev/fuse", host_path: "/dev/fuse", permissions: "rw" }],
       };
-      const d = build(c, { statDevice, deviceOwnershipFromSecurityContext: on }).linux!
+      const d = build(c, { devicesAt, deviceOwnershipFromSecurityContext: on }).linux!
         .devices![0]!;
       return [d.uid, d.gid];
     };
@@ -937,7 +942,10 @@ Deno.test("buildContainerSpec() privileged in full", async (t) => {
       sandboxPrivileged: true,
       hostCapabilities: NO_SYS_RESOURCE,
       listHostDevices: () => [HOST_NULL, HOST_SDA],
-      statDevice: () => ({ type: "b", major: 8, minor: 16, mode: 0o660, uid: 0, gid: 6 }),
+      devicesAt: (
+        _,
+        path,
+      ) => [{ type: "b", path, major: 8, minor: 16, fileMode: 0o660, uid: 0, gid: 6 }],
     });
     assert.deepEqual(spec.linux?.devices, [HOST_NULL, {
       type: "b",
