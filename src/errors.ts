@@ -31,7 +31,8 @@ export type GrpcCodeName =
   | "RESOURCE_EXHAUSTED"
   | "UNIMPLEMENTED"
   | "INTERNAL"
-  | "CANCELLED";
+  | "CANCELLED"
+  | "UNKNOWN";
 
 /** A request names something that does not exist. */
 export class NotFoundError extends OcidError {
@@ -62,6 +63,30 @@ export class FailedPreconditionError extends OcidError {
   constructor(message: string, options?: ErrorOptions) {
     super("FAILED_PRECONDITION", message, options);
     this.name = "FailedPreconditionError";
+  }
+}
+
+/**
+ * A registry that cannot be reached, answers 5xx or stops sending: the kubelet's
+ * `RegistryUnavailable` (k8s.io/cri-api `pkg/errors`). The kubelet knows that reason only from
+ * the start of the message of an UNKNOWN status (the one code whose name it strips), and shows
+ * it as the container's waiting reason instead of the generic `ErrImagePull`, as under CRI-O.
+ */
+export class RegistryUnavailableError extends OcidError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("UNKNOWN", `RegistryUnavailable: ${message}`, options);
+    this.name = "RegistryUnavailableError";
+  }
+}
+
+/**
+ * An image the node's signature policy does not accept: the kubelet's
+ * `SignatureValidationFailed`, carried as {@linkcode RegistryUnavailableError} carries its reason.
+ */
+export class SignatureValidationError extends OcidError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("UNKNOWN", `SignatureValidationFailed: ${message}`, options);
+    this.name = "SignatureValidationError";
   }
 }
 

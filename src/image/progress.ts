@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { OcidError } from "../errors.ts";
+import { RegistryUnavailableError } from "../errors.ts";
 
 /** The `fetch` function; tests may pass their own. */
 export type FetchFn = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -27,7 +27,7 @@ export interface ProgressFetchOptions {
  * @param init Request options (its `signal` is replaced).
  * @param options Timeout, caller signal and fetch implementation.
  * @returns A response whose body stream carries the same timeout.
- * @throws {OcidError} DEADLINE_EXCEEDED when the timeout fires; the caller's abort reason
+ * @throws {RegistryUnavailableError} when the timeout fires; the caller's abort reason
  *   when it aborts.
  */
 export async function fetchWithProgressTimeout(
@@ -43,8 +43,7 @@ export async function fetchWithProgressTimeout(
     clearTimeout(timer);
     timer = setTimeout(() => {
       ac.abort(
-        new OcidError(
-          "DEADLINE_EXCEEDED",
+        new RegistryUnavailableError(
           `No progress from "${url}" for ${timeoutMs / 1000} s; giving up (pull_progress_timeout)`,
         ),
       );

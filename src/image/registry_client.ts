@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { NotFoundError, OcidError } from "../errors.ts";
+import { NotFoundError, OcidError, RegistryUnavailableError } from "../errors.ts";
 import { basicCredentials, basicHeader, parseChallenge, type RegistryAuth } from "./auth.ts";
 import { MANIFEST_ACCEPT } from "./manifest.ts";
 import { type FetchFn, fetchWithProgressTimeout } from "./progress.ts";
@@ -113,10 +113,11 @@ export class RegistryClient {
         `Registry "${this.#registry}" denied ${opts.what}: ${body}`,
       );
     }
-    throw new OcidError(
-      "UNAVAILABLE",
-      `Registry "${this.#registry}" answered ${res.status} ${res.statusText} for ${opts.what}: ${body}`,
-    );
+    const message =
+      `Registry "${this.#registry}" answered ${res.status} ${res.statusText} for ${opts.what}: ${body}`;
+    throw res.status >= 500
+      ? new RegistryUnavailableError(message)
+      : new OcidError("UNAVAILABLE", message);
   }
 
   async #fetch(path: string, opts: { accept?: string; what: string }): Promise<Response> {
@@ -132,12 +133,9 @@ export class RegistryClient {
       });
     } catch (err) {
       if (err instanceof OcidError || this.#options.signal?.aborted) throw err;
-      throw new OcidError(
-        "UNAVAILABLE",
-        `Cannot reach registry "${this.#registry}" at "${url}" for ${opts.what}: ${
-          err instanceof Error ? err.message : err
-        }`,
-        { cause: err },
+      throw unreachable(
+        `Cannot reach registry "${this.#registry}" at "${url}" for ${opts.what}: ${describe(err)}`,
+        err,
       );
     }
   }
@@ -174,9 +172,7 @@ export class RegistryClient {
       });
     } catch (err) {
       if (err instanceof OcidError) throw err;
-      throw new OcidError("UNAVAILABLE", `Cannot reach token server "${url.origin}": ${err}`, {
-        cause: err,
-      });
+      throw unreachable(`Cannot reach token server "${url.origin}": ${describe(err)}`, err);
     }
     if (!res.ok) {
       await res.body?.cancel();
@@ -197,4 +193,21 @@ export class RegistryClient {
     }
     this.#authorization = `Bearer ${token}`;
   }
+}
+
+/**
+ * The error of a request that got no answer: the registry is unavailable (refused, reset,
+ * unreachable, a name that does not resolve), unless TLS failed, which is the node's to mend
+ * (a certificate it does not trust, a plain-HTTP registry not listed as insecure).
+ */
+function unreachable(message: string, cause: unknown): OcidError {
+  return /certificate|tls|ssl|handshake|corrupt message/i.test(describe(cause))
+    ? new OcidError("UNAVAILABLE", message, { cause })
+    : new RegistryUnavailableError(message, { cause });
+}
+
+/** A fetch failure with its cause ("fetch failed" alone says nothing of refused or DNS). */
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
 }

@@ -163,7 +163,9 @@ export class ImageService {
    * @param options Credentials, cancellation, pinning.
    * @returns The stored image record.
    * @throws {NotFoundError} When no registry has the image.
-   * @throws {OcidError} UNAVAILABLE, UNAUTHENTICATED, PERMISSION_DENIED, DEADLINE_EXCEEDED,
+   * @throws {RegistryUnavailableError} When the registry cannot be reached, answers 5xx or stops
+   *   sending (pull_progress_timeout).
+   * @throws {OcidError} UNAVAILABLE (TLS), UNAUTHENTICATED, PERMISSION_DENIED,
    *   UNIMPLEMENTED (schema 1), INVALID_ARGUMENT (a malicious or malformed layer),
    *   FAILED_PRECONDITION (a zstd layer without the zstd program).
    */

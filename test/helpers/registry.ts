@@ -107,6 +107,8 @@ export interface FakeRegistryOptions {
   stall?: string[];
   /** Demand `Bearer <token>` obtained from `/token` with these basic credentials. */
   bearer?: { user: string; password: string };
+  /** Answer every request for these repositories 503 Service Unavailable. */
+  unavailable?: string[];
 }
 
 /** A running fake registry. */
@@ -148,6 +150,9 @@ export function startFakeRegistry(options: FakeRegistryOptions): FakeRegistry {
     const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(url.pathname);
     if (!m) return new Response("not found", { status: 404 });
     const [, repo, kind, ref] = m as unknown as [string, string, string, string];
+    if (options.unavailable?.includes(repo)) {
+      return new Response("down for maintenance", { status: 503 });
+    }
     if (kind === "manifests") {
       const b = options.manifests[`${repo}:${ref}`] ?? options.manifests[`${repo}@${ref}`];
       if (!b) return Response.json({ errors: [{ code: "MANIFEST_UNKNOWN" }] }, { status: 404 });

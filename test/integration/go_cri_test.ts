@@ -239,6 +239,26 @@ Deno.test({
         assert.equal(missing.code, grpc.status.UNIMPLEMENTED, missing.message);
       });
 
+      await t.step(
+        "a pull from a registry that is down reads as the kubelet's RegistryUnavailable",
+        async () => {
+          // The kubelet strips the code of an UNKNOWN status only, then looks for the reason at
+          // the start of the message (k8s.io/cri-api pkg/errors).
+          const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+          const port = (l.addr as Deno.NetAddr).port;
+          l.close();
+          const out = await goInvoke(
+            bin,
+            dirs.socket,
+            criPath("PullImage"),
+            encodeRequest("PullImage", { image: { image: `127.0.0.1:${port}/it3/down:1` } }),
+            { timeoutMs: 60_000 },
+          );
+          assert.equal(out.code, grpc.status.UNKNOWN, out.message);
+          assert.match(out.message, /^RegistryUnavailable: Cannot reach registry "127\.0\.0\.1:/);
+        },
+      );
+
       await t.step("PullImage, ListImages and ImageStatus", async () => {
         const pulled = await go.call("PullImage", { image: { image } }, { timeoutMs: 60_000 });
         assert.match(pulled.image_ref, /sha256:[0-9a-f]{64}$/);

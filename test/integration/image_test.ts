@@ -365,6 +365,7 @@ Deno.test("ImageService fails clearly and leaves nothing on disk for bad input",
   });
   await using stall = startFakeRegistry({ manifests, blobs, stall: [good.layers[0]!.blob.digest] });
   await using fake = startFakeRegistry({ manifests, blobs });
+  await using down = startFakeRegistry({ manifests, blobs, unavailable: ["down/bb"] });
   await withRoot(async (root) => {
     const svc = await ImageService.open({
       config: testConfig(root, { pullProgressTimeoutSeconds: 1 }),
@@ -373,21 +374,33 @@ Deno.test("ImageService fails clearly and leaves nothing on disk for bad input",
     await t.step("unknown image → NOT_FOUND", async () => {
       await rejectsWith(svc.pull(`${fake.host}/good/nope:1`), "NOT_FOUND", /Cannot find manifest/);
     });
-    await t.step("unreachable registry → UNAVAILABLE", async () => {
+    // The kubelet reads its RegistryUnavailable reason from the start of an UNKNOWN status.
+    await t.step("unreachable registry → RegistryUnavailable", async () => {
       const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
       const port = (l.addr as Deno.NetAddr).port;
       l.close();
       await rejectsWith(
         svc.pull(`127.0.0.1:${port}/x/y:1`),
-        "UNAVAILABLE",
-        /Cannot reach registry/,
+        "UNKNOWN",
+        /^RegistryUnavailable: Cannot reach registry/,
+      );
+    });
+    await t.step("registry answering 503 → RegistryUnavailable", async () => {
+      await rejectsWith(
+        svc.pull(`${down.host}/down/bb:1`),
+        "UNKNOWN",
+        /^RegistryUnavailable: Registry ".*" answered 503 Service Unavailable/,
       );
     });
     await t.step("corrupted blob → digest mismatch", async () => {
       await rejectsWith(svc.pull(`${corrupt.host}/corrupt/bb:1`), "INTERNAL", /should have digest/);
     });
-    await t.step("stalled registry → DEADLINE_EXCEEDED", async () => {
-      await rejectsWith(svc.pull(`${stall.host}/stall/bb:1`), "DEADLINE_EXCEEDED", /No progress/);
+    await t.step("stalled registry → RegistryUnavailable", async () => {
+      await rejectsWith(
+        svc.pull(`${stall.host}/stall/bb:1`),
+        "UNKNOWN",
+        /^RegistryUnavailable: No progress/,
+      );
     });
     for (const k of Object.keys(evilLayers)) {
       await t.step(`malicious layer (${k}) → INVALID_ARGUMENT`, async () => {
