@@ -46,8 +46,10 @@ export const noMetrics: MetricsRecorder = {
 };
 
 /**
- * Classifies a pull failure for the `reason` label: the gRPC code of a domain error
- * (`NOT_FOUND`, `UNAUTHENTICATED`, ...), `CANCELLED` for an abort, else the error's class name.
+ * Classifies a pull failure for the `reason` label: the kubelet's reason an UNKNOWN status
+ * begins with (`RegistryUnavailable`, `SignatureValidationFailed`), else the gRPC code of a
+ * domain error (`NOT_FOUND`, `UNAUTHENTICATED`, ...), `CANCELLED` for an abort, else the
+ * error's class name.
  *
  * @param err what the pull threw
  * @returns a short label value from a small set
@@ -55,6 +57,8 @@ export const noMetrics: MetricsRecorder = {
 export function pullFailureReason(err: unknown): string {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
+    const reason = code === "UNKNOWN" ? /^([A-Za-z]+): /.exec(err.message)?.[1] : undefined;
+    if (reason !== undefined) return reason;
     if (typeof code === "string" && /^[A-Z_]+$/.test(code)) return code;
     if (err.name === "AbortError" || err.name === "TimeoutError") return "CANCELLED";
     return err.name || "Error";

@@ -5,7 +5,11 @@
  */
 import assert from "node:assert/strict";
 import type * as grpc from "@grpc/grpc-js";
-import { OcidError } from "../../../src/errors.ts";
+import {
+  OcidError,
+  RegistryUnavailableError,
+  SignatureValidationError,
+} from "../../../src/errors.ts";
 import { createLogger } from "../../../src/log.ts";
 import {
   countingRunner,
@@ -210,6 +214,11 @@ Deno.test("PullImage reports its bytes or its failure reason", async () => {
   await assert.rejects(pullImage(deps, { image: { image: "missing" } } as never), /no such image/);
   assert.deepEqual(rec.calls, ["pull ok 1234", "pull failed NOT_FOUND"]);
   assert.equal(pullFailureReason(new TypeError("x")), "TypeError");
+  assert.equal(pullFailureReason(new RegistryUnavailableError("refused")), "RegistryUnavailable");
+  assert.equal(
+    pullFailureReason(new SignatureValidationError("no signature")),
+    "SignatureValidationFailed",
+  );
   assert.equal(pullFailureReason(new DOMException("gone", "AbortError")), "CANCELLED");
 });
 
