@@ -10,7 +10,7 @@ import { probeHandlerFeatures } from "./oci/runtime_features.ts";
 import type { Config } from "./config/types.ts";
 import { ExitHub } from "./exit_hub.ts";
 import { ExitCleanup } from "./exit_cleanup.ts";
-import { ImageService } from "./image/mod.ts";
+import { ImageService, loadNodeSignaturePolicy, type SignaturePolicy } from "./image/mod.ts";
 import { KeyedMutex } from "./lock.ts";
 import type { Logger } from "./log.ts";
 import { createCniPlugin, createNetnsManager } from "./network/mod.ts";
@@ -85,10 +85,11 @@ export interface Daemon {
   close(options?: { graceMs?: number }): Promise<void>;
   /**
    * Applies a reloaded configuration (`src/reload.ts`): the reloadable keys that changed, and
-   * registries.conf and the `seccomp_profile` file read again.
+   * registries.conf, the `seccomp_profile` and `signature_policy` files read again.
    *
    * @returns The keys applied and those that need a restart.
-   * @throws {Error} When registries.conf or the seccomp profile does not parse: nothing changed.
+   * @throws {Error} When registries.conf, the seccomp profile or the signature policy does not
+   *   parse: nothing changed.
    */
   reload(next: Config): Promise<{ applied: string[]; needRestart: string[] }>;
 }
@@ -439,13 +440,16 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       // Read again whether or not their path changed: an operator edits them, then reloads.
       let registries: RegistriesConf;
       let seccomp: { path: string; text: string } | undefined;
+      let signatures: SignaturePolicy | undefined;
       return await reloadConfig(config, next, {
         async prepare(n) {
           registries = await loadRegistriesConf(n.image.registriesConf);
           seccomp = n.seccompProfile ? await loadNodeSeccompProfile(n.seccompProfile) : undefined;
+          signatures = await loadNodeSignaturePolicy(n.image.signaturePolicy);
         },
         commit(n, changed) {
           images.setRegistries(registries);
+          images.setSignaturePolicy(signatures);
           if (seccomp) deps.runtimeDefaultSeccomp = seccomp;
           else delete deps.runtimeDefaultSeccomp;
           if (changed.has("hooks_dir")) deps.ociHooks = new OciHookDirs(n.hooksDir, log);

@@ -25,6 +25,8 @@ export const RELOADABLE: ReadonlySet<string> = new Set([
   "absent_mount_sources_to_reject",
   "image.registries_conf",
   "image.pinned_images",
+  "image.signature_policy",
+  "image.signature_policy_dir",
 ]);
 
 /** What differs: the fields a reload applies, and the keys that need a restart. */

@@ -247,6 +247,18 @@ export const FIELDS: readonly FieldSpec[] = [
     "Registry hosts reached over plain HTTP (any port).",
   ),
   field(
+    "image.signature_policy",
+    ["image", "signaturePolicy"],
+    { type: "optionalPath" },
+    'containers-policy.json(5) file every pull is checked against; "": every image accepted.',
+  ),
+  field(
+    "image.signature_policy_dir",
+    ["image", "signaturePolicyDir"],
+    { type: "optionalPath" },
+    "Per pod namespace policies: <dir>/<namespace>.json, when it exists, replaces the above.",
+  ),
+  field(
     "image.pull_progress_timeout",
     ["image", "pullProgressTimeoutSeconds"],
     { type: "seconds" },

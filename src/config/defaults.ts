@@ -130,6 +130,8 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
       registriesConf: "/etc/containers/registries.conf",
       insecureRegistries: ["localhost", "127.0.0.1"],
       pinnedImages: [],
+      signaturePolicy: "",
+      signaturePolicyDir: "",
       pullProgressTimeoutSeconds: 60,
       storageDriver: "overlay",
     },

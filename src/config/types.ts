@@ -176,6 +176,16 @@ export interface Config {
      * leaves them), by name (`src/image/pinned.ts`); the pause image is pinned anyway. @default []
      */
     pinnedImages: string[];
+    /**
+     * `signature_policy` (CRI-O's key): a containers-policy.json(5) file every pull is checked
+     * against (`src/image/signature_policy.ts`); "": none, every image is accepted. @default ""
+     */
+    signaturePolicy: string;
+    /**
+     * `signature_policy_dir` (CRI-O's key): `<dir>/<namespace>.json`, when it exists, is the
+     * policy of the pulls for that namespace's pods instead of `signature_policy`. @default ""
+     */
+    signaturePolicyDir: string;
     /** `pull_progress_timeout`: seconds without progress before a pull fails. @default 60 */
     pullProgressTimeoutSeconds: number;
     /** `storage_driver`: "overlay" or "vfs". @default "overlay" */

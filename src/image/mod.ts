@@ -23,3 +23,4 @@ export * from "./registries_conf.ts";
 export type * from "./registry_client.ts";
 export * from "./rootfs.ts";
 export * from "./service.ts";
+export type * from "./signature_policy.ts";

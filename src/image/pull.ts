@@ -36,6 +36,7 @@ import type { FetchFn } from "./progress.ts";
 import { formatReference, type ImageReference, manifestRef } from "./reference.ts";
 import type { Endpoint } from "./registries_conf.ts";
 import { RegistryClient } from "./registry_client.ts";
+import { fetchCosignSignatures, type SignatureCheck } from "./sigstore.ts";
 import { Limiter } from "../limit.ts";
 
 /** The most layer blobs a pull downloads at once (containerd's `max_concurrent_downloads`). */
@@ -61,6 +62,8 @@ export interface PullDeps {
 export interface FetchImageOptions {
   auth?: RegistryAuth | undefined;
   signal?: AbortSignal | undefined;
+  /** The signature policy's check, run once the manifest's digest is known. */
+  verify?: SignatureCheck | undefined;
 }
 
 /** An image whose config and layers are stored; its manifests are not stored yet. */
@@ -113,6 +116,8 @@ export async function fetchImage(
       `Manifest of "${name}" should have digest "${ref.digest}" but the registry sent "${topDigest}"`,
     );
   }
+  // Before anything but the manifest is fetched (signatures are read only when needed).
+  await options.verify?.(topDigest, () => fetchCosignSignatures(client, ep.repository, topDigest));
   let parsed = parseManifest(top.bytes, { contentType: top.contentType, name });
   const manifestBlobs: [string, Uint8Array][] = [[topDigest, top.bytes]];
   let manifestDigest = topDigest;

@@ -13,7 +13,8 @@
  */
 import type { Config } from "../config/types.ts";
 import { crashPoint } from "../crash.ts";
-import { FailedPreconditionError, NotFoundError } from "../errors.ts";
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors.ts";
+import { exists } from "../exists.ts";
 import { type Logger, nullLogger } from "../log.ts";
 import type { Runner } from "../process.ts";
 import type { RegistryAuth } from "./auth.ts";
@@ -23,6 +24,8 @@ import { LayerStore } from "./layer_store.ts";
 import type { Platform } from "./manifest.ts";
 import type { FetchFn } from "./progress.ts";
 import type { PullDeps } from "./pull.ts";
+import type { SignaturePolicy } from "./signature_policy.ts";
+import type { SignatureCheck } from "./sigstore.ts";
 import {
   formatReference,
   type ImageReference,
@@ -56,6 +59,11 @@ export interface PullOptions {
   signal?: AbortSignal | undefined;
   /** Mark the image pinned (never garbage collected). */
   pinned?: boolean;
+  /**
+   * The namespace of the pod the image is for (PullImage's `sandbox_config`): its own
+   * signature policy, `<signature_policy_dir>/<namespace>.json`, applies when there is one.
+   */
+  namespace?: string | undefined;
 }
 
 /** Filter of {@linkcode ImageService.list}: an image reference, id or prefix. */
@@ -80,6 +88,17 @@ let pullCode: Promise<Pull> | undefined;
  * Imports `./pull.ts` on the first pull: an idle node does not hold the registry client, the
  * decompression and the tar reader. A failed import is tried again by the next pull.
  */
+/**
+ * The signature policy file at `path`; none for "".
+ *
+ * @throws {Error} Naming the file, when it cannot be read or is not a policy.
+ */
+export async function loadNodeSignaturePolicy(path: string): Promise<SignaturePolicy | undefined> {
+  if (path === "") return undefined;
+  const { loadSignaturePolicy } = await import("./signature_policy.ts");
+  return await loadSignaturePolicy(path);
+}
+
 function loadPull(): Promise<Pull> {
   pullCode ??= import("./pull.ts").catch((err) => {
     pullCode = undefined;
@@ -105,6 +124,8 @@ export class ImageService {
   #images: ImageStore;
   #rootfs: RootfsManager;
   #registries: RegistriesConf = { registries: [] };
+  /** The node's signature policy (`signature_policy`); none: every image is accepted. */
+  #signaturePolicy: SignaturePolicy | undefined;
   #pulls = new Map<string, Promise<ImageRecord>>();
   #blobsInFlight = new Map<string, Promise<void>>();
   #blobClaims = new Map<string, number>();
@@ -137,7 +158,13 @@ export class ImageService {
     await s.#images.load();
     await s.#collectGarbage();
     s.#registries = await loadRegistriesConf(deps.config.image.registriesConf);
+    s.#signaturePolicy = await loadNodeSignaturePolicy(deps.config.image.signaturePolicy);
     return s;
+  }
+
+  /** Uses `policy` (a reloaded `signature_policy`) for the pulls that begin from now on. */
+  setSignaturePolicy(policy: SignaturePolicy | undefined): void {
+    this.#signaturePolicy = policy;
   }
 
   /** Uses `conf` (a reloaded registries.conf) for the pulls that begin from now on. */
@@ -171,10 +198,12 @@ export class ImageService {
    */
   async pull(ref: string, options: PullOptions = {}): Promise<ImageRecord> {
     const parsed = parseReference(ref);
-    const key = formatReference(parsed);
+    const policy = await this.#policyFor(options.namespace);
+    // A pull under one policy does not stand for a pull under another.
+    const key = `${formatReference(parsed)}\0${policy?.file ?? ""}`;
     const running = this.#pulls.get(key);
     if (running) return await running;
-    const p = this.#pullFrom(parsed, options).catch(async (err) => {
+    const p = this.#pullFrom(parsed, options, policy).catch(async (err) => {
       // Leave nothing behind a failed pull, unless another pull may be using it.
       if (this.#pulls.size <= 1) {
         await this.#locked(() => this.#collectGarbage()).catch((gcErr) => {
@@ -191,7 +220,37 @@ export class ImageService {
     }
   }
 
-  async #pullFrom(ref: ImageReference, options: PullOptions): Promise<ImageRecord> {
+  /**
+   * The signature policy of a pull for a pod of `namespace`: the namespace's own file under
+   * `signature_policy_dir` when there is one, else the node's (read at start and reload).
+   *
+   * @throws {InvalidArgumentError} When the namespace is not a namespace name.
+   * @throws {FailedPreconditionError} When the namespace's file does not load.
+   */
+  async #policyFor(namespace: string | undefined): Promise<SignaturePolicy | undefined> {
+    const dir = this.#deps.config.image.signaturePolicyDir;
+    if (dir === "" || !namespace) return this.#signaturePolicy;
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
+      throw new InvalidArgumentError(
+        `Invalid sandbox_config.metadata.namespace ${JSON.stringify(namespace)}: not a ` +
+          `namespace name`,
+      );
+    }
+    const file = `${dir}/${namespace}.json`;
+    if (!(await exists(file))) return this.#signaturePolicy;
+    try {
+      return await loadNodeSignaturePolicy(file);
+    } catch (err) {
+      throw new FailedPreconditionError((err as Error).message, { cause: err });
+    }
+  }
+
+  async #pullFrom(
+    ref: ImageReference,
+    options: PullOptions,
+    policy: SignaturePolicy | undefined,
+  ): Promise<ImageRecord> {
+    const verify = policy ? (await import("./sigstore.ts")).signatureCheck(policy, ref) : undefined;
     const endpoints = resolveEndpoints(ref, {
       conf: this.#registries,
       insecureRegistries: this.#deps.config.image.insecureRegistries,
@@ -199,7 +258,7 @@ export class ImageService {
     let lastErr: unknown;
     for (const ep of endpoints) {
       try {
-        return await this.#pullEndpoint(ref, ep, options);
+        return await this.#pullEndpoint(ref, ep, { ...options, verify });
       } catch (err) {
         lastErr = err;
         if (!ep.mirror || options.signal?.aborted) throw err;
@@ -216,7 +275,7 @@ export class ImageService {
   async #pullEndpoint(
     ref: ImageReference,
     ep: Endpoint,
-    options: PullOptions,
+    options: PullOptions & { verify: SignatureCheck | undefined },
   ): Promise<ImageRecord> {
     const name = formatReference(ref);
     const started = performance.now();

@@ -36,6 +36,7 @@ export async function pullImage(
   const seconds = () => (performance.now() - started) / 1000;
   const rec = await deps.images.pull(ref, {
     auth: toRegistryAuth(req.auth),
+    namespace: req.sandbox_config?.metadata?.namespace,
     ...(options.signal ? { signal: options.signal } : {}),
   }).catch((err: unknown) => {
     deps.metrics?.imagePull({ ok: false, seconds: seconds(), reason: pullFailureReason(err) });

@@ -32,6 +32,8 @@ function testConfig(
       registriesConf: `${root}/registries.conf`,
       insecureRegistries: ["localhost", "127.0.0.1"],
       pinnedImages: [],
+      signaturePolicy: "",
+      signaturePolicyDir: "",
       pullProgressTimeoutSeconds: 30,
       storageDriver: "overlay",
       ...extra,

@@ -48,6 +48,8 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
       registriesConf: "/etc/containers/registries.conf",
       insecureRegistries: ["localhost", "127.0.0.1"],
       pinnedImages: [],
+      signaturePolicy: "",
+      signaturePolicyDir: "",
       pullProgressTimeoutSeconds: 60,
       storageDriver: "overlay",
     },

@@ -75,6 +75,8 @@ skip_idle_portmap = false
 registries_conf = "/opt/registries.conf"
 insecure_registries = []
 pinned_images = ["registry.k8s.io/pause:3.10", "quay.io/critical/*", "*coredns*"]
+signature_policy = "/etc/containers/policy.json"
+signature_policy_dir = "/etc/crio/policies"
 pull_progress_timeout = 5
 storage_driver = "vfs"
 `,
@@ -123,6 +125,8 @@ storage_driver = "vfs"
       registriesConf: "/opt/registries.conf",
       insecureRegistries: [],
       pinnedImages: ["registry.k8s.io/pause:3.10", "quay.io/critical/*", "*coredns*"],
+      signaturePolicy: "/etc/containers/policy.json",
+      signaturePolicyDir: "/etc/crio/policies",
       pullProgressTimeoutSeconds: 5,
       storageDriver: "vfs",
     },
