@@ -1,7 +1,8 @@
 /**
  * Checks of the files ocid reads besides its own configuration: registries.conf parses, and so
- * does the node's RuntimeDefault seccomp profile (`seccomp_profile`) when one is set, and every
- * OCI hook file of `hooks_dir`.
+ * do the node's RuntimeDefault seccomp profile (`seccomp_profile`) and image signature policy
+ * (`signature_policy`, with the keys it names, and each namespace's under `signature_policy_dir`)
+ * when they are set, and every OCI hook file of `hooks_dir`.
  *
  * @module
  */
@@ -9,6 +10,7 @@ import type { Config } from "../config/types.ts";
 import { parseRegistriesConf } from "../image/registries_conf.ts";
 import { parseSeccompProfile } from "../spec/seccomp_profile.ts";
 import { parseHookFile } from "../spec/oci_hooks.ts";
+import { parseSignaturePolicy } from "../image/signature_policy.ts";
 import { type Finding, finding } from "./finding.ts";
 import type { DoctorHost } from "./host.ts";
 
@@ -65,6 +67,57 @@ export async function checkSeccompProfile(config: Config, host: DoctorHost): Pro
       ),
     ];
   }
+}
+
+/**
+ * `signature_policy`, when set, reads and parses with the keys it names (the daemon refuses to
+ * start otherwise); each `<namespace>.json` of `signature_policy_dir` too (one that does not
+ * fails the pulls of its namespace: a warning).
+ */
+export async function checkSignaturePolicy(config: Config, host: DoctorHost): Promise<Finding[]> {
+  const read = (path: string) => host.readTextFile(path);
+  const findings: Finding[] = [];
+  const path = config.image.signaturePolicy;
+  if (path === "") {
+    findings.push(finding("ok", "signatures", "No signature policy: every image is accepted"));
+  } else {
+    try {
+      const policy = await parseSignaturePolicy(await read(path), path, read);
+      findings.push(
+        finding("ok", "signatures", `${path}: ${policy.docker.size} docker scopes and a default`),
+      );
+    } catch (err) {
+      findings.push(finding(
+        "fail",
+        "signatures",
+        `signature_policy: ${(err as Error).message}`,
+        `fix ${path} (containers-policy.json(5)), or set signature_policy = ""`,
+      ));
+    }
+  }
+  const dir = config.image.signaturePolicyDir;
+  if (dir === "") return findings;
+  let names: string[];
+  try {
+    names = (await host.readDir(dir)).filter((n) => n.endsWith(".json")).sort();
+  } catch {
+    names = []; // no namespace has its own policy
+  }
+  for (const name of names) {
+    const file = `${dir}/${name}`;
+    try {
+      await parseSignaturePolicy(await read(file), file, read);
+    } catch (err) {
+      findings.push(finding(
+        "warn",
+        "signatures",
+        (err as Error).message,
+        `fix ${file}: pulls for namespace "${name.slice(0, -5)}" fail until then`,
+      ));
+    }
+  }
+  findings.push(finding("ok", "signatures", `${names.length} namespace policies in ${dir}`));
+  return findings;
 }
 
 /** Every `.json` file of `hooks_dir` parses (the daemon leaves out one that does not). */

@@ -12,7 +12,12 @@ import { checkCapabilities } from "./check_capabilities.ts";
 import { checkCdi } from "./check_cdi.ts";
 import { checkCgroups } from "./check_cgroups.ts";
 import { checkCni } from "./check_cni.ts";
-import { checkOciHooks, checkRegistriesConf, checkSeccompProfile } from "./check_config_files.ts";
+import {
+  checkOciHooks,
+  checkRegistriesConf,
+  checkSeccompProfile,
+  checkSignaturePolicy,
+} from "./check_config_files.ts";
 import { checkSocket } from "./check_socket.ts";
 import { checkStorage } from "./check_storage.ts";
 import { type Finding, finding } from "./finding.ts";
@@ -34,6 +39,7 @@ export const CHECKS: readonly Check[] = [
   ["storage", checkStorage],
   ["registries", checkRegistriesConf],
   ["seccomp", checkSeccompProfile],
+  ["signatures", checkSignaturePolicy],
   ["hooks", checkOciHooks],
   ["socket", checkSocket],
 ];

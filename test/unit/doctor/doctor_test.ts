@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from "node:crypto";
 /**
  * `ocid doctor`'s checks on a fake machine: a healthy one passes; each broken part gives the
  * finding an operator needs (severity, what, fix), and the report fails when a check fails.
@@ -296,6 +297,49 @@ Deno.test("seccomp_profile: a file that does not parse fails, one that does is n
   assert.match(missing!, /^fail seccomp_profile: /);
   const builtIn = (await runDoctor(config(), fakeHost())).filter((f) => f.check === "seccomp");
   assert.deepEqual(builtIn.map((f) => f.severity), ["ok"]);
+});
+
+Deno.test("signatures: the policy and its keys parse; a namespace's bad file is a warning", async () => {
+  const path = "/etc/containers/policy.json";
+  const dir = "/etc/ocid/policies";
+  const { publicKey } = generateKeyPairSync("ed25519");
+  const key = publicKey.export({ type: "spki", format: "pem" }) as string;
+  const signed = JSON.stringify({
+    default: [{ type: "reject" }],
+    transports: { docker: { "quay.io/team": [{ type: "sigstoreSigned", keyPath: "/etc/k.pub" }] } },
+  });
+  const signatures = async (files: Record<string, string>, withDir = false) =>
+    (await runDoctor(
+      config((c) => {
+        c.image.signaturePolicy = path;
+        if (withDir) c.image.signaturePolicyDir = dir;
+      }),
+      fakeHost({ files }),
+    )).filter((f) => f.check === "signatures").map((f) => `${f.severity} ${f.message}`);
+  assert.deepEqual(await signatures({ [path]: signed, "/etc/k.pub": key }), [
+    `ok ${path}: 1 docker scopes and a default`,
+  ]);
+  const [noKey] = await signatures({ [path]: signed });
+  assert.match(noKey!, /^fail signature_policy: Invalid signature policy .*\[0\]/);
+  const [broken] = await signatures({ [path]: "{" });
+  assert.match(broken!, /^fail signature_policy: .*not JSON/);
+  assert.deepEqual(
+    await signatures({
+      [path]: signed,
+      "/etc/k.pub": key,
+      [`${dir}/team-a.json`]: '{"default":[{"type":"insecureAcceptAnything"}]}',
+      [`${dir}/team-b.json`]: '{"default":[]}',
+    }, true),
+    [
+      `ok ${path}: 1 docker scopes and a default`,
+      `warn Invalid signature policy "${dir}/team-b.json": default must be a non-empty array of requirements`,
+      `ok 2 namespace policies in ${dir}`,
+    ],
+  );
+  const none = (await runDoctor(config(), fakeHost())).filter((f) => f.check === "signatures");
+  assert.deepEqual(none.map((f) => `${f.severity} ${f.message}`), [
+    "ok No signature policy: every image is accepted",
+  ]);
 });
 
 Deno.test("hooks: a hook file that does not parse is a warning naming it", async () => {
