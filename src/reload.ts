@@ -27,6 +27,7 @@ export const RELOADABLE: ReadonlySet<string> = new Set([
   "image.pinned_images",
   "image.signature_policy",
   "image.signature_policy_dir",
+  "image.image_volumes",
 ]);
 
 /** What differs: the fields a reload applies, and the keys that need a restart. */

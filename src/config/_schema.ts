@@ -259,6 +259,12 @@ export const FIELDS: readonly FieldSpec[] = [
     "Per pod namespace policies: <dir>/<namespace>.json, when it exists, replaces the above.",
   ),
   field(
+    "image.image_volumes",
+    ["image", "imageVolumes"],
+    { type: "enum", values: ["mkdir", "bind", "ignore"] },
+    "An image's own VOLUMEs: mkdir them in the rootfs, bind a new dir there, or ignore them.",
+  ),
+  field(
     "image.pull_progress_timeout",
     ["image", "pullProgressTimeoutSeconds"],
     { type: "seconds" },

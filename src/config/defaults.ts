@@ -132,6 +132,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
       pinnedImages: [],
       signaturePolicy: "",
       signaturePolicyDir: "",
+      imageVolumes: "mkdir",
       pullProgressTimeoutSeconds: 60,
       storageDriver: "overlay",
     },

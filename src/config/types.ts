@@ -186,6 +186,12 @@ export interface Config {
      * policy of the pulls for that namespace's pods instead of `signature_policy`. @default ""
      */
     signaturePolicyDir: string;
+    /**
+     * `image_volumes` (CRI-O's key): what a container gets for each volume its image declares
+     * (`src/image/declared_volumes.ts`): "mkdir" the directory in its rootfs, "bind" a new
+     * directory of its own bound there, "ignore" nothing. @default "mkdir"
+     */
+    imageVolumes: "mkdir" | "bind" | "ignore";
     /** `pull_progress_timeout`: seconds without progress before a pull fails. @default 60 */
     pullProgressTimeoutSeconds: number;
     /** `storage_driver`: "overlay" or "vfs". @default "overlay" */

@@ -48,14 +48,16 @@ const denoFs: ResolveFs = { lstat: Deno.lstat, readLink: Deno.readLink };
  * @param root The volume's root (an absolute path without symlinks in it).
  * @param subPath A relative path ({@linkcode checkImageSubPath}); "" is `root` itself.
  * @param fs The file-system calls. @default Deno's
+ * @param makeMissing Makes a component that does not exist (as a directory) instead of failing.
  * @returns An absolute path below (or equal to) `root` with no symlink in it, which exists.
- * @throws {InvalidArgumentError} When a component does not exist, a non-directory has more
- *   components after it, or symlinks loop.
+ * @throws {InvalidArgumentError} When a component does not exist (and is not made), a
+ *   non-directory has more components after it, or symlinks loop.
  */
 export async function resolveInRoot(
   root: string,
   subPath: string,
   fs: ResolveFs = denoFs,
+  makeMissing?: (path: string) => Promise<void>,
 ): Promise<string> {
   const done: string[] = [];
   const todo = subPath.split("/").reverse();
@@ -73,6 +75,11 @@ export async function resolveInRoot(
     try {
       info = await fs.lstat(path);
     } catch (err) {
+      if (makeMissing && err instanceof Deno.errors.NotFound) {
+        await makeMissing(path);
+        done.push(part);
+        continue;
+      }
       if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
         throw new InvalidArgumentError(
           `Cannot find ${JSON.stringify(subPath)} in the image: "${

@@ -208,7 +208,8 @@ export class RootfsManager {
   }
 
   /**
-   * Unmounts and deletes `<root>/containers/<id>/{upper,work,merged}`; idempotent.
+   * Unmounts and deletes `<root>/containers/<id>/{upper,work,merged}`, its image volumes and the
+   * directories of its image's declared volumes; idempotent.
    *
    * @param containerId The container.
    * @param options `unmounted`: the caller has just unmounted it ({@linkcode unmount}), so
@@ -220,7 +221,7 @@ export class RootfsManager {
     if (!options.unmounted) await unmountIfMounted(this.#mounter, merged, { isMountPoint });
     // Unmounted: the parts are independent.
     await Promise.all([
-      ...["merged", "upper", "work", "empty", "vfs.done"].map((name) =>
+      ...["merged", "upper", "work", "empty", "vfs.done", DECLARED_VOLUMES].map((name) =>
         Deno.remove(`${dir}/${name}`, { recursive: true }).catch(ignoreNotFound)
       ),
       this.#removeImageVolumes(`${dir}/${IMAGE_VOLUMES}`),
@@ -268,6 +269,13 @@ export class RootfsManager {
 
 /** The dir of a container's image volumes, in its container dir. */
 const IMAGE_VOLUMES = "image-volumes";
+
+/**
+ * `<root>/containers/<id>/volumes/<n>`: the directories of the VOLUMEs an image declares, bound
+ * into the container under `image_volumes = "bind"` (`./declared_volumes.ts`); they go with the
+ * rootfs.
+ */
+export const DECLARED_VOLUMES = "volumes";
 
 /** Whether every component of `rel` below `root` is a real directory. */
 async function realDirs(root: string, rel: string): Promise<boolean> {

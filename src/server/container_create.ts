@@ -42,6 +42,7 @@ import { parseUlimits } from "../spec/ulimits.ts";
 import { applyOciHooks } from "../spec/oci_hooks.ts";
 import { isStrings } from "../json_shape.ts";
 import { exists } from "../exists.ts";
+import { declaredVolumes, makeVolumeBind, makeVolumeDir } from "../image/declared_volumes.ts";
 
 /** What CreateContainer uses. */
 export type CreateContainerDeps = Pick<
@@ -155,6 +156,15 @@ export async function createContainer(
     imageUser: imageConfig.User ?? "",
     files: await accountFiles(rootfs),
   });
+
+  // The image's own VOLUMEs (image_volumes); what is made goes with the rootfs or the dir.
+  const declared = deps.config.image.imageVolumes === "ignore"
+    ? []
+    : declaredVolumes(image.config, config.mounts);
+  for (const [i, path] of declared.entries()) {
+    if (deps.config.image.imageVolumes === "mkdir") await makeVolumeDir(rootfs, path, user);
+    else mounts.push(await makeVolumeBind(join(deps.config.root, "containers", id), i, path, user));
+  }
 
   const requestedOom = oomScoreAdj(config.linux?.resources ?? null);
   const effective = withPodNamespaceOptions(config, sandbox);
@@ -413,11 +423,6 @@ async function mountImageVolumes(
   return out;
 }
 
-/**
- * Every bind mount's host path must exist (ocid does not create missing ones).
- *
- * @throws {InvalidArgumentError} naming the mount whose source is missing
- */
 /**
  * The `host_path`s of the request's bind mounts that do not exist: CreateContainer makes them as
  * directories, as containerd and CRI-O do (a kubelet `hostPath` volume of type "" names a path

@@ -117,12 +117,19 @@ const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 /** Builds config + manifest over layers. */
 export function buildImage(
   layers: Layer[],
-  options: { architecture?: string; user?: string; cmd?: string[] } = {},
+  options: { architecture?: string; user?: string; cmd?: string[]; volumes?: string[] } = {},
 ): TestImage {
   const configBytes = enc({
     architecture: options.architecture ?? "amd64",
     os: "linux",
-    config: { User: options.user ?? "", Cmd: options.cmd ?? ["/bin/sh"], Env: ["PATH=/bin"] },
+    config: {
+      User: options.user ?? "",
+      Cmd: options.cmd ?? ["/bin/sh"],
+      Env: ["PATH=/bin"],
+      ...(options.volumes
+        ? { Volumes: Object.fromEntries(options.volumes.map((v) => [v, {}])) }
+        : {}),
+    },
     rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
   });
   const config: Blob = {

@@ -7,7 +7,8 @@
  * without an infra container; a pod's own win; never on the node), and
  * `device_ownership_from_security_context` gives a container's devices to its user and group,
  * `default_env` sets variables under the container's own, and `seccomp_profile` is what
- * RuntimeDefault means, and `pinned_images` pins images; SIGHUP reloads them (and a reload with a file that does not parse
+ * RuntimeDefault means, `pinned_images` pins images, and `image_volumes` makes (or binds) the
+ * VOLUMEs an image declares for the container's user; SIGHUP reloads them (and a reload with a file that does not parse
  * changes nothing). Root only. Network: bridge "ocidt51", 10.234.51.0/24.
  */
 import assert from "node:assert/strict";
@@ -16,6 +17,8 @@ import { call } from "../../src/cri/proto.ts";
 import { pushBusybox, sh, waitFor } from "../helpers/checks.ts";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { startRegistry } from "../helpers/registry.ts";
+import { buildImage, buildLayer, busyboxEntries, imageBlobs } from "../helpers/images.ts";
+import { pushImage } from "../helpers/push.ts";
 import {
   createTestContainer,
   execBusybox,
@@ -171,6 +174,17 @@ Deno.test({
   async fn(t) {
     await using registry = await startRegistry();
     const image = await pushBusybox(registry.host, "it51/busybox");
+    // An image that declares VOLUME /data/db without making /data.
+    const declaring = buildImage([await buildLayer(await busyboxEntries())], {
+      volumes: ["/data/db"],
+    });
+    await pushImage(registry.host, "it51/volumes", "1", {
+      blobs: imageBlobs(declaring),
+      manifest: declaring.manifest,
+    });
+    const volumes = `${registry.host}/it51/volumes:1`;
+    const VOLUME = [["sh", "-c", "echo x > /data/db/f && stat -c '%u %g' /data/db"]];
+    const VOLUME_MOUNTED = [["sh", "-c", "grep -c ' /data/db ' /proc/self/mountinfo || true"]];
     const hostPortStart = await hostSysctl("net/ipv4/ip_unprivileged_port_start");
     const hostShmRmid = await hostSysctl("kernel/shm_rmid_forced");
     try {
@@ -198,6 +212,12 @@ Deno.test({
           assert.deepEqual(await readInContainer(daemon, image, "dev", DEVICE_OWNER, DEVICE), [
             "0 0",
           ]);
+          // image_volumes = "mkdir": the image's VOLUME is made, the container's user owns it.
+          const user = { user: [1234, 5678] as [number, number] };
+          assert.deepEqual(
+            await readInContainer(daemon, volumes, "volume", [...VOLUME, ...VOLUME_MOUNTED], user),
+            ["1234 5678", "0"],
+          );
         } finally {
           await daemon.cleanup();
         }
@@ -226,7 +246,7 @@ Deno.test({
               `device_ownership_from_security_context = true\n` +
               `default_env = ["OCID_NODE=node", "OCID_POD=node"]\n` +
               `seccomp_profile = "${profile}"\n` +
-              `[image]\npinned_images = ["*it51/busybox*"]\n`,
+              `[image]\npinned_images = ["*it51/busybox*"]\nimage_volumes = "bind"\n`,
           });
           try {
             const [limits = "", status = ""] = await readInContainer(
@@ -248,6 +268,14 @@ Deno.test({
               [
                 "node pod",
               ],
+            );
+
+            // image_volumes = "bind": a directory of the container's own, bound there.
+            assert.deepEqual(
+              await readInContainer(daemon, volumes, "volume", [...VOLUME, ...VOLUME_MOUNTED], {
+                user: [1234, 5678],
+              }),
+              ["1234 5678", "1"],
             );
 
             // pinned_images: ListImages and ImageStatus say so.

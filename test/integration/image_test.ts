@@ -34,6 +34,7 @@ function testConfig(
       pinnedImages: [],
       signaturePolicy: "",
       signaturePolicyDir: "",
+      imageVolumes: "mkdir",
       pullProgressTimeoutSeconds: 30,
       storageDriver: "overlay",
       ...extra,

@@ -50,6 +50,7 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
       pinnedImages: [],
       signaturePolicy: "",
       signaturePolicyDir: "",
+      imageVolumes: "mkdir",
       pullProgressTimeoutSeconds: 60,
       storageDriver: "overlay",
     },

@@ -77,6 +77,7 @@ insecure_registries = []
 pinned_images = ["registry.k8s.io/pause:3.10", "quay.io/critical/*", "*coredns*"]
 signature_policy = "/etc/containers/policy.json"
 signature_policy_dir = "/etc/crio/policies"
+image_volumes = "bind"
 pull_progress_timeout = 5
 storage_driver = "vfs"
 `,
@@ -127,6 +128,7 @@ storage_driver = "vfs"
       pinnedImages: ["registry.k8s.io/pause:3.10", "quay.io/critical/*", "*coredns*"],
       signaturePolicy: "/etc/containers/policy.json",
       signaturePolicyDir: "/etc/crio/policies",
+      imageVolumes: "bind",
       pullProgressTimeoutSeconds: 5,
       storageDriver: "vfs",
     },

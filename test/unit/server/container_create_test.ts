@@ -3,6 +3,7 @@
  * into the bundle, and bad input that fails with the right code and leaves nothing behind.
  */
 import assert from "node:assert/strict";
+import { exists } from "../../../src/exists.ts";
 import { join } from "node:path";
 import type * as cri from "../../../src/cri/types.ts";
 import { OcidError } from "../../../src/errors.ts";
@@ -254,6 +255,64 @@ Deno.test("createContainer() makes a missing mount host_path as a directory, as 
     const c = deps.containers.get(container_id!);
     const spec = JSON.parse(await Deno.readTextFile(join(c.metadata.bundle, "config.json")));
     assert.ok(spec.mounts.some((m: { source: string }) => m.source === hostPath));
+  }));
+
+Deno.test("createContainer() gives the image's own VOLUMEs as image_volumes says: mkdir, bind, ignore", () =>
+  withDeps(async (deps) => {
+    const sandboxId = await addSandbox(deps);
+    (deps.fakeImages.image.config as Record<string, unknown>)["Volumes"] = {
+      "/data/db": {},
+      "/mounted/": {},
+      "/etc": {},
+    };
+    const create = async (name: string, mode: "mkdir" | "bind" | "ignore") => {
+      deps.config = { ...deps.config, image: { ...deps.config.image, imageVolumes: mode } };
+      const { container_id } = await createContainer(
+        deps,
+        request(sandboxId, {
+          metadata: { name, attempt: 0 },
+          log_path: `${name}.log`,
+          mounts: [{ container_path: "/mounted", host_path: deps.dir }],
+          linux: {
+            security_context: { run_as_user: { value: "1234" }, run_as_group: { value: "5678" } },
+          },
+        }),
+      );
+      const c = deps.containers.get(container_id!);
+      const spec = JSON.parse(await Deno.readTextFile(join(c.metadata.bundle, "config.json")));
+      const rootfs = join(deps.config.root, "containers", container_id!, "merged");
+      return { id: container_id!, spec, rootfs };
+    };
+    const owner = async (path: string) => {
+      const st = await Deno.stat(path);
+      return [st.uid, st.gid, st.mode! & 0o777];
+    };
+    const made = await create("made", "mkdir");
+    for (const dir of ["data", "data/db"]) {
+      assert.deepEqual(await owner(join(made.rootfs, dir)), [1234, 5678, 0o755 & ~Deno.umask()]);
+    }
+    assert.equal(
+      (await Deno.stat(join(made.rootfs, "etc"))).uid,
+      Deno.uid(),
+      "what was there stays",
+    );
+    assert.equal(await exists(join(made.rootfs, "mounted")), false, "a kubelet volume is there");
+
+    const bound = await create("bound", "bind");
+    const dir = join(deps.config.root, "containers", bound.id, "volumes", "1");
+    const volumeMounts = bound.spec.mounts.filter((m: { source: string }) =>
+      m.source.startsWith(join(deps.config.root, "containers", bound.id, "volumes"))
+    );
+    assert.deepEqual(volumeMounts.map((m: { destination: string }) => m.destination).sort(), [
+      "/data/db",
+      "/etc",
+    ]);
+    assert.deepEqual(await owner(dir), [1234, 5678, 0o755 & ~Deno.umask()]);
+    assert.equal(await exists(join(bound.rootfs, "data")), false);
+
+    const ignored = await create("ignored", "ignore");
+    assert.equal(await exists(join(ignored.rootfs, "data")), false);
+    assert.ok(!JSON.stringify(ignored.spec.mounts).includes("/volumes/"));
   }));
 
 Deno.test("createContainer() without namespace options takes the pod's", () =>
