@@ -75,18 +75,22 @@ export type DeviceResolver = (hostPath: string, containerPath: string) => HostDe
 export function devicesAt(hostPath: string, containerPath: string): HostDevice[] {
   const st = Deno.statSync(hostPath);
   if (st.isDirectory) return listHostDevices(hostPath, containerPath);
+  const device = deviceOf(st, containerPath);
+  if (!device) throw new Error("not a device node");
+  return [device];
+}
+
+/**
+ * The device node `st` describes, at `path` in the container; undefined when it is not a
+ * character or block device with a non-zero major number (what containerd and runc skip).
+ */
+function deviceOf(st: Deno.FileInfo, path: string): HostDevice | undefined {
   const type = st.isCharDevice ? "c" : st.isBlockDevice ? "b" : undefined;
-  if (type === undefined || st.rdev === null) throw new Error("not a device node");
+  if (type === undefined || st.rdev === null) return undefined;
   const { major, minor } = decodeRdev(st.rdev);
-  return [{
-    path: containerPath,
-    type,
-    major,
-    minor,
-    fileMode: (st.mode ?? 0o600) & 0o777,
-    uid: st.uid ?? 0,
-    gid: st.gid ?? 0,
-  }];
+  if (major === 0) return undefined;
+  const fileMode = (st.mode ?? 0o600) & 0o777;
+  return { path, type, major, minor, fileMode, uid: st.uid ?? 0, gid: st.gid ?? 0 };
 }
 
 function walk(dir: string, containerDir: string, out: HostDevice[], top: boolean): void {
@@ -111,18 +115,7 @@ function walk(dir: string, containerDir: string, out: HostDevice[], top: boolean
     } catch {
       continue; // gone since readdir
     }
-    const type = st.isCharDevice ? "c" : st.isBlockDevice ? "b" : undefined;
-    if (type === undefined || st.rdev === null) continue;
-    const { major, minor } = decodeRdev(st.rdev);
-    if (major === 0) continue;
-    out.push({
-      path: join(containerDir, entry.name),
-      type,
-      major,
-      minor,
-      fileMode: (st.mode ?? 0o600) & 0o777,
-      uid: st.uid ?? 0,
-      gid: st.gid ?? 0,
-    });
+    const device = deviceOf(st, join(containerDir, entry.name));
+    if (device) out.push(device);
   }
 }
