@@ -1,6 +1,6 @@
 /**
  * OCI hooks from hook directories (containers-oci-hooks(5), CRI-O's `hooks_dir`): each `*.json`
- * file of a directory defines one hook (the 1.0.0 schema), the conditions under which a
+ * file of a directory defines one hook (the 1.0.0 schema, or the older 0.1.0 one), the conditions under which a
  * container gets it (`when`) and the stages it runs at. A file in a later directory masks the
  * file of the same name in an earlier one; matching hooks are added in the order of their file
  * names (lower-cased), after the hooks the spec already has (CDI's).
@@ -25,8 +25,10 @@ export interface OciHookDefinition {
   /** The file's name, e.g. `01-my-hook.json` (its order and its identity across dirs). */
   name: string;
   hook: Hook;
-  /** `when`: all set conditions must match. */
+  /** `when`: all set conditions must match (any one, for a 0.1.0 file: `or`). */
   when: {
+    /** Any one set condition is enough (the 0.1.0 schema's matching). */
+    or?: boolean;
     always?: boolean;
     /** Key pattern to value pattern: each pair must match one of the spec's annotations. */
     annotations?: [RegExp, RegExp][];
@@ -46,7 +48,7 @@ export interface HookTarget {
 }
 
 /**
- * Parses one hook file of the 1.0.0 schema.
+ * Parses one hook file of the 1.0.0 schema (or of the 0.1.0 one: {@linkcode parseOldHook}).
  *
  * @param name The file's name.
  * @param text Its content.
@@ -64,8 +66,9 @@ export function parseHookFile(name: string, text: string): OciHookDefinition {
     return fail(`not JSON (${(err as Error).message})`);
   }
   const obj = record(raw) ?? fail("not a JSON object");
+  if (obj.version === undefined || obj.version === "0.1.0") return parseOldHook(name, obj, fail);
   if (obj.version !== "1.0.0") {
-    fail(`version ${JSON.stringify(obj.version)}: only the 1.0.0 schema is read`);
+    fail(`version ${JSON.stringify(obj.version)}: the 1.0.0 and 0.1.0 schemas are read`);
   }
   const hookRaw = record(obj.hook) ?? fail('"hook" must be an object');
   if (typeof hookRaw.path !== "string" || !hookRaw.path.startsWith("/")) {
@@ -130,8 +133,67 @@ export function parseHookFile(name: string, text: string): OciHookDefinition {
   return { name, hook, when, stages };
 }
 
-/** Whether every condition `when` sets matches the container. */
+/**
+ * A hook file of the 0.1.0 schema (no `version`, or "0.1.0"), which CRI-O and podman still
+ * read: `hook` (the path), `arguments`, `stage` or `stages`, `cmd` or `cmds` (patterns of
+ * `process.args[0]`), `annotation` or `annotations` (patterns of any annotation's value) and
+ * `hasbindmounts`; unlike 1.0.0, any one condition that matches is enough. Read as
+ * containers/common turns it into a 1.0.0 hook.
+ */
+function parseOldHook(
+  name: string,
+  obj: Record<string, unknown>,
+  fail: (why: string) => never,
+): OciHookDefinition {
+  if (typeof obj.hook !== "string" || !obj.hook.startsWith("/")) {
+    fail('"hook" must be an absolute path (0.1.0 schema)');
+  }
+  const path = obj.hook as string;
+  const either = (a: string, b: string): unknown => {
+    if (obj[a] !== undefined && obj[b] !== undefined) fail(`cannot set both "${a}" and "${b}"`);
+    return obj[a] ?? obj[b];
+  };
+  const strings = (v: unknown, what: string): string[] | undefined => {
+    if (v === undefined) return undefined;
+    if (!isStrings(v)) return fail(`"${what}" must be an array of strings`);
+    return v;
+  };
+  const compile = (p: string, what: string): RegExp => {
+    try {
+      return new RegExp(p);
+    } catch {
+      return fail(`"${what}": ${JSON.stringify(p)} is not a regular expression`);
+    }
+  };
+  const args = strings(obj.arguments, "arguments");
+  const stages = strings(either("stages", "stage"), "stages") ?? fail('"stages" is missing');
+  for (const s of stages) {
+    if (!HOOK_STAGES.includes(s as HookStage)) {
+      fail(`unknown stage ${JSON.stringify(s)}: expected one of ${HOOK_STAGES.join(", ")}`);
+    }
+  }
+  const when: OciHookDefinition["when"] = { or: true };
+  const cmds = strings(either("cmds", "cmd"), "cmds");
+  if (cmds !== undefined) when.commands = cmds.map((c) => compile(c, "cmds"));
+  const annotations = strings(either("annotations", "annotation"), "annotations");
+  if (annotations !== undefined) {
+    when.annotations = [[/.*/, compile(annotations.join("|"), "annotations")]];
+  }
+  if (obj.hasbindmounts !== undefined) {
+    if (typeof obj.hasbindmounts !== "boolean") fail('"hasbindmounts" must be true or false');
+    when.hasBindMounts = obj.hasbindmounts as boolean;
+  }
+  return {
+    name,
+    hook: { path, ...(args ? { args: [path, ...args] } : {}) },
+    when,
+    stages: stages as HookStage[],
+  };
+}
+
+/** Whether the conditions `when` sets match the container: all of them, or any one (`or`). */
 export function hookMatches(def: OciHookDefinition, target: HookTarget): boolean {
+  if (def.when.or) return anyConditionMatches(def.when, target);
   const { when } = def;
   if (when.always !== undefined && !when.always) return false;
   if (when.annotations) {
@@ -149,6 +211,20 @@ export function hookMatches(def: OciHookDefinition, target: HookTarget): boolean
     return false;
   }
   return true;
+}
+
+/** The 0.1.0 matching: one condition that holds is enough; `hasbindmounts: false` is none. */
+function anyConditionMatches(when: OciHookDefinition["when"], target: HookTarget): boolean {
+  if (when.always === true) return true;
+  if (when.hasBindMounts === true && target.hasBindMounts) return true;
+  const annotations = Object.entries(target.spec.annotations ?? {});
+  if (
+    when.annotations?.some(([k, v]) =>
+      annotations.some(([key, value]) => k.test(key) && v.test(value))
+    )
+  ) return true;
+  const command = target.spec.process?.args?.[0] ?? "";
+  return when.commands?.some((c) => c.test(command)) ?? false;
 }
 
 /**

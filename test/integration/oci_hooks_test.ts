@@ -1,8 +1,9 @@
 /**
  * OCI hooks from `hooks_dir` (containers-oci-hooks(5)) against the real daemon and runc: a
  * container whose command or annotations match a hook file gets its hook at the stages the file
- * names (prestart, createRuntime, poststop), one that matches nothing gets none, and a file
- * added while the daemon runs applies to the next container. Root only. Network: bridge
+ * names (prestart, createRuntime, poststop), one that matches nothing gets none, a file of the
+ * older 0.1.0 schema is read too, and a file added while the daemon runs applies to the next
+ * container. Root only. Network: bridge
  * "ocidt52", 10.234.52.0/24.
  */
 import assert from "node:assert/strict";
@@ -57,6 +58,16 @@ Deno.test({
         "createRuntime",
       ]),
     );
+    // The older 0.1.0 schema: any annotation whose value is "legacy".
+    await Deno.writeTextFile(
+      join(hooks, "40-old.json"),
+      JSON.stringify({
+        hook: "/bin/sh",
+        arguments: ["-c", `cat >> ${log("old")}; echo >> ${log("old")}`],
+        stage: ["prestart"],
+        annotation: ["^legacy$"],
+      }),
+    );
     const { daemon, image } = await startDaemonWithBusybox(registry.host, {
       repo: "it52/busybox",
       bridge: BRIDGE,
@@ -85,10 +96,14 @@ Deno.test({
         const none = await run("none", ["/bin/sh", "-c", "exec sleep 3600"], {
           "example.com/hook": "no",
         });
+        const legacy = await run("legacy", ["/bin/sh", "-c", "exec sleep 3600"], {
+          "example.com/old": "legacy",
+        });
         assert.deepEqual(await idsIn(log("prestart")), [both]);
         assert.deepEqual(await idsIn(log("create-runtime")), [both]);
+        assert.deepEqual(await idsIn(log("old")), [legacy]);
         // poststop: when the container is deleted after its exit.
-        for (const id of [both, none]) {
+        for (const id of [both, none, legacy]) {
           await call(runtime, "StopContainer", { container_id: id, timeout: "0" });
           await call(runtime, "RemoveContainer", { container_id: id });
         }

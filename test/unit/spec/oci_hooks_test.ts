@@ -30,7 +30,12 @@ Deno.test("parseHookFile() reads the 1.0.0 schema and says what is wrong with a 
   assert.deepEqual(def.stages, ["prestart"]);
   const bad: [string, RegExp][] = [
     ["{", /not JSON/],
-    [JSON.stringify({ hook: "/x", stages: ["prestart"] }), /only the 1.0.0 schema/],
+    [JSON.stringify({ version: "2.0.0" }), /the 1.0.0 and 0.1.0 schemas are read/],
+    [JSON.stringify({ hook: "x", stages: ["prestart"] }), /"hook" must be an absolute path/],
+    [JSON.stringify({ hook: "/x", stage: ["prestart"], stages: [] }), /both "stages" and "stage"/],
+    [JSON.stringify({ hook: "/x" }), /"stages" is missing/],
+    [JSON.stringify({ hook: "/x", stage: ["prestop"] }), /unknown stage "prestop"/],
+    [JSON.stringify({ hook: "/x", stage: ["prestart"], cmd: ["("] }), /not a regular expression/],
     [hookFile({ always: true }, { hook: { path: "relative" } }), /hook.path/],
     [hookFile({}), /"when" must set one of/],
     [hookFile({ commands: ["("] }), /is not a regular expression/],
@@ -65,6 +70,25 @@ Deno.test("hookMatches(): every condition set must match", () => {
   assert.equal(m({ hasBindMounts: true }, spec(["/app"]), false), false);
   // always and commands both set: both must match.
   assert.equal(m({ always: true, commands: ["^/app$"] }, spec(["/other"])), false);
+});
+
+Deno.test("parseHookFile() reads the 0.1.0 schema; any one of its conditions is enough", () => {
+  const old = (fields: Record<string, unknown>) =>
+    parseHookFile("old.json", JSON.stringify({ hook: "/usr/libexec/old", ...fields }));
+  const def = old({ arguments: ["--x"], stage: ["prestart", "poststop"], cmds: ["init$"] });
+  assert.deepEqual(def.hook, { path: "/usr/libexec/old", args: ["/usr/libexec/old", "--x"] });
+  assert.deepEqual(def.stages, ["prestart", "poststop"]);
+  assert.deepEqual(old({ version: "0.1.0", stages: ["prestart"] }).stages, ["prestart"]);
+  const m = (fields: Record<string, unknown>, s: Spec, bind = false) =>
+    hookMatches(old({ stage: ["prestart"], ...fields }), { spec: s, hasBindMounts: bind });
+  const both = { cmd: ["^/sbin/init$"], annotation: ["^gpu$", "^fpga$"] };
+  assert.equal(m(both, spec(["/sbin/init"])), true, "the command alone");
+  assert.equal(m(both, spec(["/app"], { "any.key": "fpga" })), true, "an annotation alone");
+  assert.equal(m(both, spec(["/app"], { "any.key": "tpu" })), false);
+  assert.equal(m({ hasbindmounts: true }, spec(["/app"]), true), true);
+  assert.equal(m({ hasbindmounts: true }, spec(["/app"]), false), false);
+  assert.equal(m({ hasbindmounts: false }, spec(["/app"]), false), false, "false is no condition");
+  assert.equal(m({}, spec(["/app"])), false, "no condition: never");
 });
 
 Deno.test("applyOciHooks() adds matching hooks after the spec's own, for each stage", () => {
