@@ -390,6 +390,13 @@ Deno.test({
         await Deno.writeTextFile(join(hostDir, "hello.txt"), "from host\n");
         const roDir = join(hostDir, "ro");
         await Deno.mkdir(roDir);
+        // Files reached through symlinks (containerd's TestContainerSymlinkVolumes).
+        const links = join(hostDir, "links");
+        await Deno.mkdir(join(links, "regular"), { recursive: true });
+        await Deno.writeTextFile(join(links, "regular", "foo.txt"), "through links\n");
+        await Deno.symlink(join(links, "regular"), join(links, "symlink_folder"));
+        await Deno.symlink(join(links, "regular", "foo.txt"), join(links, "symlink_file"));
+        await Deno.symlink(join(links, "symlink_folder", "foo.txt"), join(links, "both"));
         const id = await create(ctx, "readonly", {
           command: [
             "/bin/sh",
@@ -398,13 +405,16 @@ Deno.test({
             "cat /data/hello.txt; echo from-container > /data/out.txt; " +
             "touch /ro/x 2>/dev/null && echo ro-writable || echo ro-readonly; " +
             "echo tmp > /tmp/x 2>/dev/null || echo tmp-readonly; echo made > /made/f; " +
-            "echo finished",
+            "cat /l1 /l2 /l3; echo finished",
           ],
           mounts: [
             { container_path: "/data", host_path: hostDir },
             { container_path: "/ro", host_path: roDir, readonly: true },
             // Missing: made (as containerd and CRI-O do), with its missing parent.
             { container_path: "/made", host_path: join(hostDir, "made", "deep") },
+            { container_path: "/l1", host_path: join(links, "symlink_folder", "foo.txt") },
+            { container_path: "/l2", host_path: join(links, "symlink_file") },
+            { container_path: "/l3", host_path: join(links, "both") },
           ],
           linux: { security_context: { readonly_rootfs: true } },
         });
@@ -416,12 +426,16 @@ Deno.test({
         assert.match(log, /stdout F rootfs-readonly$/m);
         assert.match(log, /stdout F from host$/m);
         assert.match(log, /stdout F ro-readonly$/m);
+        assert.equal(log.match(/stdout F through links$/gm)?.length, 3, log);
         assert.equal(await Deno.readTextFile(join(hostDir, "out.txt")), "from-container\n");
         assert.equal(await Deno.readTextFile(join(hostDir, "made", "deep", "f")), "made\n");
         assert.equal((await Deno.stat(join(hostDir, "made"))).mode! & 0o777, 0o755);
         assert.deepEqual(
           st.mounts.map((m) => [m.container_path, m.readonly]),
-          [["/data", false], ["/ro", true], ["/made", false]],
+          [["/data", false], ["/ro", true], ["/made", false], ["/l1", false], ["/l2", false], [
+            "/l3",
+            false,
+          ]],
         );
       });
 
