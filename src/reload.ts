@@ -28,6 +28,7 @@ export const RELOADABLE: ReadonlySet<string> = new Set([
   "image.signature_policy",
   "image.signature_policy_dir",
   "image.image_volumes",
+  "image.global_auth_file",
 ]);
 
 /** What differs: the fields a reload applies, and the keys that need a restart. */

@@ -247,6 +247,12 @@ export const FIELDS: readonly FieldSpec[] = [
     "Registry hosts reached over plain HTTP (any port).",
   ),
   field(
+    "image.global_auth_file",
+    ["image", "globalAuthFile"],
+    { type: "optionalPath" },
+    'Registry credentials (containers-auth.json) for pulls that bring none; "": none.',
+  ),
+  field(
     "image.signature_policy",
     ["image", "signaturePolicy"],
     { type: "optionalPath" },

@@ -130,6 +130,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
       registriesConf: "/etc/containers/registries.conf",
       insecureRegistries: ["localhost", "127.0.0.1"],
       pinnedImages: [],
+      globalAuthFile: "",
       signaturePolicy: "",
       signaturePolicyDir: "",
       imageVolumes: "mkdir",

@@ -177,6 +177,12 @@ export interface Config {
      */
     pinnedImages: string[];
     /**
+     * `global_auth_file` (CRI-O's key): a containers-auth.json(5) / Docker `config.json` file
+     * whose credentials the pulls without credentials of their own use
+     * (`src/image/auth_file.ts`); "": none. @default ""
+     */
+    globalAuthFile: string;
+    /**
      * `signature_policy` (CRI-O's key): a containers-policy.json(5) file every pull is checked
      * against (`src/image/signature_policy.ts`); "": none, every image is accepted. @default ""
      */

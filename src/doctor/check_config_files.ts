@@ -2,7 +2,8 @@
  * Checks of the files ocid reads besides its own configuration: registries.conf parses, and so
  * do the node's RuntimeDefault seccomp profile (`seccomp_profile`) and image signature policy
  * (`signature_policy`, with the keys it names, and each namespace's under `signature_policy_dir`)
- * when they are set, and every OCI hook file of `hooks_dir`.
+ * when they are set, the node's registry credentials (`global_auth_file`), and every OCI hook
+ * file of `hooks_dir`.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { parseRegistriesConf } from "../image/registries_conf.ts";
 import { parseSeccompProfile } from "../spec/seccomp_profile.ts";
 import { parseHookFile } from "../spec/oci_hooks.ts";
 import { parseSignaturePolicy } from "../image/signature_policy.ts";
+import { parseAuthFile } from "../image/auth_file.ts";
 import { type Finding, finding } from "./finding.ts";
 import type { DoctorHost } from "./host.ts";
 
@@ -118,6 +120,40 @@ export async function checkSignaturePolicy(config: Config, host: DoctorHost): Pr
   }
   findings.push(finding("ok", "signatures", `${names.length} namespace policies in ${dir}`));
   return findings;
+}
+
+/** `global_auth_file`, when set and present, parses: pulls fail otherwise. */
+export async function checkAuthFile(config: Config, host: DoctorHost): Promise<Finding[]> {
+  const path = config.image.globalAuthFile;
+  if (path === "") {
+    return [finding("ok", "auth", "No global_auth_file: pulls use their own credentials")];
+  }
+  let text: string;
+  try {
+    text = await host.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      return [finding("ok", "auth", `${path} is absent: no node credentials`)];
+    }
+    return [
+      finding(
+        "fail",
+        "auth",
+        `Cannot read ${path}: ${(err as Error).message}`,
+        `fix the permissions of ${path}`,
+      ),
+    ];
+  }
+  try {
+    const file = parseAuthFile(text, path);
+    return [
+      finding("ok", "auth", `${path}: credentials for ${file.size} registries or repositories`),
+    ];
+  } catch (err) {
+    return [
+      finding("fail", "auth", (err as Error).message, `fix ${path} (containers-auth.json(5))`),
+    ];
+  }
 }
 
 /** Every `.json` file of `hooks_dir` parses (the daemon leaves out one that does not). */

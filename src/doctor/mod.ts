@@ -13,6 +13,7 @@ import { checkCdi } from "./check_cdi.ts";
 import { checkCgroups } from "./check_cgroups.ts";
 import { checkCni } from "./check_cni.ts";
 import {
+  checkAuthFile,
   checkOciHooks,
   checkRegistriesConf,
   checkSeccompProfile,
@@ -40,6 +41,7 @@ export const CHECKS: readonly Check[] = [
   ["registries", checkRegistriesConf],
   ["seccomp", checkSeccompProfile],
   ["signatures", checkSignaturePolicy],
+  ["auth", checkAuthFile],
   ["hooks", checkOciHooks],
   ["socket", checkSocket],
 ];

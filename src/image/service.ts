@@ -99,6 +99,24 @@ export async function loadNodeSignaturePolicy(path: string): Promise<SignaturePo
   return await loadSignaturePolicy(path);
 }
 
+/**
+ * The credentials of the node's `global_auth_file` for pulling from `ep` (a mirror has its
+ * own), for a pull whose request gives none.
+ *
+ * @throws {FailedPreconditionError} When the file cannot be read or does not parse.
+ */
+async function fileCredentials(path: string, ep: Endpoint): Promise<RegistryAuth | undefined> {
+  if (path === "") return undefined;
+  const { credentialsFor, loadAuthFile } = await import("./auth_file.ts");
+  let file;
+  try {
+    file = await loadAuthFile(path);
+  } catch (err) {
+    throw new FailedPreconditionError((err as Error).message, { cause: err });
+  }
+  return file ? credentialsFor(file, ep.registry, ep.repository) : undefined;
+}
+
 function loadPull(): Promise<Pull> {
   pullCode ??= import("./pull.ts").catch((err) => {
     pullCode = undefined;
@@ -280,7 +298,9 @@ export class ImageService {
     const name = formatReference(ref);
     const started = performance.now();
     const { fetchImage } = await loadPull();
-    const fetched = await fetchImage(this.#pullDeps, ref, ep, options);
+    const auth = options.auth ??
+      (await fileCredentials(this.#deps.config.image.globalAuthFile, ep));
+    const fetched = await fetchImage(this.#pullDeps, ref, ep, { ...options, auth });
     const { topDigest, configDigest, config } = fetched;
     // Record.
     return await this.#locked(async () => {

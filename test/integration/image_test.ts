@@ -32,6 +32,7 @@ function testConfig(
       registriesConf: `${root}/registries.conf`,
       insecureRegistries: ["localhost", "127.0.0.1"],
       pinnedImages: [],
+      globalAuthFile: "",
       signaturePolicy: "",
       signaturePolicyDir: "",
       imageVolumes: "mkdir",
@@ -304,6 +305,41 @@ Deno.test("ImageService pulls with basic credentials and refuses wrong ones", as
     const rec = await svc.pull(ref, { auth: { auth: btoa(`${username}:${password}`) } });
     assert.equal(rec.id, img.config.digest);
     await svc.remove(ref);
+    await assertStoreEmpty(svc);
+  });
+});
+
+Deno.test("ImageService uses global_auth_file for a pull that brings no credentials", async () => {
+  await using reg = await startRegistry({ auth: true });
+  const img = await busyboxImage();
+  await push(img, { host: reg.host, repo: "private/bb", tag: "1", creds: reg.creds! });
+  await withRoot(async (root) => {
+    const authFile = `${root}/auth.json`;
+    const svc = await ImageService.open({
+      config: testConfig(root, { globalAuthFile: authFile }),
+      runner: denoRunner,
+    });
+    const ref = `${reg.host}/private/bb:1`;
+    // No file yet: as without one.
+    await rejectsWith(svc.pull(ref), "UNAUTHENTICATED", /needs credentials/);
+    // A key for another repository of the registry does not apply; the repository's does.
+    const write = (auths: Record<string, unknown>) =>
+      Deno.writeTextFile(authFile, JSON.stringify({ auths }));
+    await write({ [`${reg.host}/other`]: { auth: btoa(reg.creds!) } });
+    await rejectsWith(svc.pull(ref), "UNAUTHENTICATED", /needs credentials/);
+    await write({ [`${reg.host}/private`]: { auth: btoa(reg.creds!) } });
+    const rec = await svc.pull(ref);
+    assert.equal(rec.id, img.config.digest);
+    await svc.remove(ref);
+    // The request's own credentials win over the file's.
+    await rejectsWith(
+      svc.pull(ref, { auth: { username: "tester", password: "wrong" } }),
+      "UNAUTHENTICATED",
+      /refused the credentials/,
+    );
+    // A file that does not parse fails the pull, naming it.
+    await Deno.writeTextFile(authFile, "{");
+    await rejectsWith(svc.pull(ref), "FAILED_PRECONDITION", /auth\.json": not JSON/);
     await assertStoreEmpty(svc);
   });
 });

@@ -48,6 +48,7 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
       registriesConf: "/etc/containers/registries.conf",
       insecureRegistries: ["localhost", "127.0.0.1"],
       pinnedImages: [],
+      globalAuthFile: "",
       signaturePolicy: "",
       signaturePolicyDir: "",
       imageVolumes: "mkdir",

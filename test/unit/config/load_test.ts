@@ -75,6 +75,7 @@ skip_idle_portmap = false
 registries_conf = "/opt/registries.conf"
 insecure_registries = []
 pinned_images = ["registry.k8s.io/pause:3.10", "quay.io/critical/*", "*coredns*"]
+global_auth_file = "/var/lib/kubelet/config.json"
 signature_policy = "/etc/containers/policy.json"
 signature_policy_dir = "/etc/crio/policies"
 image_volumes = "bind"
@@ -126,6 +127,7 @@ storage_driver = "vfs"
       registriesConf: "/opt/registries.conf",
       insecureRegistries: [],
       pinnedImages: ["registry.k8s.io/pause:3.10", "quay.io/critical/*", "*coredns*"],
+      globalAuthFile: "/var/lib/kubelet/config.json",
       signaturePolicy: "/etc/containers/policy.json",
       signaturePolicyDir: "/etc/crio/policies",
       imageVolumes: "bind",

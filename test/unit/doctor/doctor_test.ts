@@ -342,6 +342,26 @@ Deno.test("signatures: the policy and its keys parse; a namespace's bad file is 
   ]);
 });
 
+Deno.test("auth: global_auth_file parses when it is there", async () => {
+  const path = "/var/lib/kubelet/config.json";
+  const auth = async (files: Record<string, string>, set = true) =>
+    (await runDoctor(
+      config((c) => {
+        if (set) c.image.globalAuthFile = path;
+      }),
+      fakeHost({ files }),
+    )).filter((f) => f.check === "auth").map((f) => `${f.severity} ${f.message}`);
+  assert.deepEqual(await auth({}, false), [
+    "ok No global_auth_file: pulls use their own credentials",
+  ]);
+  assert.deepEqual(await auth({}), [`ok ${path} is absent: no node credentials`]);
+  assert.deepEqual(await auth({ [path]: '{"auths":{"quay.io":{"auth":"dTpw"}}}' }), [
+    `ok ${path}: credentials for 1 registries or repositories`,
+  ]);
+  const [bad] = await auth({ [path]: '{"auths": 3}' });
+  assert.match(bad!, /^fail Invalid registry credentials file .*"auths" must be an object/);
+});
+
 Deno.test("hooks: a hook file that does not parse is a warning naming it", async () => {
   const dir = "/usr/share/containers/oci/hooks.d";
   const good = JSON.stringify({

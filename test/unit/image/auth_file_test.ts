@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { credentialsFor, loadAuthFile, parseAuthFile } from "../../../src/image/auth_file.ts";
+
+const b64 = (s: string) => btoa(s);
+
+Deno.test("credentialsFor(): the most specific key holding the repository", () => {
+  const file = parseAuthFile(
+    JSON.stringify({
+      auths: {
+        "quay.io": { auth: b64("host:1") },
+        "quay.io/team": { auth: b64("team:2") },
+        "quay.io/team/app": { auth: b64("app:3") },
+        "https://index.docker.io/v1/": { auth: b64("hub:4") },
+        "http://localhost:5000/v2/": { auth: b64("local:5") },
+        "reg.example.com": { identitytoken: "refresh" },
+        "empty.example.com": {},
+      },
+      credHelpers: { "gcr.io": "gcloud" },
+    }),
+    "/auth.json",
+  );
+  const who = (registry: string, repo: string) => {
+    const a = credentialsFor(file, registry, repo);
+    return a?.auth ? atob(a.auth) : a?.identityToken;
+  };
+  assert.equal(who("quay.io", "team/app"), "app:3");
+  assert.equal(who("quay.io", "team/app/sub"), "app:3");
+  assert.equal(who("quay.io", "team/other"), "team:2");
+  assert.equal(who("quay.io", "teamster/app"), "host:1", "a key is a whole path component");
+  assert.equal(who("quay.io", "else"), "host:1");
+  assert.equal(who("docker.io", "library/busybox"), "hub:4");
+  assert.equal(who("registry-1.docker.io", "library/busybox"), "hub:4");
+  assert.equal(who("localhost:5000", "a/b"), "local:5", "a URL key is its host");
+  assert.equal(who("reg.example.com", "x"), "refresh");
+  assert.equal(who("empty.example.com", "x"), undefined);
+  assert.equal(who("ghcr.io", "x"), undefined);
+});
+
+Deno.test("parseAuthFile() names the file and what is wrong", () => {
+  for (
+    const [text, why] of [
+      ["{", /not JSON/],
+      ["[]", /expected an object/],
+      ['{"auths": []}', /"auths" must be an object/],
+      ['{"auths": {"a.io": "x"}}', /entry of "a.io" must be an object/],
+      ['{"auths": {"a.io": {"auth": 1}}}', /"auth" of "a.io" must be a string/],
+    ] as const
+  ) {
+    assert.throws(() => parseAuthFile(text, "/a.json"), (e: Error) => {
+      assert.match(e.message, /^Invalid registry credentials file "\/a.json": /);
+      assert.match(e.message, why);
+      return true;
+    });
+  }
+  assert.equal(parseAuthFile("{}", "/a.json").size, 0, "no auths: no credentials");
+});
+
+Deno.test('loadAuthFile(): none for "" or a missing file', async () => {
+  assert.equal(await loadAuthFile(""), undefined);
+  assert.equal(await loadAuthFile("/nonexistent/auth.json"), undefined);
+});
