@@ -3,7 +3,8 @@
  * which are plain HTTP and which are blocked.
  *
  * Supported: `[[registry]]` with `prefix`, `location`, `insecure`, `blocked`,
- * `mirror-by-digest-only` and `[[registry.mirror]]` with `location`, `insecure`; a
+ * `mirror-by-digest-only` and `[[registry.mirror]]` with `location`, `insecure`,
+ * `pull-from-mirror` (`all`, `digest-only`: pulls by digest only, `tag-only`: by tag only); a
  * `*.example.com` wildcard prefix; the V1 tables `[registries.insecure]` and
  * `[registries.block]`. Not supported: `unqualified-search-registries` (short names always
  * mean docker.io, as kubelet assumes) and `short-name-mode` / aliases.
@@ -21,8 +22,18 @@ export interface RegistryEntry {
   insecure: boolean;
   blocked: boolean;
   mirrorByDigestOnly: boolean;
-  mirrors: { location: string; insecure: boolean }[];
+  mirrors: Mirror[];
 }
+
+/** One `[[registry.mirror]]` table. */
+export interface Mirror {
+  location: string;
+  insecure: boolean;
+  /** `pull-from-mirror`: which pulls may use it. */
+  pullFromMirror: "all" | "digest-only" | "tag-only";
+}
+
+const PULL_FROM_MIRROR = ["all", "digest-only", "tag-only"] as const;
 
 /** A parsed registries.conf. */
 export interface RegistriesConf {
@@ -83,16 +94,34 @@ export function parseRegistriesConf(text: string, file = "registries.conf"): Reg
         `Invalid registries config "${file}": a [[registry]] needs a prefix or a location`,
       );
     }
-    const mirrors = ((raw["mirror"] ?? []) as Record<string, unknown>[]).map((m) => ({
-      location: str(m["location"], "mirror location", file),
-      insecure: m["insecure"] === true,
-    }));
+    const mirrorByDigestOnly = raw["mirror-by-digest-only"] === true;
+    const mirrors = ((raw["mirror"] ?? []) as Record<string, unknown>[]).map((m): Mirror => {
+      const location = str(m["location"], "mirror location", file);
+      const usage = m["pull-from-mirror"] ?? "all";
+      if (!PULL_FROM_MIRROR.includes(usage as Mirror["pullFromMirror"])) {
+        throw new InvalidArgumentError(
+          `Invalid registries config "${file}": pull-from-mirror of mirror "${location}" must ` +
+            `be one of ${PULL_FROM_MIRROR.join(", ")}`,
+        );
+      }
+      if (mirrorByDigestOnly && m["pull-from-mirror"] !== undefined) {
+        throw new InvalidArgumentError(
+          `Invalid registries config "${file}": mirror "${location}" sets pull-from-mirror ` +
+            `while its registry sets mirror-by-digest-only`,
+        );
+      }
+      return {
+        location,
+        insecure: m["insecure"] === true,
+        pullFromMirror: usage as Mirror["pullFromMirror"],
+      };
+    });
     registries.push({
       prefix,
       location: location ?? (prefix.startsWith("*.") ? "" : prefix),
       insecure: raw["insecure"] === true,
       blocked: raw["blocked"] === true,
-      mirrorByDigestOnly: raw["mirror-by-digest-only"] === true,
+      mirrorByDigestOnly,
       mirrors,
     });
   }
@@ -204,8 +233,13 @@ export function resolveEndpoints(
     return location + name.slice(entry.prefix.length);
   };
   const out: Endpoint[] = [];
-  if (!entry.mirrorByDigestOnly || ref.digest !== undefined) {
-    for (const m of entry.mirrors) out.push(split(rewrite(m.location), m.insecure, true));
+  const byDigest = ref.digest !== undefined;
+  if (!entry.mirrorByDigestOnly || byDigest) {
+    for (const m of entry.mirrors) {
+      if (m.pullFromMirror === "digest-only" && !byDigest) continue;
+      if (m.pullFromMirror === "tag-only" && byDigest) continue;
+      out.push(split(rewrite(m.location), m.insecure, true));
+    }
   }
   out.push(split(rewrite(entry.location), entry.insecure, false));
   return out;

@@ -96,6 +96,44 @@ Deno.test("resolveEndpoints() uses digest-only mirrors only for digests", () => 
   assert.deepEqual(byDigest.map((e) => e.registry), ["m.example", "r.digest.example"]);
 });
 
+Deno.test("resolveEndpoints() honours each mirror's pull-from-mirror", () => {
+  const conf = parseRegistriesConf(`
+[[registry]]
+location = "up.example"
+[[registry.mirror]]
+location = "digests.example"
+pull-from-mirror = "digest-only"
+[[registry.mirror]]
+location = "tags.example"
+pull-from-mirror = "tag-only"
+[[registry.mirror]]
+location = "any.example"
+pull-from-mirror = "all"
+`);
+  const hosts = (ref: string) =>
+    resolveEndpoints(parseReference(ref), { conf, insecureRegistries: [] }).map((e) => e.registry);
+  assert.deepEqual(hosts("up.example/x:1"), ["tags.example", "any.example", "up.example"]);
+  assert.deepEqual(hosts(`up.example/x@sha256:${"c".repeat(64)}`), [
+    "digests.example",
+    "any.example",
+    "up.example",
+  ]);
+  for (
+    const [text, why] of [
+      [
+        `[[registry]]\nlocation = "a.io"\n[[registry.mirror]]\nlocation = "m.io"\npull-from-mirror = "some"`,
+        /must be one of all, digest-only, tag-only/,
+      ],
+      [
+        `[[registry]]\nlocation = "a.io"\nmirror-by-digest-only = true\n[[registry.mirror]]\nlocation = "m.io"\npull-from-mirror = "all"`,
+        /while its registry sets mirror-by-digest-only/,
+      ],
+    ] as const
+  ) {
+    assert.throws(() => parseRegistriesConf(text, "r.conf"), why);
+  }
+});
+
 Deno.test("resolveEndpoints() marks configured insecure hosts for any port", () => {
   const eps = resolveEndpoints(parseReference("127.0.0.1:5000/x"), {
     conf: { registries: [] },
