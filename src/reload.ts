@@ -29,6 +29,7 @@ export const RELOADABLE: ReadonlySet<string> = new Set([
   "image.signature_policy_dir",
   "image.image_volumes",
   "image.global_auth_file",
+  "image.max_concurrent_downloads",
 ]);
 
 /** What differs: the fields a reload applies, and the keys that need a restart. */

@@ -24,6 +24,7 @@ export type FieldKind =
   | { type: "string" }
   | { type: "bool" }
   | { type: "seconds" }
+  | { type: "count" }
   | { type: "ip" }
   | { type: "port" }
   | { type: "ulimits" }
@@ -271,6 +272,12 @@ export const FIELDS: readonly FieldSpec[] = [
     "An image's own VOLUMEs: mkdir them in the rootfs, bind a new dir there, or ignore them.",
   ),
   field(
+    "image.max_concurrent_downloads",
+    ["image", "maxConcurrentDownloads"],
+    { type: "count" },
+    "The most layer blobs one pull downloads at once.",
+  ),
+  field(
     "image.pull_progress_timeout",
     ["image", "pullProgressTimeoutSeconds"],
     { type: "seconds" },
@@ -312,6 +319,8 @@ export function describeKind(kind: FieldKind): string {
       return "expected true or false";
     case "seconds":
       return "expected a positive whole number of seconds";
+    case "count":
+      return "expected a whole number from 1 to 64";
     case "ip":
       return "expected an IPv4 or IPv6 address";
     case "port":
@@ -364,6 +373,11 @@ export function checkValue(kind: FieldKind, value: unknown): unknown {
       return typeof value === "boolean" ? value : undefined;
     case "seconds":
       return typeof value === "number" && Number.isSafeInteger(value) && value > 0
+        ? value
+        : undefined;
+    case "count":
+      return typeof value === "number" && Number.isSafeInteger(value) && value >= 1 &&
+          value <= 64
         ? value
         : undefined;
     case "enum":

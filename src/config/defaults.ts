@@ -134,6 +134,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
       signaturePolicy: "",
       signaturePolicyDir: "",
       imageVolumes: "mkdir",
+      maxConcurrentDownloads: 3,
       pullProgressTimeoutSeconds: 60,
       storageDriver: "overlay",
     },

@@ -198,6 +198,11 @@ export interface Config {
      * directory of its own bound there, "ignore" nothing. @default "mkdir"
      */
     imageVolumes: "mkdir" | "bind" | "ignore";
+    /**
+     * `max_concurrent_downloads` (containerd's key): the most layer blobs one pull downloads at
+     * once, ahead of the unpacking. @default 3 (containerd's)
+     */
+    maxConcurrentDownloads: number;
     /** `pull_progress_timeout`: seconds without progress before a pull fails. @default 60 */
     pullProgressTimeoutSeconds: number;
     /** `storage_driver`: "overlay" or "vfs". @default "overlay" */

@@ -39,9 +39,6 @@ import { RegistryClient } from "./registry_client.ts";
 import { fetchCosignSignatures, type SignatureCheck } from "./sigstore.ts";
 import { Limiter } from "../limit.ts";
 
-/** The most layer blobs a pull downloads at once (containerd's `max_concurrent_downloads`). */
-export const MAX_CONCURRENT_DOWNLOADS = 3;
-
 /** What a pull uses of the image service. */
 export interface PullDeps {
   config: Pick<Config, "image">;
@@ -177,7 +174,7 @@ export async function fetchImage(
   // that layer i+1 arrives while layer i is unpacked (containerd: max_concurrent_downloads, 3).
   const downloads = new Map<number, Promise<void>>();
   let givenUp = false;
-  const limiter = new Limiter(MAX_CONCURRENT_DOWNLOADS);
+  const limiter = new Limiter(deps.config.image.maxConcurrentDownloads);
   /** Lets go of every blob still claimed, once its download (if any) has ended. */
   const letGoOfAll = () =>
     Promise.all([...claimed].map(async (i) => {
@@ -190,10 +187,17 @@ export async function fetchImage(
       if (await deps.layers.get(chain[i]!)) continue;
       const desc = manifest.layers[i]!;
       claim(i);
+      // A download that fails fails the pull: the downloads still queued are not begun (the
+      // unpacking learns of the failure only when it reaches that layer).
       const download = limiter.run(() =>
         givenUp
           ? Promise.reject(new Error("The pull failed before this download began"))
-          : fetchBlob(deps, client, ep.repository, desc, layerWhat(i), { layer: true })
+          : fetchBlob(deps, client, ep.repository, desc, layerWhat(i), { layer: true }).catch(
+            (err) => {
+              givenUp = true;
+              throw err;
+            },
+          )
       );
       // Awaited by its layer's unpacking, or by letGoOfAll().
       download.catch(() => {});

@@ -36,6 +36,7 @@ function testConfig(
       signaturePolicy: "",
       signaturePolicyDir: "",
       imageVolumes: "mkdir",
+      maxConcurrentDownloads: 3,
       pullProgressTimeoutSeconds: 30,
       storageDriver: "overlay",
       ...extra,
@@ -342,6 +343,34 @@ Deno.test("ImageService uses global_auth_file for a pull that brings no credenti
     await rejectsWith(svc.pull(ref), "FAILED_PRECONDITION", /auth\.json": not JSON/);
     await assertStoreEmpty(svc);
   });
+});
+
+Deno.test("ImageService downloads at most max_concurrent_downloads layer blobs at once", async () => {
+  const layers: Awaited<ReturnType<typeof buildLayer>>[] = [];
+  for (let i = 0; i < 6; i++) layers.push(await buildLayer([{ name: `f${i}`, content: `${i}` }]));
+  const img = buildImage(layers);
+  // Every layer blob sends a few bytes, then nothing: downloads begun never end, so the count
+  // of blob requests when the pull gives up is how many ran at once.
+  await using fake = startFakeRegistry({
+    manifests: { "slow/six:1": img.manifest },
+    blobs: imageBlobs(img),
+    stall: layers.map((l) => l.blob.digest),
+  });
+  for (const limit of [2, 5]) {
+    await withRoot(async (root) => {
+      const svc = await ImageService.open({
+        config: testConfig(root, { maxConcurrentDownloads: limit, pullProgressTimeoutSeconds: 1 }),
+        runner: denoRunner,
+      });
+      fake.blobRequests.clear();
+      await rejectsWith(svc.pull(`${fake.host}/slow/six:1`), "UNKNOWN", /No progress/);
+      const layerRequests = layers.reduce(
+        (n, l) => n + (fake.blobRequests.get(l.blob.digest) ?? 0),
+        0,
+      );
+      assert.equal(layerRequests, limit, `max_concurrent_downloads = ${limit}`);
+    });
+  }
 });
 
 Deno.test("ImageService pulls through bearer token auth", async () => {

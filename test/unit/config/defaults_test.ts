@@ -52,6 +52,7 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
       signaturePolicy: "",
       signaturePolicyDir: "",
       imageVolumes: "mkdir",
+      maxConcurrentDownloads: 3,
       pullProgressTimeoutSeconds: 60,
       storageDriver: "overlay",
     },

@@ -79,6 +79,7 @@ global_auth_file = "/var/lib/kubelet/config.json"
 signature_policy = "/etc/containers/policy.json"
 signature_policy_dir = "/etc/crio/policies"
 image_volumes = "bind"
+max_concurrent_downloads = 8
 pull_progress_timeout = 5
 storage_driver = "vfs"
 `,
@@ -131,6 +132,7 @@ storage_driver = "vfs"
       signaturePolicy: "/etc/containers/policy.json",
       signaturePolicyDir: "/etc/crio/policies",
       imageVolumes: "bind",
+      maxConcurrentDownloads: 8,
       pullProgressTimeoutSeconds: 5,
       storageDriver: "vfs",
     },
