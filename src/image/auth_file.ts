@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { isObject } from "../json_shape.ts";
+import { isObject, parseJsonObject } from "../json_shape.ts";
 import type { RegistryAuth } from "./auth.ts";
 
 /** A parsed credentials file: the credentials of each normalized key. */
@@ -26,13 +26,7 @@ export type AuthFile = Map<string, RegistryAuth>;
  */
 export function parseAuthFile(text: string, file: string): AuthFile {
   const bad = (why: string) => new Error(`Invalid registry credentials file "${file}": ${why}`);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw bad(`not JSON (${(err as Error).message})`);
-  }
-  if (!isObject(json)) throw bad("expected an object");
+  const json = parseJsonObject(text, bad);
   const auths = json["auths"] ?? {};
   if (!isObject(auths)) throw bad('"auths" must be an object');
   const out: AuthFile = new Map();

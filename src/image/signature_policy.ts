@@ -24,7 +24,7 @@
 import { Buffer } from "node:buffer";
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { InvalidArgumentError } from "../errors.ts";
-import { isObject, isStrings } from "../json_shape.ts";
+import { isObject, isStrings, parseJsonObject } from "../json_shape.ts";
 import { formatReference, type ImageReference, parseReference, repoName } from "./reference.ts";
 
 /** Which signed identities a `sigstoreSigned` requirement accepts (`signedIdentity`). */
@@ -77,13 +77,7 @@ export async function parseSignaturePolicy(
   readKey: KeyFileReader = Deno.readTextFile,
 ): Promise<SignaturePolicy> {
   const bad = (why: string) => new Error(`Invalid signature policy "${file}": ${why}`);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw bad(`not JSON (${(err as Error).message})`);
-  }
-  if (!isObject(json)) throw bad("expected an object");
+  const json = parseJsonObject(text, bad);
   const list = async (value: unknown, where: string): Promise<Requirement[]> => {
     if (!Array.isArray(value) || value.length === 0) {
       throw bad(`${where} must be a non-empty array of requirements`);
