@@ -12,7 +12,10 @@ export interface RegistryAuth {
   auth?: string;
   /** A bearer token sent as is. */
   registryToken?: string;
-  /** An OAuth2 refresh token (not supported; see the module report). */
+  /**
+   * An OAuth2 refresh token, exchanged at a bearer challenge's token server for an access token
+   * (the distribution token spec's POST with `grant_type=refresh_token`).
+   */
   identityToken?: string;
 }
 

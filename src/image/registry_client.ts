@@ -159,13 +159,31 @@ export class RegistryClient {
       );
     }
     const url = new URL(challenge.params["realm"]);
-    if (challenge.params["service"]) url.searchParams.set("service", challenge.params["service"]);
-    if (challenge.params["scope"]) url.searchParams.set("scope", challenge.params["scope"]);
-    const headers: Record<string, string> = {};
-    if (creds) headers["authorization"] = basicHeader(creds);
+    const identityToken = this.#options.auth?.identityToken;
+    let init: RequestInit;
+    if (identityToken) {
+      // An OAuth2 refresh token (CRI `identity_token`, `identitytoken` of an auth file): the
+      // distribution token spec's POST, as containerd and containers/image send it.
+      const form = new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: identityToken,
+        client_id: "ocid",
+      });
+      if (challenge.params["service"]) form.set("service", challenge.params["service"]);
+      if (challenge.params["scope"]) form.set("scope", challenge.params["scope"]);
+      init = {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: form.toString(),
+      };
+    } else {
+      if (challenge.params["service"]) url.searchParams.set("service", challenge.params["service"]);
+      if (challenge.params["scope"]) url.searchParams.set("scope", challenge.params["scope"]);
+      init = { headers: creds ? { authorization: basicHeader(creds) } : {} };
+    }
     let res: Response;
     try {
-      res = await fetchWithProgressTimeout(url.href, { headers }, {
+      res = await fetchWithProgressTimeout(url.href, init, {
         timeoutMs: this.#options.progressTimeoutMs,
         signal: this.#options.signal,
         ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
@@ -179,7 +197,11 @@ export class RegistryClient {
       throw new OcidError(
         "UNAUTHENTICATED",
         `Token server "${url.origin}" refused a token for ${what} (${res.status}${
-          creds ? ", check the credentials" : ", no credentials given"
+          identityToken
+            ? ", check the identity token"
+            : creds
+            ? ", check the credentials"
+            : ", no credentials given"
         })`,
       );
     }

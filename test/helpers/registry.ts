@@ -105,8 +105,11 @@ export interface FakeRegistryOptions {
   corrupt?: string[];
   /** Send the first bytes of these blobs, then nothing. */
   stall?: string[];
-  /** Demand `Bearer <token>` obtained from `/token` with these basic credentials. */
-  bearer?: { user: string; password: string };
+  /**
+   * Demand `Bearer <token>` obtained from `/token` with these basic credentials (GET), or, with
+   * `refreshToken`, by the OAuth2 refresh-token POST the distribution token spec describes.
+   */
+  bearer?: { user: string; password: string; refreshToken?: string };
   /** Answer every request for these repositories 503 Service Unavailable. */
   unavailable?: string[];
 }
@@ -128,10 +131,19 @@ export function startFakeRegistry(options: FakeRegistryOptions): FakeRegistry {
   const token = crypto.randomUUID();
   const stalled: ReadableStreamDefaultController<Uint8Array>[] = [];
   let host = "";
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const url = new URL(req.url);
     if (url.pathname === "/token") {
       const b = options.bearer!;
+      if (req.method === "POST") {
+        const form = new URLSearchParams(await req.text());
+        const ok = b.refreshToken !== undefined && form.get("grant_type") === "refresh_token" &&
+          form.get("refresh_token") === b.refreshToken && form.get("service") === "fake" &&
+          form.get("scope") === "repository:x:pull" && form.get("client_id") !== null;
+        return ok
+          ? Response.json({ access_token: token })
+          : new Response("bad refresh token", { status: 401 });
+      }
       if (req.headers.get("authorization") !== `Basic ${btoa(`${b.user}:${b.password}`)}`) {
         return new Response("bad credentials", { status: 401 });
       }

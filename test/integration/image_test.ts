@@ -388,6 +388,26 @@ Deno.test("ImageService pulls through bearer token auth", async () => {
   });
 });
 
+Deno.test("ImageService exchanges an identity token (OAuth2 refresh token) for a bearer token", async () => {
+  const img = await busyboxImage();
+  await using fake = startFakeRegistry({
+    manifests: { "tok/bb:1": img.manifest },
+    blobs: imageBlobs(img),
+    bearer: { user: "u", password: "p", refreshToken: "refresh-me" },
+  });
+  await withRoot(async (root) => {
+    const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner });
+    const ref = `${fake.host}/tok/bb:1`;
+    await rejectsWith(
+      svc.pull(ref, { auth: { identityToken: "stale" } }),
+      "UNAUTHENTICATED",
+      /refused a token .*check the identity token/,
+    );
+    const rec = await svc.pull(ref, { auth: { identityToken: "refresh-me" } });
+    assert.equal(rec.id, img.config.digest);
+  });
+});
+
 Deno.test("ImageService fails clearly and leaves nothing on disk for bad input", async (t) => {
   const good = await busyboxImage();
   const good2 = buildImage([good.layers[0]!, await buildLayer([{ name: "two", content: "2" }])]);
