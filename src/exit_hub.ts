@@ -9,6 +9,11 @@
 export interface ExitEvent {
   exitCode: number;
   finishedAt: Date;
+  /**
+   * Set when no exit status exists (the process was gone when ocid started): the container's
+   * status then says `Unknown` with this message, as containerd's does, not `Error`.
+   */
+  unknown?: string;
 }
 
 /** Where exit events arrive and can be awaited. */

@@ -9,7 +9,8 @@
  *   container that exited while ocid was down reports its real exit.
  * - One that the runtime still reports running (or created, for a created container) keeps
  *   its state: containers survive a daemon restart (conmon is their parent, not ocid).
- * - One that is gone without an exit file is recorded as exited with code 255 now. When the
+ * - One that is gone without an exit file is recorded as exited with code 255 now, reason
+ *   `Unknown` (containerd's code and reason for it). When the
  *   runtime cannot be listed (after retries), nothing is taken for gone: only exit files count.
  * - Recording an exit starts the runtime's cleanup (`src/exit_cleanup.ts`), as at run time; so
  *   does an exited container or infra container that the runtime still lists as stopped (the
@@ -85,7 +86,12 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
       log.warn("Keeping the recorded state: the runtime could not be asked", { id });
       return;
     }
-    const event = fromFile ?? { exitCode: 255, finishedAt: new Date() };
+    const event = fromFile ?? {
+      exitCode: 255,
+      finishedAt: new Date(),
+      unknown: "The process was gone, with no exit status, when ocid started (a node reboot, " +
+        "or killed while ocid was down)",
+    };
     deps.exits.deliver(id, event);
     report.exited.push({ id, exitCode: event.exitCode, from: fromFile ? "exit-file" : "gone" });
   };

@@ -28,7 +28,13 @@ export async function recordExit(
       () => true,
       () => false,
     );
-    const reason = oom ? "OOMKilled" : event.exitCode === 0 ? "Completed" : "Error";
+    const reason = oom
+      ? "OOMKilled"
+      : event.unknown !== undefined
+      ? "Unknown"
+      : event.exitCode === 0
+      ? "Completed"
+      : "Error";
     // Two callers may record one exit at once (the exit hub and a stop): the first one wins.
     let exited = false;
     await deps.containers.update(id, (s) => {
@@ -40,7 +46,9 @@ export async function recordExit(
         exitCode: event.exitCode,
         finishedAt: notBeforeNs(dateNs(event.finishedAt), s.startedAt),
         reason,
-        message: oom ? "The container was killed for exceeding its memory limit" : "",
+        message: oom
+          ? "The container was killed for exceeding its memory limit"
+          : event.unknown ?? "",
       };
     });
     if (!exited) return;

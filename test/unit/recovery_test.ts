@@ -101,3 +101,22 @@ Deno.test("recover() reports no IP for a pod whose netns is gone, even when CNI 
     await Deno.remove(deps.dir, { recursive: true });
   }
 });
+
+Deno.test("recover() records a container gone without an exit status as 255, reason Unknown", async () => {
+  const deps = await testDeps();
+  try {
+    const { ctrId } = await runningPod(deps);
+    flakyList(deps, 0, []); // listed, and not there
+    const report = await recover(deps);
+    assert.deepEqual(report.exited.find((e) => e.id === ctrId), {
+      id: ctrId,
+      exitCode: 255,
+      from: "gone",
+    });
+    const event = deps.exits.exited(ctrId);
+    assert.equal(event?.exitCode, 255);
+    assert.match(event?.unknown ?? "", /gone, with no exit status/);
+  } finally {
+    await Deno.remove(deps.dir, { recursive: true });
+  }
+});
