@@ -2,10 +2,11 @@
  * Where the daemon's idle RSS goes: starts ocid as the benchmark does (`./peers/ocid.ts`, the
  * flags of `src/v8_flags.ts`), walks the benchmark's warm-up (pull pause and busybox, one pod
  * lifecycle with an ExecSync, removeAllPods) and prints the daemon's RSS, anonymous and
- * file-backed parts after each step (500 ms later, as the benchmark reads its idle RSS).
+ * file-backed parts after each step (500 ms later, as the benchmark reads its idle RSS), and
+ * once more `--settle` seconds after the last (default 3).
  *
  * ```sh
- * flock /tmp/ocid-bench.lock deno run -A bench/idle_rss.ts [--runs 3] [--start-only] [-- <deno flags>]
+ * flock /tmp/ocid-bench.lock deno run -A bench/idle_rss.ts [--runs 3] [--start-only] [--settle 60] [-- <deno flags>]
  * ```
  *
  * @module
@@ -24,7 +25,11 @@ function memory(pid: number): { rss: number; anon: number; file: number } {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function once(denoFlags: string[], startOnly: boolean): Promise<Map<string, number>> {
+async function once(
+  denoFlags: string[],
+  startOnly: boolean,
+  settleSeconds = 3,
+): Promise<Map<string, number>> {
   const scratch = await Deno.makeTempDir({ prefix: "ocid-idle-rss-" });
   const registry = await startRegistry(await Deno.makeTempDir({ prefix: "ocid-idle-rss-reg-" }));
   const peer = await startOcid({ denoFlags });
@@ -63,8 +68,8 @@ async function once(denoFlags: string[], startOnly: boolean): Promise<Map<string
     await t.removePodSandbox(pod);
     await t.removeAllPods();
     await step("idle");
-    await sleep(2_500);
-    await step("idle + 3 s");
+    await sleep(settleSeconds * 1000 - 500);
+    await step(`idle + ${settleSeconds} s`);
     await t.close();
   } finally {
     await peer.close();
@@ -77,7 +82,11 @@ async function once(denoFlags: string[], startOnly: boolean): Promise<Map<string
 if (import.meta.main) {
   const { values, positionals } = parseArgs({
     args: Deno.args,
-    options: { runs: { type: "string", default: "1" }, "start-only": { type: "boolean" } },
+    options: {
+      runs: { type: "string", default: "1" },
+      "start-only": { type: "boolean" },
+      settle: { type: "string", default: "3" },
+    },
     allowPositionals: true,
   });
   const runs = Number(values.runs);
@@ -85,7 +94,8 @@ if (import.meta.main) {
   const seen: number[] = [];
   for (let i = 0; i < runs; i++) {
     if (runs > 1) console.log(`run ${i + 1}/${runs}`);
-    seen.push((await once(positionals, values["start-only"] ?? false)).get(step)!);
+    const settle = Number(values.settle);
+    seen.push((await once(positionals, values["start-only"] ?? false, settle)).get(step)!);
   }
   seen.sort((a, b) => a - b);
   const median = seen[Math.floor(seen.length / 2)]!;
