@@ -192,6 +192,12 @@ export class RegistryClient {
       if (err instanceof OcidError) throw err;
       throw unreachable(`Cannot reach token server "${url.origin}": ${describe(err)}`, err);
     }
+    if (res.status >= 500) {
+      await res.body?.cancel();
+      throw new RegistryUnavailableError(
+        `Token server "${url.origin}" answered ${res.status} ${res.statusText} for ${what}`,
+      );
+    }
     if (!res.ok) {
       await res.body?.cancel();
       throw new OcidError(

@@ -64,3 +64,17 @@ Deno.test("RegistryClient: TLS failures and other answers keep their own codes",
     assert.doesNotMatch(message, /^RegistryUnavailable/);
   }
 });
+
+Deno.test("RegistryClient: a token server that answers 5xx is RegistryUnavailable; 401 is not", async () => {
+  const challenge = 'Bearer realm="https://auth.test/token",service="reg.test"';
+  const fetching = (tokenStatus: number): FetchFn => (input) =>
+    Promise.resolve(
+      String(input).startsWith("https://auth.test/")
+        ? new Response("", { status: tokenStatus })
+        : new Response("", { status: 401, headers: { "www-authenticate": challenge } }),
+    );
+  const [code, message] = await failure(fetching(503));
+  assert.equal(code, "UNKNOWN", message);
+  assert.match(message, /^RegistryUnavailable: Token server "https:\/\/auth.test" answered 503/);
+  assert.equal((await failure(fetching(401)))[0], "UNAUTHENTICATED");
+});
