@@ -23,6 +23,7 @@ export const RELOADABLE: ReadonlySet<string> = new Set([
   "seccomp_profile",
   "hooks_dir",
   "absent_mount_sources_to_reject",
+  "read_only",
   "image.registries_conf",
   "image.pinned_images",
   "image.signature_policy",

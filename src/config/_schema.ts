@@ -163,6 +163,12 @@ export const FIELDS: readonly FieldSpec[] = [
     "Devices of a container are owned by its run_as_user and run_as_group, not the host's owner.",
   ),
   field(
+    "read_only",
+    ["readOnly"],
+    { type: "bool" },
+    "Every container's rootfs read-only, with tmpfs at /run, /tmp and /var/tmp.",
+  ),
+  field(
     "absent_mount_sources_to_reject",
     ["absentMountSourcesToReject"],
     { type: "paths" },

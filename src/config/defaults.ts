@@ -122,6 +122,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
     defaultUlimits: [],
     defaultSysctls: [],
     deviceOwnershipFromSecurityContext: false,
+    readOnly: false,
     absentMountSourcesToReject: [],
     hooksDir: ["/usr/share/containers/oci/hooks.d"],
     enableCdi: true,

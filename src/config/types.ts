@@ -142,6 +142,12 @@ export interface Config {
    */
   deviceOwnershipFromSecurityContext: boolean;
   /**
+   * `read_only` (CRI-O's key): every container's root filesystem is read-only, with tmpfs at
+   * `/run`, `/tmp` and `/var/tmp` (seeded from the image) unless the request mounts something
+   * there. @default false
+   */
+  readOnly: boolean;
+  /**
    * `absent_mount_sources_to_reject` (CRI-O's key): a mount's missing `host_path` is made as a
    * directory (0755, as containerd and CRI-O do, so a kubelet `hostPath` volume of type "" works),
    * except these paths: a container that mounts one of them while it is missing is refused.

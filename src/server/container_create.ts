@@ -203,6 +203,7 @@ export async function createContainer(
     defaultCapabilities: deps.config.defaultCapabilities,
     defaultEnv: deps.config.defaultEnv,
     deviceOwnershipFromSecurityContext: deps.config.deviceOwnershipFromSecurityContext,
+    readOnly: deps.config.readOnly,
     rlimits: parseUlimits(deps.config.defaultUlimits) ?? [],
     allowedAnnotations: handler?.allowedAnnotations ?? [],
     // A handler for VM runtimes (kata) must not be handed the host's devices.

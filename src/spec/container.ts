@@ -131,6 +131,11 @@ export interface ContainerSpecOptions extends RequestAnnotationOptions {
    */
   deviceOwnershipFromSecurityContext?: boolean;
   /**
+   * The node's `read_only` (CRI-O's key): every container's rootfs is read-only, with tmpfs at
+   * `/run`, `/tmp` and `/var/tmp` unless the request mounts something there. @default false
+   */
+  readOnly?: boolean;
+  /**
    * The node's `default_ulimits` (`ulimits.ts`); none: the container inherits the daemon's
    * limits. @default []
    */
@@ -207,7 +212,8 @@ export function buildContainerSpec(config: ContainerConfig, options: ContainerSp
   const image = options.image;
 
   // root and process
-  spec.root = { path: options.rootfs, readonly: sc?.readonly_rootfs ?? false };
+  const readonlyRootfs = (sc?.readonly_rootfs ?? false) || (options.readOnly ?? false);
+  spec.root = { path: options.rootfs, readonly: readonlyRootfs };
   process.args = commandLine(config, image);
   process.env = environment(config, image, options.hostname, options.defaultEnv ?? []);
   process.cwd = workingDir(config, image);
@@ -231,7 +237,7 @@ export function buildContainerSpec(config: ContainerConfig, options: ContainerSp
   const hostIpc = !linux.namespaces.some((n) => n.type === "ipc");
 
   // mounts: defaults, then the sandbox's files, then the request's (which win)
-  const rw = !(sc?.readonly_rootfs ?? false);
+  const rw = !readonlyRootfs;
   if (hostNetwork) {
     setMount(
       spec,
@@ -253,6 +259,18 @@ export function buildContainerSpec(config: ContainerConfig, options: ContainerSp
     ] as const
   ) {
     if (path !== undefined) setMount(spec, bindMount(path, dest, { readonly: !rw }));
+  }
+  if (options.readOnly) {
+    // As CRI-O's read_only: writable scratch dirs, seeded from the image (runc's tmpcopyup);
+    // a request's mount at the same place replaces them below.
+    for (const [dest, mode] of READ_ONLY_TMPFS) {
+      setMount(spec, {
+        destination: dest,
+        type: "tmpfs",
+        source: "tmpfs",
+        options: ["rw", "noexec", "nosuid", "nodev", "tmpcopyup", mode],
+      });
+    }
   }
   const propagations = new Set<string>();
   for (const [i, m] of sortMounts(config.mounts).entries()) {
@@ -465,6 +483,13 @@ function namespaces(
   if (paths.user !== undefined) out.push({ type: "user", path: paths.user });
   return out;
 }
+
+/** The tmpfs mounts of the node's `read_only`, with their modes (CRI-O's). */
+const READ_ONLY_TMPFS: readonly (readonly [string, string])[] = [
+  ["/run", "mode=0755"],
+  ["/tmp", "mode=1777"],
+  ["/var/tmp", "mode=1777"],
+];
 
 /** Sorts mounts so that a parent directory is mounted before what lies under it. */
 function sortMounts(mounts: readonly CriMount[]): CriMount[] {

@@ -6,7 +6,8 @@
  * container starts from, `default_sysctls` sysctls in every pod's own namespaces (with or
  * without an infra container; a pod's own win; never on the node), and
  * `device_ownership_from_security_context` gives a container's devices to its user and group,
- * `default_env` sets variables under the container's own, and `seccomp_profile` is what
+ * `default_env` sets variables under the container's own, `read_only` makes every rootfs
+ * read-only with writable scratch tmpfs, and `seccomp_profile` is what
  * RuntimeDefault means, `pinned_images` pins images, and `image_volumes` makes (or binds) the
  * VOLUMEs an image declares for the container's user; SIGHUP reloads them (and a reload with a file that does not parse
  * changes nothing). Root only. Network: bridge "ocidt51", 10.234.51.0/24.
@@ -64,6 +65,8 @@ interface Shape {
   env?: Record<string, string>;
   /** The container asks for the RuntimeDefault seccomp profile. */
   runtimeDefault?: boolean;
+  /** Host directories bound into the container (container path to host path). */
+  mounts?: Record<string, string>;
 }
 
 /**
@@ -103,6 +106,10 @@ async function readInContainer(
       command: ["/bin/sleep", "3600"],
       config: {
         envs: Object.entries(shape.env ?? {}).map(([key, value]) => ({ key, value })),
+        mounts: Object.entries(shape.mounts ?? {}).map(([container_path, host_path]) => ({
+          container_path,
+          host_path,
+        })),
         devices: (shape.devices ?? []).map((path) => ({
           host_path: path,
           container_path: `/dev/x${path.split("/").at(-1)}`,
@@ -323,6 +330,41 @@ Deno.test({
           }
         },
       );
+
+      await t.step("read_only: a read-only rootfs, writable /run, /tmp, /var/tmp", async () => {
+        const daemon = await startDaemon({
+          bridge: BRIDGE,
+          subnet: SUBNET,
+          config: "read_only = true\n",
+        });
+        const hostTmp = await Deno.makeTempDir({ prefix: "ocid-it51-tmp-" });
+        try {
+          const probe = [
+            "sh",
+            "-c",
+            "touch /x 2>&1 | grep -o 'Read-only file system'; " +
+            'for d in /run /tmp /var/tmp; do touch $d/x && stat -c "$d %a" $d; done; ' +
+            "grep -c ' /tmp tmpfs ' /proc/self/mounts",
+          ];
+          assert.deepEqual(await readInContainer(daemon, image, "ro", [probe]), [
+            "Read-only file system\n/run 755\n/tmp 1777\n/var/tmp 1777\n1",
+          ]);
+          // The request's own mount at /tmp wins over the tmpfs.
+          const own = [
+            "sh",
+            "-c",
+            "echo mine > /tmp/own && (grep -c ' /tmp tmpfs ' /proc/self/mounts || true)",
+          ];
+          assert.deepEqual(
+            await readInContainer(daemon, image, "own", [own], { mounts: { "/tmp": hostTmp } }),
+            ["0"],
+          );
+          assert.equal(await Deno.readTextFile(join(hostTmp, "own")), "mine\n");
+        } finally {
+          await daemon.cleanup();
+          await Deno.remove(hostTmp, { recursive: true });
+        }
+      });
 
       await t.step(
         "SIGHUP reloads the node defaults; a bad file in the reload changes nothing",

@@ -40,6 +40,7 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     defaultUlimits: [],
     defaultSysctls: [],
     deviceOwnershipFromSecurityContext: false,
+    readOnly: false,
     absentMountSourcesToReject: [],
     hooksDir: ["/usr/share/containers/oci/hooks.d"],
     enableCdi: true,

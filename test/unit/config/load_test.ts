@@ -45,6 +45,7 @@ seccomp_profile = "/etc/ocid/seccomp.json"
 default_ulimits = ["nofile=4096:8192", "nproc=512"]
 default_sysctls = ["net.ipv4.ping_group_range=0 2147483647", "kernel.shm_rmid_forced=1"]
 device_ownership_from_security_context = true
+read_only = true
 absent_mount_sources_to_reject = ["/etc/hostname", "/var/lib/kubelet/"]
 hooks_dir = ["/usr/share/containers/oci/hooks.d", "/etc/containers/oci/hooks.d"]
 enable_cdi = false
@@ -120,6 +121,7 @@ storage_driver = "vfs"
     defaultUlimits: ["nofile=4096:8192", "nproc=512"],
     defaultSysctls: ["net.ipv4.ping_group_range=0 2147483647", "kernel.shm_rmid_forced=1"],
     deviceOwnershipFromSecurityContext: true,
+    readOnly: true,
     absentMountSourcesToReject: ["/etc/hostname", "/var/lib/kubelet/"],
     hooksDir: ["/usr/share/containers/oci/hooks.d", "/etc/containers/oci/hooks.d"],
     enableCdi: false,

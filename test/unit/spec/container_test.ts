@@ -419,6 +419,50 @@ Deno.test("buildContainerSpec() fields of ContainerConfig", async (t) => {
   });
 });
 
+Deno.test("buildContainerSpec() with the node's read_only: read-only rootfs, tmpfs scratch dirs", () => {
+  const tmpfs = (dest: string, mode: string) => ({
+    destination: dest,
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["rw", "noexec", "nosuid", "nodev", "tmpcopyup", mode],
+  });
+  const spec = build(containerConfig(), { readOnly: true, hostsPath: "/run/p/hosts" });
+  assert.equal(spec.root?.readonly, true);
+  for (
+    const want of [
+      tmpfs("/run", "mode=0755"),
+      tmpfs("/tmp", "mode=1777"),
+      tmpfs("/var/tmp", "mode=1777"),
+    ]
+  ) {
+    assert.deepEqual(spec.mounts?.find((m) => m.destination === want.destination), want);
+  }
+  assert.deepEqual(
+    spec.mounts?.find((m) => m.destination === "/etc/hosts")?.options,
+    ["rbind", "ro"],
+    "the pod's files read-only, as with readonly_rootfs",
+  );
+  // A request's mount at one of those places wins.
+  const hostTmp = {
+    container_path: "/tmp",
+    host_path: "/srv/t",
+    readonly: false,
+    selinux_relabel: false,
+    propagation: "PROPAGATION_PRIVATE" as const,
+    uidMappings: [],
+    gidMappings: [],
+    recursive_read_only: false,
+    image: null,
+    image_sub_path: "",
+  };
+  const own = build({ ...containerConfig(), mounts: [hostTmp] }, { readOnly: true });
+  assert.equal(own.mounts?.find((m) => m.destination === "/tmp")?.source, "/srv/t");
+  // Off: as before.
+  const off = build(containerConfig());
+  assert.equal(off.root?.readonly, false);
+  assert.ok(!off.mounts?.some((m) => m.destination === "/tmp"));
+});
+
 Deno.test("buildContainerSpec() options", async (t) => {
   await t.step("sandbox files and shm are bound read-write", () => {
     const want = expect();
