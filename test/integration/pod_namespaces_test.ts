@@ -327,6 +327,9 @@ Deno.test({
         const [p] = await sleepers(d, hostPid, image, ["p"]);
         assert.equal(await exec(d, p!, "readlink", "/proc/self/ns/pid"), await self("pid"));
         assert.equal((await verboseInfo(d, hostPid.id)).holder, "pinned");
+        // On the node's PID namespace too, the stop ends a child the container left
+        // (containerd's TestSharedPidMultiProcessContainerStop, hostpid).
+        await assertStopEndsEveryProcess(d, hostPid, image, 3730);
         for (const x of [hostNet, hostIpc, hostPid]) {
           await call(d.clients.runtime, "StopPodSandbox", { pod_sandbox_id: x.id });
           await call(d.clients.runtime, "RemovePodSandbox", { pod_sandbox_id: x.id });
