@@ -990,10 +990,14 @@ async function containerSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">, scr
       withPod(ctx, {}, async (pod) => {
         const c = await runContainer(ctx, pod, {});
         const started = Date.now();
+        // A SIGTERM that reaches `top` (PID 1) before it installs its handler is ignored, as
+        // PID 1 ignores signals it has no handler for: the stop then ends with SIGKILL at the
+        // timeout, as under any runtime. So the client waits longer than the timeout (critest's
+        // client does too) and the stop must end by the timeout and a little.
         await call(ctx.rt, "StopContainer", { container_id: c.id, timeout: 60 }, {
-          deadlineMs: 60_000,
+          deadlineMs: 90_000,
         });
-        assert.ok(Date.now() - started < 60_000, "stopped within the timeout");
+        assert.ok(Date.now() - started < 70_000, "stopped by the timeout");
         await waitState(ctx, c.id, "CONTAINER_EXITED");
       }),
   );
