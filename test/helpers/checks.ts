@@ -155,3 +155,18 @@ export async function pushBusybox(host: string, repo: string): Promise<string> {
   }
   return ref;
 }
+
+/**
+ * Waits until process `pid` catches signal `signo` (its `SigCgt` mask in /proc): a stop that
+ * sends SIGTERM before a container's `trap` or handler is in place is lost when the process is
+ * PID 1 of its namespace, which ignores signals it has no handler for.
+ */
+export async function waitForSignalHandler(pid: number, signo: number): Promise<void> {
+  await waitFor(`process ${pid} to catch signal ${signo}`, async () => {
+    const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
+    const mask = /^SigCgt:\s+([0-9a-f]+)$/m.exec(status)?.[1];
+    return mask !== undefined && (BigInt(`0x${mask}`) & (1n << BigInt(signo - 1))) !== 0n
+      ? true
+      : undefined;
+  });
+}

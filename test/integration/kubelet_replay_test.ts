@@ -265,6 +265,11 @@ Deno.test({
         assert.equal(st.metadata!.attempt, 1);
         assert.equal(st.annotations[CONTAINER_RESTART_COUNT], "1");
         assert.equal(st.log_path, join(pod.logDirectory, "app/1.log"));
+        // "serving" comes after the TERM trap: the grace-period stop below relies on it.
+        await waitFor("the container to serve", async () => {
+          const log = await Deno.readTextFile(st.log_path).catch(() => "");
+          return /stdout F serving$/m.test(log) || undefined;
+        });
       });
 
       await t.step(

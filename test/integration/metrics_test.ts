@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { call, stream } from "../../src/cri/proto.ts";
-import { grpcCode, pushBusybox, waitFor } from "../helpers/checks.ts";
+import { grpcCode, pushBusybox, waitFor, waitForSignalHandler } from "../helpers/checks.ts";
 import { startDaemon } from "../helpers/daemon.ts";
 import { freePort } from "../helpers/free_port.ts";
 import { startRegistry } from "../helpers/registry.ts";
@@ -193,9 +193,10 @@ Deno.test({
         });
         await call(runtime, "StartContainer", { container_id: id });
         const stateDir = join(daemon.dirs.runroot, "runc", id);
-        const cgroups = Object.values(
-          JSON.parse(await Deno.readTextFile(join(stateDir, "state.json"))).cgroup_paths,
-        ) as string[];
+        const state = JSON.parse(await Deno.readTextFile(join(stateDir, "state.json")));
+        const cgroups = Object.values(state.cgroup_paths) as string[];
+        // The trap must be in place, or the SIGTERM is lost (PID 1) and SIGKILL comes at 30 s.
+        if (name === "term") await waitForSignalHandler(state.init_process_pid, 15);
         assert.ok(cgroups.length > 0, "runc recorded the container's cgroups");
         const runcBefore = sample(await scrape(), "ocid_processes_spawned_total", {
           program: "runc",

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { makeBundle, type MakeBundleOptions } from "../helpers/bundle.ts";
+import { waitForSignalHandler } from "../helpers/checks.ts";
 import {
   createOciRuntime,
   ExecFiles,
@@ -294,12 +295,14 @@ Deno.test("conmon's daemon leads its own session and holds its sync pipe, a pipe
 
 Deno.test("OciRuntime.kill() stops containers with SIGTERM and SIGKILL", async () => {
   await using f = await Fixture.open();
-  await f.create("term", {
+  const term = await f.create("term", {
     args: ["sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.1; done"],
   });
   await f.create("hard", { args: ["sleep", "1000"] });
   await f.runtime.start("term");
   await f.runtime.start("hard");
+  // Before its trap, sh (PID 1 of its namespace) would ignore the SIGTERM.
+  await waitForSignalHandler(term.pid, 15);
   const listed = (await f.runtime.list()).map((s) => `${s.id}:${s.status}`).sort();
   assert.deepEqual(listed, ["hard:running", "term:running"]);
 
