@@ -16,6 +16,8 @@ export interface TestDaemonOptions {
   bridge: string;
   /** The test's subnet, e.g. "10.234.2.0/24". */
   subnet: string;
+  /** An IPv6 subnet for dual-stack pods, e.g. "fd00:0:0:55::/64" (a second host-local range). */
+  ipv6Subnet?: string;
   /** Write no CNI config (NetworkReady=false). */
   noNetwork?: boolean;
   /** Extra plugins appended to the conflist. */
@@ -121,8 +123,14 @@ export async function makeTestDirs(options: TestDaemonOptions): Promise<TestDirs
           ipam: {
             type: "host-local",
             dataDir: dirs.cniDataDir,
-            ranges: [[{ subnet: options.subnet }]],
-            routes: [{ dst: options.subnet }],
+            ranges: [
+              [{ subnet: options.subnet }],
+              ...(options.ipv6Subnet ? [[{ subnet: options.ipv6Subnet }]] : []),
+            ],
+            routes: [
+              { dst: options.subnet },
+              ...(options.ipv6Subnet ? [{ dst: options.ipv6Subnet }] : []),
+            ],
           },
         },
         { type: "portmap", capabilities: { portMappings: true } },

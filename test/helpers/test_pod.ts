@@ -24,6 +24,8 @@ export interface BusyboxDaemonOptions {
   subnet: string;
   /** More of the daemon's configuration file (TOML). */
   config?: string;
+  /** An IPv6 range too, for dual-stack pods. */
+  ipv6Subnet?: string;
 }
 
 /**
@@ -43,6 +45,7 @@ export async function startDaemonWithBusybox(
     bridge: options.bridge,
     subnet: options.subnet,
     ...(options.config ? { config: options.config } : {}),
+    ...(options.ipv6Subnet ? { ipv6Subnet: options.ipv6Subnet } : {}),
   });
   try {
     await call(daemon.clients.image, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
