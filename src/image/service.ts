@@ -85,10 +85,6 @@ type Pull = typeof import("./pull.ts");
 let pullCode: Promise<Pull> | undefined;
 
 /**
- * Imports `./pull.ts` on the first pull: an idle node does not hold the registry client, the
- * decompression and the tar reader. A failed import is tried again by the next pull.
- */
-/**
  * The signature policy file at `path`; none for "".
  *
  * @throws {Error} Naming the file, when it cannot be read or is not a policy.
@@ -117,6 +113,10 @@ async function fileCredentials(path: string, ep: Endpoint): Promise<RegistryAuth
   return file ? credentialsFor(file, ep.registry, ep.repository) : undefined;
 }
 
+/**
+ * Imports `./pull.ts` on the first pull: an idle node does not hold the registry client, the
+ * decompression and the tar reader. A failed import is tried again by the next pull.
+ */
 function loadPull(): Promise<Pull> {
   pullCode ??= import("./pull.ts").catch((err) => {
     pullCode = undefined;
