@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { isIP } from "node:net";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { busyboxImage, imageBlobs, skopeoPush, writeOciLayout } from "./images.ts";
@@ -169,4 +170,18 @@ export async function waitForSignalHandler(pid: number, signo: number): Promise<
       ? true
       : undefined;
   });
+}
+
+/**
+ * The addresses the host-local IPAM plugin holds under `cniDataDir` (a file per address in each
+ * network's dir), IPv4 and IPv6, sorted.
+ */
+export async function ipamReservations(cniDataDir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const network of await listDir(cniDataDir).catch(() => [])) {
+    for (const name of await listDir(join(cniDataDir, network))) {
+      if (isIP(name) !== 0) out.push(name);
+    }
+  }
+  return out.sort();
 }

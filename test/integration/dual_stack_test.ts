@@ -7,8 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { call } from "../../src/cri/proto.ts";
-import { listDir } from "../helpers/checks.ts";
-import { join } from "node:path";
+import { ipamReservations } from "../helpers/checks.ts";
 import {
   createTestContainer,
   execBusybox,
@@ -24,17 +23,6 @@ const SUBNET = "10.234.55.0/24";
 const SUBNET6 = "fd00:0:0:55::/64";
 const CGROUP_PARENT = "/ocid-it55";
 const SLOW = { deadlineMs: 60_000 };
-
-/** The addresses host-local holds, in every network's dir. */
-async function reserved(cniDataDir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const network of await listDir(cniDataDir).catch(() => [])) {
-    for (const name of await listDir(join(cniDataDir, network))) {
-      if (/^[0-9a-f.:]+$/.test(name) && name.includes(".") !== name.includes(":")) out.push(name);
-    }
-  }
-  return out.sort();
-}
 
 Deno.test({
   name: "Dual-stack pods: an IPv4 ip, an IPv6 additional ip, both in the container, both released",
@@ -71,7 +59,7 @@ Deno.test({
           assert.match(v4, /^10\.234\.55\.\d+$/, "the IPv4 address is the primary one");
           assert.equal(more.length, 1, JSON.stringify(more));
           assert.match(more[0]!, /^fd00:0:0:55::[0-9a-f]+$/);
-          assert.deepEqual(await reserved(daemon.dirs.cniDataDir), [v4, more[0]!].sort());
+          assert.deepEqual(await ipamReservations(daemon.dirs.cniDataDir), [v4, more[0]!].sort());
 
           const id = await createTestContainer(runtime, pod, {
             name: "sleeper",
@@ -84,7 +72,7 @@ Deno.test({
           assert.ok(addrs.includes(`inet6 ${more[0]}/64`), addrs);
 
           await call(runtime, "StopPodSandbox", { pod_sandbox_id: pod.id }, SLOW);
-          assert.deepEqual(await reserved(daemon.dirs.cniDataDir), [], "both given back");
+          assert.deepEqual(await ipamReservations(daemon.dirs.cniDataDir), [], "both given back");
           await call(runtime, "RemovePodSandbox", { pod_sandbox_id: pod.id }, SLOW);
         });
       }

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { call } from "../../src/cri/proto.ts";
-import { listDir, pushBusybox } from "../helpers/checks.ts";
+import { ipamReservations, listDir, pushBusybox } from "../helpers/checks.ts";
 import { mountsUnder, pidsMentioning, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import {
@@ -45,17 +45,6 @@ async function reboot(daemon: TestDaemon): Promise<void> {
     await new Deno.Command("umount", { args: ["-l", point] }).output();
   }
   await Deno.remove(dirs.runroot, { recursive: true });
-}
-
-/** The IPs host-local holds (one file per address in its network's dir). */
-async function reservedIps(cniDataDir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const network of await listDir(cniDataDir).catch(() => [])) {
-    for (const name of await listDir(join(cniDataDir, network))) {
-      if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) out.push(name);
-    }
-  }
-  return out.sort();
 }
 
 Deno.test({
@@ -93,7 +82,10 @@ Deno.test({
           const st = await call(runtime, "PodSandboxStatus", { pod_sandbox_id: pod.id });
           pods.push({ id: pod.id, container, ip: st.status!.network!.ip });
         }
-        assert.deepEqual(await reservedIps(daemon.dirs.cniDataDir), pods.map((p) => p.ip).sort());
+        assert.deepEqual(
+          await ipamReservations(daemon.dirs.cniDataDir),
+          pods.map((p) => p.ip).sort(),
+        );
       });
 
       await t.step("the reboot: processes, mounts, runtime state and the runroot go", async () => {
@@ -129,7 +121,7 @@ Deno.test({
             await call(runtime, "StopPodSandbox", { pod_sandbox_id: p.id }, SLOW);
             await call(runtime, "RemovePodSandbox", { pod_sandbox_id: p.id }, SLOW);
           }
-          assert.deepEqual(await reservedIps(daemon.dirs.cniDataDir), []);
+          assert.deepEqual(await ipamReservations(daemon.dirs.cniDataDir), []);
           assert.deepEqual((await call(runtime, "ListPodSandbox", {})).items, []);
           assert.deepEqual((await call(runtime, "ListContainers", {})).containers, []);
           for (const dir of ["containers", "sandboxes"]) {
