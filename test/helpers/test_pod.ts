@@ -64,11 +64,13 @@ export interface TestPodConfigOptions {
   /** @default `uid-<name>` */
   uid?: string;
   labels?: Record<string, string>;
+  /** The pod's PID namespace mode: POD keeps the infra container. @default "CONTAINER" */
+  pid?: "CONTAINER" | "POD" | "NODE";
 }
 
 /**
  * A pod config: hostname `name`, the pod's network and IPC namespaces, each container's own
- * pid namespace, under the test's cgroup parent.
+ * pid namespace (or `pid`), under the test's cgroup parent.
  */
 export function testPodConfig(
   name: string,
@@ -80,7 +82,9 @@ export function testPodConfig(
     ...(options.labels ? { labels: options.labels } : {}),
     linux: {
       cgroup_parent: options.cgroupParent,
-      security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
+      security_context: {
+        namespace_options: { network: "POD", pid: options.pid ?? "CONTAINER", ipc: "POD" },
+      },
     },
   };
 }

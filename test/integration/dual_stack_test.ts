@@ -41,17 +41,14 @@ Deno.test({
       const { runtime } = daemon.clients;
       for (const pid of ["CONTAINER", "POD"] as const) {
         await t.step(`pid ${pid}`, async () => {
-          const base = testPodConfig(`dual-${pid.toLowerCase()}`, {
-            namespace: "it55",
-            cgroupParent: CGROUP_PARENT,
-          });
-          const pod = await runTestPod(runtime, {
-            ...base,
-            linux: {
-              ...base.linux,
-              security_context: { namespace_options: { network: "POD", pid, ipc: "POD" } },
-            },
-          });
+          const pod = await runTestPod(
+            runtime,
+            testPodConfig(`dual-${pid.toLowerCase()}`, {
+              namespace: "it55",
+              cgroupParent: CGROUP_PARENT,
+              pid,
+            }),
+          );
           const st = (await call(runtime, "PodSandboxStatus", { pod_sandbox_id: pod.id }))
             .status!;
           const v4 = st.network!.ip;

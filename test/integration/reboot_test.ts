@@ -62,17 +62,14 @@ Deno.test({
         const { runtime } = daemon.clients;
         await call(daemon.clients.image, "PullImage", { image: { image } }, SLOW);
         for (const pid of ["CONTAINER", "POD"] as const) {
-          const base = testPodConfig(`boot-${pid.toLowerCase()}`, {
-            namespace: "it54",
-            cgroupParent: CGROUP_PARENT,
-          });
-          const pod = await runTestPod(runtime, {
-            ...base,
-            linux: {
-              ...base.linux,
-              security_context: { namespace_options: { network: "POD", pid, ipc: "POD" } },
-            },
-          });
+          const pod = await runTestPod(
+            runtime,
+            testPodConfig(`boot-${pid.toLowerCase()}`, {
+              namespace: "it54",
+              cgroupParent: CGROUP_PARENT,
+              pid,
+            }),
+          );
           const container = await createTestContainer(runtime, pod, {
             name: "sleeper",
             image,
