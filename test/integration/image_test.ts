@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { Config } from "../../src/config/types.ts";
+import { defaultConfig } from "../../src/config/defaults.ts";
 import { OcidError } from "../../src/errors.ts";
 import { denoRunner } from "../../src/process.ts";
 import { ImageService, isMountPoint } from "../../src/image/mod.ts";
@@ -29,14 +30,10 @@ function testConfig(
   return {
     root,
     image: {
+      // The daemon's defaults (so a new image key needs no copy here), the test's own files.
+      ...defaultConfig().image,
       registriesConf: `${root}/registries.conf`,
       insecureRegistries: ["localhost", "127.0.0.1"],
-      pinnedImages: [],
-      globalAuthFile: "",
-      signaturePolicy: "",
-      signaturePolicyDir: "",
-      imageVolumes: "mkdir",
-      maxConcurrentDownloads: 3,
       pullProgressTimeoutSeconds: 30,
       storageDriver: "overlay",
       ...extra,
