@@ -196,12 +196,8 @@ export function hookMatches(def: OciHookDefinition, target: HookTarget): boolean
   if (def.when.or) return anyConditionMatches(def.when, target);
   const { when } = def;
   if (when.always !== undefined && !when.always) return false;
-  if (when.annotations) {
-    const annotations = Object.entries(target.spec.annotations ?? {});
-    const all = when.annotations.every(([k, v]) =>
-      annotations.some(([key, value]) => k.test(key) && v.test(value))
-    );
-    if (!all) return false;
+  if (when.annotations && !when.annotations.every((p) => annotationMatches(p, target))) {
+    return false;
   }
   if (when.commands) {
     const command = target.spec.process?.args?.[0] ?? "";
@@ -215,16 +211,17 @@ export function hookMatches(def: OciHookDefinition, target: HookTarget): boolean
 
 /** The 0.1.0 matching: one condition that holds is enough; `hasbindmounts: false` is none. */
 function anyConditionMatches(when: OciHookDefinition["when"], target: HookTarget): boolean {
-  if (when.always === true) return true;
   if (when.hasBindMounts === true && target.hasBindMounts) return true;
-  const annotations = Object.entries(target.spec.annotations ?? {});
-  if (
-    when.annotations?.some(([k, v]) =>
-      annotations.some(([key, value]) => k.test(key) && v.test(value))
-    )
-  ) return true;
+  if (when.annotations?.some((p) => annotationMatches(p, target))) return true;
   const command = target.spec.process?.args?.[0] ?? "";
   return when.commands?.some((c) => c.test(command)) ?? false;
+}
+
+/** Whether some annotation of the container matches the key and value patterns. */
+function annotationMatches([key, value]: [RegExp, RegExp], target: HookTarget): boolean {
+  return Object.entries(target.spec.annotations ?? {}).some(([k, v]) =>
+    key.test(k) && value.test(v)
+  );
 }
 
 /**
