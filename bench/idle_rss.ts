@@ -6,7 +6,7 @@
  * once more `--settle` seconds after the last (default 3).
  *
  * ```sh
- * flock /tmp/ocid-bench.lock deno run -A bench/idle_rss.ts [--runs 3] [--start-only] [--settle 60] [-- <deno flags>]
+ * flock /tmp/ocid-bench.lock deno run -A bench/idle_rss.ts [--runs 3] [--start-only] [--settle 60] [--smaps] [-- <deno flags>]
  * ```
  *
  * @module
@@ -23,12 +23,29 @@ function memory(pid: number): { rss: number; anon: number; file: number } {
   return { rss: kib("VmRSS") / 1024, anon: kib("RssAnon") / 1024, file: kib("RssFile") / 1024 };
 }
 
+/** The daemon's RSS by mapping (file path, or `[heap]`/`[anon]`), largest first, in MiB. */
+function smaps(pid: number): [string, number][] {
+  const by = new Map<string, number>();
+  let name = "";
+  for (const line of Deno.readTextFileSync(`/proc/${pid}/smaps`).split("\n")) {
+    const head = line.match(/^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/);
+    if (head) {
+      name = head[1] || "[anon]";
+      continue;
+    }
+    const rss = line.match(/^Rss:\s+(\d+) kB/);
+    if (rss) by.set(name, (by.get(name) ?? 0) + Number(rss[1]) / 1024);
+  }
+  return [...by].sort((a, b) => b[1] - a[1]);
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function once(
   denoFlags: string[],
   startOnly: boolean,
   settleSeconds = 3,
+  showSmaps = false,
 ): Promise<Map<string, number>> {
   const scratch = await Deno.makeTempDir({ prefix: "ocid-idle-rss-" });
   const registry = await startRegistry(await Deno.makeTempDir({ prefix: "ocid-idle-rss-reg-" }));
@@ -70,6 +87,11 @@ async function once(
     await step("idle");
     await sleep(settleSeconds * 1000 - 500);
     await step(`idle + ${settleSeconds} s`);
+    if (showSmaps) {
+      for (const [name, mib] of smaps(peer.daemon.pid).slice(0, 15)) {
+        console.log(`  ${mib.toFixed(1).padStart(6)} MiB  ${name}`);
+      }
+    }
     await t.close();
   } finally {
     await peer.close();
@@ -86,6 +108,7 @@ if (import.meta.main) {
       runs: { type: "string", default: "1" },
       "start-only": { type: "boolean" },
       settle: { type: "string", default: "3" },
+      smaps: { type: "boolean" },
     },
     allowPositionals: true,
   });
@@ -95,7 +118,9 @@ if (import.meta.main) {
   for (let i = 0; i < runs; i++) {
     if (runs > 1) console.log(`run ${i + 1}/${runs}`);
     const settle = Number(values.settle);
-    seen.push((await once(positionals, values["start-only"] ?? false, settle)).get(step)!);
+    seen.push(
+      (await once(positionals, values["start-only"] ?? false, settle, values.smaps)).get(step)!,
+    );
   }
   seen.sort((a, b) => a - b);
   const median = seen[Math.floor(seen.length / 2)]!;
