@@ -47,6 +47,8 @@ export async function status(
         user_namespaces: false,
       },
     })),
+    // Strict is honoured (resolveContainerUser); the kubelet refuses Strict pods otherwise.
+    features: { supplemental_groups_policy: true },
   };
   if (req.verbose) response.info = { config: JSON.stringify(deps.config) };
   return response;

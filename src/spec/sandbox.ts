@@ -19,6 +19,7 @@ import { applyPrivileged } from "./privileged.ts";
 import { toLinuxResources } from "./resources.ts";
 import { type ProfileLoader, resolveSeccomp } from "./seccomp_profile.ts";
 import { validateSysctls } from "./sysctl.ts";
+import { withPrimaryGroup } from "./user.ts";
 import type { IdMapping, Namespace, Spec } from "./types.ts";
 
 /** Options of {@linkcode buildSandboxSpec}. */
@@ -152,7 +153,7 @@ export function buildSandboxSpec(config: PodSandboxConfig, options: SandboxSpecO
   const groups = (sc?.supplemental_groups ?? []).map((g, i) =>
     nonNegative(g, `${FIELD_SC}.supplemental_groups[${i}]`)
   );
-  if (groups.length > 0) process.user.additionalGids = groups;
+  if (groups.length > 0) process.user.additionalGids = withPrimaryGroup(process.user.gid, groups);
   process.capabilities = buildCapabilities(null, {
     privileged,
     field: FIELD_SC,

@@ -187,5 +187,22 @@ export function resolveContainerUser(
     const n = id({ value: g }, `supplemental_groups[${i}]`);
     if (!resolved.additionalGids.includes(n)) resolved.additionalGids.push(n);
   }
+  resolved.additionalGids = withPrimaryGroup(resolved.gid, resolved.additionalGids);
   return resolved;
+}
+
+/**
+ * The supplementary groups a process gets: `groups` with its primary group first unless it is
+ * among them, as containerd (`ensureAdditionalGids`), CRI-O and podman do. Without it, a process
+ * that changes its effective group (running a setgid program) leaves its primary group
+ * behind, and with it any restriction a file sets on that group (moby's GHSA-rc4r-wh2q-q6c4,
+ * containerd's CVE-2023-25173, cri-o#6159). `/proc/<pid>/status`, ContainerStatus
+ * and critest's SupplementalGroupsPolicy specs expect it too.
+ *
+ * @param gid The primary group.
+ * @param groups The supplementary groups so far.
+ * @returns A new list.
+ */
+export function withPrimaryGroup(gid: number, groups: readonly number[]): number[] {
+  return groups.includes(gid) ? [...groups] : [gid, ...groups];
 }

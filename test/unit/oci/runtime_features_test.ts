@@ -142,4 +142,6 @@ Deno.test("probeHandlerFeatures: each runtime binary asked once; Status reports 
     [["", true], ["crun", false], ["runc", true], ["runc-b", true]],
   );
   assert.ok(res.runtime_handlers!.every((h) => h.features!.user_namespaces === false));
+  // The kubelet (1.33 and later) refuses pods asking for Strict unless the runtime says this.
+  assert.equal(res.features?.supplemental_groups_policy, true);
 });

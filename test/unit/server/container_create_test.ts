@@ -83,7 +83,7 @@ Deno.test("createContainer() writes a spec that joins the pod and records a CREA
     assert.equal(c.status.pid, 4242);
     assert.equal(c.metadata.stopSignal, "SIGQUIT");
     assert.equal(c.metadata.logPath, join(deps.dir, "logs", sandboxId, "app/1.log"));
-    assert.deepEqual(c.metadata.user, { uid: 1000, gid: 0, additionalGids: [] });
+    assert.deepEqual(c.metadata.user, { uid: 1000, gid: 0, additionalGids: [0] });
     const spec = JSON.parse(await Deno.readTextFile(join(c.metadata.bundle, "config.json")));
     assert.deepEqual(spec.process.args, ["echo", "hi"]);
     assert.ok(spec.process.env.includes("GREETING=hello"));

@@ -406,9 +406,9 @@ Deno.test("buildSandboxSpec() fields of LinuxSandboxSecurityContext", async (t) 
     );
   });
 
-  await t.step("supplemental_groups become additionalGids", () => {
+  await t.step("supplemental_groups become additionalGids, after the primary group", () => {
     const want = expect();
-    want.process!.user.additionalGids = [10, 20];
+    want.process!.user.additionalGids = [0, 10, 20];
     assert.deepEqual(
       buildSandboxSpec(podWithSecurity({ supplemental_groups: ["10", "20"] }), OPTS),
       want,

@@ -83,15 +83,34 @@ Deno.test("resolveContainerUser() follows Kubernetes precedence", async (t) => {
       supplemental_groups: ["44", "500"],
     };
     assert.deepEqual(resolveContainerUser(sc, { imageUser: "", files }).additionalGids, [
+      1001,
       33,
       44,
       500,
     ]);
     const strict = { ...sc, supplemental_groups_policy: "Strict" as const };
     assert.deepEqual(resolveContainerUser(strict, { imageUser: "", files }).additionalGids, [
+      1001,
       44,
       500,
     ]);
+  });
+  await t.step("the primary group is a supplementary group, first unless already listed", () => {
+    const u = (s: Partial<ReturnType<typeof containerSecurity>>, imageUser = "") =>
+      resolveContainerUser({ ...containerSecurity(), ...s }, { imageUser, files }).additionalGids;
+    assert.deepEqual(u({}), [0], "root");
+    assert.deepEqual(u({}, "www"), [33, 44], "www's group is its own");
+    assert.deepEqual(u({ run_as_user: { value: "4242" } }), [0], "a uid not in /etc/passwd");
+    assert.deepEqual(
+      u({ run_as_user: { value: "1000" }, run_as_group: { value: "7" } }),
+      [7, 33, 44],
+      "run_as_group",
+    );
+    assert.deepEqual(
+      u({ run_as_user: { value: "1000" }, supplemental_groups: ["1001"] }),
+      [33, 44, 1001],
+      "listed among supplemental_groups: kept where it is",
+    );
   });
   await t.step("negative ids are rejected naming the field", () => {
     const sc = { ...containerSecurity(), run_as_user: { value: "-1" } };
