@@ -18,6 +18,7 @@ import { type MountEntry, parseMountinfo, propagationProblem } from "../host/mou
 import {
   type AccountFiles,
   buildContainerSpec,
+  checkRecursiveReadOnlyMount,
   emptyContainerSecurityContext,
   type ImageConfig,
   resolveContainerUser,
@@ -336,10 +337,12 @@ export function containerLogPath(
 }
 
 /**
- * A recursively read-only mount needs a runtime that knows `rro` and a kernel with
- * `mount_setattr(2)`: asked of the pod's handler at start (Status reports the same), and refused
- * here rather than handed to a runtime that would fail on it or ignore it.
+ * A recursively read-only mount must be read-only and private (INVALID_ARGUMENT otherwise), and
+ * needs a runtime that knows `rro` and a kernel with `mount_setattr(2)`: asked of the pod's
+ * handler at start (Status reports the same), and refused here rather than handed to a runtime
+ * that would fail on it or ignore it.
  *
+ * @throws {InvalidArgumentError} naming the mount
  * @throws {FailedPreconditionError} naming the mount and the handler
  */
 function checkRecursiveReadOnly(
@@ -347,6 +350,7 @@ function checkRecursiveReadOnly(
   mounts: readonly cri.Mount[],
   runtimeHandler: string,
 ): void {
+  for (const [i, m] of mounts.entries()) checkRecursiveReadOnlyMount(m, `mounts[${i}]`);
   const i = mounts.findIndex((m) => m.recursive_read_only);
   if (i < 0 || handlerFeatures(deps, runtimeHandler).recursiveReadOnlyMounts) return;
   const name = runtimeHandler || deps.config.defaultRuntime;

@@ -519,12 +519,34 @@ function toMount(m: CriMount, field: string): Mount {
   if (propagation === undefined) {
     throw new InvalidArgumentError(`Unknown ${field}.propagation ${m.propagation}`);
   }
-  if (m.recursive_read_only && !m.readonly) {
-    throw new InvalidArgumentError(`${field}.recursive_read_only needs readonly`);
-  }
+  checkRecursiveReadOnlyMount(m, field);
   const options = ["rbind", propagation, m.readonly ? "ro" : "rw"];
   if (m.recursive_read_only) options.push("rro");
   return { destination: m.container_path, type: "bind", source: m.host_path, options };
+}
+
+/**
+ * What a recursively read-only mount asks of the rest of its request: `readonly`, and private
+ * propagation. A mount that receives the host's later mounts (rslave, rshared) cannot be made
+ * read-only for them: Kubernetes allows recursiveReadOnly only with propagation None, and
+ * CRI-O and containerd refuse it (critest's "should reject a recursive readonly mount with
+ * ...").
+ *
+ * @param m The request's mount.
+ * @param field Its place in the request, for the message.
+ * @throws {InvalidArgumentError} naming the field
+ */
+export function checkRecursiveReadOnlyMount(
+  m: Pick<CriMount, "recursive_read_only" | "readonly" | "propagation">,
+  field: string,
+): void {
+  if (!m.recursive_read_only) return;
+  if (!m.readonly) throw new InvalidArgumentError(`${field}.recursive_read_only needs readonly`);
+  if (m.propagation !== "PROPAGATION_PRIVATE") {
+    throw new InvalidArgumentError(
+      `${field}.recursive_read_only needs propagation PROPAGATION_PRIVATE, got ${m.propagation}`,
+    );
+  }
 }
 
 function toDevices(

@@ -18,6 +18,7 @@ export { buildSandboxSpec, podNamespaces } from "./sandbox.ts";
 export type { PodNamespaces, SandboxSpecOptions } from "./sandbox.ts";
 export {
   buildContainerSpec,
+  checkRecursiveReadOnlyMount,
   emptyContainerSecurityContext,
   requireAbsolutePath,
   STOP_SIGNAL,

@@ -233,8 +233,18 @@ Deno.test("buildContainerSpec() fields of ContainerConfig", async (t) => {
           ...containerConfig(),
           mounts: [{ ...m("/x", "PROPAGATION_PRIVATE"), recursive_read_only: true }],
         }),
-      "recursive_read_only",
+      "recursive_read_only needs readonly",
     );
+    for (const p of ["PROPAGATION_HOST_TO_CONTAINER", "PROPAGATION_BIDIRECTIONAL"] as const) {
+      rejects(
+        () =>
+          build({
+            ...containerConfig(),
+            mounts: [{ ...m("/x", p, true), recursive_read_only: true }],
+          }),
+        `recursive_read_only needs propagation PROPAGATION_PRIVATE, got ${p}`,
+      );
+    }
     rejects(
       () =>
         build({
