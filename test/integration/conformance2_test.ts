@@ -1,6 +1,7 @@
 /**
- * The CRI conformance suite's specs (cri-tools `critest` v1.26, `pkg/validate`), reproduced
- * one by one against the real daemon in its default configuration (`drop_infra_ctr = true`),
+ * The CRI conformance suite's specs (cri-tools `critest` v1.26, `pkg/validate`, and the later
+ * suites' SupplementalGroupsPolicy and "Container Mount Readonly" specs), reproduced one by one
+ * against the real daemon in its default configuration (`drop_infra_ctr = true`),
  * with the suite's own pod and container configs and its own checks (the command it runs, the
  * output it expects). Each spec runs in two pod shapes:
  *
@@ -298,9 +299,11 @@ Deno.test({
       const base = { rt, image, logRoot: join(scratch, "logs") };
       await imageSpecs(t, daemon.clients.image, registry.host, scratch);
       await securityContextSpecs(t, base, scratch);
+      await supplementalGroupsPolicySpecs(t, base, daemon.clients.image, registry.host);
       await podSpecs(t, base);
       await networkingSpecs(t, base);
       await containerSpecs(t, base, scratch);
+      await readonlyMountSpecs(t, base, scratch);
       await streamingSpecs(t, base);
       await t.step(
         "every spec's pod is gone: no netns, pin, mount, IP or process left",
@@ -327,6 +330,101 @@ async function securityContextSpecs(
   await bucketSpecs(t, base);
   await seccompSpecs(t, base, scratch);
   await noNewPrivsSpecs(t, base);
+}
+
+/**
+ * critest's image `test-image-predefined-group`: busybox whose default user (uid 1000, group
+ * 1000) is also a member of group 50000 in the image's /etc/group.
+ */
+async function pushPredefinedGroupImage(host: string): Promise<string> {
+  const ref = `${host}/${NAMESPACE}/test-image-predefined-group:e2e`;
+  const dir = await Deno.makeTempDir({ prefix: "ocid-it42-layout-" });
+  try {
+    const accounts: LayerEntry[] = [
+      { name: "etc/", type: "directory" },
+      {
+        name: "etc/passwd",
+        content: "root:x:0:0:root:/root:/bin/sh\n" +
+          "default-user:x:1000:1000::/home/default-user:/bin/sh\n",
+      },
+      {
+        name: "etc/group",
+        content: "root:x:0:\ndefault-user:x:1000:\ngroup-defined-in-image:x:50000:default-user\n",
+      },
+    ];
+    const image = buildImage([
+      await buildLayer(await critestBusyboxEntries()),
+      await buildLayer(accounts),
+    ], { cmd: ["sh"], user: "1000" });
+    await writeOciLayout(dir, { top: image.manifest, blobs: imageBlobs(image), tag: "1" });
+    await skopeoPush(dir, { tag: "1", dest: ref });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  return ref;
+}
+
+/**
+ * SupplementalGroupsPolicy (security_context_linux.go, critest v1.31 and later): critest runs
+ * these only when Status says the runtime has the feature, and the kubelet (1.33 and later)
+ * refuses pods asking for `Strict` on a node whose runtime does not say so. The container's
+ * primary group is one of its supplementary groups (containerd's and CRI-O's
+ * `AdditionalGids` start with it), both for its first process and for exec'd ones, and
+ * ContainerStatus reports the same groups.
+ */
+async function supplementalGroupsPolicySpecs(
+  t: Deno.TestContext,
+  base: Omit<Ctx, "shape">,
+  images: grpc.Client,
+  host: string,
+) {
+  const image = await pushPredefinedGroupImage(host);
+  await call(images, "PullImage", { image: { image } }, { deadlineMs: 60_000 });
+  await t.step("Status: the runtime supports SupplementalGroupsPolicy", async () => {
+    const st = await call(base.rt, "Status", { verbose: false });
+    assert.equal(st.features?.supplemental_groups_policy, true);
+  });
+  const policy = (ctx: Ctx, strict: boolean, expected: number[]) =>
+    withPod(ctx, {}, async (pod) => {
+      const c = await runContainer(ctx, pod, {
+        image: { image },
+        command: ["sh", "-c", "id -G; sleep infinity"],
+        linux: {
+          security_context: {
+            run_as_user: { value: "1000" },
+            supplemental_groups: ["1234"],
+            supplemental_groups_policy: strict ? "Strict" : "Merge",
+          },
+        },
+      });
+      const st = (await call(ctx.rt, "ContainerStatus", { container_id: c.id })).status!;
+      const linux = st.user?.linux;
+      assert.deepEqual(
+        {
+          uid: linux?.uid,
+          gid: linux?.gid,
+          groups: linux?.supplemental_groups.map(Number).sort((a, b) => a - b),
+        },
+        { uid: "1000", gid: "1000", groups: expected },
+      );
+      const line = `${expected.join(" ")}\n`;
+      await verifyLog(pod, c.logPath, line);
+      assert.equal(await execOk(ctx, c.id, ["id", "-G"]), line);
+      const status = await execOk(ctx, c.id, ["cat", "/proc/self/status"]);
+      assert.match(status, new RegExp(`^Groups:\\s+${expected.join(" ")}\\s*$`, "m"));
+    });
+  await spec(
+    t,
+    base,
+    "SupplementalGroupsPolicy=Merge: the groups of the image's /etc/group are added",
+    (ctx) => policy(ctx, false, [1000, 1234, 50000]),
+  );
+  await spec(
+    t,
+    base,
+    "SupplementalGroupsPolicy=Strict: the groups of the image's /etc/group are not added",
+    (ctx) => policy(ctx, true, [1000, 1234]),
+  );
 }
 
 /** NoNewPrivs: the setuid program run as uid 1000 gains root only without no_new_privs. */
@@ -959,6 +1057,87 @@ async function networkingSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">) {
 }
 
 /** Container (container.go, container_linux.go). */
+/**
+ * Container Mount Readonly (container_linux.go, critest v1.30 and later), in a privileged pod as
+ * critest runs them: the host path holds a tmpfs, which only a recursively read-only mount makes
+ * read-only too; a recursively read-only mount that is not read-only, or not private, is refused
+ * (INVALID_ARGUMENT) and leaves no container.
+ */
+async function readonlyMountSpecs(
+  t: Deno.TestContext,
+  base: Omit<Ctx, "shape">,
+  scratch: string,
+) {
+  const withHostPath = async (fn: (hostPath: string) => Promise<void>) => {
+    const hostPath = await Deno.makeTempDir({ dir: scratch, prefix: "rro-" });
+    await Deno.mkdir(join(hostPath, "tmpfs"), { mode: 0o700 });
+    await sh("mount", "-t", "tmpfs", "none", join(hostPath, "tmpfs"));
+    try {
+      await fn(hostPath);
+    } finally {
+      await sh("umount", "-l", join(hostPath, "tmpfs"));
+    }
+  };
+  const privileged = { linux: { security_context: { privileged: true } } };
+  const mount = (
+    hostPath: string,
+    m: Partial<cri.MountInit> = {},
+  ): cri.MountInit => ({
+    host_path: hostPath,
+    container_path: "/mnt",
+    readonly: true,
+    selinux_relabel: true,
+    ...m,
+  });
+  const supports = (ctx: Ctx, rro: boolean) =>
+    withPod(ctx, privileged, (pod) =>
+      withHostPath(async (hostPath) => {
+        const c = await runContainer(ctx, pod, {
+          mounts: [mount(hostPath, { recursive_read_only: rro })],
+        });
+        const st = await call(ctx.rt, "ContainerStatus", { container_id: c.id, verbose: true });
+        assert.equal(st.status!.mounts.length, 1);
+        await execOk(
+          ctx,
+          c.id,
+          rro
+            ? ["sh", "-c", `touch /mnt/tmpfs/foo 2>&1 | grep -q "Read-only file system"`]
+            : ["touch", "/mnt/tmpfs/file"],
+        );
+      }));
+  const rejects = (ctx: Ctx, m: Partial<cri.MountInit>) =>
+    withPod(ctx, privileged, (pod) =>
+      withHostPath(async (hostPath) => {
+        await assert.rejects(
+          createContainer(ctx, pod, {
+            command: PAUSE_CMD,
+            mounts: [mount(hostPath, { recursive_read_only: true, ...m })],
+          }),
+          (e: grpc.ServiceError) => e.code === 3 && /recursive_read_only/.test(e.details),
+        );
+        const left = await call(ctx.rt, "ListContainers", {
+          filter: { pod_sandbox_id: pod.id },
+        });
+        assert.deepEqual(left.containers, []);
+      }));
+  await spec(t, base, "should support non-recursive readonly mounts", (c) => supports(c, false));
+  await spec(t, base, "should support recursive readonly mounts", (c) => supports(c, true));
+  for (const propagation of ["PROPAGATION_HOST_TO_CONTAINER", "PROPAGATION_BIDIRECTIONAL"]) {
+    await spec(
+      t,
+      base,
+      `should reject a recursive readonly mount with ${propagation}`,
+      (c) => rejects(c, { propagation: propagation as cri.MountPropagation }),
+    );
+  }
+  await spec(
+    t,
+    base,
+    "should reject a recursive readonly mount with ReadOnly: false",
+    (c) => rejects(c, { readonly: false }),
+  );
+}
+
 async function containerSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">, scratch: string) {
   const listed = async (ctx: Ctx, id: string) =>
     (await call(ctx.rt, "ListContainers", { filter: { id } })).containers.map((c) => c.id);
