@@ -11,46 +11,8 @@
  *
  * @module
  */
+import { signalNumber, SIGNALS } from "../signals.ts";
 import { hasEnded, readProcStat } from "./proc_stat.ts";
-
-/** The standard Linux signals by number (x86, arm and most others; not alpha, mips, sparc). */
-const SIGNALS: Readonly<Record<number, Deno.Signal>> = {
-  1: "SIGHUP",
-  2: "SIGINT",
-  3: "SIGQUIT",
-  4: "SIGILL",
-  5: "SIGTRAP",
-  6: "SIGABRT",
-  7: "SIGBUS",
-  8: "SIGFPE",
-  9: "SIGKILL",
-  10: "SIGUSR1",
-  11: "SIGSEGV",
-  12: "SIGUSR2",
-  13: "SIGPIPE",
-  14: "SIGALRM",
-  15: "SIGTERM",
-  16: "SIGSTKFLT",
-  17: "SIGCHLD",
-  18: "SIGCONT",
-  19: "SIGSTOP",
-  20: "SIGTSTP",
-  21: "SIGTTIN",
-  22: "SIGTTOU",
-  23: "SIGURG",
-  24: "SIGXCPU",
-  25: "SIGXFSZ",
-  26: "SIGVTALRM",
-  27: "SIGPROF",
-  28: "SIGWINCH",
-  29: "SIGIO",
-  30: "SIGPWR",
-  31: "SIGSYS",
-};
-
-const BY_NAME: ReadonlyMap<string, Deno.Signal> = new Map(
-  Object.values(SIGNALS).map((name) => [name, name]),
-);
 
 /**
  * The Deno name of a signal as runc takes it (`TERM`, `SIGTERM`, `15`, any case), or undefined
@@ -60,9 +22,8 @@ export function denoSignal(signal: string): Deno.Signal | undefined {
   if (Deno.build.os !== "linux" || !["x86_64", "aarch64"].includes(Deno.build.arch)) {
     return undefined;
   }
-  const s = signal.trim().toUpperCase();
-  if (/^\d+$/.test(s)) return SIGNALS[Number(s)];
-  return BY_NAME.get(s.startsWith("SIG") ? s : `SIG${s}`);
+  const n = signalNumber(signal);
+  return n === undefined ? undefined : SIGNALS[n];
 }
 
 /**

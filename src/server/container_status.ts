@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import type * as cri from "../cri/types.ts";
 import { InvalidArgumentError } from "../errors.ts";
+import { criSignal } from "../signals.ts";
 import type { ContainerRecord } from "../store/container.ts";
 import type { Deps } from "./deps.ts";
 
@@ -112,7 +113,9 @@ export function toCriStatus(
         },
       }
       : {}),
-    stop_signal: config.stop_signal ?? "RUNTIME_DEFAULT",
+    // The signal StopContainer sends (the request's, else the image's, else SIGTERM), as
+    // containerd reports it; the kubelet shows it as the container's stopSignal.
+    stop_signal: criSignal(meta.stopSignal || "SIGTERM"),
   };
 }
 

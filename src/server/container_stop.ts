@@ -8,6 +8,7 @@
  */
 import type * as cri from "../cri/types.ts";
 import { InvalidArgumentError, NotFoundError } from "../errors.ts";
+import { runtimeSignal } from "../signals.ts";
 import type { ContainerRecord } from "../store/container.ts";
 import type { Deps } from "./deps.ts";
 import { recordExit } from "./exits.ts";
@@ -69,7 +70,7 @@ export async function stopContainerProcess(
     // Never started: conmon still waits on the runtime's created process; end it.
     await deps.runtime.kill(id, "KILL", init).catch(() => {});
   } else {
-    const signal = container.metadata.stopSignal || "TERM";
+    const signal = runtimeSignal(container.metadata.stopSignal || "SIGTERM");
     if (timeoutSeconds > 0) {
       await deps.runtime.kill(id, signal, init).catch(() => {});
       const exit = await deps.exits.wait(id, timeoutSeconds * 1000);

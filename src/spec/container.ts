@@ -6,6 +6,7 @@
  * @module
  */
 import { InvalidArgumentError } from "../errors.ts";
+import { runtimeSignal } from "../signals.ts";
 import {
   type DeviceResolver,
   devicesAt,
@@ -372,8 +373,10 @@ export function buildContainerSpec(config: ContainerConfig, options: ContainerSp
     [keys.OCID_ANNOTATIONS]: JSON.stringify(config.annotations),
     [keys.OCID_METADATA]: JSON.stringify(meta),
   };
+  // As runc takes it: the CRI's real-time names (SIGRTMINPLUS3) and an image's (RTMIN+3) are
+  // numbers to it.
   const stop = config.stop_signal !== "RUNTIME_DEFAULT" ? config.stop_signal : image.StopSignal;
-  if (stop) annotations[STOP_SIGNAL] = stop;
+  if (stop) annotations[STOP_SIGNAL] = runtimeSignal(stop);
   spec.annotations = { ...annotations, ...options.annotations };
   return spec;
 }

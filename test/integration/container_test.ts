@@ -232,6 +232,44 @@ Deno.test({
         await call(runtime, "StopContainer", { container_id: id, timeout: 1 }); // idempotent
       });
 
+      await t.step(
+        "StopContainer sends the request's stop signal, real-time ones too, and ContainerStatus names it (SIGTERM by default)",
+        async () => {
+          // containerd's TestContainerStopSignals and TestDefaultContainerStopSignal.
+          const cases: [cri.Signal | undefined, number, string][] = [
+            [undefined, 15, "SIGTERM"],
+            ["SIGUSR1", 10, "SIGUSR1"],
+            ["SIGRTMINPLUS3", 37, "SIGRTMINPLUS3"],
+          ];
+          for (const [signal, number, reported] of cases) {
+            const id = await create(ctx, `stop-${number}`, {
+              command: [
+                "/bin/sh",
+                "-c",
+                `trap 'echo Received ${number}; exit 0' ${number}; echo ready; ` +
+                `while true; do sleep 1; done`,
+              ],
+              ...(signal ? { stop_signal: signal } : {}),
+            });
+            await start(ctx, id);
+            await waitFor(
+              "ready",
+              async () => (await logText(ctx, id)).includes("ready") || undefined,
+              WAIT,
+            );
+            assert.equal((await status(ctx, id)).status!.stop_signal, reported);
+            await call(runtime, "StopContainer", { container_id: id, timeout: 10 }, {
+              deadlineMs: 30_000,
+            });
+            const st = (await status(ctx, id)).status!;
+            assert.equal(st.exit_code, 0, `${reported}: the trap ran, not SIGKILL`);
+            assert.match(await logText(ctx, id), new RegExp(`stdout F Received ${number}$`, "m"));
+            assert.equal(st.stop_signal, reported);
+            await call(runtime, "RemoveContainer", { container_id: id });
+          }
+        },
+      );
+
       let server = "";
       await t.step(
         "exec into a running container: stdout, stderr, exit code, timeout",

@@ -426,6 +426,17 @@ Deno.test("buildContainerSpec() fields of ContainerConfig", async (t) => {
         ?.["io.ocid.stop-signal"],
       "SIGQUIT",
     );
+    // runc takes real-time signals only by number; standard ones under their full name.
+    assert.equal(
+      build({ ...containerConfig(), stop_signal: "SIGRTMINPLUS3" }).annotations
+        ?.["io.ocid.stop-signal"],
+      "37",
+    );
+    assert.equal(
+      build(containerConfig(), { image: { ...OPTS.image, StopSignal: "usr1" } }).annotations
+        ?.["io.ocid.stop-signal"],
+      "SIGUSR1",
+    );
   });
 });
 
