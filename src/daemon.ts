@@ -60,6 +60,7 @@ import {
 import { OcidError } from "./errors.ts";
 import type { HandlerTable } from "./server/mod.ts";
 import { storeLookups, StreamServer } from "./stream/mod.ts";
+import { PendingStops } from "./server/pending_stops.ts";
 
 /** Options of {@linkcode startDaemon}. */
 export interface DaemonOptions {
@@ -343,6 +344,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     sandboxes,
     containers,
     exits,
+    stops: new PendingStops(),
     cleanups,
     images,
     events: createContainerEventBus({ logger: log }),

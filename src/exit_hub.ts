@@ -62,25 +62,31 @@ export class ExitHub {
   }
 
   /**
-   * Waits until `id` exits or `timeoutMs` passes.
+   * Waits until `id` exits, `timeoutMs` passes or `signal` is aborted.
    *
-   * @returns the exit event, or undefined on timeout
+   * @returns the exit event, or undefined on timeout or abort
    */
-  wait(id: string, timeoutMs: number): Promise<ExitEvent | undefined> {
+  wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<ExitEvent | undefined> {
     const seen = this.#seen.get(id);
     if (seen) return Promise.resolve(seen);
+    if (signal?.aborted) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       let set = this.#waiters.get(id);
       if (!set) this.#waiters.set(id, set = new Set());
       const waiter = (e: ExitEvent) => {
         clearTimeout(timer);
+        signal?.removeEventListener("abort", giveUp);
         resolve(e);
       };
-      const timer = setTimeout(() => {
+      const giveUp = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", giveUp);
         set.delete(waiter);
         if (set.size === 0 && this.#waiters.get(id) === set) this.#waiters.delete(id);
         resolve(undefined);
-      }, timeoutMs);
+      };
+      const timer = setTimeout(giveUp, timeoutMs);
+      signal?.addEventListener("abort", giveUp);
       set.add(waiter);
     });
   }

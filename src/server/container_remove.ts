@@ -14,7 +14,9 @@ import { type StopContainerDeps, stopContainerProcess } from "./container_stop.t
 import { publishContainerEvent } from "./container_events.ts";
 
 /** What RemoveContainer uses. */
-export type RemoveContainerDeps = StopContainerDeps & Pick<Deps, "images" | "config">;
+export type RemoveContainerDeps =
+  & Omit<StopContainerDeps, "stops">
+  & Pick<Deps, "images" | "config">;
 
 /** Answers RemoveContainer. */
 export async function removeContainer(

@@ -12,6 +12,8 @@ import { runtimeSignal } from "../signals.ts";
 import type { ContainerRecord } from "../store/container.ts";
 import type { Deps } from "./deps.ts";
 import { recordExit } from "./exits.ts";
+import { PendingStop } from "./pending_stops.ts";
+import type { ExitEvent } from "../exit_hub.ts";
 
 /** What StopContainer uses. */
 export type StopContainerDeps = Pick<
@@ -26,6 +28,7 @@ export type StopContainerDeps = Pick<
   | "events"
   | "images"
   | "holders"
+  | "stops"
 >;
 
 /** How long to wait for the exit after SIGKILL before asking the runtime. */
@@ -42,22 +45,37 @@ export async function stopContainer(
     deps.log.info("StopContainer: no such container, nothing to do", { id: req.container_id });
     return {};
   }
+  const deadline = Date.now() + Math.max(0, Number(req.timeout ?? 0)) * 1000;
+  // A stop under way (waiting on the stop signal) is not queued behind: its SIGKILL comes
+  // forward to this call's deadline if earlier, and this call ends when it does.
+  const underway = deps.stops.get(container.id);
+  if (underway) {
+    underway.shorten(deadline);
+    await underway.done;
+    return {};
+  }
   using _ = await deps.locks.lock(`container:${container.id}`);
   // Removed while we waited for the lock: nothing left to stop.
   if (!deps.containers.has(container.id)) return {};
-  await stopContainerProcess(deps, container.id, Number(req.timeout ?? 0));
+  await deps.stops.run(
+    container.id,
+    deadline,
+    (pending) => stopContainerProcess(deps, container.id, pending),
+  );
   return {};
 }
 
 /**
- * Ends the container's process: its stop signal, then SIGKILL after `timeoutSeconds`; records
- * the exit. A container that is not running is left as it is.
+ * Ends the container's process: its stop signal, then SIGKILL once `until` passes (a number of
+ * seconds from now, or a {@linkcode PendingStop} whose deadline may come forward); records the
+ * exit. A container that is not running is left as it is.
  */
 export async function stopContainerProcess(
-  deps: StopContainerDeps,
+  deps: Omit<StopContainerDeps, "stops">,
   id: string,
-  timeoutSeconds: number,
+  until: number | PendingStop,
 ): Promise<void> {
+  const stop = typeof until === "number" ? new PendingStop(Date.now() + until * 1000) : until;
   const container = deps.containers.get(id);
   const state = container.status.state;
   if (state === "CONTAINER_EXITED") return;
@@ -71,9 +89,10 @@ export async function stopContainerProcess(
     await deps.runtime.kill(id, "KILL", init).catch(() => {});
   } else {
     const signal = runtimeSignal(container.metadata.stopSignal || "SIGTERM");
-    if (timeoutSeconds > 0) {
+    if (stop.deadline > Date.now()) {
+      const timeoutSeconds = Math.round((stop.deadline - Date.now()) / 1000);
       await deps.runtime.kill(id, signal, init).catch(() => {});
-      const exit = await deps.exits.wait(id, timeoutSeconds * 1000);
+      const exit = await waitUntilDeadline(deps, id, stop);
       if (exit) return await recordExit(deps, id, exit);
       deps.log.info("Container did not stop in time, sending SIGKILL", { id, timeoutSeconds });
     }
@@ -89,6 +108,19 @@ export async function stopContainerProcess(
     throw new Error(`Cannot stop container "${id}": the runtime still reports it ${now.status}`);
   }
   await recordExit(deps, id, { exitCode: 137, finishedAt: new Date() });
+}
+
+/** The exit of `id` before `stop`'s deadline, which may come forward while waiting. */
+async function waitUntilDeadline(
+  deps: Pick<StopContainerDeps, "exits">,
+  id: string,
+  stop: PendingStop,
+): Promise<ExitEvent | undefined> {
+  for (;;) {
+    const shortened = stop.shortened;
+    const exit = await deps.exits.wait(id, Math.max(0, stop.deadline - Date.now()), shortened);
+    if (exit || !shortened.aborted) return exit;
+  }
 }
 
 /** The container named by an ID or unique prefix, or undefined when none matches. */

@@ -15,6 +15,7 @@ import type { OciRuntime } from "../oci/mod.ts";
 import type { NetnsManager, NetworkPlugin } from "../network/mod.ts";
 import type { ContainerStore, SandboxStore } from "../store/mod.ts";
 import type { ExitHub } from "../exit_hub.ts";
+import type { PendingStops } from "./pending_stops.ts";
 import type { ExitCleanup } from "../exit_cleanup.ts";
 import type { ImageService } from "../image/mod.ts";
 import type { StreamUrls } from "../stream/types.ts";
@@ -46,6 +47,8 @@ export interface Deps {
   sandboxes: SandboxStore;
   containers: ContainerStore;
   exits: ExitHub;
+  /** The StopContainer calls waiting on a stop signal, which a shorter one brings forward. */
+  stops: PendingStops;
   /** The runtime delete and rootfs unmount after an exit, started when it is recorded. */
   cleanups: ExitCleanup;
   images: ImageService;

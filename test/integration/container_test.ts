@@ -233,6 +233,33 @@ Deno.test({
       });
 
       await t.step(
+        "a shorter StopContainer ends a longer one under way (a kubelet shortening the grace period)",
+        async () => {
+          const id = await create(ctx, "stubborn-2", {
+            command: ["/bin/sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"],
+          });
+          await start(ctx, id);
+          await waitFor(
+            "ready",
+            async () => (await logText(ctx, id)).includes("ready") || undefined,
+            WAIT,
+          );
+          const long = call(runtime, "StopContainer", { container_id: id, timeout: 3600 }, {
+            deadlineMs: 30_000,
+          });
+          await new Promise((r) => setTimeout(r, 300)); // the first one sends SIGTERM and waits
+          await call(runtime, "StopContainer", { container_id: id, timeout: 1 }, {
+            deadlineMs: 20_000,
+          });
+          await long; // ends with the short one, long before its own deadline and 3600 s
+          const st = (await status(ctx, id)).status!;
+          assert.equal(st.state, "CONTAINER_EXITED");
+          assert.equal(st.exit_code, 137, "SIGKILL");
+          await call(runtime, "RemoveContainer", { container_id: id });
+        },
+      );
+
+      await t.step(
         "StopContainer sends the request's stop signal, real-time ones too, and ContainerStatus names it (SIGTERM by default)",
         async () => {
           // containerd's TestContainerStopSignals and TestDefaultContainerStopSignal.

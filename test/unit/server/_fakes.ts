@@ -28,6 +28,7 @@ import { createContainerEventBus } from "../../../src/server/container_events.ts
 import { hostCapabilities } from "../../../src/host/capabilities.ts";
 import { ALL_CAPABILITIES } from "../../../src/spec/default.ts";
 import type { CgroupSupport } from "../../../src/cgroups/support.ts";
+import { PendingStops } from "../../../src/server/pending_stops.ts";
 
 /** Decodes an Init message as the server would receive it (every field present). */
 export function decode<T>(rpc: keyof cri.RuntimeServiceRpcs, init: unknown): T {
@@ -257,6 +258,7 @@ export async function testDeps(): Promise<TestDeps> {
     sandboxes: createSandboxStore(join(config.root, "sandboxes")),
     containers: createContainerStore(join(config.root, "containers-meta")),
     exits,
+    stops: new PendingStops(),
     cleanups,
     images: fakeImages as unknown as Deps["images"],
     events: createContainerEventBus(),

@@ -96,3 +96,29 @@ Deno.test("stopContainer() with a timeout sends the image's stop signal to the i
       [[deps.containers.get(id).metadata.stopSignal, { init: { pid: 4242, startTime: "777" } }]],
     );
   }));
+
+Deno.test("a second stopContainer() with a shorter timeout brings the first one's SIGKILL forward; both end together", () =>
+  withTestDeps(async (deps) => {
+    const pod = await addSandbox(deps);
+    const id = (await createContainer(deps, createRequest(pod))).container_id!;
+    await startContainer(deps, { container_id: id });
+    const kills = () =>
+      deps.fakeRuntime.calls.filter((c) => c.verb === "kill").map((c) => c.args[0]);
+    const started = performance.now();
+    const long = stopContainer(deps, { container_id: id, timeout: "3600" });
+    while (kills().length === 0) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(kills(), ["SIGQUIT"]);
+    // The container ignores its stop signal; a shorter stop arrives.
+    const short = stopContainer(deps, { container_id: id, timeout: "1" });
+    while (kills().length < 2 && performance.now() - started < 5_000) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const waited = performance.now() - started;
+    assert.ok(waited >= 900 && waited < 5_000, `SIGKILL after ${waited} ms, not 3600 s`);
+    deps.exits.deliver(id, { exitCode: 137, finishedAt: new Date() });
+    await Promise.all([long, short]);
+    assert.equal(deps.containers.get(id).status.state, "CONTAINER_EXITED");
+    // A later, longer timeout changes nothing; with the container exited it returns at once.
+    await stopContainer(deps, { container_id: id, timeout: "3600" });
+    assert.deepEqual(kills(), ["SIGQUIT", "KILL"]);
+  }));
