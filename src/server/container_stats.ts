@@ -23,6 +23,7 @@ import {
 import { cgroupsPath } from "../spec/cgroup.ts";
 import type { WritableLayerUsage } from "../image/rootfs.ts";
 import type { ContainerRecord } from "../store/container.ts";
+import { type CadvisorCounters, openFiles, readCadvisorCounters } from "../cgroups/cadvisor.ts";
 import type { NetnsReader } from "../sys/netns_pinner.ts";
 import type { Deps } from "./deps.ts";
 import { nowNs } from "./time.ts";
@@ -90,6 +91,16 @@ export class StatsCollector {
   /** The stats of the cgroup at `dir`, or undefined when it does not exist. */
   async cgroup(dir: string): Promise<CgroupStats | undefined> {
     return await readCgroupStats(await this.layout(), dir, this.#fs ? { fs: this.#fs } : {});
+  }
+
+  /** The cAdvisor counters of the cgroup at `dir` (ListPodSandboxMetrics). */
+  async cadvisor(dir: string): Promise<CadvisorCounters> {
+    return await readCadvisorCounters(await this.layout(), dir, this.#fs ? { fs: this.#fs } : {});
+  }
+
+  /** The open files and sockets of `pids` (`<proc>/<pid>/fd`). */
+  openFiles(pids: readonly number[]): Promise<{ fds: number; sockets: number }> {
+    return openFiles(pids, this.#procDir);
   }
 
   /**
@@ -272,11 +283,18 @@ async function readContainerCgroup(
   deps: ContainerStatsDeps,
   container: ContainerRecord,
 ): Promise<CgroupStats | undefined> {
+  return await deps.stats.cgroup(await containerCgroupDir(deps, container));
+}
+
+/** The cgroup directory of a container (as {@linkcode StatsCollector.cgroupDirOf}). */
+export async function containerCgroupDir(
+  deps: ContainerStatsDeps,
+  container: ContainerRecord,
+): Promise<string> {
   const { sandboxId, bundle } = container.metadata;
   const fallback = () => {
     const parent = deps.sandboxes.find(sandboxId)?.metadata.cgroupParent ?? "";
     return cgroupsPath(parent, container.id, { manager: deps.config.cgroupManager });
   };
-  const dir = await deps.stats.cgroupDirOf(container.id, { bundle, fallback });
-  return await deps.stats.cgroup(dir);
+  return await deps.stats.cgroupDirOf(container.id, { bundle, fallback });
 }

@@ -98,6 +98,158 @@ export const METRICS = {
     "Cumulative count of errors encountered while transmitting.",
     ["interface"],
   ),
+  networkReceivePackets: def(
+    "container_network_receive_packets_total",
+    "COUNTER",
+    "Cumulative count of packets received.",
+    ["interface"],
+  ),
+  networkReceiveDropped: def(
+    "container_network_receive_packets_dropped_total",
+    "COUNTER",
+    "Cumulative count of packets dropped while receiving.",
+    ["interface"],
+  ),
+  networkTransmitPackets: def(
+    "container_network_transmit_packets_total",
+    "COUNTER",
+    "Cumulative count of packets transmitted.",
+    ["interface"],
+  ),
+  networkTransmitDropped: def(
+    "container_network_transmit_packets_dropped_total",
+    "COUNTER",
+    "Cumulative count of packets dropped while transmitting.",
+    ["interface"],
+  ),
+  cpuUser: def(
+    "container_cpu_user_seconds_total",
+    "COUNTER",
+    "Cumulative user CPU time consumed in seconds.",
+  ),
+  cpuSystem: def(
+    "container_cpu_system_seconds_total",
+    "COUNTER",
+    "Cumulative system CPU time consumed in seconds.",
+  ),
+  cfsPeriods: def(
+    "container_cpu_cfs_periods_total",
+    "COUNTER",
+    "Number of elapsed enforcement period intervals.",
+  ),
+  cfsThrottledPeriods: def(
+    "container_cpu_cfs_throttled_periods_total",
+    "COUNTER",
+    "Number of throttled period intervals.",
+  ),
+  cfsThrottledSeconds: def(
+    "container_cpu_cfs_throttled_seconds_total",
+    "COUNTER",
+    "Total time duration the container has been throttled.",
+  ),
+  specCpuPeriod: def("container_spec_cpu_period", "GAUGE", "CPU period of the container."),
+  specCpuShares: def("container_spec_cpu_shares", "GAUGE", "CPU share of the container."),
+  specMemoryLimit: def(
+    "container_spec_memory_limit_bytes",
+    "GAUGE",
+    "Memory limit for the container (0: none).",
+  ),
+  specMemorySwapLimit: def(
+    "container_spec_memory_swap_limit_bytes",
+    "GAUGE",
+    "Memory swap limit for the container (0: none).",
+  ),
+  memoryCache: def("container_memory_cache", "GAUGE", "Number of bytes of page cache memory."),
+  memoryMappedFile: def(
+    "container_memory_mapped_file",
+    "GAUGE",
+    "Size of memory mapped files in bytes.",
+  ),
+  memoryKernel: def(
+    "container_memory_kernel_usage",
+    "GAUGE",
+    "Size of kernel memory allocated in bytes.",
+  ),
+  memoryMaxUsage: def(
+    "container_memory_max_usage_bytes",
+    "GAUGE",
+    "Maximum memory usage recorded in bytes.",
+  ),
+  memoryFailcnt: def(
+    "container_memory_failcnt",
+    "COUNTER",
+    "Number of memory usage hits limits.",
+  ),
+  oomEvents: def(
+    "container_oom_events_total",
+    "COUNTER",
+    "Count of out of memory events observed for the container.",
+  ),
+  threads: def("container_threads", "GAUGE", "Number of threads running inside the container."),
+  threadsMax: def(
+    "container_threads_max",
+    "GAUGE",
+    "Maximum number of threads allowed inside the container (0: no limit).",
+  ),
+  fileDescriptors: def(
+    "container_file_descriptors",
+    "GAUGE",
+    "Number of open file descriptors for the container.",
+  ),
+  sockets: def("container_sockets", "GAUGE", "Number of open sockets for the container."),
+  blkioDeviceUsage: def(
+    "container_blkio_device_usage_total",
+    "COUNTER",
+    "Blkio device bytes usage.",
+    ["device", "major", "minor", "operation"],
+  ),
+  fsReadsBytes: def(
+    "container_fs_reads_bytes_total",
+    "COUNTER",
+    "Cumulative count of bytes read.",
+    ["device"],
+  ),
+  fsReads: def(
+    "container_fs_reads_total",
+    "COUNTER",
+    "Cumulative count of reads completed.",
+    ["device"],
+  ),
+  fsWritesBytes: def(
+    "container_fs_writes_bytes_total",
+    "COUNTER",
+    "Cumulative count of bytes written.",
+    ["device"],
+  ),
+  fsWrites: def(
+    "container_fs_writes_total",
+    "COUNTER",
+    "Cumulative count of writes completed.",
+    ["device"],
+  ),
+  fsInodesFree: def(
+    "container_fs_inodes_free",
+    "GAUGE",
+    "Number of available inodes on the container's filesystem.",
+    ["device"],
+  ),
+  fsInodesTotal: def(
+    "container_fs_inodes_total",
+    "GAUGE",
+    "Number of inodes on the container's filesystem.",
+    ["device"],
+  ),
+  fsLimit: def(
+    "container_fs_limit_bytes",
+    "GAUGE",
+    "Number of bytes that can be consumed by the container on this filesystem.",
+    ["device"],
+  ),
+  lastSeen: def(
+    "container_last_seen",
+    "GAUGE",
+    "Last time the container was seen by the runtime, in seconds since the epoch.",
+  ),
 } as const satisfies Record<string, MetricDef>;
 
 /** The CRI descriptor of a metric. */

@@ -44,9 +44,13 @@ export async function podSandboxStats(
 export interface NetDevEntry {
   name: string;
   rxBytes: number;
+  rxPackets: number;
   rxErrors: number;
+  rxDropped: number;
   txBytes: number;
+  txPackets: number;
   txErrors: number;
+  txDropped: number;
 }
 
 /**
@@ -61,7 +65,17 @@ export function parseNetDev(text: string): NetDevEntry[] {
     const name = line.slice(0, colon).trim();
     const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
     if (!name || f.length < 16 || f.some((n) => !Number.isFinite(n))) continue;
-    out.push({ name, rxBytes: f[0]!, rxErrors: f[2]!, txBytes: f[8]!, txErrors: f[10]! });
+    out.push({
+      name,
+      rxBytes: f[0]!,
+      rxPackets: f[1]!,
+      rxErrors: f[2]!,
+      rxDropped: f[3]!,
+      txBytes: f[8]!,
+      txPackets: f[9]!,
+      txErrors: f[10]!,
+      txDropped: f[11]!,
+    });
   }
   return out;
 }
@@ -84,6 +98,24 @@ async function networkUsage(
   deps: PodSandboxStatsDeps,
   sandbox: SandboxRecord,
 ): Promise<cri.NetworkUsageInit | undefined> {
+  const entries = await podNetDev(deps, sandbox);
+  if (entries === undefined) return undefined;
+  const main = entries.find((e) => e.name === DEFAULT_INTERFACE);
+  return {
+    timestamp: deps.stats.now().toString(),
+    ...(main ? { default_interface: toInterfaceUsage(main) } : {}),
+    interfaces: entries.map(toInterfaceUsage),
+  };
+}
+
+/**
+ * The counters of each interface of a pod's namespace but `lo`, or undefined with host
+ * networking, or when neither a process nor the pinned namespace file gives them.
+ */
+export async function podNetDev(
+  deps: PodSandboxStatsDeps,
+  sandbox: SandboxRecord,
+): Promise<NetDevEntry[] | undefined> {
   const netns = sandbox.metadata.netnsPath;
   if (!netns) return undefined;
   // Any process in the pod's netns shows its counters: the infra process, else (a pod without
@@ -96,13 +128,7 @@ async function networkUsage(
     )?.status.pid ?? 0);
   const text = await deps.stats.netDev({ pid, netns });
   if (text === undefined) return undefined;
-  const entries = parseNetDev(text).filter((e) => e.name !== "lo");
-  const main = entries.find((e) => e.name === DEFAULT_INTERFACE);
-  return {
-    timestamp: deps.stats.now().toString(),
-    ...(main ? { default_interface: toInterfaceUsage(main) } : {}),
-    interfaces: entries.map(toInterfaceUsage),
-  };
+  return parseNetDev(text).filter((e) => e.name !== "lo");
 }
 
 /** The stats of the pod's cgroup, or of its infra and containers added up. */

@@ -301,6 +301,7 @@ Deno.test({
       await securityContextSpecs(t, base, scratch);
       await supplementalGroupsPolicySpecs(t, base, daemon.clients.image, registry.host);
       await podSpecs(t, base);
+      await metricsSpecs(t, base);
       await networkingSpecs(t, base);
       await containerSpecs(t, base, scratch);
       await readonlyMountSpecs(t, base, scratch);
@@ -1057,6 +1058,145 @@ async function networkingSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">) {
 }
 
 /** Container (container.go, container_linux.go). */
+/**
+ * critest's metric names (pod.go, for Kubernetes 1.37: what the kubelet's cAdvisor reports with
+ * CRI-O), less the ones it lists as not implemented by every runtime yet (hugetlb, pressure,
+ * cpu quota, memory reservation, ulimits).
+ */
+const CRITEST_METRICS = [
+  "container_blkio_device_usage_total",
+  "container_cpu_cfs_periods_total",
+  "container_cpu_cfs_throttled_periods_total",
+  "container_cpu_cfs_throttled_seconds_total",
+  "container_cpu_system_seconds_total",
+  "container_cpu_usage_seconds_total",
+  "container_cpu_user_seconds_total",
+  "container_file_descriptors",
+  "container_fs_inodes_free",
+  "container_fs_inodes_total",
+  "container_fs_limit_bytes",
+  "container_fs_reads_bytes_total",
+  "container_fs_reads_total",
+  "container_fs_usage_bytes",
+  "container_fs_writes_bytes_total",
+  "container_fs_writes_total",
+  "container_last_seen",
+  "container_memory_cache",
+  "container_memory_failcnt",
+  "container_memory_failures_total",
+  "container_memory_kernel_usage",
+  "container_memory_mapped_file",
+  "container_memory_max_usage_bytes",
+  "container_memory_rss",
+  "container_memory_swap",
+  "container_memory_usage_bytes",
+  "container_memory_working_set_bytes",
+  "container_network_receive_bytes_total",
+  "container_network_receive_errors_total",
+  "container_network_receive_packets_dropped_total",
+  "container_network_receive_packets_total",
+  "container_network_transmit_bytes_total",
+  "container_network_transmit_errors_total",
+  "container_network_transmit_packets_dropped_total",
+  "container_network_transmit_packets_total",
+  "container_oom_events_total",
+  "container_processes",
+  "container_sockets",
+  "container_spec_cpu_period",
+  "container_spec_cpu_shares",
+  "container_spec_memory_limit_bytes",
+  "container_spec_memory_swap_limit_bytes",
+  "container_start_time_seconds",
+  "container_threads",
+  "container_threads_max",
+];
+
+/** Values critest does not require (block I/O accounting may be missing on a virtual disk). */
+const CRITEST_OPTIONAL_VALUES = [
+  "container_blkio_device_usage_total",
+  "container_fs_reads_bytes_total",
+  "container_fs_reads_total",
+  "container_fs_writes_bytes_total",
+  "container_fs_writes_total",
+];
+
+/**
+ * PodSandbox "runtime should support metrics operations" (pod.go, critest for Kubernetes 1.37):
+ * every metric critest names is described, with help and label keys, and a pod running a
+ * container with CPU and memory limits reports a value of each, with as many label values as
+ * its descriptor has keys.
+ */
+async function metricsSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">) {
+  const descriptors = async (ctx: Ctx) => {
+    const res = await call(ctx.rt, "ListMetricDescriptors", {});
+    for (const d of res.descriptors) {
+      assert.ok(d.help, `${d.name} has help`);
+      assert.ok(d.label_keys.length > 0, `${d.name} has label keys`);
+    }
+    const names = new Set(res.descriptors.map((d) => d.name));
+    assert.deepEqual(CRITEST_METRICS.filter((n) => !names.has(n)), [], "described");
+    return res.descriptors;
+  };
+  await spec(t, base, "runtime should support returning metrics descriptors", async (ctx) => {
+    await descriptors(ctx);
+  });
+  await spec(
+    t,
+    base,
+    "runtime should support listing pod sandbox metrics",
+    (ctx) =>
+      withPod(ctx, {}, async (pod) => {
+        const mib64 = String(64 * 1024 * 1024);
+        const c = await runContainer(ctx, pod, {
+          linux: {
+            resources: {
+              cpu_period: "100000",
+              cpu_quota: "20000",
+              cpu_shares: "1024",
+              memory_limit_in_bytes: mib64,
+              memory_swap_limit_in_bytes: mib64,
+            },
+          },
+        });
+        await execOk(ctx, c.id, [
+          "/bin/sh",
+          "-c",
+          "mkdir -p /var/lib/mydisktest && for i in $(seq 1 10); do " +
+          "echo hi >> /var/lib/mydisktest/inode_test_file_$i; done; sync",
+        ]);
+        const descs = await descriptors(ctx);
+        const res = await call(ctx.rt, "ListPodSandboxMetrics", {});
+        const mine = res.pod_metrics.find((p) => p.pod_sandbox_id === pod.id);
+        assert.ok(mine, "the pod has metrics");
+        const found = new Map<string, string[]>();
+        for (const m of [...mine.metrics, ...mine.container_metrics.flatMap((c) => c.metrics)]) {
+          if (!found.has(m.name)) found.set(m.name, m.label_values);
+        }
+        const missing = CRITEST_METRICS.filter((n) =>
+          !found.has(n) && !CRITEST_OPTIONAL_VALUES.includes(n)
+        );
+        assert.deepEqual(missing, [], "a value of every metric");
+        const mismatched = descs.filter((d) => {
+          const values = found.get(d.name);
+          if (!values) return !CRITEST_OPTIONAL_VALUES.includes(d.name);
+          return values.length !== d.label_keys.length;
+        }).map((d) => d.name);
+        assert.deepEqual(mismatched, [], "label values match the descriptors' keys");
+        // What the limits and the writes show.
+        const value = (name: string) =>
+          Number(
+            mine.container_metrics.flatMap((c) => c.metrics).find((m) => m.name === name)?.value
+              ?.value,
+          );
+        assert.equal(value("container_spec_cpu_period"), 100000);
+        assert.equal(value("container_spec_cpu_shares"), 1024);
+        assert.equal(value("container_spec_memory_limit_bytes"), 64 * 1024 * 1024);
+        assert.ok(value("container_threads") >= 1, "the container's shell");
+        assert.ok(value("container_file_descriptors") >= 3, "its stdio at least");
+      }),
+  );
+}
+
 /**
  * Container Mount Readonly (container_linux.go, critest v1.30 and later), in a privileged pod as
  * critest runs them: the host path holds a tmpfs, which only a recursively read-only mount makes

@@ -16,10 +16,11 @@ export async function writeTree(root: string, files: Record<string, string>): Pr
   }
 }
 
-/** A v1 layout with cpuacct, memory and pids hierarchies under `root`. */
+/** A v1 layout with blkio, cpu, cpuacct, memory and pids hierarchies under `root`. */
 export function v1Layout(root: string): CgroupLayout {
   return {
     v1: {
+      blkio: join(root, "blkio"),
       cpu: join(root, "cpu"),
       cpuacct: join(root, "cpuacct"),
       memory: join(root, "memory"),

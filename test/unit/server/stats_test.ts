@@ -507,13 +507,23 @@ Deno.test("the stats RPCs spawn no process", async () => {
 const NET_DEV = `Inter-|   Receive                                                |  Transmit
  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
     lo:     120       2    0    0    0     0          0         0      120       2    0    0    0     0       0          0
-  eth0:    1296      16    1    0    0     0          0         0      936      12    2    0    0     0       0          0
+  eth0:    1296      16    1    5    0     0          0         0      936      12    2    6    0     0       0          0
 `;
 
-Deno.test("parseNetDev() reads bytes and errors per interface", () => {
+Deno.test("parseNetDev() reads bytes, packets, errors and drops per interface", () => {
+  const counters = (rx: number[], tx: number[]) => ({
+    rxBytes: rx[0],
+    rxPackets: rx[1],
+    rxErrors: rx[2],
+    rxDropped: rx[3],
+    txBytes: tx[0],
+    txPackets: tx[1],
+    txErrors: tx[2],
+    txDropped: tx[3],
+  });
   assert.deepEqual(parseNetDev(NET_DEV), [
-    { name: "lo", rxBytes: 120, rxErrors: 0, txBytes: 120, txErrors: 0 },
-    { name: "eth0", rxBytes: 1296, rxErrors: 1, txBytes: 936, txErrors: 2 },
+    { name: "lo", ...counters([120, 2, 0, 0], [120, 2, 0, 0]) },
+    { name: "eth0", ...counters([1296, 16, 1, 5], [936, 12, 2, 6]) },
   ]);
 });
 
