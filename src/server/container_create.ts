@@ -248,7 +248,7 @@ export async function createContainer(
     name,
     metadata: {
       sandboxId: sandbox.id,
-      config,
+      config: withImageRefs(config, volumes),
       imageRef: config.image.image,
       imageId: image.id,
       ...(volumes.length > 0
@@ -400,6 +400,24 @@ function imageVolumeRequests(
     out.push({ index: i, imageId: deps.images.resolve(ref).id, subPath: m.image_sub_path });
   }
   return out;
+}
+
+/**
+ * The request as recorded: each image volume's `image.image_ref` names the image mounted (its
+ * ID), which ContainerStatus reports in `mounts` (critest's "should return image digest in
+ * ContainerStatus mounts"; the kubelet shows it in the pod's volume status).
+ */
+function withImageRefs(
+  config: cri.ContainerConfig,
+  volumes: readonly ImageVolumeRequest[],
+): cri.ContainerConfig {
+  if (volumes.length === 0) return config;
+  const mounts = [...config.mounts];
+  for (const v of volumes) {
+    const m = mounts[v.index]!;
+    mounts[v.index] = { ...m, image: { ...m.image!, image_ref: v.imageId } };
+  }
+  return { ...config, mounts };
 }
 
 /**

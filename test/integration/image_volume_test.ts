@@ -145,20 +145,26 @@ Deno.test({
         }
       });
 
-      await t.step("ContainerStatus reports the mounts as they were asked for", async () => {
-        const status = (await call(runtime, "ContainerStatus", { container_id: id })).status!;
-        assert.deepEqual(
-          status.mounts.map((
-            m,
-          ) => [m.container_path, m.host_path, m.image?.image, m.image_sub_path]),
-          [["/vol", "", artifact, ""], ["/sub", "", artifact, "data/link"], [
-            "/single",
-            "",
-            single,
-            "",
-          ]],
-        );
-      });
+      await t.step(
+        "ContainerStatus reports the mounts as they were asked for, each volume's image_ref the image mounted",
+        async () => {
+          const status = (await call(runtime, "ContainerStatus", { container_id: id })).status!;
+          assert.deepEqual(
+            status.mounts.map((m) => [
+              m.container_path,
+              m.host_path,
+              m.image?.image,
+              m.image_sub_path,
+              m.image?.image_ref,
+            ]),
+            [
+              ["/vol", "", artifact, "", artifact],
+              ["/sub", "", artifact, "data/link", artifact],
+              ["/single", "", single, "", single],
+            ],
+          );
+        },
+      );
 
       await t.step("RemoveImage of a mounted image is refused, and changes nothing", async () => {
         assert.equal(
