@@ -905,6 +905,74 @@ async function podSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">) {
     assert.deepEqual(await listed(ctx, pod.id), []);
   });
 
+  // "runtime should enforce PodSandbox metadata uniqueness" (pod.go, critest for Kubernetes
+  // 1.37): the kubelet derives a pod's attempt from what is listed and retries RunPodSandbox
+  // with the same metadata, so two sandboxes must never share name, uid, namespace and attempt.
+  const uniqueness = (
+    ctx: Ctx,
+    fn: (
+      run: (uid: string, attempt: number) => Promise<string>,
+      labelled: () => Promise<string[]>,
+    ) => Promise<void>,
+  ) => {
+    const label = { "cri-tools-metadata-uniqueness-test": `u${++podSeq}` };
+    const name = `uniq-${podSeq}-${ctx.shape}`;
+    const run = async (uid: string, attempt: number) => {
+      const sc = ctx.shape === "kubelet"
+        ? { namespace_options: { pid: "CONTAINER" as const } }
+        : {};
+      const config: cri.PodSandboxConfigInit = {
+        metadata: { name, namespace: NAMESPACE, uid, attempt },
+        labels: label,
+        linux: { cgroup_parent: CGROUP_PARENT, security_context: sc },
+      };
+      return (await call(ctx.rt, "RunPodSandbox", { config }, { deadlineMs: 60_000 }))
+        .pod_sandbox_id;
+    };
+    const labelled = async () =>
+      (await call(ctx.rt, "ListPodSandbox", { filter: { label_selector: label } })).items
+        .map((p) => p.id).sort();
+    return fn(run, labelled).finally(async () => {
+      for (const id of await labelled()) await removePod(ctx, { id } as Pod);
+    });
+  };
+  await spec(
+    t,
+    base,
+    "runtime should not create a second PodSandbox with the same metadata",
+    (ctx) =>
+      uniqueness(ctx, async (run, labelled) => {
+        const duplicate = async (first: string, why: string) => {
+          const id = await run("uid-a", 0).catch(() => undefined);
+          if (id !== undefined) assert.equal(id, first, why);
+          assert.deepEqual(await labelled(), [first], why);
+        };
+        const first = await run("uid-a", 0);
+        await duplicate(first, "metadata of a ready PodSandbox must not be reused");
+        await call(ctx.rt, "StopPodSandbox", { pod_sandbox_id: first }, { deadlineMs: 60_000 });
+        await duplicate(first, "metadata of a stopped PodSandbox must not be reused");
+        const next = await run("uid-a", 1);
+        assert.notEqual(next, first);
+        assert.equal((await labelled()).length, 2);
+        await call(ctx.rt, "RemovePodSandbox", { pod_sandbox_id: first }, { deadlineMs: 60_000 });
+        const reused = await run("uid-a", 0);
+        assert.notEqual(reused, first);
+        assert.equal((await labelled()).length, 2);
+      }),
+  );
+  await spec(
+    t,
+    base,
+    "runtime should allow a PodSandbox with the same name and namespace but a new UID",
+    (ctx) =>
+      uniqueness(ctx, async (run, labelled) => {
+        const first = await run("uid-a", 0);
+        const second = await run("uid-b", 0);
+        assert.notEqual(second, first);
+        assert.equal((await labelled()).length, 2);
+      }),
+  );
+
   const sysctl = async (ctx: Ctx, key: string, value: string) => {
     const path = `/proc/sys/${key.replaceAll(".", "/")}`;
     const host = await Deno.readTextFile(path);
@@ -1327,6 +1395,17 @@ async function containerSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">, scr
     (ctx) =>
       withPod(ctx, {}, async (pod) => {
         const c = await createContainer(ctx, pod, { command: PAUSE_CMD });
+        await call(ctx.rt, "RemoveContainer", { container_id: c.id }, { deadlineMs: 60_000 });
+        assert.deepEqual(await listed(ctx, c.id), []);
+      }),
+  );
+  await spec(
+    t,
+    base,
+    "runtime should support removing running container",
+    (ctx) =>
+      withPod(ctx, {}, async (pod) => {
+        const c = await runContainer(ctx, pod, {});
         await call(ctx.rt, "RemoveContainer", { container_id: c.id }, { deadlineMs: 60_000 });
         assert.deepEqual(await listed(ctx, c.id), []);
       }),
