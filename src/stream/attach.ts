@@ -10,13 +10,18 @@
  * since the log carries it. The end of the client's stdin half-closes the socket: conmon then
  * closes the container's stdin when the container was created with `stdin_once`.
  *
+ * With a terminal, each size the client sends on its resize stream (`kubectl attach -it` on a
+ * window that changes) goes to conmon's control fifo (`<bundle>/ctl`), which resizes the
+ * container's terminal, as CRI-O does; the first one as soon as the session starts.
+ *
  * @module
  */
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
 import { SeqpacketConn } from "../sys/seqpacket.ts";
 import type { ChannelStream } from "./channel_stream.ts";
-import type { CommandOutcome, RemoteCommandStreams } from "./remote_command.ts";
+import type { CommandOutcome, RemoteCommandStreams, TerminalSize } from "./remote_command.ts";
+import { SizeFollower } from "./pty_exec.ts";
 import type { AttachStreamRequest } from "./types.ts";
 
 /** What an attach session uses. */
@@ -28,6 +33,8 @@ export interface AttachDeps {
   pollMs?: number;
   /** Connects to conmon's attach socket. @default SeqpacketConn.connect */
   connectAttach?: (path: string) => AttachSocket;
+  /** Resizes the container's terminal (conmon's control fifo in the bundle). */
+  resize?: (bundle: string, size: TerminalSize) => void;
 }
 
 /** conmon's attach socket as attach uses it. */
@@ -135,6 +142,17 @@ export async function runAttach(
         }`,
       };
     }
+  }
+  if (request.tty && streams.resize && target.bundle && deps.resize) {
+    const { bundle, id } = target;
+    const resize = deps.resize;
+    new SizeFollower(streams.resize).follow((size) => {
+      try {
+        resize(bundle, size);
+      } catch (err) {
+        deps.log.debug("Cannot resize the attached terminal", { id, error: err as Error });
+      }
+    });
   }
   const stdin = streams.stdin;
   // Stdin flows once the log is open at its end, so no answer to it is missed.

@@ -11,6 +11,7 @@
  */
 import type { Duplex } from "node:stream";
 import { runAttach } from "./attach.ts";
+import { CtlMessage, writeCtl } from "../oci/ctl.ts";
 import { runExec } from "./exec.ts";
 import { remoteCommandVersion } from "./handshake.ts";
 import type { StreamSandbox, StreamServerDeps } from "./deps.ts";
@@ -221,6 +222,7 @@ async function runCommand(
       {
         log,
         isRunning: (id) => deps.container(id)?.running ?? false,
+        resize: (bundle, size) => writeCtl(bundle, { type: CtlMessage.resize, ...size }),
         ...(deps.attachPollMs ? { pollMs: deps.attachPollMs } : {}),
       },
       container,

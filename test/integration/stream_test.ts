@@ -344,6 +344,30 @@ Deno.test({
         assert.equal(JSON.parse(res.status).status, "Success");
       });
 
+      await t.step("tty attach: a resize message reaches the container's terminal", async () => {
+        const id = await createTestContainer(ctx.runtime, ctx.pod, {
+          name: "tty-winch",
+          image: ctx.image,
+          command: [
+            "/bin/sh",
+            "-c",
+            "trap 'stty size; exit 0' WINCH; i=0; " +
+            "while [ $i -lt 50 ]; do echo waiting; sleep 0.2; i=$((i+1)); done; echo no-winch",
+          ],
+          config: { tty: true },
+        });
+        await call(ctx.runtime, "StartContainer", { container_id: id });
+        const { url } = await call(runtime, "Attach", {
+          container_id: id,
+          stdout: true,
+          tty: true,
+        });
+        const res = await goStream(["exec", "-tty", "-resize", "132x50", url]);
+        assert.equal(res.code, 0, res.stderr);
+        assert.match(oneCr(res.stdout), /^50 132\r?\n/m, "the size the client sent");
+        assert.equal(JSON.parse(res.status).status, "Success");
+      });
+
       await t.step("attach with stdin writes to the container's stdin", async () => {
         const id = await createTestContainer(ctx.runtime, ctx.pod, {
           name: "reader",
