@@ -1,5 +1,6 @@
 /**
- * Connections to `127.0.0.1:<port>` inside a pod's network namespace, for port-forward.
+ * Connections to `localhost:<port>` (127.0.0.1, then ::1) inside a pod's network namespace, for
+ * port-forward.
  * {@linkcode createNetnsDialer} runs a worker thread that enters the namespace with setns(2)
  * (`port_forward_worker.ts`); a pod on the host network is dialed directly.
  *
@@ -7,6 +8,7 @@
  */
 import { Worker } from "node:worker_threads";
 import type { DialerEvent, DialerRequest } from "./port_forward_worker.ts";
+import { connectLoopback } from "./loopback.ts";
 
 /** One TCP connection in the pod. */
 export interface PortConnection {
@@ -30,7 +32,7 @@ export interface PortConnection {
 /** Opens connections in one pod. */
 export interface PortDialer {
   /**
-   * Connects to `127.0.0.1:<port>` in the pod.
+   * Connects to `localhost:<port>` in the pod (127.0.0.1, then ::1).
    *
    * @throws {Error} With the reason (refused, cannot enter the namespace).
    */
@@ -272,7 +274,7 @@ export function createHostDialer(): PortDialer {
   const open = new Map<Deno.TcpConn, { inbox: Inbox; window: WriteWindow }>();
   return {
     async connect(port) {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      const conn = await connectLoopback(port);
       const inbox = new Inbox();
       const window = new WriteWindow();
       open.set(conn, { inbox, window });

@@ -1,7 +1,8 @@
 /**
  * Port-forward over a stream session (`portforward.k8s.io`): for each forwarded connection
  * the client opens an `error` and a `data` stream with the same `port` and `requestID`
- * headers; the server connects to `127.0.0.1:<port>` in the pod and relays bytes both ways.
+ * headers; the server connects to `localhost:<port>` in the pod (127.0.0.1, then ::1) and relays
+ * bytes both ways.
  * A failure is written as text on the error stream.
  *
  * @module
@@ -99,7 +100,7 @@ export class PortForwardSession {
       const reason = err instanceof Error ? err.message : String(err);
       log.info("Port-forward connect failed", { sandboxId, port, reason });
       await error.write(
-        `error forwarding port ${port} to pod ${sandboxId}: cannot connect to 127.0.0.1:${port}: ${reason}`,
+        `error forwarding port ${port} to pod ${sandboxId}: cannot connect to localhost:${port}: ${reason}`,
       ).catch(() => {});
       await Promise.all([error.end(), data.end()]);
       return;

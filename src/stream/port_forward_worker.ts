@@ -1,9 +1,10 @@
 /**
  * The port-forward worker: a module worker (`node:worker_threads`, an OS thread of its own)
  * that moves its thread into one pod's network namespace with `setns(2)` and then connects
- * to `127.0.0.1:<port>` there: a socket belongs to the namespace of the thread that creates
- * it. It relays bytes for any number of connections of one port-forward session, and is
- * terminated with it; the thread never leaves the namespace, so it never runs anything else.
+ * to `localhost:<port>` there (127.0.0.1, then ::1): a socket belongs to the namespace of the
+ * thread that creates it. It relays bytes for any number of connections of one port-forward
+ * session, and is terminated with it; the thread never leaves the namespace, so it never runs
+ * anything else.
  * Flow control: each finished write is reported (`written`), and a connection is not read
  * while 256 KiB it sent are not acknowledged (`ack`).
  *
@@ -14,6 +15,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { enterNetns, openNsLibc } from "../sys/libc_ns.ts";
+import { connectLoopback } from "./loopback.ts";
 
 /** What the session asks of the worker. */
 export type DialerRequest =
@@ -81,7 +83,7 @@ function serve(port: NonNullable<typeof parentPort>, netnsPath: string): void {
     switch (req.type) {
       case "connect":
         try {
-          const conn = await Deno.connect({ hostname: "127.0.0.1", port: req.port });
+          const conn = await connectLoopback(req.port);
           const c: Conn = { conn, writes: Promise.resolve(), unacked: 0, wake: undefined };
           conns.set(req.id, c);
           post({ type: "connected", id: req.id });

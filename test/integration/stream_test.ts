@@ -408,6 +408,26 @@ Deno.test({
         assert.match(res.stdout, /hello-from-pod/);
       });
 
+      await t.step("port-forward reaches a server listening on ::1 only", async () => {
+        await runContainer(ctx, "web6", [
+          "/bin/sh",
+          "-c",
+          "echo hello-over-v6 > /tmp/six.html; exec /bin/busybox httpd -f -p [::1]:8082 -h /tmp",
+        ]);
+        const res = await waitFor("httpd on ::1 in the pod to answer", async () => {
+          const { url } = await call(runtime, "PortForward", {
+            pod_sandbox_id: podId,
+            port: [8082],
+          });
+          const r = await goStream(["portforward", "-port", "8082", url], {
+            stdin: "GET /six.html HTTP/1.0\r\n\r\n",
+          });
+          return r.code === 0 ? r : undefined;
+        }, WAIT);
+        assert.match(res.stdout, /^HTTP\/1\.[01] 200 OK/);
+        assert.match(res.stdout, /hello-over-v6/);
+      });
+
       await t.step("port-forward to a closed port reports the error", async () => {
         const { url } = await call(runtime, "PortForward", { pod_sandbox_id: podId, port: [8081] });
         const res = await goStream(["portforward", "-port", "8081", url], { stdin: "x" });
