@@ -36,6 +36,7 @@ export async function attach(
     stdin: req.stdin,
     stdout: req.stdout,
     stderr: req.stderr,
+    ...(req.audit_request_id ? { auditRequestId: req.audit_request_id } : {}),
   });
   return { url };
 }

@@ -61,6 +61,7 @@ export async function exec(deps: ExecDeps, req: cri.ExecRequest): Promise<cri.Ex
     stdin: req.stdin,
     stdout: req.stdout,
     stderr: req.stderr,
+    ...(req.audit_request_id ? { auditRequestId: req.audit_request_id } : {}),
   });
   return { url };
 }

@@ -226,7 +226,11 @@ async function followLog(
   };
   try {
     await open(true);
-    deps.log.info("Attach session started", { id: target.id, following: target.logPath });
+    deps.log.info("Attach session started", {
+      id: target.id,
+      following: target.logPath,
+      ...(request.auditRequestId ? { auditRequestId: request.auditRequestId } : {}),
+    });
     session.started();
     for (;;) {
       if (clientGone) return { kind: "error", message: "client went away" };

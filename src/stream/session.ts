@@ -199,7 +199,12 @@ async function runCommand(
       message: `Container "${request.containerId}" is not running`,
     };
   } else if (request.kind === "exec") {
-    log.info("Exec session started", { id: container.id, cmd: request.cmd, tty: request.tty });
+    log.info("Exec session started", {
+      id: container.id,
+      cmd: request.cmd,
+      tty: request.tty,
+      ...(request.auditRequestId ? { auditRequestId: request.auditRequestId } : {}),
+    });
     const runtime = {
       runtimePath: deps.runtimePath,
       runtimeRoot: deps.runtimeRoot,

@@ -15,6 +15,8 @@ export interface ExecStreamRequest {
   stdin: boolean;
   stdout: boolean;
   stderr: boolean;
+  /** The API server's audit ID of the request (`audit_request_id`), logged with the session. */
+  auditRequestId?: string;
 }
 
 /** An Attach the client will connect to. */
@@ -26,6 +28,8 @@ export interface AttachStreamRequest {
   stdin: boolean;
   stdout: boolean;
   stderr: boolean;
+  /** The API server's audit ID of the request (`audit_request_id`), logged with the session. */
+  auditRequestId?: string;
 }
 
 /** A PortForward the client will connect to. */

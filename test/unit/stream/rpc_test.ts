@@ -66,6 +66,16 @@ Deno.test("exec() stores the resolved request and returns its URL", async () => 
   }]);
 });
 
+Deno.test("exec() keeps the request's audit ID for the session's log", async () => {
+  const streams = fakeStreams();
+  const deps = {
+    ...fakeStores({ container: "CONTAINER_RUNNING", sandbox: "SANDBOX_READY" }),
+    streams,
+  };
+  await exec(deps, execReq({ audit_request_id: "8f0c-audit" }));
+  assert.equal((streams.requests[0] as { auditRequestId?: string }).auditRequestId, "8f0c-audit");
+});
+
 Deno.test("exec() validates the request", async (t) => {
   const running = {
     ...fakeStores({ container: "CONTAINER_RUNNING", sandbox: "SANDBOX_READY" }),
@@ -109,6 +119,10 @@ Deno.test("attach() validates the request and returns an attach URL", async () =
     audit_request_id: "",
   };
   assert.match((await attach(deps, req)).url ?? "", /\/attach\/tok1$/);
+  // The API server's audit ID goes with the session (its log lines name it).
+  await attach(deps, { ...req, audit_request_id: "audit-2" });
+  assert.equal((streams.requests[1] as { auditRequestId?: string }).auditRequestId, "audit-2");
+  assert.equal("auditRequestId" in streams.requests[0]!, false, "none given, none kept");
   await assert.rejects(attach(deps, { ...req, stdout: false }), code("INVALID_ARGUMENT"));
   await assert.rejects(attach(deps, { ...req, stderr: true }), code("INVALID_ARGUMENT"));
   const exited = { ...fakeStores({ container: "CONTAINER_CREATED", sandbox: "" }), streams };
