@@ -7,6 +7,7 @@
  * @module
  */
 import { isAbsolute, join } from "node:path";
+import { InvalidArgumentError } from "../errors.ts";
 import { defaultRuntimePath } from "./defaults.ts";
 import { runtimeNameFromPath } from "./flags.ts";
 import type { Config, RuntimeHandlerConfig } from "./types.ts";
@@ -169,6 +170,27 @@ export function findRuntimeHandler(
   const name = requested === "" ? config.defaultRuntime : requested;
   const handler = runtimeHandlers(config).get(name);
   return handler ? { name, handler } : undefined;
+}
+
+/**
+ * The configured handler a request names, for RunPodSandbox and PullImage (whose
+ * `image.runtime_handler` the CRI says an unknown value of is rejected).
+ *
+ * @param what The request's field, for the message.
+ * @throws {InvalidArgumentError} naming the handlers there are
+ */
+export function requireRuntimeHandler(
+  config: Config,
+  requested: string,
+  what = "runtime handler",
+): { name: string; handler: RuntimeHandlerConfig } {
+  const found = findRuntimeHandler(config, requested);
+  if (found) return found;
+  const configured = [...runtimeHandlers(config).keys()].map((h) => `"${h}"`);
+  throw new InvalidArgumentError(
+    `Unknown ${what} "${requested}"; configured: ${configured.join(", ")} ` +
+      `("" is "${config.defaultRuntime}")`,
+  );
 }
 
 /**

@@ -10,6 +10,7 @@ import { InvalidArgumentError } from "../errors.ts";
 import type { RegistryAuth } from "../image/mod.ts";
 import { pullFailureReason } from "../metrics/recorder.ts";
 import type { Deps } from "./deps.ts";
+import { requireRuntimeHandler } from "../config/runtime_handlers.ts";
 
 /** The image service's credentials from a CRI AuthConfig (empty fields dropped). */
 export function toRegistryAuth(auth: cri.AuthConfig | null | undefined): RegistryAuth | undefined {
@@ -25,12 +26,17 @@ export function toRegistryAuth(auth: cri.AuthConfig | null | undefined): Registr
 
 /** Answers PullImage. */
 export async function pullImage(
-  deps: Pick<Deps, "images" | "log" | "metrics">,
+  deps: Pick<Deps, "images" | "log" | "metrics" | "config">,
   req: cri.PullImageRequest,
   options: { signal?: AbortSignal } = {},
 ): Promise<cri.PullImageResponseInit> {
   const ref = req.image?.image;
   if (!ref) throw new InvalidArgumentError("Missing image.image in PullImage");
+  // Every handler shares one image store; a handler the node does not have is refused, as
+  // the CRI asks (the kubelet's RuntimeClassInImageCriApi sends the pod's).
+  if (req.image?.runtime_handler) {
+    requireRuntimeHandler(deps.config, req.image.runtime_handler, "image.runtime_handler");
+  }
   deps.log.info("Pulling image", { image: ref });
   const started = performance.now();
   const seconds = () => (performance.now() - started) / 1000;

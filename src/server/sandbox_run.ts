@@ -22,7 +22,7 @@
 import { join } from "node:path";
 import type * as cri from "../cri/types.ts";
 import { InvalidArgumentError } from "../errors.ts";
-import { findRuntimeHandler, runtimeHandlers } from "../config/runtime_handlers.ts";
+import { requireRuntimeHandler } from "../config/runtime_handlers.ts";
 import { mountShm, unmount } from "../mounts.ts";
 import {
   hostsFile,
@@ -138,13 +138,7 @@ async function createSandbox(
   const config = req.config!;
   const meta = config.metadata!;
   const handler = req.runtime_handler ?? "";
-  if (!findRuntimeHandler(deps.config, handler)) {
-    const configured = [...runtimeHandlers(deps.config).keys()].map((h) => `"${h}"`);
-    throw new InvalidArgumentError(
-      `Unknown runtime handler "${handler}"; configured: ${configured.join(", ")} ` +
-        `("" is "${deps.config.defaultRuntime}")`,
-    );
-  }
+  requireRuntimeHandler(deps.config, handler);
 
   using _ = await deps.locks.lock(`sandbox-name:${name}`);
   const id = newId();

@@ -205,6 +205,17 @@ Deno.test({
         err?.details,
         'Unknown runtime handler "kata"; configured: "crun", "runc", "runc-b" ("" is "runc")',
       );
+      // PullImage names the pod's handler too (the kubelet's RuntimeClassInImageCriApi).
+      const images = daemon.clients.image;
+      const pullErr = await call(images, "PullImage", {
+        image: { image, runtime_handler: "kata" },
+      }).then(() => undefined, (e: { code: number; details: string }) => e);
+      assert.equal(pullErr?.code, 3);
+      assert.match(pullErr?.details ?? "", /^Unknown image\.runtime_handler "kata"/);
+      const pulled = await call(images, "PullImage", {
+        image: { image, runtime_handler: "runc-b" },
+      }, { deadlineMs: 60_000 });
+      assert.match(pulled.image_ref, /^sha256:/);
     });
 
     await t.step(

@@ -24,6 +24,7 @@ import {
 import { createPrometheusMetrics } from "../../../src/metrics/prometheus.ts";
 import { instrument } from "../../../src/server/instrument.ts";
 import { pullImage } from "../../../src/server/image_pull.ts";
+import { defaultConfig } from "../../../src/config/defaults.ts";
 import type { Deps } from "../../../src/server/deps.ts";
 import type { Runner } from "../../../src/process.ts";
 import { CommandError } from "../../../src/errors.ts";
@@ -209,7 +210,7 @@ Deno.test("PullImage reports its bytes or its failure reason", async () => {
       return Promise.resolve({ id: "sha256:abc", size: 1234 });
     },
   } as unknown as Deps["images"];
-  const deps = { images, log: logger, metrics: rec };
+  const deps = { images, log: logger, metrics: rec, config: defaultConfig() };
   await pullImage(deps, { image: { image: "busybox" } } as never);
   await assert.rejects(pullImage(deps, { image: { image: "missing" } } as never), /no such image/);
   assert.deepEqual(rec.calls, ["pull ok 1234", "pull failed NOT_FOUND"]);

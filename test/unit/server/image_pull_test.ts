@@ -9,6 +9,7 @@ import { createLogger } from "../../../src/log.ts";
 import type { Deps } from "../../../src/server/deps.ts";
 import { pullImage } from "../../../src/server/image_pull.ts";
 import { instrument } from "../../../src/server/instrument.ts";
+import { defaultConfig } from "../../../src/config/defaults.ts";
 
 Deno.test("instrument() asks for a memory release after each answered call, failed ones too", async () => {
   let asked = 0;
@@ -20,7 +21,7 @@ Deno.test("instrument() asks for a memory release after each answered call, fail
     },
   } as unknown as Deps["images"];
   const log = createLogger("error");
-  const deps = { images, log };
+  const deps = { images, log, config: defaultConfig() };
   const handler = instrument(
     "PullImage",
     (req) => pullImage(deps, req as never),
@@ -40,4 +41,25 @@ Deno.test("instrument() asks for a memory release after each answered call, fail
   const refused = await call({ image: {} });
   assert.match(String(refused.err?.details), /Missing image.image/);
   assert.equal(asked, 3, "a refused call is answered too");
+});
+
+Deno.test("pullImage() refuses a runtime handler the node does not have, and pulls nothing", async () => {
+  const pulled: string[] = [];
+  const images = {
+    pull(ref: string) {
+      pulled.push(ref);
+      return Promise.resolve({ id: "sha256:abc", size: 1 });
+    },
+  } as unknown as Deps["images"];
+  const deps = { images, log: createLogger("error"), config: defaultConfig() };
+  const req = (runtime_handler: string) => ({ image: { image: "busybox", runtime_handler } });
+  await assert.rejects(
+    pullImage(deps, req("kata") as never),
+    (e: unknown) =>
+      e instanceof OcidError && e.code === "INVALID_ARGUMENT" &&
+      /Unknown image.runtime_handler "kata"; configured: "runc"/.test(e.message),
+  );
+  assert.deepEqual(pulled, []);
+  assert.deepEqual(await pullImage(deps, req("runc") as never), { image_ref: "sha256:abc" });
+  assert.deepEqual(await pullImage(deps, req("") as never), { image_ref: "sha256:abc" });
 });
