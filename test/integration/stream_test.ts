@@ -388,44 +388,33 @@ Deno.test({
         assert.equal(JSON.parse(res.status).status, "Success");
       });
 
-      await t.step("port-forward reaches a server inside the pod", async () => {
-        await runContainer(ctx, "web", [
+      /** Serves `text` with busybox httpd on `listen` in the pod; GETs it by port-forward. */
+      const forwardedGet = async (name: string, listen: string, port: number, text: string) => {
+        await runContainer(ctx, name, [
           "/bin/sh",
           "-c",
-          "echo hello-from-pod > /tmp/index.html; exec /bin/busybox httpd -f -p 8080 -h /tmp",
+          `echo ${text} > /tmp/${name}.html; exec /bin/busybox httpd -f -p ${listen} -h /tmp`,
         ]);
-        const res = await waitFor("httpd in the pod to answer", async () => {
+        const res = await waitFor(`httpd on ${listen} in the pod to answer`, async () => {
           const { url } = await call(runtime, "PortForward", {
             pod_sandbox_id: podId,
-            port: [8080],
+            port: [port],
           });
-          const r = await goStream(["portforward", "-port", "8080", url], {
-            stdin: "GET /index.html HTTP/1.0\r\n\r\n",
+          const r = await goStream(["portforward", "-port", String(port), url], {
+            stdin: `GET /${name}.html HTTP/1.0\r\n\r\n`,
           });
           return r.code === 0 ? r : undefined;
         }, WAIT);
         assert.match(res.stdout, /^HTTP\/1\.[01] 200 OK/);
-        assert.match(res.stdout, /hello-from-pod/);
+        assert.match(res.stdout, new RegExp(text));
+      };
+
+      await t.step("port-forward reaches a server inside the pod", async () => {
+        await forwardedGet("web", "8080", 8080, "hello-from-pod");
       });
 
       await t.step("port-forward reaches a server listening on ::1 only", async () => {
-        await runContainer(ctx, "web6", [
-          "/bin/sh",
-          "-c",
-          "echo hello-over-v6 > /tmp/six.html; exec /bin/busybox httpd -f -p [::1]:8082 -h /tmp",
-        ]);
-        const res = await waitFor("httpd on ::1 in the pod to answer", async () => {
-          const { url } = await call(runtime, "PortForward", {
-            pod_sandbox_id: podId,
-            port: [8082],
-          });
-          const r = await goStream(["portforward", "-port", "8082", url], {
-            stdin: "GET /six.html HTTP/1.0\r\n\r\n",
-          });
-          return r.code === 0 ? r : undefined;
-        }, WAIT);
-        assert.match(res.stdout, /^HTTP\/1\.[01] 200 OK/);
-        assert.match(res.stdout, /hello-over-v6/);
+        await forwardedGet("web6", "[::1]:8082", 8082, "hello-over-v6");
       });
 
       await t.step("port-forward to a closed port reports the error", async () => {
