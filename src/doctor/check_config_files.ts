@@ -147,7 +147,14 @@ export async function checkAuthFile(config: Config, host: DoctorHost): Promise<F
   try {
     const file = parseAuthFile(text, path);
     return [
-      finding("ok", "auth", `${path}: credentials for ${file.size} registries or repositories`),
+      finding(
+        "ok",
+        "auth",
+        `${path}: credentials for ${file.auths.size} registries or repositories` +
+          (file.credHelpers.size > 0
+            ? `, credential helpers for ${[...file.credHelpers.keys()].join(", ")}`
+            : ""),
+      ),
     ];
   } catch (err) {
     return [

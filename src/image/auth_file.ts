@@ -8,28 +8,55 @@
  * (`quay.io/team/app`, `quay.io/team`); a pull uses the most specific key that contains its
  * repository, as containers/image does. Keys written as URLs (`https://quay.io/v1/`, Docker's
  * `https://index.docker.io/v1/`) count as their host, and Docker Hub's names (`docker.io`,
- * `registry-1.docker.io`, `index.docker.io`) as one. Credential helpers (`credHelpers`,
- * `credsStore`) are not run.
+ * `registry-1.docker.io`, `index.docker.io`) as one.
+ *
+ * A registry named in `credHelpers` (`{"credHelpers": {"<registry>": "<name>"}}`, how nodes
+ * pull from ECR, GCR or ACR) gets its credentials from the program `docker-credential-<name>`
+ * instead, as containers/image and Docker do: `get` with the registry on its stdin, answering
+ * `{"ServerURL", "Username", "Secret"}` (a `Username` of `<token>` makes `Secret` an identity
+ * token). The helper wins over `auths` for its registry. Docker's `credsStore` (a desktop
+ * keychain) is not read, as containers/image does not.
  *
  * @module
  */
 import { isObject, parseJsonObject } from "../json_shape.ts";
 import type { RegistryAuth } from "./auth.ts";
 
-/** A parsed credentials file: the credentials of each normalized key. */
-export type AuthFile = Map<string, RegistryAuth>;
+/** A parsed credentials file. */
+export interface AuthFile {
+  /** The credentials of each normalized key. */
+  auths: Map<string, RegistryAuth>;
+  /** The credential helper's name of each normalized registry. */
+  credHelpers: Map<string, string>;
+}
+
+/** What a credentials file gives a pull: credentials, or the helper that has them. */
+export type FileCredentials = { auth: RegistryAuth } | { helper: string; registry: string };
+
+/** A helper's name: `docker-credential-<name>` is run, so no path may hide in it. */
+const HELPER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /**
  * Parses a credentials file.
  *
- * @throws {Error} Naming the file when it is not JSON or `auths` is not an object of entries.
+ * @throws {Error} Naming the file when it is not JSON, `auths` is not an object of entries or
+ *   `credHelpers` not an object of helper names.
  */
 export function parseAuthFile(text: string, file: string): AuthFile {
   const bad = (why: string) => new Error(`Invalid registry credentials file "${file}": ${why}`);
   const json = parseJsonObject(text, bad);
   const auths = json["auths"] ?? {};
   if (!isObject(auths)) throw bad('"auths" must be an object');
-  const out: AuthFile = new Map();
+  const helpers = json["credHelpers"] ?? {};
+  if (!isObject(helpers)) throw bad('"credHelpers" must be an object');
+  const credHelpers = new Map<string, string>();
+  for (const [registry, name] of Object.entries(helpers)) {
+    if (typeof name !== "string" || !HELPER_NAME.test(name)) {
+      throw bad(`the helper of ${JSON.stringify(registry)} must be a program name suffix`);
+    }
+    credHelpers.set(normalizeKey(registry), name);
+  }
+  const out: AuthFile = { auths: new Map(), credHelpers };
   for (const [key, entry] of Object.entries(auths)) {
     if (!isObject(entry)) throw bad(`the entry of ${JSON.stringify(key)} must be an object`);
     const auth: RegistryAuth = {};
@@ -39,7 +66,7 @@ export function parseAuthFile(text: string, file: string): AuthFile {
       if (typeof v !== "string") throw bad(`"${field}" of ${JSON.stringify(key)} must be a string`);
       auth[name] = v;
     }
-    if (Object.keys(auth).length > 0) out.set(normalizeKey(key), auth);
+    if (Object.keys(auth).length > 0) out.auths.set(normalizeKey(key), auth);
   }
   return out;
 }
@@ -60,22 +87,55 @@ function normalizeKey(key: string): string {
 }
 
 /**
- * The credentials of `file` for `repository` on `registry`: those of the most specific key
- * (the repository, then each namespace above it, then the registry), or undefined.
+ * What `file` gives a pull of `repository` from `registry`: the registry's credential helper,
+ * else the credentials of the most specific key (the repository, then each namespace above
+ * it, then the registry), or undefined.
  */
 export function credentialsFor(
   file: AuthFile,
   registry: string,
   repository: string,
-): RegistryAuth | undefined {
-  let key = `${normalizeHost(registry)}/${repository}`;
+): FileCredentials | undefined {
+  const host = normalizeHost(registry);
+  const helper = file.credHelpers.get(host);
+  if (helper) return { helper, registry: host === "index.docker.io" ? DOCKER_HUB_URL : registry };
+  let key = `${host}/${repository}`;
   for (;;) {
-    const found = file.get(key);
-    if (found) return found;
+    const found = file.auths.get(key);
+    if (found) return { auth: found };
     const slash = key.lastIndexOf("/");
     if (slash < 0) return undefined;
     key = key.slice(0, slash);
   }
+}
+
+/** What Docker hands a credential helper for Docker Hub. */
+const DOCKER_HUB_URL = "https://index.docker.io/v1/";
+
+/**
+ * The credentials a helper's `get` printed, or undefined for none (it says "credentials not
+ * found", the message of docker-credential-helpers).
+ *
+ * @throws {Error} When it failed otherwise, or printed no credentials.
+ */
+export function parseHelperOutput(
+  helper: string,
+  result: { code: number; stdout: string; stderr: string },
+): RegistryAuth | undefined {
+  const name = `docker-credential-${helper}`;
+  if (result.code !== 0) {
+    const said = (result.stdout + result.stderr).trim();
+    if (/credentials not found/i.test(said)) return undefined;
+    throw new Error(`${name} get failed (exit ${result.code}): ${said.slice(0, 500)}`);
+  }
+  const bad = (why: string) => new Error(`${name} get printed no credentials: ${why}`);
+  const json = parseJsonObject(result.stdout, bad);
+  const user = json["Username"];
+  const secret = json["Secret"];
+  if (typeof user !== "string" || typeof secret !== "string" || secret === "") {
+    throw bad("expected string Username and Secret");
+  }
+  return user === "<token>" ? { identityToken: secret } : { username: user, password: secret };
 }
 
 /**

@@ -101,17 +101,36 @@ export async function loadNodeSignaturePolicy(path: string): Promise<SignaturePo
  *
  * @throws {FailedPreconditionError} When the file cannot be read or does not parse.
  */
-async function fileCredentials(path: string, ep: Endpoint): Promise<RegistryAuth | undefined> {
+async function fileCredentials(
+  path: string,
+  ep: Endpoint,
+  runner: Runner,
+): Promise<RegistryAuth | undefined> {
   if (path === "") return undefined;
-  const { credentialsFor, loadAuthFile } = await import("./auth_file.ts");
-  let file;
+  const { credentialsFor, loadAuthFile, parseHelperOutput } = await import("./auth_file.ts");
   try {
-    file = await loadAuthFile(path);
+    const file = await loadAuthFile(path);
+    const found = file ? credentialsFor(file, ep.registry, ep.repository) : undefined;
+    if (!found || "auth" in found) return found?.auth;
+    // The registry's credential helper, bounded in time: a pull never waits on it for long.
+    const result = await runner.run(`docker-credential-${found.helper}`, ["get"], {
+      stdin: found.registry,
+      check: false,
+      timeoutMs: HELPER_TIMEOUT_MS,
+    });
+    const text = new TextDecoder();
+    return parseHelperOutput(found.helper, {
+      code: result.code,
+      stdout: text.decode(result.stdout),
+      stderr: text.decode(result.stderr),
+    });
   } catch (err) {
     throw new FailedPreconditionError((err as Error).message, { cause: err });
   }
-  return file ? credentialsFor(file, ep.registry, ep.repository) : undefined;
 }
+
+/** How long a credential helper may take. */
+const HELPER_TIMEOUT_MS = 30_000;
 
 /**
  * Imports `./pull.ts` on the first pull: an idle node does not hold the registry client, the
@@ -299,7 +318,7 @@ export class ImageService {
     const started = performance.now();
     const { fetchImage } = await loadPull();
     const auth = options.auth ??
-      (await fileCredentials(this.#deps.config.image.globalAuthFile, ep));
+      (await fileCredentials(this.#deps.config.image.globalAuthFile, ep, this.#deps.runner));
     const fetched = await fetchImage(this.#pullDeps, ref, ep, { ...options, auth });
     const { topDigest, configDigest, config } = fetched;
     // Record.

@@ -3,6 +3,7 @@
  * skopeo) and a fake registry for faults. Needs root (overlay mounts, chown, mknod).
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import type { Config } from "../../src/config/types.ts";
 import { defaultConfig } from "../../src/config/defaults.ts";
 import { OcidError } from "../../src/errors.ts";
@@ -340,6 +341,77 @@ Deno.test("ImageService uses global_auth_file for a pull that brings no credenti
     await rejectsWith(svc.pull(ref), "FAILED_PRECONDITION", /auth\.json": not JSON/);
     await assertStoreEmpty(svc);
   });
+});
+
+Deno.test("ImageService runs the credential helper global_auth_file names for a registry", async () => {
+  await using reg = await startRegistry({ auth: true });
+  const img = await busyboxImage();
+  await push(img, { host: reg.host, repo: "private/bb", tag: "1", creds: reg.creds! });
+  const bin = await Deno.makeTempDir({ prefix: "ocid-it-credhelper-" });
+  const path = Deno.env.get("PATH") ?? "";
+  try {
+    // A helper as docker-credential-helpers writes them: `get`, the registry on stdin.
+    const [user, password] = reg.creds!.split(":");
+    const asked = join(bin, "asked");
+    const script = (lines: string[]) => `#!/bin/sh\n${lines.join("\n")}\n`;
+    await Deno.writeTextFile(
+      join(bin, "docker-credential-ocidtest"),
+      script([
+        "read server",
+        `echo "$1 $server" >> ${asked}`,
+        `if [ "$server" = "${reg.host}" ] && [ -e ${bin}/allow ]; then`,
+        `  printf '{"ServerURL":"%s","Username":"${user}","Secret":"${password}"}' "$server"`,
+        "else",
+        '  echo "credentials not found in native keychain"; exit 1',
+        "fi",
+      ]),
+      { mode: 0o755 },
+    );
+    await Deno.writeTextFile(
+      join(bin, "docker-credential-broken"),
+      script(["echo boom >&2", "exit 2"]),
+      { mode: 0o755 },
+    );
+    Deno.env.set("PATH", `${bin}:${path}`);
+    await withRoot(async (root) => {
+      const authFile = `${root}/auth.json`;
+      const svc = await ImageService.open({
+        config: testConfig(root, { globalAuthFile: authFile }),
+        runner: denoRunner,
+      });
+      const ref = `${reg.host}/private/bb:1`;
+      const write = (file: Record<string, unknown>) =>
+        Deno.writeTextFile(authFile, JSON.stringify(file));
+      // The helper wins over a stale entry of auths; it has none yet: the pull goes without.
+      await write({
+        auths: { [reg.host]: { auth: btoa("tester:stale") } },
+        credHelpers: { [reg.host]: "ocidtest" },
+      });
+      await rejectsWith(svc.pull(ref), "UNAUTHENTICATED", /needs credentials/);
+      await Deno.writeTextFile(join(bin, "allow"), "");
+      const rec = await svc.pull(ref);
+      assert.equal(rec.id, img.config.digest);
+      assert.deepEqual(
+        (await Deno.readTextFile(asked)).trim().split("\n"),
+        [`get ${reg.host}`, `get ${reg.host}`],
+        "run with get, the registry on stdin",
+      );
+      await svc.remove(ref);
+      // A helper that fails otherwise fails the pull, naming it; nothing is stored.
+      await write({ credHelpers: { [reg.host]: "broken" } });
+      await rejectsWith(
+        svc.pull(ref),
+        "FAILED_PRECONDITION",
+        /docker-credential-broken get failed \(exit 2\): boom/,
+      );
+      await write({ credHelpers: { [reg.host]: "missing-helper" } });
+      await rejectsWith(svc.pull(ref), "FAILED_PRECONDITION", /docker-credential-missing-helper/);
+      await assertStoreEmpty(svc);
+    });
+  } finally {
+    Deno.env.set("PATH", path);
+    await Deno.remove(bin, { recursive: true });
+  }
 });
 
 Deno.test("ImageService downloads at most max_concurrent_downloads layer blobs at once", async () => {

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { credentialsFor, loadAuthFile, parseAuthFile } from "../../../src/image/auth_file.ts";
+import {
+  credentialsFor,
+  loadAuthFile,
+  parseAuthFile,
+  parseHelperOutput,
+} from "../../../src/image/auth_file.ts";
 
 const b64 = (s: string) => btoa(s);
 
@@ -20,7 +25,9 @@ Deno.test("credentialsFor(): the most specific key holding the repository", () =
     "/auth.json",
   );
   const who = (registry: string, repo: string) => {
-    const a = credentialsFor(file, registry, repo);
+    const found = credentialsFor(file, registry, repo);
+    if (found && "helper" in found) return `helper ${found.helper} for ${found.registry}`;
+    const a = found?.auth;
     return a?.auth ? atob(a.auth) : a?.identityToken;
   };
   assert.equal(who("quay.io", "team/app"), "app:3");
@@ -34,6 +41,56 @@ Deno.test("credentialsFor(): the most specific key holding the repository", () =
   assert.equal(who("reg.example.com", "x"), "refresh");
   assert.equal(who("empty.example.com", "x"), undefined);
   assert.equal(who("ghcr.io", "x"), undefined);
+  assert.equal(who("gcr.io", "proj/app"), "helper gcloud for gcr.io", "the helper wins");
+});
+
+Deno.test("credentialsFor(): a registry's credential helper wins over its auths; Docker Hub's URL", () => {
+  const file = parseAuthFile(
+    JSON.stringify({
+      auths: { "123.dkr.ecr.example.com": { auth: b64("stale:0") } },
+      credHelpers: { "123.dkr.ecr.example.com": "ecr-login", "docker.io": "hub" },
+    }),
+    "/auth.json",
+  );
+  assert.deepEqual(credentialsFor(file, "123.dkr.ecr.example.com", "app"), {
+    helper: "ecr-login",
+    registry: "123.dkr.ecr.example.com",
+  });
+  assert.deepEqual(credentialsFor(file, "registry-1.docker.io", "library/busybox"), {
+    helper: "hub",
+    registry: "https://index.docker.io/v1/",
+  });
+  assert.throws(
+    () => parseAuthFile('{"credHelpers": {"a.io": "../../bin/sh"}}', "/a.json"),
+    /the helper of "a.io" must be a program name suffix/,
+  );
+  assert.throws(
+    () => parseAuthFile('{"credHelpers": []}', "/a.json"),
+    /"credHelpers" must be an object/,
+  );
+});
+
+Deno.test("parseHelperOutput(): credentials, an identity token, none, or the helper's failure", () => {
+  const out = (code: number, stdout: string, stderr = "") => ({ code, stdout, stderr });
+  assert.deepEqual(
+    parseHelperOutput("x", out(0, '{"ServerURL":"r","Username":"AWS","Secret":"pw"}')),
+    { username: "AWS", password: "pw" },
+  );
+  assert.deepEqual(
+    parseHelperOutput("x", out(0, '{"Username":"<token>","Secret":"refresh"}')),
+    { identityToken: "refresh" },
+  );
+  assert.equal(
+    parseHelperOutput("x", out(1, "credentials not found in native keychain\n")),
+    undefined,
+    "none: the pull goes without",
+  );
+  assert.throws(
+    () => parseHelperOutput("x", out(1, "", "no AWS region")),
+    /docker-credential-x get failed \(exit 1\): no AWS region/,
+  );
+  assert.throws(() => parseHelperOutput("x", out(0, "{}")), /printed no credentials/);
+  assert.throws(() => parseHelperOutput("x", out(0, "hi")), /printed no credentials/);
 });
 
 Deno.test("parseAuthFile() names the file and what is wrong", () => {
@@ -52,7 +109,7 @@ Deno.test("parseAuthFile() names the file and what is wrong", () => {
       return true;
     });
   }
-  assert.equal(parseAuthFile("{}", "/a.json").size, 0, "no auths: no credentials");
+  assert.equal(parseAuthFile("{}", "/a.json").auths.size, 0, "no auths: no credentials");
 });
 
 Deno.test('loadAuthFile(): none for "" or a missing file', async () => {
