@@ -7,7 +7,7 @@
  * @module
  */
 import type * as cri from "../cri/types.ts";
-import { InvalidArgumentError, NotFoundError } from "../errors.ts";
+import { InvalidArgumentError, NotFoundError, OcidError } from "../errors.ts";
 import { runtimeSignal } from "../signals.ts";
 import type { ContainerRecord } from "../store/container.ts";
 import type { Deps } from "./deps.ts";
@@ -38,6 +38,7 @@ const KILL_WAIT_MS = 10_000;
 export async function stopContainer(
   deps: StopContainerDeps,
   req: cri.StopContainerRequest,
+  ctx?: { signal?: AbortSignal },
 ): Promise<cri.StopContainerResponseInit> {
   if (!req.container_id) throw new InvalidArgumentError("Missing container_id");
   const container = findOrUndefined(deps, req.container_id);
@@ -50,7 +51,7 @@ export async function stopContainer(
   // forward to this call's deadline if earlier, and this call ends when it does.
   const underway = deps.stops.get(container.id);
   if (underway) {
-    underway.shorten(deadline);
+    underway.join(deadline);
     await underway.done;
     return {};
   }
@@ -61,6 +62,7 @@ export async function stopContainer(
     container.id,
     deadline,
     (pending) => stopContainerProcess(deps, container.id, pending),
+    ctx?.signal,
   );
   return {};
 }
@@ -94,6 +96,10 @@ export async function stopContainerProcess(
       await deps.runtime.kill(id, signal, init).catch(() => {});
       const exit = await waitUntilDeadline(deps, id, stop);
       if (exit) return await recordExit(deps, id, exit);
+      if (stop.abandoned) {
+        deps.log.info("StopContainer cancelled by its caller; no SIGKILL", { id });
+        throw new OcidError("CANCELLED", `StopContainer of "${id}" was cancelled`);
+      }
       deps.log.info("Container did not stop in time, sending SIGKILL", { id, timeoutSeconds });
     }
     // Every process of the container. In a PID namespace of its own, the kernel ends them all
@@ -110,16 +116,20 @@ export async function stopContainerProcess(
   await recordExit(deps, id, { exitCode: 137, finishedAt: new Date() });
 }
 
-/** The exit of `id` before `stop`'s deadline, which may come forward while waiting. */
+/**
+ * The exit of `id` before `stop`'s deadline, which may come forward while waiting; undefined
+ * at the deadline, or once the stop is abandoned.
+ */
 async function waitUntilDeadline(
   deps: Pick<StopContainerDeps, "exits">,
   id: string,
   stop: PendingStop,
 ): Promise<ExitEvent | undefined> {
   for (;;) {
-    const shortened = stop.shortened;
-    const exit = await deps.exits.wait(id, Math.max(0, stop.deadline - Date.now()), shortened);
-    if (exit || !shortened.aborted) return exit;
+    if (stop.abandoned) return undefined;
+    const changed = stop.changed;
+    const exit = await deps.exits.wait(id, Math.max(0, stop.deadline - Date.now()), changed);
+    if (exit || !changed.aborted) return exit;
   }
 }
 

@@ -5,6 +5,11 @@
  * same end. The kubelet sends such a call when a pod's grace period is shortened (a forced
  * delete while it terminates); CRI-O's "ctr stop timeouts should decrease" tests the same.
  *
+ * A stop whose caller goes away (the client cancels, or its deadline passes) while it waits on
+ * the stop signal is abandoned, as containerd's is: no SIGKILL follows, the container keeps
+ * running with the signal it was sent, and the next StopContainer starts over. Unless a later
+ * call joined it: that one's SIGKILL still comes.
+ *
  * @module
  */
 
@@ -12,21 +17,45 @@
 export class PendingStop {
   #deadline: number;
   #shortened = new AbortController();
+  #joined = 0;
+  readonly #owner: AbortSignal | undefined;
   readonly #done = Promise.withResolvers<void>();
 
-  constructor(deadline: number) {
+  /**
+   * @param deadline When SIGKILL is sent (ms since the epoch).
+   * @param owner The first caller's signal: aborted when that caller goes away.
+   */
+  constructor(deadline: number, owner?: AbortSignal) {
     this.#deadline = deadline;
+    this.#owner = owner;
     this.#done.promise.catch(() => {}); // awaited by later calls, if any
+  }
+
+  /** A later call waits for this stop, with its own deadline. */
+  join(deadline: number): void {
+    this.#joined++;
+    this.shorten(deadline);
+  }
+
+  /** The first caller went away and no other waits: the stop need not go on. */
+  get abandoned(): boolean {
+    return (this.#owner?.aborted ?? false) && this.#joined === 0;
+  }
+
+  /**
+   * Aborted when the deadline comes forward, or when the stop is {@linkcode abandoned}: wait
+   * again, or give up.
+   */
+  get changed(): AbortSignal {
+    const owner = this.#owner;
+    return owner && !owner.aborted && this.#joined === 0
+      ? AbortSignal.any([this.#shortened.signal, owner])
+      : this.#shortened.signal;
   }
 
   /** When the stop gives up on the stop signal (ms since the epoch). */
   get deadline(): number {
     return this.#deadline;
-  }
-
-  /** Aborted when the deadline is brought forward; wait again with the new one. */
-  get shortened(): AbortSignal {
-    return this.#shortened.signal;
   }
 
   /** Brings the deadline forward to `deadline` if it is earlier; a later one changes nothing. */
@@ -63,8 +92,13 @@ export class PendingStops {
    * Runs `stop` as the stop of `id` with the given deadline; calls made meanwhile find it with
    * {@linkcode PendingStops.get}.
    */
-  async run(id: string, deadline: number, stop: (p: PendingStop) => Promise<void>): Promise<void> {
-    const pending = new PendingStop(deadline);
+  async run(
+    id: string,
+    deadline: number,
+    stop: (p: PendingStop) => Promise<void>,
+    owner?: AbortSignal,
+  ): Promise<void> {
+    const pending = new PendingStop(deadline, owner);
     this.#byId.set(id, pending);
     try {
       await stop(pending);

@@ -260,6 +260,32 @@ Deno.test({
       );
 
       await t.step(
+        "a StopContainer whose client gives up leaves the container running (containerd's TestContainerStopCancellation)",
+        async () => {
+          const id = await create(ctx, "stubborn-3", {
+            command: ["/bin/sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"],
+          });
+          await start(ctx, id);
+          await waitFor(
+            "ready",
+            async () => (await logText(ctx, id)).includes("ready") || undefined,
+            WAIT,
+          );
+          const code = await grpcCode(
+            call(runtime, "StopContainer", { container_id: id, timeout: 3 }, { deadlineMs: 1000 }),
+          );
+          assert.equal(code, grpc.status.DEADLINE_EXCEEDED);
+          await new Promise((r) => setTimeout(r, 3000)); // past the request's own timeout
+          assert.equal((await status(ctx, id)).status!.state, "CONTAINER_RUNNING", "no SIGKILL");
+          await call(runtime, "StopContainer", { container_id: id, timeout: 1 }, {
+            deadlineMs: 20_000,
+          });
+          assert.equal((await status(ctx, id)).status!.exit_code, 137);
+          await call(runtime, "RemoveContainer", { container_id: id });
+        },
+      );
+
+      await t.step(
         "StopContainer sends the request's stop signal, real-time ones too, and ContainerStatus names it (SIGTERM by default)",
         async () => {
           // containerd's TestContainerStopSignals and TestDefaultContainerStopSignal.

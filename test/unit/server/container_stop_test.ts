@@ -122,3 +122,42 @@ Deno.test("a second stopContainer() with a shorter timeout brings the first one'
     await stopContainer(deps, { container_id: id, timeout: "3600" });
     assert.deepEqual(kills(), ["SIGQUIT", "KILL"]);
   }));
+
+Deno.test("a stopContainer() whose caller goes away while it waits on the stop signal sends no SIGKILL, unless a later call joined it", () =>
+  withTestDeps(async (deps) => {
+    const pod = await addSandbox(deps);
+    const id = (await createContainer(deps, createRequest(pod))).container_id!;
+    await startContainer(deps, { container_id: id });
+    const kills = () =>
+      deps.fakeRuntime.calls.filter((c) => c.verb === "kill").map((c) => c.args[0]);
+    const until = async (n: number) => {
+      while (kills().length < n) await new Promise((r) => setTimeout(r, 5));
+    };
+
+    // containerd's TestContainerStopCancellation: the container keeps running.
+    const client = new AbortController();
+    const stopping = stopContainer(deps, { container_id: id, timeout: "3600" }, {
+      signal: client.signal,
+    });
+    await until(1);
+    client.abort();
+    await assert.rejects(stopping, (e: unknown) => (e as { code?: string }).code === "CANCELLED");
+    assert.deepEqual(kills(), ["SIGQUIT"], "no SIGKILL");
+    assert.equal(deps.containers.get(id).status.state, "CONTAINER_RUNNING");
+
+    // The next stop starts over; a shorter one joins it, then the first caller goes away: the
+    // joined call's SIGKILL still comes.
+    const again = new AbortController();
+    const long = stopContainer(deps, { container_id: id, timeout: "3600" }, {
+      signal: again.signal,
+    });
+    await until(2);
+    const short = stopContainer(deps, { container_id: id, timeout: "1" });
+    await new Promise((r) => setTimeout(r, 50));
+    again.abort();
+    await until(3);
+    assert.deepEqual(kills(), ["SIGQUIT", "SIGQUIT", "KILL"]);
+    deps.exits.deliver(id, { exitCode: 137, finishedAt: new Date() });
+    await Promise.all([long, short]);
+    assert.equal(deps.containers.get(id).status.state, "CONTAINER_EXITED");
+  }));
