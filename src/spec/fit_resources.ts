@@ -24,7 +24,10 @@ export interface FittedResources {
  * - hugepage limits only for sizes the hugetlb controller supports (none without it);
  * - `cpu.cpus` and `cpu.mems` only with a cpuset controller; shares, quota and period only
  *   with a cpu controller; the realtime knobs only where the cpu controller has them;
- * - `memory.swap` only where the memory controller takes a swap limit;
+ * - `memory.swap` only where the memory controller takes a swap limit; there, a memory limit
+ *   without one gets a swap limit equal to it (memory and swap together: no swap), as
+ *   containerd and CRI-O do, so a limited container cannot grow into the node's swap unless the
+ *   request (or a `unified` `memory.swap.max`) says so;
  * - `pids.limit` only with a pids controller;
  * - `unified` keys only on cgroup v2 (runc refuses them on v1 and hybrid machines), and there
  *   only for controllers cgroup v2 offers (`cgroup.*` files are always there).
@@ -71,7 +74,14 @@ export function fitResources(resources: LinuxResources, support: CgroupSupport):
     if (Object.keys(cpu).length === 0) delete out.cpu;
   }
 
-  if (out.memory?.swap !== undefined && !(has("memory") && support.memorySwap)) {
+  const swapControl = has("memory") && support.memorySwap;
+  if (
+    swapControl && out.memory?.limit !== undefined && out.memory.limit > 0 &&
+    out.memory.swap === undefined && out.unified?.["memory.swap.max"] === undefined
+  ) {
+    out.memory.swap = out.memory.limit;
+  }
+  if (out.memory?.swap !== undefined && !swapControl) {
     delete out.memory.swap;
     dropped.push("memory.swap");
     if (Object.keys(out.memory).length === 0) delete out.memory;

@@ -110,7 +110,8 @@ Deno.test("updateContainerResources() applies, persists and reports the new reso
     const call = deps.fakeRuntime.calls.find((c) => c.verb === "updateResources")!;
     assert.deepEqual(call.args[0], {
       cpu: { quota: 20000, period: 100000 },
-      memory: { limit: 32 << 20 },
+      // No swap limit asked for, on a node that accounts swap: memory and swap together.
+      memory: { limit: 32 << 20, swap: 32 << 20 },
     });
     const spec = JSON.parse(
       await Deno.readTextFile(join(deps.containers.get(ID).metadata.bundle, "config.json")),

@@ -118,3 +118,31 @@ Deno.test("fitResources() changes nothing a host supports", () => {
   assert.deepEqual(resources, input);
   assert.deepEqual(dropped, []);
 });
+
+Deno.test("fitResources() gives a memory limit without a swap limit no swap, where swap is accounted", () => {
+  const limited = toLinuxResources(
+    { ...kubeletResources(), memory_limit_in_bytes: "67108864" },
+    "linux.resources",
+  );
+  const { resources, dropped } = fitResources(limited, HYBRID_NO_HUGETLB);
+  assert.deepEqual(resources.memory, { limit: 67108864, swap: 67108864 });
+  assert.ok(!dropped.includes("memory.swap"));
+  // The request's own swap limit, or a unified memory.swap.max (the kubelet's LimitedSwap on
+  // cgroup v2), is left as it is; no limit, no swap limit; no swap accounting, none either.
+  const own = toLinuxResources(
+    {
+      ...kubeletResources(),
+      memory_limit_in_bytes: "67108864",
+      memory_swap_limit_in_bytes: "134217728",
+    },
+    "linux.resources",
+  );
+  assert.equal(fitResources(own, HYBRID_NO_HUGETLB).resources.memory?.swap, 134217728);
+  const v2: CgroupSupport = { ...HYBRID_NO_HUGETLB, mode: "v2" };
+  const unified = { ...limited, unified: { "memory.swap.max": "1048576" } };
+  assert.equal(fitResources(unified, v2).resources.memory?.swap, undefined);
+  const unlimited = toLinuxResources(kubeletResources(), "linux.resources");
+  assert.equal(fitResources(unlimited, HYBRID_NO_HUGETLB).resources.memory, undefined);
+  const noAccounting = { ...HYBRID_NO_HUGETLB, memorySwap: false };
+  assert.deepEqual(fitResources(limited, noAccounting).resources.memory, { limit: 67108864 });
+});
