@@ -46,6 +46,9 @@ export function imageStatus(
         chainIds: rec.chainIds,
         manifestDigest: rec.manifestDigest,
         config: rec.config,
+        // Where crictl inspecti users read the image's config (`.info.imageSpec.config.Cmd`), as
+        // under CRI-O and containerd; ocid keeps its runtime part only.
+        imageSpec: { config: rec.config },
         pulledAt: rec.pulledAt,
       }),
     };

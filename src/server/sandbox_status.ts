@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { join } from "node:path";
 import type * as cri from "../cri/types.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import type { SandboxRecord } from "../store/sandbox.ts";
@@ -15,8 +16,10 @@ import { podContainerStatuses } from "./container_status.ts";
 import { nowNs } from "./time.ts";
 
 /** Answers PodSandboxStatus. */
-export function podSandboxStatus(
-  deps: Pick<Deps, "sandboxes" | "containers" | "images">,
+export async function podSandboxStatus(
+  deps: Pick<Deps, "sandboxes" | "containers" | "images"> & {
+    config?: Pick<Deps["config"], "pause">;
+  },
   req: cri.PodSandboxStatusRequest,
 ): Promise<cri.PodSandboxStatusResponseInit> {
   if (!req.pod_sandbox_id) throw new InvalidArgumentError("Missing pod_sandbox_id");
@@ -28,6 +31,7 @@ export function podSandboxStatus(
     timestamp: nowNs(),
   };
   if (req.verbose) {
+    const infra = (sandbox.metadata.holder ?? "infra") === "infra";
     response.info = {
       info: JSON.stringify({
         pid: sandbox.status.pid,
@@ -38,13 +42,43 @@ export function podSandboxStatus(
         utsPath: sandbox.metadata.utsPath ?? "",
         bundle: sandbox.metadata.bundle,
         runtimeHandler: sandbox.metadata.runtimeHandler,
-        image: "",
+        // The infra container's pause image (none: the node's pause binary; none for a pod
+        // without an infra container).
+        image: infra ? deps.config?.pause.image ?? "" : "",
         config: sandbox.metadata.config,
         networkResult: sandbox.status.networkResult ?? null,
+        runtimeSpec: await runtimeSpec(sandbox, infra),
       }),
     };
   }
-  return Promise.resolve(response);
+  return response;
+}
+
+/**
+ * The pod's OCI spec as `crictl inspectp` users read it (`.info.runtimeSpec.linux.namespaces[]`
+ * for the netns path, as under CRI-O and containerd): the infra container's `config.json`, or
+ * for a pod without one the namespaces it pinned as files; null when the spec is gone.
+ */
+async function runtimeSpec(sandbox: SandboxRecord, infra: boolean): Promise<unknown> {
+  const meta = sandbox.metadata;
+  if (infra) {
+    try {
+      return JSON.parse(await Deno.readTextFile(join(meta.bundle, "config.json")));
+    } catch {
+      return null;
+    }
+  }
+  const pinned: [string, string | undefined][] = [
+    ["network", meta.netnsPath],
+    ["ipc", meta.ipcPath],
+    ["uts", meta.utsPath],
+  ];
+  return {
+    ociVersion: "1.0.2",
+    linux: {
+      namespaces: pinned.filter(([, path]) => path).map(([type, path]) => ({ type, path })),
+    },
+  };
 }
 
 /**

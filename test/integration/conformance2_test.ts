@@ -167,7 +167,15 @@ async function runPod(
   const id = res.pod_sandbox_id;
   const st = await call(ctx.rt, "PodSandboxStatus", { pod_sandbox_id: id, verbose: true });
   const pid = sc.namespace_options?.pid ?? "POD";
-  assert.equal(JSON.parse(st.info.info!).holder, pid === "POD" ? "infra" : "pinned");
+  const info = JSON.parse(st.info.info!);
+  assert.equal(info.holder, pid === "POD" ? "infra" : "pinned");
+  // `crictl inspectp | jq '.info.runtimeSpec.linux.namespaces[] | select(.type=="network")'`,
+  // the way operators find a pod's netns under CRI-O and containerd, works for both holders.
+  const netns = (info.runtimeSpec?.linux?.namespaces ?? []).find((n: { type: string }) =>
+    n.type === "network"
+  );
+  if (sc.namespace_options?.network === "NODE") assert.equal(netns?.path, undefined);
+  else assert.equal(netns?.path, info.netnsPath, "runtimeSpec names the pod's netns");
   return { id, config, logDir };
 }
 
@@ -297,6 +305,14 @@ Deno.test({
         deadlineMs: 60_000,
       });
       const base = { rt, image, logRoot: join(scratch, "logs") };
+      await t.step("verbose ImageStatus holds the image's config as imageSpec", async () => {
+        // `crictl inspecti | jq .info.imageSpec.config.Cmd`, as under CRI-O and containerd.
+        const st = await call(daemon!.clients.image, "ImageStatus", {
+          image: { image },
+          verbose: true,
+        });
+        assert.deepEqual(JSON.parse(st.info.info!).imageSpec.config.Cmd, ["sh"]);
+      });
       await imageSpecs(t, daemon.clients.image, registry.host, scratch);
       await securityContextSpecs(t, base, scratch);
       await supplementalGroupsPolicySpecs(t, base, daemon.clients.image, registry.host);
