@@ -5,7 +5,8 @@
  * security context), create it through conmon and record it as CREATED. conmon is spawned as
  * soon as the bundle dir exists and waits on its start pipe until config.json and the rootfs
  * are in place, so its start-up overlaps their making. Every step registers its undo; a failure
- * anywhere runs them in reverse and leaves nothing behind.
+ * anywhere runs them in reverse and leaves nothing behind. A request whose client gave up, and
+ * its retry, get one container (`retried_creations.ts`, as RunPodSandbox).
  *
  * @module
  */
@@ -30,6 +31,7 @@ import { type ContainerRecord, newContainerStatus } from "../store/container.ts"
 import { assertSandboxReady, type SandboxRecord } from "../store/sandbox.ts";
 import type { Deps } from "./deps.ts";
 import { containerName, newId } from "./naming.ts";
+import { retriedCreationsOf } from "./retried_creations.ts";
 import { nowNs } from "./time.ts";
 import { publishContainerEvent } from "./container_events.ts";
 import { enforceableResources } from "./cgroup_fit.ts";
@@ -70,6 +72,7 @@ export type CreateContainerDeps = Pick<
 export async function createContainer(
   deps: CreateContainerDeps,
   req: cri.CreateContainerRequest,
+  ctx?: { signal?: AbortSignal },
 ): Promise<cri.CreateContainerResponseInit> {
   const config = req.config;
   if (!config || !config.metadata || !config.metadata.name) {
@@ -80,14 +83,43 @@ export async function createContainer(
   }
   if (!req.pod_sandbox_id) throw new InvalidArgumentError("Missing pod_sandbox_id");
   const found = deps.sandboxes.get(req.pod_sandbox_id);
-  using _ = await deps.locks.lock(`sandbox:${found.id}`);
-  // The sandbox may have been stopped or removed while we waited for its lock.
-  const sandbox = deps.sandboxes.get(found.id);
-  assertSandboxReady(sandbox);
-  const podMeta = sandbox.metadata.config.metadata;
-  if (!podMeta) throw new FailedPreconditionError(`Pod sandbox "${sandbox.id}" has no metadata`);
+  const podMeta = found.metadata.config.metadata;
+  if (!podMeta) throw new FailedPreconditionError(`Pod sandbox "${found.id}" has no metadata`);
   const name = containerName(config.metadata, podMeta);
-  const image = deps.images.resolve(config.image.image);
+  const id = await retriedCreationsOf(deps.containers).run(
+    name,
+    () => create(deps, req, found.id, name),
+    {
+      exists: (id) => deps.containers.has(id),
+      signal: ctx?.signal,
+      onJoin: () =>
+        deps.log.info("CreateContainer: the container is being created, waiting for it", {
+          name,
+        }),
+      onKept: (id) =>
+        deps.log.info("CreateContainer: returning the container made for a request that gave up", {
+          name,
+          id,
+        }),
+    },
+  );
+  return { container_id: id };
+}
+
+/** Creates container `name` in sandbox `sandboxId`; returns its ID. */
+async function create(
+  deps: CreateContainerDeps,
+  req: cri.CreateContainerRequest,
+  sandboxId: string,
+  name: string,
+): Promise<string> {
+  const config = req.config!;
+  using _ = await deps.locks.lock(`sandbox:${sandboxId}`);
+  // The sandbox may have been stopped or removed while we waited for its lock.
+  const sandbox = deps.sandboxes.get(sandboxId);
+  assertSandboxReady(sandbox);
+  const podMeta = sandbox.metadata.config.metadata!;
+  const image = deps.images.resolve(config.image!.image);
   const logPath = containerLogPath(sandbox.metadata.logDirectory, config.log_path, config);
   const missingSources = await missingMountSources(
     config.mounts,
@@ -249,7 +281,7 @@ export async function createContainer(
     metadata: {
       sandboxId: sandbox.id,
       config: withImageRefs(config, volumes),
-      imageRef: config.image.image,
+      imageRef: config.image!.image,
       imageId: image.id,
       ...(volumes.length > 0
         ? { volumeImageIds: [...new Set(volumes.map((v) => v.imageId))] }
@@ -277,7 +309,7 @@ export async function createContainer(
     pid: created.pid,
     ms: (performance.now() - started).toFixed(1),
   });
-  return { container_id: id };
+  return id;
 }
 
 /**

@@ -12,10 +12,11 @@
  * the CNI cache entry) tells the start-up sweep (src/gc.ts) which ID's netns, pinned
  * namespaces, CNI allocation, runtime state and mounts to remove.
  *
- * Retries: a request for a name whose creation is in flight waits for that creation and gets
- * its ID; when the client of a creation gave up (deadline or cancel) before it finished, the
- * ID is kept for the kubelet's retry, which gets it once. Otherwise a second request for the
- * name of an existing pod fails with ALREADY_EXISTS.
+ * Retries (`retried_creations.ts`, shared with CreateContainer): a request for a name whose
+ * creation is in flight waits for that creation and gets its ID; when the client of a creation
+ * gave up (deadline or cancel) before it finished, the ID is kept for the kubelet's retry, which
+ * gets it once. Otherwise a second request for the name of an existing pod fails with
+ * ALREADY_EXISTS.
  *
  * @module
  */
@@ -37,10 +38,10 @@ import type { SandboxRecord } from "../store/sandbox.ts";
 import type { Deps } from "./deps.ts";
 import { newId, sandboxName } from "./naming.ts";
 import { podPortMappings, validatePortMappings } from "./pod_ports.ts";
+import { retriedCreationsOf } from "./retried_creations.ts";
 import { nowNs } from "./time.ts";
 import type { CallContext } from "./instrument.ts";
 import { crashPoint } from "../crash.ts";
-import type { SandboxStore } from "../store/sandbox.ts";
 import { publishSandboxEvent } from "./container_events.ts";
 import { settleAll } from "../settle.ts";
 
@@ -62,22 +63,6 @@ export type RunPodSandboxDeps = Pick<
   | "holders"
 >;
 
-/** Creations under way and results kept for retries, per sandbox store. */
-interface Creations {
-  /** Name -> the creation that will return its ID; `joined` once a retry waited for it. */
-  inFlight: Map<string, { promise: Promise<string>; joined: boolean }>;
-  /** Name -> ID of a pod whose client gave up before it was made. */
-  kept: Map<string, string>;
-}
-
-const creationsByStore = new WeakMap<SandboxStore, Creations>();
-
-function creationsOf(store: SandboxStore): Creations {
-  let c = creationsByStore.get(store);
-  if (!c) creationsByStore.set(store, c = { inFlight: new Map(), kept: new Map() });
-  return c;
-}
-
 /** Runs a pod sandbox; see the module doc. */
 export async function runPodSandbox(
   deps: RunPodSandboxDeps,
@@ -95,39 +80,22 @@ export async function runPodSandbox(
     uid: meta.uid,
     attempt: meta.attempt,
   });
-  const creations = creationsOf(deps.sandboxes);
-  const pending = creations.inFlight.get(name);
-  if (pending) {
-    deps.log.info("RunPodSandbox: the pod is being created, waiting for it", { name });
-    pending.joined = true;
-    const id = await pending.promise.catch(() => undefined);
-    if (id !== undefined && deps.sandboxes.has(id)) return { pod_sandbox_id: id };
-  }
-  const kept = creations.kept.get(name);
-  if (kept !== undefined) {
-    creations.kept.delete(name);
-    if (deps.sandboxes.has(kept)) {
-      deps.log.info("RunPodSandbox: returning the pod made for a request that gave up", {
-        name,
-        id: kept,
-      });
-      return { pod_sandbox_id: kept };
-    }
-  }
-  if (creations.inFlight.has(name)) {
-    // Another waiter started a new creation meanwhile: join it.
-    return await runPodSandbox(deps, req, ctx);
-  }
-  const creation = { promise: createSandbox(deps, req, name), joined: false };
-  creations.inFlight.set(name, creation);
-  try {
-    const id = await creation.promise;
-    // The client gave up and no retry has the ID yet: keep it for the retry.
-    if (ctx?.signal.aborted && !creation.joined) creations.kept.set(name, id);
-    return { pod_sandbox_id: id };
-  } finally {
-    if (creations.inFlight.get(name) === creation) creations.inFlight.delete(name);
-  }
+  const id = await retriedCreationsOf(deps.sandboxes).run(
+    name,
+    () => createSandbox(deps, req, name),
+    {
+      exists: (id) => deps.sandboxes.has(id),
+      signal: ctx?.signal,
+      onJoin: () =>
+        deps.log.info("RunPodSandbox: the pod is being created, waiting for it", { name }),
+      onKept: (id) =>
+        deps.log.info("RunPodSandbox: returning the pod made for a request that gave up", {
+          name,
+          id,
+        }),
+    },
+  );
+  return { pod_sandbox_id: id };
 }
 
 async function createSandbox(

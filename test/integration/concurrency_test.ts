@@ -1,13 +1,16 @@
 /**
  * Concurrency against the real daemon: 100 concurrent RunPodSandbox, some with duplicate
- * names, give exactly one pod per name and no leaks; a kubelet retrying a RunPodSandbox that
- * timed out on its side gets the pod that was being created. Root only. Network: bridge
+ * names, give exactly one pod per name and no leaks; a kubelet retrying a RunPodSandbox or a
+ * CreateContainer that timed out on its side gets the pod or container that was being created.
+ * Root only. Network: bridge
  * "ocidt7", 10.234.7.0/24.
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { call } from "../../src/cri/proto.ts";
 import { startDaemon } from "../helpers/daemon.ts";
+import { pushBusybox } from "../helpers/checks.ts";
+import { startRegistry } from "../helpers/registry.ts";
 import { assertNodeClean, podConfig, removeAllPods, runPod } from "./_node_state.ts";
 
 const BRIDGE = "ocidt7";
@@ -73,6 +76,47 @@ Deno.test({
         );
         assert.equal(again?.code, grpc.status.ALREADY_EXISTS, "the kept result is given once");
       });
+
+      await t.step(
+        "a CreateContainer retried after a client-side timeout gets one container",
+        async () => {
+          await using registry = await startRegistry();
+          const image = await pushBusybox(registry.host, "it7/busybox");
+          await call(daemon.clients.image, "PullImage", { image: { image } }, {
+            deadlineMs: 60_000,
+          });
+          const config = podConfig("ctr-retry", "it7");
+          const podId = await runPod(daemon.clients, config);
+          const req = {
+            pod_sandbox_id: podId,
+            sandbox_config: config,
+            config: {
+              metadata: { name: "app", attempt: 0 },
+              image: { image },
+              command: ["/bin/sleep", "3600"],
+              log_path: "app.log",
+            },
+          };
+          // Well under a container's creation (conmon and runc create: 30 ms or more).
+          const first = await call(daemon.clients.runtime, "CreateContainer", req, {
+            deadlineMs: 8,
+          }).then((r) => r.container_id, (e) => e as grpc.ServiceError);
+          const retry = (await call(daemon.clients.runtime, "CreateContainer", req, {
+            deadlineMs: 60_000,
+          })).container_id;
+          if (typeof first === "string") assert.equal(retry, first);
+          else assert.equal(first.code, grpc.status.DEADLINE_EXCEEDED);
+          const listed = (await call(daemon.clients.runtime, "ListContainers", {
+            filter: { pod_sandbox_id: podId },
+          })).containers.map((c) => c.id);
+          assert.deepEqual(listed, [retry], "exactly the retried container exists");
+          const again = await call(daemon.clients.runtime, "CreateContainer", req).then(
+            () => undefined,
+            (e) => e as grpc.ServiceError,
+          );
+          assert.equal(again?.code, grpc.status.ALREADY_EXISTS, "the kept result is given once");
+        },
+      );
 
       await t.step("removing every pod concurrently leaves the node clean", async () => {
         const pods = (await call(daemon.clients.runtime, "ListPodSandbox", {})).items;
