@@ -36,6 +36,8 @@ export async function containerStatus(
         conmonPid: container.status.conmonPid,
         bundle: container.metadata.bundle,
         imageId: container.metadata.imageId,
+        // `crictl inspect | jq .info.privileged`, as under CRI-O.
+        privileged: container.metadata.config.linux?.security_context?.privileged ?? false,
         runtimeSpec: spec,
       }),
     };

@@ -646,6 +646,9 @@ async function bucketSpecs(t: Deno.TestContext, base: Omit<Ctx, "shape">) {
     await withPod(ctx, { linux: { security_context: { privileged } } }, async (pod) => {
       const c = await runContainer(ctx, pod, sc({ privileged }));
       await checkNetworkManagement(ctx, c.id, privileged);
+      // `crictl inspect | jq .info.privileged`, as CRI-O's bats read it.
+      const st = await call(ctx.rt, "ContainerStatus", { container_id: c.id, verbose: true });
+      assert.equal(JSON.parse(st.info.info!).privileged, privileged);
     });
   };
   await spec(t, base, "runtime should support Privileged is true", (c) => privileged(c, true));
