@@ -52,6 +52,20 @@ async function cgroupValue(pid: number, controller: string, file: string): Promi
   return (await Deno.readTextFile(join(await cgroupDir(pid, controller), file))).trim();
 }
 
+/** Creates and starts a container that ignores SIGTERM; returns once its trap is set. */
+async function startIgnoringTerm(ctx: Ctx, name: string): Promise<string> {
+  const id = await create(ctx, name, {
+    command: ["/bin/sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"],
+  });
+  await start(ctx, id);
+  await waitFor(
+    "ready",
+    async () => (await logText(ctx, id)).includes("ready") || undefined,
+    WAIT,
+  );
+  return id;
+}
+
 /** Latencies in ms, per RPC. */
 const latencies: Record<string, number[]> = {};
 async function timed<T>(rpc: string, p: () => Promise<T>): Promise<T> {
@@ -235,15 +249,7 @@ Deno.test({
       await t.step(
         "a shorter StopContainer ends a longer one under way (a kubelet shortening the grace period)",
         async () => {
-          const id = await create(ctx, "stubborn-2", {
-            command: ["/bin/sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"],
-          });
-          await start(ctx, id);
-          await waitFor(
-            "ready",
-            async () => (await logText(ctx, id)).includes("ready") || undefined,
-            WAIT,
-          );
+          const id = await startIgnoringTerm(ctx, "stubborn-2");
           const long = call(runtime, "StopContainer", { container_id: id, timeout: 3600 }, {
             deadlineMs: 30_000,
           });
@@ -262,15 +268,7 @@ Deno.test({
       await t.step(
         "a StopContainer whose client gives up leaves the container running (containerd's TestContainerStopCancellation)",
         async () => {
-          const id = await create(ctx, "stubborn-3", {
-            command: ["/bin/sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"],
-          });
-          await start(ctx, id);
-          await waitFor(
-            "ready",
-            async () => (await logText(ctx, id)).includes("ready") || undefined,
-            WAIT,
-          );
+          const id = await startIgnoringTerm(ctx, "stubborn-3");
           const code = await grpcCode(
             call(runtime, "StopContainer", { container_id: id, timeout: 3 }, { deadlineMs: 1000 }),
           );

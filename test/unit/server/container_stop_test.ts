@@ -22,6 +22,15 @@ function createRequest(sandboxId: string, pid?: "POD" | "CONTAINER"): cri.Create
   });
 }
 
+/** A started container, and the signals the runtime was asked to send it so far. */
+async function runningContainer(deps: TestDeps) {
+  const pod = await addSandbox(deps);
+  const id = (await createContainer(deps, createRequest(pod))).container_id!;
+  await startContainer(deps, { container_id: id });
+  const kills = () => deps.fakeRuntime.calls.filter((c) => c.verb === "kill").map((c) => c.args[0]);
+  return { id, kills };
+}
+
 /** Stops `id` with `timeout`, delivering its exit once the runtime was asked to kill it. */
 async function stopWithExit(deps: TestDeps, id: string, timeout: string): Promise<void> {
   const stopping = stopContainer(deps, { container_id: id, timeout });
@@ -99,11 +108,7 @@ Deno.test("stopContainer() with a timeout sends the image's stop signal to the i
 
 Deno.test("a second stopContainer() with a shorter timeout brings the first one's SIGKILL forward; both end together", () =>
   withTestDeps(async (deps) => {
-    const pod = await addSandbox(deps);
-    const id = (await createContainer(deps, createRequest(pod))).container_id!;
-    await startContainer(deps, { container_id: id });
-    const kills = () =>
-      deps.fakeRuntime.calls.filter((c) => c.verb === "kill").map((c) => c.args[0]);
+    const { id, kills } = await runningContainer(deps);
     const started = performance.now();
     const long = stopContainer(deps, { container_id: id, timeout: "3600" });
     while (kills().length === 0) await new Promise((r) => setTimeout(r, 5));
@@ -125,11 +130,7 @@ Deno.test("a second stopContainer() with a shorter timeout brings the first one'
 
 Deno.test("a stopContainer() whose caller goes away while it waits on the stop signal sends no SIGKILL, unless a later call joined it", () =>
   withTestDeps(async (deps) => {
-    const pod = await addSandbox(deps);
-    const id = (await createContainer(deps, createRequest(pod))).container_id!;
-    await startContainer(deps, { container_id: id });
-    const kills = () =>
-      deps.fakeRuntime.calls.filter((c) => c.verb === "kill").map((c) => c.args[0]);
+    const { id, kills } = await runningContainer(deps);
     const until = async (n: number) => {
       while (kills().length < n) await new Promise((r) => setTimeout(r, 5));
     };
