@@ -52,8 +52,15 @@ export async function stopContainer(
   const underway = deps.stops.get(container.id);
   if (underway) {
     underway.join(deadline);
-    await underway.done;
-    return {};
+    const abandoned = await underway.done.then(
+      () => false,
+      (err) => {
+        if (err instanceof OcidError && err.code === "CANCELLED") return true;
+        throw err;
+      },
+    );
+    // Its caller went away just before this call joined it: stop anew.
+    return abandoned ? await stopContainer(deps, req, ctx) : {};
   }
   using _ = await deps.locks.lock(`container:${container.id}`);
   // Removed while we waited for the lock: nothing left to stop.
