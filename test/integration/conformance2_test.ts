@@ -314,6 +314,7 @@ Deno.test({
         assert.deepEqual(JSON.parse(st.info.info!).imageSpec.config.Cmd, ["sh"]);
       });
       await imageSpecs(t, daemon.clients.image, registry.host, scratch);
+      await imageIdSpecs(t, base, daemon.clients.image, registry.host, scratch);
       await securityContextSpecs(t, base, scratch);
       await supplementalGroupsPolicySpecs(t, base, daemon.clients.image, registry.host);
       await podSpecs(t, base);
@@ -1813,4 +1814,68 @@ async function imageSpecs(
     await remove(refs[0]!);
     assert.equal(await status(refs[2]!), undefined, "removal by ID removes every tag");
   });
+  // critest for 1.37: one image under two registry names (the same registry as 127.0.0.1 and as
+  // localhost: two names to the node).
+  await t.step(
+    "removing image from one registry should remove all tags from other registries",
+    async () => {
+      const [name1, name2] = otherRegistryNames(host, "it42/img-two-registries:1");
+      await pushImage(scratch, variant(40), [name1]);
+      for (const ref of [name1, name2]) await remove(ref);
+      const ids = new Set([await pull(name1), await pull(name2)]);
+      assert.equal(ids.size, 1, "one image");
+      const images = (await call(img, "ListImages", { filter: {} })).images;
+      const found = images.find((m) => m.repo_tags.includes(name1))!;
+      assert.deepEqual([...found.repo_tags].sort(), [name1, name2].sort());
+      await remove(name1);
+      for (const ref of [name1, name2, found.id]) assert.equal(await status(ref), undefined, ref);
+    },
+  );
+}
+
+/** `name` on the registry at `host` (127.0.0.1:port) under its two names: by address, as localhost. */
+function otherRegistryNames(host: string, name: string): [string, string] {
+  return [`${host}/${name}`, `${host.replace(/^127\.0\.0\.1:/, "localhost:")}/${name}`];
+}
+
+/**
+ * Image Identifier Consistency (image_id_consistency.go, critest for 1.36 and later): one image
+ * pulled under two registry names has one identifier, in PullImage, ImageStatus and the
+ * ContainerStatus of a container made from it.
+ */
+async function imageIdSpecs(
+  t: Deno.TestContext,
+  base: Omit<Ctx, "shape">,
+  img: grpc.Client,
+  host: string,
+  scratch: string,
+) {
+  const [name1, name2] = otherRegistryNames(host, "it42/img-id-consistency:1");
+  await pushImage(
+    scratch,
+    buildImage([await buildLayer(await busyboxEntries())], { cmd: ["sh", "-c", "top"] }),
+    [name1],
+  );
+  await spec(
+    t,
+    base,
+    "should return the same image identifier when pulled from different registries",
+    (ctx) =>
+      withPod(ctx, {}, async (pod) => {
+        const pull = async (ref: string) =>
+          (await call(img, "PullImage", { image: { image: ref } }, { deadlineMs: 60_000 }))
+            .image_ref;
+        const ref1 = await pull(name1);
+        assert.equal(await pull(name2), ref1);
+        for (const name of [name1, name2]) {
+          const st = await call(img, "ImageStatus", { image: { image: name } });
+          assert.equal(st.image?.id, ref1, name);
+        }
+        const c = await runContainer(ctx, pod, { image: { image: ref1 }, command: [] });
+        const st = (await call(ctx.rt, "ContainerStatus", { container_id: c.id })).status!;
+        assert.equal(st.image_id, ref1);
+        const listed = await call(ctx.rt, "ListContainers", { filter: { id: c.id } });
+        assert.equal(listed.containers[0]?.image_id, ref1);
+      }),
+  );
 }
