@@ -162,7 +162,11 @@ async function readSpec(
   return {
     cpuPeriod: cpuV1 ? num(period) ?? 0 : num(cpuMax?.trim().split(/\s+/)[1]) ?? 0,
     // cgroup v2's weight back to v1 shares, as cAdvisor (and runc's conversion) does.
-    cpuShares: cpuV1 ? num(shares) ?? 0 : w === undefined ? 0 : 2 + ((w - 1) * 262142) / 9999,
+    cpuShares: cpuV1
+      ? num(shares) ?? 0
+      : w === undefined
+      ? 0
+      : 2 + Math.floor(((w - 1) * 262142) / 9999),
     memoryLimit: limitOrZero(memLimit),
     memorySwapLimit: limitOrZero(swapLimit),
   };

@@ -29,10 +29,10 @@ Deno.test("readCadvisorCounters() reads a cgroup v2 directory", async () => {
         throttledPeriods: 2,
         throttledSeconds: 0.25,
       },
-      // cpu.weight 100 is v1's 1024 shares back, as runc converts them.
+      // cpu.weight 100 (the v2 default) read as shares with the inverse of runc's conversion.
       spec: {
         cpuPeriod: 100000,
-        cpuShares: 2 + (99 * 262142) / 9999,
+        cpuShares: 2597,
         memoryLimit: 67108864,
         memorySwapLimit: 0,
       },
