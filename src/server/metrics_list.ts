@@ -132,10 +132,9 @@ export async function sandboxMetricsOf(
   sandbox: SandboxRecord,
   shared: Shared,
 ): Promise<cri.PodSandboxMetricsInit> {
-  const [stats, interfaces] = await Promise.all([
-    sandboxStatsOf(deps, sandbox),
-    podNetDev(deps, sandbox),
-  ]);
+  // One read of the pod's interface counters serves the stats and the packet counts.
+  const netDev = podNetDev(deps, sandbox);
+  const [stats, interfaces] = await Promise.all([sandboxStatsOf(deps, sandbox, netDev), netDev]);
   const linux = stats.linux ?? {};
   const pod = new MetricList([sandbox.id, "POD", ""]);
   addCpuAndMemory(pod, linux.cpu, linux.memory);

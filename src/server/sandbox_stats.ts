@@ -90,16 +90,11 @@ function toInterfaceUsage(e: NetDevEntry): cri.NetworkInterfaceUsageInit {
   };
 }
 
-/**
- * The network usage of a pod's namespace, or undefined with host networking, or when neither a
- * process nor the pinned namespace file gives the counters.
- */
-async function networkUsage(
+/** The CRI network usage of a pod's interface counters. */
+function networkUsage(
   deps: PodSandboxStatsDeps,
-  sandbox: SandboxRecord,
-): Promise<cri.NetworkUsageInit | undefined> {
-  const entries = await podNetDev(deps, sandbox);
-  if (entries === undefined) return undefined;
+  entries: NetDevEntry[],
+): cri.NetworkUsageInit {
   const main = entries.find((e) => e.name === DEFAULT_INTERFACE);
   return {
     timestamp: deps.stats.now().toString(),
@@ -162,6 +157,8 @@ async function podCgroupStats(
 export async function sandboxStatsOf(
   deps: PodSandboxStatsDeps,
   sandbox: SandboxRecord,
+  /** The pod's interface counters when the caller reads them too (ListPodSandboxMetrics). */
+  netDev?: Promise<NetDevEntry[] | undefined>,
 ): Promise<cri.PodSandboxStatsInit> {
   const config = sandbox.metadata.config;
   const containers = deps.containers.list().filter((c) => c.metadata.sandboxId === sandbox.id);
@@ -169,7 +166,9 @@ export async function sandboxStatsOf(
   const [containerStats, cgroup, network] = await Promise.all([
     Promise.all(containers.map((c) => containerStatsOf(deps, c))),
     ready ? podCgroupStats(deps, sandbox) : undefined,
-    ready ? networkUsage(deps, sandbox) : undefined,
+    ready
+      ? (netDev ?? podNetDev(deps, sandbox)).then((e) => e && networkUsage(deps, e))
+      : undefined,
   ]);
   const at = deps.stats.now();
   const linux: cri.LinuxPodSandboxStatsInit = { containers: containerStats };
