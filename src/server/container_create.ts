@@ -92,15 +92,8 @@ export async function createContainer(
     {
       exists: (id) => deps.containers.has(id),
       signal: ctx?.signal,
-      onJoin: () =>
-        deps.log.info("CreateContainer: the container is being created, waiting for it", {
-          name,
-        }),
-      onKept: (id) =>
-        deps.log.info("CreateContainer: returning the container made for a request that gave up", {
-          name,
-          id,
-        }),
+      log: deps.log,
+      rpc: "CreateContainer",
     },
   );
   return { container_id: id };

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { Logger } from "../log.ts";
 
 /** Creations under way and results kept for retries, by name. */
 export class RetriedCreations {
@@ -21,10 +22,9 @@ export class RetriedCreations {
    * Creates `name` with `create`, or answers a retry with the ID of the creation under way or
    * kept for it.
    *
-   * @param exists Whether an ID is still there (a kept one may have been removed since).
-   * @param signal The caller's: aborted when it gives up.
-   * @param onJoin Called when the request waits for a creation under way.
-   * @param onKept Called when the request gets an ID kept for it.
+   * @param options.exists Whether an ID is still there (a kept one may have been removed since).
+   * @param options.signal The caller's: aborted when it gives up.
+   * @param options.log Where a joined or kept answer is logged, under `options.rpc`.
    */
   async run(
     name: string,
@@ -32,13 +32,14 @@ export class RetriedCreations {
     options: {
       exists: (id: string) => boolean;
       signal?: AbortSignal | undefined;
-      onJoin?: () => void;
-      onKept?: (id: string) => void;
+      log?: Pick<Logger, "info">;
+      rpc?: string;
     },
   ): Promise<string> {
+    const { log, rpc = "" } = options;
     const pending = this.#inFlight.get(name);
     if (pending) {
-      options.onJoin?.();
+      log?.info(`${rpc}: "${name}" is being created, waiting for it`, { name });
       pending.joined = true;
       const id = await pending.promise.catch(() => undefined);
       if (id !== undefined && options.exists(id)) return id;
@@ -47,7 +48,7 @@ export class RetriedCreations {
     if (kept !== undefined) {
       this.#kept.delete(name);
       if (options.exists(kept)) {
-        options.onKept?.(kept);
+        log?.info(`${rpc}: returning what was made for a request that gave up`, { name, id: kept });
         return kept;
       }
     }

@@ -86,13 +86,8 @@ export async function runPodSandbox(
     {
       exists: (id) => deps.sandboxes.has(id),
       signal: ctx?.signal,
-      onJoin: () =>
-        deps.log.info("RunPodSandbox: the pod is being created, waiting for it", { name }),
-      onKept: (id) =>
-        deps.log.info("RunPodSandbox: returning the pod made for a request that gave up", {
-          name,
-          id,
-        }),
+      log: deps.log,
+      rpc: "RunPodSandbox",
     },
   );
   return { pod_sandbox_id: id };

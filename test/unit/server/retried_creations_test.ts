@@ -15,12 +15,13 @@ Deno.test("RetriedCreations: a retry joins the creation under way, or gets once 
   const exists = (id: string) => made.has(id);
   const gaveUp = new AbortController();
   const first = c.run("a", create, { exists, signal: gaveUp.signal });
-  let joined = 0;
-  const second = c.run("a", create, { exists, onJoin: () => joined++ });
+  const said: string[] = [];
+  const log = { info: (m: string) => said.push(m) };
+  const second = c.run("a", create, { exists, log, rpc: "Create" });
   gaveUp.abort();
   gate.resolve();
   assert.deepEqual(await Promise.all([first, second]), ["id1", "id1"]);
-  assert.equal(joined, 1);
+  assert.deepEqual(said, ['Create: "a" is being created, waiting for it']);
   assert.equal(n, 1, "one creation");
   // The retry joined: nothing was kept, so a new request creates again (the store refuses a
   // duplicate name in real use).
@@ -30,9 +31,9 @@ Deno.test("RetriedCreations: a retry joins the creation under way, or gets once 
   const lost = new AbortController();
   lost.abort();
   assert.equal(await c.run("b", create, { exists, signal: lost.signal }), "id3");
-  let kept = "";
-  assert.equal(await c.run("b", create, { exists, onKept: (id) => kept = id }), "id3");
-  assert.equal(kept, "id3");
+  said.length = 0;
+  assert.equal(await c.run("b", create, { exists, log, rpc: "Create" }), "id3");
+  assert.deepEqual(said, ["Create: returning what was made for a request that gave up"]);
   assert.equal(await c.run("b", create, { exists }), "id4", "given once");
 
   // A kept ID whose object was removed meanwhile is not given.
