@@ -11,8 +11,9 @@
  * |----------------------|--------------------------------------------|-----------------------------|
  * | user, system time    | `cpuacct.stat` (USER_HZ ticks)             | `cpu.stat` user/system_usec |
  * | CFS periods          | `cpu.stat` nr_periods, nr_throttled, throttled_time (ns) | `cpu.stat` ..., throttled_usec |
- * | CPU period, shares   | `cpu.cfs_period_us`, `cpu.shares`          | `cpu.max`, `cpu.weight`     |
+ * | CPU period, quota, shares | `cpu.cfs_{period,quota}_us`, `cpu.shares` | `cpu.max`, `cpu.weight`   |
  * | memory limit, swap   | `memory.limit_in_bytes`, `memory.memsw.limit_in_bytes` | `memory.max`, `memory.swap.max` |
+ * | memory reservation   | `memory.soft_limit_in_bytes`               | `memory.low`                |
  * | cache, mapped        | `memory.stat` total_cache, total_mapped_file | `memory.stat` file, file_mapped |
  * | kernel memory        | `memory.kmem.usage_in_bytes`               | `memory.stat` kernel (or kernel_stack + slab + pagetables) |
  * | peak, limit hits     | `memory.max_usage_in_bytes`, `memory.failcnt` | `memory.peak`, `memory.events` max |
@@ -51,7 +52,14 @@ export interface CadvisorCounters {
     throttledSeconds: number;
   };
   /** The cgroup's limits; 0 where there is none (as cAdvisor reports it). */
-  spec?: { cpuPeriod: number; cpuShares: number; memoryLimit: number; memorySwapLimit: number };
+  spec?: {
+    cpuPeriod: number;
+    cpuQuota: number;
+    cpuShares: number;
+    memoryLimit: number;
+    memoryReservation: number;
+    memorySwapLimit: number;
+  };
   memory?: {
     cache: number;
     mappedFile: number;
@@ -147,20 +155,24 @@ async function readSpec(
   cpuV1: boolean,
   memoryV1: boolean,
 ): Promise<CadvisorCounters["spec"]> {
-  const [period, shares, cpuMax, weight, memLimit, swapLimit] = await Promise.all([
+  const files = await Promise.all([
     cpuV1 ? read("cpu", "cpu.cfs_period_us") : undefined,
+    cpuV1 ? read("cpu", "cpu.cfs_quota_us") : undefined,
     cpuV1 ? read("cpu", "cpu.shares") : undefined,
     cpuV1 ? undefined : read("cpu", "cpu.max"),
     cpuV1 ? undefined : read("cpu", "cpu.weight"),
     read("memory", memoryV1 ? "memory.limit_in_bytes" : "memory.max"),
+    read("memory", memoryV1 ? "memory.soft_limit_in_bytes" : "memory.low"),
     read("memory", memoryV1 ? "memory.memsw.limit_in_bytes" : "memory.swap.max"),
   ]);
-  if ([period, shares, cpuMax, weight, memLimit, swapLimit].every((t) => t === undefined)) {
-    return undefined;
-  }
+  if (files.every((t) => t === undefined)) return undefined;
+  const [period, quota, shares, cpuMax, weight, memLimit, reservation, swapLimit] = files;
   const w = num(weight);
+  // cpu.max: "<quota|max> <period>"; cfs_quota_us: -1 for none.
+  const [maxQuota, maxPeriod] = cpuMax?.trim().split(/\s+/) ?? [];
   return {
-    cpuPeriod: cpuV1 ? num(period) ?? 0 : num(cpuMax?.trim().split(/\s+/)[1]) ?? 0,
+    cpuPeriod: cpuV1 ? num(period) ?? 0 : num(maxPeriod) ?? 0,
+    cpuQuota: num(cpuV1 ? quota : maxQuota) ?? 0,
     // cgroup v2's weight back to v1 shares, as cAdvisor (and runc's conversion) does.
     cpuShares: cpuV1
       ? num(shares) ?? 0
@@ -168,6 +180,7 @@ async function readSpec(
       ? 0
       : 2 + Math.floor(((w - 1) * 262142) / 9999),
     memoryLimit: limitOrZero(memLimit),
+    memoryReservation: limitOrZero(reservation),
     memorySwapLimit: limitOrZero(swapLimit),
   };
 }

@@ -148,7 +148,13 @@ export const METRICS = {
     "Total time duration the container has been throttled.",
   ),
   specCpuPeriod: def("container_spec_cpu_period", "GAUGE", "CPU period of the container."),
+  specCpuQuota: def("container_spec_cpu_quota", "GAUGE", "CPU quota of the container (0: none)."),
   specCpuShares: def("container_spec_cpu_shares", "GAUGE", "CPU share of the container."),
+  specMemoryReservation: def(
+    "container_spec_memory_reservation_limit_bytes",
+    "GAUGE",
+    "Memory reservation limit for the container (0: none).",
+  ),
   specMemoryLimit: def(
     "container_spec_memory_limit_bytes",
     "GAUGE",

@@ -213,8 +213,10 @@ async function addCgroupCounters(
   }
   if (c.spec) {
     list.add(METRICS.specCpuPeriod, c.spec.cpuPeriod);
+    list.add(METRICS.specCpuQuota, c.spec.cpuQuota);
     list.add(METRICS.specCpuShares, c.spec.cpuShares);
     list.add(METRICS.specMemoryLimit, c.spec.memoryLimit);
+    list.add(METRICS.specMemoryReservation, c.spec.memoryReservation);
     list.add(METRICS.specMemorySwapLimit, c.spec.memorySwapLimit);
   }
   if (c.memory) {

@@ -11,6 +11,7 @@ Deno.test("readCadvisorCounters() reads a cgroup v2 directory", async () => {
       "pod/c/cpu.max": "20000 100000\n",
       "pod/c/cpu.weight": "100\n",
       "pod/c/memory.max": "67108864\n",
+      "pod/c/memory.low": "33554432\n",
       "pod/c/memory.swap.max": "max\n",
       "pod/c/memory.stat": "anon 10\nfile 4096\nfile_mapped 512\nkernel 2048\n",
       "pod/c/memory.peak": "99999\n",
@@ -32,8 +33,10 @@ Deno.test("readCadvisorCounters() reads a cgroup v2 directory", async () => {
       // cpu.weight 100 (the v2 default) read as shares with the inverse of runc's conversion.
       spec: {
         cpuPeriod: 100000,
+        cpuQuota: 20000,
         cpuShares: 2597,
         memoryLimit: 67108864,
+        memoryReservation: 33554432,
         memorySwapLimit: 0,
       },
       memory: {

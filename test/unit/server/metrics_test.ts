@@ -110,6 +110,8 @@ Deno.test("listPodSandboxMetrics() reports pod and container metrics that match 
       [`cpuacct${dir}/cpuacct.stat`]: "user 250\nsystem 50\n",
       [`cpu${dir}/cpu.stat`]: "nr_periods 40\nnr_throttled 4\nthrottled_time 1500000000\n",
       [`cpu${dir}/cpu.cfs_period_us`]: "100000\n",
+      [`cpu${dir}/cpu.cfs_quota_us`]: "-1\n",
+      [`memory${dir}/memory.soft_limit_in_bytes`]: "9223372036854771712\n",
       [`cpu${dir}/cpu.shares`]: "1024\n",
       [`memory${dir}/memory.max_usage_in_bytes`]: "12000\n",
       [`memory${dir}/memory.failcnt`]: "2\n",
@@ -184,7 +186,9 @@ Deno.test("listPodSandboxMetrics() reports pod and container metrics that match 
       [`container_cpu_cfs_throttled_periods_total{${base}}`]: "4",
       [`container_cpu_cfs_throttled_seconds_total{${base}}`]: "1.5",
       [`container_spec_cpu_period{${base}}`]: "100000",
+      [`container_spec_cpu_quota{${base}}`]: "0", // -1: none
       [`container_spec_cpu_shares{${base}}`]: "1024",
+      [`container_spec_memory_reservation_limit_bytes{${base}}`]: "0", // unlimited
       [`container_spec_memory_limit_bytes{${base}}`]: "0",
       [`container_spec_memory_swap_limit_bytes{${base}}`]: "0",
       [`container_memory_cache{${base}}`]: "100", // memory.stat's own "cache": no total_cache
