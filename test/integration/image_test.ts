@@ -308,7 +308,19 @@ Deno.test("ImageService pulls with basic credentials and refuses wrong ones", as
   });
 });
 
-Deno.test("ImageService uses global_auth_file for a pull that brings no credentials", async () => {
+/**
+ * Runs `fn` with an image pushed to a registry that needs credentials and an image service
+ * whose `global_auth_file` is `authFile` (not written yet).
+ */
+async function withAuthFileService(
+  fn: (t: {
+    svc: ImageService;
+    authFile: string;
+    ref: string;
+    reg: Awaited<ReturnType<typeof startRegistry>>;
+    img: Awaited<ReturnType<typeof busyboxImage>>;
+  }) => Promise<void>,
+): Promise<void> {
   await using reg = await startRegistry({ auth: true });
   const img = await busyboxImage();
   await push(img, { host: reg.host, repo: "private/bb", tag: "1", creds: reg.creds! });
@@ -318,7 +330,12 @@ Deno.test("ImageService uses global_auth_file for a pull that brings no credenti
       config: testConfig(root, { globalAuthFile: authFile }),
       runner: denoRunner,
     });
-    const ref = `${reg.host}/private/bb:1`;
+    await fn({ svc, authFile, ref: `${reg.host}/private/bb:1`, reg, img });
+  });
+}
+
+Deno.test("ImageService uses global_auth_file for a pull that brings no credentials", async () => {
+  await withAuthFileService(async ({ svc, authFile, ref, reg, img }) => {
     // No file yet: as without one.
     await rejectsWith(svc.pull(ref), "UNAUTHENTICATED", /needs credentials/);
     // A key for another repository of the registry does not apply; the repository's does.
@@ -344,42 +361,33 @@ Deno.test("ImageService uses global_auth_file for a pull that brings no credenti
 });
 
 Deno.test("ImageService runs the credential helper global_auth_file names for a registry", async () => {
-  await using reg = await startRegistry({ auth: true });
-  const img = await busyboxImage();
-  await push(img, { host: reg.host, repo: "private/bb", tag: "1", creds: reg.creds! });
-  const bin = await Deno.makeTempDir({ prefix: "ocid-it-credhelper-" });
-  const path = Deno.env.get("PATH") ?? "";
-  try {
-    // A helper as docker-credential-helpers writes them: `get`, the registry on stdin.
-    const [user, password] = reg.creds!.split(":");
-    const asked = join(bin, "asked");
-    const script = (lines: string[]) => `#!/bin/sh\n${lines.join("\n")}\n`;
-    await Deno.writeTextFile(
-      join(bin, "docker-credential-ocidtest"),
-      script([
-        "read server",
-        `echo "$1 $server" >> ${asked}`,
-        `if [ "$server" = "${reg.host}" ] && [ -e ${bin}/allow ]; then`,
-        `  printf '{"ServerURL":"%s","Username":"${user}","Secret":"${password}"}' "$server"`,
-        "else",
-        '  echo "credentials not found in native keychain"; exit 1',
-        "fi",
-      ]),
-      { mode: 0o755 },
-    );
-    await Deno.writeTextFile(
-      join(bin, "docker-credential-broken"),
-      script(["echo boom >&2", "exit 2"]),
-      { mode: 0o755 },
-    );
-    Deno.env.set("PATH", `${bin}:${path}`);
-    await withRoot(async (root) => {
-      const authFile = `${root}/auth.json`;
-      const svc = await ImageService.open({
-        config: testConfig(root, { globalAuthFile: authFile }),
-        runner: denoRunner,
-      });
-      const ref = `${reg.host}/private/bb:1`;
+  await withAuthFileService(async ({ svc, authFile, ref, reg, img }) => {
+    const bin = await Deno.makeTempDir({ prefix: "ocid-it-credhelper-" });
+    const path = Deno.env.get("PATH") ?? "";
+    try {
+      // A helper as docker-credential-helpers writes them: `get`, the registry on stdin.
+      const [user, password] = reg.creds!.split(":");
+      const asked = join(bin, "asked");
+      const script = (lines: string[]) => `#!/bin/sh\n${lines.join("\n")}\n`;
+      await Deno.writeTextFile(
+        join(bin, "docker-credential-ocidtest"),
+        script([
+          "read server",
+          `echo "$1 $server" >> ${asked}`,
+          `if [ "$server" = "${reg.host}" ] && [ -e ${bin}/allow ]; then`,
+          `  printf '{"ServerURL":"%s","Username":"${user}","Secret":"${password}"}' "$server"`,
+          "else",
+          '  echo "credentials not found in native keychain"; exit 1',
+          "fi",
+        ]),
+        { mode: 0o755 },
+      );
+      await Deno.writeTextFile(
+        join(bin, "docker-credential-broken"),
+        script(["echo boom >&2", "exit 2"]),
+        { mode: 0o755 },
+      );
+      Deno.env.set("PATH", `${bin}:${path}`);
       const write = (file: Record<string, unknown>) =>
         Deno.writeTextFile(authFile, JSON.stringify(file));
       // The helper wins over a stale entry of auths; it has none yet: the pull goes without.
@@ -407,11 +415,11 @@ Deno.test("ImageService runs the credential helper global_auth_file names for a 
       await write({ credHelpers: { [reg.host]: "missing-helper" } });
       await rejectsWith(svc.pull(ref), "FAILED_PRECONDITION", /docker-credential-missing-helper/);
       await assertStoreEmpty(svc);
-    });
-  } finally {
-    Deno.env.set("PATH", path);
-    await Deno.remove(bin, { recursive: true });
-  }
+    } finally {
+      Deno.env.set("PATH", path);
+      await Deno.remove(bin, { recursive: true });
+    }
+  });
 });
 
 Deno.test("ImageService downloads at most max_concurrent_downloads layer blobs at once", async () => {
