@@ -35,7 +35,8 @@ function printUsage(): void {
 Targets (default --all = ocid,containerd,floor):
   --all                    start a registry, containerd, ocid and the floor
   --targets LIST           comma-separated subset of ocid,containerd,floor
-  --endpoint unix:///PATH  drive an existing CRI endpoint instead (named "endpoint")
+  --endpoint unix:///PATH  drive an existing CRI endpoint (named "endpoint"), instead of the
+                           targets or, with --targets, beside them (an A/B of two daemons)
   --floor-model MODEL      the floor's pod model (see bench/floor.ts): pinned (default,
                            no pause process, namespaces pinned as files, as ocid's default)
                            or infra (a pause container per pod, portmap)
@@ -122,10 +123,10 @@ export async function main(argv: string[]): Promise<number> {
       : base.throughputPods,
     loadedPods: values["loaded-pods"] ? positiveInt(values["loaded-pods"]) : base.loadedPods,
   };
-  const wanted = values.endpoint
-    ? []
-    : values.targets
+  const wanted = values.targets
     ? values.targets.split(",").filter(Boolean)
+    : values.endpoint
+    ? []
     : [...ALL_TARGETS];
   for (const t of wanted) {
     if (!(ALL_TARGETS as readonly string[]).includes(t)) {
