@@ -1,6 +1,6 @@
 /**
  * UpdateContainerResources: applies new Linux resources to a created or running container
- * (`<runtime> update`), then keeps them in the bundle's config.json and the container's status
+ * (`<runtime> update`), merged over its current ones ({@linkcode mergeResources}), then keeps them in the bundle's config.json and the container's status
  * (ContainerStatus reports them). An update the runtime refuses leaves the container's resources
  * as they were: the runtime is given them back.
  *
@@ -31,16 +31,27 @@ export async function updateContainerResources(
 ): Promise<cri.UpdateContainerResourcesResponseInit> {
   if (!req.container_id) throw new InvalidArgumentError("Missing container_id");
   if (!req.linux) throw new InvalidArgumentError("Missing linux resources in the request");
-  const requested = toLinuxResources(req.linux, "linux");
+  // The request alone is checked before anything is locked or changed.
+  enforceableResources(deps, toLinuxResources(req.linux, "linux"), {
+    container: req.container_id,
+  });
   const id = deps.containers.get(req.container_id).id;
-  const resources = enforceableResources(deps, requested, { container: id });
-  using _ = await deps.locks.lock(`container:${id}`);
+  // Its own lock, not the container's: a StopContainer holds that one while the container
+  // ends on its stop signal, and the kubelet's CPU manager updates every container in one loop.
+  using _ = await deps.locks.lock(`container-resources:${id}`);
   const container = deps.containers.get(id);
   if (!canUpdateContainer(container.status)) {
     throw new FailedPreconditionError(
       `Cannot update the resources of container "${id}": it is ${container.status.state}`,
     );
   }
+  const merged = mergeResources(
+    container.status.resources ?? container.metadata.config.linux?.resources ?? undefined,
+    req.linux,
+  );
+  const resources = enforceableResources(deps, toLinuxResources(merged, "linux"), {
+    container: id,
+  });
   const specPath = join(container.metadata.bundle, "config.json");
   const spec = JSON.parse(await Deno.readTextFile(specPath)) as Spec;
   const previous = await resourcesBefore(
@@ -71,10 +82,59 @@ export async function updateContainerResources(
     spec.linux.resources = { ...resources, devices: spec.linux.resources?.devices ?? [] };
     await writeFileAtomic(specPath, JSON.stringify(spec, null, 2));
   }
-  await deps.containers.update(id, (s) => ({ ...s, resources: req.linux! }));
+  await deps.containers.update(id, (s) => ({ ...s, resources: merged }));
   deps.log.info("Container resources updated", { id });
   return {};
 }
+
+/**
+ * The container's CRI resources after an update: the request's over `current`, as containerd
+ * merges them (`WithResources`): a number left 0 or a string left empty keeps its value, hugepage
+ * limits replace theirs by page size, unified keys by key. The kubelet counts on it: its CPU
+ * manager sends `cpuset_cpus` alone, its memory manager `cpuset_mems` alone, and reads the
+ * limits back from ContainerStatus (in-place resize). `oom_score_adj` is the process's, not the
+ * cgroup's: no update changes it.
+ */
+export function mergeResources(
+  current: Readonly<cri.LinuxContainerResources> | undefined,
+  update: Readonly<cri.LinuxContainerResources>,
+): cri.LinuxContainerResources {
+  const base: cri.LinuxContainerResources = current ?? {
+    cpu_period: "0",
+    cpu_quota: "0",
+    cpu_shares: "0",
+    memory_limit_in_bytes: "0",
+    oom_score_adj: "0",
+    cpuset_cpus: "",
+    cpuset_mems: "",
+    hugepage_limits: [],
+    unified: {},
+    memory_swap_limit_in_bytes: "0",
+  };
+  const number = (k: NumberField) => Number(update[k] || 0) !== 0 ? update[k] : base[k];
+  const string = (k: "cpuset_cpus" | "cpuset_mems") => update[k] || base[k];
+  const pages = new Map(base.hugepage_limits.map((h) => [h.page_size, h]));
+  for (const h of update.hugepage_limits ?? []) pages.set(h.page_size, h);
+  return {
+    cpu_period: number("cpu_period"),
+    cpu_quota: number("cpu_quota"),
+    cpu_shares: number("cpu_shares"),
+    memory_limit_in_bytes: number("memory_limit_in_bytes"),
+    oom_score_adj: base.oom_score_adj,
+    cpuset_cpus: string("cpuset_cpus"),
+    cpuset_mems: string("cpuset_mems"),
+    hugepage_limits: [...pages.values()],
+    unified: { ...base.unified, ...update.unified },
+    memory_swap_limit_in_bytes: number("memory_swap_limit_in_bytes"),
+  };
+}
+
+type NumberField =
+  | "cpu_period"
+  | "cpu_quota"
+  | "cpu_shares"
+  | "memory_limit_in_bytes"
+  | "memory_swap_limit_in_bytes";
 
 /**
  * The container's resources before an update, to give back when the update fails: its spec's,

@@ -365,6 +365,8 @@ export async function addContainerRecord(
     name: string;
     labels?: Record<string, string>;
     state?: "CONTAINER_CREATED" | "CONTAINER_RUNNING" | "CONTAINER_EXITED";
+    /** The config's `linux` as a request would send it. */
+    linux?: Record<string, unknown>;
   },
 ): Promise<void> {
   const config = decode<cri.CreateContainerRequest>("CreateContainer", {
@@ -372,6 +374,7 @@ export async function addContainerRecord(
       metadata: { name: options.name, attempt: 0 },
       image: { image: "127.0.0.1:5000/busybox:latest" },
       labels: options.labels ?? {},
+      ...(options.linux ? { linux: options.linux } : {}),
     },
   }).config!;
   await deps.containers.add({

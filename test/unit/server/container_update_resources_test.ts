@@ -17,6 +17,7 @@ const ID = "d".repeat(64);
 async function runningContainer(
   deps: Awaited<ReturnType<typeof testDeps>>,
   spec: string,
+  linux?: Record<string, unknown>,
 ): Promise<string> {
   const pod = await addSandbox(deps);
   await addContainerRecord(deps, {
@@ -24,6 +25,7 @@ async function runningContainer(
     sandboxId: pod,
     name: "app",
     state: "CONTAINER_RUNNING",
+    ...(linux ? { linux } : {}),
   });
   const bundle = deps.containers.get(ID).metadata.bundle;
   await Deno.mkdir(bundle, { recursive: true });
@@ -101,6 +103,69 @@ Deno.test("updateContainerResources() refused by the runtime gives the old resou
       assert.equal(await Deno.readTextFile(join(bundle, "config.json")), spec);
       assert.deepEqual(deps.containers.get(ID).status, statusBefore);
     }
+  } finally {
+    await Deno.remove(deps.dir, { recursive: true });
+  }
+});
+
+Deno.test("updateContainerResources() merges: fields the request leaves 0 or empty keep their values (the kubelet's CPU manager sends only cpuset_cpus)", async () => {
+  const deps = await testDeps();
+  try {
+    const created = {
+      cpu: { shares: 512, quota: 50000, period: 100000 },
+      memory: { limit: 128 << 20 },
+    };
+    const bundle = await runningContainer(
+      deps,
+      JSON.stringify({ linux: { resources: created } }),
+      {
+        resources: {
+          cpu_shares: 512,
+          cpu_quota: 50000,
+          cpu_period: 100000,
+          memory_limit_in_bytes: 128 << 20,
+          oom_score_adj: 100,
+          unified: { "memory.high": "100000000" },
+        },
+      },
+    );
+    const update = (linux: Record<string, unknown>) =>
+      updateContainerResources(
+        deps,
+        decode<cri.UpdateContainerResourcesRequest>("UpdateContainerResources", {
+          container_id: ID,
+          linux,
+        }),
+      );
+
+    await update({ cpuset_cpus: "0" });
+    let status = deps.containers.get(ID).status.resources!;
+    assert.equal(status.cpuset_cpus, "0");
+    assert.equal(status.memory_limit_in_bytes, String(128 << 20));
+    assert.equal(status.cpu_shares, "512");
+    assert.equal(status.cpu_quota, "50000");
+    assert.equal(status.oom_score_adj, "100", "not updatable: kept");
+    let spec = JSON.parse(await Deno.readTextFile(join(bundle, "config.json")));
+    assert.equal(spec.linux.resources.memory.limit, 128 << 20);
+    assert.equal(spec.linux.resources.cpu.shares, 512);
+    assert.equal(spec.linux.resources.cpu.cpus, "0");
+
+    // A second partial update keeps the first one's cpuset; unified keys merge by key.
+    await update({ memory_limit_in_bytes: 256 << 20, unified: { "memory.low": "1" } });
+    status = deps.containers.get(ID).status.resources!;
+    assert.equal(status.cpuset_cpus, "0");
+    assert.equal(status.memory_limit_in_bytes, String(256 << 20));
+    assert.equal(status.cpu_shares, "512");
+    assert.deepEqual(status.unified, { "memory.high": "100000000", "memory.low": "1" });
+    spec = JSON.parse(await Deno.readTextFile(join(bundle, "config.json")));
+    assert.equal(spec.linux.resources.memory.limit, 256 << 20);
+    assert.equal(spec.linux.resources.cpu.cpus, "0");
+    const sent = deps.fakeRuntime.calls.filter((c) => c.verb === "updateResources");
+    assert.equal(sent.length, 2);
+    assert.deepEqual(
+      (sent[1]!.args[0] as { cpu: unknown }).cpu,
+      { shares: 512, quota: 50000, period: 100000, cpus: "0" },
+    );
   } finally {
     await Deno.remove(deps.dir, { recursive: true });
   }
