@@ -14,9 +14,7 @@ import { type StopContainerDeps, stopContainerProcess } from "./container_stop.t
 import { publishContainerEvent } from "./container_events.ts";
 
 /** What RemoveContainer uses. */
-export type RemoveContainerDeps =
-  & Omit<StopContainerDeps, "stops">
-  & Pick<Deps, "images" | "config">;
+export type RemoveContainerDeps = StopContainerDeps & Pick<Deps, "images" | "config">;
 
 /** Answers RemoveContainer. */
 export async function removeContainer(
@@ -30,6 +28,9 @@ export async function removeContainer(
     if (err instanceof NotFoundError) return {};
     throw err;
   }
+  // A running container is removed by force: a StopContainer under way (which holds the lock
+  // while it waits on the stop signal) sends its SIGKILL now.
+  deps.stops.get(id)?.join(Date.now());
   using _ = await deps.locks.lock(`container:${id}`);
   if (deps.containers.has(id)) await removeContainerEverything(deps, id);
   return {};
@@ -37,7 +38,7 @@ export async function removeContainer(
 
 /** Removes container `id` and all it owns; the caller holds its lock (or its sandbox's). */
 export async function removeContainerEverything(
-  deps: RemoveContainerDeps,
+  deps: Omit<RemoveContainerDeps, "stops">,
   id: string,
 ): Promise<void> {
   const container = deps.containers.get(id);

@@ -2,6 +2,12 @@
  * ReopenContainerLog: asks the container's conmon, through its ctl fifo, to reopen the log file
  * (after log rotation moved it away). Only a running container has a conmon to ask.
  *
+ * It takes no lock: a write to conmon's fifo races with nothing ocid does, and the container's
+ * lock is held by a StopContainer for as long as the container takes to end on its stop
+ * signal (up to the pod's grace period). The kubelet rotates logs with one worker for the whole
+ * node, so waiting there would stall every container's rotation (CRI-O's "ReopenContainerLog
+ * should not be blocked during deletion"). A container that ends meanwhile makes the call fail.
+ *
  * @module
  */
 import type * as cri from "../cri/types.ts";
@@ -9,7 +15,7 @@ import { FailedPreconditionError, InvalidArgumentError } from "../errors.ts";
 import type { Deps } from "./deps.ts";
 
 /** What ReopenContainerLog uses. */
-export type ReopenContainerLogDeps = Pick<Deps, "log" | "locks" | "runtime" | "containers">;
+export type ReopenContainerLogDeps = Pick<Deps, "log" | "runtime" | "containers">;
 
 /** Answers ReopenContainerLog. */
 export async function reopenContainerLog(
@@ -18,7 +24,6 @@ export async function reopenContainerLog(
 ): Promise<cri.ReopenContainerLogResponseInit> {
   if (!req.container_id) throw new InvalidArgumentError("Missing container_id");
   const id = deps.containers.get(req.container_id).id;
-  using _ = await deps.locks.lock(`container:${id}`);
   const container = deps.containers.get(id);
   if (container.status.state !== "CONTAINER_RUNNING") {
     throw new FailedPreconditionError(

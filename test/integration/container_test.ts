@@ -266,6 +266,36 @@ Deno.test({
       );
 
       await t.step(
+        "a graceful stop under way does not hold up ReopenContainerLog, UpdateContainerResources or ExecSync; RemoveContainer kills at once (CRI-O's logs.bats)",
+        async () => {
+          const id = await startIgnoringTerm(ctx, "stubborn-4");
+          let stopped = false;
+          const long = call(runtime, "StopContainer", { container_id: id, timeout: 3600 }, {
+            deadlineMs: 60_000,
+          }).finally(() => stopped = true);
+          await new Promise((r) => setTimeout(r, 300)); // the stop sends SIGTERM and waits
+          await call(runtime, "ReopenContainerLog", { container_id: id }, { deadlineMs: 20_000 });
+          await call(runtime, "UpdateContainerResources", {
+            container_id: id,
+            linux: { cpu_shares: 300 },
+          }, { deadlineMs: 20_000 });
+          const out = await exec(ctx, id, ["/bin/echo", "probe"]);
+          assert.equal(text(out.stdout), "probe\n");
+          assert.equal(stopped, false, "the stop still waits on its grace period");
+          assert.equal((await status(ctx, id)).status!.state, "CONTAINER_RUNNING");
+          assert.equal(
+            (await status(ctx, id)).status!.resources?.linux?.cpu_shares,
+            "300",
+          );
+          // The kubelet removes a container only after stopping it, but CRI says a running one
+          // is removed by force: the stop under way ends with SIGKILL, not after 3600 s.
+          await call(runtime, "RemoveContainer", { container_id: id }, { deadlineMs: 30_000 });
+          await long;
+          assert.equal(await grpcCode(status(ctx, id)), grpc.status.NOT_FOUND);
+        },
+      );
+
+      await t.step(
         "a StopContainer whose client gives up leaves the container running (containerd's TestContainerStopCancellation)",
         async () => {
           const id = await startIgnoringTerm(ctx, "stubborn-3");
@@ -426,6 +456,32 @@ Deno.test({
             );
             const st = (await status(ctx, id)).status!;
             assert.equal(st.resources?.linux?.memory_limit_in_bytes, String(128 << 20));
+          },
+        );
+
+        await t.step(
+          "a cpuset-only update (the kubelet's CPU manager) keeps the other limits, in the cgroup and the status",
+          async () => {
+            const swapBefore = await cgroupValue(pid, "memory", "memory.memsw.limit_in_bytes");
+            await call(runtime, "UpdateContainerResources", {
+              container_id: id,
+              linux: { cpuset_cpus: "0-1" },
+            });
+            assert.equal(await cgroupValue(pid, "cpuset", "cpuset.cpus"), "0-1");
+            assert.equal(await cgroupValue(pid, "cpu", "cpu.shares"), "256");
+            assert.equal(
+              await cgroupValue(pid, "memory", "memory.limit_in_bytes"),
+              String(128 << 20),
+            );
+            assert.equal(
+              await cgroupValue(pid, "memory", "memory.memsw.limit_in_bytes"),
+              swapBefore,
+            );
+            const linux = (await status(ctx, id)).status!.resources?.linux;
+            assert.equal(linux?.cpuset_cpus, "0-1");
+            assert.equal(linux?.memory_limit_in_bytes, String(128 << 20));
+            assert.equal(linux?.cpu_shares, "256");
+            assert.equal(linux?.cpu_quota, "20000");
           },
         );
 
