@@ -90,15 +90,20 @@ function toInterfaceUsage(e: NetDevEntry): cri.NetworkInterfaceUsageInit {
   };
 }
 
-/** The CRI network usage of a pod's interface counters. */
+/**
+ * The CRI network usage of a pod's interface counters: `eth0` as the default interface, or the
+ * first one when a CNI plugin named it otherwise; undefined without any. The kubelet reads
+ * `default_interface` of every network usage it gets without a nil check (its stats from CRI).
+ */
 function networkUsage(
   deps: PodSandboxStatsDeps,
   entries: NetDevEntry[],
-): cri.NetworkUsageInit {
-  const main = entries.find((e) => e.name === DEFAULT_INTERFACE);
+): cri.NetworkUsageInit | undefined {
+  const main = entries.find((e) => e.name === DEFAULT_INTERFACE) ?? entries[0];
+  if (!main) return undefined;
   return {
     timestamp: deps.stats.now().toString(),
-    ...(main ? { default_interface: toInterfaceUsage(main) } : {}),
+    default_interface: toInterfaceUsage(main),
     interfaces: entries.map(toInterfaceUsage),
   };
 }

@@ -335,6 +335,26 @@ Deno.test("podSandboxStats() reports the pod cgroup, its network and its contain
   });
 });
 
+Deno.test("podSandboxStats() never sends network usage without a default interface (the kubelet dereferences it)", async () => {
+  await withFixture(async ({ deps }) => {
+    const pod = await addSandbox(deps, { name: "a" });
+    const [head1, head2, lo] = NET_DEV.split("\n");
+    const net1 =
+      "  net1:     700       7    0    0    0     0          0         0      500       5    0    0    0     0       0          0";
+    const network = async (lines: string[]) => {
+      await writeTree(deps.dir, { "proc/777/net/dev": [head1, head2, ...lines, ""].join("\n") });
+      return (await podSandboxStats(deps, { pod_sandbox_id: pod })).stats!.linux!.network;
+    };
+    // A CNI plugin that named the pod's interface otherwise: that one is the default.
+    const only = await network([lo!, net1]);
+    assert.equal(only?.default_interface?.name, "net1");
+    assert.deepEqual(only?.default_interface?.rx_bytes, { value: "700" });
+    assert.deepEqual(only?.interfaces?.map((i) => i.name), ["net1"]);
+    // No interface but lo: no network usage at all.
+    assert.equal(await network([lo!]), undefined);
+  });
+});
+
 Deno.test("podSandboxStats() of a pinned pod without a running container reads its netns file", async (t) => {
   const reader = new FakeNetnsReader();
   await withFixture(async ({ deps }) => {
