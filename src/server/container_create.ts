@@ -284,7 +284,12 @@ async function create(
       ownPidNamespace: effective.linux?.security_context?.namespace_options?.pid === "CONTAINER",
       createdAt,
       stopSignal: spec.annotations?.[STOP_SIGNAL] ?? "",
-      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      // The spec's groups: CDI devices may have added theirs.
+      user: {
+        uid: user.uid,
+        gid: user.gid,
+        additionalGids: spec.process?.user.additionalGids ?? user.additionalGids,
+      },
     },
     status: newContainerStatus({
       pid: created.pid,

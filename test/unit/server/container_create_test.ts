@@ -203,6 +203,7 @@ Deno.test("createContainer() applies the CDI devices asked for; with CDI off it 
           containerEdits: {
             env: ["CDI=1"],
             deviceNodes: [{ path: "/dev/cdi-null", hostPath: "/dev/null" }],
+            additionalGids: [44],
           },
         }],
       }),
@@ -213,6 +214,9 @@ Deno.test("createContainer() applies the CDI devices asked for; with CDI off it 
     const c = deps.containers.get(res.container_id!);
     const spec = JSON.parse(await Deno.readTextFile(join(c.metadata.bundle, "config.json")));
     assert.ok(spec.process.env.includes("CDI=1"));
+    // The groups the process has, as ContainerStatus reports them (the kubelet shows them).
+    assert.ok(spec.process.user.additionalGids.includes(44));
+    assert.deepEqual(c.metadata.user?.additionalGids, spec.process.user.additionalGids);
     assert.deepEqual(
       spec.linux.devices.find((d: { path: string }) => d.path === "/dev/cdi-null"),
       { type: "c", path: "/dev/cdi-null", major: 1, minor: 3, fileMode: 0o666 },
