@@ -116,8 +116,7 @@ export interface PodHolders {
 
 /**
  * Which holder a pod gets: `pinned` unless infra containers are kept for every pod
- * (`drop_infra_ctr = false`), the pod shares a PID namespace (`pid` POD, the proto's default)
- * or has its own user namespace (`userns_options.mode` POD).
+ * (`drop_infra_ctr = false`) or the pod shares a PID namespace (`pid` POD, the proto's default).
  *
  * @param config The pod's config.
  * @param dropInfra The `drop_infra_ctr` setting.
@@ -126,7 +125,6 @@ export function chooseHolderKind(config: PodSandboxConfig, dropInfra: boolean): 
   if (!dropInfra) return "infra";
   const ns = config.linux?.security_context?.namespace_options ?? null;
   if ((ns?.pid ?? "POD") === "POD") return "infra";
-  if (ns?.userns_options?.mode === "POD") return "infra";
   return "pinned";
 }
 

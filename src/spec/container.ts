@@ -6,6 +6,7 @@
  * @module
  */
 import { InvalidArgumentError } from "../errors.ts";
+import { requireNodeUserNamespace } from "./userns.ts";
 import { runtimeSignal } from "../signals.ts";
 import {
   type DeviceResolver,
@@ -19,6 +20,7 @@ import type {
   Device as CriDevice,
   LinuxContainerSecurityContext,
   Mount as CriMount,
+  UserNamespace,
 } from "../cri/types.ts";
 import * as keys from "./annotations.ts";
 import { type RequestAnnotationOptions, requestAnnotations } from "./annotation_filter.ts";
@@ -56,8 +58,6 @@ export interface SandboxNamespacePaths {
   pid?: string;
   /** The target container's pid namespace, joined when the pid mode is TARGET. */
   targetPid?: string;
-  /** The sandbox's user namespace, when the pod has one. */
-  user?: string;
 }
 
 /** Identity of the sandbox, for annotations. */
@@ -453,10 +453,11 @@ export function requireAbsolutePath(path: string, field: string): string {
 
 /** Namespaces from the container's `NamespaceOption` and the sandbox's paths. */
 function namespaces(
-  opts: { network: string; pid: string; ipc: string } | null,
+  opts: { network: string; pid: string; ipc: string; userns_options?: UserNamespace | null } | null,
   paths: SandboxNamespacePaths,
 ): Namespace[] {
   const field = `${FIELD_SC}.namespace_options`;
+  requireNodeUserNamespace(opts?.userns_options, `${field}.userns_options`);
   const network = opts?.network ?? "POD";
   const pid = opts?.pid ?? "POD";
   const ipc = opts?.ipc ?? "POD";
@@ -483,7 +484,6 @@ function namespaces(
   else if (pid !== "NODE") {
     throw new InvalidArgumentError(`Unsupported ${field}.pid ${pid}`);
   }
-  if (paths.user !== undefined) out.push({ type: "user", path: paths.user });
   return out;
 }
 

@@ -20,7 +20,8 @@ import { toLinuxResources } from "./resources.ts";
 import { type ProfileLoader, resolveSeccomp } from "./seccomp_profile.ts";
 import { validateSysctls } from "./sysctl.ts";
 import { withPrimaryGroup } from "./user.ts";
-import type { IdMapping, Namespace, Spec } from "./types.ts";
+import type { Namespace, Spec } from "./types.ts";
+import { requireNodeUserNamespace } from "./userns.ts";
 
 /** Options of {@linkcode buildSandboxSpec}. */
 export interface SandboxSpecOptions extends RequestAnnotationOptions {
@@ -101,6 +102,7 @@ export function podNamespaces(options: NamespaceOption | null): PodNamespaces {
       `Unsupported ${field}.pid ${pid} for a pod: TARGET is only valid for containers`,
     );
   }
+  requireNodeUserNamespace(options?.userns_options, `${field}.userns_options`);
   return { hostNetwork: network === "NODE", hostPid: pid === "NODE", hostIpc: ipc === "NODE" };
 }
 
@@ -186,20 +188,6 @@ export function buildSandboxSpec(config: PodSandboxConfig, options: SandboxSpecO
   }
   if (!ns.hostPid) namespaces.push({ type: "pid" });
   if (!ns.hostIpc) namespaces.push({ type: "ipc" });
-  const userns = sc?.namespace_options?.userns_options ?? null;
-  if (userns !== null && userns.mode === "POD") {
-    const field = `${FIELD_SC}.namespace_options.userns_options`;
-    if (userns.uids.length === 0 || userns.gids.length === 0) {
-      throw new InvalidArgumentError(`${field} with mode POD needs uids and gids mappings`);
-    }
-    namespaces.push({ type: "user" });
-    specLinux.uidMappings = userns.uids.map(toIdMapping);
-    specLinux.gidMappings = userns.gids.map(toIdMapping);
-  } else if (userns !== null && userns.mode !== "NODE") {
-    throw new InvalidArgumentError(
-      `Unsupported ${FIELD_SC}.namespace_options.userns_options.mode ${userns.mode}: use POD or NODE`,
-    );
-  }
   specLinux.namespaces = namespaces;
 
   // mounts
@@ -289,8 +277,4 @@ function nonNegative(value: string | number, field: string): number {
     throw new InvalidArgumentError(`${field} must be between 0 and 4294967295, got ${n}`);
   }
   return n;
-}
-
-function toIdMapping(m: { host_id: number; container_id: number; length: number }): IdMapping {
-  return { containerID: m.container_id, hostID: m.host_id, size: m.length };
 }

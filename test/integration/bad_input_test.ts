@@ -163,6 +163,25 @@ Deno.test({
       for (const [i, [over, details]] of pods.entries()) {
         await refused("RunPodSandbox", { config: podConfig(`bad${i}`, over) }, details);
       }
+      // A user namespace this node does not make (Status says user_namespaces false): refused,
+      // not run with the containers in the node's user namespace.
+      const userns = {
+        mode: "POD",
+        uids: [{ host_id: 100000, container_id: 0, length: 65536 }],
+        gids: [{ host_id: 100000, container_id: 0, length: 65536 }],
+      };
+      for (const pid of ["POD", "CONTAINER"]) {
+        const err = await call(runtime, "RunPodSandbox", {
+          config: podConfig(`userns-${pid}`, {
+            linux: {
+              cgroup_parent: cgroupParent,
+              security_context: { namespace_options: { pid, userns_options: userns } },
+            },
+          }),
+        }).then(() => undefined, (e) => e);
+        assert.equal(err?.code, grpc.status.FAILED_PRECONDITION, String(err?.details));
+        assert.match(err.details, /userns_options\.mode POD: this node does not run pods in user/);
+      }
       // Nothing was made for them, not even a network namespace.
       assert.deepEqual(await listDir(join(daemon.dirs.root, "sandboxes")), []);
       assert.deepEqual(await listDir(join(daemon.dirs.runroot, "netns")), []);
@@ -235,6 +254,17 @@ Deno.test({
         assert.equal(aaErr.code, grpc.status.FAILED_PRECONDITION, aaErr.details);
         assert.match(aaErr.details, /AppArmor is not enabled on this node/);
       }
+      const usernsErr = await call(
+        runtime,
+        "CreateContainer",
+        container({
+          linux: {
+            security_context: { namespace_options: { pid: "CONTAINER", userns_options: userns } },
+          },
+        }),
+      ).then(() => undefined, (e) => e);
+      assert.equal(usernsErr?.code, grpc.status.FAILED_PRECONDITION, String(usernsErr?.details));
+      assert.match(usernsErr.details, /userns_options\.mode POD/);
       await refused("ListContainers", { filter: { state: { state: 12 } } }, /filter\.state\.state/);
       assert.equal((await call(runtime, "ListContainers", {})).containers.length, 0);
       // The same requests with named values are served.

@@ -137,19 +137,12 @@ Deno.test("sysctlPath() maps the dot and the slash forms", () => {
   );
 });
 
-Deno.test("chooseHolderKind() keeps the infra container for PID-sharing and user-namespace pods", () => {
+Deno.test("chooseHolderKind() keeps the infra container for PID-sharing pods", () => {
   const config = (ns: Partial<cri.NamespaceOption> | null) =>
     ({ linux: { security_context: { namespace_options: ns } } }) as unknown as cri.PodSandboxConfig;
   assert.equal(chooseHolderKind(config({ pid: "CONTAINER" }), true), "pinned");
   assert.equal(chooseHolderKind(config({ pid: "NODE" }), true), "pinned");
   assert.equal(chooseHolderKind(config({ pid: "POD" }), true), "infra");
   assert.equal(chooseHolderKind(config(null), true), "infra", "POD is the proto's default");
-  assert.equal(
-    chooseHolderKind(
-      config({ pid: "CONTAINER", userns_options: { mode: "POD", uids: [], gids: [] } }),
-      true,
-    ),
-    "infra",
-  );
   assert.equal(chooseHolderKind(config({ pid: "CONTAINER" }), false), "infra");
 });

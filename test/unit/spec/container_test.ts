@@ -553,11 +553,6 @@ Deno.test("buildContainerSpec() options", async (t) => {
     // The image sets A (containerConfig's image config: A=image), the request B.
     assert.deepEqual(spec.process?.env, ["A=image", "B=request", "C=node", "PATH=/bin"]);
   });
-
-  await t.step("a user namespace path is joined", () => {
-    const spec = build(containerConfig(), { namespaces: { ...NS, user: "/proc/42/ns/user" } });
-    assert.deepEqual(spec.linux?.namespaces?.at(-1), { type: "user", path: "/proc/42/ns/user" });
-  });
 });
 
 Deno.test("buildContainerSpec() namespace_options", async (t) => {
@@ -572,6 +567,21 @@ Deno.test("buildContainerSpec() namespace_options", async (t) => {
         ...parts,
       },
     });
+  await t.step("a container asking for a user namespace is refused (none on this node)", () => {
+    const c = withLinux({
+      namespace_options: {
+        network: "POD",
+        pid: "POD",
+        ipc: "POD",
+        target_id: "",
+        userns_options: { mode: "POD", uids: [], gids: [] },
+      },
+    });
+    assert.throws(() => build(c), {
+      name: "FailedPreconditionError",
+      message: /userns_options\.mode POD/,
+    });
+  });
   await t.step("network NODE: no network or uts namespace, /sys bound", () => {
     const want = expect();
     want.linux!.namespaces = want.linux!.namespaces!.filter((n) =>

@@ -365,24 +365,34 @@ Deno.test("buildSandboxSpec() namespace_options", async (t) => {
     );
   });
 
-  await t.step("userns_options POD adds a user namespace with mappings", () => {
-    const c = withNs({
-      userns_options: {
-        mode: "POD",
-        uids: [{ host_id: 100000, container_id: 0, length: 65536 }],
-        gids: [{ host_id: 200000, container_id: 0, length: 65536 }],
-      },
-    });
-    const want = expect();
-    want.linux!.namespaces!.push({ type: "user" });
-    want.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
-    want.linux!.gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
-    assert.deepEqual(buildSandboxSpec(c, OPTS), want);
-    rejects(
-      () => buildSandboxSpec(withNs({ userns_options: { mode: "POD", uids: [], gids: [] } }), OPTS),
-      "userns_options",
-    );
-  });
+  await t.step(
+    "userns_options POD is refused (no user namespaces on this node); NODE is the default",
+    () => {
+      const pod = withNs({
+        userns_options: {
+          mode: "POD",
+          uids: [{ host_id: 100000, container_id: 0, length: 65536 }],
+          gids: [{ host_id: 200000, container_id: 0, length: 65536 }],
+        },
+      });
+      assert.throws(() => buildSandboxSpec(pod, OPTS), {
+        name: "FailedPreconditionError",
+        message: /userns_options\.mode POD: this node does not run pods in user namespaces/,
+      });
+      assert.deepEqual(
+        buildSandboxSpec(withNs({ userns_options: { mode: "NODE", uids: [], gids: [] } }), OPTS),
+        expect(),
+      );
+      rejects(
+        () =>
+          buildSandboxSpec(
+            withNs({ userns_options: { mode: "TARGET", uids: [], gids: [] } }),
+            OPTS,
+          ),
+        "userns_options",
+      );
+    },
+  );
 });
 
 Deno.test("buildSandboxSpec() fields of LinuxSandboxSecurityContext", async (t) => {
