@@ -454,6 +454,12 @@ Deno.test({
               await cgroupValue(pid, "memory", "memory.limit_in_bytes"),
               String(128 << 20),
             );
+            // No swap asked: swap follows the new limit, as at create (CRI-O's "ctr update
+            // resources" reads memory.memsw.limit_in_bytes).
+            assert.equal(
+              await cgroupValue(pid, "memory", "memory.memsw.limit_in_bytes"),
+              String(128 << 20),
+            );
             const st = (await status(ctx, id)).status!;
             assert.equal(st.resources?.linux?.memory_limit_in_bytes, String(128 << 20));
           },
