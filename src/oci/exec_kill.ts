@@ -38,8 +38,9 @@ export interface KillExecProcessOptions {
 /**
  * Kills the exec'd process with SIGKILL, and its whole process group when it leads one
  * (pgid === pid; runc's init calls setsid, so the process leads a group of its own and its
- * children stay in it unless they make their own), once its pid is in `pidFile`. Does nothing
- * when no pid came in time or the process is gone. Leaves the runtime process itself to the
+ * children stay in it unless they make their own), once its pid is in `pidFile`; the group
+ * alone when the process has exited but left members. Does nothing when no pid came in time or
+ * nothing of it is left. Leaves the runtime process itself to the
  * caller.
  *
  * @param pidFile The runtime's `--pid-file`.
@@ -60,8 +61,16 @@ export async function killExecProcess(
   }
   if (pid <= 0) return 0;
   const stat = await readProcStat(pid);
-  if (!stat) return 0; // gone
+  // Gone, but children it left in its group (a shell's `cmd &`) may live on and hold the
+  // output, which keeps `runc exec` copying until the timeout: they are killed too. The group
+  // keeps the pid's number while any of them lives (the kernel hands it out to no other).
+  if (!stat) return (await processesOf(-pid)).length > 0 ? killTarget(-pid) : 0;
   const target = stat.pgrp === pid ? -pid : pid;
+  return killTarget(target);
+}
+
+/** SIGKILL to `target` (a pid, or a process group as a negative number); returns it. */
+function killTarget(target: number): number {
   try {
     Deno.kill(target, "SIGKILL");
   } catch { /* gone */ }

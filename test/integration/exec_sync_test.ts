@@ -178,6 +178,17 @@ Deno.test({
       });
 
       await t.step(
+        "an exec whose background child keeps the output open ends at its timeout, the child killed (containerd's TestContainerDrainExecIOAfterExit)",
+        async () => {
+          // runc exec copies the output until EOF, so the answer waits for the child, up to the
+          // timeout: DEADLINE_EXCEEDED, as containerd's drain timeout gives an error.
+          const code = await grpcCode(exec(sharedBox, ["sh", "-c", "sleep 64 & echo started"], 1));
+          assert.equal(code, grpc.status.DEADLINE_EXCEEDED);
+          assert.equal(await leftovers(sharedBox), "", "the background sleep was killed");
+        },
+      );
+
+      await t.step(
         "a 200 MB flood is cut at 16 MiB and RSS returns near where it was",
         async () => {
           // Warm up: the first ExecSync loads code and grows pools that stay.

@@ -70,6 +70,38 @@ Deno.test("killExecProcess() waits for the pid file, then kills the process grou
   }
 });
 
+Deno.test("killExecProcess() kills the group of a process that already exited (a shell's `cmd &` holding the output)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ocid-exec-kill-" });
+  const pidFile = join(dir, "pid");
+  const bgFile = join(dir, "bg");
+  // The exec'd shell leads its group, starts a background child and exits at once.
+  const leader = new Deno.Command("setsid", {
+    args: ["sh", "-c", `sleep 100 & echo $! > "${bgFile}"; echo $$ > "${pidFile}"`],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let bg = 0;
+  try {
+    await leader.status;
+    bg = await readPidFile(bgFile);
+    const shell = await readPidFile(pidFile);
+    assert.ok(bg > 0 && shell > 0 && await alive(bg), "the background child runs");
+    assert.equal(await killExecProcess(pidFile), -shell, "its group was signalled");
+    for (let i = 0; await alive(bg); i++) {
+      assert.ok(i < 500, `the background process ${bg} in the group was not killed`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } finally {
+    if (bg > 0) {
+      try {
+        Deno.kill(bg, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("killExecProcess() stops waiting once the runtime exited", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ocid-exec-kill-" });
   try {
