@@ -9,6 +9,7 @@ import { createAttachWarmer, detectCgroupLayout, probeCgroupSupport } from "./cg
 import { probeHandlerFeatures } from "./oci/runtime_features.ts";
 import type { Config } from "./config/types.ts";
 import { ExitHub } from "./exit_hub.ts";
+import { MonitorWatch } from "./monitor_watch.ts";
 import { ExitCleanup } from "./exit_cleanup.ts";
 import { ImageService, loadNodeSignaturePolicy, type SignaturePolicy } from "./image/mod.ts";
 import { KeyedMutex } from "./lock.ts";
@@ -385,6 +386,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   };
   options.onStatus?.("Sweeping what no record owns");
   await sweep(sweepDeps, { runner });
+  const monitors = new MonitorWatch({ ...deps, exitDir });
 
   const streams = await StreamServer.start({
     log,
@@ -421,6 +423,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   // them inheritable. Mark every fd close-on-exec, so that no child (runc exec, CNI plugins)
   // holds the CRI socket after a kill -9 (conmon spawns mark again: fds made later).
   if (!markFdsCloseOnExec()) log.debug("close_range(CLOSE_RANGE_CLOEXEC) is unavailable");
+  monitors.start();
   log.info("ocid is serving", {
     socket: config.listen,
     sandboxes: sandboxes.size,
@@ -465,6 +468,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       await listener.close();
       await streams.close(); // drops exec/attach/port-forward sessions; their processes are killed
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await monitors.close();
       await watcher.close();
       await exits.settled();
       await cleanups.settled(); // the runtime deletes and unmounts started by exits

@@ -2,9 +2,9 @@
  * Behaviours CRI-O's bats suite and containerd's CRI integration tests check and ocid's other
  * tests did not: the partial-line tags of the CRI log format, a node-PID container's children
  * at its exit, `pid` TARGET (kubectl debug --target), a failed create's log file, the pod's
- * files under a read-only rootfs, and the working directory. Each step names the test it
- * ports. They passed when written (ocid hands these to conmon, runc and its spec builder):
- * they guard what those give the kubelet.
+ * files under a read-only rootfs, the working directory, and a conmon that dies. Each step
+ * names the test it ports. All but the last passed when written (ocid hands these to conmon,
+ * runc and its spec builder): they guard what those give the kubelet.
  *
  * @module
  */
@@ -46,7 +46,7 @@ async function pidsRunning(cmdline: string[]): Promise<number[]> {
 
 Deno.test({
   name: "containers behave as CRI-O's and containerd's suites expect: logs, PID namespaces, " +
-    "failed creates, read-only pod files, working directory",
+    "failed creates, read-only pod files, working directory, dead monitors",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
@@ -59,7 +59,7 @@ Deno.test({
     const logDir = await Deno.makeTempDir({ prefix: "ocid-it56-logs-" });
     const { runtime } = daemon.clients;
     try {
-      const podOf = async (name: string, pid: "CONTAINER" | "NODE" = "CONTAINER") => {
+      const podOf = async (name: string, pid: "CONTAINER" | "NODE" | "POD" = "CONTAINER") => {
         const config = testPodConfig(name, { namespace: "it56", cgroupParent: CGROUP_PARENT, pid });
         config.log_directory = join(logDir, name);
         return await runTestPod(runtime, config);
@@ -286,6 +286,52 @@ Deno.test({
           assert.ok(err, "a file as working directory was accepted");
           assert.match(err.details, /not a directory/);
           await call(runtime, "RemoveContainer", { container_id: made });
+        },
+      );
+
+      await t.step(
+        "a container whose conmon dies is killed and reported exited (255, Unknown), and a pod whose infra conmon dies goes NOTREADY, as containerd does when a shim dies",
+        async () => {
+          const infraPod = await podOf("monitored", "POD");
+          const id = await run(infraPod, "orphaned", ["sleep", "64567"]);
+          const info = JSON.parse(
+            (await call(runtime, "ContainerStatus", { container_id: id, verbose: true })).info
+              .info!,
+          );
+          const podInfo = JSON.parse(
+            (await call(runtime, "PodSandboxStatus", {
+              pod_sandbox_id: infraPod.id,
+              verbose: true,
+            }))
+              .info.info!,
+          );
+          assert.ok(alive(info.pid) && alive(info.conmonPid) && alive(podInfo.conmonPid));
+          Deno.kill(info.conmonPid, "SIGKILL");
+          const st = await waitFor("the container to be recorded exited", async () => {
+            const s = await status(id);
+            return s.state === "CONTAINER_EXITED" ? s : undefined;
+          }, { timeoutMs: 30_000 });
+          assert.equal(st.exit_code, 255);
+          assert.equal(st.reason, "Unknown");
+          assert.match(st.message, /monitor \(conmon\) exited before it/);
+          await waitFor(
+            "its process to be gone",
+            () => Promise.resolve(!alive(info.pid) || undefined),
+            WAIT,
+          );
+
+          Deno.kill(podInfo.conmonPid, "SIGKILL");
+          await waitFor("the pod to be NOTREADY", async () => {
+            const s = await call(runtime, "PodSandboxStatus", { pod_sandbox_id: infraPod.id });
+            return s.status!.state === "SANDBOX_NOTREADY" || undefined;
+          }, { timeoutMs: 30_000 });
+          await waitFor(
+            "the infra process to be gone",
+            () => Promise.resolve(!alive(podInfo.pid) || undefined),
+            WAIT,
+          );
+          await call(runtime, "StopPodSandbox", { pod_sandbox_id: infraPod.id });
+          await call(runtime, "RemovePodSandbox", { pod_sandbox_id: infraPod.id });
         },
       );
 

@@ -92,9 +92,11 @@ export class FakeRuntime {
   reopenLog(id: string, opts?: unknown) {
     return this.#record("reopenLog", id, opts);
   }
-  conmonAlive(_pid: number) {
-    this.calls.push({ verb: "conmonAlive", id: "", args: [] });
-    return true;
+  /** conmon pids {@linkcode conmonAlive} says are gone. */
+  deadConmons = new Set<number>();
+  conmonAlive(pid: number) {
+    this.calls.push({ verb: "conmonAlive", id: "", args: [pid] });
+    return !this.deadConmons.has(pid);
   }
   verbs(): string[] {
     return this.calls.map((c) => c.verb);
@@ -367,6 +369,8 @@ export async function addContainerRecord(
     state?: "CONTAINER_CREATED" | "CONTAINER_RUNNING" | "CONTAINER_EXITED";
     /** The config's `linux` as a request would send it. */
     linux?: Record<string, unknown>;
+    /** @default 0 (none) */
+    conmonPid?: number;
   },
 ): Promise<void> {
   const config = decode<cri.CreateContainerRequest>("CreateContainer", {
@@ -389,6 +393,10 @@ export async function addContainerRecord(
       bundle: join(deps.config.root, "containers", options.id, "bundle"),
       createdAt: "2",
     },
-    status: newContainerStatus({ state: options.state ?? "CONTAINER_CREATED", pid: 1 }),
+    status: newContainerStatus({
+      state: options.state ?? "CONTAINER_CREATED",
+      pid: 1,
+      conmonPid: options.conmonPid ?? 0,
+    }),
   });
 }
