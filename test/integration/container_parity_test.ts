@@ -161,14 +161,16 @@ Deno.test({
       await t.step(
         "pid TARGET joins a running container's PID namespace (kubectl debug --target; CRI-O's 'pid namespace mode target test')",
         async () => {
-          const target = await run(pod, "target", ["sleep", "63456"]);
-          const debug = await run(pod, "debug", ["sleep", "600"], {
+          /** A config joining `target`'s PID namespace, as the kubelet makes for kubectl debug. */
+          const joining = (target: string): cri.ContainerConfigInit => ({
             linux: {
               security_context: {
                 namespace_options: { network: "POD", pid: "TARGET", ipc: "POD", target_id: target },
               },
             },
           });
+          const target = await run(pod, "target", ["sleep", "63456"]);
+          const debug = await run(pod, "debug", ["sleep", "600"], joining(target));
           const ps = await exec(debug, [
             "/bin/sh",
             "-c",
@@ -185,18 +187,7 @@ Deno.test({
             name: "elsewhere",
             image,
             command: ["sleep", "600"],
-            config: {
-              linux: {
-                security_context: {
-                  namespace_options: {
-                    network: "POD",
-                    pid: "TARGET",
-                    ipc: "POD",
-                    target_id: target,
-                  },
-                },
-              },
-            },
+            config: joining(target),
           }).then(() => undefined, (e: grpc.ServiceError) => e);
           assert.equal(elsewhere?.code, grpc.status.NOT_FOUND, String(elsewhere?.details));
           const created = await createTestContainer(runtime, pod, {
@@ -208,18 +199,7 @@ Deno.test({
             name: "debug2",
             image,
             command: ["sleep", "600"],
-            config: {
-              linux: {
-                security_context: {
-                  namespace_options: {
-                    network: "POD",
-                    pid: "TARGET",
-                    ipc: "POD",
-                    target_id: created,
-                  },
-                },
-              },
-            },
+            config: joining(created),
           }));
           assert.equal(notRunning, grpc.status.FAILED_PRECONDITION);
           for (const id of [debug, target, created]) {
