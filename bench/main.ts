@@ -49,6 +49,8 @@ Sizes (defaults: the full scenario; --quick: a tiny one):
   --list-samples N         ListContainers samples per size (${DEFAULT_SCENARIO.listSamples})
   --concurrency A,B        pods/s concurrency levels (${DEFAULT_SCENARIO.concurrency})
   --throughput-pods N      pods per pods/s run (${DEFAULT_SCENARIO.throughputPods})
+  --throughput-rounds N    rounds of each pods/s run, interleaved; the median is kept
+                           (${DEFAULT_SCENARIO.throughputRounds})
   --loaded-pods N          pods running for the RSS figures (${DEFAULT_SCENARIO.loadedPods})
 
 Image pull (ocid against skopeo copy, see bench/pull.ts; on by default with the full
@@ -97,6 +99,7 @@ export async function main(argv: string[]): Promise<number> {
       "list-samples": { type: "string" },
       concurrency: { type: "string" },
       "throughput-pods": { type: "string" },
+      "throughput-rounds": { type: "string" },
       "loaded-pods": { type: "string" },
       out: { type: "string" },
       pull: { type: "boolean" },
@@ -121,6 +124,9 @@ export async function main(argv: string[]): Promise<number> {
     throughputPods: values["throughput-pods"]
       ? positiveInt(values["throughput-pods"])
       : base.throughputPods,
+    throughputRounds: values["throughput-rounds"]
+      ? positiveInt(values["throughput-rounds"])
+      : base.throughputRounds,
     loadedPods: values["loaded-pods"] ? positiveInt(values["loaded-pods"]) : base.loadedPods,
   };
   const wanted = values.targets
