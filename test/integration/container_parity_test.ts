@@ -14,7 +14,7 @@ import * as grpc from "@grpc/grpc-js";
 import { call } from "../../src/cri/proto.ts";
 import type * as cri from "../../src/cri/types.ts";
 import { exists } from "../../src/exists.ts";
-import { alive, grpcCode, waitFor } from "../helpers/checks.ts";
+import { alive, grpcCode, ipamReservations, waitFor } from "../helpers/checks.ts";
 import { startRegistry } from "../helpers/registry.ts";
 import {
   createTestContainer,
@@ -266,6 +266,25 @@ Deno.test({
           assert.ok(err, "a file as working directory was accepted");
           assert.match(err.details, /not a directory/);
           await call(runtime, "RemoveContainer", { container_id: made });
+        },
+      );
+
+      await t.step(
+        "a pod whose network namespace was removed behind ocid's back still stops and gives its IP back (containerd's TestSandboxRemoveWithoutIPLeakage)",
+        async () => {
+          const leaky = await podOf("netns-gone");
+          const st = await call(runtime, "PodSandboxStatus", {
+            pod_sandbox_id: leaky.id,
+            verbose: true,
+          });
+          const ip = st.status!.network!.ip;
+          const netnsPath: string = JSON.parse(st.info.info!).netnsPath;
+          assert.ok((await ipamReservations(daemon.dirs.cniDataDir)).includes(ip), ip);
+          await new Deno.Command("umount", { args: [netnsPath] }).output();
+          await Deno.remove(netnsPath);
+          await call(runtime, "StopPodSandbox", { pod_sandbox_id: leaky.id });
+          assert.ok(!(await ipamReservations(daemon.dirs.cniDataDir)).includes(ip), "IP kept");
+          await call(runtime, "RemovePodSandbox", { pod_sandbox_id: leaky.id });
         },
       );
 
