@@ -9,15 +9,18 @@
  *
  * Every `intervalMs` the watch reads `/proc/<conmon pid>/stat` of each created or running
  * container and of each ready pod with an infra container: no process is spawned. A monitor
- * must be seen gone on two checks in a row, with no exit delivered or written meanwhile, before
- * anything is done: a conmon that writes the exit file exits at once, and the exit watcher
- * delivers the file a moment later.
+ * must be seen gone on two checks in a row, with no exit delivered meanwhile, before anything
+ * is done: a conmon that writes the exit file exits at once, and the exit watcher delivers the
+ * file a moment later. An exit file still undelivered by then (an inotify event lost, a file
+ * the watcher gave up on) is read and delivered here: the watch is the exit watcher's safety
+ * net too.
  *
  * @module
  */
 import { join } from "node:path";
 import { exists } from "./exists.ts";
 import type { ExitEvent } from "./exit_hub.ts";
+import { readExitFile } from "./oci/exits.ts";
 import type { Deps } from "./server/deps.ts";
 
 /** What the watch uses. */
@@ -98,7 +101,10 @@ export class MonitorWatch {
     const live = new Set(watched.map((w) => w.id));
     for (const id of this.#suspects) if (!live.has(id)) this.#suspects.delete(id);
     await Promise.all(watched.map(async (w) => {
-      if (await this.#deps.runtime.conmonAlive(w.conmonPid) || await this.#exitKnown(w.id)) {
+      if (
+        this.#deps.exits.exited(w.id) !== undefined ||
+        await this.#deps.runtime.conmonAlive(w.conmonPid)
+      ) {
         this.#suspects.delete(w.id);
         return;
       }
@@ -130,13 +136,17 @@ export class MonitorWatch {
     return out;
   }
 
-  /** Whether the exit is delivered, or written for the exit watcher to deliver. */
-  async #exitKnown(id: string): Promise<boolean> {
-    return this.#deps.exits.exited(id) !== undefined ||
-      await exists(join(this.#deps.exitDir, id));
-  }
-
   async #end(w: Watched): Promise<void> {
+    const file = join(this.#deps.exitDir, w.id);
+    const written = await readExitFile(file).catch(() => undefined);
+    if (written) {
+      this.#deps.log.warn("An exit file was not delivered by the exit watcher: delivering it", {
+        id: w.id,
+        exitCode: written.exitCode,
+      });
+      this.#deliver(w.id, written);
+      return;
+    }
     this.#deps.log.warn("A monitor (conmon) is gone without an exit: killing what it watched", {
       id: w.id,
       conmonPid: w.conmonPid,
@@ -144,9 +154,16 @@ export class MonitorWatch {
     await this.#deps.runtime.kill(w.id, "KILL", { all: w.all }).catch((err) =>
       this.#deps.log.warn("Cannot kill a process whose monitor is gone", { id: w.id, err })
     );
-    // A real exit may have come meanwhile: it wins (the hub keeps the first one delivered).
-    if (await this.#exitKnown(w.id)) return;
-    const event: ExitEvent = { exitCode: 255, finishedAt: new Date(), unknown: MONITOR_GONE };
-    this.#deps.exits.deliver(w.id, event);
+    const unreadable = await exists(file);
+    this.#deliver(w.id, {
+      exitCode: 255,
+      finishedAt: new Date(),
+      unknown: unreadable ? `${MONITOR_GONE}; its exit file could not be read` : MONITOR_GONE,
+    });
+  }
+
+  /** Delivers an exit unless one came meanwhile (the first one delivered stands). */
+  #deliver(id: string, event: ExitEvent): void {
+    if (this.#deps.exits.exited(id) === undefined) this.#deps.exits.deliver(id, event);
   }
 }
