@@ -219,12 +219,22 @@ export class RootfsManager {
     const dir = this.containerDir(containerId);
     const merged = `${dir}/merged`;
     if (!options.unmounted) await unmountIfMounted(this.#mounter, merged, { isMountPoint });
+    // One listing, then only the parts there are: a removal of each possible part cost a failed
+    // call and an error object apiece for those absent (all of them for a pod without a pause
+    // rootfs).
+    let names: Set<string>;
+    try {
+      names = new Set((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name));
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return;
+      throw err;
+    }
     // Unmounted: the parts are independent.
     await Promise.all([
-      ...["merged", "upper", "work", "empty", "vfs.done", DECLARED_VOLUMES].map((name) =>
+      ...ROOTFS_PARTS.filter((name) => names.has(name)).map((name) =>
         Deno.remove(`${dir}/${name}`, { recursive: true }).catch(ignoreNotFound)
       ),
-      this.#removeImageVolumes(`${dir}/${IMAGE_VOLUMES}`),
+      names.has(IMAGE_VOLUMES) ? this.#removeImageVolumes(`${dir}/${IMAGE_VOLUMES}`) : undefined,
     ]);
     // The container dir itself goes when nothing else (bundle files of others) is in it.
     await Deno.remove(dir).catch(() => {});
@@ -276,6 +286,9 @@ const IMAGE_VOLUMES = "image-volumes";
  * rootfs.
  */
 export const DECLARED_VOLUMES = "volumes";
+
+/** What a container's rootfs is made of in its dir, but its image volumes. */
+const ROOTFS_PARTS = ["merged", "upper", "work", "empty", "vfs.done", DECLARED_VOLUMES];
 
 /** Whether every component of `rel` below `root` is a real directory. */
 async function realDirs(root: string, rel: string): Promise<boolean> {

@@ -45,14 +45,20 @@ export async function removePodSandbox(
   // itself (kubelet names its own, which it removes); then the bundle, the record's dir.
   const defaultLogDir = join(deps.config.podLogDir, id);
   const last = deps.sandboxes.get(id);
+  // conmon's exit file and attach socket dir exist only for an infra container.
+  const conmonFiles = deps.holders.of(sandbox).kind === "infra"
+    ? [
+      Deno.remove(join(deps.config.runroot, "exits", id)),
+      Deno.remove(join(deps.config.runroot, "socket", id), { recursive: true }),
+    ]
+    : [];
   await Promise.all([
     deps.sandboxes.delete(id),
     ...[
-      Deno.remove(join(deps.config.runroot, "exits", id)),
+      ...conmonFiles,
       ...(meta.logDirectory === defaultLogDir
         ? [Deno.remove(defaultLogDir, { recursive: true })]
         : []),
-      Deno.remove(join(deps.config.runroot, "socket", id), { recursive: true }),
     ].map((p) => p.catch(ignoreNotFound)),
   ]);
   publishSandboxEvent(deps, "CONTAINER_DELETED_EVENT", last);
