@@ -167,19 +167,7 @@ export class CniNetworkPlugin implements NetworkPlugin {
         }
       }
       if (failure) throw failure.reason;
-      const entry: CacheEntry = {
-        id: req.id,
-        netns: req.netnsPath,
-        attachments: attached.map((a): CachedAttachment => ({
-          network: a.list.name,
-          ifName: a.rt.ifName,
-          config: JSON.parse(new TextDecoder().decode(a.list.bytes)),
-          configPath: a.list.path,
-          result: a.result,
-          ...(a.rt.capabilityArgs ? { capabilityArgs: a.rt.capabilityArgs } : {}),
-        })),
-      };
-      await this.#cache.put(entry);
+      await this.#cache.put(cacheEntry(req, attached));
     } catch (e) {
       await this.#rollBack(req, attached);
       throw new Error(
@@ -273,16 +261,23 @@ export class CniNetworkPlugin implements NetworkPlugin {
     this.#log.info("Pod network torn down", { id: req.id, cached: entry !== undefined });
   }
 
+  /**
+   * DELs what a failed set-up attached. What its DEL fails for may still hold resources (an IP):
+   * it is kept in the cache, as a failed tearDown keeps it, so that a later tearDown, or the
+   * garbage sweep once no pod record owns the ID (at start, on SIGUSR1), runs DEL again.
+   */
   async #rollBack(
     req: SetUpRequest,
     attached: { list: NetworkConfigList; rt: RuntimeConf; result: unknown }[],
   ): Promise<void> {
+    const failed: typeof attached = [];
     await Promise.all(
       [...attached].reverse().map(async (a) => {
         try {
           await this.#exec.del(a.list, a.rt, a.result);
         } catch (e) {
-          this.#log.error("Rolling back pod network failed", {
+          failed.push(a);
+          this.#log.error("Rolling back pod network failed; kept for a later DEL", {
             id: req.id,
             network: a.list.name,
             error: errorText(e),
@@ -290,8 +285,37 @@ export class CniNetworkPlugin implements NetworkPlugin {
         }
       }),
     );
-    await this.#cache.remove(req.id).catch(() => {});
+    if (failed.length === 0) {
+      await this.#cache.remove(req.id).catch(() => {});
+      return;
+    }
+    const kept = attached.filter((a) => failed.includes(a)); // in ADD order
+    await this.#cache.put(cacheEntry(req, kept)).catch((e) =>
+      this.#log.error("Cannot keep the pod network a rollback left", {
+        id: req.id,
+        error: errorText(e),
+      })
+    );
   }
+}
+
+/** The cache entry of a pod's attachments. */
+function cacheEntry(
+  req: Pick<SetUpRequest, "id" | "netnsPath">,
+  attached: { list: NetworkConfigList; rt: RuntimeConf; result: unknown }[],
+): CacheEntry {
+  return {
+    id: req.id,
+    netns: req.netnsPath,
+    attachments: attached.map((a): CachedAttachment => ({
+      network: a.list.name,
+      ifName: a.rt.ifName,
+      config: JSON.parse(new TextDecoder().decode(a.list.bytes)),
+      configPath: a.list.path,
+      result: a.result,
+      ...(a.rt.capabilityArgs ? { capabilityArgs: a.rt.capabilityArgs } : {}),
+    })),
+  };
 }
 
 function runtimeConf(

@@ -154,6 +154,36 @@ Deno.test("CniNetworkPlugin.setUp() rolls back with DEL when a plugin fails", as
   });
 });
 
+Deno.test("CniNetworkPlugin.setUp() keeps what its rollback could not DEL in the cache, for tearDown or the sweep to finish", async () => {
+  await withEnv(async (env) => {
+    let failDel = true;
+    const runner = new FakeRunner((call) => {
+      const cmd = call.options.env?.CNI_COMMAND;
+      if (cmd === "ADD" && call.name === "portmap") {
+        return result(1, { code: 999, msg: "iptables failed" });
+      }
+      if (cmd === "DEL" && call.name === "bridge" && failDel) {
+        return result(1, { code: 11, msg: "try again later" });
+      }
+      if (cmd === "ADD" && call.name === "bridge") return result(0, bridgeResult());
+      return result(0, cmd === "ADD" ? { cniVersion: "0.3.1" } : "");
+    });
+    const net = plugin(env, runner);
+    await assert.rejects(net.setUp(REQ), /iptables failed/);
+    // The pod network's DEL failed (its IP may still be held): kept; lo's went through.
+    const cached = JSON.parse(await Deno.readTextFile(join(env.cacheDir, "pod1.json")));
+    assert.deepEqual(cached.attachments.map((a: { ifName: string }) => a.ifName), ["eth0"]);
+    assert.equal(cached.attachments[0].config.name, "testnet");
+    failDel = false;
+    runner.calls.length = 0;
+    await net.tearDown(REQ);
+    assert.ok(
+      runner.calls.some((c) => c.name === "bridge" && c.options.env?.CNI_COMMAND === "DEL"),
+    );
+    await assert.rejects(Deno.stat(join(env.cacheDir, "pod1.json")), Deno.errors.NotFound);
+  });
+});
+
 Deno.test("CniNetworkPlugin.tearDown() uses the cached config and result after the config changed", async () => {
   await withEnv(async (env) => {
     const runner = okRunner();
