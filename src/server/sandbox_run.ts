@@ -138,7 +138,9 @@ async function createSandbox(
   const dir = join(deps.config.root, "sandboxes", id);
   const runDir = join(deps.config.runroot, "sandboxes", id);
   const logDirectory = config.log_directory || join(deps.config.podLogDir, id);
-  const hostname = hostNetwork ? Deno.hostname() : (config.hostname || meta.name);
+  // No hostname asked: the node's, as containerd and CRI-O give (the pod's name may be no
+  // valid hostname: longer than the kernel's 64 bytes, or with characters a hostname cannot have).
+  const hostname = hostNetwork ? Deno.hostname() : (config.hostname || Deno.hostname());
   const hostnamePath = join(dir, "hostname");
   const resolvPath = join(dir, "resolv.conf");
   const hostsPath = join(dir, "hosts");

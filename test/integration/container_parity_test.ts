@@ -270,6 +270,29 @@ Deno.test({
       );
 
       await t.step(
+        "a pod that names no hostname gets the node's, as under containerd and CRI-O (a pod name is no hostname: this one is 70 characters)",
+        async () => {
+          const config = testPodConfig("n".repeat(70), {
+            namespace: "it56",
+            cgroupParent: CGROUP_PARENT,
+          });
+          config.hostname = "";
+          config.log_directory = join(logDir, "nameless");
+          const nameless = await runTestPod(runtime, config);
+          const id = await run(nameless, "host", ["sleep", "600"]);
+          const out = await exec(id, [
+            "/bin/sh",
+            "-c",
+            "hostname; cat /etc/hostname; echo $HOSTNAME",
+          ]);
+          const node = Deno.hostname();
+          assert.equal(text(out.stdout), `${node}\n${node}\n${node}\n`, text(out.stderr));
+          await call(runtime, "StopPodSandbox", { pod_sandbox_id: nameless.id });
+          await call(runtime, "RemovePodSandbox", { pod_sandbox_id: nameless.id });
+        },
+      );
+
+      await t.step(
         "a pod whose network namespace was removed behind ocid's back still stops and gives its IP back (containerd's TestSandboxRemoveWithoutIPLeakage)",
         async () => {
           const leaky = await podOf("netns-gone");
