@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type * as cri from "../cri/types.ts";
 import { FailedPreconditionError, InvalidArgumentError } from "../errors.ts";
 import { toLinuxResources } from "../spec/mod.ts";
+import { noLinuxContainerResources } from "../spec/resources.ts";
 import type { LinuxResources, Spec } from "../spec/types.ts";
 import { type CgroupLayout, controllerDir } from "../cgroups/mod.ts";
 import { writeFileAtomic } from "../store/atomic.ts";
@@ -99,18 +100,7 @@ export function mergeResources(
   current: Readonly<cri.LinuxContainerResources> | undefined,
   update: Readonly<cri.LinuxContainerResources>,
 ): cri.LinuxContainerResources {
-  const base: cri.LinuxContainerResources = current ?? {
-    cpu_period: "0",
-    cpu_quota: "0",
-    cpu_shares: "0",
-    memory_limit_in_bytes: "0",
-    oom_score_adj: "0",
-    cpuset_cpus: "",
-    cpuset_mems: "",
-    hugepage_limits: [],
-    unified: {},
-    memory_swap_limit_in_bytes: "0",
-  };
+  const base = current ?? noLinuxContainerResources();
   const number = (k: NumberField) => Number(update[k] || 0) !== 0 ? update[k] : base[k];
   const string = (k: "cpuset_cpus" | "cpuset_mems") => update[k] || base[k];
   const pages = new Map(base.hugepage_limits.map((h) => [h.page_size, h]));

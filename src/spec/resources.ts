@@ -35,6 +35,22 @@ function outOfRange(
   throw new InvalidArgumentError(`${field}.${name} must be 0 (not set) or ${bound}, got ${n}`);
 }
 
+/** `LinuxContainerResources` with nothing set, as a request without them decodes. */
+export function noLinuxContainerResources(): LinuxContainerResources {
+  return {
+    cpu_period: "0",
+    cpu_quota: "0",
+    cpu_shares: "0",
+    memory_limit_in_bytes: "0",
+    oom_score_adj: "0",
+    cpuset_cpus: "",
+    cpuset_mems: "",
+    hugepage_limits: [],
+    unified: {},
+    memory_swap_limit_in_bytes: "0",
+  };
+}
+
 /**
  * Converts CRI resources to OCI `linux.resources` (without device rules). Zero means "not
  * set" for every numeric field, as in the CRI.

@@ -4,10 +4,10 @@
  *
  * @module
  */
+import { noLinuxContainerResources } from "../../../src/spec/resources.ts";
 import { emptyContainerSecurityContext } from "../../../src/spec/container.ts";
 import type {
   ContainerConfig,
-  LinuxContainerResources,
   LinuxContainerSecurityContext,
   LinuxSandboxSecurityContext,
   NamespaceOption,
@@ -30,20 +30,7 @@ export function podConfig(): PodSandboxConfig {
 }
 
 /** `LinuxContainerResources` with nothing set. */
-export function resources(): LinuxContainerResources {
-  return {
-    cpu_period: "0",
-    cpu_quota: "0",
-    cpu_shares: "0",
-    memory_limit_in_bytes: "0",
-    oom_score_adj: "0",
-    cpuset_cpus: "",
-    cpuset_mems: "",
-    hugepage_limits: [],
-    unified: {},
-    memory_swap_limit_in_bytes: "0",
-  };
-}
+export const resources = noLinuxContainerResources;
 
 /** `NamespaceOption` with every mode POD. */
 export function namespaceOption(): NamespaceOption {
