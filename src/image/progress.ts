@@ -59,10 +59,22 @@ export async function fetchWithProgressTimeout(
   };
   if (signal?.aborted) throw signal.reason;
   signal?.addEventListener("abort", onAbort, { once: true });
+  // Rejects once the request is aborted. Deno's fetch does not always end a body read that is
+  // pending when its signal aborts (seen here: a stalled download's read stayed pending, and
+  // with it the pull, for ever), so each wait below races this as well.
+  const aborted = new Promise<never>((_, reject) => {
+    ac.signal.addEventListener("abort", () => reject(ac.signal.reason), { once: true });
+  });
+  aborted.catch(() => {});
   arm();
   let res: Response;
   try {
-    res = await doFetch(url, { ...init, signal: ac.signal });
+    const fetched = doFetch(url, { ...init, signal: ac.signal });
+    // A response that comes after all is not read: let its connection go.
+    fetched.then((r) => {
+      if (ac.signal.aborted) r.body?.cancel().catch(() => {});
+    }, () => {});
+    res = await Promise.race([fetched, aborted]);
   } catch (err) {
     finish();
     if (ac.signal.aborted) throw ac.signal.reason;
@@ -77,7 +89,7 @@ export async function fetchWithProgressTimeout(
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        const { done, value } = await reader.read();
+        const { done, value } = await Promise.race([reader.read(), aborted]);
         if (done) {
           finish();
           controller.close();
@@ -87,6 +99,7 @@ export async function fetchWithProgressTimeout(
         controller.enqueue(value);
       } catch (err) {
         finish();
+        if (ac.signal.aborted) reader.cancel(ac.signal.reason).catch(() => {});
         controller.error(ac.signal.aborted ? ac.signal.reason : err);
       }
     },

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { OcidError } from "../../../src/errors.ts";
-import { fetchWithProgressTimeout } from "../../../src/image/progress.ts";
+import { OcidError, RegistryUnavailableError } from "../../../src/errors.ts";
+import { type FetchFn, fetchWithProgressTimeout } from "../../../src/image/progress.ts";
 
 Deno.test("fetchWithProgressTimeout() fails a request whose headers never come", async () => {
   const fakeFetch = (_: string | URL, init?: RequestInit) =>
@@ -51,4 +51,30 @@ Deno.test("fetchWithProgressTimeout() passes the caller's abort reason", async (
   });
   ac.abort(new Error("cancelled by kubelet"));
   await assert.rejects(p, /cancelled by kubelet/);
+});
+
+Deno.test("fetchWithProgressTimeout() fails on time even when the fetch ignores its abort signal", async () => {
+  // Deno's fetch does not always end a pending body read when its signal aborts: a fetch that
+  // ignores the signal altogether must still give up at the timeout, headers or body.
+  const within = <T>(p: Promise<T>) =>
+    Promise.race([
+      p,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("still waiting after 3 s")), 3000)
+      ),
+    ]);
+  const neverHeaders: FetchFn = () => new Promise<Response>(() => {});
+  await assert.rejects(
+    within(fetchWithProgressTimeout("http://x/h", {}, { timeoutMs: 100, fetch: neverHeaders })),
+    RegistryUnavailableError,
+  );
+  const stalledBody: FetchFn = () =>
+    Promise.resolve(
+      new Response(new ReadableStream({ start: (c) => c.enqueue(new Uint8Array([1, 2, 3])) })),
+    );
+  const res = await fetchWithProgressTimeout("http://x/b", {}, {
+    timeoutMs: 100,
+    fetch: stalledBody,
+  });
+  await assert.rejects(within(res.arrayBuffer()), RegistryUnavailableError);
 });
