@@ -67,18 +67,18 @@ export class MonitorWatch {
 
   /** Starts the periodic checks; the timer never keeps the daemon alive. */
   start(): void {
-    if (this.#closed || this.#timer !== undefined) return;
-    const tick = () => {
+    if (!this.#closed && this.#timer === undefined) this.#schedule();
+  }
+
+  #schedule(): void {
+    this.#timer = setTimeout(() => {
       this.#checking = this.check()
         .catch((err) => this.#deps.log.warn("Checking the monitors failed", { err }))
         .finally(() => {
           this.#checking = undefined;
-          if (this.#closed) return;
-          this.#timer = setTimeout(tick, this.#intervalMs);
-          Deno.unrefTimer(this.#timer);
+          if (!this.#closed) this.#schedule();
         });
-    };
-    this.#timer = setTimeout(tick, this.#intervalMs);
+    }, this.#intervalMs);
     Deno.unrefTimer(this.#timer);
   }
 
