@@ -1,8 +1,9 @@
 /**
- * UpdateContainerResources: applies new Linux resources to a created or running container
- * (`<runtime> update`), merged over its current ones ({@linkcode mergeResources}), then keeps them in the bundle's config.json and the container's status
- * (ContainerStatus reports them). An update the runtime refuses leaves the container's resources
- * as they were: the runtime is given them back.
+ * UpdateContainerResources: applies new Linux resources, merged over the current ones
+ * ({@linkcode mergeResources}), to a created or running container (`<runtime> update`), then
+ * keeps them in the bundle's config.json and the container's status (ContainerStatus reports
+ * them). An update the runtime refuses leaves the container's resources as they were: the
+ * runtime is given them back.
  *
  * @module
  */
@@ -32,10 +33,7 @@ export async function updateContainerResources(
 ): Promise<cri.UpdateContainerResourcesResponseInit> {
   if (!req.container_id) throw new InvalidArgumentError("Missing container_id");
   if (!req.linux) throw new InvalidArgumentError("Missing linux resources in the request");
-  // The request alone is checked before anything is locked or changed.
-  enforceableResources(deps, toLinuxResources(req.linux, "linux"), {
-    container: req.container_id,
-  });
+  toLinuxResources(req.linux, "linux"); // its values checked before anything is locked
   const id = deps.containers.get(req.container_id).id;
   // Its own lock, not the container's: a StopContainer holds that one while the container
   // ends on its stop signal, and the kubelet's CPU manager updates every container in one loop.
@@ -50,6 +48,7 @@ export async function updateContainerResources(
     container.status.resources ?? container.metadata.config.linux?.resources ?? undefined,
     req.linux,
   );
+  // What this node cannot take is dropped, or refused (a cpuset naming CPUs it has not).
   const resources = enforceableResources(deps, toLinuxResources(merged, "linux"), {
     container: id,
   });
