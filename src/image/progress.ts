@@ -59,13 +59,21 @@ export async function fetchWithProgressTimeout(
   };
   if (signal?.aborted) throw signal.reason;
   signal?.addEventListener("abort", onAbort, { once: true });
-  // Rejects once the request is aborted. Deno's fetch does not always end a body read that is
-  // pending when its signal aborts (seen here: a stalled download's read stayed pending, and
-  // with it the pull, for ever), so each wait below races this as well.
-  const aborted = new Promise<never>((_, reject) => {
-    ac.signal.addEventListener("abort", () => reject(ac.signal.reason), { once: true });
-  });
-  aborted.catch(() => {});
+  // Deno's fetch does not always end a body read that is pending when its signal aborts (seen
+  // here: a stalled download's read stayed pending, and with it the pull, for ever). So each wait
+  // below is rejected by the abort itself. Not with Promise.race against one long-lived promise:
+  // that keeps a reaction, and with it every chunk read, until the download ends.
+  let rejectWait: ((reason: unknown) => void) | undefined;
+  ac.signal.addEventListener("abort", () => rejectWait?.(ac.signal.reason), { once: true });
+  const orAbort = <T>(p: Promise<T>): Promise<T> => {
+    if (ac.signal.aborted) return Promise.reject(ac.signal.reason);
+    return new Promise<T>((resolve, reject) => {
+      rejectWait = reject;
+      p.then(resolve, reject).finally(() => {
+        if (rejectWait === reject) rejectWait = undefined;
+      });
+    });
+  };
   arm();
   let res: Response;
   try {
@@ -74,7 +82,7 @@ export async function fetchWithProgressTimeout(
     fetched.then((r) => {
       if (ac.signal.aborted) r.body?.cancel().catch(() => {});
     }, () => {});
-    res = await Promise.race([fetched, aborted]);
+    res = await orAbort(fetched);
   } catch (err) {
     finish();
     if (ac.signal.aborted) throw ac.signal.reason;
@@ -89,7 +97,7 @@ export async function fetchWithProgressTimeout(
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        const { done, value } = await Promise.race([reader.read(), aborted]);
+        const { done, value } = await orAbort(reader.read());
         if (done) {
           finish();
           controller.close();
