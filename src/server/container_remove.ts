@@ -12,6 +12,7 @@ import { ignoreNotFound, NotFoundError } from "../errors.ts";
 import type { Deps } from "./deps.ts";
 import { type StopContainerDeps, stopContainerProcess } from "./container_stop.ts";
 import { publishContainerEvent } from "./container_events.ts";
+import { resourcesLock } from "./container_update_resources.ts";
 
 /** What RemoveContainer uses. */
 export type RemoveContainerDeps = StopContainerDeps & Pick<Deps, "images" | "config">;
@@ -42,6 +43,9 @@ export async function removeContainerEverything(
   id: string,
 ): Promise<void> {
   const container = deps.containers.get(id);
+  // An UpdateContainerResources under way (it holds its own lock, not the container's) ends
+  // first: it writes the bundle's config.json and the record, which go here.
+  using _ = await deps.locks.lock(resourcesLock(id));
   await stopContainerProcess(deps, id, 0);
   // The process is gone: its runtime state and rootfs mount went with the exit, or go now
   // (nothing can mount the rootfs of an exited container again).

@@ -37,7 +37,7 @@ export async function updateContainerResources(
   const id = deps.containers.get(req.container_id).id;
   // Its own lock, not the container's: a StopContainer holds that one while the container
   // ends on its stop signal, and the kubelet's CPU manager updates every container in one loop.
-  using _ = await deps.locks.lock(`container-resources:${id}`);
+  using _ = await deps.locks.lock(resourcesLock(id));
   const container = deps.containers.get(id);
   if (!canUpdateContainer(container.status)) {
     throw new FailedPreconditionError(
@@ -85,6 +85,14 @@ export async function updateContainerResources(
   await deps.containers.update(id, (s) => ({ ...s, resources: merged }));
   deps.log.info("Container resources updated", { id });
   return {};
+}
+
+/**
+ * The lock UpdateContainerResources holds for container `id`. The removal of the container
+ * takes it too, so that an update under way ends before the files it writes go.
+ */
+export function resourcesLock(id: string): string {
+  return `container-resources:${id}`;
 }
 
 /**

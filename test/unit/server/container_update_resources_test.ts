@@ -7,8 +7,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type * as cri from "../../../src/cri/types.ts";
 import { updateContainerResources } from "../../../src/server/container_update_resources.ts";
-import { addContainerRecord, addSandbox, decode, testDeps } from "./_fakes.ts";
-import { FailedPreconditionError } from "../../../src/errors.ts";
+import { addContainerRecord, addSandbox, decode, testDeps, withTestDeps } from "./_fakes.ts";
+import { FailedPreconditionError, NotFoundError } from "../../../src/errors.ts";
+import { removeContainer } from "../../../src/server/container_remove.ts";
 import { OciRuntimeError } from "../../../src/oci/runtime_error.ts";
 
 const ID = "d".repeat(64);
@@ -169,4 +170,40 @@ Deno.test("updateContainerResources() merges: fields the request leaves 0 or emp
   } finally {
     await Deno.remove(deps.dir, { recursive: true });
   }
+});
+
+Deno.test("updateContainerResources() racing RemoveContainer: the removal waits for the update, and a later update is NOT_FOUND (never INTERNAL)", async () => {
+  await withTestDeps(async (deps) => {
+    await runningContainer(deps, JSON.stringify({ linux: {} }));
+    // The runtime's update takes a while: the removal arrives during it.
+    const { promise: updating, resolve: updateStarted } = Promise.withResolvers<void>();
+    const { promise: gate, resolve: open } = Promise.withResolvers<void>();
+    const record = deps.fakeRuntime.updateResources.bind(deps.fakeRuntime);
+    deps.fakeRuntime.updateResources = async (id: string, resources: unknown) => {
+      updateStarted();
+      await gate;
+      return record(id, resources);
+    };
+    const req = decode<cri.UpdateContainerResourcesRequest>("UpdateContainerResources", {
+      container_id: ID,
+      linux: { cpu_shares: 512 },
+    });
+    // The container ends as soon as it is killed.
+    const kill = deps.fakeRuntime.kill.bind(deps.fakeRuntime);
+    deps.fakeRuntime.kill = async (id: string, signal: string, opts?: unknown) => {
+      await kill(id, signal, opts);
+      deps.exits.deliver(id, { exitCode: 137, finishedAt: new Date() });
+    };
+    const update = updateContainerResources(deps, req);
+    await updating;
+    const remove = removeContainer(deps, { container_id: ID });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(deps.fakeRuntime.verbs(), [], "the removal waits for the update under way");
+    open();
+    await update;
+    await remove;
+    assert.deepEqual(deps.fakeRuntime.verbs().slice(0, 2), ["updateResources", "kill"]);
+    assert.equal(deps.containers.has(ID), false);
+    await assert.rejects(updateContainerResources(deps, req), NotFoundError);
+  });
 });
