@@ -13,6 +13,7 @@ import type { Deps } from "./deps.ts";
 import { type StopContainerDeps, stopContainerProcess } from "./container_stop.ts";
 import { publishContainerEvent } from "./container_events.ts";
 import { resourcesLock } from "./container_update_resources.ts";
+import { withContainerLock } from "./container_lock.ts";
 
 /** What RemoveContainer uses. */
 export type RemoveContainerDeps = StopContainerDeps & Pick<Deps, "images" | "config">;
@@ -31,13 +32,11 @@ export async function removeContainer(
   }
   // A running container is removed by force: a StopContainer under way (which holds the lock
   // while it waits on the stop signal) sends its SIGKILL now.
-  deps.stops.get(id)?.join(Date.now());
-  using _ = await deps.locks.lock(`container:${id}`);
-  if (deps.containers.has(id)) await removeContainerEverything(deps, id);
+  await withContainerLock(deps, id, () => removeContainerEverything(deps, id));
   return {};
 }
 
-/** Removes container `id` and all it owns; the caller holds its lock (or its sandbox's). */
+/** Removes container `id` and all it owns; the caller holds its lock ({@linkcode withContainerLock}). */
 export async function removeContainerEverything(
   deps: Omit<RemoveContainerDeps, "stops">,
   id: string,

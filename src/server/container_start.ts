@@ -15,6 +15,7 @@ import type { Deps } from "./deps.ts";
 import { recordExit } from "./exits.ts";
 import { notBeforeNs, nowNs } from "./time.ts";
 import { publishContainerEvent } from "./container_events.ts";
+import { containerLock } from "./container_lock.ts";
 
 /** What StartContainer uses. */
 export type StartContainerDeps = Pick<
@@ -38,7 +39,7 @@ export async function startContainer(
 ): Promise<cri.StartContainerResponseInit> {
   if (!req.container_id) throw new InvalidArgumentError("Missing container_id");
   const id = deps.containers.get(req.container_id).id;
-  using _ = await deps.locks.lock(`container:${id}`);
+  using _ = await deps.locks.lock(containerLock(id));
   const container = deps.containers.get(id);
   if (!canStartContainer(container.status)) {
     throw new FailedPreconditionError(

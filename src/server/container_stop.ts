@@ -14,6 +14,7 @@ import type { Deps } from "./deps.ts";
 import { recordExit } from "./exits.ts";
 import { PendingStop } from "./pending_stops.ts";
 import type { ExitEvent } from "../exit_hub.ts";
+import { containerLock } from "./container_lock.ts";
 
 /** What StopContainer uses. */
 export type StopContainerDeps = Pick<
@@ -62,7 +63,7 @@ export async function stopContainer(
     // Its caller went away just before this call joined it: stop anew.
     return abandoned ? await stopContainer(deps, req, ctx) : {};
   }
-  using _ = await deps.locks.lock(`container:${container.id}`);
+  using _ = await deps.locks.lock(containerLock(container.id));
   // Removed while we waited for the lock: nothing left to stop.
   if (!deps.containers.has(container.id)) return {};
   await deps.stops.run(

@@ -11,6 +11,7 @@ import { ignoreNotFound } from "../errors.ts";
 import type { Deps } from "./deps.ts";
 import { findOrUndefined, type StopPodSandboxDeps, stopSandbox } from "./sandbox_stop.ts";
 import { removeContainerEverything } from "./container_remove.ts";
+import { withContainerLock } from "./container_lock.ts";
 import { crashPoint } from "../crash.ts";
 import { publishSandboxEvent } from "./container_events.ts";
 
@@ -36,7 +37,7 @@ export async function removePodSandbox(
   await Promise.all([
     ...deps.containers.list()
       .filter((c) => c.metadata.sandboxId === id)
-      .map((c) => removeContainerEverything(deps, c.id)),
+      .map((c) => withContainerLock(deps, c.id, () => removeContainerEverything(deps, c.id))),
     deps.holders.of(sandbox).remove(sandbox).then(() => deps.images.removeRootfs(id)),
     Deno.remove(meta.runDir, { recursive: true }).catch(ignoreNotFound),
   ]);

@@ -12,6 +12,7 @@ import { unmount } from "../mounts.ts";
 import type { SandboxRecord } from "../store/sandbox.ts";
 import type { Deps } from "./deps.ts";
 import { stopContainerProcess } from "./container_stop.ts";
+import { withContainerLock } from "./container_lock.ts";
 import { crashPoint } from "../crash.ts";
 import { publishSandboxEvent } from "./container_events.ts";
 import { podPortMappings } from "./pod_ports.ts";
@@ -33,6 +34,7 @@ export type StopPodSandboxDeps = Pick<
   | "events"
   | "images"
   | "holders"
+  | "stops"
 >;
 
 /** Stops a pod sandbox; see the module doc. */
@@ -58,7 +60,7 @@ export async function stopSandbox(deps: StopPodSandboxDeps, id: string): Promise
   await settleAll(
     deps.containers.list()
       .filter((c) => c.metadata.sandboxId === id)
-      .map((c) => stopContainerProcess(deps, c.id, 0)),
+      .map((c) => withContainerLock(deps, c.id, () => stopContainerProcess(deps, c.id, 0))),
   );
   crashPoint("sandbox_stop:after_containers");
 
