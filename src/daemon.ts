@@ -256,7 +256,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     isInUse: (imageId) =>
       containers.list().some((c) =>
         c.metadata.imageId === imageId || c.metadata.volumeImageIds?.includes(imageId)
-      ),
+      ) || sandboxes.list().some((s) => s.metadata.imageId === imageId),
   });
   const infraRootfs = await ensureInfraRootfs(config.root, config.pause.binary);
   const hostCapabilities = options.hostCapabilities ?? probeHostCapabilities();

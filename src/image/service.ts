@@ -168,6 +168,14 @@ export class ImageService {
   #blobClaims = new Map<string, number>();
   /** Serialises record updates and removals. */
   #lock: Promise<unknown> = Promise.resolve();
+  /**
+   * The containers (and infra rootfs of pods) mounted over each image, by image ID: from the
+   * mount until {@linkcode removeRootfs}. A container being created has no record yet for
+   * `isInUse` to find, and its layers are under its mount already.
+   */
+  #users = new Map<string, Set<string>>();
+  /** Images a removal has found unused and is removing: no new mount over them. */
+  #removing = new Set<string>();
 
   private constructor(deps: ImageServiceDeps) {
     this.#deps = deps;
@@ -439,31 +447,42 @@ export class ImageService {
     return await this.#locked(async () => {
       const rec = this.status(ref);
       if (!rec) return false;
-      if (await (this.#deps.isInUse?.(rec.id) ?? false)) {
-        throw new FailedPreconditionError(
-          `Cannot remove image "${ref}" (${rec.id}): a container uses it`,
-        );
+      // From here no mount starts over it (one started before is among the users).
+      this.#removing.add(rec.id);
+      try {
+        return await this.#removeUnused(ref, rec);
+      } finally {
+        this.#removing.delete(rec.id);
       }
-      await this.#images.delete(rec.id);
-      const others = this.#images.all();
-      const usedLayers = new Set(others.flatMap((r) => r.chainIds));
-      for (const c of rec.chainIds) if (!usedLayers.has(c)) await this.#layers.remove(c);
-      const usedBlobs = new Set(
-        others.flatMap((r) => [
-          r.id,
-          r.manifestDigest,
-          ...r.repoDigests.map((d) => d.slice(d.indexOf("@") + 1)),
-        ]),
-      );
-      const mine = [
-        rec.id,
-        rec.manifestDigest,
-        ...rec.repoDigests.map((d) => d.slice(d.indexOf("@") + 1)),
-      ];
-      for (const d of mine) if (!usedBlobs.has(d)) await this.#blobs.remove(d);
-      this.#log.info("Removed image", { image: ref, id: rec.id });
-      return true;
     });
+  }
+
+  /** {@linkcode remove} of a stored image, under the lock. */
+  async #removeUnused(ref: string, rec: ImageRecord): Promise<boolean> {
+    if (this.#users.has(rec.id) || await (this.#deps.isInUse?.(rec.id) ?? false)) {
+      throw new FailedPreconditionError(
+        `Cannot remove image "${ref}" (${rec.id}): a container uses it`,
+      );
+    }
+    await this.#images.delete(rec.id);
+    const others = this.#images.all();
+    const usedLayers = new Set(others.flatMap((r) => r.chainIds));
+    for (const c of rec.chainIds) if (!usedLayers.has(c)) await this.#layers.remove(c);
+    const usedBlobs = new Set(
+      others.flatMap((r) => [
+        r.id,
+        r.manifestDigest,
+        ...r.repoDigests.map((d) => d.slice(d.indexOf("@") + 1)),
+      ]),
+    );
+    const mine = [
+      rec.id,
+      rec.manifestDigest,
+      ...rec.repoDigests.map((d) => d.slice(d.indexOf("@") + 1)),
+    ];
+    for (const d of mine) if (!usedBlobs.has(d)) await this.#blobs.remove(d);
+    this.#log.info("Removed image", { image: ref, id: rec.id });
+    return true;
   }
 
   /** Deletes layers and blobs that no image record refers to. Call with no pull running. */
@@ -496,8 +515,11 @@ export class ImageService {
     imageId: string,
     options: { readonly?: boolean } = {},
   ): Promise<string> {
-    const layers = await this.#layersOf(this.resolve(imageId));
-    return await this.#rootfs.mount(containerId, layers, options);
+    return await this.#using(
+      containerId,
+      imageId,
+      async (rec) => await this.#rootfs.mount(containerId, await this.#layersOf(rec), options),
+    );
   }
 
   /**
@@ -516,12 +538,41 @@ export class ImageService {
     index: number,
     ref: string,
   ): Promise<{ path: string; imageId: string }> {
-    const rec = this.resolve(ref);
-    const layers = await this.#layersOf(rec);
-    return {
-      path: await this.#rootfs.mountImageVolume(containerId, index, layers),
+    return await this.#using(containerId, ref, async (rec) => ({
+      path: await this.#rootfs.mountImageVolume(containerId, index, await this.#layersOf(rec)),
       imageId: rec.id,
-    };
+    }));
+  }
+
+  /**
+   * Runs `mount` with `containerId` counted among the users of image `ref` from before it
+   * starts until {@linkcode removeRootfs}; a mount that fails counts for nothing.
+   *
+   * @throws {NotFoundError} When the image is not stored, or is being removed.
+   */
+  async #using<T>(
+    containerId: string,
+    ref: string,
+    mount: (rec: ImageRecord) => Promise<T>,
+  ): Promise<T> {
+    const rec = this.resolve(ref);
+    if (this.#removing.has(rec.id)) {
+      throw new NotFoundError(`Cannot find image "${ref}": it is being removed`);
+    }
+    const users = this.#users.get(rec.id) ?? new Set();
+    const added = !users.has(containerId);
+    this.#users.set(rec.id, users.add(containerId));
+    try {
+      return await mount(rec);
+    } catch (err) {
+      if (added) this.#unuse(containerId, rec.id);
+      throw err;
+    }
+  }
+
+  #unuse(containerId: string, imageId: string): void {
+    const users = this.#users.get(imageId);
+    if (users?.delete(containerId) && users.size === 0) this.#users.delete(imageId);
   }
 
   async #layersOf(rec: ImageRecord): Promise<RootfsLayer[]> {
@@ -545,6 +596,7 @@ export class ImageService {
    */
   async removeRootfs(containerId: string, options: { unmounted?: boolean } = {}): Promise<void> {
     await this.#rootfs.remove(containerId, options);
+    for (const imageId of [...this.#users.keys()]) this.#unuse(containerId, imageId);
   }
 
   /** Usage of every container's writable layer (CRI ContainerFilesystems). */

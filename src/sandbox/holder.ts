@@ -61,6 +61,8 @@ export interface HeldNamespaces {
   /** Pinned namespace files; absent when not pinned. */
   ipcPath?: string;
   utsPath?: string;
+  /** The image the infra rootfs is an overlay of (`pause.image`); absent otherwise. */
+  imageId?: string;
 }
 
 /** Namespaces of the pod that its containers join by path. */

@@ -59,7 +59,10 @@ export class InfraHolder implements PodNamespaceHolder {
   async create(req: HolderCreateRequest): Promise<HeldNamespaces> {
     const deps = this.#deps;
     const { id } = req;
-    let infra = { rootfs: deps.infraRootfs, args: ["/pause", ...deps.config.pause.args] };
+    let infra: { rootfs: string; args: string[]; imageId?: string } = {
+      rootfs: deps.infraRootfs,
+      args: ["/pause", ...deps.config.pause.args],
+    };
     if (deps.config.pause.image) {
       const root = await pauseImageRoot(deps.images, { id, image: deps.config.pause.image });
       req.stack.defer(() => root.release());
@@ -96,7 +99,7 @@ export class InfraHolder implements PodNamespaceHolder {
     await writeFileAtomic(join(req.bundle, "config.json"), JSON.stringify(spec), {
       sync: "none",
     });
-    return await deps.runtime.create({
+    const created = await deps.runtime.create({
       id,
       bundle: req.bundle,
       persistDir: req.bundle,
@@ -104,6 +107,7 @@ export class InfraHolder implements PodNamespaceHolder {
       name: req.name,
       runtimeHandler: req.runtimeHandler,
     });
+    return { ...created, ...(infra.imageId ? { imageId: infra.imageId } : {}) };
   }
 
   async undoCreate(id: string): Promise<void> {

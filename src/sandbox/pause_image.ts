@@ -11,6 +11,8 @@ import { FailedPreconditionError } from "../errors.ts";
 /** An infra rootfs made for one sandbox. */
 export interface InfraRoot {
   rootfs: string;
+  /** The pause image's ID (the image its rootfs is an overlay of). */
+  imageId: string;
   args: string[];
   /** Unmounts and removes what was made; idempotent. */
   release(): Promise<void>;
@@ -37,6 +39,7 @@ export async function pauseImageRoot(
   const rootfs = await images.mountRootfs(options.id, record.id);
   return {
     rootfs,
+    imageId: record.id,
     args,
     release: () => images.removeRootfs(options.id),
   };

@@ -279,6 +279,7 @@ async function createSandbox(
       holder: holder.kind,
       ...(created.ipcPath ? { ipcPath: created.ipcPath } : {}),
       ...(created.utsPath ? { utsPath: created.utsPath } : {}),
+      ...(created.imageId ? { imageId: created.imageId } : {}),
     },
     status: {
       state: "SANDBOX_READY",

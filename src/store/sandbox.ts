@@ -53,6 +53,11 @@ export interface SandboxMetadata {
   ipcPath?: string;
   /** The pod's pinned UTS namespace (no infra process); absent otherwise. */
   utsPath?: string;
+  /**
+   * The image the infra container's rootfs is an overlay of (`pause.image`), which cannot be
+   * removed while the pod is; absent with the built-in pause rootfs or no infra container.
+   */
+  imageId?: string;
 }
 
 /** What changes about a sandbox. */

@@ -223,6 +223,22 @@ Deno.test("ImageService pulls, lists, mounts, removes and pulls again from docke
         await svc.removeRootfs("ctr3");
       },
     );
+    await t.step(
+      "remove() refuses an image whose rootfs or image volume is mounted (a container in creation has no record yet)",
+      async () => {
+        const rootfs = await svc.mountRootfs("ctr4", busybox.config.digest);
+        await svc.mountImageVolume("ctr5", 0, layered.config.digest);
+        await rejectsWith(svc.remove(bbRef), "FAILED_PRECONDITION", /a container uses it/);
+        await rejectsWith(
+          svc.remove(layered.config.digest),
+          "FAILED_PRECONDITION",
+          /a container uses it/,
+        );
+        assert.ok((await Deno.lstat(`${rootfs}/bin/busybox`)).isFile);
+        await svc.removeRootfs("ctr4");
+        await svc.removeRootfs("ctr5");
+      },
+    );
     await t.step("remove() refuses an image in use, then frees only unused layers", async () => {
       const inUse = new Set([busybox.config.digest]);
       svc = await ImageService.open({

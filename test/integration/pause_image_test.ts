@@ -53,8 +53,32 @@ Deno.test({
       const listed = await call(images, "ListImages", {});
       assert.ok(listed.images.some((i) => i.repo_tags.includes(ref)), "pause image is stored");
 
-      await call(runtime, "StopPodSandbox", { pod_sandbox_id: id });
-      await call(runtime, "RemovePodSandbox", { pod_sandbox_id: id });
+      // The running infra container's rootfs is an overlay of the image's layers.
+      const inUse = /Cannot remove image .*: a (container|pod) uses it/;
+      await assert.rejects(
+        call(images, "RemoveImage", { image: { image: ref } }),
+        (err: { code: number; details: string }) =>
+          err.code === 9 && inUse.test(err.details),
+        "RemoveImage of the pause image an infra container runs from: FAILED_PRECONDITION",
+      );
+      // So after a restart, when nothing was mounted by this daemon.
+      await daemon.stop();
+      daemon = await startDaemon({
+        bridge: "ocidt14",
+        subnet: "10.234.14.0/24",
+        flags: ["--pause-image", ref],
+        dirs: daemon.dirs,
+      });
+      await assert.rejects(
+        call(daemon.clients.image, "RemoveImage", { image: { image: ref } }),
+        (err: { code: number; details: string }) =>
+          err.code === 9 && inUse.test(err.details),
+        "the same after a restart",
+      );
+      assert.ok(alive(info.pid), "the infra process still runs");
+
+      await call(daemon.clients.runtime, "StopPodSandbox", { pod_sandbox_id: id });
+      await call(daemon.clients.runtime, "RemovePodSandbox", { pod_sandbox_id: id });
       assert.deepEqual(
         (await mountsUnder(daemon.dirs.base)).filter((p) => !isDaemonDirMount(p)),
         [],
