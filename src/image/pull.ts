@@ -50,6 +50,12 @@ export interface PullDeps {
   blobsInFlight: Map<string, Promise<void>>;
   /** How many pulls still mean to unpack each layer blob, by digest, shared by the pulls. */
   blobClaims: Map<string, number>;
+  /**
+   * Keeps the layers of the image (chain IDs, bottom first) from removal until its record is
+   * stored: a layer found stored (another image's) is used as it is. Called before any layer
+   * is looked for. @default none
+   */
+  holdLayers?: (chain: readonly string[]) => Promise<void>;
   fetch?: FetchFn | undefined;
   /** The platform to pull. @default this machine */
   platform?: Platform | undefined;
@@ -152,6 +158,7 @@ export async function fetchImage(
     );
   }
   const chain = chainIds(diffIds);
+  await deps.holdLayers?.(chain);
   const layerWhat = (i: number) => `Layer ${i + 1}/${manifest.layers.length} of "${name}"`;
   const digestOf = (i: number) => manifest.layers[i]!.digest;
   // A layer blob is kept while some pull still means to unpack it: two images can hold the

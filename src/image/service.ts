@@ -23,7 +23,7 @@ import { type ImageRecord, ImageStore } from "./image_store.ts";
 import { LayerStore } from "./layer_store.ts";
 import type { Platform } from "./manifest.ts";
 import type { FetchFn } from "./progress.ts";
-import type { PullDeps } from "./pull.ts";
+import type { FetchedImage, PullDeps } from "./pull.ts";
 import type { SignaturePolicy } from "./signature_policy.ts";
 import type { SignatureCheck } from "./sigstore.ts";
 import {
@@ -176,6 +176,8 @@ export class ImageService {
   #users = new Map<string, Set<string>>();
   /** Images a removal has found unused and is removing: no new mount over them. */
   #removing = new Set<string>();
+  /** Layers (chain IDs) that pulls under way will record, with how many pulls hold each. */
+  #layerHolds = new Map<string, number>();
 
   private constructor(deps: ImageServiceDeps) {
     this.#deps = deps;
@@ -322,15 +324,45 @@ export class ImageService {
     ep: Endpoint,
     options: PullOptions & { verify: SignatureCheck | undefined },
   ): Promise<ImageRecord> {
-    const name = formatReference(ref);
     const started = performance.now();
     const { fetchImage } = await loadPull();
     const auth = options.auth ??
       (await fileCredentials(this.#deps.config.image.globalAuthFile, ep, this.#deps.runner));
-    const fetched = await fetchImage(this.#pullDeps, ref, ep, { ...options, auth });
+    // The layers this pull uses stay until its record refers to them, or it fails. Held under
+    // the lock: a removal under way ends first (and its layers are gone, so pulled again).
+    const held: string[] = [];
+    const holdLayers = (chain: readonly string[]) =>
+      this.#locked(() => {
+        for (const c of chain) this.#layerHolds.set(c, (this.#layerHolds.get(c) ?? 0) + 1);
+        held.push(...chain);
+        return Promise.resolve();
+      });
+    try {
+      const deps = { ...this.#pullDeps, holdLayers };
+      return await this.#record(ref, ep, await fetchImage(deps, ref, ep, { ...options, auth }), {
+        started,
+        ...(options.pinned !== undefined ? { pinned: options.pinned } : {}),
+      });
+    } finally {
+      for (const c of held) {
+        const left = (this.#layerHolds.get(c) ?? 1) - 1;
+        if (left > 0) this.#layerHolds.set(c, left);
+        else this.#layerHolds.delete(c);
+      }
+    }
+  }
+
+  /** Stores the record of a fetched image (and its manifests), under the lock. */
+  #record(
+    ref: ImageReference,
+    ep: Endpoint,
+    fetched: FetchedImage,
+    options: { started: number; pinned?: boolean },
+  ): Promise<ImageRecord> {
+    const name = formatReference(ref);
     const { topDigest, configDigest, config } = fetched;
-    // Record.
-    return await this.#locked(async () => {
+    const started = options.started;
+    return this.#locked(async () => {
       for (const [d, bytes] of fetched.manifestBlobs) {
         if (!(await this.#blobs.has(d))) {
           await this.#blobs.putBytes(d, bytes, `Manifest of "${name}"`);
@@ -467,7 +499,9 @@ export class ImageService {
     await this.#images.delete(rec.id);
     const others = this.#images.all();
     const usedLayers = new Set(others.flatMap((r) => r.chainIds));
-    for (const c of rec.chainIds) if (!usedLayers.has(c)) await this.#layers.remove(c);
+    for (const c of rec.chainIds) {
+      if (!usedLayers.has(c) && !this.#layerHolds.has(c)) await this.#layers.remove(c);
+    }
     const usedBlobs = new Set(
       others.flatMap((r) => [
         r.id,
@@ -489,7 +523,9 @@ export class ImageService {
   async #collectGarbage(): Promise<void> {
     const records = this.#images.all();
     const layers = new Set(records.flatMap((r) => r.chainIds));
-    for (const c of await this.#layers.list()) if (!layers.has(c)) await this.#layers.remove(c);
+    for (const c of await this.#layers.list()) {
+      if (!layers.has(c) && !this.#layerHolds.has(c)) await this.#layers.remove(c);
+    }
     const blobs = new Set(records.flatMap((r) => [
       r.id,
       r.manifestDigest,

@@ -9,6 +9,7 @@ import { defaultConfig } from "../../src/config/defaults.ts";
 import { OcidError } from "../../src/errors.ts";
 import { denoRunner } from "../../src/process.ts";
 import { ImageService, isMountPoint } from "../../src/image/mod.ts";
+import type { FetchFn } from "../../src/image/progress.ts";
 import {
   buildImage,
   buildIndex,
@@ -762,6 +763,43 @@ Deno.test("ImageService unpacks a layer by what its bytes are, not by its media 
     const rec = await svc.pull(`${fake.host}/z/z:1`);
     assert.equal(rec.id, img.config.digest);
     await svc.remove(rec.id);
+    await assertStoreEmpty(svc);
+  });
+});
+
+Deno.test("remove() of an image that shares a layer with one being pulled leaves the layer to the pull", async () => {
+  // Y is X's layer and one more. Y's pull finds X's layer stored and uses it; X is removed
+  // while Y's second layer downloads.
+  const base = await buildLayer([{ name: "base", content: "b".repeat(1000) }]);
+  const top = await buildLayer([{ name: "top", content: "t".repeat(1000) }]);
+  const x = buildImage([base]);
+  const y = buildImage([base, top]);
+  await using fake = startFakeRegistry({
+    manifests: { "share/x:1": x.manifest, "share/y:1": y.manifest },
+    blobs: [...imageBlobs(x), ...imageBlobs(y)],
+  });
+  await withRoot(async (root) => {
+    const downloading = Promise.withResolvers<void>();
+    const gate = Promise.withResolvers<void>();
+    const fetch: FetchFn = async (input, init) => {
+      if (String(input).includes(top.blob.digest)) {
+        downloading.resolve();
+        await gate.promise;
+      }
+      return await globalThis.fetch(input, init);
+    };
+    const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner, fetch });
+    const rx = await svc.pull(`${fake.host}/share/x:1`);
+    const pulling = svc.pull(`${fake.host}/share/y:1`);
+    await downloading.promise;
+    assert.equal(await svc.remove(rx.id), true);
+    gate.resolve();
+    const ry = await pulling;
+    const rootfs = await svc.mountRootfs("c1", ry.id);
+    assert.equal(await Deno.readTextFile(`${rootfs}/base`), "b".repeat(1000));
+    assert.equal(await Deno.readTextFile(`${rootfs}/top`), "t".repeat(1000));
+    await svc.removeRootfs("c1");
+    assert.equal(await svc.remove(ry.id), true);
     await assertStoreEmpty(svc);
   });
 });
