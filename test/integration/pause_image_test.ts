@@ -57,8 +57,7 @@ Deno.test({
       const inUse = /Cannot remove image .*: a (container|pod) uses it/;
       await assert.rejects(
         call(images, "RemoveImage", { image: { image: ref } }),
-        (err: { code: number; details: string }) =>
-          err.code === 9 && inUse.test(err.details),
+        (err: { code: number; details: string }) => err.code === 9 && inUse.test(err.details),
         "RemoveImage of the pause image an infra container runs from: FAILED_PRECONDITION",
       );
       // So after a restart, when nothing was mounted by this daemon.
@@ -71,8 +70,7 @@ Deno.test({
       });
       await assert.rejects(
         call(daemon.clients.image, "RemoveImage", { image: { image: ref } }),
-        (err: { code: number; details: string }) =>
-          err.code === 9 && inUse.test(err.details),
+        (err: { code: number; details: string }) => err.code === 9 && inUse.test(err.details),
         "the same after a restart",
       );
       assert.ok(alive(info.pid), "the infra process still runs");
