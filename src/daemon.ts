@@ -424,6 +424,21 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   // holds the CRI socket after a kill -9 (conmon spawns mark again: fds made later).
   if (!markFdsCloseOnExec()) log.debug("close_range(CLOSE_RANGE_CLOEXEC) is unavailable");
   monitors.start();
+  // The sweep while serving: a pod or container being created holds its name (and has a netns,
+  // dirs, a conmon, runtime state) before it has a record. One at a time: a sweep asked for
+  // while one runs (SIGUSR1, the timer) gets that one's report.
+  let sweeping: Promise<SweepReport> | undefined;
+  const sweepNow = () =>
+    sweeping ??= sweep(sweepDeps, {
+      runner,
+      isInFlight: (id) => sandboxes.inCreation(id) || containers.inCreation(id),
+      minAgeMs: 60_000,
+    }).finally(() => sweeping = undefined);
+  const sweepTimer = config.sweepIntervalSeconds > 0
+    ? setInterval(() => {
+      sweepNow().catch((err) => log.error("Garbage sweep failed", { error: err as Error }));
+    }, config.sweepIntervalSeconds * 1000)
+    : undefined;
   log.info("ocid is serving", {
     socket: config.listen,
     sandboxes: sandboxes.size,
@@ -433,14 +448,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
 
   return {
     deps,
-    sweep: () =>
-      sweep(sweepDeps, {
-        runner,
-        // A pod or container being created holds its name (and has a netns, dirs, a conmon,
-        // runtime state) before it has a record.
-        isInFlight: (id) => sandboxes.inCreation(id) || containers.inCreation(id),
-        minAgeMs: 60_000,
-      }),
+    sweep: sweepNow,
     async reload(next) {
       // Read again whether or not their path changed: an operator edits them, then reloads.
       let registries: RegistriesConf;
@@ -462,12 +470,14 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       });
     },
     async close(options = {}) {
+      clearInterval(sweepTimer);
       const left = await handlers.drain(options.graceMs ?? SHUTDOWN_GRACE_MS);
       if (left > 0) log.warn("Closing with RPCs still in flight", { count: left });
       deps.events.close(); // ends GetContainerEvents streams, which never end by themselves
       await listener.close();
       await streams.close(); // drops exec/attach/port-forward sessions; their processes are killed
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await sweeping?.catch(() => {}); // its removals end before the stores are left
       await monitors.close();
       await watcher.close();
       await exits.settled();

@@ -127,6 +127,12 @@ export const FIELDS: readonly FieldSpec[] = [
     "Run pods that share no PID namespace without an infra process (namespaces pinned as files).",
   ),
   field(
+    "sweep_interval",
+    ["sweepIntervalSeconds"],
+    { type: "seconds" },
+    "Seconds between garbage sweeps while serving (failed CNI DELs retried); 0: none.",
+  ),
+  field(
     "default_env",
     ["defaultEnv"],
     { type: "env" },

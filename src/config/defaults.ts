@@ -116,6 +116,7 @@ export function defaultConfig(options: DefaultConfigOptions = {}): Config {
     cgroupManager: host.systemdIsInit() ? "systemd" : "cgroupfs",
     restrictOomScoreAdj: !host.hasCapSysResource(),
     dropInfraCtr: true,
+    sweepIntervalSeconds: 600,
     defaultEnv: [],
     defaultCapabilities: [...DEFAULT_CAPABILITIES],
     seccompProfile: "",

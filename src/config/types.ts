@@ -107,6 +107,12 @@ export interface Config {
   /** `drop_infra_ctr`: pods whose PID namespace is not the pod's run without an infra process. @default true */
   dropInfraCtr: boolean;
   /**
+   * `sweep_interval`: seconds between garbage sweeps while serving (`src/gc.ts`; one runs at
+   * start and on SIGUSR1 too); 0: none. What a failed rollback could not undo (a CNI DEL, and
+   * with it the pod's IP) is retried there. @default 600
+   */
+  sweepIntervalSeconds: number;
+  /**
    * `default_env` (CRI-O's key): `NAME=value` variables of every container; the image's and
    * the request's variables of the same name win. @default []
    */

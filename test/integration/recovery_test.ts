@@ -454,3 +454,41 @@ testEachHolderMode({
 async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
 }
+
+Deno.test({
+  name: "sweep_interval sweeps garbage while serving, with no signal; young traces stay",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    let daemon: TestDaemon | undefined;
+    try {
+      const d = daemon = await startDaemon({
+        bridge: BRIDGE,
+        subnet: SUBNET,
+        noNetwork: true,
+        config: "sweep_interval = 1\n",
+      });
+      const old = join(d.dirs.root, "containers", "9".repeat(64));
+      const young = join(d.dirs.root, "containers", "8".repeat(64));
+      for (const dir of [old, young]) {
+        await Deno.mkdir(join(dir, "bundle"), { recursive: true });
+      }
+      const longAgo = new Date(Date.now() - 10 * 60_000);
+      for (const path of [join(old, "bundle"), old]) await Deno.utime(path, longAgo, longAgo);
+      const sweeps = () => d.output().split("\n").filter((l) => l.includes("Garbage sweep done"));
+      const atStart = sweeps().length;
+      await waitFor(
+        "a sweep by the timer",
+        () => Promise.resolve(sweeps().length > atStart ? true : undefined),
+      );
+      await waitFor(
+        "the old container dir to go",
+        async () => (await exists(old)) ? undefined : true,
+      );
+      assert.ok(await exists(young), "a dir younger than 60 s stays");
+      assert.ok(!d.output().includes("Garbage sweep failed"), d.output().slice(-3000));
+    } finally {
+      await daemon?.cleanup();
+    }
+  },
+});

@@ -34,6 +34,7 @@ Deno.test("defaultConfig() returns the documented defaults", () => {
     cgroupManager: "cgroupfs",
     restrictOomScoreAdj: true,
     dropInfraCtr: true,
+    sweepIntervalSeconds: 600,
     defaultEnv: [],
     defaultCapabilities: [...DEFAULT_CAPABILITIES],
     seccompProfile: "",

@@ -39,6 +39,7 @@ metrics_port = 9090
 cgroup_manager = "systemd"
 restrict_oom_score_adj = false
 drop_infra_ctr = false
+sweep_interval = 120
 default_env = ["HTTP_PROXY=http://proxy:3128", "EMPTY="]
 default_capabilities = ["chown", "CAP_KILL", "NET_BIND_SERVICE", "kill"]
 seccomp_profile = "/etc/ocid/seccomp.json"
@@ -115,6 +116,7 @@ storage_driver = "vfs"
     cgroupManager: "systemd",
     restrictOomScoreAdj: false,
     dropInfraCtr: false,
+    sweepIntervalSeconds: 120,
     defaultEnv: ["HTTP_PROXY=http://proxy:3128", "EMPTY="],
     defaultCapabilities: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
     seccompProfile: "/etc/ocid/seccomp.json",
