@@ -13,7 +13,12 @@
  */
 import type { Config } from "../config/types.ts";
 import { crashPoint } from "../crash.ts";
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors.ts";
+import {
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  OcidError,
+} from "../errors.ts";
 import { exists } from "../exists.ts";
 import { type Logger, nullLogger } from "../log.ts";
 import type { Runner } from "../process.ts";
@@ -151,6 +156,37 @@ function parseUser(user: string | undefined): { uid?: number; username?: string 
   return u === "" ? {} : { username: u };
 }
 
+/** A pull under way, shared by the callers asking for the same image with the same credentials. */
+interface SharedPull {
+  done: Promise<ImageRecord>;
+  /** Aborted when its last caller goes away. */
+  stop: AbortController;
+  callers: number;
+  settled: boolean;
+}
+
+/** What tells one set of credentials from another, hashed (no secret kept as a map key). */
+async function credentialsKey(auth: RegistryAuth | undefined): Promise<string> {
+  if (!auth) return "";
+  const bytes = new TextEncoder().encode(JSON.stringify(Object.entries(auth).sort()));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** `p`, or `reason()` as soon as `signal` aborts (`p` goes on). */
+function untilAborted<T>(
+  p: Promise<T>,
+  signal: AbortSignal | undefined,
+  reason: () => Error,
+): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(reason());
+  const { promise, reject } = Promise.withResolvers<never>();
+  const onAbort = () => reject(reason());
+  signal.addEventListener("abort", onAbort, { once: true });
+  return Promise.race([p, promise]).finally(() => signal.removeEventListener("abort", onAbort));
+}
+
 /** Pulls and stores images; mounts container root filesystems over them. */
 export class ImageService {
   #deps: ImageServiceDeps;
@@ -163,7 +199,7 @@ export class ImageService {
   #registries: RegistriesConf = { registries: [] };
   /** The node's signature policy (`signature_policy`); none: every image is accepted. */
   #signaturePolicy: SignaturePolicy | undefined;
-  #pulls = new Map<string, Promise<ImageRecord>>();
+  #pulls = new Map<string, SharedPull>();
   #blobsInFlight = new Map<string, Promise<void>>();
   #blobClaims = new Map<string, number>();
   /** Serialises record updates and removals. */
@@ -246,24 +282,44 @@ export class ImageService {
   async pull(ref: string, options: PullOptions = {}): Promise<ImageRecord> {
     const parsed = parseReference(ref);
     const policy = await this.#policyFor(options.namespace);
-    // A pull under one policy does not stand for a pull under another.
-    const key = `${formatReference(parsed)}\0${policy?.file ?? ""}`;
-    const running = this.#pulls.get(key);
-    if (running) return await running;
-    const p = this.#pullFrom(parsed, options, policy).catch(async (err) => {
-      // Leave nothing behind a failed pull, unless another pull may be using it.
-      if (this.#pulls.size <= 1) {
-        await this.#locked(() => this.#collectGarbage()).catch((gcErr) => {
-          this.#log.warn("Cleanup after a failed pull failed", { error: gcErr });
-        });
-      }
-      throw err;
-    });
-    this.#pulls.set(key, p);
+    // A pull under one policy, or with some credentials, does not stand for a pull under
+    // another, or with others: each caller's own must let it in.
+    const key = [formatReference(parsed), policy?.file ?? "", await credentialsKey(options.auth)]
+      .join("\0");
+    let shared = this.#pulls.get(key);
+    // One whose callers have all gone is ending: not joined.
+    if (!shared || shared.stop.signal.aborted) {
+      const stop = new AbortController();
+      const done = this.#pullFrom(parsed, { ...options, signal: stop.signal }, policy).catch(
+        async (err) => {
+          // Leave nothing behind a failed pull, unless another pull may be using it.
+          if (this.#pulls.size <= 1) {
+            await this.#locked(() => this.#collectGarbage()).catch((gcErr) => {
+              this.#log.warn("Cleanup after a failed pull failed", { error: gcErr });
+            });
+          }
+          throw err;
+        },
+      ).finally(() => {
+        if (this.#pulls.get(key) === pull) this.#pulls.delete(key);
+        pull.settled = true;
+      });
+      done.catch(() => {}); // its callers may all have gone
+      const pull: SharedPull = { done, stop, callers: 0, settled: false };
+      this.#pulls.set(key, shared = pull);
+    }
+    // The pull goes on while one of its callers waits; the last to go away stops it.
+    shared.callers++;
     try {
-      return await p;
+      return await untilAborted(
+        shared.done,
+        options.signal,
+        () => new OcidError("CANCELLED", `The pull of "${ref}" was cancelled by its caller`),
+      );
     } finally {
-      this.#pulls.delete(key);
+      if (--shared.callers === 0 && !shared.settled) {
+        shared.stop.abort(new Error("Every caller of the pull went away"));
+      }
     }
   }
 

@@ -803,3 +803,88 @@ Deno.test("remove() of an image that shares a layer with one being pulled leaves
     await assertStoreEmpty(svc);
   });
 });
+
+Deno.test("Concurrent pulls of one image share the download, not the credentials nor the cancellation", async (t) => {
+  const img = await busyboxImage();
+  const layer = img.layers[0]!.blob.digest;
+  await using fake = startFakeRegistry({
+    manifests: { "tok/bb:1": img.manifest },
+    blobs: imageBlobs(img),
+    bearer: { user: "u", password: "p" },
+  });
+  const ref = `${fake.host}/tok/bb:1`;
+  const auth = { username: "u", password: "p" };
+  /** A service whose layer download waits for `open()`; `downloading` once it was asked. */
+  const gated = async (root: string) => {
+    const downloading = Promise.withResolvers<void>();
+    const gate = Promise.withResolvers<void>();
+    const fetch: FetchFn = async (input, init) => {
+      if (String(input).includes(layer)) {
+        downloading.resolve();
+        await gate.promise;
+      }
+      return await globalThis.fetch(input, init);
+    };
+    const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner, fetch });
+    return { svc, downloading: downloading.promise, open: () => gate.resolve() };
+  };
+  await t.step("a pull without credentials does not ride on one with them", async () => {
+    await withRoot(async (root) => {
+      const { svc, downloading, open } = await gated(root);
+      const withCreds = svc.pull(ref, { auth });
+      await downloading;
+      const without = svc.pull(ref);
+      without.catch(() => {}); // awaited below
+      open();
+      assert.equal((await withCreds).id, img.config.digest);
+      await rejectsWith(without, "UNAUTHENTICATED", /no credentials given/);
+    });
+  });
+  await t.step(
+    "the first caller going away does not cancel the pull another waits on",
+    async () => {
+      await withRoot(async (root) => {
+        const { svc, downloading, open } = await gated(root);
+        const first = new AbortController();
+        const firstPull = svc.pull(ref, { auth, signal: first.signal });
+        firstPull.catch(() => {});
+        await downloading;
+        const second = svc.pull(ref, { auth });
+        await new Promise((r) => setTimeout(r, 50)); // it has joined
+        first.abort();
+        await rejectsWith(firstPull, "CANCELLED", /cancel/i);
+        const before = fake.blobRequests.get(layer) ?? 0;
+        open();
+        assert.equal((await second).id, img.config.digest);
+        assert.equal(fake.blobRequests.get(layer), before + 1, "one download");
+      });
+    },
+  );
+  await t.step("the pull stops once every caller went away", async () => {
+    await withRoot(async (root) => {
+      const { svc, downloading, open } = await gated(root);
+      const a = new AbortController();
+      const b = new AbortController();
+      const pulls = [a, b].map((c) => svc.pull(ref, { auth, signal: c.signal }));
+      for (const p of pulls) p.catch(() => {});
+      await downloading;
+      a.abort();
+      b.abort();
+      for (const p of pulls) await rejectsWith(p, "CANCELLED", /cancel/i);
+      open();
+      await waitForEmpty(svc);
+    });
+  });
+});
+
+/** Waits until the image store holds nothing (a cancelled pull's cleanup ends after it). */
+async function waitForEmpty(svc: ImageService): Promise<void> {
+  for (let i = 0;; i++) {
+    try {
+      return await assertStoreEmpty(svc);
+    } catch (err) {
+      if (i >= 100) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
