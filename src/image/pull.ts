@@ -147,7 +147,9 @@ export async function fetchImage(
   // Config.
   const configDigest = manifest.config.digest;
   if (!(await deps.blobs.has(configDigest))) {
-    await fetchBlob(deps, client, ep.repository, manifest.config, `Config of "${name}"`);
+    await fetchBlob(deps, client, ep.repository, manifest.config, `Config of "${name}"`, {
+      signal: options.signal,
+    });
   }
   const config = parseImageConfig(await deps.blobs.read(configDigest), name);
   const diffIds = config.rootfs.diff_ids;
@@ -199,7 +201,10 @@ export async function fetchImage(
       const download = limiter.run(() =>
         givenUp
           ? Promise.reject(new Error("The pull failed before this download began"))
-          : fetchBlob(deps, client, ep.repository, desc, layerWhat(i), { layer: true }).catch(
+          : fetchBlob(deps, client, ep.repository, desc, layerWhat(i), {
+            layer: true,
+            signal: options.signal,
+          }).catch(
             (err) => {
               givenUp = true;
               throw err;
@@ -235,7 +240,10 @@ export async function fetchImage(
       claim(i);
       try {
         await (downloads.get(i) ??
-          fetchBlob(deps, client, ep.repository, desc, what, { layer: true }));
+          fetchBlob(deps, client, ep.repository, desc, what, {
+            layer: true,
+            signal: options.signal,
+          }));
         crashPoint("image_pull:after_blob");
         return await unpack(deps, desc, diffDir, {
           diffId: diffIds[i]!,
@@ -251,17 +259,34 @@ export async function fetchImage(
   }
 }
 
-/** Downloads one blob into the blob store once, even when asked concurrently. */
+/**
+ * Downloads one blob into the blob store once, even when asked concurrently. A pull that finds
+ * another's download of the blob under way waits for it; should that one fail (its pull was
+ * cancelled, or its registry, mirror or credentials failed it), this pull downloads the blob
+ * itself, through its own client.
+ */
 async function fetchBlob(
   deps: PullDeps,
   client: RegistryClient,
   repository: string,
   desc: Descriptor,
   what: string,
-  options: { layer?: boolean } = {},
+  options: { layer?: boolean; signal?: AbortSignal | undefined } = {},
 ): Promise<void> {
-  const running = deps.blobsInFlight.get(desc.digest);
-  if (running) return await running;
+  let joined: Promise<void> | undefined;
+  for (let running; (running = deps.blobsInFlight.get(desc.digest)) && running !== joined;) {
+    joined = running;
+    try {
+      return await running;
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
+      deps.log.debug("Another pull's download of a blob failed; downloading it here", {
+        what,
+        digest: desc.digest,
+        error: err as Error,
+      });
+    }
+  }
   const p = (async () => {
     let body = await client.getBlob(repository, desc.digest);
     if (options.layer) {
@@ -276,7 +301,7 @@ async function fetchBlob(
   try {
     await p;
   } finally {
-    deps.blobsInFlight.delete(desc.digest);
+    if (deps.blobsInFlight.get(desc.digest) === p) deps.blobsInFlight.delete(desc.digest);
   }
 }
 
