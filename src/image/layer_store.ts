@@ -61,17 +61,28 @@ export class LayerStore {
 
   /**
    * Returns the stored layer or builds it with `build`, which fills the given diff dir.
-   * Concurrent calls for the same chain ID share one build.
+   * Concurrent calls for the same chain ID share one build; should it fail (the pull that
+   * began it was cancelled, or could not download the layer), a call that waited on it builds
+   * the layer with its own `build`.
    *
    * @param chainId The layer's chain ID.
    * @param build Fills `diffDir` and returns the record fields.
+   * @param signal This caller's: aborted, it does not build again after a shared build failed.
    */
   async getOrCreate(
     chainId: string,
     build: (diffDir: string) => Promise<Omit<LayerRecord, "chainId">>,
+    signal?: AbortSignal,
   ): Promise<LayerRecord> {
-    const running = this.#inflight.get(chainId);
-    if (running) return await running;
+    let joined: Promise<LayerRecord> | undefined;
+    for (let running; (running = this.#inflight.get(chainId)) && running !== joined;) {
+      joined = running;
+      try {
+        return await running;
+      } catch (err) {
+        if (signal?.aborted) throw err;
+      }
+    }
     const p = (async () => {
       const have = await this.get(chainId);
       if (have) return have;
@@ -92,7 +103,7 @@ export class LayerStore {
     try {
       return await p;
     } finally {
-      this.#inflight.delete(chainId);
+      if (this.#inflight.get(chainId) === p) this.#inflight.delete(chainId);
     }
   }
 

@@ -255,7 +255,7 @@ export async function fetchImage(
       } finally {
         await letGo(i);
       }
-    });
+    }, options.signal);
   }
 }
 

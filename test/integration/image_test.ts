@@ -18,6 +18,7 @@ import {
   digestOf,
   imageBlobs,
   largeImage,
+  type Layer,
   layeredImage,
   skopeoPush,
   type TestImage,
@@ -889,39 +890,45 @@ async function waitForEmpty(svc: ImageService): Promise<void> {
   }
 }
 
-Deno.test("A pull sharing another's layer download downloads it itself when that other pull is cancelled", async () => {
-  const l1 = await buildLayer([{ name: "one", content: "1".repeat(1000) }]);
-  const l2 = await buildLayer([{ name: "two", content: "2".repeat(1000) }]);
-  const a = buildImage([l1, l2]);
-  const b = buildImage([l2]);
-  await using fake = startFakeRegistry({
-    manifests: { "share/a:1": a.manifest, "share/b:1": b.manifest },
-    blobs: [...imageBlobs(a), ...imageBlobs(b)],
+const SHARED: [string, (l1: Layer, l2: Layer) => [TestImage, TestImage]][] = [
+  ["download", (l1, l2) => [buildImage([l1, l2]), buildImage([l2])]],
+  // The same chain: B waits on A's unpacking of the layer too.
+  ["download and unpacking", (_, l2) => [buildImage([l2]), buildImage([l2], { cmd: ["/two"] })]],
+];
+for (const [what, images] of SHARED) {
+  Deno.test(`A pull sharing another's layer ${what} does it itself when that other pull is cancelled`, async () => {
+    const l1 = await buildLayer([{ name: "one", content: "1".repeat(1000) }]);
+    const l2 = await buildLayer([{ name: "two", content: "2".repeat(1000) }]);
+    const [a, b] = images(l1, l2);
+    await using fake = startFakeRegistry({
+      manifests: { "share/a:1": a.manifest, "share/b:1": b.manifest },
+      blobs: [...imageBlobs(a), ...imageBlobs(b)],
+    });
+    await withRoot(async (root) => {
+      const downloading = Promise.withResolvers<void>();
+      const gate = Promise.withResolvers<void>();
+      const fetch: FetchFn = async (input, init) => {
+        if (String(input).includes(l2.blob.digest)) {
+          downloading.resolve();
+          await gate.promise;
+        }
+        return await globalThis.fetch(input, init);
+      };
+      const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner, fetch });
+      const cancel = new AbortController();
+      const pullA = svc.pull(`${fake.host}/share/a:1`, { signal: cancel.signal });
+      pullA.catch(() => {});
+      await downloading.promise;
+      const pullB = svc.pull(`${fake.host}/share/b:1`);
+      await new Promise((r) => setTimeout(r, 50)); // B waits on A's download of the layer
+      cancel.abort();
+      await rejectsWith(pullA, "CANCELLED", /cancel/i);
+      gate.resolve();
+      const rec = await pullB;
+      assert.equal(rec.id, b.config.digest);
+      const rootfs = await svc.mountRootfs("c1", rec.id);
+      assert.equal(await Deno.readTextFile(`${rootfs}/two`), "2".repeat(1000));
+      await svc.removeRootfs("c1");
+    });
   });
-  await withRoot(async (root) => {
-    const downloading = Promise.withResolvers<void>();
-    const gate = Promise.withResolvers<void>();
-    const fetch: FetchFn = async (input, init) => {
-      if (String(input).includes(l2.blob.digest)) {
-        downloading.resolve();
-        await gate.promise;
-      }
-      return await globalThis.fetch(input, init);
-    };
-    const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner, fetch });
-    const cancel = new AbortController();
-    const pullA = svc.pull(`${fake.host}/share/a:1`, { signal: cancel.signal });
-    pullA.catch(() => {});
-    await downloading.promise;
-    const pullB = svc.pull(`${fake.host}/share/b:1`);
-    await new Promise((r) => setTimeout(r, 50)); // B waits on A's download of the layer
-    cancel.abort();
-    await rejectsWith(pullA, "CANCELLED", /cancel/i);
-    gate.resolve();
-    const rec = await pullB;
-    assert.equal(rec.id, b.config.digest);
-    const rootfs = await svc.mountRootfs("c1", rec.id);
-    assert.equal(await Deno.readTextFile(`${rootfs}/two`), "2".repeat(1000));
-    await svc.removeRootfs("c1");
-  });
-});
+}
