@@ -22,6 +22,8 @@ export interface CappedProgram {
 export interface CappedRunOptions {
   /** Kill the program after this many milliseconds. */
   timeoutMs: number;
+  /** Kill the program when this aborts (its caller went away); not a timeout. */
+  signal?: AbortSignal | undefined;
   /** Keep at most this many bytes of stdout plus stderr; kill the program past it. */
   maxOutputBytes: number;
   /** Complete environment (not merged with ocid's); inherited when absent. */
@@ -127,12 +129,16 @@ export const denoCappedRunner: CappedRunner = {
       timedOut = true;
       void kill();
     }, timeoutMs);
+    const onAbort = () => void kill();
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener("abort", onAbort, { once: true });
 
     let status: Deno.CommandStatus;
     try {
       status = await child.status;
     } finally {
       clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
     }
     if (killing) await killing;
     // A grandchild may hold the pipes open: do not wait for EOF forever.

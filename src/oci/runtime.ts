@@ -126,6 +126,8 @@ export interface ExecSyncOptions {
   user?: { uid: number; gid: number; additionalGids?: number[] };
   /** Kill the process after this many milliseconds. */
   timeoutMs: number;
+  /** Kill the process when this aborts (the caller went away). */
+  signal?: AbortSignal | undefined;
   /** Cap on stdout plus stderr. @default 16 MiB */
   maxOutputBytes?: number;
   /** The container's bundle; looked up with `state` when absent. */
@@ -518,6 +520,7 @@ class ConmonOciRuntime implements OciRuntime {
         runtimeExecArgs(this.#opts.runtimeRoot, { id, ...files }),
         {
           timeoutMs: opts.timeoutMs,
+          signal: opts.signal,
           maxOutputBytes: opts.maxOutputBytes ?? DEFAULT_EXEC_OUTPUT_CAP,
           // The answer waits until the process and its group are dead and reaped.
           kill: async (program) => {

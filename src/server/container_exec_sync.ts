@@ -3,7 +3,8 @@
  * directory, user and privileges, and returns its stdout, stderr and exit code. The timeout is
  * honoured (DEADLINE_EXCEEDED, which kubelet reports as a probe timeout), and the output is
  * capped so a flood cannot exhaust the daemon's memory (CRI-O caps at 16 MiB since
- * CVE-2022-1708): past the cap the process is killed and what was kept is returned.
+ * CVE-2022-1708): past the cap the process is killed and what was kept is returned. A caller
+ * that goes away (cancels, or its deadline passes) has the process killed too.
  *
  * @module
  */
@@ -35,6 +36,7 @@ const NO_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 export async function execSync(
   deps: ExecSyncDeps,
   req: cri.ExecSyncRequest,
+  ctx?: { signal?: AbortSignal },
 ): Promise<cri.ExecSyncResponseInit> {
   if (!req.container_id) throw new InvalidArgumentError("Missing container_id");
   if (req.cmd.length === 0 || req.cmd[0] === "") {
@@ -58,8 +60,14 @@ export async function execSync(
     args: [...req.cmd],
     bundle: container.metadata.bundle,
     timeoutMs: timeout > 0 ? timeout * 1000 : NO_TIMEOUT_MS,
+    // A client that goes away (its deadline passed: a kubelet's lifecycle hook sends no
+    // timeout of its own) leaves no process behind, as under containerd.
+    ...(ctx?.signal ? { signal: ctx.signal } : {}),
     maxOutputBytes: EXEC_SYNC_MAX_OUTPUT_BYTES,
   });
+  if (ctx?.signal?.aborted) {
+    throw new OcidError("CANCELLED", `ExecSync in container "${id}" was cancelled by its caller`);
+  }
   deps.log.debug("ExecSync done", {
     id,
     exitCode: result.exitCode,

@@ -170,6 +170,26 @@ Deno.test({
         }
       });
 
+      await t.step(
+        "an ExecSync without a timeout whose client goes away leaves no process (a kubelet's hook)",
+        async () => {
+          for (const id of [ownBox, sharedBox]) {
+            const cancelled = call(
+              runtime,
+              "ExecSync",
+              { container_id: id, cmd: ["sleep", "64"], timeout: 0 },
+              { deadlineMs: 1_000 },
+            );
+            assert.equal(await grpcCode(cancelled), grpc.status.DEADLINE_EXCEEDED);
+            await waitFor(
+              "the exec's sleep to be gone",
+              async () => (await leftovers(id)) === "" || undefined,
+              { timeoutMs: 10_000 },
+            );
+          }
+        },
+      );
+
       await t.step("ExecSync still answers normally afterwards", async () => {
         const r = await exec(ownBox, ["sh", "-c", "echo out; echo err >&2; exit 4"], 10);
         assert.equal(text(r.stdout), "out\n");

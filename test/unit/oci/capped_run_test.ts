@@ -85,3 +85,24 @@ Deno.test("denoCappedRunner.run() waits for a kill that lets the program exit by
   assert.equal(r.timedOut, true);
   assert.equal(r.code, 143);
 });
+
+Deno.test("denoCappedRunner.run() kills the program when its caller's signal aborts", async () => {
+  const cancel = new AbortController();
+  setTimeout(() => cancel.abort(), 100);
+  const t0 = performance.now();
+  const r = await denoCappedRunner.run("sleep", ["30"], {
+    timeoutMs: 60_000,
+    maxOutputBytes: 1024,
+    signal: cancel.signal,
+  });
+  assert.ok(performance.now() - t0 < 10_000);
+  assert.equal(r.code, 137);
+  assert.equal(r.timedOut, false);
+  // Already aborted: the program is killed at once.
+  const again = await denoCappedRunner.run("sleep", ["30"], {
+    timeoutMs: 60_000,
+    maxOutputBytes: 1024,
+    signal: cancel.signal,
+  });
+  assert.equal(again.code, 137);
+});
