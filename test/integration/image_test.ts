@@ -104,6 +104,27 @@ async function rejectsWith(p: Promise<unknown>, code: string, re: RegExp): Promi
   });
 }
 
+/**
+ * A fetch whose requests for URLs naming `digest` wait until `open()`; `downloading` settles
+ * when the first is asked.
+ */
+function gatedFetch(digest: string): {
+  fetch: FetchFn;
+  downloading: Promise<void>;
+  open: () => void;
+} {
+  const downloading = Promise.withResolvers<void>();
+  const gate = Promise.withResolvers<void>();
+  const fetch: FetchFn = async (input, init) => {
+    if (String(input).includes(digest)) {
+      downloading.resolve();
+      await gate.promise;
+    }
+    return await globalThis.fetch(input, init);
+  };
+  return { fetch, downloading: downloading.promise, open: () => gate.resolve() };
+}
+
 Deno.test("ImageService pulls, lists, mounts, removes and pulls again from docker-registry", async (t) => {
   await using reg = await startRegistry();
   const busybox = await busyboxImage();
@@ -780,21 +801,13 @@ Deno.test("remove() of an image that shares a layer with one being pulled leaves
     blobs: [...imageBlobs(x), ...imageBlobs(y)],
   });
   await withRoot(async (root) => {
-    const downloading = Promise.withResolvers<void>();
-    const gate = Promise.withResolvers<void>();
-    const fetch: FetchFn = async (input, init) => {
-      if (String(input).includes(top.blob.digest)) {
-        downloading.resolve();
-        await gate.promise;
-      }
-      return await globalThis.fetch(input, init);
-    };
+    const { fetch, downloading, open } = gatedFetch(top.blob.digest);
     const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner, fetch });
     const rx = await svc.pull(`${fake.host}/share/x:1`);
     const pulling = svc.pull(`${fake.host}/share/y:1`);
-    await downloading.promise;
+    await downloading;
     assert.equal(await svc.remove(rx.id), true);
-    gate.resolve();
+    open();
     const ry = await pulling;
     const rootfs = await svc.mountRootfs("c1", ry.id);
     assert.equal(await Deno.readTextFile(`${rootfs}/base`), "b".repeat(1000));
@@ -817,17 +830,9 @@ Deno.test("Concurrent pulls of one image share the download, not the credentials
   const auth = { username: "u", password: "p" };
   /** A service whose layer download waits for `open()`; `downloading` once it was asked. */
   const gated = async (root: string) => {
-    const downloading = Promise.withResolvers<void>();
-    const gate = Promise.withResolvers<void>();
-    const fetch: FetchFn = async (input, init) => {
-      if (String(input).includes(layer)) {
-        downloading.resolve();
-        await gate.promise;
-      }
-      return await globalThis.fetch(input, init);
-    };
+    const { fetch, downloading, open } = gatedFetch(layer);
     const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner, fetch });
-    return { svc, downloading: downloading.promise, open: () => gate.resolve() };
+    return { svc, downloading, open };
   };
   await t.step("a pull without credentials does not ride on one with them", async () => {
     await withRoot(async (root) => {
@@ -905,25 +910,17 @@ for (const [what, images] of SHARED) {
       blobs: [...imageBlobs(a), ...imageBlobs(b)],
     });
     await withRoot(async (root) => {
-      const downloading = Promise.withResolvers<void>();
-      const gate = Promise.withResolvers<void>();
-      const fetch: FetchFn = async (input, init) => {
-        if (String(input).includes(l2.blob.digest)) {
-          downloading.resolve();
-          await gate.promise;
-        }
-        return await globalThis.fetch(input, init);
-      };
+      const { fetch, downloading, open } = gatedFetch(l2.blob.digest);
       const svc = await ImageService.open({ config: testConfig(root), runner: denoRunner, fetch });
       const cancel = new AbortController();
       const pullA = svc.pull(`${fake.host}/share/a:1`, { signal: cancel.signal });
       pullA.catch(() => {});
-      await downloading.promise;
+      await downloading;
       const pullB = svc.pull(`${fake.host}/share/b:1`);
       await new Promise((r) => setTimeout(r, 50)); // B waits on A's download of the layer
       cancel.abort();
       await rejectsWith(pullA, "CANCELLED", /cancel/i);
-      gate.resolve();
+      open();
       const rec = await pullB;
       assert.equal(rec.id, b.config.digest);
       const rootfs = await svc.mountRootfs("c1", rec.id);
