@@ -7,6 +7,7 @@
  * @module
  */
 import { digestHex } from "./digest.ts";
+import { sharedWork } from "./shared_work.ts";
 
 /** What is known of a stored layer. */
 export interface LayerRecord {
@@ -74,16 +75,7 @@ export class LayerStore {
     build: (diffDir: string) => Promise<Omit<LayerRecord, "chainId">>,
     signal?: AbortSignal,
   ): Promise<LayerRecord> {
-    let joined: Promise<LayerRecord> | undefined;
-    for (let running; (running = this.#inflight.get(chainId)) && running !== joined;) {
-      joined = running;
-      try {
-        return await running;
-      } catch (err) {
-        if (signal?.aborted) throw err;
-      }
-    }
-    const p = (async () => {
+    return await sharedWork(this.#inflight, chainId, async () => {
       const have = await this.get(chainId);
       if (have) return have;
       const hex = digestHex(chainId);
@@ -98,13 +90,7 @@ export class LayerStore {
         await Deno.remove(tmp, { recursive: true }).catch(() => {});
         throw err;
       }
-    })();
-    this.#inflight.set(chainId, p);
-    try {
-      return await p;
-    } finally {
-      if (this.#inflight.get(chainId) === p) this.#inflight.delete(chainId);
-    }
+    }, { signal });
   }
 
   /** Deletes a layer; absent is fine. */

@@ -38,6 +38,7 @@ import type { Endpoint } from "./registries_conf.ts";
 import { RegistryClient } from "./registry_client.ts";
 import { fetchCosignSignatures, type SignatureCheck } from "./sigstore.ts";
 import { Limiter } from "../limit.ts";
+import { sharedWork } from "./shared_work.ts";
 
 /** What a pull uses of the image service. */
 export interface PullDeps {
@@ -273,21 +274,7 @@ async function fetchBlob(
   what: string,
   options: { layer?: boolean; signal?: AbortSignal | undefined } = {},
 ): Promise<void> {
-  let joined: Promise<void> | undefined;
-  for (let running; (running = deps.blobsInFlight.get(desc.digest)) && running !== joined;) {
-    joined = running;
-    try {
-      return await running;
-    } catch (err) {
-      if (options.signal?.aborted) throw err;
-      deps.log.debug("Another pull's download of a blob failed; downloading it here", {
-        what,
-        digest: desc.digest,
-        error: err as Error,
-      });
-    }
-  }
-  const p = (async () => {
+  await sharedWork(deps.blobsInFlight, desc.digest, async () => {
     let body = await client.getBlob(repository, desc.digest);
     if (options.layer) {
       body = body.pipeThrough(progressLogger(deps.log, { what, size: desc.size }));
@@ -296,13 +283,15 @@ async function fetchBlob(
       body = crashMidStream(body, "image_pull:mid_blob");
     }
     await deps.blobs.put(desc.digest, body, { size: desc.size, what });
-  })();
-  deps.blobsInFlight.set(desc.digest, p);
-  try {
-    await p;
-  } finally {
-    if (deps.blobsInFlight.get(desc.digest) === p) deps.blobsInFlight.delete(desc.digest);
-  }
+  }, {
+    signal: options.signal,
+    onJoinedFailure: (err) =>
+      deps.log.debug("Another pull's download of a blob failed; downloading it here", {
+        what,
+        digest: desc.digest,
+        error: err as Error,
+      }),
+  });
 }
 
 async function unpack(
