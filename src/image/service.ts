@@ -25,6 +25,7 @@ import type { Runner } from "../process.ts";
 import type { RegistryAuth } from "./auth.ts";
 import { BlobStore } from "./blob_store.ts";
 import { type ImageRecord, ImageStore } from "./image_store.ts";
+import { sha256Digest } from "./digest.ts";
 import { LayerStore } from "./layer_store.ts";
 import type { Platform } from "./manifest.ts";
 import type { FetchFn } from "./progress.ts";
@@ -166,11 +167,8 @@ interface SharedPull {
 }
 
 /** What tells one set of credentials from another, hashed (no secret kept as a map key). */
-async function credentialsKey(auth: RegistryAuth | undefined): Promise<string> {
-  if (!auth) return "";
-  const bytes = new TextEncoder().encode(JSON.stringify(Object.entries(auth).sort()));
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+function credentialsKey(auth: RegistryAuth | undefined): string {
+  return auth ? sha256Digest(JSON.stringify(Object.entries(auth).sort())) : "";
 }
 
 /** `p`, or `reason()` as soon as `signal` aborts (`p` goes on). */
@@ -284,7 +282,7 @@ export class ImageService {
     const policy = await this.#policyFor(options.namespace);
     // A pull under one policy, or with some credentials, does not stand for a pull under
     // another, or with others: each caller's own must let it in.
-    const key = [formatReference(parsed), policy?.file ?? "", await credentialsKey(options.auth)]
+    const key = [formatReference(parsed), policy?.file ?? "", credentialsKey(options.auth)]
       .join("\0");
     let shared = this.#pulls.get(key);
     // One whose callers have all gone is ending: not joined.
